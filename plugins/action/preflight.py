@@ -1,0 +1,113 @@
+"""Action plugin for backup.hyperv.preflight: judge an off-host proxy against the facts of its
+source hosts and SMB3 servers (R1, R6-R15), report, and optionally fail the task.
+
+It needs no connection (like core ``debug``): facts come from ``hostvars[h].ansible_facts.
+hyperv_offhost`` (gathered by backup.hyperv.host_facts) or from a recorded facts file
+``{"hosts": {name: facts}}`` for offline assessment. It changes nothing, so check mode is the same run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.evaluate import evaluate_proxy, summarise
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import HostFacts
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.parse import (
+    facts_from_file,
+    facts_from_hostvars,
+    load_facts_file,
+)
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.schema import FactsSchemaError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.report import FORMATS, build_report, write_reports
+
+PREFLIGHT_SPEC: dict[str, dict[str, Any]] = {
+    "proxy": {"type": "str"},
+    "source_hosts": {"type": "list", "elements": "str", "required": True},
+    "smb_servers": {"type": "list", "elements": "str", "default": []},
+    "facts_file": {"type": "path"},
+    "fail_on": {"type": "str", "choices": ["fail", "warn", "never"], "default": "fail"},
+    "report_dir": {"type": "path"},
+    "report_formats": {"type": "list", "elements": "str", "choices": list(FORMATS), "default": list(FORMATS)},
+}
+# fail_on -> the statuses that fail the task
+FAILING_STATUSES = {"fail": {"fail"}, "warn": {"fail", "unknown", "warn"}, "never": set()}
+
+
+def plain(value: Any) -> Any:
+    """Copy of ``value`` as plain JSON types (hostvars hold lazy/tagged containers)."""
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    for kind in (bool, int, float):  # bool first: it is an int too
+        if isinstance(value, kind):
+            return kind(value)
+    return None if value is None else str(value)
+
+
+def facts_reader(args: Mapping[str, Any], task_vars: Mapping[str, Any]) -> Callable[[str], HostFacts]:
+    """A function from host name to HostFacts, reading the facts file or hostvars."""
+    if args["facts_file"]:
+        hosts = load_facts_file(args["facts_file"])
+        return lambda name: facts_from_file(hosts, name)
+    hostvars = task_vars.get("hostvars") or {}
+
+    def from_hostvars(name: str) -> HostFacts:
+        if name not in hostvars:
+            raise KeyError(f"host {name!r} is not in the inventory")
+        return facts_from_hostvars({name: plain(hostvars[name])}, name, missing_ok=True)
+
+    return from_hostvars
+
+
+def failure_message(proxy: str, summary: Mapping[str, Any], fail_on: str) -> str:
+    ids = {"fail": summary["failed"], "unknown": summary["unknown_ids"], "warn": summary["warned"]}
+    failing = [
+        f"{status}: {', '.join(ids[status])}" for status in ids if status in FAILING_STATUSES[fail_on] and ids[status]
+    ]
+    return f"preflight of {proxy}: " + "; ".join(failing)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        _, args = self.validate_argument_spec(argument_spec=PREFLIGHT_SPEC)
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        proxy_name = args["proxy"] or task_vars.get("inventory_hostname")
+        if not proxy_name:
+            raise AnsibleActionFail("preflight needs 'proxy' (or an inventory_hostname to default to)")
+        try:
+            read = facts_reader(args, task_vars)
+            proxy = read(proxy_name)
+            sources = [read(name) for name in args["source_hosts"]]
+            servers = [read(name) for name in args["smb_servers"]]
+        except (KeyError, FactsSchemaError, OSError, ValueError) as error:
+            message = error.args[0] if isinstance(error, KeyError) else str(error)
+            return {**result, "failed": True, "changed": False, "msg": f"preflight cannot read facts: {message}"}
+        verdicts = evaluate_proxy(proxy, sources, servers)
+        findings = [finding.to_dict() for finding in verdicts]
+        summary = summarise(verdicts)
+        result.update(changed=False, proxy=proxy_name, findings=findings, summary=summary)
+        without_facts = [host.name for host in (proxy, *sources, *servers) if not host.schema_version]
+        if without_facts:
+            result["warnings"] = [f"no hyperv_offhost facts for {', '.join(without_facts)}: their checks are unknown"]
+        if args["report_dir"]:
+            report = build_report({proxy_name: {"summary": summary, "findings": findings}})
+            try:
+                result["report_files"] = write_reports(
+                    report, args["report_dir"], args["report_formats"], stem=f"preflight-{proxy_name}"
+                )
+            except OSError as error:
+                return {**result, "failed": True, "msg": f"preflight cannot write its report: {error}"}
+        if any(summary[status] for status in FAILING_STATUSES[args["fail_on"]]):
+            result.update(failed=True, msg=failure_message(proxy_name, summary, args["fail_on"]))
+        else:
+            result["msg"] = f"preflight of {proxy_name}: {summary['status']}"
+        return result

@@ -1,0 +1,168 @@
+"""Effective file access of one security token against an SDDL security descriptor.
+
+Follows Microsoft's "File Security and Access Rights", "Access Mask Format" and "How DACLs
+Control Access to an Object": ACEs are visited in the order stored (canonical order puts explicit
+denies first); an allow grants the bits not yet denied, a deny blocks the bits not yet granted;
+inherit-only (IO) ACEs do not apply to the object itself; generic rights in an ACE are mapped with
+the file generic mapping. A NULL DACL grants everything, an empty DACL nothing.
+
+"Read" here is FILE_GENERIC_READ (0x120089): FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA
+| READ_CONTROL | SYNCHRONIZE, the mask the "Read" file permission and SDDL ``FR`` stand for. On a
+folder FILE_READ_DATA is FILE_LIST_DIRECTORY. Traverse is not required (bypass traverse checking
+is granted to Everyone by default). Object ACEs (OA/OD, directory objects) never apply to files;
+conditional ACEs (XA/XD) cannot be evaluated offline: XA never grants, XD always denies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.sddl import (
+    Ace,
+    SecurityDescriptor,
+    format_ace,
+    resolve_sid,
+)
+
+FILE_READ_DATA = 0x1
+FILE_READ_EA = 0x8
+FILE_EXECUTE = 0x20
+FILE_READ_ATTRIBUTES = 0x80
+READ_CONTROL = 0x20000
+SYNCHRONIZE = 0x100000
+FILE_GENERIC_READ = READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE  # 0x120089
+FILE_GENERIC_WRITE = 0x120116
+FILE_GENERIC_EXECUTE = 0x1200A0
+FILE_ALL_ACCESS = 0x1F01FF
+READ_ACCESS = FILE_GENERIC_READ
+
+GENERIC_READ = 0x80000000
+GENERIC_WRITE = 0x40000000
+GENERIC_EXECUTE = 0x20000000
+GENERIC_ALL = 0x10000000
+FILE_GENERIC_MAPPING = (
+    (GENERIC_READ, FILE_GENERIC_READ),
+    (GENERIC_WRITE, FILE_GENERIC_WRITE),
+    (GENERIC_EXECUTE, FILE_GENERIC_EXECUTE),
+    (GENERIC_ALL, FILE_ALL_ACCESS),
+)
+ALLOW_TYPES = frozenset({"A", "XA"})
+DENY_TYPES = frozenset({"D", "XD"})
+
+
+def map_generic(mask: int) -> int:
+    """Replace generic bits by the file-specific rights they stand for (file generic mapping)."""
+    for generic, specific in FILE_GENERIC_MAPPING:
+        if mask & generic:
+            mask = (mask & ~generic) | specific
+    return mask
+
+
+@dataclass(frozen=True)
+class AccessResult:
+    """What a token may do: ``granted`` mask and the ACEs that decided the read bits."""
+
+    granted: int
+    readable: bool
+    granted_by: tuple[str, ...]
+    denied_by: tuple[str, ...]
+    unresolved: tuple[str, ...]
+    canonical: bool
+    note: str = ""
+
+    def to_evidence(self) -> dict[str, object]:
+        return {
+            "granted_mask": f"0x{self.granted:x}",
+            "readable": self.readable,
+            "granted_by": list(self.granted_by),
+            "denied_by": list(self.denied_by),
+            "unresolved_trustees": list(self.unresolved),
+            "canonical_order": self.canonical,
+            **({"note": self.note} if self.note else {}),
+        }
+
+
+def applies_to_object(ace: Ace) -> bool:
+    return not ace.has("IO")
+
+
+def inherited_by_files(aces: Iterable[Ace]) -> tuple[Ace, ...]:
+    """The ACEs a new file created in this folder inherits (object-inherit), as they apply to it."""
+    flags_kept = ("SA", "FA")
+    return tuple(
+        Ace(ace.type, ("ID", *(f for f in ace.flags if f in flags_kept)), ace.mask, ace.trustee)
+        for ace in aces
+        if ace.has("OI")
+    )
+
+
+def is_canonical(aces: Iterable[Ace]) -> bool:
+    """Explicit before inherited, and within explicit ACEs, denies before allows."""
+    rank_seen = 0
+    for ace in aces:
+        rank = 2 if ace.has("ID") else (0 if ace.type in DENY_TYPES else 1)
+        if rank < rank_seen:
+            return False
+        rank_seen = rank
+    return True
+
+
+def _trustee_matches(ace: Ace, token: frozenset[str], domain_sid: str | None, unresolved: list[str]) -> bool:
+    sid = resolve_sid(ace.trustee, domain_sid)
+    if sid is None:
+        unresolved.append(ace.trustee)
+        return False
+    return sid in token
+
+
+def evaluate(
+    aces: Iterable[Ace] | None, token: Iterable[str], domain_sid: str | None, wanted: int = READ_ACCESS
+) -> AccessResult:
+    """Access of ``token`` (SIDs) through ``aces`` in order; ``None`` means a NULL DACL (full access)."""
+    if aces is None:
+        return AccessResult(FILE_ALL_ACCESS, True, ("NULL DACL",), (), (), True, "no DACL: everyone has full access")
+    aces = tuple(aces)
+    token_set = frozenset(sid.upper() for sid in token)
+    granted = denied = 0
+    granted_by: list[str] = []
+    denied_by: list[str] = []
+    unresolved: list[str] = []
+    for ace in aces:
+        if not applies_to_object(ace) or ace.type not in ALLOW_TYPES | DENY_TYPES:
+            continue
+        if not _trustee_matches(ace, token_set, domain_sid, unresolved):
+            continue
+        mask = map_generic(ace.mask)
+        if ace.type in DENY_TYPES:
+            newly = mask & ~granted & ~denied
+            denied |= newly
+            if newly & wanted:
+                denied_by.append(format_ace(ace))
+        elif ace.type == "A":
+            newly = mask & ~denied & ~granted
+            granted |= newly
+            if newly & wanted:
+                granted_by.append(format_ace(ace))
+    readable = granted & wanted == wanted
+    return AccessResult(granted, readable, tuple(granted_by), tuple(denied_by), tuple(unresolved), is_canonical(aces))
+
+
+def evaluate_descriptor(
+    descriptor: SecurityDescriptor, token: Iterable[str], domain_sid: str | None, wanted: int = READ_ACCESS
+) -> AccessResult:
+    """Access through the descriptor's DACL to the object itself."""
+    dacl = descriptor.dacl
+    if dacl is None or dacl.is_null:
+        return evaluate(None, token, domain_sid, wanted)
+    return evaluate(dacl.aces, token, domain_sid, wanted)
+
+
+def evaluate_child_files(
+    descriptor: SecurityDescriptor, token: Iterable[str], domain_sid: str | None, wanted: int = READ_ACCESS
+) -> AccessResult:
+    """Access to files created below this folder, through the ACEs they inherit from it."""
+    dacl = descriptor.dacl
+    if dacl is None or dacl.is_null:
+        return evaluate(None, token, domain_sid, wanted)
+    return evaluate(inherited_by_files(dacl.aces), token, domain_sid, wanted)
