@@ -28,7 +28,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=probe_argument_spec())
+        _ignored, args = self.validate_argument_spec(argument_spec=probe_argument_spec())
         try:
             params = probe_script_params(args)
         except ValueError as exc:

@@ -77,7 +77,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        _, args = self.validate_argument_spec(argument_spec=PREFLIGHT_SPEC)
+        _ignored, args = self.validate_argument_spec(argument_spec=PREFLIGHT_SPEC)
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         proxy_name = args["proxy"] or task_vars.get("inventory_hostname")

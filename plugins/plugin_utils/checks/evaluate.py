@@ -47,7 +47,7 @@ def evaluate_proxy(
     proxy: HostFacts, sources: Sequence[HostFacts], smb_servers: Sequence[HostFacts] = ()
 ) -> list[Finding]:
     """All findings for ``proxy`` serving ``sources`` (whose VM files may sit on ``smb_servers``)."""
-    return [check(proxy, tuple(sources), tuple(smb_servers)) for _, check in CHECKS]
+    return [check(proxy, tuple(sources), tuple(smb_servers)) for _ignored, check in CHECKS]
 
 
 def summarise(findings: Sequence[Finding]) -> dict[str, Any]:

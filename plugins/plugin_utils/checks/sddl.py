@@ -126,7 +126,7 @@ def parse_ace(body: str, where: int = 0) -> Ace:
     if len(fields) != 6:
         raise SddlError(f"offset {where}: ACE needs 6 fields, got {body!r}")
     ace_type, flags, rights, object_guid, inherit_guid, rest = fields
-    trustee, _, attribute = rest.partition(";")
+    trustee, _ignored, attribute = rest.partition(";")
     if ace_type.upper() not in ACE_TYPES:
         raise SddlError(f"offset {where}: unknown ACE type {ace_type!r}")
     if not (_SID.fullmatch(trustee) or re.fullmatch(r"[A-Za-z]{2}", trustee)):

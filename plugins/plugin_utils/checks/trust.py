@@ -115,12 +115,12 @@ def server_domain_trusts_proxy(
             results[server.name] = ("problem", f"{proxy.name} is not in a domain", [])
         else:
             results[server.name] = _check_server(proxy, proxy_identity, server)
-    gap_list += [why for state, why, _ in results.values() if state == "gap"]
+    gap_list += [why for state, why, _ignored in results.values() if state == "gap"]
     return conclude(
         "R14",
-        problems=[why for state, why, _ in results.values() if state == "problem"],
+        problems=[why for state, why, _ignored in results.values() if state == "problem"],
         gaps=gap_list,
-        passed="; ".join(why for _, why, _ in results.values()),
+        passed="; ".join(why for _ignored, why, _ignored in results.values()),
         evidence={
             "proxy_domain": proxy_identity.dns_domain,
             "servers": {name: {"verdict": s, "why": why, "trusts": seen} for name, (s, why, seen) in results.items()},

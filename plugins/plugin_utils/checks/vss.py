@@ -41,10 +41,10 @@ def transportable_hardware_providers(proxy: HostFacts, sources: Sequence[HostFac
         return not_applicable("R11", "no source cluster has Cluster Shared Volumes")
     providers = read_section([proxy, *sources], "vss_providers")
     verdicts = {host: _classify(items) for host, items in providers.values.items()}
-    missing = sorted(host for host, (state, _) in verdicts.items() if state == "missing")
+    missing = sorted(host for host, (state, _ignored) in verdicts.items() if state == "missing")
     undecided = [
         f"{host}: hardware provider(s) without transportable support information"
-        for host, (state, _) in sorted(verdicts.items())
+        for host, (state, _ignored) in sorted(verdicts.items())
         if state == "undecided"
     ]
     return conclude(
@@ -52,7 +52,7 @@ def transportable_hardware_providers(proxy: HostFacts, sources: Sequence[HostFac
         problems=[f"no transportable VSS hardware provider on {', '.join(missing)}"] if missing else [],
         gaps=[*providers.gaps.values(), *undecided, *cluster_gaps.values()],
         passed="the proxy and all source hosts have a transportable VSS hardware provider",
-        evidence={"hardware_providers": {host: names for host, (_, names) in sorted(verdicts.items())}},
+        evidence={"hardware_providers": {host: names for host, (_ignored, names) in sorted(verdicts.items())}},
         remedy="Install and configure the storage vendor's VSS hardware provider (name the server that controls "
         "the LUNs and the array credentials) on the hosts named; any Microsoft-certified provider qualifies.",
     )

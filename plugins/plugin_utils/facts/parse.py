@@ -94,7 +94,8 @@ def _parse_section(name: str, value: Any) -> Any:
 def parse_host_facts(name: str, document: object) -> HostFacts:
     """Validate ``document`` (the value of ansible_facts.hyperv_offhost) and return HostFacts for host ``name``."""
     validate_facts(document, host=name)
-    assert isinstance(document, Mapping)  # validate_facts guarantees it; narrows the type
+    if not isinstance(document, Mapping):  # validate_facts guarantees a mapping; this narrows the type
+        raise TypeError("facts document is not a mapping")
     sections = {key: _parse_section(key, document[key]) if key in document else NOT_COLLECTED for key in SECTIONS}
     return HostFacts(name=name, schema_version=document["schema_version"], **sections)
 

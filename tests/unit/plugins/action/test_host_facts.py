@@ -67,7 +67,7 @@ def test_check_mode_probes_and_returns_the_same_facts(make_action, recorded):
 
 
 def test_failed_sections_and_host_noise_still_give_facts(make_action, recorded):
-    action, _ = make_action("host_facts", replies=[recorded("host_facts_px1_proxy_partial.json")])
+    action, _ignored = make_action("host_facts", replies=[recorded("host_facts_px1_proxy_partial.json")])
     facts = action.run(task_vars={})["ansible_facts"]["hyperv_offhost"]
     assert facts["features"]["error"]["category"] == "ObjectNotFound"
     assert facts["cluster"] is None and facts["identity"]["computer_name"] == "PX1"
@@ -87,7 +87,7 @@ def test_script_error_is_a_failed_result_with_what_the_host_said(make_action, re
 def test_document_that_breaks_the_schema_fails_naming_the_path(make_action, recorded):
     reply = recorded("host_facts_hv1_cluster_node.json")
     reply["stdout"]["os"]["build"] = "20348"
-    action, _ = make_action("host_facts", replies=[reply])
+    action, _ignored = make_action("host_facts", replies=[reply])
     result = action.run(task_vars={"inventory_hostname": "hv1"})
     assert result["failed"] is True
     assert "$.os.build" in result["msg"] and "hv1" in result["msg"]
@@ -112,7 +112,7 @@ def test_bad_options_fail_before_any_round_trip(make_action, args, message):
 
 def test_task_args_are_not_changed(make_action, recorded):
     args = {"probe_timeout": 30}
-    action, _ = make_action("host_facts", replies=[recorded("host_facts_hv1_cluster_node.json")], args=args)
+    action, _ignored = make_action("host_facts", replies=[recorded("host_facts_hv1_cluster_node.json")], args=args)
     action.run(task_vars={})
     assert action._task.args == {"probe_timeout": 30}
 

@@ -28,7 +28,7 @@ ARGS = {"source_hosts": ["HV1", "HV2"], "smb_servers": ["FS1"]}
 
 
 def hostvars_of(name: str) -> dict:
-    raw, _, _ = estate(name)
+    raw, _ignored, _ignored = estate(name)
     return {host: {"ansible_facts": {"hyperv_offhost": facts}} for host, facts in raw.items()}
 
 
@@ -107,13 +107,13 @@ def test_unknown_host_and_invalid_facts_fail_clearly(make_action):
 
 
 def test_bad_option_is_refused(make_action):
-    action, _ = make_action("preflight", args={**ARGS, "fail_on": "sometimes"})
+    action, _ignored = make_action("preflight", args={**ARGS, "fail_on": "sometimes"})
     with pytest.raises(AnsibleActionFail, match="fail_on"):
         action.run(task_vars={"hostvars": {}, "inventory_hostname": "PX1"})
 
 
 def write_facts_file(tmp_path: Path, estate_name: str) -> Path:
-    raw, _, _ = estate(estate_name)
+    raw, _ignored, _ignored = estate(estate_name)
     path = tmp_path / "facts.json"
     path.write_text(json.dumps({"hosts": raw}))
     return path
@@ -184,7 +184,7 @@ def test_ansible_playbook_offline_from_facts_file(tmp_path):
 
 def test_ansible_playbook_reads_facts_from_hostvars(tmp_path):
     """Facts held in real (lazy, templated) hostvars reach the checks intact."""
-    raw, _, _ = estate("r15_vhd_set")
+    raw, _ignored, _ignored = estate("r15_vhd_set")
     inventory = tmp_path / "inventory.yml"
     hosts = {name: {"ansible_connection": "local", "hyperv_offhost": facts} for name, facts in raw.items()}
     inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))

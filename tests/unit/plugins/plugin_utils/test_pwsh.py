@@ -219,7 +219,7 @@ def test_psrp_plugin_runs_the_bootstrap_in_its_runspace_with_one_input_line(monk
     monkeypatch.setattr(connection, "_exec_psrp_script", exec_psrp_script)
     request = build_request("host_facts", {"ProbeTimeout": 5})
 
-    rc, stdout, _ = connection.exec_command(COMMAND, in_data=request, sudoable=False)
+    rc, stdout, _ignored = connection.exec_command(COMMAND, in_data=request, sudoable=False)
 
     assert seen["script"] == BOOTSTRAP  # decoded and run in-process, not a new PowerShell.exe
     assert seen["input_data"] == [request.decode().rstrip("\n")]

@@ -20,7 +20,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.report import (
 def report_of(*estate_names: str) -> dict:
     per_proxy = {}
     for name in estate_names:
-        findings, _ = evaluate_estate(name)
+        findings, _ignored = evaluate_estate(name)
         per_proxy[f"PX1-{name}"] = {"summary": summarise(findings), "findings": [f.to_dict() for f in findings]}
     return build_report(per_proxy, generated_at="2026-11-24T22:00:00Z")
 

@@ -21,7 +21,7 @@ def test_estate_flags_exactly_what_is_wrong(name):
 
 @pytest.mark.parametrize("name", estate_names())
 def test_every_non_pass_finding_explains_itself(name):
-    findings, _ = evaluate_estate(name)
+    findings, _ignored = evaluate_estate(name)
     for finding in findings:
         if finding.status in ("fail", "warn", "unknown"):
             assert finding.message and finding.remedy, finding
@@ -35,21 +35,21 @@ def test_misconfiguration_estates_cover_every_requirement():
 
 
 def test_healthy_estate_summary_is_pass():
-    findings, _ = evaluate_estate("healthy")
+    findings, _ignored = evaluate_estate("healthy")
     summary = summarise(findings)
     assert summary["status"] == "pass" and summary["pass"] == len(ALL_IDS)
 
 
 def test_r8_names_the_cluster():
-    findings, _ = evaluate_estate("r8_proxy_is_cluster_node")
+    findings, _ignored = evaluate_estate("r8_proxy_is_cluster_node")
     r8 = next(f for f in findings if f.id == "R8")
     assert "CL1" in r8.message and r8.evidence["shared_clusters"] == ["CL1"]
 
 
 def test_r14_explains_which_trust_and_why():
-    findings, _ = evaluate_estate("r14_trust_wrong_direction")
+    findings, _ignored = evaluate_estate("r14_trust_wrong_direction")
     r14 = next(f for f in findings if f.id == "R14")
     assert "Inbound" in r14.message and "does not let corp.example.com trust branch.example.net" in r14.message
-    findings, _ = evaluate_estate("healthy_proxy_in_trusted_forest")
+    findings, _ignored = evaluate_estate("healthy_proxy_in_trusted_forest")
     r14 = next(f for f in findings if f.id == "R14")
     assert "Bidirectional forest trust with branch.example.net" in r14.message

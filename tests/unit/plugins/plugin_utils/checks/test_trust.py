@@ -53,7 +53,7 @@ def test_forest_trust_covers_child_domains_external_trust_does_not():
 def test_same_domain_and_same_forest_need_no_trust_entry():
     assert trust_verdict(SERVER, [], SERVER, [])[0]
     sibling = Identity("PX1", True, domain="US", dns_domain="us.corp.example.com", forest="corp.example.com")
-    granted, why, _ = trust_verdict(sibling, [], SERVER, [])
+    granted, why, _ignored = trust_verdict(sibling, [], SERVER, [])
     assert granted and "forest corp.example.com" in why
 
 
@@ -65,7 +65,7 @@ def test_explanation_names_the_trust_and_the_reason():
 
 
 def test_r14_unknown_when_trusts_section_errored():
-    raw, _, _ = estate("r14_no_trust")
+    raw, _ignored, _ignored = estate("r14_no_trust")
     raw["FS1"]["trusts"] = {"error": {"message": "The server is not operational", "category": "ResourceUnavailable"}}
     hosts = parsed(raw)
     finding = server_domain_trusts_proxy(hosts["PX1"], [hosts["HV1"], hosts["HV2"]], [hosts["FS1"]])

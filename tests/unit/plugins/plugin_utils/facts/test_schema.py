@@ -139,7 +139,7 @@ def _recorded_probe_documents() -> list[tuple[str, dict]]:
         reply = json.loads(path.read_text())
         stdout = reply.get("stdout")
         if reply.get("rc") == 0 and isinstance(stdout, str) and "{" in stdout:
-            document, _ = json.JSONDecoder().raw_decode(stdout[stdout.index("{") :])
+            document, _ignored = json.JSONDecoder().raw_decode(stdout[stdout.index("{") :])
             documents.append((path.name, document))
     return documents
 
