@@ -1,0 +1,261 @@
+"""Desired state of the proxy's components (R2-R4): current state from the read script, and the plan.
+
+Words: a component's *marker* is the registry value
+``HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>\\Version`` the apply script writes once the
+component's files are in place, so the installed version is known without trusting file metadata;
+*source* and *destination* are the folders of the manifest (files are copied from the first to the
+second). The state is ``{"components": {name: component}}``; ``before``/``after`` show it without
+the source folder's hashes, which only the planner needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import canonical_account
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import Plan, PlanError, same_version
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import parse_qfailure
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.service import (
+    firewall_matches,
+    service_changes,
+    service_parameters_changes,
+    service_step,
+)
+
+# Service settings a running process only picks up when it starts again.
+RESTART_ON = ("binary_path", "account", "dependencies")
+
+
+def read_params(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters of proxy_components_read.ps1: what to look at for each component."""
+    return {
+        "Components": [
+            {
+                "Name": c["name"],
+                "Source": c["source"],
+                "Destination": c["destination"],
+                "Files": [f["path"] for f in c["files"]],
+                "Service": c["service"]["name"],
+                "Parameters": sorted(c["service"]["parameters"]),
+                "FirewallRule": c["firewall"]["name"] if c["firewall"] else None,
+            }
+            for c in manifest["components"]
+        ]
+    }
+
+
+def parse_components_state(reply: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise the read script's reply (Windows property names) into the planner's state."""
+    components = {}
+    for item in reply.get("components") or []:
+        components[item["Name"]] = {
+            "version": item.get("Version"),
+            "files": {f["Path"]: _file_state(f) for f in item.get("Files") or []},
+            "source_files": {f["Path"]: _file_state(f) for f in item.get("SourceFiles") or []},
+            "service": _service_state(item.get("Service")),
+            "firewall": _firewall_state(item.get("FirewallRule")),
+        }
+    return {"components": components}
+
+
+def plan_components(current: Mapping[str, Any], manifest: Mapping[str, Any], state: str) -> Plan:
+    """Steps that converge the host to ``manifest`` (``state: present``) or remove it (``absent``)."""
+    known = current.get("components") or {}
+    before = view({name: known.get(name) or _missing(c) for name, c in _by_name(manifest).items()})
+    steps: list[dict[str, Any]] = []
+    after: dict[str, Any] = {}
+    ordered = manifest["components"] if state == "present" else list(reversed(manifest["components"]))
+    for component in ordered:
+        found = known.get(component["name"]) or _missing(component)
+        planner = _plan_present if state == "present" else _plan_absent
+        component_steps, after[component["name"]] = planner(found, component)
+        steps.extend(component_steps)
+    return Plan(steps=steps, before=before, after=view({c["name"]: after[c["name"]] for c in manifest["components"]}))
+
+
+def view(components: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What diff mode shows (and what ``after`` holds): each component without its source hashes."""
+    return {"components": {name: {k: v for k, v in c.items() if k != "source_files"} for name, c in components.items()}}
+
+
+def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    service_name = wanted["service"]["name"]
+    upgrade = not same_version(found.get("version"), wanted["version"])
+    to_copy = [f for f in wanted["files"] if upgrade or not _file_current(found, f)]
+    _require_sources(found, wanted, to_copy)
+    service = found.get("service")
+    changes = service_changes(service, wanted["service"]) if service else {}
+    parameters = service_parameters_changes(service, wanted["service"])
+    recovery_differs = not service or service.get("recovery") != wanted["service"]["recovery"]
+    running = bool(service) and service.get("state") == "running"
+    restart = running and bool(to_copy or parameters or any(key in changes for key in RESTART_ON))
+
+    steps: list[dict[str, Any]] = []
+    if restart or (running and wanted["service"]["state"] == "stopped"):
+        steps.append({"action": "stop_service", "name": service_name})
+    if to_copy:
+        steps.append(
+            {
+                "action": "copy_files",
+                "component": wanted["name"],
+                "source": wanted["source"],
+                "destination": wanted["destination"],
+                "files": [f["path"] for f in to_copy],
+            }
+        )
+    if upgrade:
+        steps.append({"action": "set_component_version", "component": wanted["name"], "version": wanted["version"]})
+    if not service:
+        steps.append(service_step("create_service", wanted["service"]))
+    elif changes:
+        steps.append({"action": "set_service", "name": service_name, "changes": changes})
+    if recovery_differs:
+        steps.append({"action": "set_recovery", "name": service_name, **wanted["service"]["recovery"]})
+    if parameters:
+        steps.append({"action": "set_service_parameters", "name": service_name, "values": parameters})
+    if wanted["firewall"] and not firewall_matches(found.get("firewall"), wanted["firewall"]):
+        steps.append({"action": "set_firewall_rule", **wanted["firewall"]})
+    if wanted["service"]["state"] == "running" and (restart or not running):
+        steps.append({"action": "start_service", "name": service_name})
+    return steps, _present_after(found, wanted, to_copy)
+
+
+def _plan_absent(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    service = found.get("service")
+    if service:
+        if service.get("state") != "stopped":
+            steps.append({"action": "stop_service", "name": service["name"]})
+        steps.append({"action": "remove_service", "name": service["name"]})
+    if found.get("firewall"):
+        steps.append({"action": "remove_firewall_rule", "name": found["firewall"]["name"]})
+    present = [path for path, state in (found.get("files") or {}).items() if state]
+    if present:
+        steps.append({"action": "remove_files", "destination": wanted["destination"], "files": present})
+    if found.get("version") is not None:
+        steps.append({"action": "remove_component_version", "component": wanted["name"]})
+    after = {"version": None, "files": {f["path"]: None for f in wanted["files"]}, "service": None, "firewall": None}
+    return steps, after
+
+
+def _present_after(
+    found: Mapping[str, Any], wanted: Mapping[str, Any], to_copy: list[dict[str, Any]]
+) -> dict[str, Any]:
+    files = {}
+    for entry in wanted["files"]:
+        if entry in to_copy:
+            source = (found.get("source_files") or {}).get(entry["path"]) or {}
+            files[entry["path"]] = {
+                "sha256": entry["sha256"] or source.get("sha256"),
+                "version": entry["version"] or source.get("version"),
+            }
+        else:
+            files[entry["path"]] = dict(found["files"][entry["path"]])
+    service = dict(wanted["service"])
+    found_service = found.get("service") or {}
+    if service["description"] is None:  # not managed: whatever the host has stays
+        service["description"] = found_service.get("description")
+    service["parameters"] = {**(found_service.get("parameters") or {}), **service["parameters"]}
+    firewall = found.get("firewall")
+    if wanted["firewall"]:
+        firewall = {**wanted["firewall"], "enabled": True, "direction": "inbound", "action": "allow"}
+    return {"version": wanted["version"], "files": files, "service": service, "firewall": firewall}
+
+
+def _file_current(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Present, and equal to the declared hash/version or else to the source file."""
+    state = (found.get("files") or {}).get(wanted["path"])
+    if not state:
+        return False
+    source = (found.get("source_files") or {}).get(wanted["path"]) or {}
+    expected_hash = wanted["sha256"] or source.get("sha256")
+    if expected_hash and (state.get("sha256") or "").lower() != expected_hash.lower():
+        return False
+    return not wanted["version"] or same_version(state.get("version"), wanted["version"])
+
+
+def _require_sources(found: Mapping[str, Any], wanted: Mapping[str, Any], to_copy: list[dict[str, Any]]) -> None:
+    """A file to copy must exist in the source folder (when the host said which exist)."""
+    sources = found.get("source_files")
+    if not sources:
+        if to_copy and sources is not None:
+            raise PlanError(f"component {wanted['name']}: source folder {wanted['source']} is missing or empty")
+        return
+    missing = [f["path"] for f in to_copy if not sources.get(f["path"])]
+    if missing:
+        raise PlanError(
+            f"component {wanted['name']}: {', '.join(missing)} must be copied but is missing from {wanted['source']}"
+        )
+    for entry in to_copy:
+        source = sources[entry["path"]]
+        if entry["sha256"] and source.get("sha256") and source["sha256"].lower() != entry["sha256"]:
+            _wrong_source(wanted, entry, "SHA-256", source["sha256"].lower(), entry["sha256"])
+        if entry["version"] and source.get("version") and not same_version(source["version"], entry["version"]):
+            _wrong_source(wanted, entry, "file version", source["version"], entry["version"])
+
+
+def _wrong_source(wanted: Mapping[str, Any], entry: Mapping[str, Any], what: str, found: str, declared: str) -> None:
+    raise PlanError(
+        f"component {wanted['name']}: {wanted['source']}\\{entry['path']} has {what} {found}, "
+        f"the manifest says {declared}"
+    )
+
+
+def _missing(component: Mapping[str, Any]) -> dict[str, Any]:
+    """A component the host did not report at all: nothing installed."""
+    return {"version": None, "files": {f["path"]: None for f in component["files"]}, "service": None, "firewall": None}
+
+
+def _by_name(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {c["name"]: c for c in manifest["components"]}
+
+
+def _file_state(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not item.get("Exists"):
+        return None
+    sha256 = item.get("Sha256")
+    return {"sha256": sha256.lower() if sha256 else None, "version": item.get("FileVersion") or None}
+
+
+_START_MODES = {"auto": "auto", "manual": "manual", "disabled": "disabled", "boot": "boot", "system": "system"}
+
+
+def _service_state(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Win32_Service properties (plus DependOnService, Parameters, qfailure text) as planner terms."""
+    if not item:
+        return None
+    mode = _START_MODES.get(str(item.get("StartMode") or "").lower(), "unknown")
+    if mode == "auto" and item.get("DelayedAutoStart"):
+        mode = "delayed_auto"
+    return {
+        "name": item.get("Name"),
+        "display_name": item.get("DisplayName"),
+        "description": item.get("Description") or None,
+        "binary_path": (item.get("PathName") or "").strip() or None,
+        "start_mode": mode,
+        "account": canonical_account(item.get("StartName")),
+        "state": str(item.get("State") or "unknown").strip().lower().replace(" ", "_"),
+        "dependencies": list(item.get("DependOnService") or []),
+        "recovery": parse_qfailure(item.get("QFailure")),
+        "parameters": dict(item.get("Parameters") or {}),
+    }
+
+
+def _firewall_state(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Get-NetFirewallRule + Get-NetFirewallPortFilter properties as planner terms."""
+    if not item:
+        return None
+    ports = item.get("LocalPort")
+    port = ports[0] if isinstance(ports, list) and len(ports) == 1 else ports
+    profiles = sorted({p.strip().lower() for p in str(item.get("Profile") or "").split(",") if p.strip()})
+    return {
+        "name": item.get("Name"),
+        "display_name": item.get("DisplayName"),
+        "enabled": str(item.get("Enabled")).lower() == "true",
+        "direction": str(item.get("Direction") or "").lower(),
+        "action": str(item.get("Action") or "").lower(),
+        "protocol": str(item.get("Protocol") or "").upper(),
+        "local_port": int(port) if str(port).isdigit() else port,
+        "profiles": profiles,
+    }

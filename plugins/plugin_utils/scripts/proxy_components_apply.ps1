@@ -1,0 +1,191 @@
+# Apply of backup.hyperv.proxy_components: runs the plan's steps in order, stops at the first failure.
+# Steps (made by plugins/plugin_utils/desired_state/components.py):
+#   stop_service / start_service      Stop-Service -Force / Start-Service
+#   copy_files                        Copy-Item each file from source to destination (folders created)
+#   set_component_version             marker HKLM:\SOFTWARE\backup.hyperv\Components\<component>\Version
+#   create_service / set_service      New-Service, then Win32_Service.Change (binary path, account)
+#                                     and sc.exe config (start=, depend=); Set-Service (display name, description)
+#   set_recovery                      sc.exe failure <name> reset= <s> actions= <type>/<ms>/...
+#   set_service_parameters            values under HKLM:\SYSTEM\CurrentControlSet\Services\<name>\Parameters
+#   set_firewall_rule                 the rule is replaced: Remove-NetFirewallRule + New-NetFirewallRule
+#   remove_service                    sc.exe delete (Remove-Service needs PowerShell 6)
+#   remove_firewall_rule / remove_files / remove_component_version
+# Services that Stop-Service -Force stopped because they depend on a stopped one are started again
+# at the end. Returns @{ applied = <steps run>; reboot_required = $false }.
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][object[]]$Steps
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$MarkerRoot = 'HKLM:\SOFTWARE\backup.hyperv\Components'
+$ScStartModes = @{ auto = 'auto'; delayed_auto = 'delayed-auto'; manual = 'demand'; disabled = 'disabled' }
+$script:Collateral = [System.Collections.Generic.List[string]]::new()
+$script:Removed = [System.Collections.Generic.List[string]]::new()
+
+function Invoke-Sc {
+    # sc.exe with an argument string whose tokens the controller checked (names, numbers, keywords).
+    param([string]$Arguments, [int[]]$Accept = @(0))
+    $start = [System.Diagnostics.ProcessStartInfo]::new('sc.exe', $Arguments)
+    $start.UseShellExecute = $false
+    $start.RedirectStandardOutput = $true
+    $start.CreateNoWindow = $true
+    $process = [System.Diagnostics.Process]::Start($start)
+    $output = $process.StandardOutput.ReadToEnd()
+    $process.WaitForExit()
+    if ($Accept -notcontains $process.ExitCode) {
+        throw "sc.exe $Arguments exited with code $($process.ExitCode): $($output.Trim())"
+    }
+}
+
+function Stop-ComponentService {
+    param($Step)
+    $service = Get-Service -Name $Step.name
+    foreach ($dependent in $service.DependentServices) {
+        if ($dependent.Status -eq 'Running') { $script:Collateral.Add($dependent.Name) }
+    }
+    Stop-Service -Name $Step.name -Force
+}
+
+function Copy-ComponentFiles {
+    param($Step)
+    foreach ($file in $Step.files) {
+        $source = Join-Path -Path $Step.source -ChildPath $file
+        $target = Join-Path -Path $Step.destination -ChildPath $file
+        $folder = Split-Path -Path $target -Parent
+        if (-not (Test-Path -LiteralPath $folder)) { $null = New-Item -ItemType Directory -Path $folder -Force }
+        Copy-Item -LiteralPath $source -Destination $target -Force
+    }
+}
+
+function Set-ComponentVersion {
+    param($Step)
+    $path = Join-Path -Path $MarkerRoot -ChildPath $Step.component
+    if (-not (Test-Path -LiteralPath $path)) { $null = New-Item -Path $path -Force }
+    Set-ItemProperty -LiteralPath $path -Name 'Version' -Value "$($Step.version)"
+}
+
+function Set-ComponentService {
+    # Applies the given fields of a service's configuration; absent fields stay as they are.
+    param([string]$Name, $Changes)
+    $fields = @($Changes.PSObject.Properties.Name)
+    $cim = @{}
+    if ($fields -contains 'binary_path') { $cim.PathName = "$($Changes.binary_path)" }
+    if ($fields -contains 'account') {
+        $cim.StartName = "$($Changes.account)"
+        $cim.StartPassword = ''  # built-in accounts have none
+    }
+    if ($cim.Count -gt 0) {
+        $service = Get-CimInstance -ClassName 'Win32_Service' -Filter "Name='$Name'"
+        $outcome = Invoke-CimMethod -InputObject $service -MethodName 'Change' -Arguments $cim
+        if ($outcome.ReturnValue -ne 0) { throw "Win32_Service.Change on $Name returned $($outcome.ReturnValue)" }
+    }
+    if ($fields -contains 'start_mode') { Invoke-Sc "config $Name start= $($ScStartModes[$Changes.start_mode])" }
+    if ($fields -contains 'dependencies') {
+        $depend = @($Changes.dependencies) -join '/'
+        if (-not $depend) { $depend = '/' }  # sc.exe: depend= / removes every dependency
+        Invoke-Sc "config $Name depend= $depend"
+    }
+    if ($fields -contains 'display_name') { Set-Service -Name $Name -DisplayName "$($Changes.display_name)" }
+    if ($fields -contains 'description' -and $null -ne $Changes.description) {
+        Set-Service -Name $Name -Description "$($Changes.description)"
+    }
+}
+
+function New-ComponentService {
+    param($Step)
+    $null = New-Service -Name $Step.name -BinaryPathName $Step.binary_path -DisplayName $Step.display_name -StartupType Manual
+    Set-ComponentService -Name $Step.name -Changes $Step
+}
+
+function Set-ComponentRecovery {
+    param($Step)
+    $actions = @(foreach ($action in $Step.actions) { '{0}/{1}' -f $action.type, $action.delay_ms }) -join '/'
+    if (-not $actions) { $actions = '""' }
+    Invoke-Sc "failure $($Step.name) reset= $($Step.reset_period) actions= $actions"
+}
+
+function Set-ComponentParameters {
+    param($Step)
+    $path = "HKLM:\SYSTEM\CurrentControlSet\Services\$($Step.name)\Parameters"
+    if (-not (Test-Path -LiteralPath $path)) { $null = New-Item -Path $path -Force }
+    foreach ($value in $Step.values.PSObject.Properties) {
+        $type = if ($value.Value -is [string]) { 'String' } else { 'DWord' }
+        $null = New-ItemProperty -LiteralPath $path -Name $value.Name -Value $value.Value -PropertyType $type -Force
+    }
+}
+
+function Set-ComponentFirewallRule {
+    param($Step)
+    $existing = Get-NetFirewallRule -Name $Step.name -ErrorAction SilentlyContinue
+    if ($existing) { $existing | Remove-NetFirewallRule }
+    $profiles = (@($Step.profiles) | ForEach-Object { (Get-Culture).TextInfo.ToTitleCase($_) }) -join ','
+    $rule = @{
+        Name        = $Step.name
+        DisplayName = $Step.display_name
+        Direction   = 'Inbound'
+        Action      = 'Allow'
+        Protocol    = $Step.protocol
+        LocalPort   = "$($Step.local_port)"
+        Profile     = $profiles
+        Enabled     = 'True'
+    }
+    $null = New-NetFirewallRule @rule
+}
+
+function Remove-ComponentService {
+    param($Step)
+    Invoke-Sc "delete $($Step.name)" -Accept 0, 1072  # 1072: already marked for deletion
+    $script:Removed.Add($Step.name)
+}
+
+function Remove-ComponentFiles {
+    param($Step)
+    foreach ($file in $Step.files) {
+        $target = Join-Path -Path $Step.destination -ChildPath $file
+        if (Test-Path -LiteralPath $target) { Remove-Item -LiteralPath $target -Force }
+    }
+    # Leave the destination folder only when something else still lives in it.
+    if ((Test-Path -LiteralPath $Step.destination) -and -not (Get-ChildItem -LiteralPath $Step.destination -Recurse -File)) {
+        Remove-Item -LiteralPath $Step.destination -Recurse -Force
+    }
+}
+
+function Remove-ComponentVersion {
+    param($Step)
+    $path = Join-Path -Path $MarkerRoot -ChildPath $Step.component
+    if (Test-Path -LiteralPath $path) { Remove-Item -LiteralPath $path -Recurse -Force }
+}
+
+$applied = 0
+foreach ($step in $Steps) {
+    try {
+        switch ($step.action) {
+            'stop_service' { Stop-ComponentService $step }
+            'copy_files' { Copy-ComponentFiles $step }
+            'set_component_version' { Set-ComponentVersion $step }
+            'create_service' { New-ComponentService $step }
+            'set_service' { Set-ComponentService -Name $step.name -Changes $step.changes }
+            'set_recovery' { Set-ComponentRecovery $step }
+            'set_service_parameters' { Set-ComponentParameters $step }
+            'set_firewall_rule' { Set-ComponentFirewallRule $step }
+            'start_service' { Start-Service -Name $step.name }
+            'remove_service' { Remove-ComponentService $step }
+            'remove_firewall_rule' { Remove-NetFirewallRule -Name $step.name }
+            'remove_files' { Remove-ComponentFiles $step }
+            'remove_component_version' { Remove-ComponentVersion $step }
+            default { throw "unknown step action '$($step.action)'" }
+        }
+    }
+    catch {
+        throw "step $($applied + 1) ($($step.action) $($step.name)$($step.component)): $($_.Exception.Message)"
+    }
+    $applied++
+}
+foreach ($name in $script:Collateral) {
+    if ($script:Removed -notcontains $name -and (Get-Service -Name $name -ErrorAction SilentlyContinue).Status -eq 'Stopped') {
+        Start-Service -Name $name
+    }
+}
+return [ordered]@{ applied = $applied; reboot_required = $false }

@@ -1,0 +1,123 @@
+# Read of backup.hyperv.proxy_components: for each component of the manifest, what is on the host.
+# -Components: @{ Name; Source; Destination; Files (paths relative to both folders); Service;
+#                 Parameters (value names under the service's Parameters key); FirewallRule (or $null) }
+# Returns @{ components = @( per component, keeping the Windows property names:
+#   Name, Version (marker HKLM:\SOFTWARE\backup.hyperv\Components\<Name>, or $null),
+#   Files / SourceFiles: @{ Path; Exists; Sha256; FileVersion } for Destination / Source,
+#   Service: Win32_Service (Name, DisplayName, Description, PathName, StartMode, DelayedAutoStart,
+#            StartName, State) + DependOnService + Parameters + QFailure (sc.exe qfailure text), or $null,
+#   FirewallRule: Get-NetFirewallRule + Get-NetFirewallPortFilter (Name, DisplayName, Enabled,
+#            Direction, Action, Profile, Protocol, LocalPort), or $null ) }
+# Nothing is changed. Lists are List[object] so Windows PowerShell 5.1 serialises them as arrays.
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][object[]]$Components,
+    [int]$ProbeTimeout = 60
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$MarkerRoot = 'HKLM:\SOFTWARE\backup.hyperv\Components'
+
+function New-List {
+    return , [System.Collections.Generic.List[object]]::new()
+}
+
+function Get-FileState {
+    param([string]$Folder, [string]$RelativePath)
+    $path = Join-Path -Path $Folder -ChildPath $RelativePath
+    if (-not (Test-Path -LiteralPath $path -PathType Leaf)) {
+        return [ordered]@{ Path = $RelativePath; Exists = $false; Sha256 = $null; FileVersion = $null }
+    }
+    $info = (Get-Item -LiteralPath $path).VersionInfo
+    $version = $null
+    if ($info.FileVersion) {
+        $version = '{0}.{1}.{2}.{3}' -f $info.FileMajorPart, $info.FileMinorPart, $info.FileBuildPart, $info.FilePrivatePart
+    }
+    return [ordered]@{
+        Path        = $RelativePath
+        Exists      = $true
+        Sha256      = (Get-FileHash -LiteralPath $path -Algorithm SHA256).Hash
+        FileVersion = $version
+    }
+}
+
+function Get-FileStates {
+    param([string]$Folder, [object[]]$Files)
+    $states = New-List
+    foreach ($file in $Files) { $states.Add((Get-FileState -Folder $Folder -RelativePath $file)) }
+    return , $states
+}
+
+function Get-RegistryValue {
+    param([string]$Path, [string]$Name)
+    if (-not (Test-Path -LiteralPath $Path)) { return $null }
+    $key = Get-Item -LiteralPath $Path
+    return $key.GetValue($Name, $null)
+}
+
+function Get-ServiceState {
+    param([string]$ServiceName, [object[]]$ParameterNames)
+    # Service names are checked on the controller ([A-Za-z0-9_.-]), so the WQL filter needs no escaping.
+    $service = Get-CimInstance -ClassName 'Win32_Service' -Filter "Name='$ServiceName'" -OperationTimeoutSec $ProbeTimeout
+    if ($null -eq $service) { return $null }
+    $key = "HKLM:\SYSTEM\CurrentControlSet\Services\$ServiceName"
+    $dependencies = New-List
+    foreach ($name in @(Get-RegistryValue -Path $key -Name 'DependOnService')) {
+        if ($name) { $dependencies.Add("$name") }
+    }
+    $parameters = [ordered]@{}
+    foreach ($name in $ParameterNames) {
+        $value = Get-RegistryValue -Path "$key\Parameters" -Name $name
+        if ($null -ne $value) { $parameters[$name] = $value }
+    }
+    $delayed = $service.DelayedAutoStart
+    if ($null -eq $delayed) { $delayed = (Get-RegistryValue -Path $key -Name 'DelayedAutostart') -eq 1 }
+    return [ordered]@{
+        Name             = "$($service.Name)"
+        DisplayName      = "$($service.DisplayName)"
+        Description      = $service.Description
+        PathName         = "$($service.PathName)"
+        StartMode        = "$($service.StartMode)"
+        DelayedAutoStart = [bool]$delayed
+        StartName        = "$($service.StartName)"
+        State            = "$($service.State)"
+        DependOnService  = $dependencies
+        Parameters       = $parameters
+        QFailure         = (& sc.exe qfailure $ServiceName) -join "`r`n"
+    }
+}
+
+function Get-FirewallState {
+    param([string]$RuleName)
+    if (-not $RuleName) { return $null }
+    $rule = Get-NetFirewallRule -Name $RuleName -ErrorAction SilentlyContinue
+    if ($null -eq $rule) { return $null }
+    $filter = $rule | Get-NetFirewallPortFilter
+    $ports = New-List
+    foreach ($port in @($filter.LocalPort)) { $ports.Add("$port") }
+    # Enumerations as their names: Enabled True/False, Direction Inbound, Action Allow, Profile "Domain, Private".
+    return [ordered]@{
+        Name        = "$($rule.Name)"
+        DisplayName = "$($rule.DisplayName)"
+        Enabled     = "$($rule.Enabled)"
+        Direction   = "$($rule.Direction)"
+        Action      = "$($rule.Action)"
+        Profile     = "$($rule.Profile)"
+        Protocol    = "$($filter.Protocol)"
+        LocalPort   = $ports
+    }
+}
+
+$result = New-List
+foreach ($component in $Components) {
+    $result.Add([ordered]@{
+            Name         = $component.Name
+            Version      = Get-RegistryValue -Path (Join-Path -Path $MarkerRoot -ChildPath $component.Name) -Name 'Version'
+            Files        = Get-FileStates -Folder $component.Destination -Files $component.Files
+            SourceFiles  = Get-FileStates -Folder $component.Source -Files $component.Files
+            Service      = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters
+            FirewallRule = Get-FirewallState -RuleName $component.FirewallRule
+        })
+}
+return [ordered]@{ components = $result }

@@ -1,0 +1,145 @@
+"""validate_manifest: defaults filled in, and a bad field named in the error; parse_qfailure."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import (
+    DEFAULT_RECOVERY,
+    ManifestError,
+    validate_manifest,
+)
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import same_version
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import (
+    format_qfailure,
+    parse_qfailure,
+)
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+RAW = json.loads((FIXTURES / "proxy_components_manifest_default.json").read_text(encoding="utf-8"))["manifest"]
+
+MINIMAL = {
+    "components": [
+        {
+            "name": "data_mover",
+            "version": "1",
+            "source": "C:/staging/dm/",
+            "destination": "D:\\DataMover",
+            "files": ["bin/dm.exe"],
+            "service": {"name": "DM", "binary_path": "D:\\DataMover\\bin\\dm.exe"},
+        }
+    ]
+}
+
+
+def test_defaults_are_filled_in():
+    component = validate_manifest(MINIMAL)["components"][0]
+    assert component["role"] == "other" and component["firewall"] is None
+    assert component["source"] == "C:\\staging\\dm" and component["files"][0]["path"] == "bin\\dm.exe"
+    service = component["service"]
+    assert (service["start_mode"], service["account"], service["state"]) == ("auto", "LocalSystem", "running")
+    assert service["recovery"] == DEFAULT_RECOVERY and service["display_name"] == "DM"
+
+
+def test_default_manifest_names_the_collections_three_services():
+    services = {c["role"]: c["service"]["name"] for c in validate_manifest(RAW)["components"]}
+    assert services == {
+        "installer": "BackupHyperVInstaller",
+        "data_mover": "BackupHyperVDataMover",
+        "hyperv_integration": "BackupHyperVIntegration",
+    }
+
+
+def test_account_spellings_become_the_one_windows_reports():
+    manifest = copy.deepcopy(MINIMAL)
+    manifest["components"][0]["service"]["account"] = "networkservice"
+    assert validate_manifest(manifest)["components"][0]["service"]["account"] == "NT AUTHORITY\\NetworkService"
+
+
+def _broken(path: str, value: object) -> dict:
+    manifest = copy.deepcopy(MINIMAL)
+    *parents, last = path.split(".")
+    target = manifest["components"][0]
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("service.start_mode", "sometimes", r"components\[0\]\.service\.start_mode: must be one of"),
+        ("service.account", "CONTOSO\\svc", r"components\[0\]\.service\.account: must be LocalSystem"),
+        ("service.strat_mode", "auto", r"components\[0\]\.service\.strat_mode: unknown field"),
+        ("files", [], r"components\[0\]\.files: must be a non-empty list"),
+        ("files", ["..\\evil.exe"], r"components\[0\]\.files\[0\]\.path: must be a plain path"),
+        ("files", [{"path": "a.exe", "sha256": "xyz"}], r"components\[0\]\.files\[0\]\.sha256"),
+        ("source", "relative\\dir", r"components\[0\]\.source: must be an absolute Windows path"),
+        ("version", None, r"components\[0\]\.version: required field is missing"),
+        ("name", "bad name", r"components\[0\]\.name: 'bad name' is not valid"),
+        ("service.recovery", {"actions": [{"type": "explode"}]}, r"recovery\.actions\[0\]\.type"),
+        ("service.recovery", {"actions": [{"type": "restart"}] * 4}, r"recovery\.actions: must be a list of at most 3"),
+        ("service.parameters", {"Cbt": [1]}, r"service\.parameters\.Cbt: must be a string"),
+        ("service.dependencies", "RpcSs", r"service\.dependencies: must be a list"),
+        ("firewall", {"name": "r", "local_port": 70000}, r"firewall\.local_port: must be between 1 and 65535"),
+        ("firewall", {"name": "r", "local_port": 1, "profiles": ["any", "domain"]}, r"firewall\.profiles: 'any'"),
+        ("service.state", "running", None),  # valid on its own; combined below
+    ],
+)
+def test_bad_field_is_named(path, value, message):
+    manifest = _broken(path, value)
+    if message is None:
+        manifest["components"][0]["service"]["start_mode"] = "disabled"
+        message = r"service\.state: a disabled service cannot be running"
+    with pytest.raises(ManifestError, match=message):
+        validate_manifest(manifest)
+
+
+@pytest.mark.parametrize("manifest", [None, [], {"components": []}, {"components": [1]}, {"extra": 1}])
+def test_malformed_manifest_is_rejected(manifest):
+    with pytest.raises(ManifestError):
+        validate_manifest(manifest)
+
+
+def test_duplicate_service_names_are_rejected_without_regard_to_case():
+    manifest = copy.deepcopy(MINIMAL)
+    second = copy.deepcopy(manifest["components"][0])
+    second["name"], second["service"]["name"] = "other", "dm"
+    manifest["components"].append(second)
+    with pytest.raises(ManifestError, match=r"components\[1\]\.service\.name: 'dm' is listed twice"):
+        validate_manifest(manifest)
+
+
+def test_qfailure_text_round_trips():
+    recovery = {
+        "reset_period": 86400,
+        "actions": [{"type": "restart", "delay_ms": 60000}, {"type": "reboot", "delay_ms": 0}],
+    }
+    assert parse_qfailure(format_qfailure("Svc", recovery)) == recovery
+
+
+def test_qfailure_without_actions_and_with_an_unknown_word():
+    text = "[SC] QueryServiceConfig2 SUCCESS\r\n\r\nSERVICE_NAME: Svc\r\n        RESET_PERIOD (in seconds)    : 0\r\n"
+    assert parse_qfailure(text) == {"reset_period": 0, "actions": []}
+    localised = text + "        FAILURE_ACTIONS              : NEUSTART -- Verzoegerung = 5000 Millisekunden.\r\n"
+    assert parse_qfailure(localised)["actions"] == [{"type": "unknown", "delay_ms": 5000}]
+    assert parse_qfailure("") is None
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "same"),
+    [
+        ("1.2", "1.2.0.0", True),
+        ("1.2.1", "1.2", False),
+        ("5.2.1-beta", "5.2.1-beta", True),
+        (None, None, True),
+        ("1", None, False),
+    ],
+)
+def test_same_version(left, right, same):
+    assert same_version(left, right) is same
