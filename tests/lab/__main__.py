@@ -1,0 +1,89 @@
+"""Command line of the lab: `PYTHONPATH=tests python -m lab {up,down,status,serve}`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lab import control
+from lab.context import REPO_ROOT, SCRIPTS_DIR, LabConfig
+from lab.estate import EstateError, load_estate
+
+DEFAULT_STATE_DIR = REPO_ROOT / "build" / "lab"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description="WS-Management emulator of Windows hosts (tests only)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("up", "start the lab in the background"), ("serve", "run the lab in the foreground")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("estate", type=Path, help="estate YAML file")
+        command.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+        command.add_argument("--port", type=int, default=5985, help="port on every host address; 0: ephemeral")
+        command.add_argument(
+            "--scripts-dir",
+            type=Path,
+            action="append",
+            default=[],
+            help="another directory of recognised collection scripts (repeatable)",
+        )
+        command.add_argument(
+            "--handlers",
+            type=Path,
+            action="append",
+            default=[],
+            help="a Python file defining register(registry) (repeatable)",
+        )
+        command.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)  # set by `up` for `serve`
+        if name == "up":
+            command.add_argument(
+                "--auth",
+                choices=sorted(control.AUTH_VARIABLES),
+                default="basic",
+                help="authentication the written inventory asks for (the lab accepts both)",
+            )
+    for name, text in (("down", "stop the lab"), ("status", "print the lab's status as JSON")):
+        commands.add_parser(name, help=text).add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    state_dir = arguments.state_dir.resolve()
+    try:
+        if arguments.command == "up":
+            result = control.up(
+                arguments.estate.resolve(),
+                state_dir,
+                arguments.port,
+                tuple(p.resolve() for p in arguments.scripts_dir),
+                tuple(p.resolve() for p in arguments.handlers),
+                auth=arguments.auth,
+            )
+            print(json.dumps({"inventory": str(state_dir / control.INVENTORY_FILE), **result}, indent=2))
+        elif arguments.command == "serve":
+            from lab.runtime import serve
+
+            config = LabConfig(
+                estate=load_estate(arguments.estate),
+                state_dir=state_dir,
+                script_dirs=(SCRIPTS_DIR, *arguments.scripts_dir),
+                port=arguments.port,
+            )
+            serve(config, tuple(arguments.handlers), arguments.ready_fd)
+        elif arguments.command == "down":
+            print("stopped" if control.down(state_dir) else "not running")
+        else:
+            report = control.status(state_dir)
+            print(json.dumps(report, indent=2))
+            return 0 if report["running"] else 3
+    except (control.LabError, EstateError, OSError) as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

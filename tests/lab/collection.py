@@ -1,0 +1,118 @@
+"""The collection's own scripts: the bootstrap of `plugins/plugin_utils/_pwsh.py` and its requests.
+
+`_pwsh.py` runs every script the same way: the command carries a fixed bootstrap, stdin one
+JSON request `{"name", "script" (base64 of the .ps1), "params"}`. The lab recognises the
+bootstrap by its text (read from `_pwsh.py` itself, without importing it) and a request by its
+script: the base64 body must be byte-for-byte the file `<name>.ps1` in one of the lab's script
+directories, else the lab refuses. A known script is answered by the handler registered under
+its name; the reply is what the bootstrap prints: one line of ASCII JSON, exit code 0, or
+`{"failed": true, ...}` with exit code 1 when the handler raises ScriptFailure.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from lab.context import HostContext
+from lab.handlers import ScriptCall, ScriptFailure
+from lab.outcome import Outcome, refused
+
+_SCRIPT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@functools.lru_cache(maxsize=8)
+def _bootstrap_from(path: Path, mtime_ns: int) -> str | None:
+    """The string assigned to BOOTSTRAP at the top level of `path` (mtime_ns keys the cache)."""
+    del mtime_ns
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        is_bootstrap = isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "BOOTSTRAP" for t in node.targets)
+        if is_bootstrap and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return node.value.value
+    return None
+
+
+def collection_bootstrap(pwsh_source: Path) -> str | None:
+    """The bootstrap text `_pwsh.py` sends today, or None when the file or constant is missing."""
+    try:
+        return _bootstrap_from(pwsh_source, pwsh_source.stat().st_mtime_ns)
+    except (OSError, SyntaxError):
+        return None
+
+
+def _known_script(context: HostContext, name: str) -> bytes | None:
+    for directory in context.config.script_dirs:
+        path = directory / f"{name}.ps1"
+        if path.is_file():
+            body = path.read_bytes()
+            return body[len(_UTF8_BOM) :] if body.startswith(_UTF8_BOM) else body
+    return None
+
+
+def _escape_non_ascii(text: str) -> str:
+    """The bootstrap's last step: every non-ASCII character as \\uXXXX."""
+    return re.sub(r"[^\x00-\x7f]", lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def _reply(document: Any, handled_by: str, exit_code: int) -> Outcome:
+    line = _escape_non_ascii(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+    return Outcome(output=[line], exit_code=exit_code, handled_by=handled_by)
+
+
+def _parse_request(lines: list[str]) -> dict[str, Any] | str:
+    """The request object, or the reason it is not one."""
+    try:
+        request = json.loads("\n".join(lines))
+    except ValueError as exc:
+        return f"stdin is not a JSON request: {exc}"
+    if not isinstance(request, dict) or not {"name", "script", "params"} <= set(request):
+        return "the request needs name, script and params"
+    if not isinstance(request["name"], str) or not _SCRIPT_NAME.match(request["name"]):
+        return f"invalid script name {request['name']!r}"
+    if not isinstance(request["params"], dict):
+        return "params must be an object"
+    return request
+
+
+def run_collection_request(context: HostContext, lines: list[str]) -> Outcome:
+    """Answer one `_pwsh.py` request on the host of `context`."""
+    request = _parse_request(lines)
+    if isinstance(request, str):
+        return refused("collection", request)
+    name = request["name"]
+    handled_by = f"collection:{name}"
+    expected = _known_script(context, name)
+    if expected is None:
+        return refused(handled_by, f"unknown collection script {name}.ps1 (not in the lab's script directories)")
+    try:
+        sent = base64.b64decode(str(request["script"]), validate=True)
+    except (binascii.Error, ValueError):
+        return refused(handled_by, f"the body of {name}.ps1 is not valid base64")
+    if sent != expected:
+        return refused(
+            handled_by, f"the body of {name}.ps1 differs from the lab's copy; the lab answers only what it knows"
+        )
+    handler = context.registry.get(name)
+    if handler is None:
+        return refused(handled_by, f"no lab handler for collection script {name}.ps1")
+    call = ScriptCall(
+        host=context.host,
+        estate=context.config.estate,
+        name=name,
+        params=request["params"],
+        state_dir=context.state_dir,
+        files=context.files,
+    )
+    try:
+        return _reply(handler(call), handled_by, 0)
+    except ScriptFailure as exc:
+        failure = {"failed": True, "name": name, "msg": str(exc), "category": "NotSpecified", "at": None}
+        return _reply(failure, handled_by, 1)

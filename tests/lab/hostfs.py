@@ -1,0 +1,58 @@
+"""An emulated host's file system: Windows paths mapped to a directory tree on disk.
+
+`C:\\Users\\me\\a.txt` on host `hv1` is `<state>/hosts/hv1/fs/C/Users/me/a.txt`. Drive letters
+are upper-cased; the rest of the path keeps its case (Windows compares case-insensitively,
+the lab does not: a documented limit). UNC paths, relative paths and `..` are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+
+_DRIVE_PATH = re.compile(r"^(?P<drive>[A-Za-z]):[\\/](?P<rest>.*)$")
+
+
+class HostPathError(OSError):
+    """A path the lab cannot map into the host's tree."""
+
+
+def environment(username: str) -> dict[str, str]:
+    """The environment variables of a logon session of `username` the lab knows (upper-case names)."""
+    profile = f"C:\\Users\\{username}"
+    temp = f"{profile}\\AppData\\Local\\Temp"
+    return {
+        "USERPROFILE": profile,
+        "TEMP": temp,
+        "TMP": temp,
+        "SYSTEMROOT": "C:\\Windows",
+        "PROGRAMDATA": "C:\\ProgramData",
+    }
+
+
+def expand_variables(text: str, username: str) -> str:
+    """`%NAME%` expanded like [Environment]::ExpandEnvironmentVariables; unknown names stay."""
+    variables = environment(username)
+    return re.sub(r"%([^%]+)%", lambda m: variables.get(m.group(1).upper(), m.group(0)), text)
+
+
+class HostFileSystem:
+    """The per-host tree under `root` (the `fs` directory of the host)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create_skeleton(self, username: str) -> None:
+        """The folders a fresh Windows Server has that Ansible writes to."""
+        for folder in ("Windows/Temp", f"Users/{username}/AppData/Local/Temp", "ProgramData"):
+            (self.root / "C" / folder).mkdir(parents=True, exist_ok=True)
+
+    def local_path(self, windows_path: str) -> Path:
+        """Where the Windows path lives on disk; raises HostPathError for paths outside a drive."""
+        match = _DRIVE_PATH.match(windows_path.strip())
+        if not match:
+            raise HostPathError(f"The lab maps only absolute drive paths, not {windows_path!r}")
+        parts = [part for part in re.split(r"[\\/]+", match["rest"]) if part not in ("", ".")]
+        if ".." in parts:
+            raise HostPathError(f"The lab refuses '..' in {windows_path!r}")
+        return self.root / match["drive"].upper() / PurePosixPath(*parts) if parts else self.root / match["drive"]

@@ -1,0 +1,183 @@
+"""The HTTP side: one threaded server per emulated host on its loopback address.
+
+Each request is authenticated against the host's credentials: HTTP basic on every request, or
+NTLM once per connection with encrypted messages (ntlm.py); otherwise 401 offering both, like
+Windows. The body is parsed as a WS-Management envelope and routed by resource URI to the
+host's WinRS or PSRP service. A WSManFault becomes HTTP 500 with the SOAP fault (encrypted when
+the request was); every request is logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from lab import ntlm, psrp_shell, winrs
+from lab.context import HostContext
+from lab.ntlm import NtlmError, NtlmSession, write_user_file
+from lab.requestlog import RequestLog
+from lab.shells import Reply
+from lab.wsman import WSManFault, envelope, fault_envelope, parse_request, unknown_resource
+
+WSMAN_PATH = "/wsman"
+_TRANSPORTS = {winrs.RESOURCE_URI: "winrs", psrp_shell.RESOURCE_URI: "psrp"}
+
+
+class HostServer(ThreadingHTTPServer):
+    """The WS-Management endpoint of one emulated host."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, context: HostContext, port: int, log: RequestLog) -> None:
+        super().__init__((context.host.address, port), WSManHandler)
+        self.context = context
+        self.log = log
+        self.port = self.server_address[1]
+        endpoint = f"http://{context.host.address}:{self.port}{WSMAN_PATH}"
+        self.ntlm_user_file = context.host_dir / "ntlm-user"
+        write_user_file(self.ntlm_user_file, context.host.username, context.host.password)
+        self.services = {
+            winrs.RESOURCE_URI: winrs.WinrsService(context, endpoint),
+            psrp_shell.RESOURCE_URI: psrp_shell.PsrpService(context, endpoint),
+        }
+
+    def start(self) -> threading.Thread:
+        # A short poll interval keeps shutdown() (which waits for the loop to notice) fast.
+        thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=f"lab-{self.context.host.name}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def basic_authorised(self, header: str | None) -> bool:
+        if not header or not header.lower().startswith("basic "):
+            return False
+        try:
+            username, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        host = self.context.host
+        # Windows account names compare case-insensitively; passwords do not.
+        return username.lower() == host.username.lower() and password == host.password
+
+
+class WSManHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in one segment: otherwise Nagle + delayed ACK add ~40 ms a request.
+    disable_nagle_algorithm = True
+    wbufsize = -1
+    server: HostServer
+    ntlm: NtlmSession | None = None  # per connection: NTLM authenticates the TCP connection
+    final_token: str | None = None  # SPNEGO's last token, sent with the first answer after the handshake
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
+        self.send_response(status)
+        if self.final_token is not None:
+            self.send_header("WWW-Authenticate", self.final_token)
+            self.final_token = None
+        for name, value in headers or []:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def _log(self, **fields: object) -> None:
+        context = self.server.context
+        self.server.log.write(host=context.host.name, address=context.host.address, port=self.server.port, **fields)
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.split("?")[0].rstrip("/").lower() != WSMAN_PATH:
+            self._send(HTTPStatus.NOT_FOUND, b"")
+            return
+        authorization = self.headers.get("Authorization") or ""
+        if authorization.lower().startswith(("negotiate ", "ntlm ")):
+            if not self._ntlm_step(authorization):
+                return
+        elif not self.server.basic_authorised(authorization) and not (self.ntlm and self.ntlm.complete):
+            self._refuse()
+            return
+        if not data:
+            self._send(HTTPStatus.OK, b"")  # pywinrm and pypsrp authenticate with an empty POST first
+            return
+        self._answer(data)
+
+    def _refuse(self, reason: str | None = None) -> None:
+        self.ntlm = None
+        self._log(transport="-", operation="auth", status=401, **({"reason": reason} if reason else {}))
+        challenges = [("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", 'Basic realm="WSMAN"')]
+        self._send(HTTPStatus.UNAUTHORIZED, b"", challenges)
+
+    def _ntlm_step(self, authorization: str) -> bool:
+        """One NTLM handshake step; True once the connection is authenticated."""
+        if self.ntlm is None or self.ntlm.complete:
+            self.ntlm = NtlmSession(self.server.ntlm_user_file, self.server.context.host.username)
+        try:
+            answer = self.ntlm.step(authorization)
+        except NtlmError as exc:
+            self._refuse(str(exc))
+            return False
+        if not self.ntlm.complete:
+            self._send(HTTPStatus.UNAUTHORIZED, b"", [("WWW-Authenticate", answer or "Negotiate")])
+            return False
+        self.final_token = answer
+        return True
+
+    def _answer(self, data: bytes) -> None:
+        started = time.perf_counter()
+        relates_to, transport, operation = "", "-", "?"
+        encrypted = (self.headers.get("Content-Type") or "").lower().startswith("multipart/encrypted")
+        try:
+            if encrypted:
+                if self.ntlm is None or not self.ntlm.complete:
+                    raise WSManFault("w:AccessDenied", "An encrypted message arrived on an unauthenticated connection.")
+                data = self.ntlm.unwrap(data)
+            request = parse_request(data)
+            relates_to = request.message_id
+            operation = request.action.rsplit("/", 1)[-1]
+            service = self.server.services.get(request.resource_uri)
+            if service is None:
+                raise unknown_resource(request.resource_uri)
+            transport = _TRANSPORTS[request.resource_uri]
+            reply: Reply = service.handle(request, self.client_address[0])
+        except NtlmError as exc:
+            self._log(transport=transport, operation=operation, status=400, reason=str(exc))
+            self._send(HTTPStatus.BAD_REQUEST, b"")
+            return
+        except WSManFault as fault:
+            self._log(transport=transport, operation=operation, status=500, fault=fault.subcode, reason=fault.reason)
+            self._reply(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                fault_envelope(fault, relates_to, self.server.context.host.name),
+                encrypted,
+            )
+            return
+        except Exception as exc:  # the lab's own bug: answer as Windows' InternalError, and log it
+            fault = WSManFault("w:InternalError", f"lab internal error: {type(exc).__name__}: {exc}", sender=False)
+            self._log(transport=transport, operation=operation, status=500, fault=fault.subcode, reason=fault.reason)
+            self._reply(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                fault_envelope(fault, relates_to, self.server.context.host.name),
+                encrypted,
+            )
+            return
+        answer = envelope(reply.action, relates_to, reply.body)
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        self._log(transport=transport, operation=operation, status=200, ms=elapsed, **reply.log)
+        self._reply(HTTPStatus.OK, answer, encrypted)
+
+    def _reply(self, status: int, soap: bytes, encrypted: bool) -> None:
+        """A SOAP answer, encrypted the way the request was."""
+        if encrypted and self.ntlm is not None:
+            self._send(status, self.ntlm.wrap(soap), [("Content-Type", ntlm.CONTENT_TYPE)])
+        else:
+            self._send(status, soap, [("Content-Type", "application/soap+xml;charset=UTF-8")])
