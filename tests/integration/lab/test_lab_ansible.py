@@ -57,7 +57,7 @@ def test_inventory_points_ansible_at_the_lab(lab):
 
 
 def test_collection_command_round_trip(connection):
-    rc, stdout, _ = connection.exec_command(_pwsh.COMMAND, in_data=collection_request("lab_echo", {"Text": "x"}))
+    rc, stdout, _ignored = connection.exec_command(_pwsh.COMMAND, in_data=collection_request("lab_echo", {"Text": "x"}))
     reply = _pwsh.decode_reply("lab_echo", {"rc": rc, "stdout": stdout.decode(), "stderr": ""})
     host = HOSTS[connection.transport]
     assert reply == {"echo": "x", "host": host, "role": {"hv1": "hyperv", "px1": "proxy"}[host]}
@@ -68,7 +68,7 @@ def test_nested_encoded_command_is_decoded_layer_by_layer(lab):
     command = _pwsh.COMMAND.replace("PowerShell -NoProfile", "powershell.exe -noprofile", 1)
     plugin = connect(lab, "winrm")
     try:
-        rc, stdout, _ = plugin.exec_command(command, in_data=collection_request("lab_long", {"Count": 7}))
+        rc, stdout, _ignored = plugin.exec_command(command, in_data=collection_request("lab_long", {"Count": 7}))
     finally:
         plugin.close()
     assert rc == 0 and json.loads(stdout) == {"count": 7, "host": "hv1"}
@@ -88,13 +88,13 @@ def test_shell_plugin_makes_and_removes_a_temp_directory(connection, lab):
     """What ActionBase does around non-pipelined work: mkdtemp (bootstrap + manifest), then remove."""
     host = HOSTS[connection.transport]
     made = connection._shell._mkdtemp2(basefile="ansible-tmp-lab-test", tmpdir="%TEMP%")
-    rc, stdout, _ = connection.exec_command(made.command, in_data=made.input_data)
+    rc, stdout, _ignored = connection.exec_command(made.command, in_data=made.input_data)
     windows_path = stdout.decode().strip()
     user = USERS[host]
     assert (rc, windows_path) == (0, f"C:\\Users\\{user}\\AppData\\Local\\Temp\\ansible-tmp-lab-test")
     local = lab.host_file(host, "C", "Users", user, "AppData", "Local", "Temp", "ansible-tmp-lab-test")
     assert local.is_dir()
-    rc, _, _ = connection.exec_command(connection._shell.remove(windows_path, recurse=True))
+    rc, _ignored, _ignored = connection.exec_command(connection._shell.remove(windows_path, recurse=True))
     assert rc == 0 and not local.exists()
 
 

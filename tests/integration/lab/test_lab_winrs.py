@@ -44,7 +44,7 @@ def test_recognised_script_is_answered_by_its_handler(lab, protocol):
 
 
 def test_handler_failure_is_the_bootstraps_failed_document(protocol):
-    stdout, _, rc = run_with_stdin(protocol, _pwsh.COMMAND, collection_request("lab_echo", {"Text": "fail"}))
+    stdout, _ignored, rc = run_with_stdin(protocol, _pwsh.COMMAND, collection_request("lab_echo", {"Text": "fail"}))
     assert rc == 1
     assert json.loads(stdout)["failed"] is True
     with pytest.raises(_pwsh.ScriptError, match="the test asked lab_echo to fail"):
@@ -82,7 +82,7 @@ def test_run_cmd_of_a_program_other_than_powershell_fails_like_cmd(lab):
 def test_long_script_works_on_stdin_but_not_on_the_command_line(lab, protocol):
     script = (DATA / "lab_long.ps1").read_text()
     assert len(script) > 8191
-    stdout, _, rc = run_with_stdin(protocol, _pwsh.COMMAND, collection_request("lab_long", {"Count": 3}))
+    stdout, _ignored, rc = run_with_stdin(protocol, _pwsh.COMMAND, collection_request("lab_long", {"Count": 3}))
     assert (rc, json.loads(stdout)) == (0, {"count": 3, "host": "hv1"})
     session = winrm.Session(lab.endpoint("hv1"), auth=(USERS["hv1"], PASSWORDS["hv1"]), transport="basic")
     result = session.run_ps(script)
@@ -139,7 +139,7 @@ def test_receive_before_stdin_is_closed_times_out_like_windows(lab):
     with pytest.raises(WinRMOperationTimeoutError):  # the bootstrap still waits for its request
         protocol.get_command_output_raw(shell, command_id)
     protocol.send_command_input(shell, command_id, collection_request("lab_echo", {"Text": "late"}), end=True)
-    stdout, _, rc = protocol.get_command_output(shell, command_id)
+    stdout, _ignored, rc = protocol.get_command_output(shell, command_id)
     protocol.close_shell(shell)
     assert rc == 0 and json.loads(stdout)["echo"] == "late"
 
@@ -167,7 +167,7 @@ def test_unknown_operation_or_resource_is_a_wsman_fault(protocol, resource_uri, 
 def test_ntlm_with_message_encryption_like_a_default_windows_host(lab):
     """pywinrm's default transport: NTLM handshake per connection, every SOAP body encrypted."""
     protocol = winrm.Protocol(lab.endpoint("hv1"), transport="ntlm", username=USERS["hv1"], password=PASSWORDS["hv1"])
-    stdout, _, rc = run_with_stdin(protocol, _pwsh.COMMAND, collection_request("lab_echo", {"Text": "sealed"}))
+    stdout, _ignored, rc = run_with_stdin(protocol, _pwsh.COMMAND, collection_request("lab_echo", {"Text": "sealed"}))
     assert (rc, json.loads(stdout)["echo"]) == (0, "sealed")
     wrong = winrm.Session(lab.endpoint("hv1"), auth=(USERS["hv1"], "wrong"), transport="ntlm")
     with pytest.raises(InvalidCredentialsError):

@@ -1,4 +1,3 @@
-#!powershell
 #AnsibleRequires -CSharpUtil Ansible.Basic
 # A PowerShell module for the lab's tests (data/handlers.py answers it in the lab; it runs on Windows as is).
 $spec = @{
