@@ -1,0 +1,105 @@
+"""Durable file system steps: write to a temporary name, fsync, rename into place, fsync the directory.
+
+Every file the repository publishes goes through ``publish`` so that a crash leaves either the old state
+or the complete new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+from typing import Optional
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import RepositoryError
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename or unlink in ``path`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def describe_os_error(action: str, path: str, exc: OSError) -> str:
+    """A user-facing sentence for an OS error, calling out a full disk explicitly."""
+    if exc.errno == errno.ENOSPC:
+        return f"{action} {path} failed: no space left on device (the repository was left as it was)"
+    return f"{action} {path} failed: {exc.strerror or exc}"
+
+
+def publish(path: str, data: bytes, tmp_dir: str) -> None:
+    """Atomically and durably create or replace ``path`` with ``data``."""
+    tmp = os.path.join(tmp_dir, f"{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        rename_durably(tmp, path)
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise RepositoryError(describe_os_error("writing", path, exc)) from exc
+
+
+def rename_durably(source: str, target: str) -> None:
+    """Rename and fsync both directories involved."""
+    os.replace(source, target)
+    fsync_dir(os.path.dirname(target))
+    if os.path.dirname(source) != os.path.dirname(target):
+        fsync_dir(os.path.dirname(source))
+
+
+def remove_quietly(path: Optional[str]) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+# Positional I/O. Windows (a proxy may run there) has neither os.pread nor os.pwrite, and os.open needs
+# O_BINARY there: fall back to seek + read/write under a lock, which is correct, if slower.
+O_BINARY = getattr(os, "O_BINARY", 0)
+_SEEK_LOCK = threading.Lock()
+
+
+def pread(fd: int, length: int, offset: int) -> bytes:
+    """Read up to ``length`` bytes at ``offset`` (short only at end of file); thread-safe."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, length, offset)
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        parts, remaining = [], length
+        while remaining:
+            piece = os.read(fd, remaining)
+            if not piece:
+                break
+            parts.append(piece)
+            remaining -= len(piece)
+        return b"".join(parts)
+
+
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset``; thread-safe."""
+    view = memoryview(data)
+    if hasattr(os, "pwrite"):
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
+        return
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        while view:
+            view = view[os.write(fd, view) :]

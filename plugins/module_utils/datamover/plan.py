@@ -1,0 +1,85 @@
+"""Which chunks of a disk a backup must read: from the source's extents, the changed ranges and a baseline.
+
+Words: the *grid* is the disk cut into ``chunk_size`` pieces from offset 0; a chunk's *kind* is DATA if any
+allocated data extent touches it, else ZERO if a zero extent does, else UNALLOCATED. *Changed ranges*
+(Hyper-V RCT) are widened to whole chunks. The *baseline* is the same disk in the previous restore point.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
+    KIND_DATA,
+    KIND_UNALLOCATED,
+    KIND_ZERO,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.files import kind_name
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList
+
+
+def _chunk_span(offset: int, length: int, size: int, chunk_size: int) -> Optional[Tuple[int, int]]:
+    end = min(size, offset + length)
+    if length <= 0 or offset >= end:
+        return None
+    return offset // chunk_size, (end - 1) // chunk_size + 1
+
+
+def chunk_kinds(extents: Iterable[object], size: int, chunk_size: int) -> bytearray:
+    """Kind of every chunk on the grid; DATA wins over ZERO, ZERO over UNALLOCATED."""
+    count = -(-size // chunk_size)
+    kinds = bytearray([KIND_UNALLOCATED]) * count
+    data_spans = []
+    for extent in extents:
+        span = _chunk_span(extent.offset, extent.length, size, chunk_size)
+        name = kind_name(extent.kind)
+        if span is None:
+            continue
+        if name == "DATA":
+            data_spans.append(span)
+        elif name == "ZERO":
+            kinds[span[0] : span[1]] = bytes([KIND_ZERO]) * (span[1] - span[0])
+    for first, last in data_spans:
+        kinds[first:last] = bytes([KIND_DATA]) * (last - first)
+    return kinds
+
+
+def changed_mask(ranges: Sequence[Tuple[int, int]], size: int, chunk_size: int) -> bytearray:
+    """1 for every chunk a changed range touches (ranges aligned out to the grid)."""
+    mask = bytearray(-(-size // chunk_size))
+    for offset, length in ranges:
+        span = _chunk_span(int(offset), int(length), size, chunk_size)
+        if span is not None:
+            mask[span[0] : span[1]] = b"\x01" * (span[1] - span[0])
+    return mask
+
+
+def baseline_problem(baseline: Optional[ChunkList], size: int, chunk_size: int, index: object) -> Optional[str]:
+    """Why ``baseline`` cannot serve an incremental backup, or None when it can."""
+    if baseline is None:
+        return "the previous restore point has no disk of this name"
+    if baseline.size != size:
+        return f"the disk size changed ({baseline.size} -> {size} bytes)"
+    if baseline.chunk_size != chunk_size:
+        return f"the chunk size changed ({baseline.chunk_size} -> {chunk_size} bytes)"
+    if any(chunk_id not in index for _, chunk_id in baseline.data_chunks()):
+        return "the previous restore point references chunks missing from the repository"
+    return None
+
+
+def plan_reads(
+    chunks: ChunkList, kinds: bytearray, baseline: Optional[ChunkList], mask: Optional[bytearray]
+) -> bytearray:
+    """Fill ``chunks`` with every entry known without reading; return 1 for each chunk to read.
+
+    With a baseline and a mask, unchanged chunks copy the baseline entry; otherwise every DATA chunk is read.
+    """
+    to_read = bytearray(chunks.count)
+    for number in range(chunks.count):
+        if baseline is not None and mask is not None and not mask[number]:
+            chunks.copy_entry(baseline, number)
+        elif kinds[number] == KIND_DATA:
+            to_read[number] = 1
+        else:
+            chunks.set(number, kinds[number])
+    return to_read

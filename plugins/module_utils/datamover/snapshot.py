@@ -1,0 +1,118 @@
+"""Restore points: the chunk list of each disk/file and the small JSON record that publishes them.
+
+A chunk list is compact (one kind byte and a 32-byte id slot per chunk, no per-chunk objects). A restore
+point is two files in ``points/``: ``<id>.chunks`` (all its chunk lists) and, written last, ``<id>.point``
+(JSON: VM, time, disks, files, stats, and the SHA-256 of the chunk list file). The set of ``.point``
+files is the catalog: a restore point exists exactly when its record does.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterator, List, Optional, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
+    CHUNK_ID_SIZE,
+    KIND_DATA,
+    KIND_UNALLOCATED,
+    STREAM_HEADER,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import CorruptionError
+
+STREAM_COUNT = struct.Struct("<I")
+
+
+class ChunkList:
+    """Kinds and ids of the chunks of one stream (a disk or a file) on a fixed grid of ``chunk_size``."""
+
+    def __init__(self, size: int, chunk_size: int) -> None:
+        self.size = size
+        self.chunk_size = chunk_size
+        self.count = -(-size // chunk_size)
+        self.kinds = bytearray([KIND_UNALLOCATED]) * self.count
+        self.ids = bytearray(self.count * CHUNK_ID_SIZE)
+
+    def chunk_range(self, number: int) -> Tuple[int, int]:
+        """Byte offset and length of chunk ``number`` (the last one may be short)."""
+        offset = number * self.chunk_size
+        return offset, min(self.chunk_size, self.size - offset)
+
+    def set(self, number: int, kind: int, chunk_id: Optional[bytes] = None) -> None:
+        self.kinds[number] = kind
+        if kind == KIND_DATA:
+            self.ids[number * CHUNK_ID_SIZE : (number + 1) * CHUNK_ID_SIZE] = chunk_id
+
+    def chunk_id(self, number: int) -> bytes:
+        return bytes(self.ids[number * CHUNK_ID_SIZE : (number + 1) * CHUNK_ID_SIZE])
+
+    def data_chunks(self) -> Iterator[Tuple[int, bytes]]:
+        """(chunk number, id) of every stored chunk, in disk order."""
+        kinds = self.kinds
+        for number in range(self.count):
+            if kinds[number] == KIND_DATA:
+                yield number, self.chunk_id(number)
+
+    def copy_entry(self, other: ChunkList, number: int) -> None:
+        self.kinds[number] = other.kinds[number]
+        span = slice(number * CHUNK_ID_SIZE, (number + 1) * CHUNK_ID_SIZE)
+        self.ids[span] = other.ids[span]
+
+    def encode(self) -> bytes:
+        data_ids = b"".join(chunk_id for _, chunk_id in self.data_chunks())
+        return STREAM_HEADER.pack(self.size, self.chunk_size, 0) + bytes(self.kinds) + data_ids
+
+
+def decode_stream(payload: memoryview, position: int, name: str) -> Tuple[ChunkList, int]:
+    """Decode one stream at ``position``; return it and the position after it."""
+    try:
+        size, chunk_size, _ = STREAM_HEADER.unpack_from(payload, position)
+    except struct.error as exc:
+        raise CorruptionError(f"chunk list {name} is truncated") from exc
+    if chunk_size == 0:
+        raise CorruptionError(f"chunk list {name} has chunk size 0")
+    chunks = ChunkList(size, chunk_size)
+    position += STREAM_HEADER.size
+    chunks.kinds[:] = payload[position : position + chunks.count]
+    if len(chunks.kinds) != chunks.count:
+        raise CorruptionError(f"chunk list {name} is truncated")
+    position += chunks.count
+    for number in range(chunks.count):
+        if chunks.kinds[number] == KIND_DATA:
+            chunk_id = bytes(payload[position : position + CHUNK_ID_SIZE])
+            if len(chunk_id) != CHUNK_ID_SIZE:
+                raise CorruptionError(f"chunk list {name} is truncated")
+            chunks.set(number, KIND_DATA, chunk_id)
+            position += CHUNK_ID_SIZE
+    return chunks, position
+
+
+def encode_chunk_lists(streams: List[ChunkList]) -> bytes:
+    return STREAM_COUNT.pack(len(streams)) + b"".join(stream.encode() for stream in streams)
+
+
+def decode_chunk_lists(payload: bytes, name: str) -> List[ChunkList]:
+    view = memoryview(payload)
+    if len(view) < STREAM_COUNT.size:
+        raise CorruptionError(f"chunk list {name} is truncated")
+    (count,) = STREAM_COUNT.unpack_from(view)
+    position = STREAM_COUNT.size
+    streams = []
+    for _ in range(count):
+        stream, position = decode_stream(view, position, name)
+        streams.append(stream)
+    if position != len(view):
+        raise CorruptionError(f"chunk list {name} has trailing bytes")
+    return streams
+
+
+def summary(point: dict) -> dict:
+    """The catalog view of a restore point record (what list_restore_points returns)."""
+    return {
+        "id": point["id"],
+        "time": point["time"],
+        "disks": [
+            {k: d[k] for k in ("name", "source", "format", "virtual_size", "chunk_size")} for d in point["disks"]
+        ],
+        "files": [{k: f[k] for k in ("name", "source", "size")} for f in point["files"]],
+        "stats": point.get("stats", {}),
+    }

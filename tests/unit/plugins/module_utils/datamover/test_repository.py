@@ -1,0 +1,68 @@
+"""Repository layout and format version checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datamover_fakes import make_image, read_tree
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import FORMAT_VERSION, PACK_HEADER
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import (
+    FormatVersionError,
+    RepositoryError,
+)
+
+
+@pytest.fixture
+def repo(tmp_path, fake_disks):
+    disk = tmp_path / "d.raw"
+    make_image(str(disk), 2 << 20, seed=2)
+    path = tmp_path / "repo"
+    engine.backup(str(path), "vm", [str(disk)])
+    return path, disk
+
+
+def test_newer_format_version_is_refused_and_nothing_changes(tmp_path, repo):
+    path, disk = repo
+    config = json.loads((path / "config").read_text())
+    config["version"] = FORMAT_VERSION + 1
+    (path / "config").write_text(json.dumps(config))
+    before = read_tree(str(path))
+    calls = [
+        lambda: engine.backup(str(path), "vm", [str(disk)]),
+        lambda: engine.restore(str(path), "vm", str(tmp_path / "out")),
+        lambda: engine.verify(str(path)),
+        lambda: engine.list_restore_points(str(path)),
+        lambda: engine.prune(str(path), 1),
+    ]
+    for call in calls:
+        with pytest.raises(FormatVersionError, match=f"format version {FORMAT_VERSION + 1}"):
+            call()
+    assert read_tree(str(path)) == before
+
+
+def test_pack_of_newer_version_is_refused_by_verify(repo):
+    path, _ = repo
+    pack = next((path / "packs").rglob("*.pack"))
+    data = bytearray(pack.read_bytes())
+    magic, _, flags, reserved = PACK_HEADER.unpack_from(data)
+    PACK_HEADER.pack_into(data, 0, magic, FORMAT_VERSION + 1, flags, reserved)
+    pack.write_bytes(bytes(data))
+    result = engine.verify(str(path))
+    assert any("newer" in p["reason"] for p in result["problems"])
+
+
+def test_not_a_repository_and_double_init_are_refused(tmp_path):
+    with pytest.raises(RepositoryError, match="no repository"):
+        engine.list_restore_points(str(tmp_path))
+    engine.init_repository(str(tmp_path / "r"))
+    with pytest.raises(RepositoryError, match="already exists"):
+        engine.init_repository(str(tmp_path / "r"))
+
+
+def test_backup_without_init_refuses_missing_repository(tmp_path, repo):
+    _, disk = repo
+    with pytest.raises(Exception, match="init is false"):
+        engine.backup(str(tmp_path / "none"), "vm", [str(disk)], init=False)

@@ -1,0 +1,150 @@
+"""Crash safety and write failures: kill -9 mid-backup, then verify, rerun (reusing chunks) and restore;
+a full disk (ENOSPC) leaves the repository exactly as it was."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from datamover_fakes import make_image, read_tree
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import RepositoryError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pack import PackWriter
+
+MiB = 1 << 20
+HERE = Path(__file__).resolve().parent
+COLLECTIONS = HERE.parents[4] / "build" / "collections"
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    sys.path[:0] = [{collections!r}, {here!r}]
+    from datamover_fakes import open_fake_disk
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine, store
+    store.PACK_TARGET_SIZE = 2 << 20  # many small packs, so some are durable when the kill comes
+    engine.open_disk = open_fake_disk
+
+    def progress(done, total):
+        if done >= total * float(sys.argv[3]):
+            print("PARKED", flush=True)
+            sys.stdin.readline()  # park here, mid-backup, until killed
+
+    engine.backup(sys.argv[1], "vm1", [sys.argv[2]], compression="none", workers=2, progress=progress)
+    """
+)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 1.0])
+def test_kill_9_mid_backup_then_verify_rerun_and_restore(tmp_path, fake_disks, fraction):
+    disk = tmp_path / "disk0.raw"
+    content = make_image(str(disk), 24 * MiB, seed=9)
+    repo = tmp_path / "repo"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.format(collections=str(COLLECTIONS), here=str(HERE)))
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(repo), str(disk), str(fraction)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "PARKED"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert (repo / "locks" / "exclusive").exists()  # left behind by the killed writer
+    assert not list((repo / "index").iterdir())  # killed before its commit
+    assert engine.list_restore_points(str(repo)) == {"vms": {}}
+    assert engine.verify(str(repo))["ok"]  # stale lock recovered, unindexed packs are fine
+    rerun = engine.backup(str(repo), "vm1", [str(disk)], compression="none")
+    durable = rerun["stats"]["chunks_reused"]  # chunks of the killed run's durable packs
+    assert durable > 0 or fraction < 0.5
+    assert not list((repo / "tmp").iterdir())
+    engine.restore(str(repo), "vm1", str(tmp_path / "out"), format="raw")
+    assert (tmp_path / "out" / "disk0.raw").read_bytes() == content
+    assert engine.verify(str(repo))["ok"]
+
+
+class _FullDisk:
+    """A file object that raises ENOSPC once ``budget`` bytes were written."""
+
+    def __init__(self, inner, budget: int) -> None:
+        self.inner, self.budget = inner, budget
+
+    def write(self, data) -> int:
+        self.budget -= len(data)
+        if self.budget < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.inner.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_enospc_leaves_repository_as_it_was(tmp_path, fake_disks, monkeypatch):
+    disk = tmp_path / "disk0.raw"
+    make_image(str(disk), 4 * MiB, seed=1)
+    repo = tmp_path / "repo"
+    engine.backup(str(repo), "vm1", [str(disk)])
+    before = read_tree(str(repo))
+    make_image(str(disk), 12 * MiB, seed=2)
+    original_init = PackWriter.__init__
+    space = [5 * MiB]  # shared by every pack: the first packs fit, a later one does not
+
+    def init_on_small_disk(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self._handle = _FullDisk(self._handle, space[0])
+        space[0] -= 2 * MiB
+
+    monkeypatch.setattr(PackWriter, "__init__", init_on_small_disk)
+    monkeypatch.setattr("ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.PACK_TARGET_SIZE", MiB)
+    with pytest.raises(RepositoryError, match="no space left on device"):
+        engine.backup(str(repo), "vm1", [str(disk)], compression="none")
+    assert read_tree(str(repo)) == before
+    monkeypatch.setattr(PackWriter, "__init__", original_init)
+    assert engine.backup(str(repo), "vm1", [str(disk)])["restore_point"]
+
+
+def test_pack_writer_refuses_use_after_its_first_error(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    writer = PackWriter(str(tmp_path / "tmp"), str(tmp_path / "p" / "00.pack"), bytes(16), None)
+    writer._handle = _FullDisk(writer._handle, 10)
+    with pytest.raises(RepositoryError, match="no space left"):
+        writer.add(b"i" * 32, b"x" * 100, 100, 0)
+    with pytest.raises(RepositoryError, match="refuses further use"):
+        writer.add(b"j" * 32, b"y", 1, 0)
+    with pytest.raises(RepositoryError, match="refuses further use"):
+        writer.finish()
+    assert not list(tmp_path.rglob("*.pack*"))
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A real 8 MiB tmpfs (we run as root), unmounted afterwards."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_real_full_filesystem_leaves_repository_as_it_was(tmp_path, tiny_filesystem, fake_disks):
+    small, big = tmp_path / "small.raw", tmp_path / "big.raw"
+    make_image(str(small), 3 * MiB, seed=1)
+    make_image(str(big), 16 * MiB, seed=2)
+    repo = tiny_filesystem / "repo"
+    engine.backup(str(repo), "vm", [str(small)], compression="none")
+    before = read_tree(str(repo))
+    with pytest.raises(RepositoryError, match="no space left on device"):
+        engine.backup(str(repo), "vm", [str(big)], compression="none")
+    assert read_tree(str(repo)) == before and engine.verify(str(repo))["ok"]
