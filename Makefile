@@ -73,8 +73,9 @@ demo: $(STAMP) system-deps build  ## run the main job on the embedded lab
 	$(BIN)/python tools/demo.py --collections $(INSTALL_ROOT)
 
 .PHONY: bench
-bench: $(STAMP) system-deps  ## data mover benchmark against restic and borg (prints one table)
-	$(BIN)/python bench/run.py
+bench: $(STAMP)  ## data mover benchmark against restic and borg (prints one table)
+	tools/install_system_deps.sh bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean:  ## remove build output (keeps .venv)

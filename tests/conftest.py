@@ -7,6 +7,7 @@ checkout, and ``build/collections`` goes on ``sys.path`` before any test module 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -19,10 +20,8 @@ def _link_collection() -> None:
     link = COLLECTIONS_ROOT / "ansible_collections" / "backup" / "hyperv"
     link.parent.mkdir(parents=True, exist_ok=True)
     if not link.is_symlink():
-        try:
+        with contextlib.suppress(FileExistsError):  # another xdist worker made it first
             os.symlink(REPO_ROOT, link, target_is_directory=True)
-        except FileExistsError:  # another xdist worker made it first
-            pass
     if str(COLLECTIONS_ROOT) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS_ROOT))
 

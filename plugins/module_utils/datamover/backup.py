@@ -189,7 +189,7 @@ def run_streams(streams: List[Stream], work: ChunkWork, workers: int, stats: Sta
 
 def record_result(streams: List[Stream], result: tuple, session: StoreSession, stats: Stats) -> int:
     """Store a worker's result in its chunk list (and a new blob in the pack); return the bytes covered."""
-    stream_no, number, size, chunk_id, stored, flags, _ = result
+    stream_no, number, size, chunk_id, stored, flags, _ignored = result
     chunks = streams[stream_no].chunks
     if chunk_id is None:
         chunks.set(number, KIND_ZERO)

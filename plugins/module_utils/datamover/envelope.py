@@ -52,7 +52,7 @@ def open_envelope(magic: bytes, data: bytes, sealer: Optional[Sealer], name: str
     if len(data) < ENVELOPE_HEADER_SIZE + ENVELOPE_DIGEST_SIZE:
         raise CorruptionError(f"{name} is truncated ({len(data)} bytes)")
     header = data[:ENVELOPE_HEADER_SIZE]
-    found_magic, version, flags, _, length, _ = ENVELOPE_HEADER.unpack(header)
+    found_magic, version, flags, _ignored, length, _ignored = ENVELOPE_HEADER.unpack(header)
     if found_magic != magic:
         raise CorruptionError(f"{name} is not a file of the expected kind (bad magic)")
     if version > FORMAT_VERSION:

@@ -47,7 +47,7 @@ class Index:
     def __init__(self) -> None:
         self.pack_ids: List[bytes] = []
         self._pack_numbers: Dict[bytes, int] = {}
-        self._buckets: List[bytearray] = [bytearray() for _ in range(INITIAL_BUCKETS)]
+        self._buckets: List[bytearray] = [bytearray() for _ignored in range(INITIAL_BUCKETS)]
         self._count = 0
 
     def _bucket(self, chunk_id: bytes, buckets: Optional[List[bytearray]] = None) -> bytearray:
@@ -79,7 +79,7 @@ class Index:
             self._grow()
 
     def _grow(self) -> None:
-        buckets = [bytearray() for _ in range(len(self._buckets) * 4)]
+        buckets = [bytearray() for _ignored in range(len(self._buckets) * 4)]
         for bucket in self._buckets:
             for start in range(0, len(bucket), RECORD.size):
                 record = bucket[start : start + RECORD.size]
@@ -100,7 +100,7 @@ class Index:
         position = self._find(bucket, chunk_id)
         if position < 0:
             return None
-        _, number, offset, stored, raw, flags = RECORD.unpack_from(bucket, position)
+        _ignored, number, offset, stored, raw, flags = RECORD.unpack_from(bucket, position)
         return Location(self.pack_ids[number], offset, stored, raw, flags)
 
     def items(self) -> Iterator[Tuple[bytes, Location]]:

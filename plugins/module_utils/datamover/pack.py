@@ -137,10 +137,10 @@ def read_pack_entries(path: str, sealer: Optional[Sealer]) -> List[PackEntry]:
                 raise CorruptionError(f"pack {path} is truncated")
             handle.seek(size - PACK_TRAILER_SIZE)
             trailer = handle.read(PACK_TRAILER_SIZE)
-            magic, version, _, reserved = PACK_HEADER.unpack(header)
+            magic, version, _ignored, reserved = PACK_HEADER.unpack(header)
             pack_id = reserved[:PACK_ID_SIZE]
             _check_header(path, magic, version)
-            t_magic, t_offset, t_length, count, _, digest = PACK_TRAILER.unpack(trailer)
+            t_magic, t_offset, t_length, count, _ignored, digest = PACK_TRAILER.unpack(trailer)
             if t_magic != PACK_TRAILER_MAGIC or t_offset + t_length + PACK_TRAILER_SIZE != size:
                 raise CorruptionError(f"pack {path} has a damaged trailer")
             handle.seek(t_offset)

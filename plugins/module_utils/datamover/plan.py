@@ -62,7 +62,7 @@ def baseline_problem(baseline: Optional[ChunkList], size: int, chunk_size: int, 
         return f"the disk size changed ({baseline.size} -> {size} bytes)"
     if baseline.chunk_size != chunk_size:
         return f"the chunk size changed ({baseline.chunk_size} -> {chunk_size} bytes)"
-    if any(chunk_id not in index for _, chunk_id in baseline.data_chunks()):
+    if any(chunk_id not in index for _ignored, chunk_id in baseline.data_chunks()):
         return "the previous restore point references chunks missing from the repository"
     return None
 

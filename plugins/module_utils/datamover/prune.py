@@ -23,7 +23,7 @@ def _referenced(repo: Repository, points: List[dict]) -> Set[bytes]:
     ids: Set[bytes] = set()
     for point in points:
         for stream in chunk_lists(repo, point):
-            ids.update(chunk_id for _, chunk_id in stream.data_chunks())
+            ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
     return ids
 
 

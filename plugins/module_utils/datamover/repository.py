@@ -62,7 +62,7 @@ def init_layout(path: str, *, passphrase: Optional[str], encryption: Optional[st
         for sub in SUBDIRS:
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         if encryption is not None:
-            _, key_file = new_key_file(passphrase, encryption)
+            _ignored, key_file = new_key_file(passphrase, encryption)
             publish(os.path.join(path, C.KEY_FILE), key_file, os.path.join(path, C.TMP_DIR))
     except OSError as exc:
         raise RepositoryError(f"cannot create the repository at {path}: {exc.strerror or exc}") from exc

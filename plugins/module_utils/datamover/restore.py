@@ -84,7 +84,7 @@ def restore(
             point = find_point(repo, vm, restore_point)
             streams = chunk_lists(repo, point)
             targets = _targets(point, destination, format)
-            existing = [path for _, path, _ in targets if os.path.exists(path)]
+            existing = [path for _ignored, path, _ignored in targets if os.path.exists(path)]
             if existing and not overwrite:
                 raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
             os.makedirs(destination, exist_ok=True)

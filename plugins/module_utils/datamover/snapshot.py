@@ -58,14 +58,14 @@ class ChunkList:
         self.ids[span] = other.ids[span]
 
     def encode(self) -> bytes:
-        data_ids = b"".join(chunk_id for _, chunk_id in self.data_chunks())
+        data_ids = b"".join(chunk_id for _ignored, chunk_id in self.data_chunks())
         return STREAM_HEADER.pack(self.size, self.chunk_size, 0) + bytes(self.kinds) + data_ids
 
 
 def decode_stream(payload: memoryview, position: int, name: str) -> Tuple[ChunkList, int]:
     """Decode one stream at ``position``; return it and the position after it."""
     try:
-        size, chunk_size, _ = STREAM_HEADER.unpack_from(payload, position)
+        size, chunk_size, _ignored = STREAM_HEADER.unpack_from(payload, position)
     except struct.error as exc:
         raise CorruptionError(f"chunk list {name} is truncated") from exc
     if chunk_size == 0:
@@ -97,7 +97,7 @@ def decode_chunk_lists(payload: bytes, name: str) -> List[ChunkList]:
     (count,) = STREAM_COUNT.unpack_from(view)
     position = STREAM_COUNT.size
     streams = []
-    for _ in range(count):
+    for _ignored in range(count):
         stream, position = decode_stream(view, position, name)
         streams.append(stream)
     if position != len(view):

@@ -125,7 +125,7 @@ def verify(
                     continue
                 readable.append(point)
                 for stream in streams:
-                    ids.update(chunk_id for _, chunk_id in stream.data_chunks())
+                    ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
             bad = _check_chunks(repo, ids, default_workers(workers), progress)
             damaged = _locate(repo, readable, bad) if bad else []
     finally:

@@ -85,7 +85,7 @@ def _make_table() -> tuple:
     table = []
     for byte in range(256):
         crc = byte
-        for _ in range(8):
+        for _ignored in range(8):
             crc = (crc >> 1) ^ _POLY if crc & 1 else crc >> 1
         table.append(crc)
     return tuple(table)
@@ -111,7 +111,7 @@ def _power_table() -> tuple:
     """x^(8 * 2^k) mod P for k = 0..63: the operators that feed 2^k zero bytes through the register."""
     powers = []
     value = 1 << 23  # x^8 in reflected order
-    for _ in range(64):
+    for _ignored in range(64):
         powers.append(value)
         value = _gf2_multiply(value, value)
     return tuple(powers)
@@ -177,8 +177,8 @@ def parse_header(block: bytes) -> Optional[Header]:
     """The header in a 4 KiB block, or None when its signature or checksum is wrong."""
     if len(block) < HEADER_SIZE or block[:4] != b"head" or not checksum_valid(block[:HEADER_SIZE]):
         return None
-    _, _, sequence, file_write, data_write, log, log_version, version, log_length, log_offset = HEADER.unpack_from(
-        block
+    _ignored, _ignored, sequence, file_write, data_write, log, log_version, version, log_length, log_offset = (
+        HEADER.unpack_from(block)
     )
     guid = uuid.UUID
     return Header(
@@ -247,7 +247,9 @@ def parse_metadata_table(block: bytes) -> Optional[Dict[uuid.UUID, MetadataItem]
         return None
     items: Dict[uuid.UUID, MetadataItem] = {}
     for index in range(count):
-        raw_guid, offset, length, flags, _ = METADATA_ENTRY.unpack_from(block, METADATA_TABLE_HEADER.size + index * 32)
+        raw_guid, offset, length, flags, _ignored = METADATA_ENTRY.unpack_from(
+            block, METADATA_TABLE_HEADER.size + index * 32
+        )
         guid = uuid.UUID(bytes_le=raw_guid)
         if guid in items:
             return None
@@ -266,7 +268,7 @@ def parse_parent_locator(data: bytes) -> Optional[Dict[str, str]]:
     """Key/value pairs of a VHDX parent locator, or None when it is malformed."""
     if len(data) < LOCATOR_HEADER.size:
         return None
-    locator_type, _, count = LOCATOR_HEADER.unpack_from(data)
+    locator_type, _ignored, count = LOCATOR_HEADER.unpack_from(data)
     if uuid.UUID(bytes_le=locator_type) != VHDX_PARENT_LOCATOR_TYPE:
         return None
     if LOCATOR_HEADER.size + count * LOCATOR_ENTRY.size > len(data):
@@ -372,7 +374,7 @@ def parse_log_entry(log: bytes, position: int, log_guid: uuid.UUID) -> Optional[
     """The log entry at `position` of the circular log, or None unless it is valid for `log_guid`."""
     size = len(log)
     head = _circular(log, position, LOG_ENTRY_HEADER.size)
-    signature, _, length, tail, sequence, count, _, guid, flushed, last = LOG_ENTRY_HEADER.unpack(head)
+    signature, _ignored, length, tail, sequence, count, _ignored, guid, flushed, last = LOG_ENTRY_HEADER.unpack(head)
     if signature != b"loge" or not 0 < length <= size or length % LOG_SECTOR_SIZE or sequence == 0:
         return None
     if tail % LOG_SECTOR_SIZE or tail >= size or uuid.UUID(bytes_le=guid) != log_guid:

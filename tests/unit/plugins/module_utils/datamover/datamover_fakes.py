@@ -118,7 +118,7 @@ def make_image(
 def read_tree(folder: str) -> dict:
     """{relative path: bytes} of every file under ``folder``."""
     found = {}
-    for root, _, names in os.walk(folder):
+    for root, _ignored, names in os.walk(folder):
         for name in names:
             path = os.path.join(root, name)
             with open(path, "rb") as handle:

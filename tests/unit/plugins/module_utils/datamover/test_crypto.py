@@ -60,7 +60,7 @@ def test_chunk_ids_are_keyed_per_repository(tmp_path, disk, fake_disks):
     for name, passphrase in (("plain", None), ("enc1", "pw"), ("enc2", "pw")):
         engine.backup(str(tmp_path / name), "vm", [str(disk)], passphrase=passphrase)
         repo = Repository(str(tmp_path / name), passphrase)
-        ids.append({chunk_id for chunk_id, _ in repo.load_index().items()})
+        ids.append({chunk_id for chunk_id, _ignored in repo.load_index().items()})
     assert len(ids[0]) == len(ids[1]) == len(ids[2]) == 2
     assert not ids[0] & ids[1] and not ids[1] & ids[2]  # same data, unrelated ids
 

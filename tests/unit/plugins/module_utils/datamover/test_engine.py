@@ -65,7 +65,7 @@ def test_dedup_across_disks_vms_and_points(tmp_path, fake_disks):
 
 
 def test_check_mode_writes_nothing(tmp_path, vm_files, fake_disks):
-    disk, _, _ = vm_files
+    disk, _ignored, _ignored = vm_files
     repo = tmp_path / "repo"
     estimate = engine.backup(str(repo), "vm1", [str(disk)], check_mode=True)
     assert not repo.exists() and estimate["restore_point"] is None
@@ -77,7 +77,7 @@ def test_check_mode_writes_nothing(tmp_path, vm_files, fake_disks):
 
 
 def test_list_shows_points_per_vm_oldest_first(tmp_path, vm_files, fake_disks):
-    disk, _, _ = vm_files
+    disk, _ignored, _ignored = vm_files
     repo = str(tmp_path / "repo")
     ids = [engine.backup(repo, vm, [str(disk)])["restore_point"] for vm in ("vm1", "vm2", "vm1")]
     listing = engine.list_restore_points(repo)["vms"]
@@ -87,7 +87,7 @@ def test_list_shows_points_per_vm_oldest_first(tmp_path, vm_files, fake_disks):
 
 
 def test_missing_source_fails_before_anything_is_written(tmp_path, vm_files, fake_disks):
-    disk, _, _ = vm_files
+    disk, _ignored, _ignored = vm_files
     repo = tmp_path / "repo"
     with pytest.raises(DataMoverError, match="does not exist"):
         engine.backup(str(repo), "vm1", [str(disk), str(tmp_path / "gone.vhdx")])
@@ -97,7 +97,7 @@ def test_missing_source_fails_before_anything_is_written(tmp_path, vm_files, fak
 
 
 def test_restore_refuses_existing_destination_unless_overwrite(tmp_path, vm_files, fake_disks):
-    disk, content, _ = vm_files
+    disk, content, _ignored = vm_files
     repo = str(tmp_path / "repo")
     engine.backup(repo, "vm1", [str(disk)])
     out = tmp_path / "out"
@@ -120,7 +120,7 @@ def test_invalid_block_size_is_refused(tmp_path, vm_files, fake_disks, block_siz
     ("block_size", "compression", "hash_algorithm"), [(1 << 18, "none", "sha256"), (1 << 23, "high", "blake3")]
 )
 def test_round_trip_across_settings(tmp_path, vm_files, fake_disks, block_size, compression, hash_algorithm):
-    disk, content, _ = vm_files
+    disk, content, _ignored = vm_files
     repo = str(tmp_path / "repo")
     engine.backup(
         repo, "vm1", [str(disk)], block_size=block_size, compression=compression, hash_algorithm=hash_algorithm
@@ -160,7 +160,7 @@ def test_progress_reaches_the_total_for_backup_restore_and_verify(tmp_path, vm_f
     assert calls["backup"][-1] == (logical, logical) and calls["restore"][-1] == (logical, logical)
     assert calls["verify"][-1][0] == calls["verify"][-1][1] > 0
     for seen in calls.values():
-        done = [d for d, _ in seen]
+        done = [d for d, _ignored in seen]
         assert done == sorted(done) and len(done) > 2
 
 
@@ -179,7 +179,7 @@ def test_peak_memory_does_not_grow_with_the_disk(tmp_path, fake_disks):
 
 
 def test_restore_point_selection_and_clear_errors(tmp_path, vm_files, fake_disks):
-    disk, content, _ = vm_files
+    disk, content, _ignored = vm_files
     repo = str(tmp_path / "repo")
     first = engine.backup(repo, "vm1", [str(disk)])["restore_point"]
     with open(disk, "r+b") as handle:

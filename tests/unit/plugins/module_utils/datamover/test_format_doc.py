@@ -46,7 +46,7 @@ class DocReader:
         named = set()
         for name in os.listdir(os.path.join(root, "index")):
             payload = self.envelope(os.path.join(root, "index", name))
-            packs, _ = struct.unpack_from("<II", payload)
+            packs, _ignored = struct.unpack_from("<II", payload)
             ids = [payload[8 + 16 * i : 24 + 16 * i] for i in range(packs)]
             named.update(ids)
             for entry in struct.iter_unpack("<32sIQIII", payload[8 + 16 * packs :]):
@@ -59,7 +59,7 @@ class DocReader:
     def scan_pack(self, path):
         data = Path(path).read_bytes()
         pack_id = data[12:28]
-        _, offset, length, _, _, digest = struct.unpack("<8sQQII32s", data[-64:])
+        _ignored, offset, length, _ignored, _ignored, digest = struct.unpack("<8sQQII32s", data[-64:])
         table = data[offset : offset + length]
         assert hashlib.sha256(table).digest() == digest
         if self.cipher:
@@ -103,8 +103,8 @@ class DocReader:
         assert hashlib.sha256(Path(chunk_file).read_bytes()).hexdigest() == point["chunk_list"]["sha256"]
         payload, position = self.envelope(chunk_file), 4
         disk = point["disks"][0]
-        for _ in range(disk["stream"] + 1):
-            size, chunk_size, _ = struct.unpack_from("<QII", payload, position)
+        for _ignored in range(disk["stream"] + 1):
+            size, chunk_size, _ignored = struct.unpack_from("<QII", payload, position)
             count = -(-size // chunk_size)
             kinds = payload[position + 16 : position + 16 + count]
             ids_at = position + 16 + count

@@ -34,7 +34,7 @@ def _write_pack(tmp_path, sealer=None, blobs=3):
 
 @pytest.mark.parametrize("sealer", [None, Sealer("aes-256-gcm", bytes(32))])
 def test_pack_entries_round_trip_through_the_trailer(tmp_path, sealer):
-    final, _, entries, writer = _write_pack(tmp_path, sealer)
+    final, _ignored, entries, writer = _write_pack(tmp_path, sealer)
     assert read_pack_entries(str(final), sealer) == entries
     data = final.read_bytes()
     assert data[entries[1].offset : entries[1].offset + entries[1].stored_length] == b"blob1blob1"
@@ -44,7 +44,7 @@ def test_pack_entries_round_trip_through_the_trailer(tmp_path, sealer):
 
 
 def test_damaged_trailer_or_table_is_detected(tmp_path):
-    final, _, _, _ = _write_pack(tmp_path)
+    final, _ignored, _ignored, _ignored = _write_pack(tmp_path)
     data = bytearray(final.read_bytes())
     data[-70] ^= 1  # inside the entry table
     final.write_bytes(bytes(data))
@@ -56,13 +56,13 @@ def test_damaged_trailer_or_table_is_detected(tmp_path):
 
 
 def test_encrypted_table_needs_the_right_key(tmp_path):
-    final, _, _, _ = _write_pack(tmp_path, Sealer("aes-256-gcm", bytes(32)))
+    final, _ignored, _ignored, _ignored = _write_pack(tmp_path, Sealer("aes-256-gcm", bytes(32)))
     with pytest.raises(CorruptionError):
         read_pack_entries(str(final), Sealer("aes-256-gcm", b"\x01" * 32))
 
 
 def test_index_encoding_round_trip_and_lookup(tmp_path):
-    _, pack_id, entries, _ = _write_pack(tmp_path, blobs=4)
+    _ignored, pack_id, entries, _ignored = _write_pack(tmp_path, blobs=4)
     decoded = decode_index(encode_index({pack_id: entries}), "test")
     assert decoded == {pack_id: entries}
     index = Index()

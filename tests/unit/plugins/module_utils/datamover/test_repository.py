@@ -44,10 +44,10 @@ def test_newer_format_version_is_refused_and_nothing_changes(tmp_path, repo):
 
 
 def test_pack_of_newer_version_is_refused_by_verify(repo):
-    path, _ = repo
+    path, _ignored = repo
     pack = next((path / "packs").rglob("*.pack"))
     data = bytearray(pack.read_bytes())
-    magic, _, flags, reserved = PACK_HEADER.unpack_from(data)
+    magic, _ignored, flags, reserved = PACK_HEADER.unpack_from(data)
     PACK_HEADER.pack_into(data, 0, magic, FORMAT_VERSION + 1, flags, reserved)
     pack.write_bytes(bytes(data))
     result = engine.verify(str(path))
@@ -63,6 +63,6 @@ def test_not_a_repository_and_double_init_are_refused(tmp_path):
 
 
 def test_backup_without_init_refuses_missing_repository(tmp_path, repo):
-    _, disk = repo
+    _ignored, disk = repo
     with pytest.raises(Exception, match="init is false"):
         engine.backup(str(tmp_path / "none"), "vm", [str(disk)], init=False)

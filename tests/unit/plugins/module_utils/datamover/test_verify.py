@@ -37,7 +37,7 @@ def _damage_chunk_at(repo, content: bytes, offset: int) -> None:
 
 
 def test_verify_of_healthy_repository(two_points):
-    repo, _, _ = two_points
+    repo, _ignored, _ignored = two_points
     result = engine.verify(str(repo))
     assert result["ok"] and result["checked_chunks"] > 0 and result["restore_points"] == 2
 
@@ -60,7 +60,7 @@ def test_damaged_chunk_is_named_by_disk_and_offset_and_restore_refuses(tmp_path,
 
 
 def test_missing_pack_and_damaged_index_are_reported(two_points):
-    repo, _, _ = two_points
+    repo, _ignored, _ignored = two_points
     packs = sorted((repo / "packs").rglob("*.pack"))
     packs[0].unlink()
     index_file = next((repo / "index").glob("*.idx"))
@@ -74,14 +74,14 @@ def test_missing_pack_and_damaged_index_are_reported(two_points):
 
 
 def test_index_naming_a_missing_pack_is_reported(two_points):
-    repo, _, _ = two_points
+    repo, _ignored, _ignored = two_points
     next((repo / "packs").rglob("*.pack")).unlink()
     result = engine.verify(str(repo))
     assert any("missing" in p["reason"] for p in result["problems"]) and result["damaged"]
 
 
 def test_damaged_restore_point_record_is_reported(two_points):
-    repo, _, (first, _) = two_points
+    repo, _ignored, (first, _ignored) = two_points
     chunk_file = repo / "points" / f"{first}.chunks"
     chunk_file.write_bytes(chunk_file.read_bytes()[:-1] + b"!")
     result = engine.verify(str(repo))
@@ -89,7 +89,7 @@ def test_damaged_restore_point_record_is_reported(two_points):
 
 
 def test_damaged_index_file_is_reported_but_does_not_block_restore_or_backup(tmp_path, two_points, fake_disks):
-    repo, content, _ = two_points
+    repo, content, _ignored = two_points
     for index_file in (repo / "index").glob("*.idx"):
         index_file.write_bytes(index_file.read_bytes()[:-3] + b"bad")
     assert any("index" in p for p in engine.verify(str(repo))["problems"])

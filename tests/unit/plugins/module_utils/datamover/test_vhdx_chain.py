@@ -77,7 +77,7 @@ def test_extents_are_the_union_over_the_chain_at_sector_precision(tmp_path):
 
 
 def test_partial_blocks_are_data_only_where_the_bitmap_says(tmp_path):
-    paths, _ = build_chain(tmp_path)
+    paths, _ignored = build_chain(tmp_path)
     with open_disk(str(paths[2])) as source:
         data = [(e.offset, e.offset + e.length) for e in source.extents() if e.kind is ExtentKind.DATA]
     # top wrote 4 KiB at 50 MiB into a block nobody else stored: exactly those sectors are DATA
@@ -90,7 +90,7 @@ def test_partial_blocks_are_data_only_where_the_bitmap_says(tmp_path):
 
 def test_parent_found_by_relative_path_after_moving_the_chain(tmp_path):
     (tmp_path / "a").mkdir()
-    _, levels = build_chain(tmp_path / "a")
+    _ignored, levels = build_chain(tmp_path / "a")
     moved = tmp_path / "moved"
     shutil.move(str(tmp_path / "a"), str(moved))
     with open_disk(str(moved / "top.avhdx")) as source:
@@ -110,14 +110,14 @@ def test_parent_found_by_absolute_path_when_relative_fails(tmp_path):
 
 
 def test_missing_parent_is_a_clear_error(tmp_path):
-    paths, _ = build_chain(tmp_path)
+    paths, _ignored = build_chain(tmp_path)
     os.rename(paths[1], tmp_path / "gone.avhdx")
     with pytest.raises(SourceError, match=r"top\.avhdx: parent disk not found \(tried: .*mid\.avhdx"):
         open_disk(str(paths[2]))
 
 
 def test_replaced_parent_fails_the_linkage_check(tmp_path):
-    paths, _ = build_chain(tmp_path)
+    paths, _ignored = build_chain(tmp_path)
     os.remove(paths[1])
     with VhdxWriter(str(paths[1]), SIZE, block_size=BLOCK, parent=str(paths[0])) as writer:
         writer.write(0, pattern("impostor", 4096))
@@ -126,7 +126,7 @@ def test_replaced_parent_fails_the_linkage_check(tmp_path):
 
 
 def test_chain_that_loops_back_is_refused(tmp_path):
-    paths, _ = build_chain(tmp_path)
+    paths, _ignored = build_chain(tmp_path)
     # top -> mid -> base; make "base" a copy of top, whose parent is mid: mid -> base(=top) -> mid
     shutil.copyfile(paths[2], paths[0])
     with pytest.raises(SourceError, match="loops back"):
@@ -134,7 +134,7 @@ def test_chain_that_loops_back_is_refused(tmp_path):
 
 
 def test_child_must_match_parent_size(tmp_path):
-    paths, _ = build_chain(tmp_path)
+    paths, _ignored = build_chain(tmp_path)
     with pytest.raises(ValueError, match="match its parent"):
         VhdxWriter(str(tmp_path / "x.avhdx"), SIZE * 2, block_size=BLOCK, parent=str(paths[0]))
 

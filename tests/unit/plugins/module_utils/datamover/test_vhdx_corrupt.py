@@ -49,7 +49,7 @@ HOT_SPOTS = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutations=st.lists(st.tuples(HOT_SPOTS, st.integers(0, 255)), min_size=1, max_size=6))
 def test_random_corruption_opens_correctly_or_raises_source_error(tmp_path, small_vhdx, mutations):
-    image, _ = small_vhdx
+    image, _ignored = small_vhdx
     damaged = bytearray(image)
     for offset, value in mutations:
         if offset < len(damaged):
@@ -119,7 +119,7 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_structures_are_refused(tmp_path, small_vhdx, case):
     edit, message = HOSTILE[case]
-    image, _ = small_vhdx
+    image, _ignored = small_vhdx
     path = tmp_path / "p.vhdx"
     path.write_bytes(image)
     edit(path)

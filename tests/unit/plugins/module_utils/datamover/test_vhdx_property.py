@@ -64,9 +64,9 @@ def test_random_chains_read_like_libvhdi_and_extents_are_honest(tmp_path_factory
 def chain_files(tmp_path_factory):
     """A small two-level chain, and a dynamic disk with a pending log entry, as bytes."""
     folder = tmp_path_factory.mktemp("originals")
-    paths, _ = build(folder, [[(0, 4000, False)], [(100, 50, False), (5000, 9, True)]])
+    paths, _ignored = build(folder, [[(0, 4000, False)], [(100, 50, False), (5000, 9, True)]])
     (folder / "logged").mkdir()
-    logged, _ = build(folder / "logged", [[(0, 2048, False)]])
+    logged, _ignored = build(folder / "logged", [[(0, 2048, False)]])
     log_guid = uuid.uuid4()
     entry = log_entry(log_guid, 9, data_writes=[(get_bat_entry(logged[0], 0) & ~7, pattern("log", 4096))])
     make_log_pending(logged[0], [(0, entry)], log_guid)

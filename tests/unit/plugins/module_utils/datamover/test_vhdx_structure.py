@@ -41,7 +41,7 @@ def test_every_payload_state_reads_like_qemu(full_disk, state, kind):
 
 @pytest.mark.parametrize("state", [4, 7])
 def test_invalid_payload_states_are_refused(full_disk, state):
-    path, _ = full_disk
+    path, _ignored = full_disk
     set_bat_entry(path, 2, (get_bat_entry(path, 2) & ~7) | state)
     with pytest.raises(SourceError, match="invalid payload block state"):
         open_disk(str(path))
@@ -73,7 +73,7 @@ def test_child_without_sector_bitmap_blocks_reads_the_parent(tmp_path, full_disk
 
 @pytest.mark.parametrize("state", [1, 2, 3, 7])
 def test_invalid_sector_bitmap_states_are_refused(tmp_path, full_disk, state):
-    parent, _ = full_disk
+    parent, _ignored = full_disk
     child = tmp_path / "c.avhdx"
     with VhdxWriter(str(child), SIZE, block_size=MiB, parent=str(parent)):
         pass
@@ -84,7 +84,7 @@ def test_invalid_sector_bitmap_states_are_refused(tmp_path, full_disk, state):
 
 
 def test_partially_present_block_without_bitmap_is_refused(tmp_path, full_disk):
-    parent, _ = full_disk
+    parent, _ignored = full_disk
     child = tmp_path / "c.avhdx"
     with VhdxWriter(str(child), SIZE, block_size=MiB, parent=str(parent)) as writer:
         writer.write(0, b"\x01" * 512)
@@ -109,7 +109,7 @@ def test_one_corrupt_header_still_opens_with_the_other(full_disk):
 
 
 def test_the_valid_header_with_the_higher_sequence_number_wins(full_disk):
-    path, _ = full_disk
+    path, _ignored = full_disk
     base = headers(path)[0]
     write_header(path, 0, replace(base, sequence_number=50, log_guid=fmt.ZERO_GUID))
     write_header(path, 1, replace(base, sequence_number=40, version=9))  # would be refused if chosen
@@ -136,6 +136,6 @@ def test_crc32c_known_answer_and_zero_run_shortcut():
     slow = 0xFFFFFFFF
     for byte in data:  # bitwise reference
         slow ^= byte
-        for _ in range(8):
+        for _ignored in range(8):
             slow = (slow >> 1) ^ 0x82F63B78 if slow & 1 else slow >> 1
     assert fmt.crc32c(data) == slow ^ 0xFFFFFFFF

@@ -24,10 +24,15 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.vhdx_write
 
 def copy_image(source_path, target, block_size, sector=512, chunk=MiB):
     """What restore does: 1 MiB chunks in ascending order."""
-    with open_disk(str(source_path)) as source, VhdxWriter(str(target), source.virtual_size, block_size=block_size,
-                                                            logical_sector_size=sector) as writer:  # fmt: skip
-        for offset in range(0, source.virtual_size, chunk):
-            writer.write(offset, source.read(offset, min(chunk, source.virtual_size - offset)))
+    with open_disk(str(source_path)) as source:
+        writer = VhdxWriter(str(target), source.virtual_size, block_size=block_size, logical_sector_size=sector)
+        with writer:
+            copy_chunks(source, writer, chunk)
+
+
+def copy_chunks(source, writer, chunk):
+    for offset in range(0, source.virtual_size, chunk):
+        writer.write(offset, source.read(offset, min(chunk, source.virtual_size - offset)))
 
 
 @pytest.mark.parametrize("block_size", [1 * MiB, 32 * MiB])

@@ -11,7 +11,7 @@ MiB = 1 << 20
 
 def libvhdi_read(path, size, parents=()):
     """The first `size` bytes of `path` as libvhdi reads them; `parents` lists the chain, nearest first."""
-    handles = [pyvhdi.file() for _ in range(len(parents) + 1)]
+    handles = [pyvhdi.file() for _ignored in range(len(parents) + 1)]
     for handle, name in zip(handles, [path, *parents]):
         handle.open(str(name))
     for child, parent in zip(handles, handles[1:]):

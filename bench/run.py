@@ -1,0 +1,185 @@
+"""Benchmark of the data mover against restic and borg on the same VHDX corpus (``make bench``).
+
+Steps: build (or reuse) the corpus (corpus.py); for each tool, a full backup of day 1 and an
+incremental one of day 2 (ours also with the day-2 changed ranges, as Hyper-V RCT would supply them),
+then a restore of day 2; ours again on a small and a 4x larger single disk (memory must stay flat);
+and the machine limit (limit.py). Prints one table plus the target checks, and writes JSON.
+
+    .venv/bin/python bench/run.py [--size 1.0] [--vms 3] [--work build/bench] [--no-borg-fixed] [--strict]
+
+``--size`` scales the corpus: 1.0 = 3 VMs x 2 GiB virtual, 600 MiB shared OS content and 300 MiB of
+unique data each. Every tool runs as a subprocess under /usr/bin/time -v (ours via bin/hyperv-datamover).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+import corpus
+import report
+
+import tools
+
+tools.use_collection()
+import limit  # noqa: E402 - needs the collection importable
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=float, default=1.0, help="corpus scale (1.0 = 3 x 2 GiB virtual)")
+    parser.add_argument("--vms", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=HERE.parent / "build" / "bench")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
+    parser.add_argument(
+        "--borg-fixed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run borg with a fixed 1 MiB chunker, its advised setting for disk images",
+    )
+    parser.add_argument("--no-peers", action="store_true", help="run only the data mover (quick check)")
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target check fails")
+    return parser.parse_args()
+
+
+def link_live(work: Path, disks: list, day: str) -> dict:
+    """Point work/live/<vm>/ at day 1 or day 2 (hard links, same paths both days, like a VM folder)."""
+    live = {}
+    for disk in disks:
+        folder = work / "live" / disk["vm"]
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for source in (disk[day], disk[f"config_{day}"]):
+            target = folder / Path(source).name
+            target.unlink(missing_ok=True)
+            os.link(source, target)
+            paths.append(target)
+        live[disk["vm"]] = paths
+    return live
+
+
+def ranges_files(work: Path, disks: list, live: dict) -> dict:
+    files = {}
+    for disk in disks:
+        path = work / "ranges" / f"{disk['vm']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({str(live[disk["vm"]][0]): disk["changed_ranges"]}))
+        files[disk["vm"]] = path
+    return files
+
+
+def backup_all(tool: object, step: str, live: dict, ranges: dict | None = None) -> tools.Run:
+    run = tools.Run(tool.label, step)
+    for vm, paths in live.items():
+        tool.backup(run, vm, paths, ranges[vm] if ranges else None)
+    run.stored = tools.repository_size(tool.repo)
+    return run
+
+
+def restore_all(tool: object, work: Path, live: dict) -> tools.Run:
+    run = tools.Run(tool.label, "restore")
+    for vm in live:
+        target = work / "restore" / tool.label / vm
+        shutil.rmtree(target, ignore_errors=True)
+        tool.restore(run, vm, target)
+        if tool.label == "ours":  # correctness, untimed: the restored disk equals the source
+            restored = target / live[vm][0].name
+            subprocess.run(["qemu-img", "compare", "-q", str(live[vm][0]), str(restored)], check=True)
+        shutil.rmtree(target)
+    return run
+
+
+def growth_runs(work: Path, manifest: dict) -> list:
+    runs = []
+    for key, label in (("small", "ours (small disk)"), ("large", "ours (4x larger disk)")):
+        disk = manifest["rss_disks"][key]
+        ours = tools.Ours(work, label=f"rss-{key}")
+        ours.init()
+        run = tools.Run(label, "full", content=limit.allocated_bytes([disk["day1"]]))
+        ours.backup(run, key, [Path(disk["day1"])])
+        run.stored = tools.repository_size(ours.repo)
+        runs.append(run)
+        shutil.rmtree(ours.repo)
+    return runs
+
+
+@contextlib.contextmanager
+def locked_work_dir(work: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on the work directory: two runs in one directory relink each other's files."""
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.exit(f"another bench run is using {work}; wait for it or pass --work")
+        yield work
+
+
+def main() -> int:
+    args = parse_args()
+    tools.ensure_installed()
+    with locked_work_dir(args.work.resolve()) as work:
+        return run_bench(args, work)
+
+
+def run_bench(args: argparse.Namespace, work: Path) -> int:
+    started = time.time()
+    manifest = corpus.build(work / "corpus", args.vms, args.size)
+    print(f"corpus ready in {time.time() - started:.0f} s under {work / 'corpus'}", file=sys.stderr)
+    disks = manifest["disks"]
+    content = limit.allocated_bytes([d["day1"] for d in disks]) + sum(os.path.getsize(d["config_day1"]) for d in disks)
+    ours, ranged = tools.Ours(work), tools.Ours(work, label="ours-ranges")
+    peers = [] if args.no_peers else [tools.Restic(work), tools.Borg(work)]
+    if args.borg_fixed and not args.no_peers:
+        peers.append(tools.Borg(work, label="borg (fixed 1 MiB)", chunker="fixed,1048576"))
+    runs = []
+    live = link_live(work, disks, "day1")
+    for tool in [ours, *peers]:
+        tool.init()
+        runs.append(backup_all(tool, "full", live))
+        print(f"{tool.label}: full backup done", file=sys.stderr)
+    shutil.rmtree(ranged.repo, ignore_errors=True)
+    shutil.copytree(ours.repo, ranged.repo)  # same history for the run with changed ranges
+    live = link_live(work, disks, "day2")
+    for tool in [ours, *peers]:
+        runs.append(backup_all(tool, "incremental", live))
+    with_ranges = backup_all(ranged, "incremental+ranges", live, ranges_files(work, disks, live))
+    with_ranges.tool = "ours"
+    runs.append(with_ranges)
+    for tool in [ours, *peers]:
+        runs.append(restore_all(tool, work, live))
+    print("restores done", file=sys.stderr)
+    runs += growth_runs(work, manifest)
+    machine = limit.measure([d["day1"] for d in disks])
+    runs.append(tools.Run("machine limit (2 threads)", "hash+compress", machine["seconds"], machine["cpu"]))
+    results = report.checks(
+        runs, content, machine["seconds"], [p.label for p in peers if p.label in ("restic", "borg")]
+    )
+    print(f"\nlogical disk content: {content / report.MB:.0f} MB (allocated disk bytes + VM files), "
+          f"{len(disks)} VMs, size {args.size}; machine shared with other work during the run\n")  # fmt: skip
+    print(report.table(runs, content))
+    print()
+    print(report.render_checks(results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"params": manifest["params"], "versions": tools.versions(peers),
+                                     "content_bytes": content, "machine_limit": machine,
+                                     "runs": [asdict(r) for r in runs],
+                                     "checks": [{"name": n, "passed": ok, "detail": d} for n, ok, d in results]},
+                                    indent=1))  # fmt: skip
+    return 1 if args.strict and not all(ok for name, ok, detail in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Run each backup tool as a subprocess under ``/usr/bin/time -v`` and record what it cost.
+
+Every tool gets the same input (the live VM directories of the corpus), one process per VM and step,
+and is encrypted (restic always is; borg ``repokey-blake2``; ours ``aes-256-gcm``) so the comparison is fair.
+A ``Run`` is one step of one tool summed over the VMs: wall and CPU seconds add up, peak RSS is the maximum.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PASSPHRASE = "bench-passphrase"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = REPO_ROOT / "bin" / "hyperv-datamover"
+_TIME_FIELDS = {
+    "user": re.compile(r"User time \(seconds\): ([\d.]+)"),
+    "system": re.compile(r"System time \(seconds\): ([\d.]+)"),
+    "rss_kib": re.compile(r"Maximum resident set size \(kbytes\): (\d+)"),
+}
+
+
+@dataclass
+class Run:
+    """Cost of one step of one tool, summed over the VMs it ran for."""
+
+    tool: str
+    step: str
+    wall: float = 0.0
+    cpu: float = 0.0
+    peak_rss: int = 0  # bytes
+    stored: int = 0  # repository bytes after the step
+    content: int = 0  # logical content bytes when not the corpus' (the single-disk memory runs)
+
+    def add(self, wall: float, cpu: float, rss: int) -> None:
+        self.wall += wall
+        self.cpu += cpu
+        self.peak_rss = max(self.peak_rss, rss)
+
+
+def measured(run: Run, command: list, env: dict, cwd: Path | None = None) -> str:
+    """Run ``command`` under /usr/bin/time -v, add its cost to ``run``; return its stdout."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        ["/usr/bin/time", "-v", *command], env=env, cwd=cwd, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        detail = f"{' '.join(command)}\n{result.stderr[-3000:]}"
+        raise RuntimeError(f"{run.tool} {run.step} failed ({result.returncode}): {detail}")
+    values = {k: float(p.search(result.stderr).group(1)) for k, p in _TIME_FIELDS.items()}
+    run.add(wall, values["user"] + values["system"], int(values["rss_kib"]) * 1024)
+    return result.stdout
+
+
+def use_collection() -> None:
+    """Make the checkout importable as ansible_collections.backup.hyperv, exactly as the launcher does."""
+    root = runpy.run_path(str(LAUNCHER))["collections_root"](LAUNCHER, dict(os.environ))
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+
+
+def repository_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def versions(peers: list) -> dict:
+    """Versions of the peer tools, for the JSON record."""
+    commands = {"restic": ["restic", "version"], "borg": ["borg", "--version"]}
+    names = {p.name for p in peers}
+    found = {name: subprocess.run(cmd, capture_output=True, text=True, check=False) for name, cmd in commands.items()
+             if name in names}  # fmt: skip
+    return {name: result.stdout.strip() for name, result in found.items()}
+
+
+def ensure_installed() -> None:
+    """restic and borg come from apt; install them when absent (the bench needs the real tools)."""
+    missing = [pkg for cmd, pkg in (("restic", "restic"), ("borg", "borgbackup")) if shutil.which(cmd) is None]
+    if missing:
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True)
+
+
+class Ours:
+    """The backup.hyperv data mover through its command line (bin/hyperv-datamover)."""
+
+    name = "hyperv-datamover"
+
+    def __init__(self, work: Path, label: str = "ours", compression: str = "default") -> None:
+        self.label, self.repo, self.compression = label, work / f"repo-{label}", compression
+        self.secret = work / "passphrase.txt"
+        self.env = dict(os.environ)
+
+    def _cli(self, *args: str) -> list:
+        return [sys.executable, str(LAUNCHER), *args, "--passphrase-file", str(self.secret), "--no-progress", "--json"]
+
+    def init(self) -> None:
+        shutil.rmtree(self.repo, ignore_errors=True)
+        self.secret.write_text(PASSPHRASE + "\n")
+        subprocess.run(self._cli("init", str(self.repo), "--encryption", "aes-256-gcm"), env=self.env, check=True,
+                       capture_output=True)  # fmt: skip
+
+    def backup(self, run: Run, vm: str, paths: list, ranges_file: Path | None = None) -> None:
+        extra = ["--changed-ranges", str(ranges_file)] if ranges_file else []
+        args = ["backup", str(self.repo), "--vm", vm, "--compression", self.compression, *extra, *map(str, paths)]
+        measured(run, self._cli(*args), self.env)
+
+    def restore(self, run: Run, vm: str, target: Path) -> None:
+        measured(run, self._cli("restore", str(self.repo), str(target), "--vm", vm, "--overwrite"), self.env)
+
+
+class Restic:
+    """restic with its defaults: CDC ~1 MiB, zstd ``auto`` (zstd default level), AES-256 + Poly1305."""
+
+    name = "restic"
+
+    def __init__(self, work: Path, label: str = "restic") -> None:
+        self.label, self.repo = label, work / f"repo-{label}"
+        self.env = dict(os.environ, RESTIC_PASSWORD=PASSPHRASE, RESTIC_REPOSITORY=str(self.repo),
+                        RESTIC_CACHE_DIR=str(work / "cache-restic"))  # fmt: skip
+
+    def init(self) -> None:
+        shutil.rmtree(self.repo, ignore_errors=True)
+        subprocess.run(["restic", "init", "--repository-version", "2"], env=self.env, check=True, capture_output=True)
+
+    def backup(self, run: Run, vm: str, paths: list, ranges_file: Path | None = None) -> None:
+        command = ["restic", "backup", "-q", "--compression", "auto", "--host", "bench", "--tag", vm, *map(str, paths)]
+        measured(run, command, self.env)
+
+    def restore(self, run: Run, vm: str, target: Path) -> None:
+        measured(run, ["restic", "restore", "latest", "--tag", vm, "--target", str(target), "-q"], self.env)
+
+
+class Borg:
+    """borg 1.2 with zstd level 3 (default would be lz4) and repokey-blake2; CDC or fixed chunking."""
+
+    name = "borg"
+
+    def __init__(self, work: Path, label: str = "borg", chunker: str | None = None) -> None:
+        self.label, self.repo, self.chunker = label, work / f"repo-{label}", chunker
+        self.env = dict(os.environ, BORG_PASSPHRASE=PASSPHRASE, BORG_REPO=str(self.repo),
+                        BORG_BASE_DIR=str(work / f"home-{label}"))  # fmt: skip
+
+    def init(self) -> None:
+        shutil.rmtree(self.repo, ignore_errors=True)
+        shutil.rmtree(self.env["BORG_BASE_DIR"], ignore_errors=True)
+        command = ["borg", "init", "--encryption", "repokey-blake2"]
+        subprocess.run(command, env=self.env, check=True, capture_output=True)
+
+    def backup(self, run: Run, vm: str, paths: list, ranges_file: Path | None = None) -> None:
+        chunker = ["--chunker-params", self.chunker] if self.chunker else []
+        archive = f"::{vm}-{time.time_ns()}"
+        measured(run, ["borg", "create", "--compression", "zstd,3", *chunker, archive, *map(str, paths)], self.env)
+
+    def restore(self, run: Run, vm: str, target: Path) -> None:
+        target.mkdir(parents=True, exist_ok=True)
+        names = subprocess.run(["borg", "list", "--short", "--glob-archives", f"{vm}-*"], env=self.env, check=True,
+                               capture_output=True, text=True).stdout.split()  # fmt: skip
+        measured(run, ["borg", "extract", "--sparse", f"::{names[-1]}"], self.env, cwd=target)

@@ -1,0 +1,336 @@
+#!/usr/bin/python
+# Copyright: backup.hyperv developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module of the data mover: argument handling only; the work is done by module_utils/datamover."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: data_mover
+short_description: Back up, restore, verify, list and prune Hyper-V VM disks in a deduplicating repository
+version_added: 0.1.0
+description:
+  - Runs the C(backup.hyperv) data mover on the target host. It reads virtual disks (VHDX or raw) and VM files,
+    splits them into fixed-size chunks, stores each distinct chunk once (compressed, optionally encrypted) in a
+    repository directory, and records a restore point for the VM.
+  - O(operation=backup) stores O(source) as a new restore point of O(vm), creating the repository when it does
+    not exist yet. With O(changed_ranges) (Hyper-V resilient change tracking output) only those byte ranges are
+    read; everything else is taken from the VM's previous restore point.
+  - O(operation=restore) writes the disks and files of a restore point into O(destination).
+  - O(operation=verify) reads back stored data and checks every chunk; the task fails when damage is found.
+  - O(operation=list) returns the restore points. O(operation=prune) keeps the newest O(keep_last) restore
+    points of each VM and removes the data nothing else uses.
+  - The same engine is available as the C(hyperv-datamover) command line (C(bin/hyperv-datamover) in the
+    collection).
+options:
+  operation:
+    description: What to do.
+    type: str
+    required: true
+    choices: [backup, restore, verify, list, prune]
+  repository:
+    description: Directory of the repository on the target host.
+    type: path
+    required: true
+  vm:
+    description:
+      - Name of the VM the restore points belong to.
+      - Required with O(operation=backup) and O(operation=restore); limits O(operation=verify),
+        O(operation=list) and O(operation=prune) to this VM.
+    type: str
+  source:
+    description:
+      - Files to back up, in order. Virtual disks (C(.vhdx), C(.avhdx), raw images) and VM files such as
+        C(.vmcx) and C(.vmrs). Disks are read through their allocation map; other files byte for byte.
+      - Read from a shadow copy or a stopped VM; the files are opened read-only.
+      - Required with O(operation=backup).
+    type: list
+    elements: path
+  restore_point:
+    description: Restore point to restore or verify, by id, or V(latest) for the newest one of O(vm).
+    type: str
+    default: latest
+  destination:
+    description: Directory the restore writes the disks and files into. Required with O(operation=restore).
+    type: path
+  format:
+    description: Disk format the restore writes. V(raw) writes sparse raw images.
+    type: str
+    choices: [vhdx, raw]
+    default: vhdx
+  changed_ranges:
+    description:
+      - Byte ranges of each disk changed since the VM's previous restore point, as Hyper-V resilient change
+        tracking reports them, keyed by the disk's path in O(source). Each value is a list of
+        C({offset, length}) dictionaries (or C([offset, length]) pairs) in virtual-disk bytes.
+      - Disks not named here are read in full (only new chunks are stored). When the VM has no previous
+        restore point the ranges are ignored and the disks are read in full.
+    type: dict
+  block_size:
+    description:
+      - Chunk size, in bytes or with a unit (V(256K), V(1M), V(8M)); a power of two from 256 KiB to 8 MiB.
+      - Larger chunks are faster; smaller ones deduplicate and handle small changes better.
+    type: raw
+    default: 1M
+  compression:
+    description: zstd compression of the chunks. V(fast) is level 1, V(default) level 3, V(high) level 9.
+    type: str
+    choices: [none, fast, default, high]
+    default: default
+  hash:
+    description: Hash that names chunks, chosen when the repository is created.
+    type: str
+    choices: [blake3, sha256]
+    default: blake3
+  encryption:
+    description:
+      - Cipher of a repository created by this task; ignored for an existing repository, which keeps its own.
+      - Any value other than V(none) needs O(passphrase).
+    type: str
+    choices: [none, aes-256-gcm, chacha20-poly1305]
+  passphrase:
+    description:
+      - Passphrase of an encrypted repository. Keep it in Ansible Vault; it is never logged.
+    type: str
+  keep_last:
+    description: Number of newest restore points of each VM that O(operation=prune) keeps. Required for prune.
+    type: int
+  lock_timeout:
+    description: Seconds to wait for another run's repository lock before failing.
+    type: float
+    default: 0
+  overwrite:
+    description: Let O(operation=restore) replace files that already exist in O(destination).
+    type: bool
+    default: false
+  workers:
+    description: Worker threads that hash, compress and write chunks. Default is one per CPU core.
+    type: int
+requirements:
+  - python >= 3.8
+  - zstandard
+  - blake3 (for O(hash=blake3))
+  - cryptography (for encrypted repositories)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - O(operation=backup) reads the sources and reports what would be stored, writing nothing.
+      - O(operation=restore) and O(operation=prune) report what they would write or remove.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+seealso:
+  - name: Data mover guide
+    description: Usage, incrementals with RCT, encryption and retention.
+    link: https://example.invalid/backup/hyperv/docs/datamover.md
+author:
+  - backup.hyperv developers (@backup-hyperv)
+"""
+
+EXAMPLES = r"""
+- name: Back up a VM from its shadow copy
+  backup.hyperv.data_mover:
+    operation: backup
+    repository: /srv/backup/repo
+    vm: web01
+    source:
+      - /mnt/shadow/web01/web01-os.vhdx
+      - /mnt/shadow/web01/Virtual Machines/5C1F0E2A-4F2B-4E47-9D5B-2F1D6D9B8E10.vmcx
+  register: backup
+
+- name: Incremental backup reading only what RCT reported as changed
+  backup.hyperv.data_mover:
+    operation: backup
+    repository: /srv/backup/repo
+    vm: web01
+    source: [/mnt/shadow/web01/web01-os.vhdx]
+    changed_ranges:
+      /mnt/shadow/web01/web01-os.vhdx:
+        - {offset: 0, length: 1048576}
+        - {offset: 536870912, length: 4194304}
+
+- name: Encrypted repository, passphrase from Ansible Vault
+  backup.hyperv.data_mover:
+    operation: backup
+    repository: /srv/backup/repo-encrypted
+    vm: web01
+    source: [/mnt/shadow/web01/web01-os.vhdx]
+    encryption: aes-256-gcm
+    passphrase: "{{ vault_datamover_passphrase }}"
+
+- name: Restore the newest restore point as VHDX
+  backup.hyperv.data_mover:
+    operation: restore
+    repository: /srv/backup/repo
+    vm: web01
+    destination: /srv/restore/web01
+
+- name: Check every stored chunk
+  backup.hyperv.data_mover:
+    operation: verify
+    repository: /srv/backup/repo
+
+- name: Keep the seven newest restore points of each VM
+  backup.hyperv.data_mover:
+    operation: prune
+    repository: /srv/backup/repo
+    keep_last: 7
+"""
+
+RETURN = r"""
+restore_point:
+  description: Id of the restore point written (backup) or read (restore). V(null) after a check-mode backup.
+  returned: when O(operation) is V(backup) or V(restore)
+  type: str
+  sample: 20261124T220501.123456Z-3f2a9c1e
+stats:
+  description:
+    - Counters of the run. In check mode, the backup's estimate of what it would read and store.
+    - A restore reports the bytes it read from the repository and wrote.
+  returned: when O(operation) is V(backup), or V(restore) outside check mode
+  type: dict
+  contains:
+    bytes_read: {description: Bytes read from the sources (restore - from the repository)., type: int, returned: always}
+    bytes_logical: {description: Virtual size of the disks plus the size of the files., type: int, returned: always}
+    bytes_stored: {description: Bytes newly written to the repository., type: int, returned: always}
+    bytes_deduplicated: {description: Data bytes whose chunk was already stored., type: int, returned: always}
+    bytes_zero: {description: Bytes of zero or unallocated chunks (never stored)., type: int, returned: always}
+    chunks_new: {description: Chunks stored by this run., type: int, returned: always}
+    chunks_reused: {description: Chunks found already stored., type: int, returned: always}
+    duration: {description: Wall-clock seconds., type: float, returned: always}
+    cpu_seconds: {description: CPU seconds used., type: float, returned: always}
+  sample: {bytes_read: 1073741824, bytes_stored: 52428800, bytes_deduplicated: 1010827264, duration: 4.2}
+disks:
+  description: The disks of the new restore point (name, source, format, virtual_size, chunk_size, ...).
+  returned: when O(operation=backup)
+  type: list
+  elements: dict
+files:
+  description: The VM files of the new restore point (name, source, size).
+  returned: when O(operation=backup)
+  type: list
+  elements: dict
+incremental:
+  description: For each disk, how it was read (V(full) or V(changed_ranges)), the baseline, and why a fallback happened.
+  returned: when O(operation=backup)
+  type: dict
+  sample: {web01-os.vhdx: {mode: changed_ranges, baseline: 20261123T220501.123456Z-0b1c2d3e}}
+outputs:
+  description: The files the restore wrote (in check mode, would write), each with name, path, format and size.
+  returned: when O(operation=restore)
+  type: list
+  elements: dict
+vm:
+  description: The VM of the restored restore point.
+  returned: when O(operation=restore)
+  type: str
+ok:
+  description: Whether verification found no damage (the task fails otherwise).
+  returned: when O(operation=verify)
+  type: bool
+checked_chunks:
+  description: Distinct chunks read back and re-hashed.
+  returned: when O(operation=verify)
+  type: int
+damaged:
+  description: Each damaged chunk where it is used, with vm, restore_point, disk, offset, length and reason.
+  returned: when O(operation=verify)
+  type: list
+  elements: dict
+problems:
+  description: Structural problems (index, packs, restore point records) found by verification.
+  returned: when O(operation=verify)
+  type: list
+  elements: dict
+vms:
+  description: For each VM, its restore points oldest first (id, time, disks, files, stats).
+  returned: when O(operation=list)
+  type: dict
+removed:
+  description: Restore points prune removed (in check mode, would remove), each with vm and id.
+  returned: when O(operation=prune)
+  type: list
+  elements: dict
+packs_deleted:
+  description: Pack files prune deleted (in check mode, would delete) because nothing uses them.
+  returned: when O(operation=prune)
+  type: int
+packs_repacked:
+  description: Pack files prune rewrote (in check mode, would rewrite) because they were mostly garbage.
+  returned: when O(operation=prune)
+  type: int
+"""
+
+import importlib
+import traceback
+from typing import Any, Iterator, Mapping, Optional, Tuple
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.cli import run_operation
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+
+ARGUMENT_SPEC = {
+    "operation": {"type": "str", "required": True, "choices": ["backup", "restore", "verify", "list", "prune"]},
+    "repository": {"type": "path", "required": True},
+    "vm": {"type": "str"},
+    "source": {"type": "list", "elements": "path"},
+    "restore_point": {"type": "str", "default": "latest"},
+    "destination": {"type": "path"},
+    "format": {"type": "str", "choices": ["vhdx", "raw"], "default": "vhdx"},
+    "changed_ranges": {"type": "dict"},
+    "block_size": {"type": "raw", "default": "1M"},
+    "compression": {"type": "str", "choices": ["none", "fast", "default", "high"], "default": "default"},
+    "hash": {"type": "str", "choices": ["blake3", "sha256"], "default": "blake3"},
+    "encryption": {"type": "str", "choices": ["none", "aes-256-gcm", "chacha20-poly1305"]},
+    "passphrase": {"type": "str", "no_log": True},
+    "keep_last": {"type": "int"},
+    "lock_timeout": {"type": "float", "default": 0},
+    "overwrite": {"type": "bool", "default": False},
+    "workers": {"type": "int"},
+}
+REQUIRED_IF = [
+    ("operation", "backup", ("vm", "source")),
+    ("operation", "restore", ("vm", "destination")),
+    ("operation", "prune", ("keep_last",)),
+]
+
+
+def needed_libraries(params: Mapping[str, Any]) -> Iterator[str]:
+    """Third-party packages this task needs (the engine imports them lazily, so ask up front)."""
+    yield "zstandard"
+    if params["operation"] == "backup" and params["hash"] == "blake3":
+        yield "blake3"
+    if params["passphrase"] or params["encryption"] not in (None, "none"):
+        yield "cryptography"
+
+
+def missing_library(params: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
+    for name in needed_libraries(params):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return name, traceback.format_exc()
+    return None
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
+    missing = missing_library(module.params)
+    if missing:
+        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
+    try:
+        result = run_operation(module.params["operation"], module.params, check_mode=module.check_mode)
+    except DataMoverError as err:
+        module.fail_json(msg=str(err))
+    if module.params["operation"] == "verify" and not result.get("ok", True):
+        module.fail_json(**dict(result, msg=f"verification found damage in {module.params['repository']}"))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
