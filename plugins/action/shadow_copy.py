@@ -1,0 +1,137 @@
+"""Action plugin of ``backup.hyperv.shadow_copy``: transportable VSS shadow copies of VM volumes (DiskShadow flow).
+
+* ``state: present`` on the source Hyper-V host: read the VMs' files and the host's volumes
+  (shadow_copy_read.ps1), refuse VHD Set disks (R15) and unknown VMs before anything is created,
+  then create one transportable snapshot set of the volumes holding the files and export its
+  metadata (shadow_copy_create.ps1). Creating is an event, so it always reports ``changed``.
+* ``state: imported`` on the proxy: load that metadata, import the set and expose each shadow copy
+  under ``expose_root`` (shadow_copy_import.ps1); a set already imported and exposed there is one
+  round trip and no change.
+* ``state: absent`` on either side: unexpose, delete the shadow copies, remove the metadata file
+  and mount folders (shadow_copy_release.ps1); nothing left is one round trip and no change.
+
+Check mode reads and reports what would happen; it never creates, imports or releases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
+from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
+    SHADOW_COPY_MUTUALLY_EXCLUSIVE,
+    SHADOW_COPY_REQUIRED_IF,
+    ShadowCopyError,
+    aliases,
+    check_vms,
+    exposed_path,
+    exposures,
+    import_plan,
+    map_vm_files,
+    normal_guid,
+    plan_volumes,
+    release_plan,
+    set_folder,
+    shadow_copy_argument_spec,
+)
+
+SHADOW_COPY_SPEC = {**probe_argument_spec(), **shadow_copy_argument_spec()}
+
+
+class ActionModule(ActionBase):
+    """Create, import or release a transportable shadow copy on the task's Windows host."""
+
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        args = self.validate_argument_spec(
+            argument_spec=SHADOW_COPY_SPEC,
+            required_if=SHADOW_COPY_REQUIRED_IF,
+            mutually_exclusive=SHADOW_COPY_MUTUALLY_EXCLUSIVE,
+        )[1]
+        handlers = {"present": self._create, "imported": self._import, "absent": self._release}
+        try:
+            result.update(handlers[args["state"]](args))
+        except ScriptError as exc:
+            result.update(exc.to_result())
+        except ShadowCopyError as exc:
+            result.update(failed=True, changed=False, msg=str(exc))
+        except (KeyError, TypeError, AttributeError) as exc:
+            result.update(
+                failed=True, changed=False, msg=f"a shadow_copy script replied in an unexpected shape ({exc!r})"
+            )
+        return result
+
+    def _read(self, args: dict[str, Any], **query: Any) -> dict[str, Any]:
+        params = {"Vms": None, "SnapshotSetId": None, "ShadowId": None, **query}
+        params.update(MetadataDir=args["metadata_dir"], ExposeRoot=args["expose_root"])
+        return run_script(self, "shadow_copy_read", params)
+
+    def _create(self, args: dict[str, Any]) -> dict[str, Any]:
+        wanted = list(dict.fromkeys(args["vms"]))
+        reply = self._read(args, Vms=wanted)
+        check_vms(reply["vms"], wanted)  # R15 and unknown VMs: refused before anything is created
+        volumes, vms = plan_volumes(reply)
+        volume_aliases = aliases(volumes)
+        planned = [{"shadow_id": None, "alias": volume_aliases[v], "volume": v} for v in volumes]
+        if self._task.check_mode:
+            return _present_result(None, planned, map_vm_files(vms, volume_aliases, args["expose_root"], None), args)
+        volume_params = [{"Path": volume, "Alias": volume_aliases[volume]} for volume in volumes]
+        created = run_script(
+            self, "shadow_copy_create", {"Volumes": volume_params, "MetadataDir": args["metadata_dir"]}
+        )
+        set_id = normal_guid(str(created["SnapshotSetId"]), "SnapshotSetId")
+        copies = [
+            {"shadow_id": normal_guid(str(s["ShadowId"]), "ShadowId"), "alias": s["Alias"], "volume": s["Volume"]}
+            for s in created["Shadows"]
+        ]
+        result = _present_result(set_id, copies, map_vm_files(vms, volume_aliases, args["expose_root"], set_id), args)
+        result.update(metadata=created["Metadata"], metadata_path=created["MetadataPath"])
+        return result
+
+    def _import(self, args: dict[str, Any]) -> dict[str, Any]:
+        set_id = normal_guid(args["snapshot_set_id"], "snapshot_set_id")
+        wanted = exposures(set_id, args["shadow_copies"], args["expose_root"])
+        plan = import_plan(self._read(args, SnapshotSetId=set_id), wanted)
+        result = {
+            "changed": plan is not None,
+            "snapshot_set_id": set_id,
+            "exposed_path": set_folder(args["expose_root"], set_id),
+            "shadow_copies": [
+                {"shadow_id": w["ShadowId"], "alias": w["Alias"], "exposed_path": w["Path"]} for w in wanted
+            ],
+        }
+        if plan is not None and not self._task.check_mode:
+            run_script(self, "shadow_copy_import", {**plan, "SnapshotSetId": set_id, "Metadata": args["metadata"]})
+        return result
+
+    def _release(self, args: dict[str, Any]) -> dict[str, Any]:
+        by_set = bool(args["snapshot_set_id"])
+        ident = normal_guid(args["snapshot_set_id"] or args["shadow_id"], "snapshot_set_id" if by_set else "shadow_id")
+        plan = release_plan(self._read(args, **{"SnapshotSetId" if by_set else "ShadowId": ident}))
+        result: dict[str, Any] = {"changed": plan is not None, "released": plan or {}}
+        result["snapshot_set_id" if by_set else "shadow_id"] = ident
+        if plan is not None and not self._task.check_mode:
+            run_script(self, "shadow_copy_release", plan)
+        return result
+
+
+def _present_result(
+    set_id: str | None, copies: list[dict[str, Any]], vm_files: dict[str, list[dict[str, Any]]], args: dict[str, Any]
+) -> dict[str, Any]:
+    """The result of ``state: present``; ids and proxy paths are ``None`` in check mode."""
+    for copy in copies:
+        copy["exposed_path"] = None if set_id is None else exposed_path(args["expose_root"], set_id, copy["alias"])
+    return {
+        "changed": True,
+        "snapshot_set_id": set_id,
+        "shadow_id": copies[0]["shadow_id"] if copies else None,
+        "shadow_copies": copies,
+        "exposed_path": None if set_id is None else set_folder(args["expose_root"], set_id),
+        "vm_files": vm_files,
+    }

@@ -1,0 +1,189 @@
+# Documentation only: the action plugin plugins/action/shadow_copy.py is the implementation.
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: shadow_copy
+short_description: Create, import and release transportable VSS shadow copies of Hyper-V VM volumes
+version_added: 0.1.0
+author:
+  - backup.hyperv developers (@backup-hyperv)
+description:
+  - Drives the off-host backup flow of VSS transportable shadow copies with C(diskshadow), in three steps that
+    run on two hosts. The module talks only to the task's host, so each step is its own task.
+  - O(state=present), on the source Hyper-V host (delegate the task to it). Reads the files of the VMs named in
+    O(vms) (virtual disks, configuration, runtime and guest state files) and the host's volumes, refuses VMs
+    with VHD Set disks (C(.vhds), requirement R15) or unknown VMs before anything is created, then runs a
+    DiskShadow script with C(set context persistent), C(set option transportable), C(set metadata),
+    C(writer verify) for the Hyper-V VSS writer, C(begin backup), C(add volume) for each volume holding VM
+    files, C(create) and C(end backup). The snapshot set's metadata C(.cab) is saved under O(metadata_dir) as
+    C(<set id>.cab) and returned base64-encoded in RV(metadata). Creating is an event, so this always reports
+    a change.
+  - O(state=imported), on the proxy. Writes O(metadata) to a temporary file and runs C(load metadata), C(import)
+    and C(expose) for each shadow copy, at C(<expose_root>\<set id>\<alias>). A set already imported and
+    exposed there is left as it is (one round trip, no change).
+  - O(state=absent), on either host. Looks the set (O(snapshot_set_id)) or one shadow copy (O(shadow_id)) up in
+    C(Win32_ShadowCopy), runs C(unexpose) and C(delete shadows id) for what it finds, and removes the set's
+    metadata file and mount folders. What is already gone is not an error; nothing left means no change.
+  - A transportable shadow copy needs a VSS hardware provider on both hosts (requirement R11, see
+    M(backup.hyperv.vss_provider)); the proxy must see the storage LUNs (R9).
+  - RV(vm_files) maps every VM file to its path inside the exposed shadow copy on the proxy, computed from
+    O(expose_root), the set id and the alias of the volume holding the file; pass the same O(expose_root) to
+    both the V(present) and the V(imported) task.
+options:
+  state:
+    description: V(present) creates a set on the source host, V(imported) imports and exposes it on the proxy,
+      V(absent) releases it.
+    type: str
+    choices: [present, imported, absent]
+    default: present
+  vms:
+    description: Names of the VMs (as C(Get-VM) lists them) whose volumes to shadow. Required with O(state=present).
+    type: list
+    elements: str
+  snapshot_set_id:
+    description:
+      - Id of the snapshot set, as RV(snapshot_set_id) returned it. Required with O(state=imported);
+        with O(state=absent), releases the whole set.
+    type: str
+  shadow_id:
+    description: With O(state=absent), release only this shadow copy (mutually exclusive with O(snapshot_set_id)).
+    type: str
+  metadata:
+    description: The set's metadata C(.cab), base64-encoded, as RV(metadata) returned it. Required with
+      O(state=imported).
+    type: str
+  shadow_copies:
+    description: The shadow copies of the set, as RV(shadow_copies) returned them. Required with O(state=imported).
+    type: list
+    elements: dict
+    suboptions:
+      shadow_id: {description: Shadow copy id., type: str, required: true}
+      alias:
+        description: DiskShadow alias (C(Vol1), C(Vol2), ...); names the mount folder.
+        type: str
+        required: true
+      volume: {description: Source volume; informational., type: str}
+      exposed_path:
+        description: Where the set was planned to be exposed; informational (recomputed from O(expose_root)).
+        type: str
+  metadata_dir:
+    description: Folder on the source host where the metadata C(.cab) is kept (and removed by O(state=absent)).
+    type: str
+    default: C:\ProgramData\backup.hyperv\shadow
+  expose_root:
+    description: Folder on the proxy under which sets are exposed, one subfolder per set and alias.
+    type: str
+    default: C:\ProgramData\backup.hyperv\shadow
+extends_documentation_fragment:
+  - backup.hyperv.probe
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the host and reports what would happen; creates, imports and releases nothing.
+      - With O(state=present), the ids and proxy paths are V(null) in check mode (VSS assigns them on creation),
+        and the VHD Set refusal (R15) is reported as in a real run.
+  diff_mode:
+    support: none
+  platform:
+    platforms: windows
+notes:
+  - The shared probe options O(probe_timeout) and O(components) are accepted for C(module_defaults) of the
+    C(backup.hyperv.probe) group and not used here.
+  - Release the set on the proxy (where it is imported) and on the source host (which keeps the metadata file);
+    put both in the C(always) section of a C(block) so a failed backup does not leave a shadow copy behind.
+seealso:
+  - module: backup.hyperv.vss_provider
+  - module: backup.hyperv.data_mover
+  - name: Transportable shadow copies
+    description: How VSS moves a shadow copy to another host.
+    link: https://learn.microsoft.com/windows/win32/vss/transportable-shadow-copies
+  - name: diskshadow
+    description: The commands the scripts run.
+    link: https://learn.microsoft.com/windows-server/administration/windows-commands/diskshadow
+"""
+
+EXAMPLES = r"""
+- name: Shadow the volumes of web01 on its Hyper-V host
+  backup.hyperv.shadow_copy:
+    vms: [web01]
+  delegate_to: hv1
+  register: shadow
+
+- name: Import and expose the set on the proxy
+  backup.hyperv.shadow_copy:
+    state: imported
+    snapshot_set_id: "{{ shadow.snapshot_set_id }}"
+    metadata: "{{ shadow.metadata }}"
+    shadow_copies: "{{ shadow.shadow_copies }}"
+
+- name: Release it on the proxy, then the metadata on the host
+  backup.hyperv.shadow_copy:
+    state: absent
+    snapshot_set_id: "{{ shadow.snapshot_set_id }}"
+  delegate_to: "{{ item }}"
+  loop: [px1, hv1]
+"""
+
+RETURN = r"""
+snapshot_set_id:
+  description: Id of the snapshot set, C({guid}) in lower case. V(null) after a check-mode V(present).
+  returned: success
+  type: str
+  sample: "{1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77}"
+shadow_id:
+  description: Id of the first shadow copy of the set (the only one when the VMs' files are on one volume).
+  returned: when O(state) is V(present), or V(absent) by O(shadow_id)
+  type: str
+  sample: "{6b0d3c1e-2a4f-4d8b-8e1f-3c5a7b9d0e21}"
+shadow_copies:
+  description: The shadow copies of the set, one per volume.
+  returned: when O(state) is V(present) or V(imported)
+  type: list
+  elements: dict
+  contains:
+    shadow_id: {description: Shadow copy id (V(null) in check mode)., type: str}
+    alias: {description: DiskShadow alias., type: str, sample: Vol1}
+    volume: {description: Source volume mount point (V(present) only)., type: str, sample: 'C:\ClusterStorage\Volume1\'}
+    exposed_path: {description: Where the proxy exposes it., type: str}
+exposed_path:
+  description: Folder on the proxy holding the set's exposed shadow copies (V(null) in check mode).
+  returned: when O(state) is V(present) or V(imported)
+  type: str
+  sample: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77'
+vm_files:
+  description:
+    - Per VM, each source file and its path inside the exposed shadow copy on the proxy (V(null) in check mode).
+  returned: when O(state=present)
+  type: dict
+  sample:
+    web01:
+      - source: 'C:\ClusterStorage\Volume1\web01\web01-os.vhdx'
+        path: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77\Vol1\web01\web01-os.vhdx'
+metadata:
+  description: The set's metadata C(.cab), base64-encoded; pass it to the O(state=imported) task.
+  returned: when O(state=present), outside check mode
+  type: str
+metadata_path:
+  description: Where the metadata file is kept on the source host.
+  returned: when O(state=present), outside check mode
+  type: str
+released:
+  description: What O(state=absent) released (or in check mode would release); empty when nothing was left.
+  returned: when O(state=absent)
+  type: dict
+  sample: {ExposedPaths: [], ShadowIds: ["{6b0d3c1e-2a4f-4d8b-8e1f-3c5a7b9d0e21}"], Files: [], Directories: []}
+rc:
+  description: Exit code of the script that failed.
+  returned: failure of a script
+  type: int
+stdout:
+  description: What the failed script printed.
+  returned: failure of a script
+  type: str
+stderr:
+  description: Error output of the failed script, CLIXML decoded to text.
+  returned: failure of a script
+  type: str
+"""

@@ -1,0 +1,89 @@
+# Create of backup.hyperv.shadow_copy, on the source Hyper-V host: one transportable snapshot set of the
+# given volumes, taken with DiskShadow with the Hyper-V VSS writer involved, and its metadata exported.
+# https://learn.microsoft.com/windows-server/administration/windows-commands/diskshadow
+#   set context persistent / set option transportable   the set survives DiskShadow and is not surfaced here
+#   set metadata <cab>                                  where the Backup Components Document is saved
+#   writer verify {66841cd4-...}                        fail unless the Hyper-V VSS writer takes part
+#   begin backup / add volume <v> alias VolN / create / end backup
+# DiskShadow prints "Alias VolN for shadow ID {id} set as environment variable." and
+# "Alias VSS_SHADOW_SET for shadow set ID {id} set as environment variable."; those lines give the ids.
+# The metadata file is renamed to <set id>.cab under -MetadataDir and returned base64-encoded, so the
+# proxy can import the set without a file copy.
+# Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume }); MetadataPath; Metadata }.
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][object[]]$Volumes,
+    [Parameter(Mandatory = $true)][string]$MetadataDir
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$HyperVWriterId = '{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}'
+$GuidPattern = '\{[0-9A-Fa-f-]{36}\}'
+
+function Invoke-DiskShadow {
+    # Runs "diskshadow /s <script>" (ProcessStartInfo, so its output is not turned into error records);
+    # returns the output, throws with its last lines on a non-zero exit code.
+    param([string[]]$Lines, [string]$Folder, [string]$What)
+    $scriptPath = Join-Path -Path $Folder -ChildPath 'diskshadow.dsh'
+    Set-Content -LiteralPath $scriptPath -Value $Lines -Encoding ASCII
+    $exe = Join-Path -Path $env:SystemRoot -ChildPath 'System32\diskshadow.exe'
+    $start = [System.Diagnostics.ProcessStartInfo]::new($exe, "/s `"$scriptPath`"")
+    $start.UseShellExecute = $false
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $start.CreateNoWindow = $true
+    $process = [System.Diagnostics.Process]::Start($start)
+    $stderr = $process.StandardError.ReadToEndAsync()
+    $output = $process.StandardOutput.ReadToEnd()
+    $process.WaitForExit()
+    if ($process.ExitCode -ne 0) {
+        $lines = "$output$($stderr.Result)" -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -Last 5
+        throw "diskshadow exited with $($process.ExitCode) while $What`: $($lines -join ' | ')"
+    }
+    return $output
+}
+
+function Get-VolumeArgument {
+    # A drive root keeps its backslash (C:\); a mount point folder is named without one.
+    param([string]$Path)
+    if ($Path.Length -le 3) { return $Path }
+    return $Path.TrimEnd('\')
+}
+
+function Get-AliasId {
+    param([string]$Output, [string]$Alias)
+    $match = [regex]::Match($Output, "Alias $([regex]::Escape($Alias)) for shadow (set )?ID ($GuidPattern)")
+    if (-not $match.Success) { throw "diskshadow did not report the id of alias $Alias" }
+    return $match.Groups[2].Value.ToLowerInvariant()
+}
+
+$null = New-Item -ItemType Directory -Path $MetadataDir -Force
+$work = Join-Path -Path $MetadataDir -ChildPath ([guid]::NewGuid().ToString())
+$null = New-Item -ItemType Directory -Path $work
+try {
+    $cab = Join-Path -Path $work -ChildPath 'metadata.cab'
+    $lines = [System.Collections.Generic.List[string]]::new()
+    $lines.Add('set verbose on')
+    $lines.Add('set context persistent')
+    $lines.Add('set option transportable')
+    $lines.Add("set metadata `"$cab`"")
+    $lines.Add("writer verify $HyperVWriterId")
+    $lines.Add('begin backup')
+    foreach ($volume in $Volumes) { $lines.Add("add volume `"$(Get-VolumeArgument -Path $volume.Path)`" alias $($volume.Alias)") }
+    $lines.Add('create')
+    $lines.Add('end backup')
+    $output = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What 'creating the shadow copy set'
+
+    $setId = Get-AliasId -Output $output -Alias 'VSS_SHADOW_SET'
+    $shadows = foreach ($volume in $Volumes) {
+        [ordered]@{ ShadowId = Get-AliasId -Output $output -Alias $volume.Alias; Alias = "$($volume.Alias)"; Volume = "$($volume.Path)" }
+    }
+    $metadataPath = Join-Path -Path $MetadataDir -ChildPath "$($setId.Trim('{', '}')).cab"
+    Move-Item -LiteralPath $cab -Destination $metadataPath -Force
+    $metadata = [Convert]::ToBase64String([System.IO.File]::ReadAllBytes($metadataPath))
+    return [ordered]@{ SnapshotSetId = $setId; Shadows = @($shadows); MetadataPath = $metadataPath; Metadata = $metadata }
+}
+finally {
+    Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction SilentlyContinue
+}

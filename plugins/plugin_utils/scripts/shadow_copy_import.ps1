@@ -1,0 +1,64 @@
+# Import of backup.hyperv.shadow_copy, on the proxy: load the set's metadata, import the transportable
+# shadow copies and expose each one as a folder (mount point) under the set's folder.
+# https://learn.microsoft.com/windows-server/administration/windows-commands/import
+#   load metadata <cab> / import          only when -Import: the set is not on this host yet
+#   expose {shadow id} <folder>           for each entry of -Expose (the folder must exist and be empty)
+# -Metadata is the .cab the create script returned, base64-encoded; it is written to a temporary file.
+# Returns @{ imported; exposed = @(@{ ShadowId; Path }) }.
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][string]$SnapshotSetId,
+    [Parameter(Mandatory = $true)][string]$Metadata,
+    [bool]$Import = $true,
+    [object[]]$Expose = @()
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+function Invoke-DiskShadow {
+    # Runs "diskshadow /s <script>" (ProcessStartInfo, so its output is not turned into error records);
+    # returns the output, throws with its last lines on a non-zero exit code.
+    param([string[]]$Lines, [string]$Folder, [string]$What)
+    $scriptPath = Join-Path -Path $Folder -ChildPath 'diskshadow.dsh'
+    Set-Content -LiteralPath $scriptPath -Value $Lines -Encoding ASCII
+    $exe = Join-Path -Path $env:SystemRoot -ChildPath 'System32\diskshadow.exe'
+    $start = [System.Diagnostics.ProcessStartInfo]::new($exe, "/s `"$scriptPath`"")
+    $start.UseShellExecute = $false
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $start.CreateNoWindow = $true
+    $process = [System.Diagnostics.Process]::Start($start)
+    $stderr = $process.StandardError.ReadToEndAsync()
+    $output = $process.StandardOutput.ReadToEnd()
+    $process.WaitForExit()
+    if ($process.ExitCode -ne 0) {
+        $lines = "$output$($stderr.Result)" -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -Last 5
+        throw "diskshadow exited with $($process.ExitCode) while $What`: $($lines -join ' | ')"
+    }
+    return $output
+}
+
+$work = Join-Path -Path $env:TEMP -ChildPath "backup.hyperv-import-$([guid]::NewGuid())"
+$null = New-Item -ItemType Directory -Path $work
+try {
+    $cab = Join-Path -Path $work -ChildPath 'metadata.cab'
+    [System.IO.File]::WriteAllBytes($cab, [Convert]::FromBase64String($Metadata))
+    $lines = [System.Collections.Generic.List[string]]::new()
+    $lines.Add('set verbose on')
+    if ($Import) {
+        $lines.Add("load metadata `"$cab`"")
+        $lines.Add('import')
+    }
+    foreach ($item in $Expose) {
+        $null = New-Item -ItemType Directory -Path $item.Path -Force
+        if (Get-ChildItem -LiteralPath $item.Path -Force) { throw "mount folder $($item.Path) is not empty" }
+        $lines.Add("expose $($item.ShadowId) `"$($item.Path)`"")
+    }
+    $null = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What "importing set $SnapshotSetId"
+    $exposed = foreach ($item in $Expose) { [ordered]@{ ShadowId = "$($item.ShadowId)"; Path = "$($item.Path)" } }
+    return [ordered]@{ imported = [bool]$Import; exposed = @($exposed) }
+}
+finally {
+    Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction SilentlyContinue
+}

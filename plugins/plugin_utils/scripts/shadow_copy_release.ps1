@@ -1,0 +1,66 @@
+# Release of backup.hyperv.shadow_copy, on either side: unexpose the shadow copies, delete them, then
+# remove the set's metadata file and its (then empty) mount folders. What is already gone is skipped, not an error.
+# https://learn.microsoft.com/windows-server/administration/windows-commands/delete-shadows
+#   unexpose <folder>          for each of -ExposedPaths
+#   delete shadows id {id}     for each of -ShadowIds
+# Returns @{ unexposed; deleted; removed_files; removed_directories }.
+[CmdletBinding()]
+param(
+    [string[]]$ExposedPaths = @(),
+    [string[]]$ShadowIds = @(),
+    [string[]]$Files = @(),
+    [string[]]$Directories = @()
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+function Invoke-DiskShadow {
+    # Runs "diskshadow /s <script>" (ProcessStartInfo, so its output is not turned into error records);
+    # returns the output, throws with its last lines on a non-zero exit code.
+    param([string[]]$Lines, [string]$Folder, [string]$What)
+    $scriptPath = Join-Path -Path $Folder -ChildPath 'diskshadow.dsh'
+    Set-Content -LiteralPath $scriptPath -Value $Lines -Encoding ASCII
+    $exe = Join-Path -Path $env:SystemRoot -ChildPath 'System32\diskshadow.exe'
+    $start = [System.Diagnostics.ProcessStartInfo]::new($exe, "/s `"$scriptPath`"")
+    $start.UseShellExecute = $false
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $start.CreateNoWindow = $true
+    $process = [System.Diagnostics.Process]::Start($start)
+    $stderr = $process.StandardError.ReadToEndAsync()
+    $output = $process.StandardOutput.ReadToEnd()
+    $process.WaitForExit()
+    if ($process.ExitCode -ne 0) {
+        $lines = "$output$($stderr.Result)" -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -Last 5
+        throw "diskshadow exited with $($process.ExitCode) while $What`: $($lines -join ' | ')"
+    }
+    return $output
+}
+
+if ($ExposedPaths.Count -gt 0 -or $ShadowIds.Count -gt 0) {
+    $lines = [System.Collections.Generic.List[string]]::new()
+    foreach ($path in $ExposedPaths) { $lines.Add("unexpose `"$path`"") }
+    foreach ($id in $ShadowIds) { $lines.Add("delete shadows id $id") }
+    $work = Join-Path -Path $env:TEMP -ChildPath "backup.hyperv-release-$([guid]::NewGuid())"
+    $null = New-Item -ItemType Directory -Path $work
+    try {
+        $null = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What 'releasing'
+    }
+    finally {
+        Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction SilentlyContinue
+    }
+}
+foreach ($file in $Files) { Remove-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue }
+foreach ($folder in $Directories) {
+    # Not recursive: a folder still holding an exposed shadow copy must fail here, not be walked into.
+    if (-not (Test-Path -LiteralPath $folder)) { continue }
+    foreach ($child in Get-ChildItem -LiteralPath $folder -Directory -Force) { [System.IO.Directory]::Delete($child.FullName, $false) }
+    [System.IO.Directory]::Delete($folder, $false)
+}
+return [ordered]@{
+    unexposed           = $ExposedPaths.Count
+    deleted             = $ShadowIds.Count
+    removed_files       = $Files.Count
+    removed_directories = $Directories.Count
+}

@@ -1,0 +1,193 @@
+"""Pure decisions of ``backup.hyperv.shadow_copy``: which volumes to shadow, where files appear, what to release.
+
+Words (VSS, https://learn.microsoft.com/windows/win32/vss/transportable-shadow-copies):
+
+* a *shadow copy* is a point-in-time copy of one volume, named by its *shadow id*; the copies
+  taken together form a *snapshot set* (its *set id*);
+* *transportable*: the source host creates the set with a hardware provider and exports its
+  Backup Components Document as a metadata ``.cab``; another host (the proxy) loads that file,
+  *imports* the set and *exposes* each shadow copy as a folder (a mount point);
+* an *alias* is DiskShadow's name for one shadow copy in its scripts (``Vol1``, ``Vol2``, ... in
+  the order the volumes were added); the proxy exposes alias ``VolN`` of set ``S`` at
+  ``<expose_root>\\<S>\\VolN``, so the source side can say where every VM file will appear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?$")
+DEFAULT_ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
+
+
+class ShadowCopyError(ValueError):
+    """The request cannot be served: bad input, unknown VMs, VHD Set disks (R15), files off any volume."""
+
+
+def shadow_copy_argument_spec() -> dict[str, dict[str, Any]]:
+    """Options of ``backup.hyperv.shadow_copy`` (without the shared probe options)."""
+    return {
+        "state": {"type": "str", "default": "present", "choices": ["present", "imported", "absent"]},
+        "vms": {"type": "list", "elements": "str"},
+        "snapshot_set_id": {"type": "str"},
+        "shadow_id": {"type": "str"},
+        "metadata": {"type": "str"},
+        "shadow_copies": {
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "shadow_id": {"type": "str", "required": True},
+                "alias": {"type": "str", "required": True},
+                "volume": {"type": "str"},
+                "exposed_path": {"type": "str"},
+            },
+        },
+        "metadata_dir": {"type": "str", "default": DEFAULT_ROOT},
+        "expose_root": {"type": "str", "default": DEFAULT_ROOT},
+    }
+
+
+SHADOW_COPY_REQUIRED_IF = [
+    ("state", "present", ("vms",)),
+    ("state", "imported", ("snapshot_set_id", "metadata", "shadow_copies")),
+    ("state", "absent", ("snapshot_set_id", "shadow_id"), True),
+]
+SHADOW_COPY_MUTUALLY_EXCLUSIVE = [("vms", "shadow_id"), ("vms", "snapshot_set_id"), ("shadow_id", "snapshot_set_id")]
+
+
+def normal_guid(value: str, option: str) -> str:
+    """``{lower-case-guid}``, as VSS prints ids; raises for anything else."""
+    if not GUID.match(value.strip()):
+        raise ShadowCopyError(f"{option}: {value!r} is not a GUID")
+    return "{" + value.strip().strip("{}").lower() + "}"
+
+
+def set_folder(expose_root: str, snapshot_set_id: str) -> str:
+    """The folder under which the proxy exposes a set's shadow copies."""
+    return f"{expose_root.rstrip(chr(92))}\\{snapshot_set_id.strip('{}').lower()}"
+
+
+def exposed_path(expose_root: str, snapshot_set_id: str, alias: str) -> str:
+    return f"{set_folder(expose_root, snapshot_set_id)}\\{alias}"
+
+
+def is_vhd_set(file: Mapping[str, Any]) -> bool:
+    """R15: a VHD Set by its format or, when Get-VHD could not tell, by its extension."""
+    return file.get("Format") == "VHDSet" or str(file["Path"]).lower().endswith(".vhds")
+
+
+def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> None:
+    """Raise unless every wanted VM was found and none has a VHD Set disk (R15)."""
+    found = {str(vm["Name"]).casefold() for vm in reply_vms}
+    missing = [name for name in wanted if name.casefold() not in found]
+    if missing:
+        raise ShadowCopyError(f"no VM named {', '.join(missing)} on this host (Get-VM)")
+    vhd_sets = {vm["Name"]: [f["Path"] for f in vm["Files"] if is_vhd_set(f)] for vm in reply_vms}
+    vhd_sets = {name: paths for name, paths in vhd_sets.items() if paths}
+    if vhd_sets:
+        listed = "; ".join(f"{name}: {', '.join(paths)}" for name, paths in sorted(vhd_sets.items()))
+        raise ShadowCopyError(
+            f"R15: VMs with VHD Set disks (.vhds) cannot be backed up off-host, nothing was created. {listed}. "
+            "Exclude them from off-host jobs (back them up on-host) or convert the disks to VHDX."
+        )
+
+
+def volume_of(path: str, mount_points: Sequence[str]) -> str:
+    """The mount point (longest matching prefix, case-blind) of the volume holding ``path``."""
+    folded = path.casefold()
+    matches = [mp for mp in mount_points if folded.startswith(_with_slash(mp).casefold())]
+    if not matches:
+        raise ShadowCopyError(f"{path} is on no local or cluster shared volume this host lists (Win32_Volume)")
+    return max(matches, key=len)
+
+
+def plan_volumes(reply: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The volumes to shadow (in first-use order) and, per VM, each file with its volume and relative path."""
+    mount_points = [_with_slash(mp) for volume in reply["volumes"] for mp in volume["MountPoints"]]
+    volumes: list[str] = []
+    vms = []
+    for vm in reply["vms"]:
+        files = []
+        for file in vm["Files"]:
+            volume = volume_of(str(file["Path"]), mount_points)
+            if volume not in volumes:
+                volumes.append(volume)
+            files.append({"source": str(file["Path"]), "volume": volume, "relative": str(file["Path"])[len(volume) :]})
+        vms.append({"name": str(vm["Name"]), "files": files})
+    return volumes, vms
+
+
+def aliases(volumes: Sequence[str]) -> dict[str, str]:
+    """DiskShadow aliases by volume: Vol1, Vol2, ... in the order the volumes are added."""
+    return {volume: f"Vol{index}" for index, volume in enumerate(volumes, start=1)}
+
+
+def map_vm_files(
+    vms: Sequence[Mapping[str, Any]], volume_aliases: Mapping[str, str], expose_root: str, snapshot_set_id: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Per VM, each source file and its path on the proxy (``None`` while the set id is unknown: check mode)."""
+    mapped: dict[str, list[dict[str, Any]]] = {}
+    for vm in vms:
+        mapped[vm["name"]] = [
+            {"source": file["source"], "path": _proxy_path(file, volume_aliases, expose_root, snapshot_set_id)}
+            for file in vm["files"]
+        ]
+    return mapped
+
+
+def _proxy_path(
+    file: Mapping[str, Any], volume_aliases: Mapping[str, str], expose_root: str, snapshot_set_id: str | None
+) -> str | None:
+    if snapshot_set_id is None:
+        return None
+    return f"{exposed_path(expose_root, snapshot_set_id, volume_aliases[file['volume']])}\\{file['relative']}"
+
+
+def release_plan(reply: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the release script must do for what the read found, or ``None`` when nothing is left."""
+    shadows = list(reply.get("shadows") or [])
+    files = [f["Path"] for f in reply.get("metadata_files") or [] if f.get("Exists")]
+    folders = [f["Path"] for f in reply.get("mount_dirs") or [] if f.get("Exists")]
+    if not (shadows or files or folders):
+        return None
+    return {
+        "ExposedPaths": [s["ExposedName"] for s in shadows if s.get("ExposedName")],
+        "ShadowIds": [s["ID"] for s in shadows],
+        "Files": files,
+        "Directories": folders,
+    }
+
+
+def _with_slash(path: str) -> str:
+    return path if path.endswith("\\") else path + "\\"
+
+
+def exposures(
+    snapshot_set_id: str, shadow_copies: Sequence[Mapping[str, Any]], expose_root: str
+) -> list[dict[str, str]]:
+    """Where the proxy exposes each shadow copy of the set: ``<expose_root>\\<set>\\<alias>``."""
+    return [
+        {
+            "ShadowId": normal_guid(copy["shadow_id"], "shadow_copies.shadow_id"),
+            "Alias": copy["alias"],
+            "Path": exposed_path(expose_root, snapshot_set_id, copy["alias"]),
+        }
+        for copy in shadow_copies
+    ]
+
+
+def import_plan(reply: Mapping[str, Any], wanted: Sequence[Mapping[str, str]]) -> dict[str, Any] | None:
+    """Whether the set still needs importing and which copies exposing; ``None`` when all are in place."""
+    present = {normal_guid(str(s["ID"]), "ID"): s for s in reply.get("shadows") or []}
+    needs_import = any(w["ShadowId"] not in present for w in wanted)
+    expose = [w for w in wanted if not _exposed_at(present.get(w["ShadowId"]), w["Path"])]
+    if not needs_import and not expose:
+        return None
+    return {"Import": needs_import, "Expose": expose}
+
+
+def _exposed_at(shadow: Mapping[str, Any] | None, path: str) -> bool:
+    name = (shadow or {}).get("ExposedName") or ""
+    return _with_slash(name).casefold() == _with_slash(path).casefold()

@@ -1,0 +1,205 @@
+"""shadow_copy action: create on the source (R15 refused first), import on the proxy, release; round trips counted."""
+
+from __future__ import annotations
+
+import base64
+import copy
+
+import pytest
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import load_script
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
+    ShadowCopyError,
+    plan_volumes,
+    release_plan,
+    volume_of,
+)
+
+SET_ID = "{1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77}"
+ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
+SET_FOLDER = ROOT + "\\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77"
+COPIES = [
+    {"shadow_id": "{6b0d3c1e-2a4f-4d8b-8e1f-3c5a7b9d0e21}", "alias": "Vol1"},
+    {"shadow_id": "{7c1e4d2f-3b5a-4e9c-9f20-4d6b8c0e1f32}", "alias": "Vol2"},
+]
+
+
+def run(make_action, replies, check_mode=False, **args):
+    action, calls = make_action("shadow_copy", replies=replies, args=args, check_mode=check_mode)
+    original = copy.deepcopy(action._task.args)
+    result = action.run(task_vars={})
+    assert action._task.args == original
+    return result, calls
+
+
+def names(calls):
+    return [call.request()["name"] for call in calls]
+
+
+def test_present_reads_then_creates_and_maps_vm_files_into_the_exposed_set(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_vms_two_volumes.json"), recorded("shadow_copy_create_two_volumes.json")],
+        vms=["web01"],
+    )
+    assert names(calls) == ["shadow_copy_read", "shadow_copy_create"]
+    assert base64.b64decode(calls[1].request()["script"]) == load_script("shadow_copy_create")
+    assert calls[0].request()["params"]["Vms"] == ["web01"]
+    assert calls[1].request()["params"]["Volumes"] == [
+        {"Path": "C:\\ClusterStorage\\Volume1\\", "Alias": "Vol1"},
+        {"Path": "C:\\ClusterStorage\\Volume2\\", "Alias": "Vol2"},
+    ]
+    assert result["changed"] is True and result["snapshot_set_id"] == SET_ID
+    assert result["shadow_id"] == COPIES[0]["shadow_id"]
+    assert result["exposed_path"] == SET_FOLDER and result["metadata"] == "TVNDRgAAAAA="
+    files = {f["source"]: f["path"] for f in result["vm_files"]["web01"]}
+    assert files["C:\\ClusterStorage\\Volume2\\web01\\web01-data.vhdx"] == SET_FOLDER + "\\Vol2\\web01\\web01-data.vhdx"
+    assert files["C:\\ClusterStorage\\Volume1\\web01\\web01-os.vhdx"] == SET_FOLDER + "\\Vol1\\web01\\web01-os.vhdx"
+
+
+def test_r15_vhd_set_is_refused_after_the_read_and_nothing_is_created(make_action, recorded):
+    result, calls = run(make_action, [recorded("shadow_copy_read_vms_vhd_set.json")], vms=["web01", "sql01"])
+    assert names(calls) == ["shadow_copy_read"]
+    assert result["failed"] is True and result["changed"] is False
+    assert "R15" in result["msg"] and "sql01" in result["msg"] and "shared-log.vhds" in result["msg"]
+    assert "web01" not in result["msg"].split("nothing was created.")[1]
+
+
+def test_unknown_vm_is_refused(make_action, recorded):
+    result, calls = run(make_action, [recorded("shadow_copy_read_vms_two_volumes.json")], vms=["web01", "nope"])
+    assert len(calls) == 1 and result["failed"] is True and "nope" in result["msg"]
+
+
+def test_present_in_check_mode_reads_only_and_has_no_ids(make_action, recorded):
+    result, calls = run(
+        make_action, [recorded("shadow_copy_read_vms_two_volumes.json")], check_mode=True, vms=["web01"]
+    )
+    assert names(calls) == ["shadow_copy_read"] and result["changed"] is True
+    assert result["snapshot_set_id"] is None and result["exposed_path"] is None
+    assert [c["alias"] for c in result["shadow_copies"]] == ["Vol1", "Vol2"]
+    assert all(f["path"] is None for f in result["vm_files"]["web01"])
+
+
+def test_create_failure_is_a_failed_result(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_vms_two_volumes.json"), recorded("shadow_copy_create_failed_writer.json")],
+        vms=["web01"],
+    )
+    assert len(calls) == 2 and result["failed"] is True and "Writer verification failed" in result["msg"]
+
+
+def test_import_on_a_fresh_proxy_imports_and_exposes(make_action, recorded):
+    created = recorded("shadow_copy_create_two_volumes.json")["stdout"]
+    registered = [  # shadow_copies exactly as the present task returns them
+        {"shadow_id": s["ShadowId"], "alias": s["Alias"], "volume": s["Volume"], "exposed_path": "x"}
+        for s in created["Shadows"]
+    ]
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_set_gone.json"), recorded("shadow_copy_import_done.json")],
+        state="imported",
+        snapshot_set_id=SET_ID.upper(),
+        metadata="TVNDRgAAAAA=",
+        shadow_copies=registered,
+    )
+    assert names(calls) == ["shadow_copy_read", "shadow_copy_import"]
+    params = calls[1].request()["params"]
+    assert params["Import"] is True and params["Metadata"] == "TVNDRgAAAAA=" and params["SnapshotSetId"] == SET_ID
+    assert [e["Path"] for e in params["Expose"]] == [SET_FOLDER + "\\Vol1", SET_FOLDER + "\\Vol2"]
+    assert result["changed"] is True and result["exposed_path"] == SET_FOLDER
+
+
+def test_import_of_an_exposed_set_is_one_round_trip_and_no_change(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_set_exposed.json")],
+        state="imported",
+        snapshot_set_id=SET_ID,
+        metadata="TVNDRgAAAAA=",
+        shadow_copies=COPIES,
+    )
+    assert len(calls) == 1 and result["changed"] is False
+
+
+def test_import_in_check_mode_applies_nothing(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_set_gone.json")],
+        check_mode=True,
+        state="imported",
+        snapshot_set_id=SET_ID,
+        metadata="TVNDRgAAAAA=",
+        shadow_copies=COPIES,
+    )
+    assert names(calls) == ["shadow_copy_read"] and result["changed"] is True
+
+
+def test_release_unexposes_deletes_and_removes_the_mount_folder(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_set_exposed.json"), recorded("shadow_copy_release_done.json")],
+        state="absent",
+        snapshot_set_id=SET_ID,
+    )
+    assert names(calls) == ["shadow_copy_read", "shadow_copy_release"]
+    params = calls[1].request()["params"]
+    assert params["ExposedPaths"] == [SET_FOLDER + "\\Vol1\\", SET_FOLDER + "\\Vol2\\"]
+    assert len(params["ShadowIds"]) == 2 and params["Directories"] == [SET_FOLDER] and params["Files"] == []
+    assert result["changed"] is True
+
+
+def test_release_of_a_gone_set_is_no_change_and_one_round_trip(make_action, recorded):
+    result, calls = run(make_action, [recorded("shadow_copy_read_set_gone.json")], state="absent", shadow_id=SET_ID)
+    assert len(calls) == 1 and result["changed"] is False and not result.get("failed")
+    assert calls[0].request()["params"]["ShadowId"] == SET_ID
+
+
+def test_release_on_the_source_removes_the_metadata_file(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_source_metadata_only.json"), recorded("shadow_copy_release_done.json")],
+        state="absent",
+        snapshot_set_id=SET_ID,
+    )
+    assert calls[1].request()["params"]["Files"] == [ROOT + "\\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77.cab"]
+    assert result["changed"] is True
+
+
+def test_release_in_check_mode_applies_nothing(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_set_exposed.json")],
+        check_mode=True,
+        state="absent",
+        snapshot_set_id=SET_ID,
+    )
+    assert len(calls) == 1 and result["changed"] is True
+
+
+def test_a_bad_id_fails_with_no_round_trip(make_action):
+    result, calls = run(make_action, [], state="absent", snapshot_set_id="not-a-guid")
+    assert calls == [] and result["failed"] is True and "GUID" in result["msg"]
+
+
+def test_volume_of_takes_the_longest_mount_point_case_blind():
+    mounts = ["C:\\", "C:\\ClusterStorage\\Volume1\\"]
+    assert volume_of("c:\\clusterstorage\\volume1\\vm\\a.vhdx", mounts) == "C:\\ClusterStorage\\Volume1\\"
+    assert volume_of("C:\\VMs\\a.vhdx", mounts) == "C:\\"
+    with pytest.raises(ShadowCopyError):
+        volume_of("\\\\fs1\\vms\\a.vhdx", mounts)
+
+
+def test_volumes_are_shadowed_once_each_in_first_use_order():
+    reply = {
+        "volumes": [{"MountPoints": ["D:"]}, {"MountPoints": ["E:\\"]}],
+        "vms": [
+            {"Name": "a", "Files": [{"Path": "E:\\a\\1.vhdx"}, {"Path": "D:\\a\\2.vhdx"}, {"Path": "E:\\a\\3.vmcx"}]}
+        ],
+    }
+    volumes, vms = plan_volumes(reply)
+    assert volumes == ["E:\\", "D:\\"] and vms[0]["files"][1]["relative"] == "a\\2.vhdx"
+
+
+def test_release_plan_is_none_when_nothing_is_left():
+    assert release_plan({"shadows": [], "metadata_files": [{"Path": "x", "Exists": False}], "mount_dirs": []}) is None
