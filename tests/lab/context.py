@@ -52,3 +52,5 @@ class HostContext:
         """Create the host's directories (idempotent)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.files.create_skeleton(self.host.username)
+        for provision in self.registry.provisioners():  # the estate's files and state (lab.handlers.provision)
+            provision(self)

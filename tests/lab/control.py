@@ -106,7 +106,8 @@ def inventory(estate: Estate, status: dict[str, Any], auth: str = "basic") -> di
             "ansible_psrp_protocol": "http",
             **AUTH_VARIABLES[auth],
         }
-    return {"all": {"children": {"windows": {"hosts": hosts}}}}
+    groups = {name: {"hosts": {member: None for member in members}} for name, members in estate.groups().items()}
+    return {"all": {"children": {"windows": {"hosts": hosts}, **groups}}}  # groups by role: playbooks/preflight.yml
 
 
 def up(

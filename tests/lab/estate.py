@@ -1,16 +1,18 @@
 """The estate: which Windows hosts the lab plays, and how they are reached.
 
-An estate is a YAML document. This loader reads only what the lab needs to answer over
-WS-Management; everything else a host carries goes in `facts`, free-form, for the script
-handlers (issue 5 gives the facts their schema). Other top-level keys (clusters, shares,
-domains, ...) are kept in `Estate.extra` for handlers that need them.
+An estate is a YAML document. This loader checks what the lab needs to answer over
+WS-Management (names, loopback addresses, connections, credentials); the Windows side of the
+estate (domains, trusts, LUNs, clusters, and per host its OS, features, storage, providers,
+shares and VMs) is checked and defaulted by `lab.handlers.model` and kept in `Estate.model`.
+docs/lab.md ("Estate") documents the format. A host's `facts` stay free-form for test handlers;
+other top-level keys are kept in `Estate.extra`.
 
     hosts:
       - name: hv1
         address: 127.0.0.21          # one loopback address per host
         connection: winrm            # or psrp: what the written inventory tells Ansible
         credentials: {username: Administrator, password: Passw0rd!}
-        facts: {os_build: 20348}
+        role: hyperv                 # and the Windows model's keys (docs/lab.md)
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from typing import Any
 import yaml
 
 CONNECTIONS = ("winrm", "psrp")
-_HOST_KEYS = {"name", "address", "connection", "credentials", "facts"}
 
 
 class EstateError(ValueError):
@@ -46,6 +47,16 @@ class Host:
 class Estate:
     hosts: tuple[Host, ...]
     extra: dict[str, Any] = field(default_factory=dict)
+    model: Any = None  # lab.handlers.model.WindowsEstate
+
+    def groups(self) -> dict[str, list[str]]:
+        """Inventory groups by host role, as playbooks/preflight.yml expects them."""
+        groups: dict[str, list[str]] = {"hyperv_hosts": [], "offhost_proxies": [], "smb_servers": []}
+        for host in self.model.hosts if self.model else ():
+            group = {"hyperv": "hyperv_hosts", "proxy": "offhost_proxies", "smb": "smb_servers"}.get(host.role)
+            if group:
+                groups[group].append(host.name)
+        return {name: members for name, members in groups.items() if members}
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
@@ -57,9 +68,6 @@ class Estate:
 def _host(entry: object, index: int) -> Host:
     if not isinstance(entry, dict):
         raise EstateError(f"hosts[{index}] must be a mapping")
-    unknown = set(entry) - _HOST_KEYS
-    if unknown:
-        raise EstateError(f"hosts[{index}] has unknown keys: {', '.join(sorted(unknown))}")
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         raise EstateError(f"hosts[{index}] needs a name")
@@ -95,10 +103,46 @@ def parse_estate(document: object) -> Estate:
         duplicates = sorted({value for value in values if values.count(value) > 1})
         if duplicates:
             raise EstateError(f"hosts share a {attribute}: {', '.join(duplicates)}")
-    return Estate(hosts=hosts, extra={key: value for key, value in document.items() if key != "hosts"})
+    from lab.handlers.model import parse_model
+
+    return Estate(
+        hosts=hosts,
+        extra={key: value for key, value in document.items() if key != "hosts"},
+        model=parse_model(document),
+    )
+
+
+def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """`change` over `base`: top-level keys replace, except `hosts`, merged by name (keys replace)."""
+    merged = {**base, **{key: value for key, value in change.items() if key != "hosts"}}
+    hosts = [dict(entry) for entry in base.get("hosts") or []]
+    for entry in change.get("hosts") or []:
+        target = next((h for h in hosts if isinstance(entry, dict) and h.get("name") == entry.get("name")), None)
+        if target is None:
+            hosts.append(entry)
+        else:
+            target.update({key: value for key, value in entry.items() if key != "remove"})
+            if entry.get("remove"):
+                hosts.remove(target)
+    merged["hosts"] = hosts
+    return merged
+
+
+def read_estate_document(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    """The YAML document of `path`, with `extends: other.yml` (relative to it) resolved."""
+    path = path.resolve()
+    if path in seen:
+        raise EstateError(f"{path}: extends itself through {' -> '.join(str(p) for p in seen)}")
+    with open(path, encoding="utf-8") as stream:
+        document = yaml.safe_load(stream)
+    if not isinstance(document, dict) or "extends" not in document:
+        return document
+    base = read_estate_document(path.parent / str(document.pop("extends")), (*seen, path))
+    if not isinstance(base, dict):
+        raise EstateError(f"{path}: the estate it extends is not a mapping")
+    return _merge(base, document)
 
 
 def load_estate(path: Path) -> Estate:
-    """Read an estate YAML file."""
-    with open(path, encoding="utf-8") as stream:
-        return parse_estate(yaml.safe_load(stream))
+    """Read an estate YAML file (and the files it extends)."""
+    return parse_estate(read_estate_document(path))

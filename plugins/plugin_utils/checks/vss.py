@@ -1,8 +1,10 @@
 """R11: a VSS hardware provider that supports transportable shadow copies is installed on the
 proxy and on every source host (CSV estates only).
 
-Providers come from ``vss_providers`` (vssadmin list providers); ``transportable`` is what the
-probe determined, null when it could not tell, which leaves the host undecided.
+Providers come from ``vss_providers`` (vssadmin list providers). Windows reports a provider's
+type but has no query for transportable support, so ``transportable`` is usually null: a
+hardware provider counts unless the facts say explicitly that it is not transportable (the
+hardware providers Microsoft certifies for this use support transportable shadow copies).
 """
 
 from __future__ import annotations
@@ -21,14 +23,10 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Find
 
 
 def _classify(providers: Sequence[VssProvider]) -> tuple[str, list[str]]:
-    """'ok', 'undecided' or 'missing', with the hardware providers' names."""
-    hardware = [p for p in providers if p.type == "hardware"]
-    names = [f"{p.name} {p.version or ''}".strip() for p in hardware]
-    if any(p.transportable for p in hardware):
-        return "ok", names
-    if any(p.transportable is None for p in hardware):
-        return "undecided", names
-    return "missing", names
+    """'ok' or 'missing', with the names of the hardware providers not known to lack transport."""
+    usable = [p for p in providers if p.type == "hardware" and p.transportable is not False]
+    names = [f"{p.name} {p.version or ''}".strip() for p in usable]
+    return ("ok" if usable else "missing"), names
 
 
 @requirement_check("R11")
@@ -42,15 +40,10 @@ def transportable_hardware_providers(proxy: HostFacts, sources: Sequence[HostFac
     providers = read_section([proxy, *sources], "vss_providers")
     verdicts = {host: _classify(items) for host, items in providers.values.items()}
     missing = sorted(host for host, (state, _ignored) in verdicts.items() if state == "missing")
-    undecided = [
-        f"{host}: hardware provider(s) without transportable support information"
-        for host, (state, _ignored) in sorted(verdicts.items())
-        if state == "undecided"
-    ]
     return conclude(
         "R11",
         problems=[f"no transportable VSS hardware provider on {', '.join(missing)}"] if missing else [],
-        gaps=[*providers.gaps.values(), *undecided, *cluster_gaps.values()],
+        gaps=[*providers.gaps.values(), *cluster_gaps.values()],
         passed="the proxy and all source hosts have a transportable VSS hardware provider",
         evidence={"hardware_providers": {host: names for host, (_ignored, names) in sorted(verdicts.items())}},
         remedy="Install and configure the storage vendor's VSS hardware provider (name the server that controls "

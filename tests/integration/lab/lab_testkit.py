@@ -9,6 +9,8 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,3 +76,77 @@ def collection_request(name: str, params: dict[str, Any], body: bytes | None = N
     script = body if body is not None else (DATA / f"{name}.ps1").read_bytes()
     request = {"name": name, "script": base64.b64encode(script).decode(), "params": params}
     return json.dumps(request, separators=(",", ":")).encode() + b"\n"
+
+
+ESTATES = TESTS_DIR / "lab" / "estates"
+
+
+@contextmanager
+def estate_lab(estate: Path, state_dir: Path) -> Iterator[RunningLab]:
+    """A lab of `estate` on ephemeral ports for the duration of the block; checks nothing is left behind."""
+    status = json.loads(run_lab("up", str(estate), "--state-dir", str(state_dir), "--port", "0").stdout)
+    try:
+        yield RunningLab(state_dir, status)
+    finally:
+        run_lab("down", "--state-dir", str(state_dir))
+        assert not any(accepts(entry["address"], entry["port"]) for entry in status["hosts"].values())
+
+
+def ansible_environment(work_dir: Path) -> dict[str, str]:
+    """Ansible run against the checkout as the collection `backup.hyperv`, its temp files under `work_dir`."""
+    return {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(TESTS_DIR.parent / "build" / "collections"),
+        "ANSIBLE_LOCAL_TEMP": str(work_dir / "ansible-local"),
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
+def ansible_adhoc(lab: RunningLab, work_dir: Path, pattern: str, *arguments: str) -> dict[str, dict[str, Any]]:
+    """`ansible PATTERN -m ...` against the lab; each host's result as the tree callback saved it."""
+    tree = work_dir / "tree"
+    if tree.exists():
+        for old in tree.iterdir():
+            old.unlink()
+    environment = {
+        **ansible_environment(work_dir),
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.tree",
+        "ANSIBLE_CALLBACK_TREE_DIR": str(tree),
+    }
+    command = [str(Path(sys.executable).with_name("ansible")), pattern, "-i", str(lab.inventory), *arguments]
+    subprocess.run(command, capture_output=True, env=environment, timeout=120, check=False)
+    return {path.name: json.loads(path.read_text()) for path in tree.iterdir()} if tree.exists() else {}
+
+
+def handled_since(lab: RunningLab, host: str, since: int) -> list[str]:
+    """`handled_by` of the host's requests after its first `since` log records (one per round trip)."""
+    return [record["handled_by"] for record in lab.log(host)[since:] if record.get("handled_by")]
+
+
+class ProvisionedLab:
+    """An estate provisioned under `state_dir` as `lab up` does, without servers: handlers called in-process."""
+
+    def __init__(self, estate: Any, state_dir: Path) -> None:
+        from lab.context import HostContext, LabConfig
+        from lab.handlers import default_registry
+
+        self.estate = estate
+        self.state_dir = state_dir
+        self.registry = default_registry()
+        config = LabConfig(estate=estate, state_dir=state_dir)
+        self.contexts = {host.name: HostContext(config, host, self.registry) for host in estate.hosts}
+        for context in self.contexts.values():
+            context.prepare()
+
+    def call(self, host: str, script: str, params: dict[str, Any]) -> Any:
+        """The handler's reply (raises ScriptFailure as the script would fail)."""
+        from lab.handlers import ScriptCall
+
+        context = self.contexts[host]
+        call = ScriptCall(context.host, self.estate, script, params, context.state_dir, context.files)
+        return self.registry.get(script)(call)
+
+    def host_file(self, host: str, windows_path: str) -> Path:
+        return self.contexts[host].files.local_path(windows_path)

@@ -27,8 +27,15 @@ from typing import Any
 from lab.estate import Estate, Host
 from lab.hostfs import HostFileSystem
 
-# Handler modules shipped with the lab (issue 5 adds host_facts here).
-BUILTIN_MODULES: tuple[str, ...] = ()
+# Handler modules shipped with the lab.
+BUILTIN_MODULES: tuple[str, ...] = (
+    "lab.handlers.provision",
+    "lab.handlers.host_facts",
+    "lab.handlers.vss_provider",
+    "lab.handlers.proxy_components",
+    "lab.handlers.windows_feature",
+    "lab.handlers.shadow_copy",
+)
 
 
 class ScriptFailure(Exception):
@@ -64,6 +71,7 @@ class ModuleCall:
 
 
 Handler = Callable[[ScriptCall], Any]
+Provisioner = Callable[[Any], None]  # (lab.context.HostContext) -> None, run by `lab up` per host
 ModuleHandler = Callable[[ModuleCall], Mapping[str, Any]]
 
 
@@ -79,6 +87,14 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
         self._modules: dict[str, ModuleEntry] = {}
+        self._provisioners: list[Provisioner] = []
+
+    def add_provisioner(self, provisioner: Provisioner) -> None:
+        """Run `provisioner(host_context)` for every host when the lab starts (after its directories exist)."""
+        self._provisioners.append(provisioner)
+
+    def provisioners(self) -> tuple[Provisioner, ...]:
+        return tuple(self._provisioners)
 
     def add_module(self, name: str, handler: ModuleHandler, source: Path) -> None:
         if name in self._modules:

@@ -31,11 +31,19 @@ def test_r10_path_comparison_ignores_case_and_trailing_separator(host):
     assert finding.evidence["dedup_csvs"] == {"HV1": ["C:\\ClusterStorage\\Volume2"]}
 
 
-def test_r11_undecided_transportable_is_unknown(host, raw_hosts):
+def test_r11_hardware_provider_counts_when_windows_does_not_report_transport(host, raw_hosts):
     providers = raw_hosts["HV1"]["vss_providers"]
     providers[1]["transportable"] = None
     finding = transportable_hardware_providers(host("PX1"), [host("HV1", vss_providers=providers)])
-    assert finding.status == "unknown" and "HV1" in finding.message
+    assert finding.status == "pass" and finding.evidence["hardware_providers"]["HV1"]
+
+
+def test_r11_hardware_provider_known_not_transportable_fails(host, raw_hosts):
+    providers = raw_hosts["HV1"]["vss_providers"]
+    for provider in providers:
+        provider["transportable"] = False
+    finding = transportable_hardware_providers(host("PX1"), [host("HV1", vss_providers=providers)])
+    assert finding.status == "fail" and "HV1" in finding.message
 
 
 def test_r11_not_applicable_without_csv(host):

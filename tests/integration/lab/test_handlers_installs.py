@@ -1,0 +1,146 @@
+"""The install handlers in-process: what Windows refuses, and state that carries from one call to the next
+(vss_provider, proxy_components, windows_feature)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lab_testkit import ESTATES, ProvisionedLab
+
+# isort: split
+from lab.estate import load_estate
+from lab.handlers import ScriptFailure
+from lab.handlers.pe_version import executable_bytes
+
+PRODUCT = "{11111111-2222-3333-4444-555555555555}"
+TOOL = "C:\\Program Files\\Vendor\\cfg.exe"
+
+
+@pytest.fixture
+def lab(tmp_path) -> ProvisionedLab:
+    return ProvisionedLab(load_estate(ESTATES / "fresh-proxy.yml"), tmp_path)
+
+
+def stage_package(lab: ProvisionedLab, version: str, path: str = "C:\\Windows\\Temp\\p.msi") -> str:
+    package = {"lab_package": 1, "product_id": PRODUCT, "display_name": "Vendor VSS", "version": version}
+    package.update(provider={"name": "Vendor HW", "type": "hardware"}, files={TOOL: f"{version}.0"})
+    lab.host_file("px1", path).write_text(json.dumps(package))
+    return path
+
+
+def install_step(path: str, **extra) -> dict:
+    return {"action": "install_package", "path": path, "type": "msi", "product_id": PRODUCT, "arguments": "", **extra}
+
+
+def test_install_then_read_sees_product_and_provider(lab):
+    path = stage_package(lab, "2.0")
+    assert lab.call("px1", "vss_provider_apply", {"Steps": [install_step(path)], "Password": None})["applied"] == 1
+    read = lab.call("px1", "vss_provider_read", {"Name": "Vendor HW", "ProductId": PRODUCT, "Package": path})
+    assert (read["provider"]["Type"], read["product"]["DisplayVersion"], read["package"]["Exists"]) == (3, "2.0", True)
+    assert read["configuration"] is None and lab.host_file("px1", TOOL).is_file()
+
+
+def test_msiexec_refuses_what_is_not_a_package_and_another_version(lab):
+    lab.host_file("px1", "C:\\Windows\\Temp\\junk.msi").write_bytes(b"\xd0\xcf\x11\xe0 not a lab package")
+    with pytest.raises(ScriptFailure, match=r"step 1 \(install_package\): .*exit code 1620"):
+        lab.call("px1", "vss_provider_apply", {"Steps": [install_step("C:\\Windows\\Temp\\junk.msi")]})
+    lab.call("px1", "vss_provider_apply", {"Steps": [install_step(stage_package(lab, "2.0"))]})
+    with pytest.raises(ScriptFailure, match="exit code 1638: another version"):
+        lab.call("px1", "vss_provider_apply", {"Steps": [install_step(stage_package(lab, "2.1"))]})
+    lab.call("px1", "vss_provider_apply", {"Steps": [install_step(stage_package(lab, "2.1"), reinstall=True)]})
+    read = lab.call("px1", "vss_provider_read", {"Name": "Vendor HW", "ProductId": PRODUCT, "Package": None})
+    assert read["product"]["DisplayVersion"] == "2.1" and read["package"] is None
+
+
+def test_configuring_without_the_tool_fails_and_masks_the_password(lab):
+    step = {"action": "configure_provider", "name": "Vendor HW", "command": TOOL, "arguments": "--pw {array_password}"}
+    with pytest.raises(ScriptFailure, match="cannot find the file specified"):
+        lab.call("px1", "vss_provider_apply", {"Steps": [step], "Password": "s3cret"})
+    lab.call("px1", "vss_provider_apply", {"Steps": [install_step(stage_package(lab, "2.0"))]})
+    with pytest.raises(ScriptFailure) as failure:
+        lab.call(
+            "px1",
+            "vss_provider_apply",
+            {"Steps": [{**step, "arguments": "{array_password} {bad}"}], "Password": "s3cret"},
+        )
+    assert "********" in str(failure.value) and "s3cret" not in str(failure.value)
+
+
+def service_steps(binary: str) -> list[dict]:
+    create = {"action": "create_service", "name": "Svc", "display_name": "Svc", "binary_path": binary}
+    create.update(start_mode="delayed_auto", account="LocalService", dependencies=[])
+    dependent = {**create, "name": "Dep", "display_name": "Dep", "dependencies": ["Svc"], "start_mode": "auto"}
+    return [create, dependent, {"action": "start_service", "name": "Dep"}]
+
+
+def read_service(lab: ProvisionedLab, name: str) -> dict | None:
+    component = {
+        "Name": name,
+        "Source": "C:\\S",
+        "Destination": "C:\\D",
+        "Files": [],
+        "Service": name,
+        "Parameters": [],
+    }
+    return lab.call("px1", "proxy_components_read", {"Components": [component]})["components"][0]["Service"]
+
+
+def test_a_service_without_its_executable_does_not_start(lab):
+    with pytest.raises(ScriptFailure, match=r"step 3 \(start_service Dep\): .*cannot be started"):
+        lab.call("px1", "proxy_components_apply", {"Steps": service_steps('"C:\\App\\svc.exe" --run')})
+    assert read_service(lab, "Svc")["State"] == "Stopped"  # steps before the failure stay applied
+
+
+def test_stopping_a_service_restarts_its_running_dependents_at_the_end(lab):
+    lab.host_file("px1", "C:\\App\\svc.exe").parent.mkdir(parents=True)
+    lab.host_file("px1", "C:\\App\\svc.exe").write_bytes(executable_bytes("1.2.3.4"))
+    lab.call("px1", "proxy_components_apply", {"Steps": service_steps('"C:\\App\\svc.exe" --run')})
+    svc = read_service(lab, "Svc")
+    assert (svc["State"], svc["StartMode"], svc["DelayedAutoStart"], svc["StartName"]) == (
+        "Running",
+        "Auto",
+        True,
+        "NT AUTHORITY\\LocalService",
+    )
+    stop_svc = {"Steps": [{"action": "stop_service", "name": "Svc"}]}
+    lab.call("px1", "proxy_components_apply", stop_svc)  # Dep stops with it, is started again, and starts Svc
+    assert (read_service(lab, "Svc")["State"], read_service(lab, "Dep")["State"]) == ("Running", "Running")
+    lab.call("px1", "proxy_components_apply", {"Steps": [{"action": "stop_service", "name": "Dep"}]})
+    lab.call("px1", "proxy_components_apply", stop_svc)  # a stopped dependent stays stopped
+    assert (read_service(lab, "Svc")["State"], read_service(lab, "Dep")["State"]) == ("Stopped", "Stopped")
+    recovery = {
+        "action": "set_recovery",
+        "name": "Svc",
+        "reset_period": 60,
+        "actions": [{"type": "reboot", "delay_ms": 5}],
+    }
+    lab.call("px1", "proxy_components_apply", {"Steps": [recovery, {"action": "remove_service", "name": "Dep"}]})
+    assert "FAILURE_ACTIONS              : REBOOT -- Delay = 5 milliseconds." in read_service(lab, "Svc")["QFailure"]
+    assert read_service(lab, "Dep") is None
+
+
+def test_features_install_now_or_after_a_restart_and_show_in_the_facts(lab):
+    names = ["Hyper-V", "FS-Data-Deduplication", "Failover-Clustering", "No-Such-Feature"]
+    before = lab.call("px1", "windows_feature_read", {"Name": names})["features"]
+    assert [(f["Name"], f["InstallState"]) for f in before] == [
+        ("Hyper-V", "Installed"),
+        ("FS-Data-Deduplication", "Available"),
+        ("Failover-Clustering", "Available"),
+    ]
+    step = {"action": "install_features", "names": ["FS-Data-Deduplication"]}
+    reply = lab.call("px1", "windows_feature_apply", {"Steps": [step]})
+    assert (reply["reboot_required"], reply["results"][0]["exit_code"]) == (False, "Success")
+    facts = lab.call("px1", "host_facts", {"ProbeTimeout": 5, "Components": []})
+    dedup = next(f for f in facts["features"] if f["name"] == "FS-Data-Deduplication")
+    assert (dedup["installed"], dedup["version"]) == (True, "10.0.20348.2340")
+    removal = lab.call(
+        "px1", "windows_feature_apply", {"Steps": [{"action": "uninstall_features", "names": ["Hyper-V"]}]}
+    )
+    assert removal["reboot_required"] is True
+    assert (
+        lab.call("px1", "windows_feature_read", {"Name": ["Hyper-V"]})["features"][0]["InstallState"]
+        == "UninstallPending"
+    )
+    with pytest.raises(ScriptFailure, match=r"step 1 \(install_features Web-Server\)"):
+        lab.call("px1", "windows_feature_apply", {"Steps": [{"action": "install_features", "names": ["Web-Server"]}]})

@@ -1,0 +1,101 @@
+"""The shadow copy handlers in-process on the healthy estate: a transportable set of the CSV taken on
+hv1, imported and exposed on px1, is a point-in-time read-only view of the VM files; release removes it."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from lab_testkit import ESTATES, ProvisionedLab, ansible_adhoc, estate_lab
+
+# isort: split
+from lab.estate import load_estate
+from lab.handlers import ScriptFailure
+
+ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
+VM1_DISK = "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"
+
+
+@pytest.fixture
+def healthy(tmp_path) -> ProvisionedLab:
+    return ProvisionedLab(load_estate(ESTATES / "healthy.yml"), tmp_path)
+
+
+def create(lab: ProvisionedLab, host: str = "hv1") -> dict:
+    volumes = [{"Path": "C:\\ClusterStorage\\Volume1\\", "Alias": "Vol1"}]
+    return lab.call(host, "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT})
+
+
+def test_read_lists_the_vm_files_and_the_volumes_holding_them(healthy):
+    reply = healthy.call("hv2", "shadow_copy_read", {"Vms": ["vm2"], "MetadataDir": ROOT, "ExposeRoot": ROOT})
+    files = reply["vms"][0]["Files"]
+    assert [(f["Kind"], f["Format"]) for f in files] == [
+        ("disk", "VHDX"),
+        ("disk", "VHDX"),
+        *[("configuration", None)] * 3,  # .vmcx, .vmrs (running), .vmgs (generation 2)
+    ]
+    assert ["C:\\ClusterStorage\\Volume1\\"] in [v["MountPoints"] for v in reply["volumes"]]
+
+
+def test_a_set_taken_on_the_node_is_exposed_on_the_proxy_as_it_was(healthy):
+    before = healthy.host_file("hv1", VM1_DISK).read_bytes()
+    made = create(healthy)
+    set_id = made["SnapshotSetId"]
+    assert base64.b64decode(made["Metadata"]) == healthy.host_file("hv1", made["MetadataPath"]).read_bytes()
+    healthy.host_file("hv1", VM1_DISK).write_bytes(b"changed after the snapshot")
+    folder = f"{ROOT}\\{set_id.strip('{}')}"
+    expose = [{"ShadowId": made["Shadows"][0]["ShadowId"], "Path": f"{folder}\\Vol1"}]
+    imported = healthy.call(
+        "px1", "shadow_copy_import", {"SnapshotSetId": set_id, "Metadata": made["Metadata"], "Expose": expose}
+    )
+    assert imported == {"imported": True, "exposed": expose}
+    assert healthy.host_file("px1", f"{folder}\\Vol1\\vm1\\vm1.vhdx").read_bytes() == before  # point in time
+    read = healthy.call("px1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
+    assert [(s["Imported"], s["Transportable"], s["ExposedName"]) for s in read["shadows"]] == [
+        (True, True, f"{folder}\\Vol1\\")
+    ]
+    assert read["shadows"][0]["OriginatingMachine"] == "hv1.contoso.local" and read["mount_dirs"][0]["Exists"]
+    source = healthy.call("hv1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
+    assert (source["shadows"], source["metadata_files"][0]["Exists"]) == ([], True)  # transportable: not surfaced
+    released = healthy.call(
+        "px1",
+        "shadow_copy_release",
+        {"ExposedPaths": [expose[0]["Path"]], "ShadowIds": [expose[0]["ShadowId"]], "Directories": [folder]},
+    )
+    assert released == {"unexposed": 1, "deleted": 1, "removed_files": 0, "removed_directories": 1}
+    gone = healthy.call("px1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
+    assert (gone["shadows"], gone["mount_dirs"][0]["Exists"]) == ([], False)
+    assert not (healthy.state_dir / "shared" / "shadows" / set_id.strip("{}") / "Vol1").exists()
+
+
+def test_what_diskshadow_refuses(healthy, tmp_path):
+    with pytest.raises(ScriptFailure, match="Writer verification failed"):
+        create(healthy, "fs1")  # no Hyper-V there
+    with pytest.raises(ScriptFailure, match="not a valid volume"):
+        healthy.call("hv1", "shadow_copy_create", {"Volumes": [{"Path": "E:\\", "Alias": "Vol1"}], "MetadataDir": ROOT})
+    unreadable = ProvisionedLab(load_estate(ESTATES / "r9-lun-unreadable.yml"), tmp_path / "r9")
+    made = create(unreadable)
+    with pytest.raises(ScriptFailure, match="not visible or not readable on this host"):
+        unreadable.call(
+            "px1", "shadow_copy_import", {"SnapshotSetId": made["SnapshotSetId"], "Metadata": made["Metadata"]}
+        )
+
+
+def test_the_shadow_copy_module_runs_the_whole_flow_through_ansible(tmp_path):
+    with estate_lab(ESTATES / "healthy.yml", tmp_path / "lab") as lab:
+
+        def run(host: str, args: dict) -> dict:
+            return ansible_adhoc(lab, tmp_path, host, "-m", "backup.hyperv.shadow_copy", "-a", json.dumps(args))[host]
+
+        made = run("hv1", {"vms": ["vm1"]})
+        assert made["changed"] is True and made["shadow_copies"][0]["volume"] == "C:\\ClusterStorage\\Volume1\\"
+        imported = {"state": "imported", **{k: made[k] for k in ("snapshot_set_id", "metadata", "shadow_copies")}}
+        assert run("px1", imported)["changed"] is True
+        exposed = next(f["path"] for f in made["vm_files"]["vm1"] if f["path"].endswith("vm1.vhdx"))
+        source = lab.host_file("hv1", "C", "ClusterStorage", "Volume1", "vm1", "vm1.vhdx").read_bytes()
+        assert lab.host_file("px1", "C", *exposed.split("\\")[1:]).read_bytes() == source
+        assert run("px1", imported)["changed"] is False  # already imported and exposed
+        for host in ("px1", "hv1"):
+            assert run(host, {"state": "absent", "snapshot_set_id": made["snapshot_set_id"]})["changed"] is True
+        assert not any((lab.state_dir / "shared" / "shadows").iterdir())

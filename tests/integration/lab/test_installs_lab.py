@@ -1,0 +1,162 @@
+"""`backup.hyperv.vss_provider` and `backup.hyperv.proxy_components` on fresh lab proxies, through Ansible.
+
+px1 is reached over psrp, px2 over winrm. Each module converges in one run (read + apply), a
+second run changes nothing (read only, changed=false), check mode changes nothing on disk, and
+what Windows would refuse (a package not copied to the host) fails with nothing applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.loader import connection_loader
+from lab_testkit import ESTATES, TESTS_DIR, ansible_adhoc, estate_lab, handled_since
+
+# isort: split
+from lab.handlers.pe_version import executable_bytes
+
+PROXIES = ("px1", "px2")
+PROVIDER = "Contoso Array VSS Hardware Provider"
+PRODUCT_ID = "{6A1C2E0B-7A4F-4F8B-9C1D-2B7E5A9D3C11}"
+PACKAGE = "C:\\Windows\\Temp\\ContosoVssProvider-5.2.1.msi"
+CONFIG_TOOL = "C:\\Program Files\\Contoso\\VSS\\contoso-vss-config.exe"
+MANIFEST = json.loads((TESTS_DIR / "unit" / "fixtures" / "proxy_components_manifest_default.json").read_text())
+VSS_ARGS = {
+    "name": PROVIDER,
+    "package": PACKAGE,
+    "product_id": PRODUCT_ID,
+    "version": "5.2.1",
+    "config_command": CONFIG_TOOL,
+    "config_arguments": "--array {controlling_server} --user {array_user} --password-stdin",
+    "config_password_stdin": True,
+    "controlling_server": "array01.contoso.local",
+    "array_user": "vss-backup",
+    "array_password": "Arr4y-s3cret",
+}
+
+
+@pytest.fixture(scope="module")
+def proxy_lab(tmp_path_factory: pytest.TempPathFactory):
+    with estate_lab(ESTATES / "fresh-proxy.yml", tmp_path_factory.mktemp("fresh-proxy-lab")) as lab:
+        yield lab
+
+
+def host_snapshot(lab, host: str) -> dict[str, str]:
+    """Every file of the emulated host (its drives and its state) by path, with its SHA-256."""
+    root = lab.state_dir / "hosts" / host
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def run_module(lab, work_dir: Path, module: str, args: dict, *options: str) -> dict[str, dict]:
+    """The module on both proxies; each result, with the round trips it made as `_round_trips`."""
+    before = {host: len(lab.log(host)) for host in PROXIES}
+    results = ansible_adhoc(lab, work_dir, "offhost_proxies", "-m", module, "-a", json.dumps(args), *options)
+    assert sorted(results) == list(PROXIES), results
+    for host in PROXIES:
+        results[host]["_round_trips"] = handled_since(lab, host, before[host])
+    return results
+
+
+def put_file(lab, host: str, local: Path, remote: str) -> None:
+    """Copy a file to the host the way Ansible does: the host's own connection plugin's put_file."""
+    variables = yaml.safe_load(lab.inventory.read_text())["all"]["children"]["windows"]["hosts"][host]
+    plugin = connection_loader.get(variables["ansible_connection"], PlayContext(), None)
+    plugin.set_options(var_options={"_extras": {}, **variables})
+    plugin._connect()
+    try:
+        plugin.put_file(str(local), remote)
+    finally:
+        plugin.close()
+
+
+def assert_converges(lab, work_dir: Path, module: str, args: dict, read: str, apply: str) -> dict[str, dict]:
+    before = {host: host_snapshot(lab, host) for host in PROXIES}
+    checked = run_module(lab, work_dir, module, args, "--check")
+    for host in PROXIES:
+        assert checked[host]["changed"] is True and checked[host]["steps"], checked[host]
+        assert checked[host]["_round_trips"] == [f"collection:{read}"]
+        assert host_snapshot(lab, host) == before[host]  # check mode changed nothing
+    applied = run_module(lab, work_dir, module, args)
+    for host in PROXIES:
+        assert applied[host]["changed"] is True, applied[host]
+        assert applied[host]["_round_trips"] == [f"collection:{read}", f"collection:{apply}"]
+        assert [s["action"] for s in applied[host]["steps"]] == [s["action"] for s in checked[host]["steps"]]
+    again = run_module(lab, work_dir, module, args)
+    for host in PROXIES:
+        assert (again[host]["changed"], again[host]["steps"]) == (False, []), again[host]
+        assert again[host]["_round_trips"] == [f"collection:{read}"]
+    return applied
+
+
+def test_vss_provider_refuses_a_package_that_is_not_on_the_host(proxy_lab, tmp_path):
+    before = host_snapshot(proxy_lab, "px1")
+    results = run_module(
+        proxy_lab, tmp_path, "backup.hyperv.vss_provider", {**VSS_ARGS, "package": "C:\\Temp\\absent.msi"}
+    )
+    for host in PROXIES:
+        assert results[host]["msg"] == "package: C:\\Temp\\absent.msi does not exist on the host", results[host]
+        assert results[host]["changed"] is False
+        assert results[host]["_round_trips"] == ["collection:vss_provider_read"]
+        assert VSS_ARGS["array_password"] not in json.dumps(results[host])
+    assert host_snapshot(proxy_lab, "px1") == before
+
+
+def test_vss_provider_installs_configures_and_stays_put(proxy_lab, tmp_path):
+    package = {
+        "lab_package": 1,
+        "product_id": PRODUCT_ID,
+        "display_name": "Contoso VSS Hardware Provider",
+        "version": "5.2.1",
+        "provider": {"name": PROVIDER, "type": "hardware"},
+        "files": {CONFIG_TOOL: "5.2.1.0"},
+    }
+    (tmp_path / "package.msi").write_text(json.dumps(package))
+    for host in PROXIES:
+        put_file(proxy_lab, host, tmp_path / "package.msi", PACKAGE)
+    applied = assert_converges(
+        proxy_lab, tmp_path, "backup.hyperv.vss_provider", VSS_ARGS, "vss_provider_read", "vss_provider_apply"
+    )
+    for host in PROXIES:
+        assert VSS_ARGS["array_password"] not in json.dumps(applied[host])
+        facts = ansible_adhoc(proxy_lab, tmp_path, host, "-m", "backup.hyperv.host_facts")[host]
+        providers = facts["ansible_facts"]["hyperv_offhost"]["vss_providers"]
+        assert {(p["name"], p["type"], p["version"]) for p in providers} >= {(PROVIDER, "hardware", "5.2.1")}
+        state = json.loads((proxy_lab.state_dir / "hosts" / host / "state" / "windows.json").read_text())
+        assert VSS_ARGS["array_password"] not in json.dumps(state)  # never recorded
+
+
+def stage_component_sources(lab, host: str) -> None:
+    """The packages the manifest's `source` folders name, staged on the host beforehand."""
+    for component in MANIFEST["manifest"]["components"]:
+        folder = component["source"].replace("C:\\", "").split("\\")
+        for relative in component["files"]:
+            target = lab.host_file(host, "C", *folder, *relative.split("\\"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            payload = f"{component['name']}/{relative}".encode()
+            target.write_bytes(executable_bytes("0.1.0.0", payload) if relative.endswith(".exe") else payload)
+
+
+def test_proxy_components_install_and_stay_put(proxy_lab, tmp_path):
+    for host in PROXIES:
+        stage_component_sources(proxy_lab, host)
+    args = {"manifest": MANIFEST["manifest"]}
+    assert_converges(
+        proxy_lab, tmp_path, "backup.hyperv.proxy_components", args, "proxy_components_read", "proxy_components_apply"
+    )
+    options = json.dumps({"probe_timeout": 30})
+    for host, result in ansible_adhoc(
+        proxy_lab, tmp_path, "offhost_proxies", "-m", "backup.hyperv.host_facts", "-a", options
+    ).items():
+        components = result["ansible_facts"]["hyperv_offhost"]["components"]
+        assert [(c["role"], c["state"], c["version"]) for c in components] == [
+            ("installer", "Running", "0.1.0.0"),
+            ("data_mover", "Running", "0.1.0.0"),
+            ("hyperv_integration", "Running", "0.1.0.0"),
+        ], host

@@ -1,0 +1,165 @@
+"""Handler of `host_facts.ps1`: the hyperv_offhost facts document, from the estate and the host's state.
+
+Same keys, in the same order, as the script writes them; every section is computed on its own
+and a failure (or an estate `section_errors` entry) becomes the script's error object
+`{"error": {"message", "category", "exception"}}`. Params: `ProbeTimeout` (the read test of a
+LUN that never answers reports it), `Components` (services to report, absent ones left out).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure, features
+from lab.handlers.facts_context import FactsContext
+from lab.handlers.facts_identity import identity_section, trusts_section
+from lab.handlers.facts_storage import cluster_section, dedup_section, disks_section, smb_section, vms_section
+from lab.handlers.hoststate import HostState, service_entry
+from lab.handlers.pe_version import file_version
+from lab.handlers.services import service_executable
+from lab.hostfs import HostPathError
+
+SCHEMA_VERSION = "1.0"
+PROVIDER_TYPES = {0: "unknown", 1: "system", 2: "software", 3: "hardware"}
+FEATURE_ORDER = ("FS-Data-Deduplication", "Hyper-V", "Failover-Clustering")  # Get-WindowsFeature's order
+_VIRTUAL = re.compile(r"Virtual Machine|VMware|KVM|QEMU|HVM domU|VirtualBox", re.IGNORECASE)
+
+
+def _file_version(context: FactsContext, windows_path: str | None) -> str | None:
+    """Get-FileVersion of the script: null without a file, 0.0.0.0 for a file without a version resource."""
+    if not windows_path:
+        return None
+    try:
+        path = context.files.local_path(windows_path)
+    except HostPathError:
+        return None
+    if not path.is_file():
+        return None
+    return file_version(path) or "0.0.0.0"
+
+
+def os_section(context: FactsContext) -> dict[str, Any]:
+    info = context.host.os
+    return {
+        "caption": info.caption,
+        "version": info.version,
+        "build": info.build,
+        "ubr": info.ubr,
+        "manufacturer": info.manufacturer,
+        "model": info.model,
+        "is_virtual_machine": bool(_VIRTUAL.search(f"{info.manufacturer}|{info.model}")),
+    }
+
+
+def hyperv_section(context: FactsContext) -> dict[str, Any]:
+    installed = service_entry(context.state, "vmms") is not None
+    version = _file_version(context, features.BINARIES["Hyper-V"]) if installed else None
+    return {"installed": installed, "version": version}
+
+
+def vss_providers_section(context: FactsContext) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": provider["ID"],
+            "name": provider["Name"],
+            "type": PROVIDER_TYPES.get(provider["Type"], "unknown"),
+            "version": provider.get("Version") or None,
+            "transportable": None,  # Windows exposes no such flag
+        }
+        for provider in context.state["providers"]
+    ]
+
+
+def features_section(context: FactsContext) -> list[dict[str, Any]]:
+    result = []
+    for name in FEATURE_ORDER:
+        installed = features.install_state(context.state, name) == "Installed"
+        result.append(
+            {
+                "name": name,
+                "display_name": features.DISPLAY_NAMES[name],
+                "install_state": features.install_state(context.state, name),
+                "installed": installed,
+                "version": _file_version(context, features.BINARIES[name]) if installed else None,
+            }
+        )
+    return result
+
+
+def components_section(context: FactsContext, requested: list[Any]) -> list[dict[str, Any]]:
+    found = []
+    for component in requested:
+        service = service_entry(context.state, str(component.get("Service", "")))
+        if service is None:
+            continue
+        found.append(
+            {
+                "role": str(component.get("Role", "")),
+                "service_name": service["Name"],
+                "display_name": service["DisplayName"] or None,
+                "version": _file_version(context, service_executable(service["PathName"])),
+                "state": service["State"],
+                "start_mode": service["StartMode"],
+            }
+        )
+    return found
+
+
+def _section(context: FactsContext, name: str, collect: Callable[[], Any]) -> Any:
+    message = context.host.section_errors.get(name)
+    if message:
+        return {"error": {"message": message, "category": "NotSpecified", "exception": "System.Exception"}}
+    return collect()  # a lab bug is loud (w:InternalError), never a made-up section error
+
+
+def _context(call: ScriptCall, timeout: int) -> FactsContext:
+    model = call.estate.model
+    if model is None:
+        raise ScriptFailure("lab: the estate has no Windows model for this host")
+    return FactsContext(
+        model=model,
+        host=model.host(call.host.name),
+        state=HostState(call.state_dir).read(),
+        lab_state=call.state_dir.parents[2],
+        files=call.files,
+        probe_timeout=timeout,
+    )
+
+
+def host_facts(call: ScriptCall) -> dict[str, Any]:
+    clock = time.monotonic()
+    timeout = call.params.get("ProbeTimeout", 60)
+    requested = call.params.get("Components") or []
+    if not isinstance(timeout, int) or not isinstance(requested, list):
+        raise ScriptFailure("Cannot process argument transformation on parameter 'ProbeTimeout' or 'Components'.")
+    context = _context(call, timeout)
+    facts: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "collected_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    sections: dict[str, Callable[[], Any]] = {
+        "os": lambda: os_section(context),
+        "hyperv": lambda: hyperv_section(context),
+        "identity": lambda: identity_section(context),
+        "cluster": lambda: cluster_section(context),
+        "disks": lambda: disks_section(context),
+        "vss_providers": lambda: vss_providers_section(context),
+        "features": lambda: features_section(context),
+        "dedup_volumes": lambda: dedup_section(context),
+        "smb": lambda: smb_section(context),
+        "trusts": lambda: trusts_section(context),
+        "vms": lambda: vms_section(context),
+        "components": lambda: components_section(context, requested),
+    }
+    for name, collect in sections.items():
+        facts[name] = _section(context, name, collect)
+    facts["probe_duration_ms"] = int((time.monotonic() - clock) * 1000)
+    return facts
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.add("host_facts", host_facts)

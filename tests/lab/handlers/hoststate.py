@@ -1,0 +1,77 @@
+"""What an emulated Windows host has installed and configured, kept as JSON in its state directory.
+
+One document per host (`state/windows.json`): features, services, component version records,
+VSS provider registrations and their configuration records, installed products (the Uninstall
+keys), firewall rules, dedup volumes and exposed shadow copies. Handlers read it, and the apply
+handlers change it, so a second run sees the first run's changes. The lab serves requests on
+threads: every change holds the host's lock and is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "windows.json"
+_LOCKS: dict[Path, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def empty_state() -> dict[str, Any]:
+    return {
+        "features": {},
+        "services": {},
+        "components": {},
+        "vss_configurations": {},
+        "products": {},
+        "providers": [],
+        "firewall": {},
+        "dedup_volumes": [],
+        "shadow_copies": {},
+    }
+
+
+def _lock(path: Path) -> threading.RLock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path, threading.RLock())
+
+
+class HostState:
+    """The state document of one host (`state_dir` is the host's `state/` directory)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / STATE_FILE
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def read(self) -> dict[str, Any]:
+        with _lock(self.path):
+            if not self.path.is_file():
+                return empty_state()
+            return {**empty_state(), **json.loads(self.path.read_text(encoding="utf-8"))}
+
+    def write(self, document: dict[str, Any]) -> None:
+        with _lock(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(temporary, self.path)
+
+    @contextmanager
+    def edit(self) -> Iterator[dict[str, Any]]:
+        """Read, let the caller change, write back; nothing is written when the caller raises."""
+        with _lock(self.path):
+            document = self.read()
+            yield document
+            self.write(document)
+
+
+def service_entry(state: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """A service by name, case-blind (Windows service names are)."""
+    return state["services"].get(name.lower())

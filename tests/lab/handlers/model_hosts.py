@@ -1,0 +1,301 @@
+"""One host of the Windows model: its OS, domain membership, storage views, providers, shares and VMs.
+
+Everything has the default a healthy Windows Server 2022 host has; `parse_host` fills them in.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from lab.estate import EstateError
+from lab.handlers.model_fields import (
+    Where,
+    check_keys,
+    derived_sid,
+    integer,
+    mapping,
+    optional_bool,
+    sequence,
+    sid,
+    size,
+    stable_number,
+    text,
+)
+
+ROLES = ("hyperv", "proxy", "smb", "other")
+FEATURES = ("Hyper-V", "Failover-Clustering", "FS-Data-Deduplication")
+SECTIONS = (
+    "os",
+    "hyperv",
+    "identity",
+    "cluster",
+    "disks",
+    "vss_providers",
+    "features",
+    "dedup_volumes",
+    "smb",
+    "trusts",
+    "vms",
+    "components",
+)
+CAPTIONS = {
+    14393: "Microsoft Windows Server 2016 Datacenter",
+    17763: "Microsoft Windows Server 2019 Datacenter",
+    20348: "Microsoft Windows Server 2022 Datacenter",
+    26100: "Microsoft Windows Server 2025 Datacenter",
+}
+PROVIDER_TYPES = {"unknown": 0, "system": 1, "software": 2, "hardware": 3}
+INSTALLER_SERVICE = {
+    "name": "BackupHyperVInstaller",
+    "display_name": "Backup Hyper-V Installer Service",
+    "binary_path": '"C:\\Program Files\\backup.hyperv\\Installer\\BackupHyperVInstaller.exe" --service',
+    "version": "0.1.0.0",
+}
+_CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
+_HOST_KEYS = {
+    "role", "computer_name", "domain", "os", "virtual", "features", "groups", "luns", "vss_providers",
+    "dedup_volumes", "shares", "vms", "services", "managed", "section_errors",
+}  # fmt: skip
+_WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+\\)")
+
+
+@dataclass(frozen=True)
+class OsInfo:
+    caption: str
+    version: str
+    build: int
+    ubr: int | None
+    manufacturer: str
+    model: str
+
+
+@dataclass(frozen=True)
+class LunView:
+    lun: str
+    readable: bool | str  # True, False, or "hang" (the read never returns)
+    error: str
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: str
+    name: str
+    type: int  # Win32_ShadowProvider.Type
+    version: str | None
+
+
+@dataclass(frozen=True)
+class Share:
+    name: str
+    path: str
+    share_sddl: str
+    path_sddl: str
+    continuously_available: bool
+    scope_name: str
+
+
+@dataclass(frozen=True)
+class VmDisk:
+    path: str
+    size: int
+    file: str | None  # a controller file to link instead of making one with qemu-img
+
+
+@dataclass(frozen=True)
+class Vm:
+    name: str
+    id: str
+    state: str
+    generation: int
+    disks: tuple[VmDisk, ...]
+
+
+@dataclass(frozen=True)
+class ServiceSeed:
+    name: str
+    display_name: str
+    binary_path: str
+    state: str
+    start_mode: str
+    version: str | None
+
+
+@dataclass(frozen=True)
+class WindowsHost:
+    name: str
+    role: str
+    computer_name: str
+    domain: str | None  # DNS name; None: workgroup
+    os: OsInfo
+    features: tuple[str, ...] | None  # None: the defaults for the role and cluster membership
+    groups: tuple[str, ...] | None  # domain groups of the computer account; None: unknown (no S4U)
+    rid: int
+    machine_sid: str
+    luns: tuple[LunView, ...]
+    vss_providers: tuple[Provider, ...]
+    dedup_volumes: tuple[dict[str, Any], ...]
+    shares: tuple[Share, ...]
+    vms: tuple[Vm, ...]
+    services: tuple[ServiceSeed, ...]
+    section_errors: dict[str, str]
+
+
+def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
+    check_keys(entry, where, set(), {"caption", "version", "build", "ubr", "manufacturer", "model"})
+    build = integer(entry.get("build", 20348), where / "build", 1)
+    ubr = entry.get("ubr", 2340)
+    return OsInfo(
+        caption=text(entry.get("caption", CAPTIONS.get(build, "Microsoft Windows Server Datacenter")), where),
+        version=text(entry.get("version", f"10.0.{build}"), where / "version"),
+        build=build,
+        ubr=None if ubr is None else integer(ubr, where / "ubr"),
+        manufacturer=text(entry.get("manufacturer", "Microsoft Corporation" if virtual else "Dell Inc."), where),
+        model=text(entry.get("model", "Virtual Machine" if virtual else "PowerEdge R750"), where / "model"),
+    )
+
+
+def _lun_view(entry: Any, where: Where, luns: set[str]) -> LunView:
+    if not isinstance(entry, dict):
+        entry = {"lun": entry}
+    check_keys(entry, where, {"lun"}, {"readable", "error"})
+    lun = text(entry["lun"], where / "lun")
+    if lun not in luns:
+        raise EstateError(f"{where}: unknown LUN {lun!r} (declare it under luns)")
+    readable = entry.get("readable", True)
+    if readable not in (True, False, "hang"):
+        raise EstateError(f"{where / 'readable'}: must be true, false or hang, got {readable!r}")
+    return LunView(lun, readable, text(entry.get("error", "Access is denied."), where / "error"))
+
+
+def _provider(entry: Any, where: Where) -> Provider:
+    check_keys(entry, where, {"name"}, {"id", "type", "version"})
+    name = text(entry["name"], where / "name")
+    kind = entry.get("type", "hardware")
+    if kind not in PROVIDER_TYPES:
+        raise EstateError(f"{where / 'type'}: must be one of {', '.join(PROVIDER_TYPES)}, got {kind!r}")
+    default_id = "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vss-provider:{name}")) + "}"
+    version = entry.get("version")
+    return Provider(text(entry.get("id", default_id), where / "id"), name, PROVIDER_TYPES[kind], version)
+
+
+def _share(entry: Any, where: Where) -> Share:
+    check_keys(entry, where, {"name"}, {"path", "share_sddl", "path_sddl", "continuously_available", "scope_name"})
+    name = text(entry["name"], where / "name")
+    return Share(
+        name=name,
+        path=windows_path(entry.get("path", f"D:\\Shares\\{name}"), where / "path", unc=False),
+        share_sddl=text(entry.get("share_sddl", "O:SYG:SYD:(A;;FA;;;BA)(A;;FA;;;SY)(A;;0x1200a9;;;AU)"), where),
+        path_sddl=text(
+            entry.get("path_sddl", "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;AU)"), where
+        ),
+        continuously_available=bool(optional_bool(entry.get("continuously_available"), where)),
+        scope_name=text(entry.get("scope_name", "*"), where / "scope_name"),
+    )
+
+
+def windows_path(value: Any, where: Where, unc: bool = True) -> str:
+    path = text(value, where)
+    if not _WINDOWS_PATH.match(path) or (not unc and path.startswith("\\\\")):
+        kinds = "a drive path (C:\\...) or a UNC path (\\\\server\\share\\...)" if unc else "a drive path (C:\\...)"
+        raise EstateError(f"{where}: {path!r} is not {kinds}")
+    return path
+
+
+def _vm(entry: Any, where: Where, host: str) -> Vm:
+    check_keys(entry, where, {"name"}, {"id", "state", "generation", "disks"})
+    name = text(entry["name"], where / "name")
+    disks = []
+    for index, disk in enumerate(sequence(entry.get("disks"), where / "disks")):
+        at = where / f"disks[{index}]"
+        check_keys(disk, at, {"path"}, {"size", "file"})
+        disks.append(
+            VmDisk(windows_path(disk["path"], at / "path"), size(disk.get("size", "4M"), at), disk.get("file"))
+        )
+    return Vm(
+        name=name,
+        id=text(entry.get("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vm:{host}/{name}"))), where / "id"),
+        state=text(entry.get("state", "Running"), where / "state"),
+        generation=integer(entry.get("generation", 2), where / "generation", 1),
+        disks=tuple(disks),
+    )
+
+
+def _service(entry: Any, where: Where) -> ServiceSeed:
+    check_keys(entry, where, {"name", "binary_path"}, {"display_name", "state", "start_mode", "version"})
+    return ServiceSeed(
+        name=text(entry["name"], where / "name"),
+        display_name=text(entry.get("display_name", entry["name"]), where / "display_name"),
+        binary_path=text(entry["binary_path"], where / "binary_path"),
+        state=text(entry.get("state", "Running"), where / "state"),
+        start_mode=text(entry.get("start_mode", "Auto"), where / "start_mode"),
+        version=entry.get("version"),
+    )
+
+
+def _section_errors(value: Any, where: Where) -> dict[str, str]:
+    errors = {str(key): text(message, where / str(key)) for key, message in mapping(value, where).items()}
+    unknown = sorted(set(errors) - set(SECTIONS))
+    if unknown:
+        raise EstateError(f"{where}: unknown sections {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    return errors
+
+
+def _domain_of(entry: dict[str, Any], where: Where, domains: dict[str, Any]) -> str | None:
+    if "domain" not in entry:
+        return next(iter(domains)) if len(domains) == 1 else None
+    if entry["domain"] is None:
+        return None
+    dns = text(entry["domain"], where / "domain").lower()
+    if dns not in domains:
+        raise EstateError(f"{where / 'domain'}: unknown domain {dns!r} (declare it under domains)")
+    return dns
+
+
+def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], luns: set[str]) -> WindowsHost:
+    unknown = sorted(set(entry) - _CONNECTION_KEYS - _HOST_KEYS)
+    if unknown:
+        raise EstateError(f"{where}: unknown keys: {', '.join(unknown)}")
+    name = str(entry["name"])
+    role = entry.get("role", "other")
+    if role not in ROLES:
+        raise EstateError(f"{where / 'role'}: must be one of {', '.join(ROLES)}, got {role!r}")
+    features = entry.get("features")
+    for feature in sequence(features, where / "features"):
+        if feature not in FEATURES:
+            raise EstateError(f"{where / 'features'}: the lab knows {', '.join(FEATURES)}, not {feature!r}")
+    groups = entry.get("groups", [])
+    services = [_service(s, where / f"services[{i}]") for i, s in enumerate(sequence(entry.get("services"), where))]
+    if entry.get("managed", role == "hyperv") and not any(s.name == INSTALLER_SERVICE["name"] for s in services):
+        services.append(_service(dict(INSTALLER_SERVICE), where / "managed"))
+    virtual = bool(optional_bool(entry.get("virtual"), where / "virtual"))
+    return WindowsHost(
+        name=name,
+        role=role,
+        computer_name=text(entry.get("computer_name", name.upper()), where / "computer_name").upper(),
+        domain=_domain_of(entry, where, domains),
+        os=_os(mapping(entry.get("os", {}), where / "os"), virtual, where / "os"),
+        features=None if features is None else tuple(features),
+        groups=None if groups is None else tuple(sid(g, where / "groups") for g in sequence(groups, where)),
+        rid=1100 + stable_number(f"rid:{name}", 50_000),
+        machine_sid=derived_sid(f"machine:{name}"),
+        luns=tuple(_lun_view(v, where / f"luns[{i}]", luns) for i, v in enumerate(sequence(entry.get("luns"), where))),
+        vss_providers=tuple(
+            _provider(p, where / f"vss_providers[{i}]")
+            for i, p in enumerate(sequence(entry.get("vss_providers"), where))
+        ),
+        dedup_volumes=tuple(
+            {
+                "volume": text(v.get("volume"), where),
+                "enabled": v.get("enabled", True),
+                "usage_type": v.get("usage_type"),
+            }
+            for v in sequence(entry.get("dedup_volumes"), where / "dedup_volumes")
+        ),
+        shares=tuple(_share(s, where / f"shares[{i}]") for i, s in enumerate(sequence(entry.get("shares"), where))),
+        vms=tuple(_vm(v, where / f"vms[{i}]", name) for i, v in enumerate(sequence(entry.get("vms"), where))),
+        services=tuple(services),
+        section_errors=_section_errors(entry.get("section_errors", {}), where / "section_errors"),
+    )

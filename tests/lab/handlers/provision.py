@@ -1,0 +1,139 @@
+"""`lab up`: give each emulated host what its estate entry says it has, on disk.
+
+Runs once per host when the lab starts (a registry provisioner): the state document
+(features, services, VSS providers, dedup volumes) unless the host already has one, the
+binaries whose versions the probe reads, the CSV links, the shares' folders, and the VMs' disk
+files: real VHD/VHDX files made with `qemu-img` (or a link to a file the estate names).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from lab.context import HostContext
+from lab.handlers import HandlerRegistry
+from lab.handlers import features as feature_state
+from lab.handlers.hoststate import HostState, empty_state
+from lab.handlers.model import WindowsEstate
+from lab.handlers.model_hosts import Vm, VmDisk, WindowsHost
+from lab.handlers.pe_version import write_executable
+from lab.handlers.services import new_service, service_executable
+from lab.handlers.storage import link_csvs, local_path
+
+SYSTEM_PROVIDER = {
+    "ID": "{b5946137-7b9f-4925-af80-51abd60b20d5}",
+    "Name": "Microsoft Software Shadow Copy provider 1.0",
+    "Type": 1,
+    "Version": "1.0.0.7",
+}
+# A VHD Set file (.vhds) is a small VHDX-format file; the lab makes it like a VHDX.
+_QEMU_FORMATS = {".vhdx": "vhdx", ".avhdx": "vhdx", ".vhds": "vhdx", ".vhd": "vpc", ".avhd": "vpc"}
+
+
+def initial_features(model: WindowsEstate, host: WindowsHost) -> list[str]:
+    """The estate's list, or: Hyper-V on Hyper-V hosts and proxies, clustering on nodes, dedup where used."""
+    if host.features is not None:
+        return list(host.features)
+    cluster = model.cluster_of(host.name)
+    features = ["Hyper-V"] if host.role in ("hyperv", "proxy") else []
+    if cluster:
+        features.append("Failover-Clustering")
+    if host.dedup_volumes or (cluster and any(csv.dedup for csv in cluster.csvs)):
+        features.append("FS-Data-Deduplication")
+    return features
+
+
+def _dedup_volumes(model: WindowsEstate, host: WindowsHost) -> list[dict[str, Any]]:
+    cluster = model.cluster_of(host.name)
+    volumes = (
+        [{"volume": csv.path, "enabled": True, "usage_type": "HyperV"} for csv in cluster.csvs if csv.dedup]
+        if cluster
+        else []
+    )
+    return [*volumes, *(dict(volume) for volume in host.dedup_volumes)]
+
+
+def seed_state(model: WindowsEstate, host: WindowsHost) -> dict[str, Any]:
+    state = empty_state()
+    state["providers"] = [
+        dict(SYSTEM_PROVIDER),
+        *({"ID": p.id, "Name": p.name, "Type": p.type, "Version": p.version} for p in host.vss_providers),
+    ]
+    state["dedup_volumes"] = _dedup_volumes(model, host)
+    for seed in host.services:
+        state["services"][seed.name.lower()] = new_service(
+            seed.name, seed.display_name, seed.binary_path, seed.start_mode, state=seed.state
+        )
+    is_node = model.cluster_of(host.name) is not None
+    for feature in initial_features(model, host):
+        feature_state.install(state, feature, is_node)
+    return state
+
+
+def _make_disk(disk: VmDisk, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() or target.is_symlink():
+        return
+    if disk.file:
+        target.symlink_to(Path(disk.file).resolve())
+        return
+    qemu_format = _QEMU_FORMATS.get(target.suffix.lower())
+    if qemu_format is None:  # not a virtual disk format: an empty file (Get-VHD cannot read it)
+        target.write_bytes(b"")
+        return
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", qemu_format, str(target), str(disk.size)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def configuration_files(vm: Vm) -> list[str]:
+    """The VM's configuration (.vmcx), runtime state (.vmrs, while running) and guest state (.vmgs, generation 2)
+    files, in `Virtual Machines` beside its first disk (the lab's ConfigurationLocation)."""
+    if not vm.disks:
+        return []
+    folder = vm.disks[0].path.rsplit("\\", 1)[0] + "\\Virtual Machines\\" + vm.id
+    extensions = [".vmcx", *([".vmrs"] if vm.state == "Running" else []), *([".vmgs"] if vm.generation >= 2 else [])]
+    return [folder + extension for extension in extensions]
+
+
+def _make_configuration(model: WindowsEstate, lab_state: Path, host: WindowsHost, vm: Vm) -> None:
+    for windows_path in configuration_files(vm):
+        target = local_path(model, lab_state, host.name, windows_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            target.write_bytes(f"lab {windows_path.rsplit('.', 1)[-1]} of {vm.name}".encode())
+
+
+def provision(context: HostContext) -> None:
+    """Bring the host's state and files to what the estate says (only what is missing)."""
+    model: WindowsEstate | None = context.config.estate.model
+    if model is None:
+        return
+    host = model.host(context.host.name)
+    lab_state = context.config.state_dir
+    store = HostState(context.state_dir)
+    if not store.exists():
+        store.write(seed_state(model, host))
+    state = store.read()
+    files = context.files
+    feature_state.write_binaries(state, files, host.os.build, host.os.ubr)
+    for seed in host.services:
+        executable = service_executable(seed.binary_path)
+        if seed.version and executable and not files.local_path(executable).exists():
+            write_executable(files.local_path(executable), seed.version)
+    link_csvs(model, lab_state, host.name)
+    for share in host.shares:
+        files.local_path(share.path).mkdir(parents=True, exist_ok=True)
+    for vm in host.vms:
+        for disk in vm.disks:
+            _make_disk(disk, local_path(model, lab_state, host.name, disk.path))
+        _make_configuration(model, lab_state, host, vm)
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.add_provisioner(provision)

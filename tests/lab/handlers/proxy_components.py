@@ -1,0 +1,203 @@
+"""Handlers of `proxy_components_read.ps1` and `proxy_components_apply.ps1` (docs/installs.md).
+
+Files are the host's own (its file system tree); version records, services, their registry
+parameters and recovery actions, and firewall rules are in its state document. Start-Service
+fails for a disabled service or a missing executable; Stop-Service -Force stops running
+dependents, which the script starts again at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.handlers.hoststate import HostState, service_entry
+from lab.handlers.pe_version import file_version
+from lab.handlers.services import ACCOUNTS, START_MODES, ServiceError, new_service, qfailure_text, start, stop
+from lab.hostfs import HostFileSystem, HostPathError
+
+
+def _join(folder: str, relative: str) -> str:
+    return folder.rstrip("\\") + "\\" + relative.replace("/", "\\").lstrip("\\")
+
+
+def _file_state(files: HostFileSystem, folder: str, relative: str) -> dict[str, Any]:
+    try:
+        path = files.local_path(_join(folder, relative))
+    except HostPathError:
+        path = None
+    if path is None or not path.is_file():
+        return {"Path": relative, "Exists": False, "Sha256": None, "FileVersion": None}
+    digest = hashlib.sha256(path.read_bytes()).hexdigest().upper()
+    return {"Path": relative, "Exists": True, "Sha256": digest, "FileVersion": file_version(path)}
+
+
+def _service_state(state: dict[str, Any], name: str, parameter_names: list[Any]) -> dict[str, Any] | None:
+    service = service_entry(state, name)
+    if service is None:
+        return None
+    parameters = {str(n): service["Parameters"][str(n)] for n in parameter_names if str(n) in service["Parameters"]}
+    view = {key: service[key] for key in ("Name", "DisplayName", "Description", "PathName", "StartMode")}
+    return {
+        **view,
+        "DelayedAutoStart": service["DelayedAutoStart"],
+        "StartName": service["StartName"],
+        "State": service["State"],
+        "DependOnService": list(service["DependOnService"]),
+        "Parameters": parameters,
+        "QFailure": qfailure_text(service),
+    }
+
+
+def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
+    components = call.params.get("Components")
+    if not isinstance(components, list):
+        raise ScriptFailure("Cannot bind argument to parameter 'Components' because it is null.")
+    state = HostState(call.state_dir).read()
+    result = []
+    for component in components:
+        rule = component.get("FirewallRule")
+        files = [str(f) for f in component.get("Files") or []]
+        result.append(
+            {
+                "Name": component.get("Name"),
+                "Version": state["components"].get(str(component.get("Name"))),
+                "Files": [_file_state(call.files, str(component.get("Destination")), f) for f in files],
+                "SourceFiles": [_file_state(call.files, str(component.get("Source")), f) for f in files],
+                "Service": _service_state(state, str(component.get("Service")), component.get("Parameters") or []),
+                "FirewallRule": dict(state["firewall"][rule]) if rule and rule in state["firewall"] else None,
+            }
+        )
+    return {"components": result}
+
+
+def _set_service(service: dict[str, Any], changes: dict[str, Any]) -> None:
+    if "binary_path" in changes:
+        service["PathName"] = str(changes["binary_path"])
+    if "account" in changes:
+        service["StartName"] = ACCOUNTS[str(changes["account"])]
+    if "start_mode" in changes:
+        service["StartMode"] = START_MODES[str(changes["start_mode"])]
+        service["DelayedAutoStart"] = changes["start_mode"] == "delayed_auto"
+    if "dependencies" in changes:
+        service["DependOnService"] = [str(d) for d in changes["dependencies"] or []]
+    if "display_name" in changes:
+        service["DisplayName"] = str(changes["display_name"])
+    if changes.get("description") is not None:
+        service["Description"] = str(changes["description"])
+
+
+def _copy_files(call: ScriptCall, step: dict[str, Any]) -> None:
+    for relative in step.get("files") or []:
+        source = call.files.local_path(_join(str(step["source"]), str(relative)))
+        if not source.is_file():
+            raise ScriptFailure(
+                f"Cannot find path '{_join(str(step['source']), str(relative))}' because it does not exist."
+            )
+        target = call.files.local_path(_join(str(step["destination"]), str(relative)))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+
+
+def _remove_files(call: ScriptCall, step: dict[str, Any]) -> None:
+    for relative in step.get("files") or []:
+        call.files.local_path(_join(str(step["destination"]), str(relative))).unlink(missing_ok=True)
+    destination = call.files.local_path(str(step["destination"]))
+    if destination.is_dir() and not any(p.is_file() for p in destination.rglob("*")):
+        for folder in sorted(destination.rglob("*"), reverse=True):
+            folder.rmdir()
+        destination.rmdir()
+
+
+def _firewall_rule(step: dict[str, Any]) -> dict[str, Any]:
+    profiles = [str(p).title() for p in step.get("profiles") or ["any"]]
+    return {
+        "Name": step["name"],
+        "DisplayName": step.get("display_name") or step["name"],
+        "Enabled": "True",
+        "Direction": "Inbound",
+        "Action": "Allow",
+        "Profile": ", ".join(profiles),
+        "Protocol": str(step.get("protocol", "TCP")).upper(),
+        "LocalPort": [str(step["local_port"])],
+    }
+
+
+def _service(state: dict[str, Any], name: str) -> dict[str, Any]:
+    service = service_entry(state, name)
+    if service is None:
+        raise ScriptFailure(f"Cannot find any service with service name '{name}'.")
+    return service
+
+
+def _run_step(call: ScriptCall, state: dict[str, Any], step: dict[str, Any], collateral: list[str]) -> None:
+    action, name = step.get("action"), str(step.get("name"))
+    services = state["services"]
+    if action == "stop_service":
+        collateral += stop(services, name)
+    elif action == "copy_files":
+        _copy_files(call, step)
+    elif action == "set_component_version":
+        state["components"][str(step["component"])] = str(step["version"])
+    elif action == "create_service":
+        if service_entry(state, name):
+            raise ScriptFailure(
+                f"Service '{name}' cannot be created because a service with the same name already exists."
+            )
+        services[name.lower()] = new_service(
+            name, str(step.get("display_name") or name), str(step["binary_path"]), "Manual"
+        )
+        _set_service(services[name.lower()], step)
+    elif action == "set_service":
+        _set_service(_service(state, name), step.get("changes") or {})
+    elif action == "set_recovery":
+        actions = [{"type": a["type"], "delay_ms": int(a["delay_ms"])} for a in step.get("actions") or []]
+        _service(state, name)["Recovery"] = {"reset_period": int(step["reset_period"]), "actions": actions}
+    elif action == "set_service_parameters":
+        _service(state, name)["Parameters"].update({str(k): v for k, v in (step.get("values") or {}).items()})
+    elif action == "set_firewall_rule":
+        state["firewall"][name] = _firewall_rule(step)
+    elif action == "start_service":
+        start(services, name, call.files)
+    elif action == "remove_service":
+        if service_entry(state, name) is None:
+            raise ScriptFailure(f"sc.exe delete {name} exited with code 1060: [SC] OpenService FAILED 1060")
+        del services[name.lower()]
+    elif action == "remove_firewall_rule":
+        if state["firewall"].pop(name, None) is None:
+            raise ScriptFailure(f"No MSFT_NetFirewallRule objects found with property 'Name' equal to '{name}'.")
+    elif action == "remove_files":
+        _remove_files(call, step)
+    elif action == "remove_component_version":
+        state["components"].pop(str(step["component"]), None)
+    else:
+        raise ScriptFailure(f"unknown step action '{action}'")
+
+
+def proxy_components_apply(call: ScriptCall) -> dict[str, Any]:
+    steps = call.params.get("Steps")
+    if not isinstance(steps, list):
+        raise ScriptFailure("Cannot bind argument to parameter 'Steps' because it is null.")
+    store = HostState(call.state_dir)
+    collateral: list[str] = []
+    applied = 0
+    with store.edit() as state:
+        for step in steps:
+            try:
+                _run_step(call, state, step, collateral)
+            except (ScriptFailure, ServiceError) as exc:
+                store.write(state)
+                label = f"{step.get('action')} {step.get('name') or ''}{step.get('component') or ''}"
+                raise ScriptFailure(f"step {applied + 1} ({label}): {exc}") from exc
+            applied += 1
+        for name in collateral:  # dependents stopped on the way are started again
+            service = service_entry(state, name)
+            if service and service["State"] == "Stopped":
+                start(state["services"], name, call.files)
+    return {"applied": applied, "reboot_required": False}
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.add("proxy_components_read", proxy_components_read)
+    registry.add("proxy_components_apply", proxy_components_apply)

@@ -1,0 +1,120 @@
+"""Windows services as the lab keeps them: Win32_Service's view plus registry values and recovery.
+
+A service entry holds the properties `Win32_Service` reports (Name, DisplayName, Description,
+PathName, StartMode, DelayedAutoStart, StartName, State), `DependOnService` and `Parameters` from
+its registry key, and `Recovery` (what `sc.exe failure` set). Starting a service fails like
+Windows when it is disabled or its executable is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lab.hostfs import HostFileSystem, HostPathError
+
+ACCOUNTS = {
+    "LocalSystem": "LocalSystem",
+    "LocalService": "NT AUTHORITY\\LocalService",
+    "NetworkService": "NT AUTHORITY\\NetworkService",
+}
+START_MODES = {"auto": "Auto", "delayed_auto": "Auto", "manual": "Manual", "disabled": "Disabled"}
+_ENVIRONMENT = {"systemroot": "C:\\Windows", "windir": "C:\\Windows", "programfiles": "C:\\Program Files"}
+
+
+class ServiceError(Exception):
+    """What Start-Service/Stop-Service/sc.exe would report."""
+
+
+def new_service(
+    name: str, display_name: str, binary_path: str, start_mode: str, state: str = "Stopped"
+) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "DisplayName": display_name,
+        "Description": None,
+        "PathName": binary_path,
+        "StartMode": start_mode,
+        "DelayedAutoStart": False,
+        "StartName": "LocalSystem",
+        "State": state,
+        "DependOnService": [],
+        "Parameters": {},
+        "Recovery": None,
+    }
+
+
+def _expand(text: str) -> str:
+    return re.sub(r"%([^%]+)%", lambda m: _ENVIRONMENT.get(m.group(1).lower(), m.group(0)), text)
+
+
+def service_executable(path_name: str | None) -> str | None:
+    """The executable of a service command line: a quoted path, or an unquoted one up to `.exe`."""
+    if not path_name:
+        return None
+    quoted = re.match(r'^\s*"([^"]+)"', path_name)
+    if quoted:
+        return _expand(quoted.group(1))
+    unquoted = re.match(r"^\s*(.+?\.exe)\b", path_name, re.IGNORECASE)
+    return _expand(unquoted.group(1) if unquoted else path_name.strip())
+
+
+def start(services: dict[str, Any], name: str, files: HostFileSystem) -> None:
+    service = services.get(name.lower())
+    if service is None:
+        raise ServiceError(f"Cannot find any service with service name '{name}'.")
+    if service["State"] == "Running":
+        return
+    label = f"Service '{service['DisplayName']} ({service['Name']})'"
+    if service["StartMode"] == "Disabled":
+        raise ServiceError(
+            f"{label} cannot be started due to the following error: Cannot start service {name} on computer '.'."
+        )
+    for dependency in service["DependOnService"]:
+        if dependency.lower() in services:
+            start(services, dependency, files)
+    executable = service_executable(service["PathName"])
+    try:
+        present = bool(executable) and files.local_path(executable).is_file()
+    except HostPathError:
+        present = False
+    if not present:
+        raise ServiceError(
+            f"{label} cannot be started due to the following error: Cannot start service {name} on computer '.'."
+        )
+    service["State"] = "Running"
+
+
+def dependents(services: dict[str, Any], name: str) -> list[str]:
+    return [s["Name"] for s in services.values() if name.lower() in (d.lower() for d in s["DependOnService"])]
+
+
+def stop(services: dict[str, Any], name: str) -> list[str]:
+    """Stop-Service -Force: stops running dependents first; returns the names of those it stopped."""
+    service = services.get(name.lower())
+    if service is None:
+        raise ServiceError(f"Cannot find any service with service name '{name}'.")
+    stopped = []
+    for dependent in dependents(services, name):
+        if services[dependent.lower()]["State"] == "Running":
+            stopped += [*stop(services, dependent), dependent]
+    service["State"] = "Stopped"
+    return stopped
+
+
+def qfailure_text(service: dict[str, Any]) -> str:
+    """What `sc.exe qfailure <name>` prints, as PowerShell joins its lines with CRLF."""
+    recovery = service.get("Recovery") or {"reset_period": 0, "actions": []}
+    lines = [
+        "[SC] QueryServiceConfig2 SUCCESS",
+        "",
+        f"SERVICE_NAME: {service['Name']}",
+        f"        RESET_PERIOD (in seconds)    : {recovery['reset_period']}",
+        "        REBOOT_MESSAGE               : ",
+        "        COMMAND_LINE                 : ",
+    ]
+    words = {"restart": "RESTART", "reboot": "REBOOT", "run": "RUN PROCESS"}
+    for index, action in enumerate(recovery["actions"]):
+        label = "        FAILURE_ACTIONS              : " if index == 0 else " " * 39
+        lines.append(f"{label}{words[action['type']]} -- Delay = {action['delay_ms']} milliseconds.")
+    return "\r\n".join([*lines, ""])

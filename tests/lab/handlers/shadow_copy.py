@@ -1,0 +1,238 @@
+"""Handlers of `shadow_copy_{create,import,read,release}.ps1`: transportable shadow copies (DiskShadow).
+
+A shadow copy is a point-in-time, read-only view of one volume. The lab takes it by copying the
+volume's files (reflinked where the file system can) into `DIR/shared/shadows/<set>/<VolN>/`
+when the set is created; later changes to the volume do not reach it. The source host keeps the
+set's metadata file (`<MetadataDir>\\<set>.cab`, `MSCF` + a JSON description) and, like a
+transportable set on Windows, lists no shadow copy itself. The proxy imports the set from that
+metadata (it needs a VSS hardware provider and a readable view of each CSV's LUN) and exposes
+each shadow copy at a folder, which becomes a link to the copy. Release unexposes, deletes the
+proxy's shadow copies (and the copy once no host holds it), then removes files and folders.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.handlers.hoststate import HostState, service_entry
+from lab.handlers.shadow_volumes import Volume, find_volume, host_volumes, readable_lun, vm_files
+from lab.hostfs import HostPathError
+
+HYPERV_WRITER = "{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}"
+_CAB_MAGIC = b"MSCF\0\0\0\0"
+
+
+def _shadow_root(call: ScriptCall) -> Path:
+    return call.state_dir.parents[2] / "shared" / "shadows"
+
+
+def _diskshadow_failed(what: str, message: str) -> ScriptFailure:
+    return ScriptFailure(f"diskshadow exited with 1{' while ' + what if what else ''}: {message}")
+
+
+def _copy_volume(volume: Volume, target: Path) -> None:
+    """The point-in-time copy: every file of the volume, reflinked when the file system can."""
+    target.mkdir(parents=True)
+    ignore = shutil.ignore_patterns(*volume.excluded) if volume.excluded else None
+    if ignore is None:
+        subprocess.run(["cp", "-a", "--reflink=auto", f"{volume.root}/.", str(target)], check=True, timeout=120)
+    else:
+        shutil.copytree(volume.root, target, symlinks=True, ignore=ignore, dirs_exist_ok=True)
+    for path in [target, *target.rglob("*")]:  # read-only, as a shadow copy is
+        if not path.is_symlink():
+            path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
+    volumes, metadata_dir = call.params.get("Volumes"), str(call.params.get("MetadataDir") or "")
+    if not isinstance(volumes, list) or not volumes or not metadata_dir:
+        raise ScriptFailure("Cannot bind argument to parameter 'Volumes' because it is an empty array.")
+    state = HostState(call.state_dir).read()
+    if service_entry(state, "vmms") is None:
+        raise _diskshadow_failed("", f"Writer verification failed for {HYPERV_WRITER}")
+    if not any(provider["Type"] == 3 for provider in state["providers"]):
+        raise _diskshadow_failed("", "The shadow copy provider does not support transportable shadow copies.")
+    found = [(entry, find_volume(call, str(entry.get("Path")))) for entry in volumes]
+    missing = [str(entry.get("Path")) for entry, volume in found if volume is None]
+    if missing:
+        raise _diskshadow_failed("", f"The volume {missing[0]} is not a valid volume for a shadow copy.")
+    set_id = "{" + str(uuid.uuid4()) + "}"
+    shadows = []
+    for entry, volume in found:
+        shadow_id = "{" + str(uuid.uuid4()) + "}"
+        _copy_volume(volume, _shadow_root(call) / set_id.strip("{}") / str(entry["Alias"]))
+        shadows.append({"ShadowId": shadow_id, "Alias": str(entry["Alias"]), "Volume": str(entry["Path"])})
+    description = {
+        "set": set_id,
+        "origin": call.host.name,
+        "shadows": [{**s, "DeviceID": v.device_id, "Lun": v.lun} for s, (_e, v) in zip(shadows, found)],
+    }
+    metadata = _CAB_MAGIC + json.dumps(description).encode()
+    metadata_path = f"{metadata_dir.rstrip(chr(92))}\\{set_id.strip('{}')}.cab"
+    local = call.files.local_path(metadata_path)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_bytes(metadata)
+    return {
+        "SnapshotSetId": set_id,
+        "Shadows": shadows,
+        "MetadataPath": metadata_path,
+        "Metadata": base64.b64encode(metadata).decode(),
+    }
+
+
+def _description(metadata: str, set_id: str) -> dict[str, Any]:
+    try:
+        raw = base64.b64decode(metadata, validate=True)
+        description = json.loads(raw[len(_CAB_MAGIC) :]) if raw.startswith(_CAB_MAGIC) else None
+    except ValueError:
+        description = None
+    if not description or description.get("set", "").lower() != set_id.lower():
+        raise _diskshadow_failed(f"importing set {set_id}", "The metadata file is not a backup components document.")
+    return description
+
+
+def _import(call: ScriptCall, state: dict[str, Any], description: dict[str, Any], set_id: str) -> None:
+    if not any(provider["Type"] == 3 for provider in state["providers"]):
+        raise _diskshadow_failed(f"importing set {set_id}", "no hardware provider can import this shadow copy set")
+    for shadow in description["shadows"]:
+        if not shadow.get("Lun") or not readable_lun(call, shadow["Lun"]):
+            raise _diskshadow_failed(
+                f"importing set {set_id}", f"the LUN of {shadow['Volume']} is not visible or not readable on this host"
+            )
+    origin = call.estate.model.host(description["origin"])
+    domain = call.estate.model.domain(origin.domain)
+    for shadow in description["shadows"]:
+        state["shadow_copies"][shadow["ShadowId"].lower()] = {
+            "ID": shadow["ShadowId"].upper(),
+            "SetID": set_id.upper(),
+            "VolumeName": shadow["DeviceID"],
+            "OriginatingMachine": f"{origin.computer_name.lower()}.{domain.dns}" if domain else origin.computer_name,
+            "Imported": True,
+            "Transportable": True,
+            "ExposedName": None,
+            "Alias": shadow["Alias"],
+        }
+
+
+def _expose(call: ScriptCall, state: dict[str, Any], set_id: str, item: dict[str, Any]) -> dict[str, str]:
+    shadow = state["shadow_copies"].get(str(item.get("ShadowId", "")).lower())
+    if shadow is None:
+        raise _diskshadow_failed(f"importing set {set_id}", f"The shadow copy ID {item.get('ShadowId')} was not found.")
+    folder = call.files.local_path(str(item["Path"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise ScriptFailure(f"mount folder {item['Path']} is not empty")
+    folder.rmdir()
+    folder.symlink_to(_shadow_root(call) / set_id.strip("{}").lower() / shadow["Alias"], target_is_directory=True)
+    shadow["ExposedName"] = str(item["Path"]).rstrip("\\") + "\\"
+    return {"ShadowId": str(item["ShadowId"]), "Path": str(item["Path"])}
+
+
+def shadow_copy_import(call: ScriptCall) -> dict[str, Any]:
+    set_id, do_import = str(call.params.get("SnapshotSetId") or ""), call.params.get("Import", True)
+    description = _description(str(call.params.get("Metadata") or ""), set_id)
+    with HostState(call.state_dir).edit() as state:
+        if do_import:
+            _import(call, state, description, set_id)
+        exposed = [_expose(call, state, set_id, item) for item in call.params.get("Expose") or []]
+    return {"imported": bool(do_import), "exposed": exposed}
+
+
+def _path_state(call: ScriptCall, windows_path: str) -> dict[str, Any]:
+    try:
+        exists = call.files.local_path(windows_path).exists()
+    except HostPathError:
+        exists = False
+    return {"Path": windows_path, "Exists": exists}
+
+
+def _public(shadow: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in shadow.items() if key != "Alias"}
+
+
+def shadow_copy_read(call: ScriptCall) -> dict[str, Any]:
+    params = call.params
+    reply: dict[str, Any] = {"vms": None, "volumes": None, "shadows": [], "metadata_files": [], "mount_dirs": []}
+    if params.get("Vms"):
+        wanted = {str(name).lower() for name in params["Vms"]}
+        host = call.estate.model.host(call.host.name)
+        reply["vms"] = [{"Name": vm.name, "Files": vm_files(call, vm)} for vm in host.vms if vm.name.lower() in wanted]
+        reply["volumes"] = [{"DeviceID": v.device_id, "MountPoints": list(v.mount_points)} for v in host_volumes(call)]
+        return reply
+    shadows = HostState(call.state_dir).read()["shadow_copies"].values()
+    set_id = str(params.get("SnapshotSetId") or "")
+    if params.get("ShadowId"):
+        reply["shadows"] = [_public(s) for s in shadows if s["ID"].lower() == str(params["ShadowId"]).lower()]
+        set_id = reply["shadows"][0]["SetID"] if reply["shadows"] else ""
+    elif set_id:
+        reply["shadows"] = [_public(s) for s in shadows if s["SetID"].lower() == set_id.lower()]
+    if set_id:
+        folder = set_id.strip("{}").lower()
+        reply["metadata_files"] = [_path_state(call, f"{str(params['MetadataDir']).rstrip(chr(92))}\\{folder}.cab")]
+        reply["mount_dirs"] = [_path_state(call, f"{str(params['ExposeRoot']).rstrip(chr(92))}\\{folder}")]
+    return reply
+
+
+def _release_copies(call: ScriptCall, state: dict[str, Any], paths: list[str], ids: list[str]) -> None:
+    for path in paths:
+        mount = call.files.local_path(path)
+        if mount.is_symlink():
+            mount.unlink()
+            mount.mkdir()
+        for shadow in state["shadow_copies"].values():
+            if (shadow["ExposedName"] or "").rstrip("\\").lower() == path.rstrip("\\").lower():
+                shadow["ExposedName"] = None
+    for shadow_id in ids:
+        removed = state["shadow_copies"].pop(shadow_id.lower(), None)
+        if removed:
+            copy = _shadow_root(call) / removed["SetID"].strip("{}").lower() / removed["Alias"]
+            for path in [copy, *copy.rglob("*")]:
+                if not path.is_symlink():
+                    path.chmod(0o755 if path.is_dir() else 0o644)
+            shutil.rmtree(copy, ignore_errors=True)
+            if copy.parent.is_dir() and not any(copy.parent.iterdir()):
+                copy.parent.rmdir()  # the set's last copy
+
+
+def shadow_copy_release(call: ScriptCall) -> dict[str, Any]:
+    paths = [str(p) for p in call.params.get("ExposedPaths") or []]
+    ids = [str(i) for i in call.params.get("ShadowIds") or []]
+    files = [str(f) for f in call.params.get("Files") or []]
+    directories = [str(d) for d in call.params.get("Directories") or []]
+    with HostState(call.state_dir).edit() as state:
+        _release_copies(call, state, paths, ids)
+    for file in files:
+        call.files.local_path(file).unlink(missing_ok=True)
+    for directory in directories:
+        folder = call.files.local_path(directory)
+        if not folder.exists():
+            continue
+        try:
+            for child in folder.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    child.rmdir()
+            folder.rmdir()
+        except OSError as exc:  # Directory.Delete(path, false) of a folder that is not empty
+            raise ScriptFailure(
+                f'Exception calling "Delete" with "2" argument(s): "The directory is not empty. : \'{directory}\'"'
+            ) from exc
+    return {
+        "unexposed": len(paths),
+        "deleted": len(ids),
+        "removed_files": len(files),
+        "removed_directories": len(directories),
+    }
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.add("shadow_copy_create", shadow_copy_create)
+    registry.add("shadow_copy_import", shadow_copy_import)
+    registry.add("shadow_copy_read", shadow_copy_read)
+    registry.add("shadow_copy_release", shadow_copy_release)

@@ -1,0 +1,89 @@
+"""The volumes a host has (Win32_Volume) and the VM files on them, for the shadow copy handlers.
+
+A host has its local drives (`C:\\`, and `D:\\` etc. where its tree has one) and, on a cluster
+node, each CSV mounted at `C:\\ClusterStorage\\VolumeN\\`. A CSV volume is backed by its LUN (so
+it can be transported to a proxy that reads that LUN); local drives are not on the SAN.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.handlers import ScriptCall
+from lab.handlers.model_hosts import Vm
+from lab.handlers.provision import configuration_files
+from lab.handlers.storage import csv_directory, local_path, vhd_format
+from lab.hostfs import HostPathError
+
+
+@dataclass(frozen=True)
+class Volume:
+    device_id: str
+    mount_points: tuple[str, ...]
+    root: Path
+    excluded: tuple[str, ...]  # folders of the tree that are other volumes' mount points
+    lun: str | None
+
+
+def _device_id(seed: str) -> str:
+    return "\\\\?\\Volume{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-volume:{seed}")) + "}\\"
+
+
+def host_volumes(call: ScriptCall) -> list[Volume]:
+    model = call.estate.model
+    lab_state = call.state_dir.parents[2]
+    drives = sorted(p.name for p in call.files.root.iterdir() if p.is_dir() and len(p.name) == 1)
+    volumes = [
+        Volume(
+            _device_id(f"{call.host.name}/{drive}"),
+            (f"{drive}:\\",),
+            call.files.root / drive,
+            ("ClusterStorage",),
+            None,
+        )
+        for drive in drives
+    ]
+    cluster = model.cluster_of(call.host.name)
+    for csv in cluster.csvs if cluster else ():
+        device = _device_id(f"{cluster.name}/{csv.path}")
+        volumes.append(Volume(device, (csv.path + "\\",), csv_directory(lab_state, cluster, csv), (), csv.lun))
+    return volumes
+
+
+def find_volume(call: ScriptCall, path: str) -> Volume | None:
+    wanted = path.rstrip("\\").lower() + "\\"
+    return next((v for v in host_volumes(call) if wanted in (m.lower() for m in v.mount_points)), None)
+
+
+def readable_lun(call: ScriptCall, lun: str) -> bool:
+    """Whether this host sees `lun` and can read it (cluster nodes read their CSVs' LUNs)."""
+    model = call.estate.model
+    cluster = model.cluster_of(call.host.name)
+    if cluster and any(csv.lun == lun for csv in cluster.csvs):
+        return True
+    views = [view for view in model.host(call.host.name).luns if view.lun == lun]
+    return bool(views) and views[0].readable is True
+
+
+def vm_files(call: ScriptCall, vm: Vm) -> list[dict[str, Any]]:
+    """Get-VMHardDiskDrive's disks with Get-VHD's format, then the configuration files that exist."""
+    model, lab_state = call.estate.model, call.state_dir.parents[2]
+
+    def local(windows_path: str) -> Path | None:
+        try:
+            return local_path(model, lab_state, call.host.name, windows_path)
+        except HostPathError:
+            return None
+
+    files = []
+    for disk in vm.disks:
+        path = local(disk.path)
+        files.append({"Path": disk.path, "Kind": "disk", "Format": vhd_format(path, disk.path) if path else None})
+    for windows_path in configuration_files(vm):
+        path = local(windows_path)
+        if path is not None and path.exists():
+            files.append({"Path": windows_path, "Kind": "configuration", "Format": None})
+    return files
