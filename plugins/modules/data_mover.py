@@ -271,33 +271,9 @@ from typing import Any, Iterator, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, REQUIRED_IF
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.cli import run_operation
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
-
-ARGUMENT_SPEC = {
-    "operation": {"type": "str", "required": True, "choices": ["backup", "restore", "verify", "list", "prune"]},
-    "repository": {"type": "path", "required": True},
-    "vm": {"type": "str"},
-    "source": {"type": "list", "elements": "path"},
-    "restore_point": {"type": "str", "default": "latest"},
-    "destination": {"type": "path"},
-    "format": {"type": "str", "choices": ["vhdx", "raw"], "default": "vhdx"},
-    "changed_ranges": {"type": "dict"},
-    "block_size": {"type": "raw", "default": "1M"},
-    "compression": {"type": "str", "choices": ["none", "fast", "default", "high"], "default": "default"},
-    "hash": {"type": "str", "choices": ["blake3", "sha256"], "default": "blake3"},
-    "encryption": {"type": "str", "choices": ["none", "aes-256-gcm", "chacha20-poly1305"]},
-    "passphrase": {"type": "str", "no_log": True},
-    "keep_last": {"type": "int"},
-    "lock_timeout": {"type": "float", "default": 0},
-    "overwrite": {"type": "bool", "default": False},
-    "workers": {"type": "int"},
-}
-REQUIRED_IF = [
-    ("operation", "backup", ("vm", "source")),
-    ("operation", "restore", ("vm", "destination")),
-    ("operation", "prune", ("keep_last",)),
-]
 
 
 def needed_libraries(params: Mapping[str, Any]) -> Iterator[str]:

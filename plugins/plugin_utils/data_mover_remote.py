@@ -1,0 +1,162 @@
+"""The data mover on a Windows proxy: what ``data_mover_run.ps1`` is sent, and what its reply means.
+
+On a proxy the data mover is a component ``proxy_components`` installed (requirement R3): a Python
+runtime and the engine (``datamover.pyz``, the ``hyperv-datamover`` command line) in the component's
+destination folder. The action plugin turns the module's options into the engine's command line
+(``engine_arguments``), quotes it the way the engine's C runtime splits it (``list2cmdline``, the
+Microsoft C runtime rules), and sends it with the component's layout; the passphrase travels only as
+a script parameter on stdin and reaches the engine in its environment (``BACKUP_HYPERV_PASSPHRASE``).
+
+Words: the *layout* is where the component lives (``Name``, ``Destination``, and ``Runtime`` and
+``Engine`` relative to it), read from the manifest's component whose role is ``data_mover``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import validate_manifest
+
+SCRIPT = "data_mover_run"
+COMPONENT_RECORD = "HKLM:\\SOFTWARE\\backup.hyperv\\Components"
+
+# The default manifest's data mover (roles/offhost_proxy/defaults/main.yml; a unit test compares them).
+DEFAULT_LAYOUT = {
+    "Name": "data_mover",
+    "Destination": "C:\\Program Files\\backup.hyperv\\DataMover",
+    "Runtime": "python\\python.exe",
+    "Engine": "datamover.pyz",
+}
+
+# Engine exit statuses (docs/datamover.md, "The command line").
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGE = 0, 1, 2, 3
+_ERROR_PREFIX = "hyperv-datamover: error: "
+_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\[^\\]+\\[^\\]+)")
+_MASK = "********"
+
+
+class RemoteRequestError(ValueError):
+    """Options the engine on a Windows proxy cannot be given (a relative path, a manifest without the engine)."""
+
+
+def data_mover_layout(manifest: Any) -> dict[str, str]:
+    """The layout of the manifest's ``data_mover`` component; raises RemoteRequestError naming what is missing."""
+    components = validate_manifest(manifest)["components"]
+    component = next((c for c in components if c["role"] == "data_mover"), None)
+    if component is None:
+        raise RemoteRequestError("the manifest has no component with role data_mover (requirement R3)")
+    files = [entry["path"] for entry in component["files"]]
+    runtime = next((path for path in files if path.lower().rsplit("\\", 1)[-1] == "python.exe"), None)
+    engine = next((path for path in files if path.lower().endswith(".pyz")), None)
+    if runtime is None or engine is None:
+        raise RemoteRequestError(
+            f"component {component['name']}: files must name the Python runtime (python.exe) and the engine (.pyz)"
+        )
+    return {"Name": component["name"], "Destination": component["destination"], "Runtime": runtime, "Engine": engine}
+
+
+def _require_absolute(option: str, path: str) -> str:
+    if not _WINDOWS_ABSOLUTE.match(path):
+        raise RemoteRequestError(f"{option}: {path!r} must be an absolute Windows path (C:\\... or \\\\server\\share)")
+    return path
+
+
+def _operation_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]:
+    """The operation's positional arguments and options, as ``hyperv-datamover <operation> --help`` lists them."""
+    operation, repository = args["operation"], _require_absolute("repository", args["repository"])
+    vm = ["--vm", args["vm"]] if args.get("vm") else []
+    dry_run = ["--dry-run"] if check_mode else []
+    if operation == "backup":
+        sources = [_require_absolute("source", path) for path in args["source"]]
+        options = ["--block-size", str(args["block_size"]), "--compression", args["compression"]]
+        options += ["--hash", args["hash"]]
+        options += ["--encryption", args["encryption"]] if args.get("encryption") else []
+        options += ["--workers", str(args["workers"])] if args.get("workers") else []
+        return ["backup", repository, *sources, *vm, *options, *dry_run]
+    if operation == "restore":
+        destination = _require_absolute("destination", args["destination"])
+        options = ["--restore-point", args["restore_point"], "--format", args["format"]]
+        options += ["--overwrite"] if args.get("overwrite") else []
+        return ["restore", repository, destination, *vm, *options, *dry_run]
+    if operation == "verify":  # the module's default 'latest' means every restore point, as in-process
+        point = args.get("restore_point")
+        return ["verify", repository, *vm, *(["--restore-point", point] if point and point != "latest" else [])]
+    if operation == "list":
+        return ["list", repository, *vm]
+    return ["prune", repository, "--keep-last", str(args["keep_last"]), *vm, *dry_run]
+
+
+def engine_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]:
+    """The engine's argv (without the program) for the module's validated options; never the passphrase."""
+    common = ["--json", "--no-progress", "--lock-timeout", str(float(args.get("lock_timeout") or 0))]
+    return [*_operation_arguments(args, check_mode), *common]
+
+
+def script_params(args: Mapping[str, Any], check_mode: bool, layout: Mapping[str, str]) -> dict[str, Any]:
+    """Parameters of ``data_mover_run.ps1``; the passphrase and the ranges go on stdin with them."""
+    ranges = args.get("changed_ranges") if args["operation"] == "backup" else None
+    return {
+        "Component": dict(layout),
+        "CommandLine": subprocess.list2cmdline(engine_arguments(args, check_mode)),
+        "ChangedRanges": json.dumps(ranges, separators=(",", ":")) if ranges is not None else "",
+        "Passphrase": args.get("passphrase") or "",
+    }
+
+
+def not_installed_message(host: str, component: Mapping[str, Any]) -> str:
+    """R3's failure: what is missing on the proxy, and how to install it."""
+    if component.get("Version") is None:
+        what = f"no version record {COMPONENT_RECORD}\\{component.get('Name')}"
+    else:
+        missing = ", ".join(str(path) for path in component.get("Missing") or [])
+        what = f"version {component['Version']} is recorded but {missing} is missing in {component.get('Destination')}"
+    return (
+        f"R3: the data mover component {component.get('Name')!r} is not installed on {host} ({what}). "
+        "Install it with the backup.hyperv.offhost_proxy role, or backup.hyperv.proxy_components with a "
+        "manifest whose data_mover component ships the Python runtime and datamover.pyz."
+    )
+
+
+def mask(value: Any, secret: str | None) -> Any:
+    """``value`` with every occurrence of ``secret`` in its strings replaced."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, _MASK)
+    if isinstance(value, Mapping):
+        return {key: mask(item, secret) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask(item, secret) for item in value]
+    return value
+
+
+def _error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line[len(_ERROR_PREFIX) :] for line in lines if line.startswith(_ERROR_PREFIX)]
+    return (errors or lines or ["no error message"])[-1]
+
+
+def engine_result(reply: Mapping[str, Any], repository: str) -> dict[str, Any]:
+    """The task result of an engine run on the proxy (the reply's ``ran`` is true)."""
+    code, stdout, stderr = reply.get("exit_code"), str(reply.get("stdout") or ""), str(reply.get("stderr") or "")
+    if code not in (EXIT_OK, EXIT_DAMAGE):
+        return {"failed": True, "msg": f"data mover: {_error_line(stderr)}", "rc": code, "stderr": stderr}
+    try:
+        result = json.loads(stdout)
+    except ValueError:
+        result = None
+    if not isinstance(result, dict):
+        return {
+            "failed": True,
+            "msg": "data mover printed no JSON result",
+            "rc": code,
+            "stdout": stdout,
+            "stderr": stderr,
+        }
+    if code == EXIT_DAMAGE or not result.get("ok", True):
+        result.update(failed=True, msg=f"verification found damage in {repository}")
+    return result

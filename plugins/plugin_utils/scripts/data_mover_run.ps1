@@ -1,0 +1,71 @@
+# data_mover_run.ps1: run the data mover component installed on this proxy (requirement R3) once.
+# Params (docs/datamover.md, "On a Windows proxy"):
+#   Component      @{Name; Destination; Runtime; Engine}: the manifest's data mover component; Runtime
+#                  (python\python.exe) and Engine (datamover.pyz) are relative to Destination.
+#   CommandLine    the engine's arguments, already quoted as CommandLineToArgvW splits them.
+#   ChangedRanges  '' or the JSON of the RCT ranges; written to a temporary file for --changed-ranges.
+#   Passphrase     '' or the repository passphrase; the engine gets it in its environment only.
+# Installed means: proxy_components wrote the version record HKLM:\SOFTWARE\backup.hyperv\Components\<Name>
+# and both files exist. Otherwise nothing runs and ran is $false (the controller reports R3).
+# Returns @{ component = @{Name; Version; Destination; Missing}; ran; exit_code; stdout; stderr }.
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)]$Component,
+    [Parameter(Mandatory = $true)][string]$CommandLine,
+    [string]$ChangedRanges = '',
+    [string]$Passphrase = ''
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$record = Join-Path -Path 'HKLM:\SOFTWARE\backup.hyperv\Components' -ChildPath $Component.Name
+$version = $null
+if (Test-Path -LiteralPath $record) {
+    $version = (Get-ItemProperty -LiteralPath $record).Version
+}
+$runtime = Join-Path -Path $Component.Destination -ChildPath $Component.Runtime
+$engine = Join-Path -Path $Component.Destination -ChildPath $Component.Engine
+$missing = @()
+foreach ($relative in @($Component.Runtime, $Component.Engine)) {
+    $path = Join-Path -Path $Component.Destination -ChildPath $relative
+    if (-not (Test-Path -LiteralPath $path -PathType Leaf)) { $missing += $relative }
+}
+$installed = [ordered]@{ Name = $Component.Name; Version = $version; Destination = $Component.Destination; Missing = $missing }
+if ($null -eq $version -or $missing.Count -gt 0) {
+    return [ordered]@{ component = $installed; ran = $false; exit_code = $null; stdout = ''; stderr = '' }
+}
+
+$work = Join-Path -Path ([IO.Path]::GetTempPath()) -ChildPath ('backup.hyperv-datamover-' + [guid]::NewGuid().ToString('N'))
+$null = New-Item -ItemType Directory -Path $work
+try {
+    $arguments = '"' + $engine + '" ' + $CommandLine
+    if ($ChangedRanges) {
+        $rangesFile = Join-Path -Path $work -ChildPath 'changed_ranges.json'
+        [IO.File]::WriteAllText($rangesFile, $ChangedRanges, [Text.UTF8Encoding]::new($false))
+        $arguments += ' --changed-ranges "' + $rangesFile + '"'
+    }
+    $start = [Diagnostics.ProcessStartInfo]::new($runtime, $arguments)
+    $start.UseShellExecute = $false
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $start.StandardOutputEncoding = [Text.Encoding]::UTF8
+    $start.StandardErrorEncoding = [Text.Encoding]::UTF8
+    $start.WorkingDirectory = $work
+    $start.EnvironmentVariables['PYTHONIOENCODING'] = 'utf-8'
+    if ($Passphrase) { $start.EnvironmentVariables['BACKUP_HYPERV_PASSPHRASE'] = $Passphrase }
+    $process = [Diagnostics.Process]::Start($start)
+    # Read stderr asynchronously while stdout is drained: a full pipe would block the engine.
+    $errorText = $process.StandardError.ReadToEndAsync()
+    $outputText = $process.StandardOutput.ReadToEnd()
+    $process.WaitForExit()
+    return [ordered]@{
+        component = $installed
+        ran = $true
+        exit_code = $process.ExitCode
+        stdout = $outputText
+        stderr = $errorText.Result
+    }
+}
+finally {
+    Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction SilentlyContinue
+}

@@ -1,0 +1,178 @@
+"""data_mover action: a Windows proxy is one round trip to its installed engine; other hosts run the module."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.shell.sh import ShellModule as PosixShell
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import COMMAND, load_script
+from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote import DEFAULT_LAYOUT, data_mover_layout
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+ROLE_DEFAULTS = REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml"
+DONE = "data_mover_run_backup_done.json"
+PASSPHRASE = "Vault-Passphrase-9d1e"
+BACKUP = {
+    "operation": "backup",
+    "repository": "C:\\Backup\\repo",
+    "vm": "web01",
+    "source": ["C:\\VMs\\web01\\web01-os.vhdx", "C:\\VMs\\web 01\\Virtual Machines\\A.vmcx"],
+    "passphrase": PASSPHRASE,
+}
+TRANSPORTS = ("ansible.builtin.psrp", "ansible.builtin.winrm")
+
+
+def run(make_action, replies, args, check_mode=False, transport=TRANSPORTS[0], task_vars=None):
+    action, calls = make_action("data_mover", replies=replies, args=args, check_mode=check_mode, transport=transport)
+    original = copy.deepcopy(action._task.args)
+    result = action.run(task_vars=task_vars or {"inventory_hostname": "px1"})
+    assert action._task.args == original  # never mutated
+    return result, calls
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_windows_proxy_is_one_round_trip_with_the_request_on_stdin(make_action, recorded, transport):
+    result, calls = run(make_action, [recorded(DONE)], BACKUP, transport=transport)
+    assert len(calls) == 1 and calls[0].cmd == COMMAND and not calls[0].sudoable
+    request = calls[0].request()
+    assert request["name"] == "data_mover_run"
+    assert base64.b64decode(request["script"]) == load_script("data_mover_run")
+    params = request["params"]
+    expected = ["backup", BACKUP["repository"], *BACKUP["source"], "--vm", "web01", "--block-size", "1M"]
+    expected += ["--compression", "default", "--hash", "blake3", "--json", "--no-progress", "--lock-timeout", "0.0"]
+    assert params["CommandLine"] == subprocess.list2cmdline(expected)
+    assert params["Component"] == DEFAULT_LAYOUT and params["ChangedRanges"] == ""
+    assert params["Passphrase"] == PASSPHRASE  # on stdin only
+    assert PASSPHRASE not in calls[0].cmd and PASSPHRASE not in params["CommandLine"]
+    assert PASSPHRASE not in json.dumps(result)
+    assert result["changed"] is True and not result.get("failed")
+    assert result["restore_point"] and result["disks"][0]["source"] == "C:\\VMs\\web01\\web01-os.vhdx"
+
+
+@pytest.mark.parametrize(
+    ("args", "dry_run"),
+    [
+        (BACKUP, True),
+        ({**BACKUP, "operation": "restore", "source": None, "destination": "D:\\Restore"}, True),
+        ({"operation": "prune", "repository": "C:\\Backup\\repo", "keep_last": 7}, True),
+        ({"operation": "verify", "repository": "C:\\Backup\\repo"}, False),
+        ({"operation": "list", "repository": "C:\\Backup\\repo"}, False),
+    ],
+)
+def test_check_mode_passes_through_as_dry_run(make_action, recorded, args, dry_run):
+    _result, calls = run(make_action, [recorded(DONE)], args, check_mode=True)
+    command_line = calls[0].request()["params"]["CommandLine"]
+    assert command_line.startswith(args["operation"] + " ")
+    assert ("--dry-run" in command_line.split()) is dry_run
+
+
+def test_restore_and_verify_options_reach_the_engine(make_action, recorded):
+    restore = {**BACKUP, "operation": "restore", "source": None, "destination": "\\\\fs1\\restore\\web01"}
+    restore.update(restore_point="20261124T220501.123456Z-3f2a9c1e", format="raw", overwrite=True, lock_timeout=30)
+    _result, calls = run(make_action, [recorded(DONE)], restore)
+    expected = ["restore", "C:\\Backup\\repo", "\\\\fs1\\restore\\web01", "--vm", "web01", "--restore-point"]
+    expected += [restore["restore_point"], "--format", "raw", "--overwrite", "--json", "--no-progress"]
+    assert calls[0].request()["params"]["CommandLine"] == subprocess.list2cmdline([*expected, "--lock-timeout", "30.0"])
+    verify = {"operation": "verify", "repository": "C:\\Backup\\repo", "vm": "web01"}
+    _result, calls = run(make_action, [recorded(DONE)], verify)
+    assert "--restore-point" not in calls[0].request()["params"]["CommandLine"]  # 'latest' verifies everything
+
+
+def test_changed_ranges_travel_as_json_on_stdin(make_action, recorded):
+    ranges = {"C:\\VMs\\web01\\web01-os.vhdx": [{"offset": 1048576, "length": 65536}, [536870912, 4194304]]}
+    _result, calls = run(make_action, [recorded(DONE)], {**BACKUP, "changed_ranges": ranges})
+    assert json.loads(calls[0].request()["params"]["ChangedRanges"]) == ranges
+
+
+@pytest.mark.parametrize(
+    ("fixture", "names"),
+    [
+        ("data_mover_run_not_installed.json", "no version record HKLM:\\SOFTWARE\\backup.hyperv\\Components\\"),
+        ("data_mover_run_runtime_missing.json", "python\\python.exe is missing in C:\\Program Files"),
+    ],
+)
+def test_a_proxy_without_the_component_fails_with_r3_and_the_remedy(make_action, recorded, fixture, names):
+    result, calls = run(make_action, [recorded(fixture)], BACKUP)
+    assert len(calls) == 1 and result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith("R3: the data mover component 'data_mover' is not installed on px1")
+    assert names in result["msg"]
+    assert "backup.hyperv.offhost_proxy role" in result["msg"] and "backup.hyperv.proxy_components" in result["msg"]
+
+
+def test_an_engine_error_fails_with_its_line_and_the_passphrase_masked(make_action, recorded):
+    reply = recorded("data_mover_run_wrong_passphrase.json")
+    reply["stdout"]["stderr"] += f"debug: tried {PASSPHRASE}\r\n"  # an engine that echoed it must not leak it
+    result, _calls = run(make_action, [reply], BACKUP)
+    assert result["failed"] is True and result["rc"] == 1
+    assert result["msg"] == "data mover: wrong passphrase: it does not unlock the repository key"
+    assert PASSPHRASE not in json.dumps(result)
+
+
+def test_verify_damage_fails_the_task_with_the_damage(make_action, recorded):
+    args = {"operation": "verify", "repository": "C:\\Backup\\repo", "passphrase": PASSPHRASE}
+    result, _calls = run(make_action, [recorded("data_mover_run_verify_damage.json")], args)
+    assert result["failed"] is True and result["ok"] is False
+    assert result["msg"] == "verification found damage in C:\\Backup\\repo"
+    assert result["damaged"][0]["offset"] == 5242880
+
+
+def test_a_script_failure_is_reported_without_the_passphrase(make_action):
+    failure = {"failed": True, "name": "data_mover_run", "msg": f"Access denied {PASSPHRASE}", "at": ""}
+    result, _calls = run(make_action, [(1, json.dumps(failure), "")], BACKUP)
+    assert result["failed"] is True and "Access denied ********" in result["msg"]
+    assert PASSPHRASE not in json.dumps(result)
+
+
+@pytest.mark.parametrize("option", ["repository", "source", "destination"])
+def test_relative_paths_fail_before_any_round_trip(make_action, option):
+    args = {**BACKUP, "operation": "restore" if option == "destination" else "backup", "destination": "D:\\x"}
+    args[option] = ["web01.vhdx"] if option == "source" else "repo"
+    result, calls = run(make_action, [], args)
+    assert calls == [] and result["failed"] is True and "must be an absolute Windows path" in result["msg"]
+
+
+def test_the_shared_spec_is_validated_before_any_round_trip(make_action):
+    with pytest.raises(AnsibleActionFail, match="source"):
+        run(make_action, [], {"operation": "backup", "repository": "C:\\r", "vm": "web01"})
+
+
+def test_the_manifest_of_the_host_names_the_runtime_and_the_engine(make_action, recorded):
+    manifest = yaml.safe_load(ROLE_DEFAULTS.read_text())["offhost_proxy_manifest"]
+    mover = next(c for c in manifest["components"] if c["role"] == "data_mover")
+    mover.update(destination="D:\\DataMover", files=["bin\\DataMover.exe", "rt\\python.exe", "engine-2.pyz"])
+    task_vars = {"inventory_hostname": "hv1", "ansible_delegated_vars": {"px9": {"offhost_proxy_manifest": manifest}}}
+    action, calls = make_action("data_mover", replies=[recorded("data_mover_run_not_installed.json")], args=BACKUP)
+    action._task.delegate_to = "px9"
+    result = action.run(task_vars=task_vars)
+    layout = {"Name": "data_mover", "Destination": "D:\\DataMover", "Runtime": "rt\\python.exe"}
+    layout["Engine"] = "engine-2.pyz"
+    assert calls[0].request()["params"]["Component"] == layout
+    assert "not installed on px9" in result["msg"]
+
+
+def test_the_default_layout_is_the_role_default_manifest():
+    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
+    assert data_mover_layout(defaults["offhost_proxy_manifest"]) == DEFAULT_LAYOUT
+
+
+def test_other_connections_run_the_python_module(make_action, monkeypatch):
+    action, calls = make_action("data_mover", args=BACKUP, transport="ansible.builtin.local")
+    action._connection._shell = PosixShell()
+    executed = []
+
+    def execute_module(module_name=None, module_args=None, task_vars=None, **kwargs):
+        executed.append((module_name, module_args))
+        return {"changed": True, "restore_point": "rp-1"}
+
+    monkeypatch.setattr(action, "_execute_module", execute_module)
+    result = action.run(task_vars={})
+    assert executed == [("backup.hyperv.data_mover", BACKUP)] and calls == []
+    assert result["restore_point"] == "rp-1"
