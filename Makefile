@@ -64,8 +64,14 @@ build: $(STAMP)  ## build the collection tarball and install it into build/insta
 docs: build  ## check that ansible-doc renders every module and role of the installed tarball
 	tools/check_docs.sh $(BIN) $(INSTALL_ROOT)
 
+.PHONY: molecule
+molecule: $(STAMP) system-deps  ## Molecule `test` of both roles on the lab (create, converge, idempotence, verify, destroy)
+	for role in managed_server offhost_proxy; do \
+		(cd roles/$$role && PATH="$(abspath $(BIN)):$$PATH" ../../$(BIN)/molecule test); \
+	done
+
 .PHONY: test
-test: ruff unit sanity lint docs  ## the whole suite (what CI runs)
+test: ruff unit sanity lint docs molecule  ## the whole suite (what CI runs)
 	@echo "make test: all gates passed"
 
 .PHONY: demo
