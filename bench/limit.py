@@ -22,6 +22,9 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants 
     COMPRESSION_LEVELS,
     DEFAULT_CHUNK_SIZE,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import (  # noqa: E402
+    keep_freed_buffers,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import (  # noqa: E402
     ExtentKind,
     open_disk,
@@ -74,6 +77,7 @@ class _Worker:
 
 def measure(paths: list, workers: int = 2, compression: str = "default") -> dict:
     """Seconds both cores need for the paths' chunks (timed only while hashing and compressing)."""
+    keep_freed_buffers()  # the allocator setting the data mover's command line uses: same conditions
     work = _Worker(COMPRESSION_LEVELS[compression])
     seconds, cpu, chunks = 0.0, 0.0, 0
     with ThreadPoolExecutor(workers) as pool:

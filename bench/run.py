@@ -3,12 +3,15 @@
 Steps: build (or reuse) the corpus (corpus.py); for each tool, a full backup of day 1 and an
 incremental one of day 2 (ours also with the day-2 changed ranges, as Hyper-V RCT would supply them),
 then a restore of day 2; ours again on a small and a 4x larger single disk (memory must stay flat);
-and the machine limit (limit.py). Prints one table plus the target checks, and writes JSON.
+and the machine limit (limit.py), measured right after our full backup so that both see the same load.
+Prints one table plus the target checks, and writes JSON.
 
     .venv/bin/python bench/run.py [--size 1.0] [--vms 3] [--work build/bench] [--no-borg-fixed] [--strict]
 
 ``--size`` scales the corpus: 1.0 = 3 VMs x 2 GiB virtual, 600 MiB shared OS content and 300 MiB of
-unique data each. Every tool runs as a subprocess under /usr/bin/time -v (ours via bin/hyperv-datamover).
+unique data each. Every tool runs as a subprocess under /usr/bin/time -v (ours via bin/hyperv-datamover):
+restic and borg one process per VM, ours one process for all VMs (``--job``, as restic and borg would take
+a whole corpus) plus rows for ours with one process per VM.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ tools.use_collection()
 import limit  # noqa: E402 - needs the collection importable
 
 HERE = Path(__file__).resolve().parent
+PER_VM_LABEL = "ours (process per VM)"
 
 
 def parse_args() -> argparse.Namespace:
@@ -82,18 +86,26 @@ def ranges_files(work: Path, disks: list, live: dict) -> dict:
 
 def backup_all(tool: object, step: str, live: dict, ranges: dict | None = None) -> tools.Run:
     run = tools.Run(tool.label, step)
-    for vm, paths in live.items():
-        tool.backup(run, vm, paths, ranges[vm] if ranges else None)
+    if getattr(tool, "job_mode", False):
+        tool.backup_job(run, live, ranges)
+    else:
+        for vm, paths in live.items():
+            tool.backup(run, vm, paths, ranges[vm] if ranges else None)
     run.stored = tools.repository_size(tool.repo)
     return run
 
 
 def restore_all(tool: object, work: Path, live: dict) -> tools.Run:
     run = tools.Run(tool.label, "restore")
-    for vm in live:
-        target = work / "restore" / tool.label / vm
+    targets = {vm: work / "restore" / tool.label / vm for vm in live}
+    for target in targets.values():
         shutil.rmtree(target, ignore_errors=True)
-        tool.restore(run, vm, target)
+    if getattr(tool, "job_mode", False):
+        tool.restore_job(run, targets)
+    else:
+        for vm, target in targets.items():
+            tool.restore(run, vm, target)
+    for vm, target in targets.items():
         if tool.label == "ours":  # correctness, untimed: the restored disk equals the source
             restored = target / live[vm][0].name
             subprocess.run(["qemu-img", "compare", "-q", str(live[vm][0]), str(restored)], check=True)
@@ -141,28 +153,33 @@ def run_bench(args: argparse.Namespace, work: Path) -> int:
     disks = manifest["disks"]
     content = limit.allocated_bytes([d["day1"] for d in disks]) + sum(os.path.getsize(d["config_day1"]) for d in disks)
     ours, ranged = tools.Ours(work), tools.Ours(work, label="ours-ranges")
+    per_vm = tools.Ours(work, label=PER_VM_LABEL, job_mode=False)  # the same, one process per VM
     peers = [] if args.no_peers else [tools.Restic(work), tools.Borg(work)]
     if args.borg_fixed and not args.no_peers:
         peers.append(tools.Borg(work, label="borg (fixed 1 MiB)", chunker="fixed,1048576"))
     runs = []
     live = link_live(work, disks, "day1")
-    for tool in [ours, *peers]:
+    for tool in [ours, per_vm, *peers]:
         tool.init()
         runs.append(backup_all(tool, "full", live))
         print(f"{tool.label}: full backup done", file=sys.stderr)
+        if tool is ours:  # measured next to ours, so that both see the same load of a shared machine
+            machine = limit.measure([d["day1"] for d in disks])
     shutil.rmtree(ranged.repo, ignore_errors=True)
     shutil.copytree(ours.repo, ranged.repo)  # same history for the run with changed ranges
     live = link_live(work, disks, "day2")
+    ranges = ranges_files(work, disks, live)
     for tool in [ours, *peers]:
         runs.append(backup_all(tool, "incremental", live))
-    with_ranges = backup_all(ranged, "incremental+ranges", live, ranges_files(work, disks, live))
+    with_ranges = backup_all(ranged, "incremental+ranges", live, ranges)
     with_ranges.tool = "ours"
     runs.append(with_ranges)
+    runs.append(backup_all(per_vm, "incremental+ranges", live, ranges))
+    shutil.rmtree(per_vm.repo)
     for tool in [ours, *peers]:
         runs.append(restore_all(tool, work, live))
     print("restores done", file=sys.stderr)
     runs += growth_runs(work, manifest)
-    machine = limit.measure([d["day1"] for d in disks])
     runs.append(tools.Run("machine limit (2 threads)", "hash+compress", machine["seconds"], machine["cpu"]))
     results = report.checks(
         runs, content, machine["seconds"], [p.label for p in peers if p.label in ("restic", "borg")]

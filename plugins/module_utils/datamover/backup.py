@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -168,22 +169,42 @@ def read_items(streams: List[Stream], stats: Stats, pool: BufferPool):  # noqa: 
                 yield stream_no, number, view, buffer
 
 
-def run_streams(streams: List[Stream], work: ChunkWork, workers: int, stats: Stats, progress: Progress) -> None:
-    """Push every chunk to read through the pipeline and record the results in the chunk lists."""
+def in_flight(workers: int, chunk_size: int) -> Tuple[int, int]:
+    """(chunks being hashed/compressed at once, chunks the reader may be ahead): the memory bound."""
+    return max(workers + 1, min(workers * 6, IN_FLIGHT_BUDGET // chunk_size)), workers + 1
+
+
+def buffer_pool(workers: int, chunk_size: int) -> BufferPool:
+    """Enough buffers that the reader never starves the window (a job reuses one pool for all its VMs)."""
+    window, depth = in_flight(workers, chunk_size)
+    return BufferPool(window + depth + 3, chunk_size)
+
+
+def run_streams(
+    streams: List[Stream],
+    work: ChunkWork,
+    threads: Tuple[int, Optional[Executor]],
+    stats: Stats,
+    progress: Progress,
+    buffers: Optional[BufferPool] = None,
+) -> None:
+    """Push every chunk to read through the pipeline and record the results in the chunk lists.
+    ``threads``: (workers, shared executor or None); ``buffers``: a pool from ``buffer_pool`` to reuse."""
+    workers, executor = threads
     total = sum(s.chunks.size for s in streams)
     done = total - sum(s.chunks.chunk_range(n)[1] for s in streams for n in range(s.chunks.count) if s.to_read[n])
-    chunk_size = len(work.zero)
-    window = max(workers + 1, min(workers * 6, IN_FLIGHT_BUDGET // chunk_size))
-    depth = workers + 1
-    pool = BufferPool(window + depth + 3, chunk_size)  # enough that the reader never starves the window
+    window, depth = in_flight(workers, len(work.zero))
+    pool = buffers or buffer_pool(workers, len(work.zero))
     reader = prefetch(read_items(streams, stats, pool), depth)
+    results = ordered_map(reader, work, workers, window, executor=executor)
     try:
-        for result in ordered_map(reader, work, workers, window):
+        for result in results:
             done += record_result(streams, result, work.session, stats)
             pool.put(result[-1])  # the blob is in the pack now: the buffer can be read into again
             if progress is not None:
                 progress(done, total)
     finally:
+        results.close()  # on failure: no chunk work left running when the store session aborts
         reader.close()  # stop the reader thread before the caller closes the sources
 
 
@@ -244,6 +265,8 @@ class BackupJob:
     progress: Progress
     workers: int
     check_mode: bool
+    executor: Optional[Executor] = None  # a pool shared by the VMs of a job; None: one for this run
+    buffers: Optional[BufferPool] = None  # chunk buffers shared by the VMs of a job (same chunk size)
 
     def run(self, repo: Optional[object], index: Index, digest: Digest) -> dict:
         """``repo`` None (check mode on a missing repository) or an opened, locked, indexed repository."""
@@ -257,7 +280,7 @@ class BackupJob:
         work = ChunkWork(digest, self.codec, sealer, session, bytes(self.streams[0].chunks.chunk_size))
         point_id = None if self.check_mode else new_point_id()
         try:
-            run_streams(self.streams, work, self.workers, stats, self.progress)
+            run_streams(self.streams, work, (self.workers, self.executor), stats, self.progress, self.buffers)
             stats.stop()
             point = point_record(point_id or "check-mode", self.vm, self.streams, stats)
             if not self.check_mode:

@@ -51,11 +51,14 @@ def publish(path: str, data: bytes, tmp_dir: str) -> None:
 
 
 def rename_durably(source: str, target: str) -> None:
-    """Rename and fsync both directories involved."""
+    """Rename and fsync the target's directory, which makes the new name durable.
+
+    The source's directory is not synced when it differs: it is the repository's ``tmp/`` (or the restore
+    destination, where it is the same directory), whose leftovers are garbage by definition (a writer empties
+    ``tmp/`` under the exclusive lock), so a crash that forgets the removal of the old name leaves only that.
+    """
     os.replace(source, target)
     fsync_dir(os.path.dirname(target))
-    if os.path.dirname(source) != os.path.dirname(target):
-        fsync_dir(os.path.dirname(source))
 
 
 def remove_quietly(path: Optional[str]) -> None:

@@ -11,10 +11,11 @@ import json
 import os
 import threading
 from datetime import datetime, timezone
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import constants as C
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.crypto import (
+    MasterKey,
     Sealer,
     new_key_file,
     unlock_key_file,
@@ -49,6 +50,14 @@ SUBDIRS = (C.PACKS_DIR, C.INDEX_DIR, C.POINTS_DIR, C.LOCKS_DIR, C.TMP_DIR, "keys
 
 def init_layout(path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str) -> dict:
     """Create a repository; the config file is written last and marks it as complete."""
+    return create_layout(path, passphrase=passphrase, encryption=encryption, hash_algorithm=hash_algorithm)[0]
+
+
+def create_layout(
+    path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str
+) -> Tuple[dict, Optional[MasterKey]]:
+    """Create a repository; return its config and, when encrypted, the new master key (so that opening
+    the new repository does not pay for a second scrypt unlock)."""
     if os.path.exists(os.path.join(path, C.CONFIG_FILE)):
         raise RepositoryError(f"a repository already exists at {path}")
     if encryption is None and passphrase:
@@ -59,10 +68,11 @@ def init_layout(path: str, *, passphrase: Optional[str], encryption: Optional[st
         raise PassphraseError("encryption needs a passphrase")
     make_chunk_hasher(hash_algorithm)  # refuse an unknown algorithm before creating anything
     try:
+        master = None
         for sub in SUBDIRS:
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         if encryption is not None:
-            _ignored, key_file = new_key_file(passphrase, encryption)
+            master, key_file = new_key_file(passphrase, encryption)
             publish(os.path.join(path, C.KEY_FILE), key_file, os.path.join(path, C.TMP_DIR))
     except OSError as exc:
         raise RepositoryError(f"cannot create the repository at {path}: {exc.strerror or exc}") from exc
@@ -75,19 +85,20 @@ def init_layout(path: str, *, passphrase: Optional[str], encryption: Optional[st
         "created": datetime.now(timezone.utc).isoformat(),
     }
     publish(os.path.join(path, C.CONFIG_FILE), json.dumps(config, indent=1).encode(), os.path.join(path, C.TMP_DIR))
-    return config
+    return config, master
 
 
 class Repository:
     """An opened repository: its keys, its index, and typed access to its files."""
 
-    def __init__(self, path: str, passphrase: Optional[str] = None) -> None:
+    def __init__(self, path: str, passphrase: Optional[str] = None, master: Optional[MasterKey] = None) -> None:
+        """``master``: the key already unwrapped (by ``create_layout``), so scrypt does not run again."""
         self.path = path
         self.config = read_config(path)
         self.sealer: Optional[Sealer] = None
         id_key = None
         if self.config.get("encryption"):
-            master = unlock_key_file(read_file(self._p(C.KEY_FILE)), passphrase)
+            master = master or unlock_key_file(read_file(self._p(C.KEY_FILE)), passphrase)
             self.sealer = Sealer(self.config["encryption"], master.data_key)
             id_key = master.id_key
         elif passphrase:

@@ -8,6 +8,7 @@ offset, and the unfinished output is removed.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor
 from typing import Callable, List, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.blob import decode_blob
@@ -16,7 +17,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.compress i
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import CorruptionError, DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil import describe_os_error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.outputs import open_output, output_name
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import default_workers, ordered_map
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import ordered_map
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.stats import Stats
@@ -61,43 +62,37 @@ def _targets(point: dict, destination: str, fmt: str) -> List[Tuple[dict, str, s
     return targets
 
 
-def restore(
-    repository: str,
+def restore_into(
+    repo: Repository,
     vm: Optional[str],
     destination: str,
     *,
     restore_point: str = "latest",
     format: str = "vhdx",
-    passphrase: Optional[str] = None,
     overwrite: bool = False,
     progress: Optional[Callable[[int, int], None]] = None,
-    lock_timeout: float = 0,
-    workers: Optional[int] = None,
+    workers: int = 1,
+    executor: Optional[Executor] = None,
 ) -> dict:
-    """Restore ``restore_point`` of ``vm`` into the folder ``destination``."""
+    """Restore ``restore_point`` of ``vm`` into the folder ``destination`` from an opened, locked and indexed
+    repository (see session.py)."""
     if format not in FORMATS:
         raise DataMoverError(f"unknown restore format {format!r}; choose one of {', '.join(FORMATS)}")
-    repo = Repository(repository, passphrase)
-    try:
-        with repo.lock(exclusive=False, timeout=lock_timeout):
-            repo.load_index()
-            point = find_point(repo, vm, restore_point)
-            streams = chunk_lists(repo, point)
-            targets = _targets(point, destination, format)
-            existing = [path for _ignored, path, _ignored in targets if os.path.exists(path)]
-            if existing and not overwrite:
-                raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
-            os.makedirs(destination, exist_ok=True)
-            stats = Stats(bytes_logical=sum(s.size for s in streams))
-            meter = Meter(stats.bytes_logical, progress)
-            written = []
-            for record, path, fmt in targets:
-                stream = streams[record["stream"]]
-                _restore_stream(repo, record, stream, path, fmt, default_workers(workers), stats, meter)
-                meter.advance(stream.size - meter.stream_done)
-                written.append({"name": record["name"], "path": path, "format": fmt, "size": stream.size})
-    finally:
-        repo.close()
+    point = find_point(repo, vm, restore_point)
+    streams = chunk_lists(repo, point)
+    targets = _targets(point, destination, format)
+    existing = [path for _ignored, path, _ignored in targets if os.path.exists(path)]
+    if existing and not overwrite:
+        raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
+    os.makedirs(destination, exist_ok=True)
+    stats = Stats(bytes_logical=sum(s.size for s in streams))
+    meter = Meter(stats.bytes_logical, progress)
+    written = []
+    for record, path, fmt in targets:
+        stream = streams[record["stream"]]
+        _restore_stream(repo, record, stream, path, fmt, (workers, executor), stats, meter)
+        meter.advance(stream.size - meter.stream_done)
+        written.append({"name": record["name"], "path": path, "format": fmt, "size": stream.size})
     return {
         "changed": True,
         "restore_point": point["id"],
@@ -128,13 +123,14 @@ class Meter:
 
 
 def _restore_stream(
-    repo: Repository, record: dict, chunks: ChunkList, path: str, fmt: str, workers: int, stats: Stats, meter: Meter
+    repo: Repository, record: dict, chunks: ChunkList, path: str, fmt: str, pool: tuple, stats: Stats, meter: Meter
 ) -> None:
+    """``pool``: (workers, shared executor or None)."""
     kind = "disk" if "virtual_size" in record else "file"
     output = open_output(path, fmt, record if kind == "disk" else {"virtual_size": chunks.size})
     try:
         loader = ChunkLoader(repo, f"{kind} {record['name']}", chunks)
-        for offset, data in ordered_map(chunks.data_chunks(), loader, workers):
+        for offset, data in ordered_map(chunks.data_chunks(), loader, pool[0], executor=pool[1]):
             output.write(offset, data)
             stats.bytes_read += len(data)
             meter.reach(offset + len(data))

@@ -5,7 +5,8 @@ overlaps with hashing and compressing the next chunks; its chunks stay "pending"
 then. ``commit`` waits for every pack before writing the index file, keeping the commit order.
 
 On failure ``abort`` drops the unfinished pack and deletes the packs this session finished (no index or
-restore point names them yet), so the repository is left as it was. A crash instead of an abort leaves
+restore point names them yet), and forgets them in the in-memory index, so the repository and the index
+(which a job keeps for its next VM) are left as they were. A crash instead of an abort leaves
 finished packs behind, which the next writer indexes and reuses.
 """
 
@@ -107,9 +108,12 @@ class StoreSession:
             writer.abort()
         self._stop_flusher()
         if self.repository is not None:
+            # the index may outlive this session (a job backs up several VMs): it must not name deleted packs
+            self.index.remove_packs(list(self.finished))
             for pack_id in self.finished:
                 remove_quietly(self.repository.pack_path(pack_id))
         self.finished.clear()
+        self._pending.clear()
 
     def _stop_flusher(self) -> None:
         if self._flusher is not None:

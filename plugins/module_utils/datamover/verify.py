@@ -7,6 +7,7 @@ decompressed and re-hashed once; each damaged chunk is reported at every disk/fi
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.catalog import chunk_lists, points_by_vm
@@ -14,7 +15,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.compress i
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pack import read_pack_entries
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import default_workers, ordered_map
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import ordered_map
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.restore import load_chunk
 
@@ -51,8 +52,9 @@ def check_structure(repo: Repository) -> List[dict]:
     return problems
 
 
-def _check_chunks(repo: Repository, ids: Set[bytes], workers: int, progress: Optional[Callable]) -> Dict[bytes, str]:
-    """Read and re-hash each chunk once, in pack order; return {id: reason} for the damaged ones."""
+def _check_chunks(repo: Repository, ids: Set[bytes], pool: tuple, progress: Optional[Callable]) -> Dict[bytes, str]:
+    """Read and re-hash each chunk once, in pack order; return {id: reason} for the damaged ones.
+    ``pool``: (workers, shared executor or None)."""
     index: Index = repo.index
     codec = Codec(0)
     ordered = sorted(ids, key=lambda c: (index.lookup(c) or (b"",))[:2])
@@ -67,7 +69,7 @@ def _check_chunks(repo: Repository, ids: Set[bytes], workers: int, progress: Opt
     bad: Dict[bytes, str] = {}
     sizes = {c: (index.lookup(c) or (b"", 0, 0, 0))[3] for c in ordered} if progress is not None else {}
     total, done = sum(sizes.values()), 0
-    for chunk_id, reason in ordered_map(ordered, check, workers):
+    for chunk_id, reason in ordered_map(ordered, check, pool[0], executor=pool[1]):
         if reason is not None:
             bad[chunk_id] = reason
         if progress is not None:
@@ -92,44 +94,37 @@ def _locate(repo: Repository, points: List[dict], bad: Dict[bytes, str]) -> List
     return damaged
 
 
-def verify(
-    repository: str,
+def verify_in(
+    repo: Repository,
     *,
     vm: Optional[str] = None,
     restore_point: Optional[str] = None,
-    passphrase: Optional[str] = None,
     progress: Optional[Callable[[int, int], None]] = None,
-    lock_timeout: float = 0,
-    workers: Optional[int] = None,
+    workers: int = 1,
+    executor: Optional[Executor] = None,
 ) -> dict:
-    repo = Repository(repository, passphrase)
-    try:
-        with repo.lock(exclusive=False, timeout=lock_timeout):
-            problems = check_structure(repo)
-            groups = points_by_vm(repo, vm).values()
-            if restore_point == "latest":  # the newest point of each VM in scope
-                points = [group[-1] for group in groups]
-            else:
-                points = [p for group in groups for p in group]
-            if restore_point not in (None, "latest"):
-                points = [p for p in points if p["id"] == restore_point]
-                if not points:
-                    raise DataMoverError(f"restore point {restore_point} does not exist in {repository}")
-            ids: Set[bytes] = set()
-            readable = []
-            for point in points:
-                try:
-                    streams = chunk_lists(repo, point)
-                except DataMoverError as exc:
-                    problems.append({"restore_point": point["id"], "reason": str(exc)})
-                    continue
-                readable.append(point)
-                for stream in streams:
-                    ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
-            bad = _check_chunks(repo, ids, default_workers(workers), progress)
-            damaged = _locate(repo, readable, bad) if bad else []
-    finally:
-        repo.close()
+    """Verify an opened and locked repository (its index is reloaded from disk, as a reader would)."""
+    problems = check_structure(repo)
+    groups = points_by_vm(repo, vm).values()
+    latest_only = restore_point == "latest"  # the newest point of each VM in scope
+    points = [p for group in groups for p in (group[-1:] if latest_only else group)]
+    if restore_point not in (None, "latest"):
+        points = [p for p in points if p["id"] == restore_point]
+        if not points:
+            raise DataMoverError(f"restore point {restore_point} does not exist in {repo.path}")
+    ids: Set[bytes] = set()
+    readable = []
+    for point in points:
+        try:
+            streams = chunk_lists(repo, point)
+        except DataMoverError as exc:
+            problems.append({"restore_point": point["id"], "reason": str(exc)})
+            continue
+        readable.append(point)
+        for stream in streams:
+            ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
+    bad = _check_chunks(repo, ids, (workers, executor), progress)
+    damaged = _locate(repo, readable, bad) if bad else []
     return {
         "ok": not damaged and not problems,
         "checked_chunks": len(ids),

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import platform
+import sys
 import threading
 
 import pytest
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import ordered_map, prefetch
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import (
+    BufferPool,
+    keep_freed_buffers,
+    ordered_map,
+    prefetch,
+)
 
 
 def test_ordered_map_keeps_order_and_bounds_items_in_flight():
@@ -53,3 +60,15 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops():
     assert next(reader) == 0
     reader.close()
     assert threading.active_count() == before
+
+
+def test_buffer_pool_makes_buffers_on_demand_and_never_more_than_its_count():
+    pool = BufferPool(2, 16)
+    first, second = pool.get(), pool.get()
+    assert first is not second and len(first) == len(second) == 16
+    pool.put(second)
+    assert pool.get() is second  # the bound is reached: a freed buffer comes back instead of a new one
+
+
+def test_the_allocator_is_told_to_keep_freed_buffers_on_glibc():
+    assert keep_freed_buffers() is (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc")

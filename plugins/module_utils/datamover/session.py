@@ -1,0 +1,236 @@
+"""A session: one opened repository serving several operations, as a job backing up many VMs needs.
+
+Opening a repository costs a scrypt key unlock, a lock, loading the index and starting worker threads; a
+session pays that once and then backs up, restores or verifies any number of VMs. It holds its lock until
+``close``: exclusive for a writing session (so no other writer or reader slips in between two VMs of the
+job), shared for a reading one. Each backup is still its own restore point with its own commit: a backup
+that fails leaves no restore point and no data behind (see store.py), and the session stays usable.
+
+A writing session creates a missing repository at its first backup, after that backup's sources opened,
+so a job whose sources are all missing writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import backup as _backup
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.compress import Codec, compression_level
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
+    CONFIG_FILE,
+    DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.files import (
+    OpaqueFile,
+    default_disk_opener,
+    is_disk,
+    open_disk_checked,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.hashing import make_chunk_hasher
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.index import Index
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.lock import RepositoryLock
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import (
+    BufferPool,
+    default_workers,
+    worker_pool,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.repository import Repository, create_layout
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.restore import restore_into
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.verify import verify_in
+
+Progress = Optional[Callable[[int, int], None]]
+Ranges = Optional[Mapping[str, Sequence[Tuple[int, int]]]]
+
+
+def check_chunk_size(block_size: int) -> None:
+    if not MIN_CHUNK_SIZE <= block_size <= MAX_CHUNK_SIZE or block_size & (block_size - 1):
+        raise DataMoverError(
+            f"block_size {block_size} is invalid: use a power of two from {MIN_CHUNK_SIZE} to {MAX_CHUNK_SIZE} bytes"
+        )
+
+
+def open_streams(sources: Sequence[str], chunk_size: int, opener: Optional[Callable]) -> List[_backup.Stream]:
+    """Open every source before anything is written; any failure closes what was opened and raises."""
+    opener = opener or default_disk_opener()
+    streams: List[_backup.Stream] = []
+    try:
+        for path in sources:
+            disk = is_disk(path)
+            source = open_disk_checked(path, opener) if disk else OpaqueFile(path)
+            size = source.virtual_size if disk else source.size
+            name = os.path.basename(path.rstrip("/\\")) or path
+            if any(s.name == name for s in streams):
+                raise DataMoverError(f"two sources share the file name {name!r}; restore points name files by it")
+            streams.append(_backup.Stream(name, path, source, disk, ChunkList(size, chunk_size)))
+    except BaseException:
+        close_streams(streams)
+        raise
+    streams.sort(key=lambda s: not s.is_disk)  # disks first, then files, each in the given order
+    return streams
+
+
+def close_streams(streams: List[_backup.Stream]) -> None:
+    for stream in streams:
+        with contextlib.suppress(Exception):  # closing a read-only source cannot lose data
+            stream.source.close()
+
+
+class Session:
+    """An opened (or, for a writer, about to be created) repository; use ``engine.open_session``."""
+
+    def __init__(
+        self,
+        repository: str,
+        *,
+        passphrase: Optional[str] = None,
+        lock_timeout: float = 0,
+        workers: Optional[int] = None,
+        write: bool = True,
+        check_mode: bool = False,
+        init: bool = True,
+        encryption: Optional[str] = None,
+        hash_algorithm: str = "blake3",
+        disk_opener: Optional[Callable] = None,
+    ) -> None:
+        self.path = repository
+        self.write, self.check_mode = write and not check_mode, check_mode
+        self.workers = default_workers(workers)
+        self._passphrase, self._lock_timeout, self._init = passphrase, lock_timeout, init
+        self._create_args = {"encryption": encryption, "hash_algorithm": hash_algorithm}
+        self._opener = disk_opener
+        self.repo: Optional[Repository] = None
+        self._lock: Optional[RepositoryLock] = None
+        self._indexed = False
+        self._executor = None
+        self._buffers: Dict[int, BufferPool] = {}  # by chunk size, reused by the next backup
+        exists = os.path.exists(os.path.join(repository, CONFIG_FILE))
+        if exists or not write:  # a reader of a missing repository fails here, with the reason
+            self._attach(Repository(repository, passphrase))
+
+    # --- life cycle -------------------------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers, release the lock, close the pack files (idempotent)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        try:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+        finally:
+            if self.repo is not None:
+                self.repo.close()
+
+    def _attach(self, repo: Repository) -> None:
+        """Lock ``repo`` for the rest of the session (exclusive when writing)."""
+        lock = repo.lock(exclusive=self.write, timeout=self._lock_timeout)
+        try:
+            lock.acquire()
+            if self.write:
+                repo.clean_tmp()  # leftovers of interrupted writers, now that no writer can be running
+        except BaseException:
+            lock.release()
+            repo.close()
+            raise
+        self.repo, self._lock = repo, lock
+
+    def _writable_repository(self) -> Optional[Repository]:
+        """The repository a backup writes to; created now if missing. None: check mode, no repository yet."""
+        if self.repo is None and not self.check_mode:
+            if not self._init:
+                raise DataMoverError(f"no repository at {self.path} and init is false")
+            _config, master = create_layout(self.path, passphrase=self._passphrase, **self._create_args)
+            self._attach(Repository(self.path, self._passphrase, master=master))
+        return self.repo
+
+    def _index(self, repo: Repository) -> Index:
+        """The in-memory index, loaded once; every backup of the session keeps it up to date."""
+        if not self._indexed:
+            repo.load_index()
+            self._indexed = True
+        return repo.index
+
+    def _pool(self) -> Tuple[int, object]:
+        if self._executor is None and self.workers > 1:
+            self._executor = worker_pool(self.workers)
+        return self.workers, self._executor
+
+    def _reader(self) -> Repository:
+        if self.repo is None:
+            raise DataMoverError(f"no repository at {self.path}")
+        return self.repo
+
+    # --- operations -------------------------------------------------------------------------------------------
+    def backup(
+        self,
+        vm: str,
+        sources: Sequence[str],
+        *,
+        block_size: int = DEFAULT_CHUNK_SIZE,
+        compression: str = "default",
+        changed_ranges: Ranges = None,
+        progress: Progress = None,
+    ) -> dict:
+        """Back up ``sources`` of ``vm`` as a new restore point; in check mode estimate and write nothing."""
+        if not self.write and not self.check_mode:
+            raise DataMoverError("this session was opened for reading: it cannot back up")
+        if not vm:
+            raise DataMoverError("a VM name is required")
+        if not sources:
+            raise DataMoverError("no sources given: name at least one disk or VM file")
+        check_chunk_size(block_size)
+        codec = Codec(compression_level(compression))
+        streams = open_streams(sources, block_size, self._opener)
+        try:
+            repo = self._writable_repository()
+            workers, executor = self._pool()
+            buffers = self._buffers.pop(block_size, None) or _backup.buffer_pool(workers, block_size)
+            job = _backup.BackupJob(vm, streams, codec, changed_ranges, progress, workers, self.check_mode, executor,
+                                    buffers)  # fmt: skip
+            if repo is None:  # check mode against a repository that does not exist yet
+                result = job.run(None, Index(), make_chunk_hasher(self._create_args["hash_algorithm"]))
+            else:
+                result = job.run(repo, self._index(repo), repo.digest)
+            self._buffers[block_size] = buffers  # all returned: a failed run may have lost some, so not then
+            return result
+        finally:
+            close_streams(streams)
+
+    def restore(
+        self,
+        vm: Optional[str],
+        destination: str,
+        *,
+        restore_point: str = "latest",
+        format: str = "vhdx",
+        overwrite: bool = False,
+        progress: Progress = None,
+    ) -> dict:
+        """Write the disks and files of ``restore_point`` of ``vm`` into the folder ``destination``."""
+        repo = self._reader()
+        self._index(repo)
+        workers, executor = self._pool()
+        return restore_into(repo, vm, destination, restore_point=restore_point, format=format,
+                            overwrite=overwrite, progress=progress, workers=workers, executor=executor)  # fmt: skip
+
+    def verify(
+        self, *, vm: Optional[str] = None, restore_point: Optional[str] = None, progress: Progress = None
+    ) -> dict:
+        """Check the structure and every chunk of the selected restore points (all by default)."""
+        repo = self._reader()
+        self._index(repo)  # first, so that packs an interrupted run left unindexed are still noted as such
+        workers, executor = self._pool()
+        return verify_in(repo, vm=vm, restore_point=restore_point, progress=progress, workers=workers,
+                         executor=executor)  # fmt: skip
