@@ -3,10 +3,12 @@
 
 Steps: make real VHDX disks for a few VMs with qemu-img (a shared OS base, unique data, zero and
 unallocated regions); write a copy of the lab's demo estate (tests/lab/estates/demo.yml: cluster CL1
-with hv1 and hv2, px1 a fit proxy, px2 a node of CL1) whose CSV VMs use those disks; `lab up` on
+with hv1 and hv2, px1 a fit proxy, px2 a node of CL1, file server fs1) whose VMs use those disks (files01
+on the SMB3 share \\\\fs1\\vms, the others on the CSV); `lab up` on
 ephemeral ports with the collection's packages staged on every host; run the installed collection's
 `site.yml` through `ansible-playbook` (preflight report, managed servers, proxies: px2 refused for R8,
-px1 deployed; backup through transportable shadow copies and px1's data mover; verify); restore each VM
+px1 deployed; backup through transportable shadow copies, a shadow copy share on fs1 for files01, and px1's
+data mover; verify); restore each VM
 with `restore.yml` on px1; compare every restored disk with its source (`qemu-img compare`); print a
 summary. The lab is always stopped (`lab down`), on failure and on Ctrl-C too.
 """
@@ -37,13 +39,14 @@ OS_BASE_SIZE = 16 * MiB
 PASSPHRASE = "demo passphrase, in production from Ansible Vault"
 REPOSITORY = "C:\\Backup\\repository"
 CSV = "C:\\ClusterStorage\\Volume1"
-# VM -> (host, disk names); files01 on \\fs1\vms stays as demo.yml has it.
+# VM -> (host, disk names); each VM's disks are in <folder>\<VM>, the CSV unless VM_FOLDERS says otherwise.
 VMS = {
     "web01": ("hv1", ["web01.vhdx"]),
     "app01": ("hv1", ["app01.vhdx"]),
+    "files01": ("hv1", ["files01.vhdx"]),
     "sql01": ("hv2", ["sql01.vhdx", "data.vhdx"]),
 }
-SMB_VM = "files01"
+VM_FOLDERS = {"files01": "\\\\fs1\\vms"}  # an SMB3 share: backed up through a shadow copy share on fs1
 SHOWN = re.compile(r"^(PLAY \[|fatal: |PLAY RECAP|\S+\s+: ok=)|\"msg\": \"(px\d backed up|px\d: )")
 
 
@@ -86,17 +89,19 @@ def make_disks(workdir: Path) -> dict[str, list[Path]]:
 
 
 def write_estate(workdir: Path, disks: dict[str, list[Path]]) -> Path:
-    """demo.yml with the CSV VMs replaced by the demo's, whose disks are links to the files just made."""
+    """demo.yml with its VMs replaced by the demo's, whose disks are links to the files just made."""
     estate = yaml.safe_load(DEMO_ESTATE.read_text())
     for host in estate["hosts"]:
-        kept = [vm for vm in host.get("vms", []) if vm["name"] == SMB_VM]
         made = [
-            {"name": vm, "disks": [{"path": f"{CSV}\\{vm}\\{p.name}", "file": str(p)} for p in disks[vm]]}
+            {
+                "name": vm,
+                "disks": [{"path": f"{VM_FOLDERS.get(vm, CSV)}\\{vm}\\{p.name}", "file": str(p)} for p in disks[vm]],
+            }
             for vm, (owner, _names) in VMS.items()
             if owner == host["name"]
         ]
-        if kept or made:
-            host["vms"] = made + kept
+        if made or host.get("vms"):
+            host["vms"] = made
     path = workdir / "demo-estate.yml"
     header = "# Written by tools/demo.py from tests/lab/estates/demo.yml\n"
     path.write_text(header + yaml.safe_dump(estate, sort_keys=False))
@@ -205,7 +210,6 @@ def print_summary(verdicts: dict[str, str], deployed: dict[str, bool], listing: 
             f"   {vm:<8} {len(VMS[vm][1]):>5} {stats.get('bytes_logical', 0) / MiB:>12.1f}"
             f" {stats.get('bytes_read', 0) / MiB:>9.1f} {stats.get('bytes_stored', 0) / MiB:>11.1f} {verdict:>16}"
         )
-    print(f"   {SMB_VM}: on \\\\fs1\\vms, not backed up (shadow copies of SMB3 shares are not written yet)")
 
 
 def run_demo(args: argparse.Namespace, state_dir: Path, disks: dict[str, list[Path]]) -> int:

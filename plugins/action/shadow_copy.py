@@ -4,6 +4,10 @@
   (shadow_copy_read.ps1), refuse VHD Set disks (R15) and unknown VMs before anything is created,
   then create one transportable snapshot set of the volumes holding the files and export its
   metadata (shadow_copy_create.ps1). Creating is an event, so it always reports ``changed``.
+  VM files on SMB3 shares (``\\\\server\\share\\...``) are shadowed through the file server instead
+  (VSS for SMB File Shares, a set that is not transportable): each share's copy is a shadow copy
+  share (``\\\\server\\share@{GUID}``, named by the file server) the proxy reads directly, so
+  ``import_required`` is false.
 * ``state: imported`` on the proxy: load that metadata, import the set and expose each shadow copy
   under ``expose_root`` (shadow_copy_import.ps1); a set already imported and exposed there is one
   round trip and no change.
@@ -37,6 +41,12 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     set_folder,
     shadow_copy_argument_spec,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import (
+    MixedStorageError,
+    file_bases,
+    is_share,
+    set_kind,
+)
 
 SHADOW_COPY_SPEC = {**probe_argument_spec(), **shadow_copy_argument_spec()}
 
@@ -59,7 +69,7 @@ class ActionModule(ActionBase):
             result.update(handlers[args["state"]](args))
         except ScriptError as exc:
             result.update(exc.to_result())
-        except ShadowCopyError as exc:
+        except (ShadowCopyError, MixedStorageError) as exc:
             result.update(failed=True, changed=False, msg=str(exc))
         except (KeyError, TypeError, AttributeError) as exc:
             result.update(
@@ -77,20 +87,19 @@ class ActionModule(ActionBase):
         reply = self._read(args, Vms=wanted)
         check_vms(reply["vms"], wanted)  # R15 and unknown VMs: refused before anything is created
         volumes, vms = plan_volumes(reply)
+        transportable = set_kind(volumes) == "transportable"  # shares and local volumes never share a set
         volume_aliases = aliases(volumes)
         planned = [{"shadow_id": None, "alias": volume_aliases[v], "volume": v} for v in volumes]
         if self._task.check_mode:
-            return _present_result(None, planned, map_vm_files(vms, volume_aliases, args["expose_root"], None), args)
+            return _present_result(None, planned, map_vm_files(vms, None), args, transportable)
         volume_params = [{"Path": volume, "Alias": volume_aliases[volume]} for volume in volumes]
-        created = run_script(
-            self, "shadow_copy_create", {"Volumes": volume_params, "MetadataDir": args["metadata_dir"]}
-        )
+        create_params = {"Volumes": volume_params, "MetadataDir": args["metadata_dir"], "Transportable": transportable}
+        created = run_script(self, "shadow_copy_create", create_params)
         set_id = normal_guid(str(created["SnapshotSetId"]), "SnapshotSetId")
-        copies = [
-            {"shadow_id": normal_guid(str(s["ShadowId"]), "ShadowId"), "alias": s["Alias"], "volume": s["Volume"]}
-            for s in created["Shadows"]
-        ]
-        result = _present_result(set_id, copies, map_vm_files(vms, volume_aliases, args["expose_root"], set_id), args)
+        copies = [_created_copy(s) for s in created["Shadows"]]
+        _locate_copies(copies, set_id, args["expose_root"])
+        bases = file_bases(volume_aliases, _shares(copies), {c["alias"]: c["exposed_path"] for c in copies})
+        result = _present_result(set_id, copies, map_vm_files(vms, bases), args, transportable)
         result.update(metadata=created["Metadata"], metadata_path=created["MetadataPath"])
         return result
 
@@ -121,17 +130,44 @@ class ActionModule(ActionBase):
         return result
 
 
+def _created_copy(shadow: dict[str, Any]) -> dict[str, Any]:
+    """One shadow copy of the create script's reply; a share's copy keeps its shadow copy share."""
+    copy = {"shadow_id": normal_guid(str(shadow["ShadowId"]), "ShadowId"), "alias": shadow["Alias"]}
+    copy["volume"] = shadow["Volume"]
+    if is_share(str(shadow["Volume"])):
+        if not shadow.get("ShadowCopyShare"):
+            raise ShadowCopyError(f"the create script named no shadow copy share for {shadow['Volume']}")
+        copy["exposed_path"] = str(shadow["ShadowCopyShare"])
+    return copy
+
+
+def _locate_copies(copies: list[dict[str, Any]], set_id: str | None, expose_root: str) -> None:
+    """Where the proxy reads each copy: its shadow copy share, else its folder under ``expose_root``."""
+    for copy in copies:
+        if "exposed_path" not in copy:
+            copy["exposed_path"] = None if set_id is None else exposed_path(expose_root, set_id, copy["alias"])
+
+
+def _shares(copies: list[dict[str, Any]]) -> dict[str, str]:
+    return {copy["volume"]: copy["exposed_path"] for copy in copies if is_share(str(copy["volume"]))}
+
+
 def _present_result(
-    set_id: str | None, copies: list[dict[str, Any]], vm_files: dict[str, list[dict[str, Any]]], args: dict[str, Any]
+    set_id: str | None,
+    copies: list[dict[str, Any]],
+    vm_files: dict[str, list[dict[str, Any]]],
+    args: dict[str, Any],
+    transportable: bool,
 ) -> dict[str, Any]:
     """The result of ``state: present``; ids and proxy paths are ``None`` in check mode."""
-    for copy in copies:
-        copy["exposed_path"] = None if set_id is None else exposed_path(args["expose_root"], set_id, copy["alias"])
+    _locate_copies(copies, set_id, args["expose_root"])
     return {
         "changed": True,
         "snapshot_set_id": set_id,
         "shadow_id": copies[0]["shadow_id"] if copies else None,
         "shadow_copies": copies,
-        "exposed_path": None if set_id is None else set_folder(args["expose_root"], set_id),
+        "exposed_path": None if set_id is None or not transportable else set_folder(args["expose_root"], set_id),
+        "import_required": transportable,
+        "shadow_copy_shares": _shares(copies),
         "vm_files": vm_files,
     }

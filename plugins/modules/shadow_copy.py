@@ -24,6 +24,16 @@ description:
   - O(state=absent), on either host. Looks the set (O(snapshot_set_id)) or one shadow copy (O(shadow_id)) up in
     C(Win32_ShadowCopy), runs C(unexpose) and C(delete shadows id) for what it finds, and removes the set's
     metadata file and mount folders. What is already gone is not an error; nothing left means no change.
+  - VM files on SMB3 shares (C(\\server\share\...)) use VSS for SMB File Shares (Windows Server 2012 and later)
+    instead. O(state=present) adds each share root to the same DiskShadow script (C(add volume \\fs1\vms\)),
+    without C(set option transportable); the host's File Share Shadow Copy Provider asks the File Server VSS Agent
+    Service on the file server to shadow the volume behind the share, and the file server exposes the copy as a
+    shadow copy share (C(\\server\share@{GUID}), named by the file server and taken from DiskShadow's
+    C(Shadow copy device name)) until the set is deleted. RV(vm_files) then point into that
+    share, RV(import_required) is V(false) and there is nothing to import or release on the proxy, which reads the
+    share directly (its computer account needs read access, requirements R12 to R14). The copies are recorded in
+    C(<metadata_dir>\<set id>.shares.json) on the source host, which O(state=absent) there deletes with the set.
+    A VM with files both on shares and on local or cluster shared volumes is refused before anything is created.
   - A transportable shadow copy needs a VSS hardware provider on both hosts (requirement R11, see
     M(backup.hyperv.vss_provider)); the proxy must see the storage LUNs (R9).
   - RV(vm_files) maps every VM file to its path inside the exposed shadow copy on the proxy, computed from
@@ -146,12 +156,23 @@ shadow_copies:
     shadow_id: {description: Shadow copy id (V(null) in check mode)., type: str}
     alias: {description: DiskShadow alias., type: str, sample: Vol1}
     volume: {description: Source volume mount point (V(present) only)., type: str, sample: 'C:\ClusterStorage\Volume1\'}
-    exposed_path: {description: Where the proxy exposes it., type: str}
+    exposed_path: {description: Where the proxy exposes it (the shadow copy share for an SMB3 share)., type: str}
 exposed_path:
-  description: Folder on the proxy holding the set's exposed shadow copies (V(null) in check mode).
+  description: Folder on the proxy holding the set's exposed shadow copies (V(null) in check mode and for SMB3 shares).
   returned: when O(state) is V(present) or V(imported)
   type: str
   sample: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77'
+import_required:
+  description: Whether the set must be imported on the proxy (V(false) for a set of SMB3 shares).
+  returned: when O(state=present)
+  type: bool
+shadow_copy_shares:
+  description:
+    - Per SMB3 share root, its shadow copy share on the file server (V(null) in check mode).
+    - Empty for local and cluster shared volumes.
+  returned: when O(state=present)
+  type: dict
+  sample: {'\\fs1\vms\': '\\fs1\vms@{3b0d5f72-9e4c-4a81-b2d6-7f3c0e1a5b94}'}
 vm_files:
   description:
     - Per VM, each source file and its path inside the exposed shadow copy on the proxy (V(null) in check mode).

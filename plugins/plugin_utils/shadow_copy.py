@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import share_root
+
 GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?$")
 DEFAULT_ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
 
@@ -104,14 +106,17 @@ def volume_of(path: str, mount_points: Sequence[str]) -> str:
 
 
 def plan_volumes(reply: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The volumes to shadow (in first-use order) and, per VM, each file with its volume and relative path."""
+    """The volumes to shadow (in first-use order) and, per VM, each file with its volume and relative path.
+
+    A file on an SMB3 share counts the share root (``\\\\server\\share\\``) as its volume.
+    """
     mount_points = [_with_slash(mp) for volume in reply["volumes"] for mp in volume["MountPoints"]]
     volumes: list[str] = []
     vms = []
     for vm in reply["vms"]:
         files = []
         for file in vm["Files"]:
-            volume = volume_of(str(file["Path"]), mount_points)
+            volume = share_root(str(file["Path"])) or volume_of(str(file["Path"]), mount_points)
             if volume not in volumes:
                 volumes.append(volume)
             files.append({"source": str(file["Path"]), "volume": volume, "relative": str(file["Path"])[len(volume) :]})
@@ -124,25 +129,18 @@ def aliases(volumes: Sequence[str]) -> dict[str, str]:
     return {volume: f"Vol{index}" for index, volume in enumerate(volumes, start=1)}
 
 
-def map_vm_files(
-    vms: Sequence[Mapping[str, Any]], volume_aliases: Mapping[str, str], expose_root: str, snapshot_set_id: str | None
-) -> dict[str, list[dict[str, Any]]]:
-    """Per VM, each source file and its path on the proxy (``None`` while the set id is unknown: check mode)."""
-    mapped: dict[str, list[dict[str, Any]]] = {}
-    for vm in vms:
-        mapped[vm["name"]] = [
-            {"source": file["source"], "path": _proxy_path(file, volume_aliases, expose_root, snapshot_set_id)}
+def map_vm_files(vms: Sequence[Mapping[str, Any]], bases: Mapping[str, str] | None) -> dict[str, list[dict[str, Any]]]:
+    """Per VM, each source file and its path on the proxy under its volume's base folder (``None`` in check mode)."""
+    return {
+        vm["name"]: [
+            {
+                "source": file["source"],
+                "path": None if bases is None else f"{bases[file['volume']]}\\{file['relative']}",
+            }
             for file in vm["files"]
         ]
-    return mapped
-
-
-def _proxy_path(
-    file: Mapping[str, Any], volume_aliases: Mapping[str, str], expose_root: str, snapshot_set_id: str | None
-) -> str | None:
-    if snapshot_set_id is None:
-        return None
-    return f"{exposed_path(expose_root, snapshot_set_id, volume_aliases[file['volume']])}\\{file['relative']}"
+        for vm in vms
+    }
 
 
 def release_plan(reply: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -7,13 +7,23 @@
 #   begin backup / add volume <v> alias VolN / create / end backup
 # DiskShadow prints "Alias VolN for shadow ID {id} set as environment variable." and
 # "Alias VSS_SHADOW_SET for shadow set ID {id} set as environment variable."; those lines give the ids.
+# With -Transportable $false the volumes are SMB3 shares (\\server\share\): "add volume \\fs1\vms\" goes through
+# the File Share Shadow Copy Provider to the File Server VSS Agent Service on the file server (VSS for SMB File
+# Shares, Windows Server 2012 and later, MS-FSRVP), which shadows the volume behind the share and exposes the copy
+# as a shadow copy share (\\server\share@{GUID}) until the set is deleted. The file server names that share:
+# it is the copy's "Shadow copy device name" in DiskShadow's report of the created set. Such a set is not
+# transportable: the proxy reads the shadow copy share, nothing is imported. The copies are recorded in
+# <MetadataDir>\<set id>.shares.json so the read and release scripts find them without relying on this host's
+# Win32_ShadowCopy listing copies held by the file server.
 # The metadata file is renamed to <set id>.cab under -MetadataDir and returned base64-encoded, so the
 # proxy can import the set without a file copy.
-# Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume }); MetadataPath; Metadata }.
+# Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume; ShadowCopyShare }); MetadataPath; Metadata }
+# (ShadowCopyShare is $null for local and cluster shared volumes).
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][object[]]$Volumes,
-    [Parameter(Mandatory = $true)][string]$MetadataDir
+    [Parameter(Mandatory = $true)][string]$MetadataDir,
+    [bool]$Transportable = $true
 )
 
 $ErrorActionPreference = 'Stop'
@@ -44,10 +54,19 @@ function Invoke-DiskShadow {
     return $output
 }
 
+function Get-DeviceName {
+    # DiskShadow's report of the set: "* Shadow copy ID = {id} ... - Shadow copy device name: <name>".
+    param([string]$Output, [string]$ShadowId)
+    $pattern = "Shadow copy ID = $([regex]::Escape($ShadowId))[\s\S]*?Shadow copy device name: (\S+)"
+    $match = [regex]::Match($Output, $pattern, [System.Text.RegularExpressions.RegexOptions]::IgnoreCase)
+    if (-not $match.Success) { throw "diskshadow did not report the shadow copy share of $ShadowId" }
+    return $match.Groups[1].Value
+}
+
 function Get-VolumeArgument {
-    # A drive root keeps its backslash (C:\); a mount point folder is named without one.
+    # A drive root and a share (\\server\share\) keep their backslash; a mount point folder is named without one.
     param([string]$Path)
-    if ($Path.Length -le 3) { return $Path }
+    if ($Path.Length -le 3 -or $Path.StartsWith('\\')) { return $Path }
     return $Path.TrimEnd('\')
 }
 
@@ -66,7 +85,7 @@ try {
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add('set verbose on')
     $lines.Add('set context persistent')
-    $lines.Add('set option transportable')
+    if ($Transportable) { $lines.Add('set option transportable') }
     $lines.Add("set metadata `"$cab`"")
     $lines.Add("writer verify $HyperVWriterId")
     $lines.Add('begin backup')
@@ -77,7 +96,16 @@ try {
 
     $setId = Get-AliasId -Output $output -Alias 'VSS_SHADOW_SET'
     $shadows = foreach ($volume in $Volumes) {
-        [ordered]@{ ShadowId = Get-AliasId -Output $output -Alias $volume.Alias; Alias = "$($volume.Alias)"; Volume = "$($volume.Path)" }
+        $shadowId = Get-AliasId -Output $output -Alias $volume.Alias
+        $share = if ("$($volume.Path)".StartsWith('\\')) { Get-DeviceName -Output $output -ShadowId $shadowId } else { $null }
+        [ordered]@{ ShadowId = $shadowId; Alias = "$($volume.Alias)"; Volume = "$($volume.Path)"; ShadowCopyShare = $share }
+    }
+    if (-not $Transportable) {
+        $record = Join-Path -Path $MetadataDir -ChildPath "$($setId.Trim('{', '}')).shares.json"
+        $entries = foreach ($shadow in $shadows) {
+            [ordered]@{ ID = $shadow.ShadowId; SetID = $setId; VolumeName = $shadow.Volume; ShadowCopyShare = $shadow.ShadowCopyShare }
+        }
+        Set-Content -LiteralPath $record -Value (ConvertTo-Json -InputObject @($entries) -Depth 3) -Encoding UTF8
     }
     $metadataPath = Join-Path -Path $MetadataDir -ChildPath "$($setId.Trim('{', '}')).cab"
     Move-Item -LiteralPath $cab -Destination $metadataPath -Force

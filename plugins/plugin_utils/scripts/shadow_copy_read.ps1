@@ -6,6 +6,9 @@
 #   -SnapshotSetId  the shadow copies of that set on this host (Win32_ShadowCopy), the set's metadata
 #                   file under -MetadataDir and its mount folder under -ExposeRoot;
 #   -ShadowId       that one shadow copy.
+#                   Shadow copies of SMB3 shares (VSS for SMB File Shares) live on the file server, not in
+#                   Win32_ShadowCopy here: they come from the set's record <MetadataDir>\<set>.shares.json that
+#                   the create script wrote (with ShadowCopyShare, and the record listed as a metadata file).
 # Returns @{ vms; volumes; shadows; metadata_files; mount_dirs } (vms and volumes only for -Vms).
 [CmdletBinding()]
 param(
@@ -64,6 +67,24 @@ function Get-ShadowList {
             Imported           = [bool]$shadow.Imported
             Transportable      = [bool]$shadow.Transportable
             ExposedName        = if ($shadow.ExposedName) { "$($shadow.ExposedName)" } else { $null }
+            ShadowCopyShare    = $null
+        }
+    }
+    return , @($list)
+}
+
+function Get-ShareShadowList {
+    # The recorded shadow copies of a share set; entries of other ids are left out when -ShadowId is given.
+    param([string]$Record, [string]$Id)
+    if (-not (Test-Path -LiteralPath $Record)) { return , @() }
+    # foreach, not @(...): Windows PowerShell's ConvertFrom-Json writes a JSON array as one object.
+    $entries = Get-Content -LiteralPath $Record -Raw | ConvertFrom-Json
+    $list = foreach ($entry in $entries) {
+        if ($Id -and "$($entry.ID)" -ne $Id) { continue }
+        [ordered]@{
+            ID = "$($entry.ID)"; SetID = "$($entry.SetID)"; VolumeName = "$($entry.VolumeName)"
+            OriginatingMachine = $env:COMPUTERNAME; Imported = $false; Transportable = $false; ExposedName = $null
+            ShadowCopyShare = "$($entry.ShadowCopyShare)"
         }
     }
     return , @($list)
@@ -93,5 +114,10 @@ if ($SnapshotSetId) {
     $folderName = $SnapshotSetId.Trim('{', '}').ToLowerInvariant()
     $reply.metadata_files = @(Get-PathState -Path (Join-Path -Path $MetadataDir -ChildPath "$folderName.cab"))
     $reply.mount_dirs = @(Get-PathState -Path (Join-Path -Path $ExposeRoot -ChildPath $folderName))
+    $record = Join-Path -Path $MetadataDir -ChildPath "$folderName.shares.json"
+    if (Test-Path -LiteralPath $record) {
+        $reply.shadows = @($reply.shadows) + @(Get-ShareShadowList -Record $record -Id $ShadowId)
+        $reply.metadata_files = @($reply.metadata_files) + @(Get-PathState -Path $record)
+    }
 }
 return $reply

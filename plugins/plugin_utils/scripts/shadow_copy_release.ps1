@@ -3,6 +3,7 @@
 # https://learn.microsoft.com/windows-server/administration/windows-commands/delete-shadows
 #   unexpose <folder>          for each of -ExposedPaths
 #   delete shadows id {id}     for each of -ShadowIds
+#                              (a copy of an SMB3 share too: the file server then removes its shadow copy share)
 # Returns @{ unexposed; deleted; removed_files; removed_directories }.
 [CmdletBinding()]
 param(

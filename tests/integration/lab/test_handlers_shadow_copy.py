@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from lab_testkit import ESTATES, ProvisionedLab, ansible_adhoc, estate_lab
@@ -12,9 +13,12 @@ from lab_testkit import ESTATES, ProvisionedLab, ansible_adhoc, estate_lab
 # isort: split
 from lab.estate import load_estate
 from lab.handlers import ScriptFailure
+from lab.handlers.storage import local_path
+from lab.hostfs import HostPathError
 
 ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
 VM1_DISK = "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"
+VM3_DISK = "\\\\fs1\\vms\\vm3\\vm3.vhdx"
 
 
 @pytest.fixture
@@ -67,6 +71,38 @@ def test_a_set_taken_on_the_node_is_exposed_on_the_proxy_as_it_was(healthy):
     gone = healthy.call("px1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
     assert (gone["shadows"], gone["mount_dirs"][0]["Exists"]) == ([], False)
     assert not (healthy.state_dir / "shared" / "shadows" / set_id.strip("{}") / "Vol1").exists()
+
+
+def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_released(healthy):
+    def unc(windows_path: str) -> Path:
+        return local_path(healthy.estate.model, healthy.state_dir, "px1", windows_path)
+
+    before = unc(VM3_DISK).read_bytes()
+    volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
+    made = healthy.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False})
+    shadow, set_id = made["Shadows"][0], made["SnapshotSetId"]
+    assert shadow["ShadowCopyShare"] == f"\\\\fs1\\vms@{shadow['ShadowId']}"
+    unc(VM3_DISK).write_bytes(b"changed after the snapshot")
+    copied = unc(f"{shadow['ShadowCopyShare']}\\vm3\\vm3.vhdx")
+    assert copied.read_bytes() == before and copied.stat().st_mode & 0o222 == 0  # point in time, read-only
+    read = healthy.call("hv1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
+    assert [(s["ID"].lower(), s["ShadowCopyShare"], s["ExposedName"]) for s in read["shadows"]] == [
+        (shadow["ShadowId"], shadow["ShadowCopyShare"], None)
+    ]
+    record = [f["Path"] for f in read["metadata_files"] if f["Exists"]]
+    assert record == [made["MetadataPath"], f"{ROOT}\\{set_id.strip('{}')}.shares.json"]
+    released = healthy.call("hv1", "shadow_copy_release", {"ShadowIds": [shadow["ShadowId"]], "Files": record})
+    assert released["deleted"] == 1
+    with pytest.raises(HostPathError, match="network path"):
+        unc(f"{shadow['ShadowCopyShare']}\\vm3\\vm3.vhdx")
+    gone = healthy.call("hv1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
+    assert gone["shadows"] == [] and not any(f["Exists"] for f in gone["metadata_files"])
+
+
+def test_a_share_no_estate_host_serves_is_refused(healthy):
+    volumes = [{"Path": "\\\\nas9\\vms\\", "Alias": "Vol1"}]
+    with pytest.raises(ScriptFailure, match="not a valid volume"):
+        healthy.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False})
 
 
 def test_what_diskshadow_refuses(healthy, tmp_path):

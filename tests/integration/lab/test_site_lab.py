@@ -4,7 +4,8 @@ One lab per estate (tests/lab/estates/demo.yml: px1 fit, px2 a node of cluster C
 proxy), with the backup.hyperv packages staged on every host (tools/demo/lab_packages.py) and real data
 written into the VMs' VHDX disks. The first run refuses px2 with R8 named and deploys px1 (components
 running), backs the CSV VMs up through shadow copies and the data mover on px1, and verifies the
-repository; `playbooks/restore.yml` restores each VM on px1 and `qemu-img compare` finds every restored
+repository; files01 (demo.yml, on \\\\fs1\\vms) goes through a shadow copy share on fs1 that px1 reads directly;
+`playbooks/restore.yml` restores each VM on px1 and `qemu-img compare` finds every restored
 disk equal to its source. A second run (no VMs selected, so no new restore point) reports changed=0 for
 every host; `--check` on the converged estate leaves every host's files and state as they were; and
 `ansible_runner.run` of the same playbook gives the same per-host stats as `ansible-playbook`.
@@ -39,9 +40,9 @@ RECAP_KEYS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "i
 RUNNER_KEYS = {"ok": "ok", "changed": "changed", "dark": "unreachable", "failures": "failed", "skipped": "skipped"}
 RUNNER_KEYS.update(rescued="rescued", ignored="ignored")
 QEMU_IMG_TIMEOUT = 120
-# The CSV VMs of each estate (VMs on SMB3 shares cannot be shadow-copied yet, docs/backup.md).
+# The CSV VMs of each estate, and on demo.yml one VM on an SMB3 share (files01 on \\fs1\vms).
 CASES = {
-    "demo.yml": {"vms": ["web01", "sql01"], "refused": {"px2": "R8"}, "deployed": ["px1"]},
+    "demo.yml": {"vms": ["web01", "sql01", "files01"], "refused": {"px2": "R8"}, "deployed": ["px1"]},
     "healthy.yml": {"vms": ["vm1", "vm2"], "refused": {}, "deployed": ["px1"]},
 }
 
@@ -59,12 +60,27 @@ def staged_lab(estate: Path, state_dir: Path) -> Iterator[RunningLab]:
 
 
 def estate_disks(estate: Path, vms: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """{VM: [(host, Windows path of each disk)]} for the selected VMs, from the estate file."""
+    """{VM: [(host, drive path of each disk)]} for the selected VMs, from the estate file; a disk on
+    `\\\\server\\share\\...` is named by the file server and the share's folder."""
+    hosts = yaml.safe_load(estate.read_text())["hosts"]
+    shares = {
+        (host["name"].lower(), share["name"].lower()): (host["name"], share.get("path", f"D:\\Shares\\{share['name']}"))
+        for host in hosts
+        for share in host.get("shares", [])
+    }
+
+    def located(host: str, path: str) -> tuple[str, str]:
+        if not path.startswith("\\\\"):
+            return host, path
+        server, share, rest = path[2:].split("\\", 2)
+        owner, folder = shares[(server.lower(), share.lower())]
+        return owner, f"{folder}\\{rest}"
+
     disks: dict[str, list[tuple[str, str]]] = {}
-    for host in yaml.safe_load(estate.read_text())["hosts"]:
+    for host in hosts:
         for vm in host.get("vms", []):
             if vm["name"] in vms:
-                disks[vm["name"]] = [(host["name"], disk["path"]) for disk in vm["disks"]]
+                disks[vm["name"]] = [located(host["name"], disk["path"]) for disk in vm["disks"]]
     return disks
 
 

@@ -8,6 +8,12 @@ transportable set on Windows, lists no shadow copy itself. The proxy imports the
 metadata (it needs a VSS hardware provider and a readable view of each CSV's LUN) and exposes
 each shadow copy at a folder, which becomes a link to the copy. Release unexposes, deletes the
 proxy's shadow copies (and the copy once no host holds it), then removes files and folders.
+
+A set of SMB3 shares (`Transportable: false`, VSS for SMB File Shares) is taken the same way from
+the share's folder on the file server, and the file server exposes each copy as the shadow copy
+share `\\\\server\\share@{shadow id}` (`lab.handlers.storage`). The Hyper-V host records those copies in
+its state and in `<MetadataDir>\\<set>.shares.json`, as the create script does; release deletes
+the copy, so the shadow copy share is gone.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.handlers.hoststate import HostState, service_entry
-from lab.handlers.shadow_volumes import Volume, find_volume, host_volumes, readable_lun, vm_files
+from lab.handlers.shadow_volumes import Volume, find_volume, host_volumes, readable_lun, share_volume, vm_files
+from lab.handlers.storage import shadow_share_directory
 from lab.hostfs import HostPathError
 
 HYPERV_WRITER = "{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}"
@@ -50,35 +57,73 @@ def _copy_volume(volume: Volume, target: Path) -> None:
             path.chmod(0o555 if path.is_dir() else 0o444)
 
 
+def _find(call: ScriptCall, path: str, transportable: bool) -> tuple[Volume | None, tuple[str, str] | None]:
+    """The volume behind a `Volumes` entry and, for a share, (server, share name)."""
+    if transportable:
+        return find_volume(call, path), None
+    found = share_volume(call, path)
+    return (found[2], found[:2]) if found else (None, None)
+
+
+def _share_record(call: ScriptCall, set_id: str, share: tuple[str, str], shadow: dict[str, Any]) -> dict[str, Any]:
+    """Expose the copy as the server's shadow copy share; the Hyper-V host's record of it."""
+    exposure = shadow_share_directory(call.state_dir.parents[2], share[0], share[1], shadow["ShadowId"])
+    exposure.parent.mkdir(parents=True, exist_ok=True)
+    exposure.symlink_to(_shadow_root(call) / set_id.strip("{}") / shadow["Alias"], target_is_directory=True)
+    return {
+        "ID": shadow["ShadowId"].upper(),
+        "SetID": set_id.upper(),
+        "VolumeName": shadow["Volume"],
+        "OriginatingMachine": call.estate.model.host(call.host.name).computer_name,
+        "Imported": False,
+        "Transportable": False,
+        "ExposedName": None,
+        "ShadowCopyShare": shadow["ShadowCopyShare"],
+        "Alias": shadow["Alias"],
+        "Exposure": str(exposure),
+    }
+
+
 def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     volumes, metadata_dir = call.params.get("Volumes"), str(call.params.get("MetadataDir") or "")
+    transportable = call.params.get("Transportable", True) is not False
     if not isinstance(volumes, list) or not volumes or not metadata_dir:
         raise ScriptFailure("Cannot bind argument to parameter 'Volumes' because it is an empty array.")
     state = HostState(call.state_dir).read()
     if service_entry(state, "vmms") is None:
         raise _diskshadow_failed("", f"Writer verification failed for {HYPERV_WRITER}")
-    if not any(provider["Type"] == 3 for provider in state["providers"]):
+    if transportable and not any(provider["Type"] == 3 for provider in state["providers"]):
         raise _diskshadow_failed("", "The shadow copy provider does not support transportable shadow copies.")
-    found = [(entry, find_volume(call, str(entry.get("Path")))) for entry in volumes]
-    missing = [str(entry.get("Path")) for entry, volume in found if volume is None]
+    found = [(entry, *_find(call, str(entry.get("Path")), transportable)) for entry in volumes]
+    missing = [str(entry.get("Path")) for entry, volume, _share in found if volume is None]
     if missing:
         raise _diskshadow_failed("", f"The volume {missing[0]} is not a valid volume for a shadow copy.")
     set_id = "{" + str(uuid.uuid4()) + "}"
-    shadows = []
-    for entry, volume in found:
+    shadows, records = [], []
+    for entry, volume, share in found:
         shadow_id = "{" + str(uuid.uuid4()) + "}"
         _copy_volume(volume, _shadow_root(call) / set_id.strip("{}") / str(entry["Alias"]))
-        shadows.append({"ShadowId": shadow_id, "Alias": str(entry["Alias"]), "Volume": str(entry["Path"])})
+        copy_share = f"{str(entry['Path']).rstrip(chr(92))}@{shadow_id}" if share else None
+        shadow = {"ShadowId": shadow_id, "Alias": str(entry["Alias"]), "Volume": str(entry["Path"])}
+        shadows.append({**shadow, "ShadowCopyShare": copy_share})
+        if share:
+            records.append(_share_record(call, set_id, share, shadows[-1]))
     description = {
         "set": set_id,
         "origin": call.host.name,
-        "shadows": [{**s, "DeviceID": v.device_id, "Lun": v.lun} for s, (_e, v) in zip(shadows, found)],
+        "shadows": [{**s, "DeviceID": v.device_id, "Lun": v.lun} for s, (_e, v, _s) in zip(shadows, found)],
     }
     metadata = _CAB_MAGIC + json.dumps(description).encode()
-    metadata_path = f"{metadata_dir.rstrip(chr(92))}\\{set_id.strip('{}')}.cab"
+    folder = metadata_dir.rstrip(chr(92))
+    metadata_path = f"{folder}\\{set_id.strip('{}')}.cab"
     local = call.files.local_path(metadata_path)
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_bytes(metadata)
+    if records:
+        with HostState(call.state_dir).edit() as edited:
+            edited["shadow_copies"].update({r["ID"].lower(): r for r in records})
+        record_file = call.files.local_path(f"{folder}\\{set_id.strip('{}')}.shares.json")
+        record_file.write_text(json.dumps([_public(r) for r in records]))
     return {
         "SnapshotSetId": set_id,
         "Shadows": shadows,
@@ -154,7 +199,7 @@ def _path_state(call: ScriptCall, windows_path: str) -> dict[str, Any]:
 
 
 def _public(shadow: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in shadow.items() if key != "Alias"}
+    return {key: value for key, value in shadow.items() if key not in ("Alias", "Exposure")}
 
 
 def shadow_copy_read(call: ScriptCall) -> dict[str, Any]:
@@ -177,6 +222,9 @@ def shadow_copy_read(call: ScriptCall) -> dict[str, Any]:
         folder = set_id.strip("{}").lower()
         reply["metadata_files"] = [_path_state(call, f"{str(params['MetadataDir']).rstrip(chr(92))}\\{folder}.cab")]
         reply["mount_dirs"] = [_path_state(call, f"{str(params['ExposeRoot']).rstrip(chr(92))}\\{folder}")]
+        record = _path_state(call, f"{str(params['MetadataDir']).rstrip(chr(92))}\\{folder}.shares.json")
+        reply["metadata_files"] += [record] if record["Exists"] else []
+    reply["shadows"] = [{"ShadowCopyShare": None, **shadow} for shadow in reply["shadows"]]
     return reply
 
 
@@ -191,6 +239,8 @@ def _release_copies(call: ScriptCall, state: dict[str, Any], paths: list[str], i
                 shadow["ExposedName"] = None
     for shadow_id in ids:
         removed = state["shadow_copies"].pop(shadow_id.lower(), None)
+        if removed and removed.get("Exposure"):  # the file server's shadow copy share goes with the copy
+            Path(removed["Exposure"]).unlink(missing_ok=True)
         if removed:
             copy = _shadow_root(call) / removed["SetID"].strip("{}").lower() / removed["Alias"]
             for path in [copy, *copy.rglob("*")]:

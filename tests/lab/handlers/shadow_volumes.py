@@ -2,7 +2,9 @@
 
 A host has its local drives (`C:\\`, and `D:\\` etc. where its tree has one) and, on a cluster
 node, each CSV mounted at `C:\\ClusterStorage\\VolumeN\\`. A CSV volume is backed by its LUN (so
-it can be transported to a proxy that reads that LUN); local drives are not on the SAN.
+it can be transported to a proxy that reads that LUN); local drives are not on the SAN. An SMB3
+share `\\\\server\\share\\` of a server in the estate is a volume too, for VSS for SMB File Shares: its
+copy is taken on the server (the share's folder) and exposed there as a shadow copy share.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from lab.handlers import ScriptCall
 from lab.handlers.model_hosts import Vm
 from lab.handlers.provision import configuration_files
-from lab.handlers.storage import csv_directory, local_path, vhd_format
+from lab.handlers.storage import csv_directory, local_path, share_of, vhd_format
 from lab.hostfs import HostPathError
 
 
@@ -56,6 +58,17 @@ def host_volumes(call: ScriptCall) -> list[Volume]:
 def find_volume(call: ScriptCall, path: str) -> Volume | None:
     wanted = path.rstrip("\\").lower() + "\\"
     return next((v for v in host_volumes(call) if wanted in (m.lower() for m in v.mount_points)), None)
+
+
+def share_volume(call: ScriptCall, path: str) -> tuple[str, str, Volume] | None:
+    """(server, share name, volume) of a share root `\\\\server\\share\\`; None when no estate host serves it."""
+    found = share_of(call.estate.model, path)
+    if found is None:
+        return None
+    server, share = found
+    root = local_path(call.estate.model, call.state_dir.parents[2], call.host.name, f"{path.rstrip(chr(92))}\\")
+    device = _device_id(f"{server.name}/{share.name}")
+    return server.name, share.name, Volume(device, (path.rstrip("\\") + "\\",), root, (), None)
 
 
 def readable_lun(call: ScriptCall, lun: str) -> bool:

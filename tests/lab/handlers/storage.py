@@ -3,7 +3,9 @@
 A host's drives are its tree `hosts/<name>/fs/`. A Cluster Shared Volume is one directory
 `shared/csv/<cluster>/<VolumeN>` of the lab's state, linked into every node's tree at the CSV's
 path (`C:\\ClusterStorage\\Volume1`), so all nodes see the same files. A UNC path
-`\\\\server\\share\\rest` is the share's folder on the server's tree.
+`\\\\server\\share\\rest` is the share's folder on the server's tree. A shadow copy share
+`\\\\server\\share@{shadow id}` (VSS for SMB File Shares) is the server's read-only copy of the share,
+`shared/shadow_shares/<server>/<share>@{id}`, while the shadow copy exists.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import re
 from pathlib import Path
 
 from lab.handlers.model import Cluster, Csv, WindowsEstate
+from lab.handlers.model_hosts import Share, WindowsHost
 from lab.hostfs import HostFileSystem, HostPathError
 
 _UNC = re.compile(r"^\\\\(?P<server>[^\\]+)\\(?P<share>[^\\]+)(?:\\(?P<rest>.*))?$")
+_SHADOW_SHARE = re.compile(r"^(?P<share>[^@]+)@(?P<id>\{[0-9a-fA-F-]{36}\})$")
 
 
 def host_files(lab_state: Path, host: str) -> HostFileSystem:
@@ -31,10 +35,31 @@ def local_path(model: WindowsEstate, lab_state: Path, host: str, windows_path: s
     if not match:
         return host_files(lab_state, host).local_path(windows_path)
     server = model.find_host(match["server"])
-    share = next((s for s in server.shares if s.name.lower() == match["share"].lower()), None) if server else None
+    shadow = _SHADOW_SHARE.match(match["share"])
+    name = shadow["share"] if shadow else match["share"]
+    share = next((s for s in server.shares if s.name.lower() == name.lower()), None) if server else None
     if server is None or share is None:
         raise HostPathError(f"The network path {windows_path} was not found.")
+    if shadow:
+        root = shadow_share_directory(lab_state, server.name, share.name, shadow["id"])
+        if not root.is_dir():
+            raise HostPathError(f"The network path {windows_path} was not found.")
+        mapped = HostFileSystem(root).local_path(f"C:\\{match['rest'] or ''}")  # its checks ('..') apply
+        return root / mapped.relative_to(root / "C")
     return host_files(lab_state, server.name).local_path(f"{share.path}\\{match['rest'] or ''}")
+
+
+def share_of(model: WindowsEstate, windows_path: str) -> tuple[WindowsHost, Share] | None:
+    """The estate's server and share a UNC path `\\\\server\\share\\...` names (not a shadow copy share)."""
+    match = _UNC.match(windows_path)
+    server = model.find_host(match["server"]) if match else None
+    share = next((s for s in server.shares if s.name.lower() == match["share"].lower()), None) if server else None
+    return (server, share) if server and share else None
+
+
+def shadow_share_directory(lab_state: Path, server: str, share: str, shadow_id: str) -> Path:
+    """Where the server's shadow copy share `share@{id}` is (a link to the copy while it exists)."""
+    return lab_state / "shared" / "shadow_shares" / server.lower() / f"{share.lower()}@{shadow_id.lower()}"
 
 
 def link_csvs(model: WindowsEstate, lab_state: Path, host: str) -> None:

@@ -203,3 +203,82 @@ def test_volumes_are_shadowed_once_each_in_first_use_order():
 
 def test_release_plan_is_none_when_nothing_is_left():
     assert release_plan({"shadows": [], "metadata_files": [{"Path": "x", "Exists": False}], "mount_dirs": []}) is None
+
+
+SHARE_SET = "{2a9c4e61-8d3b-4f70-a1c5-6e2b9d0f4a83}"
+SHARE_SHADOW = "{3b0d5f72-9e4c-4a81-b2d6-7f3c0e1a5b94}"
+COPY_SHARE = "\\\\fs1\\vms@" + SHARE_SHADOW
+
+
+def test_present_for_a_vm_on_a_share_creates_a_share_set_and_maps_files_into_the_shadow_copy_share(
+    make_action, recorded
+):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_vms_smb_share.json"), recorded("shadow_copy_create_smb_share.json")],
+        vms=["files01"],
+    )
+    params = calls[1].request()["params"]
+    assert params["Volumes"] == [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}] and params["Transportable"] is False
+    assert result["snapshot_set_id"] == SHARE_SET and result["import_required"] is False
+    assert result["exposed_path"] is None and result["shadow_copy_shares"] == {"\\\\fs1\\vms\\": COPY_SHARE}
+    assert result["shadow_copies"][0]["exposed_path"] == COPY_SHARE
+    files = {f["source"]: f["path"] for f in result["vm_files"]["files01"]}
+    assert files["\\\\fs1\\vms\\files01\\files01.vhdx"] == COPY_SHARE + "\\files01\\files01.vhdx"
+    assert all(path.startswith(COPY_SHARE + "\\files01\\") for path in files.values())
+
+
+def test_a_local_set_stays_transportable_and_asks_for_an_import(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_vms_two_volumes.json"), recorded("shadow_copy_create_two_volumes.json")],
+        vms=["web01"],
+    )
+    assert calls[1].request()["params"]["Transportable"] is True
+    assert result["import_required"] is True and result["shadow_copy_shares"] == {}
+
+
+def test_a_vm_on_both_a_share_and_a_local_volume_is_refused_before_anything_is_created(make_action, recorded):
+    result, calls = run(make_action, [recorded("shadow_copy_read_vms_mixed.json")], vms=["files01"])
+    assert names(calls) == ["shadow_copy_read"] and result["failed"] is True
+    assert "\\\\fs1\\vms\\" in result["msg"] and "C:\\" in result["msg"]
+
+
+def test_present_for_a_share_in_check_mode_reads_only(make_action, recorded):
+    result, calls = run(
+        make_action, [recorded("shadow_copy_read_vms_smb_share.json")], check_mode=True, vms=["files01"]
+    )
+    assert names(calls) == ["shadow_copy_read"] and result["import_required"] is False
+    assert all(f["path"] is None for f in result["vm_files"]["files01"])
+
+
+def test_release_of_a_share_set_deletes_the_copies_and_removes_the_record(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_source_share_set.json"), recorded("shadow_copy_release_done.json")],
+        state="absent",
+        snapshot_set_id=SHARE_SET,
+    )
+    params = calls[1].request()["params"]
+    assert params["ExposedPaths"] == [] and params["ShadowIds"] == [SHARE_SHADOW.upper()]
+    assert [p.rsplit("\\", 1)[1] for p in params["Files"]] == [
+        "2a9c4e61-8d3b-4f70-a1c5-6e2b9d0f4a83.cab",
+        "2a9c4e61-8d3b-4f70-a1c5-6e2b9d0f4a83.shares.json",
+    ]
+    assert result["changed"] is True
+
+
+def test_share_files_count_the_share_root_as_their_volume():
+    reply = {
+        "volumes": [{"MountPoints": ["C:\\"]}],
+        "vms": [{"Name": "a", "Files": [{"Path": "\\\\FS1\\VMs\\a\\1.vhdx"}]}],
+    }
+    volumes, vms = plan_volumes(reply)
+    assert volumes == ["\\\\FS1\\VMs\\"] and vms[0]["files"][0]["relative"] == "a\\1.vhdx"
+
+
+def test_a_share_copy_without_a_shadow_copy_share_fails(make_action, recorded):
+    created = recorded("shadow_copy_create_smb_share.json")
+    created["stdout"]["Shadows"][0]["ShadowCopyShare"] = None  # DiskShadow reported no device name
+    result, calls = run(make_action, [recorded("shadow_copy_read_vms_smb_share.json"), created], vms=["files01"])
+    assert len(calls) == 2 and result["failed"] is True and "no shadow copy share for \\\\fs1\\vms\\" in result["msg"]
