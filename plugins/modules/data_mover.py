@@ -122,7 +122,12 @@ attributes:
   diff_mode:
     support: none
   platform:
-    platforms: posix
+    platforms: [posix, windows]
+    details:
+      - On a host reached over C(ansible.builtin.winrm) or C(ansible.builtin.psrp), the action plugin runs the data
+        mover component that M(backup.hyperv.proxy_components) installed, in one round trip; the passphrase travels
+        on standard input, never on a command line.
+      - Elsewhere (C(local), C(ssh)) it runs as a Python module where the task runs.
 seealso:
   - name: Data mover guide
     description: Usage, incrementals with RCT, encryption and retention.
