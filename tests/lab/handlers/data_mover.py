@@ -14,25 +14,21 @@ printed back to their Windows form. One code path: the engine the lab runs is th
 from __future__ import annotations
 
 import contextlib
-import importlib.machinery
-import importlib.util
 import io
 import json
 import re
 import shutil
-import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from lab.checkout import CheckoutImportError, collection_module
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.handlers.hoststate import HostState
 from lab.handlers.storage import local_path as estate_local_path
 from lab.hostfs import HostPathError, expand_variables
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-LAUNCHER = REPO_ROOT / "bin" / "hyperv-datamover"
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 _LONG_PATH_PREFIX = "\\\\?\\"
 
@@ -80,19 +76,11 @@ def split_command_line(line: str) -> list[str]:
 
 
 def engine_cli() -> ModuleType:
-    """The engine's `cli` module, imported from the collections root the launcher would use."""
-    loader = importlib.machinery.SourceFileLoader("lab_hyperv_datamover_launcher", str(LAUNCHER))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    launcher = importlib.util.module_from_spec(spec)
-    loader.exec_module(launcher)
-    root = str(launcher.collections_root(LAUNCHER, {}))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
-
-    if not Path(cli.__file__).resolve().is_relative_to(REPO_ROOT):
-        raise ScriptFailure(f"lab: the data mover engine was imported from {cli.__file__}, not from {REPO_ROOT}")
-    return cli
+    """The engine's `cli` module, imported from this checkout the way the launcher finds it."""
+    try:
+        return collection_module("plugins.module_utils.datamover.cli")
+    except CheckoutImportError as exc:
+        raise ScriptFailure(str(exc)) from exc
 
 
 class PathMap:

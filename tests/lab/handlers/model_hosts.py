@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from lab.checkout import collection_module
 from lab.estate import EstateError
 from lab.handlers.model_fields import (
     Where,
@@ -27,20 +28,6 @@ from lab.handlers.model_fields import (
 
 ROLES = ("hyperv", "proxy", "smb", "other")
 FEATURES = ("Hyper-V", "Failover-Clustering", "FS-Data-Deduplication")
-SECTIONS = (
-    "os",
-    "hyperv",
-    "identity",
-    "cluster",
-    "disks",
-    "vss_providers",
-    "features",
-    "dedup_volumes",
-    "smb",
-    "trusts",
-    "vms",
-    "components",
-)
 CAPTIONS = {
     14393: "Microsoft Windows Server 2016 Datacenter",
     17763: "Microsoft Windows Server 2019 Datacenter",
@@ -237,9 +224,10 @@ def _service(entry: Any, where: Where) -> ServiceSeed:
 
 def _section_errors(value: Any, where: Where) -> dict[str, str]:
     errors = {str(key): text(message, where / str(key)) for key, message in mapping(value, where).items()}
-    unknown = sorted(set(errors) - set(SECTIONS))
+    sections = collection_module("plugins.plugin_utils.facts.model").SECTIONS  # the facts document's own list
+    unknown = sorted(set(errors) - set(sections))
     if unknown:
-        raise EstateError(f"{where}: unknown sections {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+        raise EstateError(f"{where}: unknown sections {', '.join(unknown)} (known: {', '.join(sections)})")
     return errors
 
 
