@@ -104,7 +104,8 @@ class Ours:
         self.repo = work / f"repo-{re.sub(r'[^A-Za-z0-9-]+', '-', label).strip('-')}"
         self.jobs = work / "jobs"
         self.secret = work / "passphrase.txt"
-        self.env = dict(os.environ)
+        # as installed Python software runs (borg from apt ships compiled bytecode): cached, not compiled per run
+        self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
     def _cli(self, *args: str) -> list:
         return [sys.executable, str(LAUNCHER), *args, "--passphrase-file", str(self.secret), "--no-progress", "--json"]

@@ -277,8 +277,8 @@ from typing import Any, Iterator, Mapping, Optional, Tuple
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, REQUIRED_IF
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.cli import run_operation
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run_operation
 
 
 def needed_libraries(params: Mapping[str, Any]) -> Iterator[str]:

@@ -22,10 +22,10 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants 
     CIPHERS,
     COMPRESSION_LEVELS,
     HASH_ALGORITHMS,
+    KEY_FILE,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.jobs import load_job_file
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run_operation
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.kdf import derive_ahead
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
     parse_block_size,
     parse_changed_ranges,
@@ -44,7 +44,6 @@ __all__ = [
     "parse_changed_ranges",
     "ranges_by_source",
     "read_passphrase",
-    "run_operation",
 ]
 
 PASSPHRASE_ENV = "BACKUP_HYPERV_PASSPHRASE"
@@ -182,6 +181,11 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     progress_bar = ProgressBar(stderr) if show_progress else None
     try:
         params["passphrase"] = read_passphrase(args.passphrase_file, os.environ if environ is None else environ)
+        derive_ahead(os.path.join(args.repository, KEY_FILE), params["passphrase"])
+        # imported only now, so that loading the engine overlaps with the key derivation just started
+        from ansible_collections.backup.hyperv.plugins.module_utils.datamover.jobs import load_job_file
+        from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run_operation
+
         params["changed_ranges"] = _load_ranges(getattr(args, "changed_ranges", None))
         params["jobs"] = load_job_file(args.job) if getattr(args, "job", None) else None
         result = run_operation(args.operation, params, getattr(args, "dry_run", False), progress_bar)

@@ -8,7 +8,6 @@ key derived from the passphrase by scrypt, and stored in ``keys/master.key`` (JS
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 from typing import NamedTuple, Optional
@@ -28,6 +27,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors imp
     PassphraseError,
     RepositoryError,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.kdf import scrypt_key
 
 try:
     from cryptography.exceptions import InvalidTag
@@ -80,7 +80,7 @@ def _aead(cipher: str, key: bytes) -> object:
 def _kek(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     if not passphrase:
         raise PassphraseError("an empty passphrase cannot protect a repository key")
-    return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 << 20, dklen=32)
+    return scrypt_key(passphrase, salt, n, r, p)
 
 
 def new_key_file(passphrase: str, cipher: str) -> tuple[MasterKey, bytes]:

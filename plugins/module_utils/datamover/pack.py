@@ -35,8 +35,11 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil imp
     describe_os_error,
     remove_quietly,
     rename_durably,
+    start_writeback,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.hashing import sha256
+
+WRITEBACK_STEP = 4 << 20  # start writing a pack out every this many bytes, so its final fsync waits little
 
 
 class PackEntry(NamedTuple):
@@ -72,17 +75,27 @@ class PackWriter:
         self._entries: List[PackEntry] = []
         self._failed: Optional[BaseException] = None
         self._handle = None
-        self._handle = self._guard(lambda: open(self._tmp_path, "xb"))  # noqa: SIM115 - closed by finish/abort
-        self._guard(lambda: self._handle.write(pack_header(pack_id)))
+        # unbuffered: blobs are large, and each write must be in the file before its writeback is started
+        self._handle = self._guard(lambda: open(self._tmp_path, "xb", buffering=0))  # noqa: SIM115 - closed by finish/abort
+        self._guard(lambda: self._write(pack_header(pack_id)))
         self.size = PACK_HEADER_SIZE
+        self._written_back = 0  # bytes whose writeback was started
 
     def add(self, chunk_id: bytes, stored: bytes, raw_length: int, flags: int) -> PackEntry:
         self._check_usable()
         entry = PackEntry(chunk_id, self.size, len(stored), raw_length, flags)
-        self._guard(lambda: self._handle.write(stored))
+        self._guard(lambda: self._write(stored))
         self._entries.append(entry)
         self.size += len(stored)
+        if self.size - self._written_back >= WRITEBACK_STEP:
+            start_writeback(self._handle.fileno(), self._written_back, self.size - self._written_back)
+            self._written_back = self.size
         return entry
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # a raw file may write less than asked
+            view = view[self._handle.write(view) :]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -94,8 +107,7 @@ class PackWriter:
         trailer = PACK_TRAILER.pack(PACK_TRAILER_MAGIC, self.size, len(table), len(self._entries), 0, sha256(table))
 
         def commit() -> None:
-            self._handle.write(table + trailer)
-            self._handle.flush()
+            self._write(table + trailer)
             os.fsync(self._handle.fileno())
             self._handle.close()
             os.makedirs(os.path.dirname(self.final_path), exist_ok=True)

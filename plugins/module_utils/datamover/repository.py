@@ -110,6 +110,9 @@ class Repository:
         self.damaged_index_files: List[str] = []
         self._fds: Dict[bytes, int] = {}
         self._fd_lock = threading.Lock()
+        # restore point records are never rewritten, and the lock keeps writers out while this is open: a job
+        # backing up many VMs reads each record once, not once per VM
+        self._point_records: Dict[str, bytes] = {}
 
     def _p(self, *parts: str) -> str:
         return os.path.join(self.path, *parts)
@@ -202,8 +205,12 @@ class Repository:
         return sorted(n[: -len(C.POINT_SUFFIX)] for n in names if n.endswith(C.POINT_SUFFIX))
 
     def read_point(self, point_id: str) -> dict:
-        data = read_file(self._p(C.POINTS_DIR, point_id + C.POINT_SUFFIX))
-        return json.loads(open_envelope(C.POINT_MAGIC, data, self.sealer, f"restore point {point_id}"))
+        record = self._point_records.get(point_id)
+        if record is None:
+            data = read_file(self._p(C.POINTS_DIR, point_id + C.POINT_SUFFIX))
+            record = open_envelope(C.POINT_MAGIC, data, self.sealer, f"restore point {point_id}")
+            self._point_records[point_id] = record
+        return json.loads(record)  # a new dict each time: callers may change theirs
 
     def read_chunk_payload(self, point: dict) -> bytes:
         name = point["chunk_list"]["file"]
@@ -218,11 +225,14 @@ class Repository:
         name = point["id"] + C.CHUNKS_SUFFIX
         publish(self._p(C.POINTS_DIR, name), chunk_file, self.tmp_dir)
         point["chunk_list"] = {"file": name, "sha256": sha256(chunk_file).hex()}
-        record = seal_envelope(C.POINT_MAGIC, json.dumps(point).encode(), self.sealer)
+        plaintext = json.dumps(point).encode()
+        record = seal_envelope(C.POINT_MAGIC, plaintext, self.sealer)
         publish(self._p(C.POINTS_DIR, point["id"] + C.POINT_SUFFIX), record, self.tmp_dir)
+        self._point_records[point["id"]] = plaintext
 
     def delete_point(self, point_id: str) -> None:
         """Record first (the point disappears atomically), then its chunk lists."""
+        self._point_records.pop(point_id, None)
         remove_quietly(self._p(C.POINTS_DIR, point_id + C.POINT_SUFFIX))
         fsync_dir(self._p(C.POINTS_DIR))
         remove_quietly(self._p(C.POINTS_DIR, point_id + C.CHUNKS_SUFFIX))
