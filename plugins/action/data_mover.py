@@ -17,7 +17,7 @@ from typing import Any
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, REQUIRED_IF
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote import (
     DEFAULT_LAYOUT,
@@ -46,7 +46,7 @@ class ActionModule(ActionBase):
         if not self._runs_powershell():
             result.update(self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars))
             return result
-        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF)
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, **VALIDATION)
         secret = args.get("passphrase")
         try:
             layout = self._layout(task_vars or {})

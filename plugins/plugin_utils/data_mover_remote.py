@@ -7,6 +7,9 @@ destination folder. The action plugin turns the module's options into the engine
 Microsoft C runtime rules), and sends it with the component's layout; the passphrase travels only as
 a script parameter on stdin and reaches the engine in its environment (``BACKUP_HYPERV_PASSPHRASE``).
 
+Options whose value the engine reads from a file (``--changed-ranges``, ``--job``) travel as JSON in the
+script parameter ``InputFiles``; the script writes each to its temporary folder and passes the file.
+
 Words: the *layout* is where the component lives (``Name``, ``Destination``, and ``Runtime`` and
 ``Engine`` relative to it), read from the manifest's component whose role is ``data_mover``.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import validate_manifest
@@ -59,10 +62,49 @@ def data_mover_layout(manifest: Any) -> dict[str, str]:
     return {"Name": component["name"], "Destination": component["destination"], "Runtime": runtime, "Engine": engine}
 
 
-def _require_absolute(option: str, path: str) -> str:
-    if not _WINDOWS_ABSOLUTE.match(path):
+def _require_absolute(option: str, path: Any) -> str:
+    if not isinstance(path, str) or not _WINDOWS_ABSOLUTE.match(path):
         raise RemoteRequestError(f"{option}: {path!r} must be an absolute Windows path (C:\\... or \\\\server\\share)")
     return path
+
+
+def _is_job(args: Mapping[str, Any]) -> bool:
+    return args["operation"] in ("backup", "restore") and args.get("jobs") is not None
+
+
+def _entry_paths(entry: Any) -> Iterator[tuple[str, Any]]:
+    """(key, path) of every path in a job entry; a malformed entry is left for the engine to name."""
+    if not isinstance(entry, Mapping):
+        return
+    sources, ranges = entry.get("sources"), entry.get("changed_ranges")
+    yield from (("sources", path) for path in (sources if isinstance(sources, list) else []))
+    yield from (("changed_ranges", path) for path in (ranges if isinstance(ranges, Mapping) else {}))
+    if entry.get("destination") is not None:
+        yield "destination", entry["destination"]
+
+
+def _require_absolute_job_paths(jobs: Any) -> None:
+    """Every path of every entry is the proxy's, as the single-VM options are; raises naming the entry."""
+    for index, entry in enumerate(jobs if isinstance(jobs, list) else []):
+        for key, path in _entry_paths(entry):
+            _require_absolute(f"jobs[{index}].{key}", path)
+
+
+def _backup_options(args: Mapping[str, Any]) -> list[str]:
+    """The options of a backup that apply to every VM (of a job, too)."""
+    options = ["--block-size", str(args["block_size"]), "--compression", args["compression"]]
+    options += ["--hash", args["hash"]]
+    options += ["--encryption", args["encryption"]] if args.get("encryption") else []
+    options += ["--workers", str(args["workers"])] if args.get("workers") else []
+    return options
+
+
+def _job_arguments(args: Mapping[str, Any], repository: str, dry_run: list[str]) -> list[str]:
+    """A backup or restore job: the VMs and their paths are in the job file (InputFiles), not here."""
+    _require_absolute_job_paths(args["jobs"])
+    # A restore entry carries its own restore_point, format and overwrite.
+    options = _backup_options(args) if args["operation"] == "backup" else []
+    return [args["operation"], repository, *options, *dry_run]
 
 
 def _operation_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]:
@@ -70,13 +112,11 @@ def _operation_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]
     operation, repository = args["operation"], _require_absolute("repository", args["repository"])
     vm = ["--vm", args["vm"]] if args.get("vm") else []
     dry_run = ["--dry-run"] if check_mode else []
+    if _is_job(args):
+        return _job_arguments(args, repository, dry_run)
     if operation == "backup":
         sources = [_require_absolute("source", path) for path in args["source"]]
-        options = ["--block-size", str(args["block_size"]), "--compression", args["compression"]]
-        options += ["--hash", args["hash"]]
-        options += ["--encryption", args["encryption"]] if args.get("encryption") else []
-        options += ["--workers", str(args["workers"])] if args.get("workers") else []
-        return ["backup", repository, *sources, *vm, *options, *dry_run]
+        return ["backup", repository, *sources, *vm, *_backup_options(args), *dry_run]
     if operation == "restore":
         destination = _require_absolute("destination", args["destination"])
         options = ["--restore-point", args["restore_point"], "--format", args["format"]]
@@ -96,13 +136,23 @@ def engine_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]:
     return [*_operation_arguments(args, check_mode), *common]
 
 
+def input_files(args: Mapping[str, Any]) -> dict[str, str]:
+    """{engine option without dashes: JSON}: what the engine reads from a file the script writes."""
+    if _is_job(args):
+        values = {"job": args["jobs"]}
+    elif args["operation"] == "backup" and args.get("changed_ranges") is not None:
+        values = {"changed-ranges": args["changed_ranges"]}
+    else:
+        values = {}
+    return {option: json.dumps(value, separators=(",", ":")) for option, value in values.items()}
+
+
 def script_params(args: Mapping[str, Any], check_mode: bool, layout: Mapping[str, str]) -> dict[str, Any]:
-    """Parameters of ``data_mover_run.ps1``; the passphrase and the ranges go on stdin with them."""
-    ranges = args.get("changed_ranges") if args["operation"] == "backup" else None
+    """Parameters of ``data_mover_run.ps1``; the passphrase and the input files go on stdin with them."""
     return {
         "Component": dict(layout),
         "CommandLine": subprocess.list2cmdline(engine_arguments(args, check_mode)),
-        "ChangedRanges": json.dumps(ranges, separators=(",", ":")) if ranges is not None else "",
+        "InputFiles": input_files(args),
         "Passphrase": args.get("passphrase") or "",
     }
 
@@ -140,16 +190,34 @@ def _error_line(stderr: str) -> str:
     return (errors or lines or ["no error message"])[-1]
 
 
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _failed_job_result(code: Any, stdout: str, stderr: str) -> dict[str, Any] | None:
+    """A job whose VMs did not all succeed (status 1, JSON with ``failed_vms``): the per-VM results, failed."""
+    result = _json_object(stdout) if code == EXIT_ERROR else None
+    if result is None or not result.get("failed_vms"):
+        return None
+    # The engine's last error line is "<operation> failed for VM a, b".
+    result.update(failed=True, msg=f"data mover: {_error_line(stderr)}", rc=code)
+    return result
+
+
 def engine_result(reply: Mapping[str, Any], repository: str) -> dict[str, Any]:
     """The task result of an engine run on the proxy (the reply's ``ran`` is true)."""
     code, stdout, stderr = reply.get("exit_code"), str(reply.get("stdout") or ""), str(reply.get("stderr") or "")
+    failed_job = _failed_job_result(code, stdout, stderr)
+    if failed_job is not None:
+        return failed_job
     if code not in (EXIT_OK, EXIT_DAMAGE):
         return {"failed": True, "msg": f"data mover: {_error_line(stderr)}", "rc": code, "stderr": stderr}
-    try:
-        result = json.loads(stdout)
-    except ValueError:
-        result = None
-    if not isinstance(result, dict):
+    result = _json_object(stdout)
+    if result is None:
         return {
             "failed": True,
             "msg": "data mover printed no JSON result",

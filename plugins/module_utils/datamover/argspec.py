@@ -27,10 +27,16 @@ ARGUMENT_SPEC = {
     "lock_timeout": {"type": "float", "default": 0},
     "overwrite": {"type": "bool", "default": False},
     "workers": {"type": "int"},
+    "jobs": {"type": "list", "elements": "dict"},
 }
 
-REQUIRED_IF = [
-    ("operation", "backup", ("vm", "source")),
-    ("operation", "restore", ("vm", "destination")),
-    ("operation", "prune", ("keep_last",)),
-]
+# One VM (vm with source or destination) or several (jobs): the engine checks each job entry itself.
+VALIDATION = {
+    "required_if": [
+        ("operation", "backup", ("source", "jobs"), True),
+        ("operation", "restore", ("destination", "jobs"), True),
+        ("operation", "prune", ("keep_last",)),
+    ],
+    "required_by": {"source": ("vm",), "destination": ("vm",)},
+    "mutually_exclusive": [("jobs", "vm"), ("jobs", "source"), ("jobs", "destination"), ("jobs", "changed_ranges")],
+}

@@ -3,7 +3,9 @@
 #   Component      @{Name; Destination; Runtime; Engine}: the manifest's data mover component; Runtime
 #                  (python\python.exe) and Engine (datamover.pyz) are relative to Destination.
 #   CommandLine    the engine's arguments, already quoted as CommandLineToArgvW splits them.
-#   ChangedRanges  '' or the JSON of the RCT ranges; written to a temporary file for --changed-ranges.
+#   InputFiles     @{<option>: <JSON text>}: options the engine reads from a file, e.g. changed-ranges
+#                  (the RCT ranges) or job (the VMs of a job); each is written to <option>.json in the
+#                  temporary folder and passed as --<option> "<file>". Empty by default.
 #   Passphrase     '' or the repository passphrase; the engine gets it in its environment only.
 # Installed means: proxy_components wrote the version record HKLM:\SOFTWARE\backup.hyperv\Components\<Name>
 # and both files exist. Otherwise nothing runs and ran is $false (the controller reports R3).
@@ -12,7 +14,7 @@
 param(
     [Parameter(Mandatory = $true)]$Component,
     [Parameter(Mandatory = $true)][string]$CommandLine,
-    [string]$ChangedRanges = '',
+    $InputFiles = @{},
     [string]$Passphrase = ''
 )
 
@@ -39,10 +41,13 @@ $work = Join-Path -Path ([IO.Path]::GetTempPath()) -ChildPath ('backup.hyperv-da
 $null = New-Item -ItemType Directory -Path $work
 try {
     $arguments = '"' + $engine + '" ' + $CommandLine
-    if ($ChangedRanges) {
-        $rangesFile = Join-Path -Path $work -ChildPath 'changed_ranges.json'
-        [IO.File]::WriteAllText($rangesFile, $ChangedRanges, [Text.UTF8Encoding]::new($false))
-        $arguments += ' --changed-ranges "' + $rangesFile + '"'
+    # Through the bootstrap (ConvertFrom-Json) InputFiles is a PSCustomObject; called directly, a hashtable.
+    $files = $InputFiles.PSObject.Properties
+    if ($InputFiles -is [Collections.IDictionary]) { $files = $InputFiles.GetEnumerator() }
+    foreach ($file in $files) {
+        $inputFile = Join-Path -Path $work -ChildPath ([string]$file.Name + '.json')
+        [IO.File]::WriteAllText($inputFile, [string]$file.Value, [Text.UTF8Encoding]::new($false))
+        $arguments += ' --' + $file.Name + ' "' + $inputFile + '"'
     }
     $start = [Diagnostics.ProcessStartInfo]::new($runtime, $arguments)
     $start.UseShellExecute = $false

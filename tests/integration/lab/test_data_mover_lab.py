@@ -38,6 +38,7 @@ PASSPHRASE = "Lab-Vault-Passphrase-7f3c"
 DISK = "C:\\VMs\\web01\\web01-os.vhdx"
 REPOSITORY = "C:\\Backup\\repo"
 DESTINATION = "C:\\Restore\\web01"
+DB_DISK = "C:\\VMs\\db01\\db01-data.vhdx"
 DISK_SIZE = 64 << 20
 ENGINE = "engine\\datamover-0.1.pyz"
 RANGES = {DISK: [{"offset": 5 << 20, "length": 65536}]}  # keyed by the Windows path, as RCT reports it
@@ -47,10 +48,10 @@ def windows_file(lab, host: str, windows_path: str) -> Path:
     return lab.host_file(host, windows_path[0], *windows_path[3:].split("\\"))
 
 
-def make_vhdx(work: Path) -> Path:
+def make_vhdx(work: Path, name: str = "web01-os", seed: int = 7) -> Path:
     """A dynamic VHDX with scattered data, repeated blocks and holes: qemu-img writes it from a raw image."""
-    raw = work / "web01-os.raw"
-    generator = random.Random(7)
+    raw = work / f"{name}.raw"
+    generator = random.Random(seed)
     block = generator.randbytes(1 << 20)
     with raw.open("wb") as image:
         image.truncate(DISK_SIZE)
@@ -60,7 +61,7 @@ def make_vhdx(work: Path) -> Path:
         for offset in (20 << 20, 33 << 20):  # the same block twice: stored once
             image.seek(offset)
             image.write(block)
-    vhdx = work / "web01-os.vhdx"
+    vhdx = work / f"{name}.vhdx"
     convert = ["qemu-img", "convert", "-q", "-f", "raw", "-O", "vhdx", str(raw), str(vhdx)]
     subprocess.run(convert, check=True, timeout=60)
     return vhdx
@@ -121,23 +122,45 @@ def test_without_the_component_the_task_fails_with_r3(proxy_lab, tmp_path):
         assert handled_since(proxy_lab, host, before[host]) == ["collection:data_mover_run"]
 
 
-def test_backup_verify_restore_over_psrp_and_winrm(proxy_lab, tmp_path):
-    original = make_vhdx(tmp_path)
+def stage_proxies(lab, disks: dict[str, Path]) -> dict:
+    """The component's packages and `disks` ({Windows path: local VHDX}) on both proxies; returns the manifest."""
     manifest = copy.deepcopy(MANIFEST["manifest"])
     mover = next(component for component in manifest["components"] if component["role"] == "data_mover")
     # Not the default layout's datamover.pyz: the task must read the layout from the manifest.
     mover["files"] = [ENGINE if path == "datamover.pyz" else path for path in mover["files"]]
     for host in PROXIES:
-        stage_component_sources(proxy_lab, host)
-        engine = windows_file(proxy_lab, host, f"{mover['source']}\\{ENGINE}")
+        stage_component_sources(lab, host)
+        engine = windows_file(lab, host, f"{mover['source']}\\{ENGINE}")
         engine.parent.mkdir(parents=True, exist_ok=True)
         engine.write_bytes(b"PK placeholder of the engine's zip application")
-        target = windows_file(proxy_lab, host, DISK)
-        target.parent.mkdir(parents=True)
-        target.write_bytes(original.read_bytes())
+        for windows_path, local in disks.items():
+            target = windows_file(lab, host, windows_path)
+            target.parent.mkdir(parents=True)
+            target.write_bytes(local.read_bytes())
+    return manifest
+
+
+def proxy_play(manifest: dict, tasks: list[dict]) -> dict:
+    """The install task then `tasks` on both proxies, with the role's variable the data mover task reads."""
+    install = {"name": "install", "backup.hyperv.proxy_components": {"manifest": "{{ offhost_proxy_manifest }}"}}
+    return {
+        "hosts": "offhost_proxies",
+        "gather_facts": False,
+        "vars": {"offhost_proxy_manifest": manifest},
+        "tasks": [install, *tasks],
+    }
+
+
+def assert_same_disk(original: Path, restored: Path, what: str) -> None:
+    compared = subprocess.run(["qemu-img", "compare", "-q", str(original), str(restored)], timeout=60, check=False)
+    assert compared.returncode == 0, f"{what}: the restored disk differs from the original"
+
+
+def test_backup_verify_restore_over_psrp_and_winrm(proxy_lab, tmp_path):
+    original = make_vhdx(tmp_path)
+    manifest = stage_proxies(proxy_lab, {DISK: original})
     common = {"repository": REPOSITORY, "passphrase": "{{ vault_passphrase }}"}
     tasks = [
-        {"name": "install", "backup.hyperv.proxy_components": {"manifest": "{{ offhost_proxy_manifest }}"}},
         data_mover_task("estimated", operation="backup", vm="web01", source=[DISK], **common),
         data_mover_task("stored", operation="backup", vm="web01", source=[DISK], encryption="aes-256-gcm", **common),
         data_mover_task("verified", operation="verify", **common),
@@ -145,16 +168,10 @@ def test_backup_verify_restore_over_psrp_and_winrm(proxy_lab, tmp_path):
         data_mover_task("incremental", operation="backup", vm="web01", source=[DISK], changed_ranges=RANGES, **common),
         data_mover_task("refused", operation="list", repository=REPOSITORY, passphrase="not-the-passphrase"),
     ]
-    tasks[1]["check_mode"] = True
+    tasks[0]["check_mode"] = True
     tasks[-1]["ignore_errors"] = True
     plays = [
-        # The role's variable: the data mover task reads the component's layout from it too.
-        {
-            "hosts": "offhost_proxies",
-            "gather_facts": False,
-            "vars": {"offhost_proxy_manifest": manifest},
-            "tasks": tasks,
-        },
+        proxy_play(manifest, tasks),
         save_results_play(tmp_path, ("estimated", "stored", "verified", "restored", "incremental", "refused")),
     ]
     before = {host: len(proxy_lab.log(host)) for host in PROXIES}
@@ -174,10 +191,7 @@ def test_backup_verify_restore_over_psrp_and_winrm(proxy_lab, tmp_path):
         restored = results["restored"]
         assert restored["restore_point"] == stored["restore_point"]
         assert restored["outputs"][0]["path"] == DESTINATION + "\\web01-os.vhdx"
-        restored_disk = windows_file(proxy_lab, host, DESTINATION + "\\web01-os.vhdx")
-        compare = ["qemu-img", "compare", "-q", str(original), str(restored_disk)]
-        compared = subprocess.run(compare, timeout=60, check=False)
-        assert compared.returncode == 0, f"{host}: the restored disk differs from the original"
+        assert_same_disk(original, windows_file(proxy_lab, host, DESTINATION + "\\web01-os.vhdx"), host)
         assert results["incremental"]["incremental"]["web01-os.vhdx"]["mode"] == "changed_ranges"
         assert results["refused"]["msg"] == "data mover: wrong passphrase: it does not unlock the repository key"
         repository = windows_file(proxy_lab, host, REPOSITORY)
@@ -185,6 +199,66 @@ def test_backup_verify_restore_over_psrp_and_winrm(proxy_lab, tmp_path):
     inventory = yaml.safe_load(proxy_lab.inventory.read_text())["all"]["children"]["windows"]["hosts"]
     transports = {host: inventory[host]["ansible_connection"] for host in PROXIES}
     assert transports == {"px1": "psrp", "px2": "winrm"}
+
+
+def test_a_job_backs_up_and_restores_two_vms_in_one_task(proxy_lab, tmp_path):
+    originals = {"web01": make_vhdx(tmp_path), "db01": make_vhdx(tmp_path, "db01-data", seed=11)}
+    manifest = stage_proxies(proxy_lab, {DISK: originals["web01"], DB_DISK: originals["db01"]})
+    common = {"repository": REPOSITORY, "passphrase": "{{ vault_passphrase }}"}
+    backups = [{"vm": "web01", "sources": [DISK]}, {"vm": "db01", "sources": [DB_DISK]}]
+    restores = [{"vm": vm, "destination": f"C:\\Restore\\{vm}"} for vm in originals]
+    # The ranges' keys are Windows paths in the job file: the lab maps them like the sources.
+    incremental = [{"vm": "db01", "sources": [DB_DISK], "changed_ranges": {DB_DISK: [[5 << 20, 65536]]}}]
+    tasks = [
+        data_mover_task("stored", operation="backup", jobs=backups, encryption="aes-256-gcm", **common),
+        data_mover_task("restored", operation="restore", jobs=restores, **common),
+        data_mover_task("incremental", operation="backup", jobs=incremental, **common),
+    ]
+    before = {host: len(proxy_lab.log(host)) for host in PROXIES}
+    plays = [proxy_play(manifest, tasks), save_results_play(tmp_path, ("stored", "restored", "incremental"))]
+    completed = run_playbook(proxy_lab, tmp_path, "job", plays)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert PASSPHRASE not in completed.stdout + completed.stderr
+    for host in PROXIES:
+        results = saved(tmp_path, host)
+        # One engine run a task, whatever the number of VMs.
+        assert handled_since(proxy_lab, host, before[host]).count("collection:data_mover_run") == len(tasks)
+        stored, restored = results["stored"], results["restored"]
+        assert stored["failed_vms"] == [] and [r["vm"] for r in stored["results"]] == ["web01", "db01"]
+        assert stored["results"][1]["disks"][0]["source"] == DB_DISK  # in Windows form again
+        assert restored["failed_vms"] == [] and not restored.get("failed")
+        for backup, restore, (vm, original) in zip(stored["results"], restored["results"], originals.items()):
+            output = restore["outputs"][0]["path"]
+            assert restore["restore_point"] == backup["restore_point"]
+            assert output == f"C:\\Restore\\{vm}\\{original.name}"
+            assert_same_disk(original, windows_file(proxy_lab, host, output), f"{host} {vm}")
+        assert results["incremental"]["results"][0]["incremental"]["db01-data.vhdx"]["mode"] == "changed_ranges"
+
+
+def test_a_job_with_a_missing_source_fails_only_that_vm(proxy_lab, tmp_path):
+    original = make_vhdx(tmp_path)
+    manifest = stage_proxies(proxy_lab, {DISK: original})
+    common = {"repository": REPOSITORY, "passphrase": "{{ vault_passphrase }}"}
+    missing = "C:\\VMs\\ghost01\\ghost01-os.vhdx"
+    jobs = [{"vm": "ghost01", "sources": [missing]}, {"vm": "web01", "sources": [DISK]}]
+    tasks = [
+        {**data_mover_task("stored", operation="backup", jobs=jobs, **common), "ignore_errors": True},
+        data_mover_task("listed", operation="list", **common),
+    ]
+    plays = [proxy_play(manifest, tasks), save_results_play(tmp_path, ("stored", "listed"))]
+    completed = run_playbook(proxy_lab, tmp_path, "job-missing", plays)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    for host in PROXIES:
+        results = saved(tmp_path, host)
+        stored = results["stored"]
+        assert stored["failed"] is True and stored["failed_vms"] == ["ghost01"]
+        assert stored["msg"] == "data mover: backup failed for VM ghost01"
+        ghost, web = stored["results"]
+        assert ghost["failed"] is True and missing in ghost["msg"] and str(tmp_path) not in ghost["msg"]
+        assert web["failed"] is False and web["restore_point"]
+        listed = results["listed"]["vms"]
+        assert [point["id"] for point in listed["web01"]] == [web["restore_point"]]  # the other VM's is published
+        assert "ghost01" not in listed
 
 
 @given(st.lists(st.text(alphabet=st.sampled_from(' a\\"\tC:'), max_size=8), max_size=5))
@@ -196,8 +270,8 @@ def test_the_lab_splits_command_lines_as_the_c_runtime(arguments):
 def run_params(*arguments: str, ranges: dict | None = None) -> dict:
     """data_mover_run.ps1's parameters as the action plugin sends them."""
     command_line = subprocess.list2cmdline([*arguments, "--json", "--no-progress"])
-    changed = json.dumps(ranges) if ranges else ""
-    return {"Component": DEFAULT_LAYOUT, "CommandLine": command_line, "ChangedRanges": changed, "Passphrase": ""}
+    input_files = {"changed-ranges": json.dumps(ranges)} if ranges else {}
+    return {"Component": DEFAULT_LAYOUT, "CommandLine": command_line, "InputFiles": input_files, "Passphrase": ""}
 
 
 def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):

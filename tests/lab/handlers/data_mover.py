@@ -6,9 +6,11 @@ version record and the runtime and engine files in its destination), then starts
 engine's exit code, stdout and stderr. The lab does the same on the emulated host's state and files:
 it splits the command line as the engine's C runtime would (CommandLineToArgvW rules), maps every
 Windows path in it into the lab (a drive path to the host's tree, `\\\\server\\share\\...` to the SMB
-server's share, a CSV path to the cluster's shared directory), runs the engine's command line
-(`cli.main`, found the way `bin/hyperv-datamover` finds it) in-process, and maps the paths in what it
-printed back to their Windows form. One code path: the engine the lab runs is the checkout's.
+server's share, a CSV path to the cluster's shared directory), writes the script's input files
+(`InputFiles`: changed ranges, a job) to its temporary folder with their paths mapped the same way,
+runs the engine's command line (`cli.main`, found the way `bin/hyperv-datamover` finds it) in-process,
+and maps the paths in what it printed back to their Windows form. One code path: the engine the lab
+runs is the checkout's.
 """
 
 from __future__ import annotations
@@ -137,25 +139,66 @@ def installed_component(call: ScriptCall, component: dict[str, Any]) -> dict[str
     return {"Name": name, "Version": version, "Destination": destination, "Missing": missing}
 
 
-def _ranges_file(call: ScriptCall, paths: PathMap, ranges_json: str) -> Path:
-    """The script's temporary changed-ranges file, with its source keys mapped like the sources."""
-    ranges = json.loads(ranges_json)
-    mapped = {paths.argument(key): value for key, value in ranges.items()}
+def _mapped_ranges(paths: PathMap, ranges: Any) -> Any:
+    """RCT ranges keyed by the sources' Windows paths, keyed by their lab paths (as the sources are)."""
+    return {paths.argument(key): value for key, value in ranges.items()} if isinstance(ranges, dict) else ranges
+
+
+def _mapped_job_entry(paths: PathMap, entry: Any) -> Any:
+    """A job entry with its paths (sources, destination, changed_ranges keys) in the lab; the rest as is."""
+    if not isinstance(entry, dict):
+        return entry
+    mapped = dict(entry)
+    if isinstance(entry.get("sources"), list):
+        mapped["sources"] = [paths.argument(s) if isinstance(s, str) else s for s in entry["sources"]]
+    if isinstance(entry.get("destination"), str):
+        mapped["destination"] = paths.argument(entry["destination"])
+    if "changed_ranges" in entry:
+        mapped["changed_ranges"] = _mapped_ranges(paths, entry["changed_ranges"])
+    return mapped
+
+
+def _mapped_input(paths: PathMap, option: str, text: str) -> Any:
+    """An input file's JSON with the Windows paths the engine will open mapped into the lab."""
+    value = json.loads(text)
+    if option == "changed-ranges":
+        return _mapped_ranges(paths, value)
+    if option == "job" and isinstance(value, list):
+        return [_mapped_job_entry(paths, entry) for entry in value]
+    return value
+
+
+def _write_input_files(call: ScriptCall, paths: PathMap, input_files: dict[str, str]) -> tuple[Path, list[str]]:
+    """The script's temporary folder with `<option>.json` for each input file, and the options naming them."""
     temp = call.files.local_path(expand_variables("%TEMP%", call.host.username))
     work = temp / f"backup.hyperv-datamover-{uuid.uuid4().hex}"
     work.mkdir(parents=True)
-    (work / "changed_ranges.json").write_text(json.dumps(mapped), encoding="utf-8")
-    return work
+    options: list[str] = []
+    for option, text in input_files.items():
+        target = work / f"{option}.json"
+        target.write_text(json.dumps(_mapped_input(paths, option, text)), encoding="utf-8")
+        options += [f"--{option}", str(target)]
+    return work, options
 
 
-def run_engine(call: ScriptCall, command_line: str, ranges_json: str, passphrase: str) -> dict[str, Any]:
+def _output_to_windows(paths: PathMap, output: str) -> str:
+    """The engine's JSON (also a failed job's, status 1) with its lab paths in Windows form."""
+    try:
+        result = json.loads(output)
+    except ValueError:
+        return paths.to_windows(output)
+    return json.dumps(paths.result_to_windows(result), indent=2, sort_keys=True) + "\n"
+
+
+def run_engine(call: ScriptCall, command_line: str, input_files: dict[str, str], passphrase: str) -> dict[str, Any]:
     """The engine's command line on the lab's files: exit code, stdout and stderr in Windows form."""
     cli = engine_cli()
     paths = PathMap(call)
     argv = [paths.argument(argument) for argument in split_command_line(command_line)]
-    work = _ranges_file(call, paths, ranges_json) if ranges_json else None
-    if work is not None:
-        argv += ["--changed-ranges", str(work / "changed_ranges.json")]
+    work = None
+    if input_files:
+        work, options = _write_input_files(call, paths, input_files)
+        argv += options
     environ = {cli.PASSPHRASE_ENV: passphrase} if passphrase else {}
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
@@ -167,9 +210,17 @@ def run_engine(call: ScriptCall, command_line: str, ranges_json: str, passphrase
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
     output = stdout.getvalue()
-    if exit_code in (0, 3) and output.strip():
-        output = json.dumps(paths.result_to_windows(json.loads(output)), indent=2, sort_keys=True) + "\n"
+    if output.strip():
+        output = _output_to_windows(paths, output)
     return {"exit_code": exit_code, "stdout": output, "stderr": paths.to_windows(stderr.getvalue())}
+
+
+def _input_files(call: ScriptCall) -> dict[str, str]:
+    """InputFiles as PowerShell binds it: a hashtable of option -> JSON text (none by default)."""
+    value = call.params.get("InputFiles") or {}
+    if not isinstance(value, dict):
+        raise ScriptFailure("Cannot convert the InputFiles value to a dictionary of option names and JSON texts.")
+    return {str(option): str(text) for option, text in value.items()}
 
 
 def data_mover_run(call: ScriptCall) -> dict[str, Any]:
@@ -179,8 +230,7 @@ def data_mover_run(call: ScriptCall) -> dict[str, Any]:
     installed = installed_component(call, component)
     if installed["Version"] is None or installed["Missing"]:
         return {"component": installed, "ran": False, "exit_code": None, "stdout": "", "stderr": ""}
-    ranges = str(call.params.get("ChangedRanges") or "")
-    engine = run_engine(call, command_line, ranges, str(call.params.get("Passphrase") or ""))
+    engine = run_engine(call, command_line, _input_files(call), str(call.params.get("Passphrase") or ""))
     return {"component": installed, "ran": True, **engine}
 
 

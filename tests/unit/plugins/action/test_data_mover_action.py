@@ -28,6 +28,28 @@ BACKUP = {
     "passphrase": PASSPHRASE,
 }
 TRANSPORTS = ("ansible.builtin.psrp", "ansible.builtin.winrm")
+JOB_BACKUP = {
+    "operation": "backup",
+    "repository": "C:\\Backup\\repo",
+    "passphrase": PASSPHRASE,
+    "jobs": [
+        {
+            "vm": "web01",
+            "sources": ["C:\\VMs\\web01\\web01-os.vhdx"],
+            "changed_ranges": {"C:\\VMs\\web01\\web01-os.vhdx": [[0, 65536]]},
+        },
+        {"vm": "db01", "sources": ["\\\\fs1\\vms\\db01\\db01.vhdx", "C:\\VMs\\db 01\\db01.vmcx"]},
+    ],
+}
+JOB_RESTORE = {
+    "operation": "restore",
+    "repository": "C:\\Backup\\repo",
+    "passphrase": PASSPHRASE,
+    "jobs": [
+        {"vm": "web01", "destination": "D:\\Restore\\web01", "format": "raw", "overwrite": True},
+        {"vm": "db01", "destination": "\\\\fs1\\restore\\db01", "restore_point": "20261124T220501.123456Z-3f2a9c1e"},
+    ],
+}
 
 
 def run(make_action, replies, args, check_mode=False, transport=TRANSPORTS[0], task_vars=None):
@@ -49,7 +71,7 @@ def test_windows_proxy_is_one_round_trip_with_the_request_on_stdin(make_action, 
     expected = ["backup", BACKUP["repository"], *BACKUP["source"], "--vm", "web01", "--block-size", "1M"]
     expected += ["--compression", "default", "--hash", "blake3", "--json", "--no-progress", "--lock-timeout", "0.0"]
     assert params["CommandLine"] == subprocess.list2cmdline(expected)
-    assert params["Component"] == DEFAULT_LAYOUT and params["ChangedRanges"] == ""
+    assert params["Component"] == DEFAULT_LAYOUT and params["InputFiles"] == {}
     assert params["Passphrase"] == PASSPHRASE  # on stdin only
     assert PASSPHRASE not in calls[0].cmd and PASSPHRASE not in params["CommandLine"]
     assert PASSPHRASE not in json.dumps(result)
@@ -89,7 +111,71 @@ def test_restore_and_verify_options_reach_the_engine(make_action, recorded):
 def test_changed_ranges_travel_as_json_on_stdin(make_action, recorded):
     ranges = {"C:\\VMs\\web01\\web01-os.vhdx": [{"offset": 1048576, "length": 65536}, [536870912, 4194304]]}
     _result, calls = run(make_action, [recorded(DONE)], {**BACKUP, "changed_ranges": ranges})
-    assert json.loads(calls[0].request()["params"]["ChangedRanges"]) == ranges
+    params = calls[0].request()["params"]
+    assert list(params["InputFiles"]) == ["changed-ranges"]  # the script adds --changed-ranges <its file>
+    assert json.loads(params["InputFiles"]["changed-ranges"]) == ranges
+    assert "--changed-ranges" not in params["CommandLine"]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_backup_job_is_one_command_line_and_the_job_on_stdin(make_action, recorded, check_mode):
+    _result, calls = run(make_action, [recorded(DONE)], {**JOB_BACKUP, "encryption": "aes-256-gcm"}, check_mode)
+    params = calls[0].request()["params"]
+    expected = ["backup", "C:\\Backup\\repo", "--block-size", "1M", "--compression", "default", "--hash", "blake3"]
+    expected += ["--encryption", "aes-256-gcm", *(["--dry-run"] if check_mode else [])]
+    expected += ["--json", "--no-progress", "--lock-timeout", "0.0"]
+    assert params["CommandLine"] == subprocess.list2cmdline(expected)  # no --vm, no sources: the job has them
+    assert list(params["InputFiles"]) == ["job"]  # the script adds --job <its file>
+    assert json.loads(params["InputFiles"]["job"]) == JOB_BACKUP["jobs"]
+    assert PASSPHRASE not in json.dumps(params["InputFiles"])
+
+
+def test_a_restore_job_leaves_restore_point_format_and_overwrite_to_its_entries(make_action, recorded):
+    _result, calls = run(make_action, [recorded(DONE)], JOB_RESTORE)
+    params = calls[0].request()["params"]
+    expected = ["restore", "C:\\Backup\\repo", "--json", "--no-progress", "--lock-timeout", "0.0"]
+    assert params["CommandLine"] == subprocess.list2cmdline(expected)
+    assert params["InputFiles"] == {"job": json.dumps(JOB_RESTORE["jobs"], separators=(",", ":"))}
+
+
+@pytest.mark.parametrize(
+    ("args", "index", "key", "path"),
+    [
+        (JOB_BACKUP, 1, "sources", "db01.vhdx"),
+        (JOB_BACKUP, 0, "changed_ranges", "web01-os.vhdx"),
+        (JOB_RESTORE, 1, "destination", "Restore\\db01"),
+    ],
+)
+def test_a_relative_path_in_a_job_entry_fails_naming_the_entry(make_action, args, index, key, path):
+    args = copy.deepcopy(args)
+    entry = args["jobs"][index]
+    if key == "sources":
+        entry["sources"].append(path)
+    elif key == "changed_ranges":
+        entry["changed_ranges"] = {path: [[0, 4096]]}
+    else:
+        entry["destination"] = path
+    result, calls = run(make_action, [], args)
+    assert calls == [] and result["failed"] is True
+    assert result["msg"].startswith(f"jobs[{index}].{key}: {path!r} must be an absolute Windows path")
+
+
+def test_a_job_with_a_failed_vm_fails_with_every_vms_result(make_action, recorded):
+    failed_vms = ["db01"]
+    results = [
+        {"vm": "web01", "failed": False, "changed": True, "restore_point": "20261124T225209.110872Z-5e6f2c24"},
+        {"vm": "db01", "failed": True, "changed": False, "msg": "cannot open C:\\VMs\\db01\\db01.vhdx"},
+    ]
+    reply = recorded(DONE)
+    reply["stdout"].update(
+        exit_code=1,
+        stdout=json.dumps({"changed": True, "results": results, "failed_vms": failed_vms}, indent=2) + "\n",
+        stderr="hyperv-datamover: error: backup failed for VM db01\r\n",
+    )
+    result, _calls = run(make_action, [reply], JOB_BACKUP)
+    assert result["failed"] is True and result["rc"] == 1 and result["changed"] is True
+    assert result["msg"] == "data mover: backup failed for VM db01"
+    assert result["failed_vms"] == failed_vms and result["results"] == results
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,13 @@ def test_verify_fails_with_a_clear_msg_on_damage(capsys, backed_up):
         ({"operation": "backup", "vm": "vm1", "source": ["/nonexistent/disk.vhdx"]}, "/nonexistent/disk.vhdx"),
         ({"operation": "backup", "vm": "vm1", "block_size": "3M"}, "block_size"),
         ({"operation": "backup", "vm": "vm1", "changed_ranges": {"x.vhdx": [{"offset": -1, "length": 5}]}}, "offset"),
-        ({"operation": "backup"}, "vm, source"),
+        ({"operation": "backup"}, "source, jobs"),
+        ({"operation": "backup", "vm": None, "source": ["x.vhdx"]}, "required by 'source': vm"),
+        (
+            {"operation": "backup", "vm": "vm1", "source": None, "jobs": [{"vm": "vm2", "sources": ["x.vhdx"]}]},
+            "mutually exclusive: jobs|vm",
+        ),
+        ({"operation": "restore", "jobs": [{"vm": "vm1"}]}, "lacks destination"),
         ({"operation": "restore", "vm": "nope", "destination": "target"}, "nope"),
         ({"operation": "prune", "keep_last": 0}, "keep_last"),
     ],
@@ -148,7 +154,10 @@ def test_bad_input_fails_with_a_clear_msg(capsys, tmp_path, disk, backed_up, arg
         args["destination"] = str(tmp_path / args["destination"])
     if args["operation"] == "backup" and "source" not in args and args.get("vm"):
         args["source"] = [str(disk)]
+    args = {key: value for key, value in args.items() if value is not None}
+    before = tree_state(Path(backed_up["repository"]))
     reply = run_module(capsys, **args)
+    assert tree_state(Path(backed_up["repository"])) == before
     assert reply["failed"] is True and expected in reply["msg"]
 
 
@@ -162,7 +171,8 @@ def test_bad_input_fails_with_a_clear_msg(capsys, tmp_path, disk, backed_up, arg
 )
 def test_missing_library_uses_missing_required_lib(capsys, monkeypatch, tmp_path, disk, library, args):
     monkeypatch.setitem(sys.modules, library, None)  # makes `import <library>` raise ImportError
-    reply = run_module(capsys, repository=str(tmp_path / "repo"), source=[str(disk)], **args)
+    sources = {"source": [str(disk)]} if args["operation"] == "backup" else {}
+    reply = run_module(capsys, repository=str(tmp_path / "repo"), **sources, **args)
     assert reply["failed"] is True and f"Failed to import the required Python library ({library})" in reply["msg"]
     assert not (tmp_path / "repo").exists()
 
@@ -193,3 +203,35 @@ def test_ansible_runs_the_module_with_no_log_passphrase(tmp_path, disk):
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in result.stdout  # -vvv prints the module args, masked
     assert secret not in replies_file.read_text() + result.stdout + result.stderr
     assert b"aes-256-gcm" in (tmp_path / "enc-repo" / "config").read_bytes()
+
+
+def test_a_backup_job_stores_each_vm_and_fails_naming_the_vm_that_failed(capsys, tmp_path, disk, config_file):
+    second = make_vhdx(tmp_path / "vm2" / "vm2-disk0.vhdx", DISK_SIZE, {0: text_like("boot", 3 * MIB)})
+    repo = str(tmp_path / "repo")
+    jobs = [
+        {"vm": "vm1", "sources": [str(disk), str(config_file)]},
+        {"vm": "gone", "sources": [str(tmp_path / "gone.vhdx")]},
+        {"vm": "vm2", "sources": [str(second)]},
+    ]
+    reply = run_module(capsys, operation="backup", repository=repo, jobs=jobs)
+    assert reply["failed"] is True and reply["msg"] == "backup failed for VM gone"
+    assert reply["failed_vms"] == ["gone"]
+    outcome = {r["vm"]: r for r in reply["results"]}
+    assert "gone.vhdx" in outcome["gone"]["msg"]
+    assert outcome["vm1"]["restore_point"] and outcome["vm2"]["restore_point"]
+    listed = run_module(capsys, operation="list", repository=repo)["vms"]
+    assert sorted(listed) == ["vm1", "vm2"]
+    restores = [{"vm": vm, "destination": str(tmp_path / "restored" / vm)} for vm in ("vm1", "vm2")]
+    reply = run_module(capsys, operation="restore", repository=repo, jobs=restores)
+    assert reply["changed"] is True and reply["failed_vms"] == []
+    assert same_content(disk, tmp_path / "restored" / "vm1" / disk.name)
+    assert same_content(second, tmp_path / "restored" / "vm2" / second.name)
+    assert (tmp_path / "restored" / "vm1" / config_file.name).read_bytes() == config_file.read_bytes()
+
+
+def test_a_check_mode_backup_job_writes_nothing(capsys, tmp_path, disk, backed_up):
+    before = tree_state(Path(backed_up["repository"]))
+    jobs = [{"vm": "vm1", "sources": [str(disk)]}, {"vm": "vm9", "sources": [str(disk)]}]
+    reply = run_module(capsys, check_mode=True, operation="backup", repository=backed_up["repository"], jobs=jobs)
+    assert reply["failed_vms"] == [] and len(reply["results"]) == 2
+    assert tree_state(Path(backed_up["repository"])) == before

@@ -116,7 +116,7 @@ def test_a_large_pack_has_its_writeback_started_in_steps_and_reads_back(tmp_path
     pack_id = os.urandom(16)
     final = tmp_path / "packs" / (pack_id.hex() + ".pack")
     writer = PackWriter(str(tmp_path / "tmp"), str(final), pack_id, None)
-    blobs = [os.urandom(3 << 20) for _ in range(7)]  # 21 MiB: several writeback steps
+    blobs = [os.urandom(3 << 20) for _number in range(7)]  # 21 MiB: several writeback steps
     for number, blob in enumerate(blobs):
         writer.add(bytes([number]) * 32, blob, len(blob), 0)
     entries = writer.finish()
