@@ -19,15 +19,22 @@ def rate(run: Run, content: int) -> float:
 def table(runs: list, content: int) -> str:
     columns = ("wall s", "MB/s", "CPU s", "CPU/wall")
     header = f"{'tool':<26} {'step':<20} " + " ".join(f"{c:>8}" for c in columns)
-    header += f" {'peak RSS MB':>11} {'stored MB':>10}"
+    header += f" {'peak RSS MB':>11} {'stored MB':>10}  runs (wall s)"
     lines = [header, "-" * len(header)]
     for run in runs:
         stored = f"{run.stored / MB:10.1f}" if run.stored else f"{'-':>10}"
         lines.append(
             f"{run.tool:<26} {run.step:<20} {run.wall:8.2f} {rate(run, content):8.1f} {run.cpu:8.2f} "
-            f"{run.cpu / run.wall if run.wall else 0:8.2f} {run.peak_rss / MB:11.1f} {stored}"
+            f"{run.cpu / run.wall if run.wall else 0:8.2f} {run.peak_rss / MB:11.1f} {stored}  {repetitions(run)}"
         )
     return "\n".join(lines)
+
+
+def repetitions(run: Run) -> str:
+    """'median of N: min-max' for a repeated step, '1' for a single run."""
+    if len(run.samples) < 2:
+        return "1"
+    return f"median of {len(run.samples)}: {min(run.samples):.2f}-{max(run.samples):.2f}"
 
 
 def _find(runs: list, tool: str, step: str) -> Run:

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PASSPHRASE = "bench-passphrase"
@@ -41,6 +41,7 @@ class Run:
     peak_rss: int = 0  # bytes
     stored: int = 0  # repository bytes after the step
     content: int = 0  # logical content bytes when not the corpus' (the single-disk memory runs)
+    samples: list = field(default_factory=list)  # wall seconds of every repetition, when the step was repeated
 
     def add(self, wall: float, cpu: float, rss: int) -> None:
         self.wall += wall
