@@ -35,11 +35,9 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil imp
     describe_os_error,
     remove_quietly,
     rename_durably,
-    start_writeback,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.hashing import sha256
-
-WRITEBACK_STEP = 4 << 20  # start writing a pack out every this many bytes, so its final fsync waits little
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.packfile import open_pack_file
 
 
 class PackEntry(NamedTuple):
@@ -74,28 +72,18 @@ class PackWriter:
         self._tmp_path = os.path.join(tmp_dir, os.path.basename(final_path) + ".tmp")
         self._entries: List[PackEntry] = []
         self._failed: Optional[BaseException] = None
-        self._handle = None
-        # unbuffered: blobs are large, and each write must be in the file before its writeback is started
-        self._handle = self._guard(lambda: open(self._tmp_path, "xb", buffering=0))  # noqa: SIM115 - closed by finish/abort
-        self._guard(lambda: self._write(pack_header(pack_id)))
+        self._file = None
+        self._file = self._guard(lambda: open_pack_file(self._tmp_path))  # closed by finish or abort
+        self._guard(lambda: self._file.append(pack_header(pack_id)))
         self.size = PACK_HEADER_SIZE
-        self._written_back = 0  # bytes whose writeback was started
 
     def add(self, chunk_id: bytes, stored: bytes, raw_length: int, flags: int) -> PackEntry:
         self._check_usable()
         entry = PackEntry(chunk_id, self.size, len(stored), raw_length, flags)
-        self._guard(lambda: self._write(stored))
+        self._guard(lambda: self._file.append(stored))
         self._entries.append(entry)
         self.size += len(stored)
-        if self.size - self._written_back >= WRITEBACK_STEP:
-            start_writeback(self._handle.fileno(), self._written_back, self.size - self._written_back)
-            self._written_back = self.size
         return entry
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:  # a raw file may write less than asked
-            view = view[self._handle.write(view) :]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -107,9 +95,9 @@ class PackWriter:
         trailer = PACK_TRAILER.pack(PACK_TRAILER_MAGIC, self.size, len(table), len(self._entries), 0, sha256(table))
 
         def commit() -> None:
-            self._write(table + trailer)
-            os.fsync(self._handle.fileno())
-            self._handle.close()
+            self._file.append(table + trailer)
+            self._file.seal()
+            self._close_file()
             os.makedirs(os.path.dirname(self.final_path), exist_ok=True)
             rename_durably(self._tmp_path, self.final_path)
 
@@ -119,12 +107,16 @@ class PackWriter:
 
     def abort(self) -> None:
         """Drop the unfinished pack (idempotent)."""
-        if self._handle is not None and not self._handle.closed:
-            with contextlib.suppress(OSError):
-                self._handle.close()
+        with contextlib.suppress(OSError):
+            self._close_file()
         remove_quietly(self._tmp_path)
         if self._failed is None:
             self._failed = WriterClosedError("the pack writer was aborted")
+
+    def _close_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     def _check_usable(self) -> None:
         if self._failed is not None:

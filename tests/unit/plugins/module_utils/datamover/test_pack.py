@@ -101,28 +101,3 @@ def test_index_grows_keeps_every_entry_and_replaces_moved_chunks():
     assert len(index) == 30_000 and index.lookup(moved.chunk_id)[:2] == (b"q" * 16, 999)
     straddle = entries[0].chunk_id[16:] + entries[1].chunk_id[:16]  # bytes that occur across two records
     assert straddle not in index and len(index.by_pack()[b"p" * 16]) == 29_999
-
-
-def test_a_large_pack_has_its_writeback_started_in_steps_and_reads_back(tmp_path, monkeypatch):
-    advised = []
-    real = os.posix_fadvise
-
-    def recording(fd, offset, length, advice):
-        advised.append((offset, length, advice))
-        return real(fd, offset, length, advice)
-
-    monkeypatch.setattr(os, "posix_fadvise", recording)
-    (tmp_path / "tmp").mkdir()
-    pack_id = os.urandom(16)
-    final = tmp_path / "packs" / (pack_id.hex() + ".pack")
-    writer = PackWriter(str(tmp_path / "tmp"), str(final), pack_id, None)
-    blobs = [os.urandom(3 << 20) for _number in range(7)]  # 21 MiB: several writeback steps
-    for number, blob in enumerate(blobs):
-        writer.add(bytes([number]) * 32, blob, len(blob), 0)
-    entries = writer.finish()
-    assert len(advised) >= 3
-    assert all(advice == os.POSIX_FADV_DONTNEED for _o, _l, advice in advised)
-    assert advised[0][0] == 0  # contiguous steps from the start, none repeated
-    assert all(a[0] + a[1] == b[0] for a, b in zip(advised, advised[1:]))
-    data = final.read_bytes()
-    assert [data[e.offset : e.offset + e.stored_length] for e in entries] == blobs

@@ -74,16 +74,16 @@ def test_kill_9_mid_backup_then_verify_rerun_and_restore(tmp_path, fake_disks, f
 
 
 class _FullDisk:
-    """A file object that raises ENOSPC once ``budget`` bytes were written."""
+    """A pack file sink that raises ENOSPC once ``budget`` bytes were appended."""
 
     def __init__(self, inner, budget: int) -> None:
         self.inner, self.budget = inner, budget
 
-    def write(self, data) -> int:
+    def append(self, data) -> None:
         self.budget -= len(data)
         if self.budget < 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return self.inner.write(data)
+        self.inner.append(data)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -101,7 +101,7 @@ def test_enospc_leaves_repository_as_it_was(tmp_path, fake_disks, monkeypatch):
 
     def init_on_small_disk(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        self._handle = _FullDisk(self._handle, space[0])
+        self._file = _FullDisk(self._file, space[0])
         space[0] -= 2 * MiB
 
     monkeypatch.setattr(PackWriter, "__init__", init_on_small_disk)
@@ -116,7 +116,7 @@ def test_enospc_leaves_repository_as_it_was(tmp_path, fake_disks, monkeypatch):
 def test_pack_writer_refuses_use_after_its_first_error(tmp_path):
     (tmp_path / "tmp").mkdir()
     writer = PackWriter(str(tmp_path / "tmp"), str(tmp_path / "p" / "00.pack"), bytes(16), None)
-    writer._handle = _FullDisk(writer._handle, 10)
+    writer._file = _FullDisk(writer._file, 10)
     with pytest.raises(RepositoryError, match="no space left"):
         writer.add(b"i" * 32, b"x" * 100, 100, 0)
     with pytest.raises(RepositoryError, match="refuses further use"):
