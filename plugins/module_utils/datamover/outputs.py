@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.diskio import positional_writer
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil import (
     O_BINARY,
     describe_os_error,
-    pwrite_all,
     remove_quietly,
     rename_durably,
 )
@@ -39,22 +39,33 @@ class RawOutput:
         self.path = path
         self.partial = path + PARTIAL_SUFFIX
         self._fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_BINARY, 0o644)
-        os.ftruncate(self._fd, size)
+        try:
+            os.ftruncate(self._fd, size)
+            self._out = positional_writer(self.partial, self._fd)  # direct I/O where possible
+        except OSError:
+            self.discard()
+            raise
 
     def write(self, offset: int, data: bytes) -> None:
-        pwrite_all(self._fd, data, offset)
+        self._out.pwrite(data, offset)
 
     def commit(self) -> None:
         os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
+        self._close()
         rename_durably(self.partial, self.path)
 
     def discard(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._close()
         remove_quietly(self.partial)
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            try:
+                if getattr(self, "_out", None) is not None:
+                    self._out.close()
+            finally:
+                os.close(fd)
 
 
 class VhdxOutput:

@@ -25,6 +25,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants 
     PACK_TRAILER_SIZE,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.crypto import Sealer
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.diskio import open_pack_file
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import (
     CorruptionError,
     FormatVersionError,
@@ -37,7 +38,6 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil imp
     rename_durably,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.hashing import sha256
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.packfile import open_pack_file
 
 
 class PackEntry(NamedTuple):

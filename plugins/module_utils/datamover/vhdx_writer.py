@@ -19,6 +19,7 @@ import uuid
 from typing import Dict, List, Optional, Tuple, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_format as fmt
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.diskio import positional_writer
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ZERO_BUFFER, pwrite_from
 
@@ -74,6 +75,11 @@ class VhdxWriter:
             self._fd = os.open(path, flags, 0o644)
         except OSError as exc:
             raise VhdxWriteError(f"{path}: cannot create VHDX file: {exc.strerror}") from exc
+        try:
+            self._payload = positional_writer(path, self._fd)  # block data: direct I/O where possible
+        except OSError as exc:
+            os.close(self._fd)
+            raise VhdxWriteError(f"{path}: cannot create VHDX file: {exc.strerror}") from exc
         self._open = True
 
     def __enter__(self) -> VhdxWriter:
@@ -119,7 +125,7 @@ class VhdxWriter:
         written = self._written.setdefault(block, [])
         end = within + len(piece)
         if not zero or any(low < end and within < high for low, high in written):
-            self._pwrite(self._bat[index] + within, piece)
+            self._payload.pwrite(piece, self._bat[index] + within)
             _add_interval(written, within, end)
         if self._locator is not None:
             self._mark_sectors(block, within, end)
@@ -214,7 +220,10 @@ class VhdxWriter:
     def _abandon(self) -> None:
         if self._open:
             self._open = False
-            os.close(self._fd)
+            try:
+                self._payload.close()
+            finally:
+                os.close(self._fd)
 
 
 def _check_geometry(virtual_size: int, block_size: int, logical: int, physical: int) -> None:

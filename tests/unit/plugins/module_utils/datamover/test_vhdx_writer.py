@@ -92,11 +92,9 @@ def test_4096_byte_sectors_cross_checked_with_libvhdi(tmp_path):
 
 def test_sequential_restore_writes_touch_each_byte_once(tmp_path, monkeypatch):
     """No read-modify-write and no double writes: the payload is written exactly once, plus the metadata."""
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_writer as writer_module
-
     written = []
-    real_pwrite = writer_module.pwrite_from
-    monkeypatch.setattr(writer_module, "pwrite_from", lambda fd, data, offset: written.append(len(data)) or
+    real_pwrite = os.pwrite  # every write, direct (payload) or through the page cache (metadata), ends here
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: written.append(len(data)) or
                         real_pwrite(fd, data, offset))  # fmt: skip
     monkeypatch.setattr(os, "pread", None)  # the writer never reads back
     size = 96 * MiB

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from pathlib import Path
 
 import pytest
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import packfile
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.packfile import (
-    STAGE_SIZE,
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import diskio
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.diskio import (
+    PACK_STAGE_SIZE,
     WRITEBACK_STEP,
     CachedSink,
     DirectSink,
     open_pack_file,
+    positional_writer,
 )
 
 # pieces that straddle the stage boundary, end unaligned, and include an empty and a one-byte write
-SIZES = [32, 1, 0, STAGE_SIZE - 40, 4096, STAGE_SIZE + 777, 3, 100_000]
+SIZES = [32, 1, 0, PACK_STAGE_SIZE - 40, 4096, PACK_STAGE_SIZE + 777, 3, 100_000]
 
 
 def write_through(path: Path, pieces: list) -> object:
@@ -91,7 +93,7 @@ def test_other_write_errors_are_not_swallowed(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setattr(os, "write", full)
     sink = open_pack_file(str(tmp_path / "pack.tmp"))
     with pytest.raises(OSError) as raised:
-        sink.append(os.urandom(STAGE_SIZE + 1))
+        sink.append(os.urandom(PACK_STAGE_SIZE + 1))
         sink.seal()
     sink.close()
     assert raised.value.errno == errno.ENOSPC
@@ -99,7 +101,7 @@ def test_other_write_errors_are_not_swallowed(tmp_path: Path, monkeypatch) -> No
 
 def test_page_cache_writes_start_writeback_in_contiguous_steps(tmp_path: Path, monkeypatch) -> None:
     advised = []
-    monkeypatch.setattr(packfile, "start_writeback", lambda fd, offset, length: advised.append((offset, length)))
+    monkeypatch.setattr(diskio, "start_writeback", lambda fd, offset, length: advised.append((offset, length)))
     fd = os.open(str(tmp_path / "pack.tmp"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     sink = CachedSink(fd)
     pieces = pieces_of([3 << 20] * 7)  # 21 MiB: several steps
@@ -111,3 +113,77 @@ def test_page_cache_writes_start_writeback_in_contiguous_steps(tmp_path: Path, m
     assert all(a[0] + a[1] == b[0] for a, b in zip(advised, advised[1:]))
     assert all(length >= WRITEBACK_STEP for _offset, length in advised)
     assert (tmp_path / "pack.tmp").read_bytes() == b"".join(pieces)
+
+
+def write_in_place(path: Path, pieces: dict) -> object:
+    """Write {offset: bytes} in the given order into a new file through a positional writer."""
+    fd = os.open(str(path), os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    writer = positional_writer(str(path), fd)
+    try:
+        for offset, data in pieces.items():
+            writer.pwrite(data, offset)
+        os.fsync(fd)
+    finally:
+        writer.close()
+        os.close(fd)
+    return writer
+
+
+def expected_file(pieces: dict) -> bytes:
+    content = bytearray(max(offset + len(data) for offset, data in pieces.items()))
+    for offset, data in pieces.items():
+        content[offset : offset + len(data)] = data
+    return bytes(content)
+
+
+# out of order, aligned (direct) and unaligned (page cache) pieces, one larger than the stage, one overwritten
+IN_PLACE = {
+    3 << 20: os.urandom(1 << 20),
+    0: os.urandom(4096),
+    (1 << 20) + 100: os.urandom(333),
+    16 << 20: os.urandom(9 << 20),
+    5 << 20: os.urandom(8192),
+}
+
+
+def test_a_positional_writer_writes_every_piece_where_it_belongs(tmp_path: Path) -> None:
+    pieces = dict(IN_PLACE)
+    pieces[3 << 20] = os.urandom(1 << 20)  # the same range again: the last write wins, as with pwrite
+    write_in_place(tmp_path / "disk.raw", pieces)
+    assert (tmp_path / "disk.raw").read_bytes() == expected_file(pieces)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="direct I/O exists on Linux and the BSDs only")
+def test_a_positional_writer_goes_direct_for_aligned_pieces_only(tmp_path: Path, monkeypatch) -> None:
+    real_pwrite, direct_writes = os.pwrite, []
+
+    def recording(fd, data, offset):
+        if fcntl_direct(fd):
+            direct_writes.append((offset, len(data)))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", recording)
+    write_in_place(tmp_path / "disk.raw", IN_PLACE)
+    assert (1 << 20) + 100 not in {offset for offset, _length in direct_writes}
+    assert {3 << 20, 0, 16 << 20, 24 << 20, 5 << 20} <= {offset for offset, _length in direct_writes}
+    assert (tmp_path / "disk.raw").read_bytes() == expected_file(IN_PLACE)
+
+
+def fcntl_direct(fd: int) -> bool:
+    """Whether ``fd`` was opened for direct I/O."""
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="direct I/O exists on Linux and the BSDs only")
+def test_a_positional_writer_falls_back_when_a_direct_write_is_refused(tmp_path: Path, monkeypatch) -> None:
+    real_pwrite = os.pwrite
+
+    def refusing_direct(fd, data, offset):
+        if fcntl_direct(fd):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", refusing_direct)
+    writer = write_in_place(tmp_path / "disk.raw", IN_PLACE)
+    assert not writer.direct
+    assert (tmp_path / "disk.raw").read_bytes() == expected_file(IN_PLACE)
