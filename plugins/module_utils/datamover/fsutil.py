@@ -85,10 +85,21 @@ def read_file(path: str) -> bytes:
         return handle.read()
 
 
-# Positional I/O. Windows (a proxy may run there) has neither os.pread nor os.pwrite, and os.open needs
+# Positional I/O. Windows (a proxy may run there) has neither os.pread(v) nor os.pwrite, and os.open needs
 # O_BINARY there: fall back to seek + read/write under a lock, which is correct, if slower.
 O_BINARY = getattr(os, "O_BINARY", 0)
 _SEEK_LOCK = threading.Lock()
+
+
+def pread_into(fd: int, buffer: memoryview, offset: int) -> int:
+    """Read into ``buffer`` at ``offset``; returns the count (0 at end of file); thread-safe."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [buffer], offset)
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        data = os.read(fd, len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
 
 
 def pread(fd: int, length: int, offset: int) -> bytes:

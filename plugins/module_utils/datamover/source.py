@@ -14,11 +14,11 @@ import abc
 import enum
 import os
 import stat
-import threading
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil import pread_into
 
 ZERO_BUFFER = bytes(1 << 20)
 VHDX_SUFFIXES = (".vhdx", ".avhdx")
@@ -68,32 +68,6 @@ def fill_zero(buffer: memoryview) -> None:
         step = min(len(buffer) - position, len(ZERO_BUFFER))
         buffer[position : position + step] = ZERO_BUFFER[:step]
         position += step
-
-
-# Windows has neither os.preadv nor os.pwrite: there, seek + read/write is serialised by one lock.
-_HAVE_PREADV = hasattr(os, "preadv")
-_HAVE_PWRITE = hasattr(os, "pwrite")
-_SEEK_LOCK = threading.Lock()
-
-
-def pread_into(fd: int, buffer: memoryview, offset: int) -> int:
-    """Read into `buffer` at `offset` without moving a shared file position; 0 at end of file."""
-    if _HAVE_PREADV:
-        return os.preadv(fd, [buffer], offset)
-    with _SEEK_LOCK:
-        os.lseek(fd, offset, os.SEEK_SET)
-        data = os.read(fd, len(buffer))
-    buffer[: len(data)] = data
-    return len(data)
-
-
-def pwrite_from(fd: int, data: memoryview, offset: int) -> int:
-    """Write `data` at `offset` without moving a shared file position; returns the count written."""
-    if _HAVE_PWRITE:
-        return os.pwrite(fd, data, offset)
-    with _SEEK_LOCK:
-        os.lseek(fd, offset, os.SEEK_SET)
-        return os.write(fd, data)
 
 
 def pread_exact(fd: int, buffer: memoryview, offset: int, path: str, zero_past_end: bool = False) -> None:

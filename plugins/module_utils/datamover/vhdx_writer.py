@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Tuple, Union
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_format as fmt
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.diskio import positional_writer
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ZERO_BUFFER, pwrite_from
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil import pwrite_all
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ZERO_BUFFER
 
 MiB = fmt.MiB
 LOG_OFFSET = 1 * MiB
@@ -212,10 +213,7 @@ class VhdxWriter:
             self._pwrite(offset, fmt.build_header(header))
 
     def _pwrite(self, offset: int, data: Union[bytes, memoryview]) -> None:
-        view = memoryview(data)
-        while len(view):
-            count = pwrite_from(self._fd, view, offset)
-            view, offset = view[count:], offset + count
+        pwrite_all(self._fd, data, offset)
 
     def _abandon(self) -> None:
         if self._open:
