@@ -30,15 +30,23 @@ def find_point(repository: object, vm: Optional[str], restore_point: str) -> dic
         if vm is not None and point["vm"] != vm:
             raise DataMoverError(f"restore point {restore_point} belongs to VM {point['vm']!r}, not {vm!r}")
         return point
-    points = points_by_vm(repository, vm).get(vm, [])
-    if not points:
+    point = latest_point(repository, vm) if vm is not None else None
+    if point is None:
         raise DataMoverError(f"VM {vm!r} has no restore point in {repository.path}")
-    return points[-1]
+    return point
 
 
 def latest_point(repository: object, vm: str) -> Optional[dict]:
-    points = points_by_vm(repository, vm).get(vm, [])
-    return points[-1] if points else None
+    """The newest restore point of ``vm``. Ids sort by time, so records are read newest first until one of
+    ``vm`` turns up: a VM backed up daily is found among the last few records, however long the history."""
+    for point_id in reversed(repository.point_ids()):
+        try:
+            point = repository.read_point(point_id)
+        except FileNotFoundError:
+            continue  # deleted by a concurrent prune between listing and reading
+        if point["vm"] == vm:
+            return point
+    return None
 
 
 def chunk_lists(repository: object, point: dict) -> List[ChunkList]:

@@ -66,3 +66,29 @@ def test_backup_without_init_refuses_missing_repository(tmp_path, repo):
     _ignored, disk = repo
     with pytest.raises(Exception, match="init is false"):
         engine.backup(str(tmp_path / "none"), "vm", [str(disk)], init=False)
+
+
+class _History:
+    """Just enough of a repository for the catalog: point ids in time order and a read counter."""
+
+    def __init__(self, vms: list) -> None:
+        self.path = "/repo"
+        self.records = {f"2026{number:010d}": {"id": f"2026{number:010d}", "vm": vm} for number, vm in enumerate(vms)}
+        self.reads = 0
+
+    def point_ids(self) -> list:
+        return sorted(self.records)
+
+    def read_point(self, point_id: str) -> dict:
+        self.reads += 1
+        return dict(self.records[point_id])
+
+
+def test_the_latest_point_is_found_without_reading_the_whole_history():
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.catalog import find_point, latest_point
+
+    history = _History(["web01", "db01"] * 500 + ["web01"])
+    assert latest_point(history, "db01")["id"] == "20260000000999"
+    assert history.reads == 2  # newest first: web01's record, then db01's
+    assert find_point(history, "web01", "latest")["id"] == "20260000001000"
+    assert latest_point(history, "nope") is None and history.reads == 2 + 1 + 1001
