@@ -95,6 +95,15 @@ options:
     description:
       - Passphrase of an encrypted repository. Keep it in Ansible Vault; it is never logged.
     type: str
+  kdf:
+    description:
+      - How a repository created by this task derives its key from O(passphrase); ignored for an existing
+        repository, whose key file names its own.
+      - V(scrypt) (N=2^15, r=8, p=1) needs nothing more; V(argon2id) (64 MiB, 3 passes, 4 lanes, RFC 9106)
+        needs C(cryptography) 44 or later.
+    type: str
+    choices: [scrypt, argon2id]
+    default: scrypt
   keep_last:
     description: Number of newest restore points of each VM that O(operation=prune) keeps. Required for prune.
     type: int

@@ -95,6 +95,8 @@ def _backup_options(args: Mapping[str, Any]) -> list[str]:
     options = ["--block-size", str(args["block_size"]), "--compression", args["compression"]]
     options += ["--hash", args["hash"]]
     options += ["--encryption", args["encryption"]] if args.get("encryption") else []
+    # only when not the default, so that an engine installed before --kdf existed still takes the line
+    options += ["--kdf", args["kdf"]] if args.get("kdf") not in (None, "scrypt") else []
     options += ["--workers", str(args["workers"])] if args.get("workers") else []
     return options
 

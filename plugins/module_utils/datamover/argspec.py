@@ -23,6 +23,7 @@ ARGUMENT_SPEC = {
     "hash": {"type": "str", "choices": ["blake3", "sha256"], "default": "blake3"},
     "encryption": {"type": "str", "choices": ["none", "aes-256-gcm", "chacha20-poly1305"]},
     "passphrase": {"type": "str", "no_log": True},
+    "kdf": {"type": "str", "choices": ["scrypt", "argon2id"], "default": "scrypt"},
     "keep_last": {"type": "int"},
     "lock_timeout": {"type": "float", "default": 0},
     "overwrite": {"type": "bool", "default": False},

@@ -22,6 +22,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants 
     CIPHERS,
     COMPRESSION_LEVELS,
     HASH_ALGORITHMS,
+    KDFS,
     KEY_FILE,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
@@ -97,6 +98,7 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     init = add("init", "create an empty repository")
     init.add_argument("--encryption", choices=ENCRYPTIONS, help="default: aes-256-gcm with a passphrase, else none")
     init.add_argument("--hash", choices=HASH_ALGORITHMS, default="blake3", help="chunk id hash")
+    init.add_argument("--kdf", choices=KDFS, default=KDFS[0], help="passphrase key derivation")
     backup = add("backup", "store the VM's disks and files as a new restore point (creates the repository)")
     backup.add_argument("source", nargs="*", help="virtual disks (VHDX, raw) and VM files")
     backup.add_argument("--vm", help="VM name the restore point belongs to")
@@ -105,6 +107,7 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     backup.add_argument("--compression", choices=tuple(COMPRESSION_LEVELS), default="default")
     backup.add_argument("--hash", choices=HASH_ALGORITHMS, default="blake3", help="chunk id hash of a new repository")
     backup.add_argument("--encryption", choices=ENCRYPTIONS, default=None, help="cipher of a new repository")
+    backup.add_argument("--kdf", choices=KDFS, default=KDFS[0], help="passphrase key derivation of a new repository")
     backup.add_argument("--changed-ranges", metavar="FILE", help="JSON {source: [[offset, length], ...]} from RCT")
     backup.add_argument("--workers", type=int, help="worker threads (default: one per core)")
     backup.add_argument("--dry-run", action="store_true", help="estimate only; write nothing")

@@ -44,9 +44,13 @@ CIPHERS = ("aes-256-gcm", "chacha20-poly1305")
 NONCE_SIZE = 12  # both AEADs take a 96-bit nonce; random per sealed item
 TAG_SIZE = 16  # both AEADs append a 128-bit tag
 MASTER_KEY_SIZE = 64  # 32 bytes data key + 32 bytes chunk-id key
+KDFS = ("scrypt", "argon2id")  # passphrase key derivations; the first is the default
 SCRYPT_N = 1 << 15  # scrypt cost: ~0.1 s and 32 MiB per unlock on the target machines
 SCRYPT_R = 8
 SCRYPT_P = 1
+ARGON2ID_MEMORY_KIB = 64 << 10  # Argon2id cost, RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes
+ARGON2ID_ITERATIONS = 3
+ARGON2ID_LANES = 4
 SALT_SIZE = 16
 
 # --- packs --------------------------------------------------------------------------------------------------------

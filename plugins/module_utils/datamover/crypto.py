@@ -16,10 +16,6 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants 
     CIPHERS,
     MASTER_KEY_SIZE,
     NONCE_SIZE,
-    SALT_SIZE,
-    SCRYPT_N,
-    SCRYPT_P,
-    SCRYPT_R,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import (
     CorruptionError,
@@ -27,7 +23,13 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors imp
     PassphraseError,
     RepositoryError,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.kdf import scrypt_key
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.kdf import (
+    KdfSettings,
+    derive_key,
+    new_settings,
+    settings_fields,
+    settings_from,
+)
 
 try:
     from cryptography.exceptions import InvalidTag
@@ -77,26 +79,21 @@ def _aead(cipher: str, key: bytes) -> object:
     raise RepositoryError(f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
 
 
-def _kek(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+def _kek(passphrase: str, settings: KdfSettings) -> bytes:
     if not passphrase:
         raise PassphraseError("an empty passphrase cannot protect a repository key")
-    return scrypt_key(passphrase, salt, n, r, p)
+    return derive_key(passphrase, settings)
 
 
-def new_key_file(passphrase: str, cipher: str) -> tuple[MasterKey, bytes]:
+def new_key_file(passphrase: str, cipher: str, kdf: str = "scrypt") -> tuple[MasterKey, bytes]:
     """Make a random master key; return it and the JSON key file that wraps it under ``passphrase``."""
     master = os.urandom(MASTER_KEY_SIZE)
-    salt = os.urandom(SALT_SIZE)
-    wrapped = Sealer(cipher, _kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)).seal(master, KEY_WRAP_AD)
-    document = {
-        "kdf": "scrypt",
-        "n": SCRYPT_N,
-        "r": SCRYPT_R,
-        "p": SCRYPT_P,
-        "salt": base64.b64encode(salt).decode(),
-        "cipher": cipher,
-        "wrapped_key": base64.b64encode(wrapped).decode(),
-    }
+    try:
+        settings = new_settings(kdf)
+    except ValueError as exc:
+        raise RepositoryError(str(exc)) from exc
+    wrapped = Sealer(cipher, _kek(passphrase, settings)).seal(master, KEY_WRAP_AD)
+    document = dict(settings_fields(settings), cipher=cipher, wrapped_key=base64.b64encode(wrapped).decode())
     return _split(master), json.dumps(document, indent=1).encode()
 
 
@@ -106,9 +103,8 @@ def unlock_key_file(content: bytes, passphrase: Optional[str]) -> MasterKey:
         raise PassphraseError("the repository is encrypted: a passphrase is required")
     try:
         doc = json.loads(content)
-        salt = base64.b64decode(doc["salt"])
         wrapped = base64.b64decode(doc["wrapped_key"])
-        kek = _kek(passphrase, salt, int(doc["n"]), int(doc["r"]), int(doc["p"]))
+        kek = _kek(passphrase, settings_from(doc))
         sealer = Sealer(doc["cipher"], kek)
     except (ValueError, KeyError, TypeError) as exc:
         raise RepositoryError(f"the repository key file is malformed: {exc}") from exc

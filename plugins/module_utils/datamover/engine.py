@@ -40,8 +40,10 @@ def init_repository(
     passphrase: Optional[str] = None,
     encryption: Optional[str] = None,
     hash_algorithm: str = "blake3",
+    kdf: str = "scrypt",
 ) -> dict:
-    config = init_layout(repository, passphrase=passphrase, encryption=encryption, hash_algorithm=hash_algorithm)
+    config = init_layout(repository, passphrase=passphrase, encryption=encryption, hash_algorithm=hash_algorithm,
+                         kdf=kdf)  # fmt: skip
     return {"changed": True, "repository": repository, "config": config}
 
 
@@ -63,13 +65,14 @@ def open_session(
     init: bool = True,
     encryption: Optional[str] = None,
     hash_algorithm: str = "blake3",
+    kdf: str = "scrypt",
 ) -> Session:
     """Open ``repository`` once for several backups, restores and verifications (a job): one key unlock, one
     lock held until ``close()`` (exclusive when ``write``, else shared), one index, one worker pool.
-    ``encryption`` and ``hash_algorithm`` apply when the first backup creates the repository."""
+    ``encryption``, ``hash_algorithm`` and ``kdf`` apply when the first backup creates the repository."""
     return Session(repository, passphrase=passphrase, lock_timeout=lock_timeout, workers=workers, write=write,
                    check_mode=check_mode, init=init, encryption=encryption, hash_algorithm=hash_algorithm,
-                   disk_opener=open_disk)  # fmt: skip
+                   kdf=kdf, disk_opener=open_disk)  # fmt: skip
 
 
 def backup(
@@ -88,11 +91,12 @@ def backup(
     workers: Optional[int] = None,
     init: bool = True,
     encryption: Optional[str] = None,
+    kdf: str = "scrypt",
 ) -> dict:
     """Back up ``sources`` of ``vm`` as a new restore point; in check mode estimate and write nothing."""
     with open_session(repository, passphrase=passphrase, lock_timeout=lock_timeout, workers=workers,
                       check_mode=check_mode, init=init, encryption=encryption,
-                      hash_algorithm=hash_algorithm) as session:  # fmt: skip
+                      hash_algorithm=hash_algorithm, kdf=kdf) as session:  # fmt: skip
         return session.backup(vm, sources, block_size=block_size, compression=compression,
                               changed_ranges=changed_ranges, progress=progress)  # fmt: skip
 

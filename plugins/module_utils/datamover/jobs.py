@@ -123,7 +123,7 @@ def run_backup_job(p: Mapping[str, Any], entries: List[Dict[str, Any]], check_mo
     with engine.open_session(
         p["repository"], passphrase=p.get("passphrase"), lock_timeout=p.get("lock_timeout") or 0,
         workers=p.get("workers"), check_mode=check_mode, encryption=engine_encryption(p.get("encryption")),
-        hash_algorithm=p.get("hash") or "blake3",
+        hash_algorithm=p.get("hash") or "blake3", kdf=p.get("kdf") or "scrypt",
     ) as session:  # fmt: skip
         return _run_each(entries, lambda e: session.backup(
             e["vm"], e["sources"], block_size=block_size, compression=compression,

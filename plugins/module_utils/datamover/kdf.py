@@ -1,10 +1,14 @@
-"""Passphrase key derivation (scrypt), optionally started ahead of the unlock that needs it.
+"""Passphrase key derivation (scrypt or Argon2id), optionally started ahead of the unlock that needs it.
 
-Unlocking an encrypted repository costs one scrypt run (about 0.1 s at ``constants.SCRYPT_N``). The command
-line starts it on a background thread as soon as it knows the repository and the passphrase, so it runs while
-the engine is still being imported and the key file read; ``scrypt_key`` then takes that result instead of
-deriving again. ``hashlib.scrypt`` releases the GIL, so both proceed at once. Only the standard library is
-imported here, so that the early start is not itself delayed by imports.
+The key file (``keys/master.key``) names the derivation and its cost; ``settings_from`` reads them and
+``settings_fields`` writes them (see the format document, section 3). scrypt comes with Python (OpenSSL);
+Argon2id with ``cryptography`` 44 or later, imported only when a repository uses it.
+
+Unlocking an encrypted repository costs one derivation (about 0.1 s at the default costs). The command line
+starts it on a background thread as soon as it knows the repository and the passphrase, so it runs while
+the engine is still being imported and the key file read; ``derive_key`` then takes that result instead of
+deriving again. Both derivations release the GIL, so the two proceed at once. Only the standard library and
+two small modules of this package are imported at module level, so the early start is not delayed by imports.
 
 An early result is used once and then forgotten: nothing keeps derived keys for the life of the process.
 """
@@ -14,67 +18,125 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import threading
 from concurrent.futures import Future
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
+    ARGON2ID_ITERATIONS,
+    ARGON2ID_LANES,
+    ARGON2ID_MEMORY_KIB,
+    KDFS,
+    SALT_SIZE,
+    SCRYPT_N,
+    SCRYPT_P,
+    SCRYPT_R,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DependencyError
 
 SCRYPT_MAXMEM = 256 << 20  # allows N up to 2**17 with r = 8; larger cost settings are refused by OpenSSL
 KEY_LENGTH = 32
+COST_FIELDS = {"scrypt": ("n", "r", "p"), "argon2id": ("memory_kib", "iterations", "lanes")}
+DEFAULT_COSTS = {
+    "scrypt": (SCRYPT_N, SCRYPT_R, SCRYPT_P),
+    "argon2id": (ARGON2ID_MEMORY_KIB, ARGON2ID_ITERATIONS, ARGON2ID_LANES),
+}
 
-_Params = Tuple[str, bytes, int, int, int]  # passphrase, salt, n, r, p
-_early: Dict[_Params, Future] = {}
+
+class KdfSettings(NamedTuple):
+    kind: str  # one of KDFS
+    salt: bytes
+    costs: Tuple[int, ...]  # in the order of COST_FIELDS[kind]
+
+
+def new_settings(kind: str) -> KdfSettings:
+    """A fresh salt and the default costs; ValueError for an unknown derivation."""
+    if kind not in KDFS:
+        raise ValueError(f"unknown key derivation {kind!r}; choose one of {', '.join(KDFS)}")
+    return KdfSettings(kind, os.urandom(SALT_SIZE), DEFAULT_COSTS[kind])
+
+
+def settings_fields(settings: KdfSettings) -> Dict[str, Any]:
+    """The key file's fields that describe the derivation."""
+    fields: Dict[str, Any] = {"kdf": settings.kind}
+    fields.update(zip(COST_FIELDS[settings.kind], settings.costs))
+    fields["salt"] = base64.b64encode(settings.salt).decode()
+    return fields
+
+
+def settings_from(doc: Mapping[str, Any]) -> KdfSettings:
+    """The derivation a key file names; ValueError, KeyError or TypeError when it is malformed or unknown."""
+    kind = doc["kdf"]
+    if kind not in COST_FIELDS:
+        raise ValueError(f"unknown key derivation {kind!r}")
+    return KdfSettings(kind, base64.b64decode(doc["salt"]), tuple(int(doc[name]) for name in COST_FIELDS[kind]))
+
+
+_Request = Tuple[str, KdfSettings]  # passphrase, settings
+_early: Dict[_Request, Future] = {}
 _early_lock = threading.Lock()
 
 
-def scrypt_key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    """The 32-byte key scrypt derives from ``passphrase``; raises ValueError for parameters scrypt refuses."""
-    params = (passphrase, salt, n, r, p)
+def derive_key(passphrase: str, settings: KdfSettings) -> bytes:
+    """The 32-byte key derived from ``passphrase``; ValueError for costs the derivation refuses."""
+    request = (passphrase, settings)
     with _early_lock:
-        early = _early.pop(params, None)
+        early = _early.pop(request, None)
     if early is not None:
-        return early.result()  # the early run's own ValueError, if any, is re-raised here
-    return _derive(params)
+        return early.result()  # the early run's own exception, if any, is re-raised here
+    return _derive(request)
 
 
 def derive_ahead(key_file: str, passphrase: Optional[str]) -> Optional[Future]:
-    """Start deriving the key for the scrypt settings in ``key_file`` on a background thread.
+    """Start deriving the key for the settings in ``key_file`` on a background thread.
 
     Best effort: without a passphrase, or when the file is missing or unreadable (a plaintext repository, a
     typo in the path...), nothing is started; the unlock itself then reports the problem.
     """
-    params = _params_from(key_file, passphrase)
-    if params is None:
+    request = _request_from(key_file, passphrase)
+    if request is None:
         return None
     future: Future = Future()
     with _early_lock:
-        if params in _early:
-            return _early[params]
-        _early[params] = future
-    thread = threading.Thread(target=_run_into, args=(future, params), name="datamover-kdf", daemon=True)
+        if request in _early:
+            return _early[request]
+        _early[request] = future
+    thread = threading.Thread(target=_run_into, args=(future, request), name="datamover-kdf", daemon=True)
     thread.start()
     return future
 
 
-def _params_from(key_file: str, passphrase: Optional[str]) -> Optional[_Params]:
+def _request_from(key_file: str, passphrase: Optional[str]) -> Optional[_Request]:
     if not passphrase:
         return None
     try:
         with open(key_file, "rb") as handle:
-            doc = json.loads(handle.read(1 << 16))
-        if doc.get("kdf") != "scrypt":
-            return None
-        return passphrase, base64.b64decode(doc["salt"]), int(doc["n"]), int(doc["r"]), int(doc["p"])
+            return passphrase, settings_from(json.loads(handle.read(1 << 16)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def _run_into(future: Future, params: _Params) -> None:
+def _run_into(future: Future, request: _Request) -> None:
     try:
-        future.set_result(_derive(params))
+        future.set_result(_derive(request))
     except Exception as exc:  # handed to the unlock that takes this result, which re-raises it
         future.set_exception(exc)
 
 
-def _derive(params: _Params) -> bytes:
-    passphrase, salt, n, r, p = params
-    return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=KEY_LENGTH)
+def _derive(request: _Request) -> bytes:
+    passphrase, (kind, salt, costs) = request
+    secret = passphrase.encode("utf-8")
+    if kind == "scrypt":
+        n, r, p = costs
+        return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=KEY_LENGTH)
+    memory_kib, iterations, lanes = costs
+    return _argon2id(salt, memory_kib, iterations, lanes).derive(secret)
+
+
+def _argon2id(salt: bytes, memory_kib: int, iterations: int, lanes: int) -> Any:
+    try:
+        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+    except ImportError as exc:  # cryptography older than 44, or missing
+        raise DependencyError(f"Argon2id needs the cryptography package, version 44 or later: {exc}") from exc
+    return Argon2id(salt=salt, length=KEY_LENGTH, iterations=iterations, lanes=lanes, memory_cost=memory_kib)

@@ -53,7 +53,7 @@ def _backup(p: Mapping[str, Any], check_mode: bool, progress: Optional[Progress]
         changed_ranges=ranges_by_source(parse_changed_ranges(p.get("changed_ranges")), p["source"]),
         check_mode=check_mode,
         lock_timeout=p.get("lock_timeout") or 0, progress=progress, workers=p.get("workers"),
-        encryption=engine_encryption(p.get("encryption")),
+        encryption=engine_encryption(p.get("encryption")), kdf=p.get("kdf") or "scrypt",
     )  # fmt: skip
 
 
@@ -118,7 +118,7 @@ def _init(p: Mapping[str, Any], check_mode: bool, progress: Optional[Progress]) 
     refuse_plaintext_with_passphrase(p)
     return engine.init_repository(p["repository"], passphrase=p.get("passphrase"),
                                   encryption=engine_encryption(p.get("encryption")),
-                                  hash_algorithm=p.get("hash") or "blake3")  # fmt: skip
+                                  hash_algorithm=p.get("hash") or "blake3", kdf=p.get("kdf") or "scrypt")  # fmt: skip
 
 
 _HANDLERS = {"backup": _backup, "restore": _restore, "verify": _verify, "list": _list, "prune": _prune, "init": _init}

@@ -48,13 +48,16 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pack impor
 SUBDIRS = (C.PACKS_DIR, C.INDEX_DIR, C.POINTS_DIR, C.LOCKS_DIR, C.TMP_DIR, "keys")
 
 
-def init_layout(path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str) -> dict:
+def init_layout(
+    path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str, kdf: str = "scrypt"
+) -> dict:
     """Create a repository; the config file is written last and marks it as complete."""
-    return create_layout(path, passphrase=passphrase, encryption=encryption, hash_algorithm=hash_algorithm)[0]
+    return create_layout(path, passphrase=passphrase, encryption=encryption, hash_algorithm=hash_algorithm,
+                         kdf=kdf)[0]  # fmt: skip
 
 
 def create_layout(
-    path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str
+    path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str, kdf: str = "scrypt"
 ) -> Tuple[dict, Optional[MasterKey]]:
     """Create a repository; return its config and, when encrypted, the new master key (so that opening
     the new repository does not pay for a second scrypt unlock)."""
@@ -67,12 +70,14 @@ def create_layout(
     if encryption is not None and not passphrase:
         raise PassphraseError("encryption needs a passphrase")
     make_chunk_hasher(hash_algorithm)  # refuse an unknown algorithm before creating anything
+    if kdf not in C.KDFS:
+        raise RepositoryError(f"unknown key derivation {kdf!r}; choose one of {', '.join(C.KDFS)}")
     try:
         master = None
         for sub in SUBDIRS:
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         if encryption is not None:
-            master, key_file = new_key_file(passphrase, encryption)
+            master, key_file = new_key_file(passphrase, encryption, kdf)
             publish(os.path.join(path, C.KEY_FILE), key_file, os.path.join(path, C.TMP_DIR))
     except OSError as exc:
         raise RepositoryError(f"cannot create the repository at {path}: {exc.strerror or exc}") from exc

@@ -96,13 +96,14 @@ class Session:
         init: bool = True,
         encryption: Optional[str] = None,
         hash_algorithm: str = "blake3",
+        kdf: str = "scrypt",
         disk_opener: Optional[Callable] = None,
     ) -> None:
         self.path = repository
         self.write, self.check_mode = write and not check_mode, check_mode
         self.workers = default_workers(workers)
         self._passphrase, self._lock_timeout, self._init = passphrase, lock_timeout, init
-        self._create_args = {"encryption": encryption, "hash_algorithm": hash_algorithm}
+        self._create_args = {"encryption": encryption, "hash_algorithm": hash_algorithm, "kdf": kdf}
         self._opener = disk_opener
         self.repo: Optional[Repository] = None
         self._lock: Optional[RepositoryLock] = None

@@ -119,10 +119,11 @@ def test_changed_ranges_travel_as_json_on_stdin(make_action, recorded):
 
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_a_backup_job_is_one_command_line_and_the_job_on_stdin(make_action, recorded, check_mode):
-    _result, calls = run(make_action, [recorded(DONE)], {**JOB_BACKUP, "encryption": "aes-256-gcm"}, check_mode)
+    args = {**JOB_BACKUP, "encryption": "aes-256-gcm", "kdf": "argon2id"}
+    _result, calls = run(make_action, [recorded(DONE)], args, check_mode)
     params = calls[0].request()["params"]
     expected = ["backup", "C:\\Backup\\repo", "--block-size", "1M", "--compression", "default", "--hash", "blake3"]
-    expected += ["--encryption", "aes-256-gcm", *(["--dry-run"] if check_mode else [])]
+    expected += ["--encryption", "aes-256-gcm", "--kdf", "argon2id", *(["--dry-run"] if check_mode else [])]
     expected += ["--json", "--no-progress", "--lock-timeout", "0.0"]
     assert params["CommandLine"] == subprocess.list2cmdline(expected)  # no --vm, no sources: the job has them
     assert list(params["InputFiles"]) == ["job"]  # the script adds --job <its file>

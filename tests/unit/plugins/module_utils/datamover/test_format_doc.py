@@ -16,6 +16,7 @@ import blake3
 import pytest
 import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from datamover_fakes import make_image
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
@@ -29,6 +30,16 @@ def _open(cipher, key, sealed, associated):
     return _aead(cipher, key).decrypt(sealed[:12], sealed[12:], associated)
 
 
+def _kek(key, passphrase):
+    salt = base64.b64decode(key["salt"])
+    if key["kdf"] == "scrypt":
+        return hashlib.scrypt(passphrase.encode(), salt=salt, n=key["n"], r=key["r"], p=key["p"], maxmem=1 << 28,
+                              dklen=32)  # fmt: skip
+    assert key["kdf"] == "argon2id"
+    return Argon2id(salt=salt, length=32, iterations=key["iterations"], lanes=key["lanes"],
+                    memory_cost=key["memory_kib"]).derive(passphrase.encode())  # fmt: skip
+
+
 class DocReader:
     def __init__(self, root, passphrase=None):
         self.root = root
@@ -38,8 +49,7 @@ class DocReader:
         self.data_key = self.id_key = None
         if self.cipher:
             key = json.loads(Path(os.path.join(root, "keys", "master.key")).read_bytes())
-            kek = hashlib.scrypt(passphrase.encode(), salt=base64.b64decode(key["salt"]), n=key["n"], r=key["r"],
-                                 p=key["p"], maxmem=1 << 28, dklen=32)  # fmt: skip
+            kek = _kek(key, passphrase)
             master = _open(key["cipher"], kek, base64.b64decode(key["wrapped_key"]), b"backup.hyperv datamover key v1")
             self.data_key, self.id_key = master[:32], master[32:]
         self.index = {}
@@ -119,16 +129,21 @@ class DocReader:
 
 
 @pytest.mark.parametrize(
-    ("passphrase", "encryption", "hash_algorithm"),
-    [(None, None, "blake3"), ("pw", "chacha20-poly1305", "sha256"), ("pw", "aes-256-gcm", "blake3")],
+    ("passphrase", "encryption", "hash_algorithm", "kdf"),
+    [
+        (None, None, "blake3", "scrypt"),
+        ("pw", "chacha20-poly1305", "sha256", "scrypt"),
+        ("pw", "aes-256-gcm", "blake3", "scrypt"),
+        ("pw", "aes-256-gcm", "blake3", "argon2id"),
+    ],
 )
-def test_document_suffices_to_restore_a_disk(tmp_path, fake_disks, passphrase, encryption, hash_algorithm):
+def test_document_suffices_to_restore_a_disk(tmp_path, fake_disks, passphrase, encryption, hash_algorithm, kdf):
     disk = tmp_path / "d.raw"
     content = make_image(str(disk), 6 * (1 << 20) + 512, seed=11, hole_every=3)
     vmcx = tmp_path / "v.vmcx"
     vmcx.write_bytes(b"cfg")
     repo = str(tmp_path / "repo")
     engine.backup(repo, "vm", [str(vmcx), str(disk)], passphrase=passphrase, encryption=encryption,
-                  hash_algorithm=hash_algorithm, block_size=1 << 18)  # fmt: skip
+                  hash_algorithm=hash_algorithm, block_size=1 << 18, kdf=kdf)  # fmt: skip
     os.remove(os.path.join(repo, "index", os.listdir(os.path.join(repo, "index"))[0]))  # exercise pack scanning
     assert DocReader(repo, passphrase).restore_first_disk("vm") == content
