@@ -15,7 +15,7 @@ import pytest
 from datamover_fakes import make_image, read_tree
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import RepositoryError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError, RepositoryError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pack import PackWriter
 
 MiB = 1 << 20
@@ -148,3 +148,18 @@ def test_real_full_filesystem_leaves_repository_as_it_was(tmp_path, tiny_filesys
     with pytest.raises(RepositoryError, match="no space left on device"):
         engine.backup(str(repo), "vm", [str(big)], compression="none")
     assert read_tree(str(repo)) == before and engine.verify(str(repo))["ok"]
+
+
+@pytest.mark.parametrize("fmt", ["raw", "vhdx"])
+def test_a_restore_onto_a_full_filesystem_fails_clearly_and_leaves_no_partial_file(
+    tmp_path, tiny_filesystem, fake_disks, fmt
+):
+    big = tmp_path / "big.raw"
+    make_image(str(big), 16 * MiB, seed=3)  # random: as large stored as restored, twice the 8 MiB filesystem
+    repo = str(tmp_path / "repo")
+    engine.backup(repo, "vm", [str(big)], compression="none")
+    target = tiny_filesystem / "restore"
+    with pytest.raises(DataMoverError, match="(?i)no space left on device"):
+        engine.restore(repo, "vm", str(target), format=fmt)
+    assert not list(target.iterdir())  # the .partial file is gone, no final name appeared
+    assert engine.verify(repo)["ok"]
