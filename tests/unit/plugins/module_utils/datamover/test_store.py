@@ -159,7 +159,7 @@ def test_a_restore_onto_a_full_filesystem_fails_clearly_and_leaves_no_partial_fi
     repo = str(tmp_path / "repo")
     engine.backup(repo, "vm", [str(big)], compression="none")
     target = tiny_filesystem / "restore"
-    with pytest.raises(DataMoverError, match="(?i)no space left on device"):
+    with pytest.raises(DataMoverError, match=r"(?i)no space left on device"):
         engine.restore(repo, "vm", str(target), format=fmt)
     assert not list(target.iterdir())  # the .partial file is gone, no final name appeared
     assert engine.verify(repo)["ok"]
