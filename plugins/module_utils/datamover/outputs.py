@@ -39,6 +39,7 @@ class RawOutput:
         self.path = path
         self.partial = path + PARTIAL_SUFFIX
         self._fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_BINARY, 0o644)
+        self._out = None
         try:
             os.ftruncate(self._fd, size)
             self._out = positional_writer(self.partial, self._fd)  # direct I/O where possible
@@ -62,7 +63,7 @@ class RawOutput:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             try:
-                if getattr(self, "_out", None) is not None:
+                if self._out is not None:
                     self._out.close()
             finally:
                 os.close(fd)
