@@ -110,14 +110,11 @@ def plan_stream(stream: Stream, baseline: Optional[dict], index: Index, ranges: 
     stream.incremental = {"mode": mode, "baseline": baseline["id"] if mode != "full" else None}
     if reason:
         stream.incremental["fallback_reason"] = reason
-    for number in range(chunks.count):
-        if not stream.to_read[number]:
-            length = chunks.chunk_range(number)[1]
-            if chunks.kinds[number] == KIND_DATA:
-                stats.chunks_reused += 1
-                stats.bytes_deduplicated += length
-            else:
-                stats.bytes_zero += length
+    # after planning, DATA entries are exactly the chunks carried over; every other chunk not read is empty
+    carried = chunks.covered_bytes(chunks.kinds, KIND_DATA)
+    stats.chunks_reused += chunks.kinds.count(KIND_DATA)
+    stats.bytes_deduplicated += carried
+    stats.bytes_zero += chunks.size - carried - chunks.covered_bytes(stream.to_read, 1)
 
 
 @dataclass
@@ -155,18 +152,17 @@ def read_into(source: object, offset: int, view: memoryview) -> None:
 def read_items(streams: List[Stream], stats: Stats, pool: BufferPool):  # noqa: ANN201 - generator of work items
     """(stream, chunk number, data view, its pooled buffer) for every chunk to read, in disk order."""
     for stream_no, stream in enumerate(streams):
-        chunks, to_read, source = stream.chunks, stream.to_read, stream.source
-        for number in range(chunks.count):
-            if to_read[number]:
-                offset, length = chunks.chunk_range(number)
-                buffer = pool.get()
-                view = memoryview(buffer)[:length]
-                try:
-                    read_into(source, offset, view)
-                except OSError as exc:  # the readers raise SourceError; guard against a raw OS error too
-                    raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
-                stats.bytes_read += length
-                yield stream_no, number, view, buffer
+        chunks, source = stream.chunks, stream.source
+        for number in chunks.numbers(stream.to_read, 1):
+            offset, length = chunks.chunk_range(number)
+            buffer = pool.get()
+            view = memoryview(buffer)[:length]
+            try:
+                read_into(source, offset, view)
+            except OSError as exc:  # the readers raise SourceError; guard against a raw OS error too
+                raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
+            stats.bytes_read += length
+            yield stream_no, number, view, buffer
 
 
 def in_flight(workers: int, chunk_size: int) -> Tuple[int, int]:
@@ -192,7 +188,7 @@ def run_streams(
     ``threads``: (workers, shared executor or None); ``buffers``: a pool from ``buffer_pool`` to reuse."""
     workers, executor = threads
     total = sum(s.chunks.size for s in streams)
-    done = total - sum(s.chunks.chunk_range(n)[1] for s in streams for n in range(s.chunks.count) if s.to_read[n])
+    done = total - sum(s.chunks.covered_bytes(s.to_read, 1) for s in streams)
     window, depth = in_flight(workers, len(work.zero))
     pool = buffers or buffer_pool(workers, len(work.zero))
     reader = prefetch(read_items(streams, stats, pool), depth)

@@ -15,7 +15,10 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants 
     KIND_ZERO,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.files import kind_name
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList, runs_of
+
+_IS_DATA = bytes(int(kind == KIND_DATA) for kind in range(256))  # translate table: kind -> 1 if DATA
+_DATA_AS_UNALLOCATED = bytes(KIND_UNALLOCATED if kind == KIND_DATA else kind for kind in range(256))
 
 
 def _chunk_span(offset: int, length: int, size: int, chunk_size: int) -> Optional[Tuple[int, int]]:
@@ -62,7 +65,7 @@ def baseline_problem(baseline: Optional[ChunkList], size: int, chunk_size: int, 
         return f"the disk size changed ({baseline.size} -> {size} bytes)"
     if baseline.chunk_size != chunk_size:
         return f"the chunk size changed ({baseline.chunk_size} -> {chunk_size} bytes)"
-    if any(chunk_id not in index for _ignored, chunk_id in baseline.data_chunks()):
+    if not index.contains_all(chunk_id for _ignored, chunk_id in baseline.data_chunks()):
         return "the previous restore point references chunks missing from the repository"
     return None
 
@@ -73,13 +76,14 @@ def plan_reads(
     """Fill ``chunks`` with every entry known without reading; return 1 for each chunk to read.
 
     With a baseline and a mask, unchanged chunks copy the baseline entry; otherwise every DATA chunk is read.
+    A chunk to read stays UNALLOCATED in ``chunks`` until its result is recorded.
     """
+    chunks.kinds[:] = kinds.translate(_DATA_AS_UNALLOCATED)
+    if baseline is None or mask is None:
+        return bytearray(kinds.translate(_IS_DATA))
     to_read = bytearray(chunks.count)
-    for number in range(chunks.count):
-        if baseline is not None and mask is not None and not mask[number]:
-            chunks.copy_entry(baseline, number)
-        elif kinds[number] == KIND_DATA:
-            to_read[number] = 1
-        else:
-            chunks.set(number, kinds[number])
+    for start, end in runs_of(mask, 0):
+        chunks.copy_span(baseline, start, end)
+    for start, end in runs_of(mask, 1):
+        to_read[start:end] = kinds[start:end].translate(_IS_DATA)
     return to_read

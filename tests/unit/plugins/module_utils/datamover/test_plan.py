@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datamover_fakes import Extent, ExtentKind
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
     KIND_DATA,
     KIND_UNALLOCATED,
     KIND_ZERO,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.plan import changed_mask, chunk_kinds
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.plan import changed_mask, chunk_kinds, plan_reads
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList, runs_of
 
 D, Z, U = KIND_DATA, KIND_ZERO, KIND_UNALLOCATED
 
@@ -29,3 +32,55 @@ def test_changed_ranges_align_out_and_clip_to_the_disk():
     mask = changed_mask([(999, 2), (3000, 1), (4500, 10_000), (9000, 5)], 5000, 1000)
     assert list(mask) == [1, 1, 0, 1, 1]
     assert list(changed_mask([(10, 0)], 3000, 1000)) == [0, 0, 0]
+
+
+KINDS = st.sampled_from([D, Z, U])
+
+
+def reference_plan(kinds: bytes, baseline: ChunkList | None, mask: bytes | None) -> tuple:
+    """plan_reads chunk by chunk, as the planning is specified: (kinds, ids, to_read) of the new list."""
+    new_kinds, ids, to_read = [], [], []
+    for number, kind in enumerate(kinds):
+        carried = baseline is not None and mask is not None and not mask[number]
+        new_kinds.append(baseline.kinds[number] if carried else (U if kind == D else kind))
+        ids.append(bytes(baseline.ids[number * 32 : number * 32 + 32]) if carried else bytes(32))
+        to_read.append(int(not carried and kind == D))
+    return new_kinds, b"".join(ids), to_read
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(KINDS, KINDS, st.booleans()), min_size=1, max_size=60),
+    st.booleans(),
+    st.integers(min_value=1, max_value=999),
+)
+def test_plan_reads_matches_the_chunk_by_chunk_rule(rows, with_baseline, tail):
+    """Run by run planning gives what deciding each chunk on its own gives, short last chunk included."""
+    kinds = bytearray(kind for kind, _ignored, _changed in rows)
+    size = (len(rows) - 1) * 1000 + tail
+    baseline = ChunkList(size, 1000) if with_baseline else None
+    mask = bytearray(int(changed) for _kind, _base, changed in rows) if with_baseline else None
+    for number, (_kind, base_kind, _changed) in enumerate(rows):
+        if baseline is not None:
+            baseline.set(number, base_kind, bytes([number + 1]) * 32)
+    chunks = ChunkList(size, 1000)
+    to_read = plan_reads(chunks, kinds, baseline, mask)
+    expected_kinds, expected_ids, expected_read = reference_plan(kinds, baseline, mask)
+    assert (list(chunks.kinds), bytes(chunks.ids), list(to_read)) == (expected_kinds, expected_ids, expected_read)
+    read_bytes = sum(chunks.chunk_range(n)[1] for n in range(chunks.count) if to_read[n])
+    assert chunks.covered_bytes(to_read, 1) == read_bytes
+    assert list(chunks.numbers(to_read, 1)) == [n for n in range(chunks.count) if to_read[n]]
+
+
+def test_runs_of_finds_each_maximal_run():
+    flags = bytes([1, 1, 0, 1, 0, 0, 1])
+    assert list(runs_of(flags, 1)) == [(0, 2), (3, 4), (6, 7)]
+    assert list(runs_of(flags, 0)) == [(2, 3), (4, 6)]
+    assert list(runs_of(b"", 1)) == []
+
+
+def test_covered_bytes_counts_a_short_last_chunk_by_its_length():
+    chunks = ChunkList(2500, 1000)  # chunks of 1000, 1000 and 500 bytes
+    assert chunks.covered_bytes(bytes([1, 0, 1]), 1) == 1500
+    assert chunks.covered_bytes(bytes([1, 1, 0]), 1) == 2000
+    assert chunks.covered_bytes(bytes([0, 0, 0]), 1) == 0
