@@ -26,7 +26,7 @@ from pathlib import Path
 import blake3
 
 MIB = 1 << 20
-LAYOUT_VERSION = 3  # bump when the layout below changes so cached corpora are rebuilt
+LAYOUT_VERSION = 4  # bump when the layout below changes so cached corpora are rebuilt
 VHDX_BLOCK = "32M"
 
 # MiB-block content mixes (weights) for each region.
@@ -34,6 +34,10 @@ OS_MIX = {"text": 0.40, "random": 0.30, "log": 0.18, "zero": 0.12}
 UNIQUE_MIX = {"text": 0.50, "random": 0.35, "zero": 0.15}
 CHANGED_FRACTION = 0.05
 GROWTH_FRACTION = 0.005
+# The memory-growth pair: a small disk and one 4x larger, the same whatever --size (only the ratio matters).
+GROWTH_SCALES = {"small": 0.5, "large": 2.0}
+# Bytes on disk per VM at scale 1 (measured): both days' VHDX files and the build's temporary raw images.
+DISK_BYTES_PER_VM = 2_200_000_000
 
 
 @dataclass
@@ -185,6 +189,11 @@ def _make_set(root: Path, names: list, scale: float) -> list:
     return disks
 
 
+def footprint(vms: int, scale: float) -> int:
+    """About how many bytes the corpus takes on disk while it is built, growth disks included."""
+    return round(DISK_BYTES_PER_VM * (vms * scale + sum(GROWTH_SCALES.values())))
+
+
 def build(root: Path, vms: int, scale: float) -> dict:
     """Build (or reuse) the corpus under root; return its manifest."""
     manifest_path = root / "manifest.json"
@@ -197,10 +206,7 @@ def build(root: Path, vms: int, scale: float) -> dict:
     root.mkdir(parents=True)
     disks = _make_set(root, [f"vm{i + 1}" for i in range(vms)], scale)
     # Single-VM disks of two sizes, for the "memory stays flat as the disk grows" check.
-    growth = {
-        "small": _make_set(root / "rss-small", ["small"], scale / 2)[0],
-        "large": _make_set(root / "rss-large", ["large"], scale * 2)[0],
-    }
+    growth = {key: _make_set(root / f"rss-{key}", [key], scale_of)[0] for key, scale_of in GROWTH_SCALES.items()}
     manifest = {
         "params": params,
         "disks": [asdict(d) for d in disks],

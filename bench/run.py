@@ -6,16 +6,22 @@ then a restore of day 2; ours again on a small and a 4x larger single disk (memo
 and the machine limit (limit.py), measured right after our full backup so that both see the same load.
 Prints one table plus the target checks, and writes JSON.
 
-    .venv/bin/python bench/run.py [--size 1.0] [--vms 3] [--repeat 3] [--work build/bench] [--no-borg-fixed] [--strict]
+    .venv/bin/python bench/run.py [--size 4] [--vms 3] [--repeat 5] [--work build/bench] [--no-borg-fixed] [--strict]
 
 ``--repeat``: our full backup (alternating with the machine limit) and our incremental with ranges run this
-many times and the median is reported, with the range: these steps last a few seconds or less, so the noise
-of a shared machine would otherwise decide their target checks.
+many times and the median is reported, with the range: they are compared with a ratio (the machine limit,
+restic's incremental) that one slow run on a shared machine would otherwise decide (measured at size 4:
+the full backup from 8.7 to 10.4 s, following how much of the page cache other work had taken).
 
 ``--size`` scales the corpus: 1.0 = 3 VMs x 2 GiB virtual, 600 MiB shared OS content and 300 MiB of
-unique data each. Every tool runs as a subprocess under /usr/bin/time -v (ours via bin/hyperv-datamover):
-every tool takes all VMs of a step in one process (ours with ``--job``, restic one snapshot, borg one
-archive), plus rows for ours and restic with one process per VM, as a script looping over VMs would.
+unique data each; the default, 4, makes 8 GiB disks with about 3.8 GB allocated each (11 GB of content in
+all), small for a VM but large enough that start-up and key unlock no longer decide the incremental
+comparison. It needs about 46 GB of free disk and 15 minutes on 2 cores; ``--size 1`` takes 14 GB and 4
+minutes. The steps run tool by tool, each tool's repository deleted after its last step, so at most three
+repositories exist at once; the run stops at once when the disk cannot hold it. Every tool runs as a
+subprocess under /usr/bin/time -v (ours via bin/hyperv-datamover): every tool takes all VMs of a step in
+one process (ours with ``--job``, restic one snapshot, borg one archive), plus rows for ours and restic
+with one process per VM, as a script looping over VMs would.
 """
 
 from __future__ import annotations
@@ -43,11 +49,16 @@ import limit  # noqa: E402 - needs the collection importable
 
 HERE = Path(__file__).resolve().parent
 PER_VM_LABEL = "ours (process per VM)"
+STEPS = ("full", "incremental", "incremental+ranges", "restore")
+# Repositories and restores at scale 1 (measured: about 0.3 GB per VM per repository, 0.8 GB per restored VM):
+# the steps run tool by tool, so at most three repositories (ours, its day-1 copy, the one with ranges) or one
+# repository and a restore exist at once.
+WORKING_BYTES_PER_VM = 1_200_000_000
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=float, default=1.0, help="corpus scale (1.0 = 3 x 2 GiB virtual)")
+    parser.add_argument("--size", type=float, default=4.0, help="corpus scale (1 = 3 x 2 GiB virtual disks)")
     parser.add_argument("--vms", type=int, default=3)
     parser.add_argument("--work", type=Path, default=HERE.parent / "build" / "bench")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
@@ -61,7 +72,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
+        default=5,
         help="runs of our full backup (each next to a machine limit measurement) and of our incremental with "
         "ranges, the steps short enough for a shared machine's noise to matter; the median is reported",
     )
@@ -163,12 +174,63 @@ def incremental_with_ranges(ranged: tools.Ours, full_repo: Path, live: dict, ran
     """Ours with the changed ranges, ``times`` times, each from a fresh copy of the day-1 repository."""
     runs = []
     for _ in range(times):
-        shutil.rmtree(ranged.repo, ignore_errors=True)
+        ranged.remove()
         shutil.copytree(full_repo, ranged.repo)
         runs.append(backup_all(ranged, "incremental+ranges", live, ranges))
     run = median(runs)
     run.tool = "ours"
     return run
+
+
+def our_steps(work: Path, disks: list, repeat: int) -> tuple:
+    """Ours in job mode: full (next to the machine limit), incremental with and without ranges, restore.
+    Returns (runs, median machine limit, all limits); only the day-1 copy and two repositories exist at once."""
+    ours, ranged = tools.Ours(work), tools.Ours(work, label="ours-ranges")
+    full, machine, limits = full_next_to_limit(ours, link_live(work, disks, "day1"), [d["day1"] for d in disks],
+                                               repeat)  # fmt: skip
+    full_repo = work / "repo-ours-day1"  # same history for every run with changed ranges
+    shutil.rmtree(full_repo, ignore_errors=True)
+    shutil.copytree(ours.repo, full_repo)
+    live = link_live(work, disks, "day2")
+    runs = [full, backup_all(ours, "incremental", live)]
+    runs.append(incremental_with_ranges(ranged, full_repo, live, ranges_files(work, disks, live), repeat))
+    shutil.rmtree(full_repo)
+    ranged.remove()
+    runs.append(restore_all(ours, work, live))
+    ours.remove()
+    return runs, machine, limits
+
+
+def per_vm_steps(work: Path, disks: list) -> list:
+    """Ours with one process per VM: full, then incremental with ranges."""
+    per_vm = tools.Ours(work, label=PER_VM_LABEL, job_mode=False)
+    per_vm.init()
+    runs = [backup_all(per_vm, "full", link_live(work, disks, "day1"))]
+    live = link_live(work, disks, "day2")
+    runs.append(backup_all(per_vm, "incremental+ranges", live, ranges_files(work, disks, live)))
+    per_vm.remove()
+    return runs
+
+
+def peer_steps(peer: object, work: Path, disks: list) -> list:
+    """A peer's full backup of day 1, incremental of day 2 and restore; its repository is removed after."""
+    peer.init()
+    runs = [backup_all(peer, "full", link_live(work, disks, "day1"))]
+    live = link_live(work, disks, "day2")
+    runs += [backup_all(peer, "incremental", live), restore_all(peer, work, live)]
+    peer.remove()
+    return runs
+
+
+def check_free_space(work: Path, size: float, vms: int) -> None:
+    """Stop before building anything when the file system cannot hold the run (a full disk midway would
+    leave a broken corpus and say nothing useful)."""
+    needed = corpus.footprint(vms, size) + round(WORKING_BYTES_PER_VM * vms * size)
+    needed -= sum(p.stat().st_blocks * 512 for p in (work / "corpus").rglob("*") if p.is_file())  # reused or rebuilt
+    free = shutil.disk_usage(work).free
+    if free < needed:
+        sys.exit(f"the benchmark at --size {size:g} needs about {needed / 1e9:.0f} GB free under {work}, "
+                 f"{free / 1e9:.0f} GB are: free some space, pass a smaller --size or another --work")  # fmt: skip
 
 
 def growth_runs(work: Path, manifest: dict) -> list:
@@ -181,7 +243,7 @@ def growth_runs(work: Path, manifest: dict) -> list:
         ours.backup(run, key, [Path(disk["day1"])])
         run.stored = tools.repository_size(ours.repo)
         runs.append(run)
-        shutil.rmtree(ours.repo)
+        ours.remove()
     return runs
 
 
@@ -206,37 +268,21 @@ def main() -> int:
 
 def run_bench(args: argparse.Namespace, work: Path) -> int:
     started = time.time()
+    check_free_space(work, args.size, args.vms)
     manifest = corpus.build(work / "corpus", args.vms, args.size)
     print(f"corpus ready in {time.time() - started:.0f} s under {work / 'corpus'}", file=sys.stderr)
     disks = manifest["disks"]
     content = limit.allocated_bytes([d["day1"] for d in disks]) + sum(os.path.getsize(d["config_day1"]) for d in disks)
-    ours, ranged = tools.Ours(work), tools.Ours(work, label="ours-ranges")
-    per_vm = tools.Ours(work, label=PER_VM_LABEL, job_mode=False)  # the same, one process per VM
     peers = [] if args.no_peers else [tools.Restic(work), tools.Restic(work, "restic (process per VM)", False),
                                       tools.Borg(work)]  # fmt: skip
     if args.borg_fixed and not args.no_peers:
         peers.append(tools.Borg(work, label="borg (fixed 1 MiB)", chunker="fixed,1048576"))
-    live = link_live(work, disks, "day1")
-    full, machine, limits = full_next_to_limit(ours, live, [d["day1"] for d in disks], max(1, args.repeat))
-    runs = [full]
-    for tool in [per_vm, *peers]:
-        tool.init()
-        runs.append(backup_all(tool, "full", live))
-        print(f"{tool.label}: full backup done", file=sys.stderr)
-    full_repo = work / "repo-ours-day1"  # same history for every run with changed ranges
-    shutil.rmtree(full_repo, ignore_errors=True)
-    shutil.copytree(ours.repo, full_repo)
-    live = link_live(work, disks, "day2")
-    ranges = ranges_files(work, disks, live)
-    for tool in [ours, *peers]:
-        runs.append(backup_all(tool, "incremental", live))
-    runs.append(incremental_with_ranges(ranged, full_repo, live, ranges, max(1, args.repeat)))
-    runs.append(backup_all(per_vm, "incremental+ranges", live, ranges))
-    shutil.rmtree(per_vm.repo)
-    shutil.rmtree(full_repo)
-    for tool in [ours, *peers]:
-        runs.append(restore_all(tool, work, live))
-    print("restores done", file=sys.stderr)
+    runs, machine, limits = our_steps(work, disks, max(1, args.repeat))
+    runs += per_vm_steps(work, disks)
+    for peer in peers:
+        runs += peer_steps(peer, work, disks)
+        print(f"{peer.label}: done", file=sys.stderr)
+    runs.sort(key=lambda r: STEPS.index(r.step))  # one table ordered by step, tools in the order they ran
     runs += growth_runs(work, manifest)
     runs.append(tools.Run("machine limit (2 threads)", "hash+compress", machine["seconds"], machine["cpu"],
                           samples=[m["seconds"] for m in limits]))  # fmt: skip

@@ -92,7 +92,17 @@ def ensure_installed() -> None:
         subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True)
 
 
-class Ours:
+class Tool:
+    """What every tool of the benchmark has: a repository under the work directory."""
+
+    repo: Path
+
+    def remove(self) -> None:
+        """Delete the repository (a step after the tool's last frees its disk space for the next tool)."""
+        shutil.rmtree(self.repo, ignore_errors=True)
+
+
+class Ours(Tool):
     """The backup.hyperv data mover through its command line (bin/hyperv-datamover).
 
     ``job_mode``: one process backs up (or restores) every VM against one open repository (``--job``), as
@@ -113,7 +123,7 @@ class Ours:
         return [sys.executable, str(LAUNCHER), *args, "--passphrase-file", str(self.secret), "--no-progress", "--json"]
 
     def init(self) -> None:
-        shutil.rmtree(self.repo, ignore_errors=True)
+        self.remove()
         self.secret.write_text(PASSPHRASE + "\n")
         subprocess.run(self._cli("init", str(self.repo), "--encryption", "aes-256-gcm"), env=self.env, check=True,
                        capture_output=True)  # fmt: skip
@@ -152,7 +162,7 @@ def all_paths(live: dict) -> list:
     return [str(path) for paths in live.values() for path in paths]
 
 
-class Restic:
+class Restic(Tool):
     """restic with its defaults: CDC ~1 MiB, zstd ``auto`` (zstd default level), AES-256 + Poly1305."""
 
     name = "restic"
@@ -164,7 +174,7 @@ class Restic:
                         RESTIC_CACHE_DIR=str(work / "cache-restic"))  # fmt: skip
 
     def init(self) -> None:
-        shutil.rmtree(self.repo, ignore_errors=True)
+        self.remove()
         subprocess.run(["restic", "init", "--repository-version", "2"], env=self.env, check=True, capture_output=True)
 
     def backup(self, run: Run, vm: str, paths: list, ranges_file: Path | None = None) -> None:
@@ -183,7 +193,7 @@ class Restic:
         self.restore(run, "all", next(iter(targets.values())))
 
 
-class Borg:
+class Borg(Tool):
     """borg 1.2 with zstd level 3 (default would be lz4) and repokey-blake2; CDC or fixed chunking."""
 
     name = "borg"
@@ -196,10 +206,13 @@ class Borg:
                         BORG_BASE_DIR=str(work / f"home-{label}"))  # fmt: skip
 
     def init(self) -> None:
-        shutil.rmtree(self.repo, ignore_errors=True)
-        shutil.rmtree(self.env["BORG_BASE_DIR"], ignore_errors=True)
+        self.remove()
         command = ["borg", "init", "--encryption", "repokey-blake2"]
         subprocess.run(command, env=self.env, check=True, capture_output=True)
+
+    def remove(self) -> None:
+        super().remove()
+        shutil.rmtree(self.env["BORG_BASE_DIR"], ignore_errors=True)  # its cache and security files name the repo
 
     def backup(self, run: Run, vm: str, paths: list, ranges_file: Path | None = None) -> None:
         chunker = ["--chunker-params", self.chunker] if self.chunker else []
