@@ -146,6 +146,18 @@ def test_costs_the_derivation_refuses_fail_the_unlock_not_the_process(tmp_path: 
         Repository(str(tmp_path / "repo"), PASSPHRASE)
 
 
+@pytest.mark.parametrize(("field", "value"), [("n", 1 << 22), ("r", 1024), ("p", 0)])
+def test_a_key_file_asking_too_much_memory_is_refused(tmp_path: Path, field: str, value: int) -> None:
+    key_file = make_key_file(tmp_path)
+    doc = json.loads(key_file.read_text())
+    doc[field] = value
+    key_file.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="scrypt costs"):
+        kdf.derive_key(PASSPHRASE, settings_in(key_file))
+    with pytest.raises(RepositoryError, match="malformed"):
+        Repository(str(tmp_path / "repo"), PASSPHRASE)
+
+
 def test_the_command_line_derives_the_key_once_per_run(tmp_path: Path, derivations: list) -> None:
     key_file = make_key_file(tmp_path, "argon2id")
     derivations.clear()
