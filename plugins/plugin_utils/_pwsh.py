@@ -33,7 +33,7 @@ import base64
 import importlib.resources
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from xml.etree import ElementTree
 
@@ -79,14 +79,35 @@ class ScriptError(Exception):
         return {"failed": True, "msg": str(self), "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr}
 
 
-def load_script(name: str) -> bytes:
-    """Return the text of ``scripts/<name>.ps1`` (package data), without a UTF-8 BOM."""
+# A line "#include <name>.ps1" in a script stands for that script's text: scripts share functions this way,
+# since each run sends one self-contained script (a comment to PowerShell, so every file still parses alone).
+_INCLUDE = re.compile(rb"^#include ([a-z][a-z0-9_]*)\.ps1(?=\r?$)", re.MULTILINE)
+
+
+def expand_includes(body: bytes, read: Callable[[str], bytes], including: tuple[str, ...] = ()) -> bytes:
+    """``body`` with every ``#include <name>.ps1`` line replaced by ``read(name)``, itself expanded."""
+
+    def included(match: re.Match[bytes]) -> bytes:
+        name = match.group(1).decode("ascii")
+        if name in including:
+            raise ValueError(f"{name}.ps1 includes itself (through {' -> '.join(including)})")
+        return expand_includes(read(name).rstrip(b"\r\n"), read, (*including, name))
+
+    return _INCLUDE.sub(included, body)
+
+
+def _script_file(name: str) -> bytes:
     if not _SCRIPT_NAME.match(name):
         raise ValueError(f"invalid script name {name!r}")
     # importlib.resources, not pkgutil.get_data: the latter returns None for a namespace package
     # (no __init__.py) outside Ansible's collection loader, e.g. under pytest.
     body = importlib.resources.files(__name__.rpartition(".")[0]).joinpath(f"scripts/{name}.ps1").read_bytes()
     return body[len(_UTF8_BOM) :] if body.startswith(_UTF8_BOM) else body
+
+
+def load_script(name: str) -> bytes:
+    """The text of ``scripts/<name>.ps1`` (package data) as it is sent: without a UTF-8 BOM, includes expanded."""
+    return expand_includes(_script_file(name), _script_file, (name,))
 
 
 def build_request(name: str, params: Mapping[str, object]) -> bytes:

@@ -4,7 +4,8 @@
 JSON request `{"name", "script" (base64 of the .ps1), "params"}`. The lab recognises the
 bootstrap by its text (read from `_pwsh.py` itself, without importing it) and a request by its
 script: the base64 body must be byte-for-byte the file `<name>.ps1` in one of the lab's script
-directories, else the lab refuses. A known script is answered by the handler registered under
+directories, with its `#include` lines expanded by the collection's own rule (imported, not restated),
+else the lab refuses. A known script is answered by the handler registered under
 its name; the reply is what the bootstrap prints: one line of ASCII JSON, exit code 0, or
 `{"failed": true, ...}` with exit code 1 when the handler raises ScriptFailure.
 """
@@ -20,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lab.checkout import collection_module
 from lab.context import HostContext
 from lab.handlers import ScriptCall, ScriptFailure
 from lab.outcome import Outcome, refused
@@ -48,13 +50,28 @@ def collection_bootstrap(pwsh_source: Path) -> str | None:
         return None
 
 
-def _known_script(context: HostContext, name: str) -> bytes | None:
+def _script_file(context: HostContext, name: str) -> bytes | None:
     for directory in context.config.script_dirs:
         path = directory / f"{name}.ps1"
         if path.is_file():
             body = path.read_bytes()
             return body[len(_UTF8_BOM) :] if body.startswith(_UTF8_BOM) else body
     return None
+
+
+def _known_script(context: HostContext, name: str) -> bytes | None:
+    """What the collection sends for `name`: the file with its includes expanded; None when it is unknown."""
+    body = _script_file(context, name)
+    if body is None:
+        return None
+
+    def read(included: str) -> bytes:
+        found = _script_file(context, included) if _SCRIPT_NAME.match(included) else None
+        if found is None:
+            raise ValueError(f"{name}.ps1 includes {included}.ps1, which is not in the lab's script directories")
+        return found
+
+    return collection_module("plugins.plugin_utils._pwsh").expand_includes(body, read, (name,))
 
 
 def _escape_non_ascii(text: str) -> str:
@@ -89,7 +106,10 @@ def run_collection_request(context: HostContext, lines: list[str]) -> Outcome:
         return refused("collection", request)
     name = request["name"]
     handled_by = f"collection:{name}"
-    expected = _known_script(context, name)
+    try:
+        expected = _known_script(context, name)
+    except ValueError as exc:  # an include that is missing or includes itself
+        return refused(handled_by, str(exc))
     if expected is None:
         return refused(handled_by, f"unknown collection script {name}.ps1 (not in the lab's script directories)")
     try:

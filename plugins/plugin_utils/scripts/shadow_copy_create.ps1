@@ -31,28 +31,7 @@ $ProgressPreference = 'SilentlyContinue'
 $HyperVWriterId = '{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}'
 $GuidPattern = '\{[0-9A-Fa-f-]{36}\}'
 
-function Invoke-DiskShadow {
-    # Runs "diskshadow /s <script>" (ProcessStartInfo, so its output is not turned into error records);
-    # returns the output, throws with its last lines on a non-zero exit code.
-    param([string[]]$Lines, [string]$Folder, [string]$What)
-    $scriptPath = Join-Path -Path $Folder -ChildPath 'diskshadow.dsh'
-    Set-Content -LiteralPath $scriptPath -Value $Lines -Encoding ASCII
-    $exe = Join-Path -Path $env:SystemRoot -ChildPath 'System32\diskshadow.exe'
-    $start = [System.Diagnostics.ProcessStartInfo]::new($exe, "/s `"$scriptPath`"")
-    $start.UseShellExecute = $false
-    $start.RedirectStandardOutput = $true
-    $start.RedirectStandardError = $true
-    $start.CreateNoWindow = $true
-    $process = [System.Diagnostics.Process]::Start($start)
-    $stderr = $process.StandardError.ReadToEndAsync()
-    $output = $process.StandardOutput.ReadToEnd()
-    $process.WaitForExit()
-    if ($process.ExitCode -ne 0) {
-        $lines = "$output$($stderr.Result)" -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -Last 5
-        throw "diskshadow exited with $($process.ExitCode) while $What`: $($lines -join ' | ')"
-    }
-    return $output
-}
+#include diskshadow_common.ps1
 
 function Get-DeviceName {
     # DiskShadow's report of the set: "* Shadow copy ID = {id} ... - Shadow copy device name: <name>".

@@ -89,6 +89,42 @@ def test_load_script_refuses_names_outside_scripts(name):
         _pwsh.load_script(name)
 
 
+def scripts_in(tmp_path, monkeypatch, files):
+    (tmp_path / "scripts").mkdir()
+    for name, body in files.items():
+        (tmp_path / "scripts" / f"{name}.ps1").write_bytes(body)
+    monkeypatch.setattr(_pwsh.importlib.resources, "files", lambda _package: tmp_path)
+
+
+def test_load_script_expands_includes_in_place_and_nested(tmp_path, monkeypatch):
+    scripts_in(tmp_path, monkeypatch, {
+        "main_probe": b"param($a)\r\n#include lib_probe.ps1\r\n$a\r\n",
+        "lib_probe": b"\xef\xbb\xbffunction F {}\n#include inner_probe.ps1\n\n",
+        "inner_probe": b"function G {}\n",
+    })  # fmt: skip
+    assert _pwsh.load_script("main_probe") == b"param($a)\r\nfunction F {}\nfunction G {}\r\n$a\r\n"
+
+
+def test_an_include_of_itself_is_refused(tmp_path, monkeypatch):
+    scripts_in(tmp_path, monkeypatch, {"loop_probe": b"#include again_probe.ps1\n",
+                                       "again_probe": b"#include loop_probe.ps1\n"})  # fmt: skip
+    with pytest.raises(ValueError, match=r"loop_probe\.ps1 includes itself"):
+        _pwsh.load_script("loop_probe")
+
+
+def test_only_a_whole_line_directive_includes(tmp_path, monkeypatch):
+    body = b"# see #include x_probe.ps1\n  #include x_probe.ps1\n#include X.ps1\n"
+    scripts_in(tmp_path, monkeypatch, {"plain_probe": body})
+    assert _pwsh.load_script("plain_probe") == body
+
+
+@pytest.mark.parametrize("name", ["shadow_copy_create", "shadow_copy_import", "shadow_copy_release"])
+def test_shadow_copy_scripts_carry_the_shared_diskshadow_runner_once(name):
+    sent = _pwsh.load_script(name).decode("utf-8")
+    assert sent.count("function Invoke-DiskShadow") == 1
+    assert not [line for line in sent.splitlines() if line.startswith("#include")]
+
+
 def test_load_script_of_missing_script_names_it():
     with pytest.raises(FileNotFoundError, match="no_such_probe"):
         _pwsh.load_script("no_such_probe")
