@@ -239,8 +239,8 @@ def check_free_space(work: Path, size: float, vms: int) -> None:
     needed -= sum(p.stat().st_blocks * 512 for p in (work / "corpus").rglob("*") if p.is_file())  # reused or rebuilt
     free = shutil.disk_usage(work).free
     if free < needed:
-        sys.exit(f"the benchmark at --size {size:g} needs about {needed / 1e9:.0f} GB free under {work}, "
-                 f"{free / 1e9:.0f} GB are: free some space, pass a smaller --size or another --work")  # fmt: skip
+        sys.exit(f"the benchmark at --size {size:g} needs about {needed / 1e9:.1f} GB free under {work}, and "
+                 f"{free / 1e9:.1f} GB are: free some space, or pass a smaller --size or another --work")  # fmt: skip
 
 
 def growth_runs(work: Path, manifest: dict) -> list:
