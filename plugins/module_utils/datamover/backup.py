@@ -12,7 +12,7 @@ import socket
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.blob import encode_blob
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.catalog import chunk_lists, latest_point
@@ -26,7 +26,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.crypto imp
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import SourceUnavailableError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.hashing import Digest
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.index import Index
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import BufferPool, ordered_map, prefetch
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import BufferPool, ordered_map
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.plan import (
     baseline_problem,
     changed_mask,
@@ -119,25 +119,46 @@ def plan_stream(stream: Stream, baseline: Optional[dict], index: Index, ranges: 
 
 @dataclass
 class ChunkWork:
-    """What a worker needs: shared, read-only during the run."""
+    """What a worker needs to turn a chunk number into a result: shared, read-only during the run.
+
+    The worker reads the chunk itself, into a buffer of ``pool``: reads of the chunks in flight overlap each
+    other and the hashing, and no thread hands data over to another before the result.
+    """
 
     digest: Digest
     codec: Codec
     sealer: Optional[Sealer]
     session: StoreSession
-    zero: bytes
+    streams: List[Stream]
+    pool: BufferPool
 
-    def __call__(self, item: tuple) -> tuple:
-        stream_no, number, data, buffer = item
+    def __call__(self, item: Tuple[int, int]) -> tuple:
+        stream_no, number = item
+        data, buffer = self._read(stream_no, number)
         size = len(data)
         # bytearray == bytes is a memcmp; a memoryview comparison would go item by item
-        if buffer == self.zero if size == len(self.zero) else bytes(data) == bytes(size):
+        if buffer == self.pool.zero if size == self.pool.size else bytes(data) == bytes(size):
             return stream_no, number, size, None, None, 0, buffer
         chunk_id = self.digest(data)
         if self.session.known(chunk_id):  # dedup before compressing: known chunks cost a hash only
             return stream_no, number, size, chunk_id, None, 0, buffer
         stored, flags = encode_blob(data, chunk_id, self.codec, self.sealer)
         return stream_no, number, size, chunk_id, stored, flags, buffer
+
+    def _read(self, stream_no: int, number: int) -> Tuple[memoryview, bytearray]:
+        stream = self.streams[stream_no]
+        offset, length = stream.chunks.chunk_range(number)
+        buffer = self.pool.get()
+        view = memoryview(buffer)[:length]
+        try:
+            read_into(stream.source, offset, view)
+        except OSError as exc:  # the readers raise SourceError; guard against a raw OS error too
+            self.pool.put(buffer)
+            raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
+        except BaseException:
+            self.pool.put(buffer)
+            raise
+        return view, buffer
 
 
 def read_into(source: object, offset: int, view: memoryview) -> None:
@@ -149,65 +170,47 @@ def read_into(source: object, offset: int, view: memoryview) -> None:
         view[:] = source.read(offset, len(view))
 
 
-def read_items(streams: List[Stream], stats: Stats, pool: BufferPool):  # noqa: ANN201 - generator of work items
-    """(stream, chunk number, data view, its pooled buffer) for every chunk to read, in disk order."""
+def chunks_to_read(streams: List[Stream]) -> Iterator[Tuple[int, int]]:
+    """(stream, chunk number) of every chunk to read, in disk order."""
     for stream_no, stream in enumerate(streams):
-        chunks, source = stream.chunks, stream.source
-        for number in chunks.numbers(stream.to_read, 1):
-            offset, length = chunks.chunk_range(number)
-            buffer = pool.get()
-            view = memoryview(buffer)[:length]
-            try:
-                read_into(source, offset, view)
-            except OSError as exc:  # the readers raise SourceError; guard against a raw OS error too
-                raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
-            stats.bytes_read += length
-            yield stream_no, number, view, buffer
+        for number in stream.chunks.numbers(stream.to_read, 1):
+            yield stream_no, number
 
 
-def in_flight(workers: int, chunk_size: int) -> Tuple[int, int]:
-    """(chunks being hashed/compressed at once, chunks the reader may be ahead): the memory bound."""
-    return max(workers + 1, min(workers * 6, IN_FLIGHT_BUDGET // chunk_size)), workers + 1
+def in_flight(workers: int, chunk_size: int) -> int:
+    """How many chunks are read, hashed and compressed at once: the memory bound."""
+    return max(workers + 1, min(workers * 6, IN_FLIGHT_BUDGET // chunk_size))
 
 
 def buffer_pool(workers: int, chunk_size: int) -> BufferPool:
-    """Enough buffers that the reader never starves the window (a job reuses one pool for all its VMs)."""
-    window, depth = in_flight(workers, chunk_size)
-    return BufferPool(window + depth + 3, chunk_size)
+    """A buffer for every chunk in flight and the one being recorded (a job reuses one pool for all its VMs)."""
+    return BufferPool(in_flight(workers, chunk_size) + 2, chunk_size)
 
 
-def run_streams(
-    streams: List[Stream],
-    work: ChunkWork,
-    threads: Tuple[int, Optional[Executor]],
-    stats: Stats,
-    progress: Progress,
-    buffers: Optional[BufferPool] = None,
-) -> None:
+def run_streams(work: ChunkWork, threads: Tuple[int, Optional[Executor]], stats: Stats, progress: Progress) -> None:
     """Push every chunk to read through the pipeline and record the results in the chunk lists.
-    ``threads``: (workers, shared executor or None); ``buffers``: a pool from ``buffer_pool`` to reuse."""
+    ``threads``: (workers, shared executor or None)."""
     workers, executor = threads
+    streams = work.streams
     total = sum(s.chunks.size for s in streams)
     done = total - sum(s.chunks.covered_bytes(s.to_read, 1) for s in streams)
-    window, depth = in_flight(workers, len(work.zero))
-    pool = buffers or buffer_pool(workers, len(work.zero))
-    reader = prefetch(read_items(streams, stats, pool), depth)
-    results = ordered_map(reader, work, workers, window, executor=executor)
+    window = in_flight(workers, work.pool.size)
+    results = ordered_map(chunks_to_read(streams), work, workers, window, executor=executor)
     try:
         for result in results:
             done += record_result(streams, result, work.session, stats)
-            pool.put(result[-1])  # the blob is in the pack now: the buffer can be read into again
+            work.pool.put(result[-1])  # the blob is in the pack now: the buffer can be read into again
             if progress is not None:
                 progress(done, total)
     finally:
-        results.close()  # on failure: no chunk work left running when the store session aborts
-        reader.close()  # stop the reader thread before the caller closes the sources
+        results.close()  # on failure: no chunk work (nor read) left running when the store session aborts
 
 
 def record_result(streams: List[Stream], result: tuple, session: StoreSession, stats: Stats) -> int:
     """Store a worker's result in its chunk list (and a new blob in the pack); return the bytes covered."""
     stream_no, number, size, chunk_id, stored, flags, _ignored = result
     chunks = streams[stream_no].chunks
+    stats.bytes_read += size
     if chunk_id is None:
         chunks.set(number, KIND_ZERO)
         stats.bytes_zero += size
@@ -273,10 +276,11 @@ class BackupJob:
             plan_stream(stream, baseline, index, ranges_for(stream, self.changed_ranges), stats)
         session = StoreSession(None if self.check_mode else repo, index)
         sealer = repo.sealer if repo is not None else None
-        work = ChunkWork(digest, self.codec, sealer, session, bytes(self.streams[0].chunks.chunk_size))
+        pool = self.buffers or buffer_pool(self.workers, self.streams[0].chunks.chunk_size)
+        work = ChunkWork(digest, self.codec, sealer, session, self.streams, pool)
         point_id = None if self.check_mode else new_point_id()
         try:
-            run_streams(self.streams, work, (self.workers, self.executor), stats, self.progress, self.buffers)
+            run_streams(work, (self.workers, self.executor), stats, self.progress)
             stats.stop()
             point = point_record(point_id or "check-mode", self.vm, self.streams, stats)
             if not self.check_mode:

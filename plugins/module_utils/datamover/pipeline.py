@@ -1,8 +1,9 @@
 """Parallel chunk processing with bounded memory.
 
-The calling thread produces work items (it does the sequential reading of the source), a pool of worker
-threads turns each item into a result (hash, compress, encrypt; or read, decrypt, decompress, verify),
-and the calling thread consumes results in order (it appends to the pack or writes the output). At most
+The calling thread names the work items (which chunk), a pool of worker threads turns each item into a
+result (read, hash, compress, encrypt; or read, decrypt, decompress, verify), and the calling thread
+consumes results in order (it appends to the pack or writes the output). Workers read for themselves, so
+reads overlap one another and the hashing with no thread handing data to another on the way. At most
 ``window`` items are in flight, so peak memory is about ``window`` chunks whatever the disk size. The C
 libraries doing the work (blake3, hashlib, zstandard, cryptography) release the GIL, so threads scale.
 """
@@ -88,51 +89,6 @@ def worker_pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="datamover")
 
 
-_DONE = object()
-
-
-def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
-    """Produce ``items`` on a background thread, at most ``depth`` ahead of the consumer.
-
-    The backup reads its source this way, so a slow disk read overlaps with the pack writes and fsyncs of
-    the calling thread. An exception of the producer is re-raised in the consumer.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put((_DONE, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            slots.put((_DONE, exc))
-
-    thread = threading.Thread(target=produce, name="datamover-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = slots.get()
-            if item is _DONE:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue, then let it end
-            with contextlib.suppress(queue.Empty):
-                slots.get(timeout=0.1)
-        thread.join()
-
-
 class BufferPool:
     """A bounded set of reusable chunk buffers: reading into them saves an allocation and a copy per chunk,
     and taking one blocks while all ``count`` are in use, which bounds memory. Buffers are made on first
@@ -140,6 +96,7 @@ class BufferPool:
 
     def __init__(self, count: int, size: int) -> None:
         self.size = size
+        self.zero = bytes(size)  # a whole buffer compared with this is a memcmp: the all-zero chunk test
         self._free: queue.Queue[bytearray] = queue.Queue()
         self._unmade = count
         self._lock = threading.Lock()

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 from datamover_fakes import make_image
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.backup import ChunkWork, Stream
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.compress import Codec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import SourceUnavailableError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import BufferPool
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList
 
 MiB = 1 << 20
 
@@ -86,3 +92,24 @@ def test_other_chunk_size_falls_back(repo_with_baseline, fake_disks):
     repo, disk = repo_with_baseline
     result = engine.backup(repo, "vm1", [str(disk)], block_size=2 * MiB, changed_ranges={str(disk): [(0, 1)]})
     assert "chunk size changed" in result["incremental"]["disk0.raw"]["fallback_reason"]
+
+
+class _FailingSource:
+    def readinto(self, offset: int, view: memoryview) -> None:
+        raise OSError(5, "Input/output error")
+
+
+def test_a_failed_read_names_the_disk_and_gives_its_buffer_back(tmp_path):
+    """A worker reads its own chunk: when the read fails, the error names disk and offset, and the buffer
+    goes back to the pool (a pool of one would otherwise block the next read for ever)."""
+    chunks = ChunkList(4 * MiB, MiB)
+    stream = Stream("disk0.raw", str(tmp_path / "disk0.raw"), _FailingSource(), True, chunks)
+    pool = BufferPool(1, MiB)
+    work = ChunkWork(lambda data: b"", Codec(0), None, None, [stream], pool)
+    with pytest.raises(SourceUnavailableError, match=rf"disk0\.raw at offset {MiB} failed"):
+        work((0, 1))
+    taken = []
+    taker = threading.Thread(target=lambda: taken.append(pool.get()), daemon=True)  # blocks if the buffer leaked
+    taker.start()
+    taker.join(timeout=5)
+    assert len(taken) == 1 and len(taken[0]) == MiB

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import platform
 import sys
-import threading
-
-import pytest
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import (
     BufferPool,
     keep_freed_buffers,
     ordered_map,
-    prefetch,
 )
 
 
@@ -29,37 +25,6 @@ def test_ordered_map_keeps_order_and_bounds_items_in_flight():
         results.append(value)
         assert len(produced) - len(results) <= 4
     assert results == [n * n for n in range(50)]
-
-
-def test_prefetch_stays_within_depth_and_reraises_producer_errors():
-    produced = []
-
-    def items():
-        for n in range(20):
-            produced.append(n)
-            yield n
-        raise ValueError("disk went away")
-
-    seen = []
-    with pytest.raises(ValueError, match="disk went away"):
-        for item in prefetch(items(), depth=3):
-            seen.append(item)
-            assert len(produced) - len(seen) <= 4  # depth in the queue + one being put
-    assert seen == list(range(20))
-
-
-def test_prefetch_stops_its_thread_when_the_consumer_stops():
-    def endless():
-        n = 0
-        while True:
-            yield n
-            n += 1
-
-    before = threading.active_count()
-    reader = prefetch(endless(), depth=2)
-    assert next(reader) == 0
-    reader.close()
-    assert threading.active_count() == before
 
 
 def test_buffer_pool_makes_buffers_on_demand_and_never_more_than_its_count():
