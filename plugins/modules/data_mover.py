@@ -116,7 +116,7 @@ options:
     type: bool
     default: false
   workers:
-    description: Worker threads that hash, compress and write chunks. Default is one per CPU core.
+    description: Worker threads that read, hash, compress and encrypt chunks. Default is one per CPU core.
     type: int
   jobs:
     description:
