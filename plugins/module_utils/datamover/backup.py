@@ -152,11 +152,10 @@ class ChunkWork:
         view = memoryview(buffer)[:length]
         try:
             read_into(stream.source, offset, view)
-        except OSError as exc:  # the readers raise SourceError; guard against a raw OS error too
+        except BaseException as exc:
             self.pool.put(buffer)
-            raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
-        except BaseException:
-            self.pool.put(buffer)
+            if isinstance(exc, OSError):  # the readers raise SourceError; guard against a raw OS error too
+                raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
             raise
         return view, buffer
 

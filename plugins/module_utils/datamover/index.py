@@ -107,9 +107,7 @@ class Index:
 
     def contains_all(self, chunk_ids: Iterable[bytes]) -> bool:
         """True when every id is indexed (one call for a whole chunk list: a disk has millions of chunks)."""
-        buckets, find = self._buckets, self._find
-        mask = len(buckets) - 1
-        return all(find(buckets[int.from_bytes(c[:8], "little") & mask], c) >= 0 for c in chunk_ids)
+        return all(map(self.__contains__, chunk_ids))
 
     def __len__(self) -> int:
         return self._count

@@ -79,11 +79,9 @@ def plan_reads(
     A chunk to read stays UNALLOCATED in ``chunks`` until its result is recorded.
     """
     chunks.kinds[:] = kinds.translate(_DATA_AS_UNALLOCATED)
-    if baseline is None or mask is None:
-        return bytearray(kinds.translate(_IS_DATA))
-    to_read = bytearray(chunks.count)
-    for start, end in runs_of(mask, 0):
-        chunks.copy_span(baseline, start, end)
-    for start, end in runs_of(mask, 1):
-        to_read[start:end] = kinds[start:end].translate(_IS_DATA)
+    to_read = bytearray(kinds.translate(_IS_DATA))
+    if baseline is not None and mask is not None:
+        for start, end in runs_of(mask, 0):  # unchanged: the baseline's entries, nothing to read
+            chunks.copy_span(baseline, start, end)
+            to_read[start:end] = bytes(end - start)
     return to_read

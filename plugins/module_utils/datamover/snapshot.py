@@ -39,6 +39,11 @@ def runs_of(flags: ByteFlags, value: int) -> Iterator[Tuple[int, int]]:
     return (match.span() for match in _run_pattern(value).finditer(flags))
 
 
+def id_span(start: int, end: int) -> slice:
+    """Where the ids of chunks ``start`` to ``end`` (excluded) sit in a chunk list's id array."""
+    return slice(start * CHUNK_ID_SIZE, end * CHUNK_ID_SIZE)
+
+
 class ChunkList:
     """Kinds and ids of the chunks of one stream (a disk or a file) on a fixed grid of ``chunk_size``."""
 
@@ -57,7 +62,7 @@ class ChunkList:
     def set(self, number: int, kind: int, chunk_id: Optional[bytes] = None) -> None:
         self.kinds[number] = kind
         if kind == KIND_DATA:
-            self.ids[number * CHUNK_ID_SIZE : (number + 1) * CHUNK_ID_SIZE] = chunk_id
+            self.ids[id_span(number, number + 1)] = chunk_id
 
     def numbers(self, flags: ByteFlags, value: int) -> Iterator[int]:
         """The chunk numbers whose entry in ``flags`` (one byte per chunk) is ``value``, in disk order."""
@@ -68,12 +73,12 @@ class ChunkList:
         """(chunk number, id) of every stored chunk, in disk order."""
         ids = self.ids
         for number in self.numbers(self.kinds, KIND_DATA):
-            yield number, bytes(ids[number * CHUNK_ID_SIZE : (number + 1) * CHUNK_ID_SIZE])
+            yield number, bytes(ids[id_span(number, number + 1)])
 
     def copy_span(self, other: ChunkList, start: int, end: int) -> None:
         """Take the entries of chunks ``start`` to ``end`` (excluded) from ``other``, a list on the same grid."""
         self.kinds[start:end] = other.kinds[start:end]
-        self.ids[start * CHUNK_ID_SIZE : end * CHUNK_ID_SIZE] = other.ids[start * CHUNK_ID_SIZE : end * CHUNK_ID_SIZE]
+        self.ids[id_span(start, end)] = other.ids[id_span(start, end)]
 
     def covered_bytes(self, flags: ByteFlags, value: int) -> int:
         """Bytes of the chunks whose entry in ``flags`` (one byte per chunk) is ``value``."""
@@ -83,9 +88,7 @@ class ChunkList:
         return covered
 
     def encode(self) -> bytes:
-        data_ids = b"".join(
-            self.ids[start * CHUNK_ID_SIZE : end * CHUNK_ID_SIZE] for start, end in runs_of(self.kinds, KIND_DATA)
-        )
+        data_ids = b"".join(self.ids[id_span(start, end)] for start, end in runs_of(self.kinds, KIND_DATA))
         return STREAM_HEADER.pack(self.size, self.chunk_size, 0) + bytes(self.kinds) + data_ids
 
 
@@ -108,7 +111,7 @@ def decode_stream(payload: memoryview, position: int, name: str) -> Tuple[ChunkL
         run_ids = payload[position : position + length]
         if len(run_ids) != length:
             raise CorruptionError(f"chunk list {name} is truncated")
-        chunks.ids[start * CHUNK_ID_SIZE : end * CHUNK_ID_SIZE] = run_ids
+        chunks.ids[id_span(start, end)] = run_ids
         position += length
     return chunks, position
 
