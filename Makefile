@@ -83,6 +83,10 @@ bench: $(STAMP)  ## data mover benchmark against restic and borg (prints one tab
 	tools/install_system_deps.sh bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+.PHONY: design
+design: $(STAMP)  ## regenerate the import graph in docs/design.md (a test fails when it is stale)
+	$(BIN)/python tools/import_graph.py --write docs/design.md
+
 .PHONY: clean
 clean:  ## remove build output (keeps .venv)
 	rm -rf $(BUILD) tests/output .pytest_cache .ruff_cache
