@@ -34,7 +34,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)  ## create .venv with the controller and test dependencies
 
 .PHONY: system-deps
-system-deps:  ## install the system packages in bindep.txt that are missing (qemu-img, ...)
+system-deps: $(STAMP)  ## install the system packages of bindep.txt's test profile that are missing (qemu-img, chromium, ...)
 	@tools/install_system_deps.sh
 
 .PHONY: ruff

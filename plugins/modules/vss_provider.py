@@ -93,14 +93,20 @@ options:
   update_password:
     description:
       - V(on_create) runs the configuration tool only when the product is installed or the recorded
-        configuration (server, user, command, template) differs; the password cannot be read back to compare.
-      - V(always) runs it on every run when O(array_password) is set, so the task always reports a change.
+        configuration (server, user, command, template) differs; the password cannot be read back to compare,
+        so a changed O(array_password) alone is never pushed to the host.
+      - V(always) runs the tool on every run when O(config_command) and O(array_password) are set. This is the
+        way to push a rotated array password. Every such run makes the second round trip (the apply script
+        runs the tool and verifies the provider) and reports RV(ignore:changed=true); in check mode it reports
+        the change and runs nothing. Use it in the run that rotates the password (see EXAMPLES) and keep
+        V(on_create) in the playbooks that run on a schedule, so they stay idempotent.
     type: str
     choices: [always, on_create]
     default: on_create
 extends_documentation_fragment:
   - backup.hyperv.probe
   - ansible.builtin.action_common_attributes
+  - backup.hyperv.windows_path
 attributes:
   check_mode:
     support: full
@@ -135,6 +141,22 @@ EXAMPLES = r"""
     controlling_server: array01.example.com
     array_user: vss-backup
     array_password: "{{ vault_array_password }}"
+
+# After the password changes on the array: push it to the host once. With update_password=always the tool
+# runs, and the task reports a change, on every run, so keep this task out of scheduled playbooks.
+- name: Push the rotated array password to the VSS hardware provider
+  backup.hyperv.vss_provider:
+    name: Contoso Array VSS Hardware Provider
+    package: C:\Installers\ContosoVssProvider-5.2.1.msi
+    product_id: "{6A1C2E0B-7A4F-4F8B-9C1D-2B7E5A9D3C11}"
+    version: 5.2.1
+    config_command: C:\Program Files\Contoso\VSS\contoso-vss-config.exe
+    config_arguments: --array {controlling_server} --user {array_user} --password-stdin
+    config_password_stdin: true
+    controlling_server: array01.example.com
+    array_user: vss-backup
+    array_password: "{{ vault_array_password }}"
+    update_password: always
 
 - name: Remove it again
   backup.hyperv.vss_provider:
