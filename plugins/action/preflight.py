@@ -8,7 +8,7 @@ hyperv_offhost`` (gathered by backup.hyperv.host_facts) or from a recorded facts
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -21,7 +21,12 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.parse import (
     load_facts_file,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.schema import FactsSchemaError
-from ansible_collections.backup.hyperv.plugins.plugin_utils.report import FORMATS, build_report, write_reports
+from ansible_collections.backup.hyperv.plugins.plugin_utils.report import (
+    FORMATS,
+    STATUS_LABELS,
+    build_report,
+    write_reports,
+)
 
 PREFLIGHT_SPEC: dict[str, dict[str, Any]] = {
     "proxy": {"type": "str"},
@@ -63,12 +68,20 @@ def facts_reader(args: Mapping[str, Any], task_vars: Mapping[str, Any]) -> Calla
     return from_hostvars
 
 
-def failure_message(proxy: str, summary: Mapping[str, Any], fail_on: str) -> str:
+def failure_message(proxy: str, summary: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], fail_on: str) -> str:
+    """Why the task failed: a headline with the ids per status, then each finding that failed it with
+    its message and remedy, one or two lines each, so the reason and the fix fit on one screen."""
     ids = {"fail": summary["failed"], "unknown": summary["unknown_ids"], "warn": summary["warned"]}
     failing = [
         f"{status}: {', '.join(ids[status])}" for status in ids if status in FAILING_STATUSES[fail_on] and ids[status]
     ]
-    return f"preflight of {proxy}: " + "; ".join(failing)
+    lines = [f"preflight of {proxy}: " + "; ".join(failing)]
+    for finding in findings:
+        if finding["status"] in FAILING_STATUSES[fail_on]:
+            lines.append(f"{finding['id']} {STATUS_LABELS[finding['status']]}: {finding['message']}")
+            if finding["remedy"]:
+                lines.append(f"  remedy: {finding['remedy']}")
+    return "\n".join(lines)
 
 
 class ActionModule(ActionBase):
@@ -90,7 +103,13 @@ class ActionModule(ActionBase):
             servers = [read(name) for name in args["smb_servers"]]
         except (KeyError, FactsSchemaError, OSError, ValueError) as error:
             message = error.args[0] if isinstance(error, KeyError) else str(error)
-            return {**result, "failed": True, "changed": False, "msg": f"preflight cannot read facts: {message}"}
+            failure = {
+                "failed": True,
+                "changed": False,
+                "proxy": proxy_name,
+                "msg": f"preflight cannot read facts: {message}",
+            }
+            return {**result, **failure}
         verdicts = evaluate_proxy(proxy, sources, servers)
         findings = [finding.to_dict() for finding in verdicts]
         summary = summarise(verdicts)
@@ -107,7 +126,7 @@ class ActionModule(ActionBase):
             except OSError as error:
                 return {**result, "failed": True, "msg": f"preflight cannot write its report: {error}"}
         if any(summary[status] for status in FAILING_STATUSES[args["fail_on"]]):
-            result.update(failed=True, msg=failure_message(proxy_name, summary, args["fail_on"]))
+            result.update(failed=True, msg=failure_message(proxy_name, summary, findings, args["fail_on"]))
         else:
             result["msg"] = f"preflight of {proxy_name}: {summary['status']}"
         return result

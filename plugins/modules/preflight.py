@@ -121,8 +121,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 proxy:
-  description: Name of the proxy evaluated.
-  returned: success
+  description:
+    - Name of the proxy evaluated; also when its facts could not be read, so M(backup.hyperv.report) can list it.
+  returned: always
   type: str
   sample: PX1
 findings:

@@ -10,6 +10,7 @@ with a ``status=warn`` property and the warning in ``<system-out>``; ``pass`` a 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,19 +35,34 @@ def render_json(report: Mapping[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=False) + "\n"
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+# Markdown that would otherwise be read as syntax: inline anywhere, block markers at the start of a line
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|&#~!])")
+_MARKDOWN_BLOCK_START = re.compile(r"^(\d*)([-+=.)])")
+
+
+def markdown_text(text: object) -> str:
+    """``text`` as Markdown that renders as exactly that text, on one line, in a paragraph, heading or table cell.
+
+    CommonMark lets any ASCII punctuation be escaped with a backslash (spec section 2.4, "Backslash
+    escapes"); we escape the characters that open inline syntax (emphasis, code, links, raw HTML,
+    entities) or split a GFM table cell, so ``\\\\fs1\\vms`` keeps both backslashes. Line breaks and runs
+    of spaces become one space (as a reader sees them, and a table cell allows no line break); a leading
+    ``-``, ``+``, ``=`` or ``1.`` would start a list or underline a heading, so it is escaped too.
+    """
+    escaped = _MARKDOWN_INLINE.sub(r"\\\1", " ".join(str(text).split()))
+    return _MARKDOWN_BLOCK_START.sub(lambda match: f"{match[1]}\\{match[2]}", escaped)
 
 
 def _markdown_details(finding: Mapping[str, Any]) -> Iterable[str]:
-    yield f"#### {finding['id']} {STATUS_LABELS[finding['status']]}: {finding['requirement']}"
+    label = STATUS_LABELS[finding["status"]]
+    yield f"#### {finding['id']} {label}: {markdown_text(finding['requirement'])}"
     yield ""
-    yield finding["message"]
+    yield markdown_text(finding["message"])
     yield ""
     if finding["remedy"]:
-        yield f"**Remedy:** {finding['remedy']}"
+        yield f"**Remedy:** {markdown_text(finding['remedy'])}"
         yield ""
-    yield "```json"
+    yield "```json"  # no line of indented JSON starts with a backtick, so nothing inside closes the fence
     yield json.dumps(finding["evidence"], indent=2)
     yield "```"
     yield ""
@@ -58,9 +74,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     for proxy, result in report["proxies"].items():
         summary = result["summary"]
         counts = ", ".join(f"{summary[s]} {s}" for s in STATUS_LABELS)
-        lines += [f"## Proxy {proxy}: {summary['status']}", "", counts, ""]
+        lines += [f"## Proxy {markdown_text(proxy)}: {summary['status']}", "", counts, ""]
         lines += ["| id | status | finding |", "|---|---|---|"]
-        lines += [f"| {f['id']} | {STATUS_LABELS[f['status']]} | {_cell(f['message'])} |" for f in result["findings"]]
+        lines += [
+            f"| {f['id']} | {STATUS_LABELS[f['status']]} | {markdown_text(f['message'])} |" for f in result["findings"]
+        ]
         lines.append("")
         for finding in result["findings"]:
             if finding["status"] != "pass":

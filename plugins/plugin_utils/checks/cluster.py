@@ -8,6 +8,7 @@ section errored).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import (
@@ -17,15 +18,35 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import
     not_applicable,
     read_section,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import Cluster, HostFacts, SectionUnavailable
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import (
+    Cluster,
+    HostFacts,
+    LunId,
+    SectionUnavailable,
+    SharedVolume,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding, requirement_check
+
+
+def _merge_volume(left: SharedVolume, right: SharedVolume) -> SharedVolume:
+    """One CSV seen from two nodes: the LUNs either node identified (a node may fail to match its disk)."""
+    identified = {(lun.unique_id, lun.serial_number): lun for lun in (*right.luns, *left.luns) if has_identifier(lun)}
+    return replace(left, luns=tuple(identified.values())) if identified else left
 
 
 def _merge(left: Cluster, right: Cluster) -> Cluster:
     """One view of a cluster seen from two nodes: union of nodes and of CSVs (by path)."""
     nodes = tuple(dict.fromkeys((*left.nodes, *right.nodes)))
-    volumes = {normalise_path(v.path): v for v in (*right.shared_volumes, *left.shared_volumes)}
+    volumes = {normalise_path(v.path): v for v in right.shared_volumes}
+    for volume in left.shared_volumes:
+        key = normalise_path(volume.path)
+        volumes[key] = _merge_volume(volume, volumes[key]) if key in volumes else volume
     return Cluster(left.name, nodes, tuple(volumes.values()))
+
+
+def has_identifier(lun: LunId) -> bool:
+    """Whether the node told which disk backs the CSV (a LUN is matched on the proxy by these)."""
+    return bool((lun.unique_id or "").strip() or (lun.serial_number or "").strip())
 
 
 def source_clusters(sources: Sequence[HostFacts]) -> tuple[dict[str, Cluster], dict[str, str]]:

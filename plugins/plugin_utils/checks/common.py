@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import HostFacts, SectionUnavailable
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding
 
+RERUN_FACTS = "Re-run backup.hyperv.host_facts on the hosts named and fix what stops the probe."
+
 
 @dataclass
 class HostSections:
@@ -42,18 +44,20 @@ def conclude(
     evidence: Mapping[str, Any],
     remedy: str,
     problem_status: str = "fail",
+    unknown_remedy: str | None = None,
 ) -> Finding:
-    """One finding from what a check saw: problems win, then gaps (unknown), else pass."""
+    """One finding from what a check saw: problems win, then gaps (unknown), else pass.
+
+    ``unknown_remedy`` replaces RERUN_FACTS for checks whose gaps are not only unusable sections
+    (e.g. R9's unidentified LUNs).
+    """
     gap_list = list(gaps.values()) if isinstance(gaps, Mapping) else list(gaps)
     evidence = {**evidence, **({"unknown": gap_list} if gap_list else {})}
     if problems:
         return Finding(requirement_id, problem_status, "; ".join(problems), evidence, remedy)
     if gap_list:
         return Finding.unknown(
-            requirement_id,
-            "cannot decide: " + "; ".join(gap_list),
-            evidence,
-            "Re-run backup.hyperv.host_facts on the hosts named and fix what stops the probe.",
+            requirement_id, "cannot decide: " + "; ".join(gap_list), evidence, unknown_remedy or RERUN_FACTS
         )
     return Finding.passed(requirement_id, passed, evidence)
 

@@ -2,9 +2,16 @@
 feature (FS-Data-Deduplication) and the same version as the hosts.
 
 A *dedup CSV* is a CSV path of a source cluster that a node's ``dedup_volumes`` reports enabled
-(any node may report it, so the cluster's nodes are pooled). The dedup filter ships with Windows,
-so "same version" compares the OS major version and build (as R6) and, when both hosts report
-it, the feature's binary version.
+(any node may report it, so the cluster's nodes are pooled).
+
+"Same version" is R6's rule (``version.same_platform``: NT major.minor and build), not the
+feature's file version. Data Deduplication is part of Windows and its binaries (``ddpsvc.dll``)
+are serviced by the monthly cumulative updates, so their file revision follows the update
+revision (UBR) that R6 already lets differ. Microsoft supports a deduplicated CSV on cluster nodes
+that merely have the feature installed ("Data Deduplication interoperability", Failover
+Clustering: https://learn.microsoft.com/windows-server/storage/data-deduplication/interop), and
+nodes of one cluster routinely sit at different update levels; a proxy is no different. The
+file versions are reported as evidence only.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import
     read_section,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.version import same_platform, version_label
-from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import Cluster, HostFacts
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import Cluster, HostFacts, SectionUnavailable
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding, requirement_check
 
 DEDUP_FEATURE = "FS-Data-Deduplication"
@@ -45,19 +52,22 @@ def dedup_csv_hosts(sources: Sequence[HostFacts]) -> tuple[dict[str, list[str]],
 
 
 def _version_problems(proxy: HostFacts, hosts: Sequence[HostFacts]) -> list[str]:
+    """Hosts whose Windows version or build differs from the proxy's (R6's rule; the UBR may differ)."""
     proxy_os = proxy.section("os")
-    proxy_feature = proxy.feature(DEDUP_FEATURE)
-    problems = []
-    for host in hosts:
-        host_os = host.section("os")
-        if not same_platform(proxy_os, host_os):
-            problems.append(f"{host.name} runs {version_label(host_os)}, {proxy.name} {version_label(proxy_os)}")
-            continue
-        host_feature = host.feature(DEDUP_FEATURE)
-        versions = (proxy_feature and proxy_feature.version, host_feature and host_feature.version)
-        if all(versions) and versions[0] != versions[1]:
-            problems.append(f"Data Deduplication {versions[1]} on {host.name}, {versions[0]} on {proxy.name}")
-    return problems
+    return [
+        f"{host.name} runs {version_label(host.section('os'))}, {proxy.name} {version_label(proxy_os)}"
+        for host in hosts
+        if not same_platform(proxy_os, host.section("os"))
+    ]
+
+
+def _feature_version(host: HostFacts) -> str | None:
+    """The feature's file version for the evidence; an unusable ``features`` section only leaves it out."""
+    try:
+        feature = host.feature(DEDUP_FEATURE)
+    except SectionUnavailable:
+        return None
+    return feature.version if feature else None
 
 
 @requirement_check("R10")
@@ -76,13 +86,16 @@ def proxy_matches_dedup_hosts(proxy: HostFacts, sources: Sequence[HostFacts]) ->
         evidence["proxy_feature"] = {"installed": installed, "version": feature.version if feature else None}
         if not installed:
             problems.append(f"{proxy.name} lacks the Data Deduplication feature ({DEDUP_FEATURE})")
-        problems += _version_problems(proxy, [host for host in sources if host.name in dedup_hosts])
+        dedup_sources = [host for host in sources if host.name in dedup_hosts]
+        evidence["feature_versions"] = {host.name: _feature_version(host) for host in (proxy, *dedup_sources)}
+        problems += _version_problems(proxy, dedup_sources)
     return conclude(
         "R10",
         problems=problems,
         gaps=gaps,
-        passed=f"{proxy.name} has Data Deduplication at the version of the hosts with deduplicated CSVs",
+        passed=f"{proxy.name} has Data Deduplication and the Windows version and build of the hosts with "
+        "deduplicated CSVs",
         evidence=evidence,
-        remedy=f"Install-WindowsFeature {DEDUP_FEATURE} on {proxy.name} and keep it at the hosts' Windows "
-        "version and build; otherwise off-host backup of deduplicated CSVs fails.",
+        remedy=f"Install-WindowsFeature {DEDUP_FEATURE} on {proxy.name}, on the hosts' Windows version and build "
+        "(the cumulative update level may differ); otherwise off-host backup of deduplicated CSVs fails.",
     )

@@ -6,6 +6,15 @@ denies first); an allow grants the bits not yet denied, a deny blocks the bits n
 inherit-only (IO) ACEs do not apply to the object itself; generic rights in an ACE are mapped with
 the file generic mapping. A NULL DACL grants everything, an empty DACL nothing.
 
+What a file below a folder gets follows "ACE Inheritance Rules" and "Automatic Propagation of
+Inheritable ACEs" (https://learn.microsoft.com/windows/win32/secauthz/ace-inheritance-rules):
+a file inherits the folder's OI ACEs; a subfolder inherits CI ACEs as effective ACEs that stay
+inheritable, and OI-only ACEs as inherit-only ACEs; NO_PROPAGATE_INHERIT (NP) limits an ACE to
+the direct children (the inherited copy loses OI/CI, and an OI-only ACE is not copied into
+subfolders at all). A file ``depth`` folders below the share root is modelled as inheriting
+through ``depth`` subfolders that carry no explicit ACEs and do not block inheritance: the facts
+hold the shared folder's ACL only.
+
 "Read" here is FILE_GENERIC_READ (0x120089): FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA
 | READ_CONTROL | SYNCHRONIZE, the mask the "Read" file permission and SDDL ``FR`` stand for. On a
 folder FILE_READ_DATA is FILE_LIST_DIRECTORY. Traverse is not required (bypass traverse checking
@@ -19,6 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.sddl import (
+    DOMAIN_RELATIVE_RIDS,
     Ace,
     SecurityDescriptor,
     format_ace,
@@ -70,6 +80,7 @@ class AccessResult:
     unresolved: tuple[str, ...]
     canonical: bool
     note: str = ""
+    domain_aliases: tuple[str, ...] = ()  # domain-relative trustees (DC, DU...) of the ACEs that applied
 
     def to_evidence(self) -> dict[str, object]:
         return {
@@ -79,6 +90,7 @@ class AccessResult:
             "denied_by": list(self.denied_by),
             "unresolved_trustees": list(self.unresolved),
             "canonical_order": self.canonical,
+            "domain_relative_aliases": list(self.domain_aliases),
             **({"note": self.note} if self.note else {}),
         }
 
@@ -87,14 +99,44 @@ def applies_to_object(ace: Ace) -> bool:
     return not ace.has("IO")
 
 
+AUDIT_FLAGS = ("SA", "FA")  # success/failure audit: carried over unchanged, irrelevant to access
+
+
 def inherited_by_files(aces: Iterable[Ace]) -> tuple[Ace, ...]:
     """The ACEs a new file created in this folder inherits (object-inherit), as they apply to it."""
-    flags_kept = ("SA", "FA")
     return tuple(
-        Ace(ace.type, ("ID", *(f for f in ace.flags if f in flags_kept)), ace.mask, ace.trustee)
+        Ace(ace.type, ("ID", *(f for f in ace.flags if f in AUDIT_FLAGS)), ace.mask, ace.trustee)
         for ace in aces
         if ace.has("OI")
     )
+
+
+def _container_copy_flags(ace: Ace) -> tuple[str, ...] | None:
+    """Flags of the copy a subfolder inherits of ``ace``; None when it inherits none."""
+    audit = tuple(f for f in ace.flags if f in AUDIT_FLAGS)
+    if ace.has("CI"):  # effective on the subfolder; inheritable further unless NP
+        inherit = () if ace.has("NP") else tuple(f for f in ("OI", "CI") if ace.has(f))
+        return ("ID", *inherit, *audit)
+    if ace.has("OI") and not ace.has("NP"):  # passed on to the subfolder's files only
+        return ("ID", "OI", "IO", *audit)
+    return None
+
+
+def inherited_by_container(aces: Iterable[Ace]) -> tuple[Ace, ...]:
+    """The ACEs a new subfolder created in this folder inherits, in the same order."""
+    inherited = []
+    for ace in aces:
+        flags = _container_copy_flags(ace)
+        if flags is not None:
+            inherited.append(Ace(ace.type, flags, ace.mask, ace.trustee))
+    return tuple(inherited)
+
+
+def inherited_at_depth(aces: Iterable[Ace], depth: int) -> tuple[Ace, ...]:
+    """The ACEs of a file ``depth`` subfolders below the folder holding ``aces`` (0: in the folder)."""
+    for _level in range(depth):
+        aces = inherited_by_container(aces)
+    return inherited_by_files(aces)
 
 
 def is_canonical(aces: Iterable[Ace]) -> bool:
@@ -128,9 +170,12 @@ def evaluate(
     granted_by: list[str] = []
     denied_by: list[str] = []
     unresolved: list[str] = []
+    domain_aliases: dict[str, None] = {}  # ordered set
     for ace in aces:
         if not applies_to_object(ace) or ace.type not in ALLOW_TYPES | DENY_TYPES:
             continue
+        if ace.trustee.upper() in DOMAIN_RELATIVE_RIDS:
+            domain_aliases[ace.trustee.upper()] = None
         if not _trustee_matches(ace, token_set, domain_sid, unresolved):
             continue
         mask = map_generic(ace.mask)
@@ -145,7 +190,15 @@ def evaluate(
             if newly & wanted:
                 granted_by.append(format_ace(ace))
     readable = granted & wanted == wanted
-    return AccessResult(granted, readable, tuple(granted_by), tuple(denied_by), tuple(unresolved), is_canonical(aces))
+    return AccessResult(
+        granted,
+        readable,
+        tuple(granted_by),
+        tuple(denied_by),
+        tuple(unresolved),
+        is_canonical(aces),
+        domain_aliases=tuple(domain_aliases),
+    )
 
 
 def evaluate_descriptor(
@@ -159,10 +212,17 @@ def evaluate_descriptor(
 
 
 def evaluate_child_files(
-    descriptor: SecurityDescriptor, token: Iterable[str], domain_sid: str | None, wanted: int = READ_ACCESS
+    descriptor: SecurityDescriptor,
+    token: Iterable[str],
+    domain_sid: str | None,
+    *,
+    depth: int = 0,
+    wanted: int = READ_ACCESS,
 ) -> AccessResult:
-    """Access to files created below this folder, through the ACEs they inherit from it."""
+    """Access to files ``depth`` subfolders below this folder, through the ACEs they inherit from it."""
     dacl = descriptor.dacl
     if dacl is None or dacl.is_null:
+        # A NULL DACL is not an ACL to inherit: new children get their creator's default DACL.
+        # Nothing better is known offline, so it is treated as granting, like the folder itself.
         return evaluate(None, token, domain_sid, wanted)
-    return evaluate(inherited_by_files(dacl.aces), token, domain_sid, wanted)
+    return evaluate(inherited_at_depth(dacl.aces, depth), token, domain_sid, wanted)

@@ -3,13 +3,17 @@
 A CSV's LUN is matched to a proxy disk by its SCSI page 83 identifier (Get-Disk ``UniqueId``)
 first, then by serial number. A matched disk must have been readable by the probe (it opened
 ``\\\\.\\PhysicalDriveN`` and read the first sector); ``readable: null`` means it did not try.
+
+A CSV is *unidentified* when no node reported a LUN with a page 83 id or serial number for it
+(host_facts finds the CSV's disk by the disk resource's DiskIdGuid or DiskSignature in Get-Disk).
+Nothing can then be matched on the proxy, so R9 is ``unknown`` for it, never ``pass``.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.cluster import source_clusters
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.cluster import has_identifier, source_clusters
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import conclude, no_sources, not_applicable
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import Disk, HostFacts, LunId
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding, requirement_check
@@ -35,6 +39,15 @@ def lun_label(lun: LunId) -> str:
     return lun.unique_id or lun.serial_number or "<no identifier>"
 
 
+def _identify_remedy(unidentified: list[str]) -> str:
+    return (
+        f"For {', '.join(unidentified)}: on the cluster's nodes, find the CSV's disk (DiskIdGuid or DiskSignature "
+        "of its disk resource, Get-ClusterParameter; Guid or Signature in Get-Disk) and check that Get-Disk reports "
+        "its UniqueId or SerialNumber (the storage's SCSI page 83 id and serial); then re-run "
+        "backup.hyperv.host_facts on the nodes."
+    )
+
+
 @requirement_check("R9")
 def proxy_reads_csv_luns(proxy: HostFacts, sources: Sequence[HostFacts]) -> Finding:
     """R9: every LUN behind a source CSV is visible and readable on the proxy."""
@@ -45,9 +58,12 @@ def proxy_reads_csv_luns(proxy: HostFacts, sources: Sequence[HostFacts]) -> Find
     if not volumes and not gaps:
         return not_applicable("R9", "no source cluster has Cluster Shared Volumes")
     disks = proxy.section("disks")
-    missing, unreadable, untested, matched = [], [], [], {}
+    missing, unreadable, untested, unidentified, matched = [], [], [], [], {}
     for cluster_name, volume in volumes:
-        for lun in volume.luns:
+        luns = [lun for lun in volume.luns if has_identifier(lun)]
+        if not luns:
+            unidentified.append(f"{cluster_name} {volume.path}")
+        for lun in luns:
             where = f"{lun_label(lun)} ({cluster_name} {volume.path})"
             disk, how = match_disk(lun, disks)
             if disk is None:
@@ -60,12 +76,14 @@ def proxy_reads_csv_luns(proxy: HostFacts, sources: Sequence[HostFacts]) -> Find
                 untested.append(f"{proxy.name} did not test reading disk {disk.number} for {where}")
     problems = [f"{proxy.name} does not see LUN {', '.join(missing)}"] if missing else []
     problems += [f"{proxy.name} cannot read LUN {item}" for item in unreadable]
+    not_identified = [f"the cluster nodes could not identify the LUN of {csv}" for csv in unidentified]
     return conclude(
         "R9",
         problems=problems,
-        gaps=[*gaps.values(), *untested],
+        gaps=[*gaps.values(), *not_identified, *untested],
         passed=f"{proxy.name} sees and reads all {len(matched)} LUN(s) behind the source CSVs",
-        evidence={"matched": matched, "missing": missing, "unreadable": unreadable},
+        evidence={"matched": matched, "missing": missing, "unreadable": unreadable, "unidentified": unidentified},
         remedy="Zone and mask the CSV LUNs to the proxy on the SAN (read access), and keep them offline "
         "but readable on the proxy; then re-run host_facts.",
+        unknown_remedy=_identify_remedy(unidentified) if unidentified else None,
     )

@@ -1,18 +1,20 @@
 """R12 and R13: the proxy can read the SMB3 shares that hold the source VMs' files.
 
 SMB access needs both layers to allow it: the share permissions (Get-SmbShare SecurityDescriptor)
-and the file-system ACL of the shared folder (Get-Acl .Sddl). Both are evaluated for the proxy's
-network token (smb_shares.py) with effective_access.py; the folder ACL is evaluated for the
-folder itself and for the files created below it (the ACEs they inherit).
+and the file-system ACL (Get-Acl .Sddl of the shared folder). Both are evaluated with
+effective_access.py for the token the server builds for the proxy (smb_shares.py): the share
+permissions and the folder ACL for the shared folder itself, and, for each depth at which VM
+files sit below the share root, the ACL such a file inherits from the shared folder.
 
 R12 asks whether each share is there and readable as a whole; R13 shows each layer for the
-computer account DOMAIN\\NAME$, and names the ACE that denies or the grant that is missing.
+computer account DOMAIN\\NAME$, and names the ACE that denies or the grant that is missing, with
+the domain that SDDL aliases such as DC (Domain Computers) were resolved against.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import conclude, no_sources, not_applicable
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.effective_access import (
@@ -20,11 +22,16 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.effective_acc
     evaluate_child_files,
     evaluate_descriptor,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.sddl import SddlError, parse_sddl
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.sddl import (
+    SddlError,
+    SecurityDescriptor,
+    parse_sddl,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.smb_shares import (
+    NetworkToken,
     ShareReference,
     find_host,
-    network_token,
+    network_tokens,
     referenced_shares,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import (
@@ -35,28 +42,55 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import (
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding, requirement_check
 
-LAYER_LABELS = {
-    "share_permissions": "share permissions",
-    "folder_acl": "folder ACL",
-    "files_acl": "ACL inherited by files",
-}
-LAYERS = tuple(LAYER_LABELS)
+Evaluator = Callable[[SecurityDescriptor, frozenset[str], str | None], AccessResult]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One permission layer: evidence key, label for messages, and how to evaluate it."""
+
+    key: str
+    label: str
+    evaluate: Evaluator = field(compare=False)  # layers are equal by key and label
+
+
+SHARE_PERMISSIONS = Layer("share_permissions", "share permissions", evaluate_descriptor)
+FOLDER_ACL = Layer("folder_acl", "folder ACL", evaluate_descriptor)
+
+
+def files_layer(depth: int) -> Layer:
+    """The ACL files ``depth`` folders below the share root inherit from the shared folder."""
+    where = "in the share root" if depth == 0 else f"{depth} folder{'s' * (depth > 1)} below the share root"
+
+    def evaluate(descriptor: SecurityDescriptor, token: frozenset[str], domain_sid: str | None) -> AccessResult:
+        return evaluate_child_files(descriptor, token, domain_sid, depth=depth)
+
+    return Layer(f"files_acl_depth_{depth}", f"ACL inherited by files {where}", evaluate)
+
+
+def share_layers(reference: ShareReference) -> tuple[Layer, ...]:
+    return (SHARE_PERMISSIONS, FOLDER_ACL, *(files_layer(depth) for depth in reference.file_depths))
 
 
 @dataclass
 class ShareAccess:
-    """What is known about one referenced share: a missing share, gaps, or one AccessResult per layer."""
+    """What is known about one referenced share: a missing share, gaps, or one AccessResult per layer.
+
+    ``undecided`` holds the layers whose verdict differs between the candidate tokens.
+    """
 
     reference: ShareReference
     missing: str = ""
     gaps: list[str] = field(default_factory=list)
-    layers: dict[str, AccessResult] = field(default_factory=dict)
+    layers: dict[Layer, AccessResult] = field(default_factory=dict)
+    undecided: set[Layer] = field(default_factory=set)
+    aliases_domain: str = ""  # "CORP (S-1-5-21-...)": what DC, DU... stand for on this server
 
     @property
     def readable(self) -> bool | None:
         if self.missing:
             return False
-        if self.gaps or len(self.layers) < len(LAYERS):
+        if self.gaps or len(self.layers) < len(share_layers(self.reference)):
             return None
         return all(result.readable for result in self.layers.values())
 
@@ -64,8 +98,10 @@ class ShareAccess:
         return {
             "share": self.reference.unc,
             "used_by": list(self.reference.used_by),
+            "file_depths": list(self.reference.file_depths),
             **({"missing": self.missing} if self.missing else {}),
-            "layers": {name: result.to_evidence() for name, result in self.layers.items()},
+            **({"domain_aliases_resolved_against": self.aliases_domain} if self.aliases_domain else {}),
+            "layers": {layer.key: result.to_evidence() for layer, result in self.layers.items()},
         }
 
 
@@ -78,21 +114,52 @@ def _server_identity(server: HostFacts) -> Identity | None:
     return server.identity if isinstance(server.identity, Identity) else None
 
 
-def _evaluate_layers(access: ShareAccess, share: SmbShare, token: frozenset[str], domain_sid: str | None) -> None:
-    for label, sddl, evaluators in (
-        ("share permissions", share.share_sddl, (("share_permissions", evaluate_descriptor),)),
-        ("folder ACL", share.path_sddl, (("folder_acl", evaluate_descriptor), ("files_acl", evaluate_child_files))),
+def _aliases_domain(server: Identity | None) -> str:
+    if not server or not server.domain_sid:
+        return ""
+    return f"{server.domain or server.dns_domain or server.computer_name} ({server.domain_sid})"
+
+
+def _descriptor(access: ShareAccess, label: str, sddl: str | None) -> SecurityDescriptor | None:
+    if not sddl:
+        access.gaps.append(f"{access.reference.unc}: {label} not reported")
+        return None
+    try:
+        return parse_sddl(sddl)
+    except SddlError as error:
+        access.gaps.append(f"{access.reference.unc}: {label} SDDL unreadable ({error})")
+        return None
+
+
+def _evaluate_layer(
+    access: ShareAccess,
+    layer: Layer,
+    descriptor: SecurityDescriptor,
+    tokens: Sequence[NetworkToken],
+    domain_sid: str | None,
+) -> None:
+    results = [layer.evaluate(descriptor, token.sids, domain_sid) for token in tokens]
+    access.layers[layer] = results[0]
+    granting = [token.assumption for token, result in zip(tokens, results) if result.readable]
+    if granting and len(granting) < len(tokens):
+        access.undecided.add(layer)
+        access.gaps.append(
+            f"{access.reference.unc}: {layer.label} grants read only with {', '.join(granting)} in the token; "
+            "the facts do not say whether the trust uses selective authentication"
+        )
+
+
+def _evaluate_layers(
+    access: ShareAccess, share: SmbShare, tokens: Sequence[NetworkToken], domain_sid: str | None
+) -> None:
+    layers = share_layers(access.reference)
+    for label, sddl, wanted in (
+        ("share permissions", share.share_sddl, layers[:1]),
+        ("folder ACL", share.path_sddl, layers[1:]),
     ):
-        if not sddl:
-            access.gaps.append(f"{access.reference.unc}: {label} not reported")
-            continue
-        try:
-            descriptor = parse_sddl(sddl)
-        except SddlError as error:
-            access.gaps.append(f"{access.reference.unc}: {label} SDDL unreadable ({error})")
-            continue
-        for layer, evaluator in evaluators:
-            access.layers[layer] = evaluator(descriptor, token, domain_sid)
+        descriptor = _descriptor(access, label, sddl)
+        for layer in wanted if descriptor else ():
+            _evaluate_layer(access, layer, descriptor, tokens, domain_sid)
 
 
 def assess_share(reference: ShareReference, proxy: Identity, candidates: Sequence[HostFacts]) -> ShareAccess:
@@ -114,7 +181,8 @@ def assess_share(reference: ShareReference, proxy: Identity, candidates: Sequenc
     else:
         server_identity = _server_identity(server)
         domain_sid = server_identity.domain_sid if server_identity else None
-        _evaluate_layers(access, share, network_token(proxy, server_identity), domain_sid)
+        access.aliases_domain = _aliases_domain(server_identity)
+        _evaluate_layers(access, share, network_tokens(proxy, server_identity), domain_sid)
     return access
 
 
@@ -177,12 +245,24 @@ def proxy_reads_vm_shares(proxy: HostFacts, sources: Sequence[HostFacts], smb_se
     )
 
 
+def _alias_note(access: ShareAccess, result: AccessResult) -> str:
+    """Which domain the ACL's DC, DU... stand for: a proxy of another domain is not in them."""
+    if not result.domain_aliases:
+        return ""
+    aliases = ", ".join(result.domain_aliases)
+    if not access.aliases_domain:
+        return f"; {aliases} unresolved: the SMB3 server's domain SID is unknown"
+    return f"; {aliases} resolved against domain {access.aliases_domain}, the SMB3 server's"
+
+
 def _layer_problems(account: str, access: ShareAccess) -> list[str]:
     problems = []
     for layer, result in access.layers.items():
-        if not result.readable:
+        if not result.readable and layer not in access.undecided:
             why = f"denied by {', '.join(result.denied_by)}" if result.denied_by else "no ACE grants read"
-            problems.append(f"{LAYER_LABELS[layer]} of {access.reference.unc}: no read for {account} ({why})")
+            problems.append(
+                f"{layer.label} of {access.reference.unc}: no read for {account} ({why}{_alias_note(access, result)})"
+            )
     return problems
 
 
@@ -209,6 +289,7 @@ def computer_account_reads_shares(
         gaps=gap_list,
         passed=f"{account} has read in the share permissions and the folder ACL of every VM share",
         evidence={"account": account, "shares": [a.evidence() for a in shares]},
-        remedy=f"Grant {account} (or a group it belongs to, e.g. Domain Computers) Read in the share permissions "
-        "(Grant-SmbShareAccess) and in the folder's NTFS ACL (icacls /grant), and remove deny ACEs that match it.",
+        remedy=f"Grant {account} (or a group it belongs to, e.g. Domain Computers of its own domain) Read in the "
+        "share permissions (Grant-SmbShareAccess) and in the shared folder's NTFS ACL, inherited by subfolders and "
+        f"files (icacls <folder> /grant {account}:(OI)(CI)R), and remove deny ACEs that match it.",
     )

@@ -135,7 +135,20 @@ def load_facts_file(path: str | Path) -> dict[str, Any]:
 
 
 def facts_from_file(hosts: Mapping[str, Any], name: str) -> HostFacts:
-    """HostFacts of ``name`` from the ``hosts`` mapping of a recorded facts file."""
-    if name not in hosts:
+    """HostFacts of ``name`` from the ``hosts`` mapping of a recorded facts file, named ``name``.
+
+    Names match case-blind, as Windows computer names do ("Computer Names",
+    https://learn.microsoft.com/windows/win32/sysinfo/computer-names: DNS names are not case sensitive,
+    NetBIOS names are written in uppercase by convention), so inventory ``px1`` finds ``PX1``. Two
+    names in the file that differ only by case would be one computer recorded twice: that is refused.
+    """
+    matches = sorted(key for key in hosts if key.casefold() == name.casefold())
+    if not matches:
         raise KeyError(f"host {name!r} is not in the facts file")
-    return parse_host_facts(name, hosts[name])
+    if len(matches) > 1:
+        listed = " and ".join(repr(key) for key in matches)
+        raise ValueError(
+            f"host {name!r} matches {listed} in the facts file: names that differ only by case name one "
+            "Windows computer; keep one of them"
+        )
+    return parse_host_facts(name, hosts[matches[0]])

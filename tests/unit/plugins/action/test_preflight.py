@@ -61,8 +61,35 @@ def test_healthy_estate_passes_without_failing(make_action):
 
 def test_fail_finding_fails_the_task_and_names_the_requirement(make_action):
     result = run(make_action, "r8_proxy_is_cluster_node")
-    assert result["failed"] and result["msg"] == "preflight of PX1: fail: R8"
+    assert result["failed"] and result["msg"].splitlines()[0] == "preflight of PX1: fail: R8"
     assert result["summary"]["failed"] == ["R8"]
+
+
+def findings_by_id(result: dict) -> dict[str, dict]:
+    return {finding["id"]: finding for finding in result["findings"]}
+
+
+def test_failure_message_gives_each_failing_finding_with_its_message_and_remedy(make_action):
+    result = run(make_action, "r13_share_permissions_lack_proxy")
+    findings = findings_by_id(result)
+    lines = result["msg"].splitlines()
+    assert lines[0] == "preflight of PX1: fail: R12, R13"
+    for rid in ("R12", "R13"):
+        assert f"{rid} FAIL: {findings[rid]['message']}" in lines
+        assert f"  remedy: {findings[rid]['remedy']}" in lines
+    assert len(lines) == 5 and len(result["msg"]) < 80 * 24  # one screen
+
+
+def test_failure_message_with_fail_on_warn_lists_warnings_and_unknowns(make_action):
+    result = run(make_action, "r7_proxy_is_vm", fail_on="warn")
+    assert result["msg"].splitlines()[:2] == [
+        "preflight of PX1: warn: R7",
+        f"R7 WARN: {findings_by_id(result)['R7']['message']}",
+    ]
+    result = run(make_action, "r9_disks_probe_failed", fail_on="warn")
+    r9 = findings_by_id(result)["R9"]
+    assert f"R9 UNKNOWN: {r9['message']}\n  remedy: {r9['remedy']}" in result["msg"]
+    assert "R1 " not in result["msg"]  # passing findings stay out
 
 
 @pytest.mark.parametrize(
@@ -128,6 +155,33 @@ def test_offline_facts_file_and_reports(make_action, tmp_path):
     assert json.loads(Path(files["json"]).read_text())["proxies"]["PX1"]["findings"] == result["findings"]
     assert Path(files["json"]).name == "preflight-PX1.json"
     assert ET.parse(files["junit"]).getroot().find("testsuite").get("tests") == "11"
+
+
+@pytest.mark.parametrize(("estate_name", "status"), [("healthy", "pass"), ("r8_proxy_is_cluster_node", "fail")])
+def test_offline_inventory_names_match_the_facts_file_case_blind(make_action, tmp_path, estate_name, status):
+    """Inventory names are lower case (px1), the recorded file has the Windows names (PX1): same verdicts."""
+    facts_file = write_facts_file(tmp_path, estate_name)
+    result = run(
+        make_action,
+        hostvars={},
+        inventory_hostname="px1",
+        facts_file=str(facts_file),
+        source_hosts=["hv1", "Hv2"],
+        smb_servers=["fs1"],
+        fail_on="never",
+    )
+    assert result["proxy"] == "px1" and result["summary"]["status"] == status, result["findings"]
+
+
+def test_offline_names_that_differ_only_by_case_fail_clearly(make_action, tmp_path):
+    raw, _ignored, _ignored = estate("healthy")
+    facts_file = tmp_path / "facts.json"
+    facts_file.write_text(json.dumps({"hosts": {**raw, "px1": raw["PX1"]}}))
+    result = run(make_action, hostvars={}, inventory_hostname="px1", facts_file=str(facts_file))
+    assert result["failed"] and result["msg"] == (
+        "preflight cannot read facts: host 'px1' matches 'PX1' and 'px1' in the facts file: names that differ "
+        "only by case name one Windows computer; keep one of them"
+    )
 
 
 def test_unwritable_report_dir_fails_with_the_reason(make_action, tmp_path):

@@ -18,11 +18,21 @@ def test_r10_dedup_seen_by_one_node_counts_for_the_cluster(host):
     assert finding.status == "pass" and set(finding.evidence["dedup_csvs"]) == {"HV1", "HV2"}
 
 
-def test_r10_feature_binary_versions_must_match(host, raw_hosts):
+def test_r10_update_level_is_not_a_version_mismatch(host, raw_hosts):
+    """Same build, different cumulative update: the dedup binary's revision differs, R6 and R10 both accept it."""
     features = raw_hosts["PX1"]["features"]
-    features[1]["version"] = "10.0.20348.1"
-    finding = proxy_matches_dedup_hosts(host("PX1", features=features), [host("HV1")])
-    assert finding.status == "fail" and "Data Deduplication 10.0.20348.2227 on HV1" in finding.message
+    features[1]["version"] = "10.0.20348.2113"  # the proxy's UBR is 2113, the hosts' 2227
+    finding = proxy_matches_dedup_hosts(host("PX1", features=features), [host("HV1"), host("HV2")])
+    assert finding.status == "pass", finding.message
+    versions = finding.evidence["feature_versions"]
+    assert versions == {"PX1": "10.0.20348.2113", "HV1": "10.0.20348.2227", "HV2": "10.0.20348.2227"}
+
+
+def test_r10_other_build_fails_with_the_r6_wording(host, raw_hosts):
+    os_info = {**raw_hosts["PX1"]["os"], "version": "10.0.17763", "build": 17763, "ubr": 5830}
+    finding = proxy_matches_dedup_hosts(host("PX1", os=os_info), [host("HV1")])
+    assert finding.status == "fail"
+    assert "PX1 Microsoft Windows Server 2022 Datacenter 10.0 build 17763.5830" in finding.message
 
 
 def test_r10_path_comparison_ignores_case_and_trailing_separator(host):
@@ -31,11 +41,51 @@ def test_r10_path_comparison_ignores_case_and_trailing_separator(host):
     assert finding.evidence["dedup_csvs"] == {"HV1": ["C:\\ClusterStorage\\Volume2"]}
 
 
-def test_r11_hardware_provider_counts_when_windows_does_not_report_transport(host, raw_hosts):
-    providers = raw_hosts["HV1"]["vss_providers"]
-    providers[1]["transportable"] = None
-    finding = transportable_hardware_providers(host("PX1"), [host("HV1", vss_providers=providers)])
-    assert finding.status == "pass" and finding.evidence["hardware_providers"]["HV1"]
+def _unproven(raw_hosts, name):
+    """The host's providers as host_facts reports them: Windows does not say whether they are transportable."""
+    providers = raw_hosts[name]["vss_providers"]
+    for provider in providers:
+        if provider["type"] == "hardware":
+            provider["transportable"] = None
+    return providers
+
+
+def test_r11_unproven_hardware_provider_warns_with_the_reason(host, raw_hosts):
+    finding = transportable_hardware_providers(host("PX1"), [host("HV1", vss_providers=_unproven(raw_hosts, "HV1"))])
+    assert finding.status == "warn", finding.message
+    assert "HV1" in finding.message and "PX1" not in finding.message
+    assert "Windows does not report" in finding.message
+    assert "set option transportable" in finding.remedy
+    assert finding.evidence["hardware_providers"]["HV1"] == {
+        "proven": [],
+        "unproven": ["Contoso StorageWorks VSS Hardware Provider 5.2.0"],
+    }
+
+
+def test_r11_proven_on_every_host_passes(host):
+    finding = transportable_hardware_providers(host("PX1"), [host("HV1"), host("HV2")])
+    assert finding.status == "pass", finding.message
+    assert {h: v["unproven"] for h, v in finding.evidence["hardware_providers"].items()} == {
+        "PX1": [],
+        "HV1": [],
+        "HV2": [],
+    }
+
+
+def test_r11_missing_provider_fails_over_an_unproven_one(host, raw_hosts):
+    software_only = [p for p in raw_hosts["PX1"]["vss_providers"] if p["type"] != "hardware"]
+    finding = transportable_hardware_providers(
+        host("PX1", vss_providers=software_only), [host("HV1", vss_providers=_unproven(raw_hosts, "HV1"))]
+    )
+    assert finding.status == "fail" and "PX1" in finding.message
+
+
+def test_r11_unknown_section_wins_over_an_unproven_provider(host, raw_hosts):
+    errored = {"error": {"message": "Access denied"}}
+    finding = transportable_hardware_providers(
+        host("PX1", vss_providers=_unproven(raw_hosts, "PX1")), [host("HV1", vss_providers=errored)]
+    )
+    assert finding.status == "unknown" and "HV1" in finding.message
 
 
 def test_r11_hardware_provider_known_not_transportable_fails(host, raw_hosts):

@@ -3,6 +3,7 @@ and Access Rights", "Access Mask Format"), by example and by property."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.effective_acc
     evaluate,
     evaluate_child_files,
     evaluate_descriptor,
+    inherited_by_container,
     is_canonical,
     map_generic,
 )
@@ -70,6 +72,57 @@ def test_inherit_only_ace_skips_the_folder_but_reaches_files():
 def test_container_only_inheritance_does_not_reach_files():
     descriptor = parse_sddl("D:(A;CIIO;FR;;;DC)")
     assert not evaluate_child_files(descriptor, TOKEN, DOMAIN).readable
+
+
+def files_at(sddl: str, depth: int) -> bool:
+    return evaluate_child_files(parse_sddl(sddl), TOKEN, DOMAIN, depth=depth).readable
+
+
+@pytest.mark.parametrize(
+    ("flags", "in_root", "one_down", "two_down"),
+    [
+        # "ACE Inheritance Rules": OI alone reaches files directly and, as an inherit-only copy in
+        # every folder between, files at any depth; NP stops it at the direct children.
+        ("OI", True, True, True),
+        ("OINP", True, False, False),
+        ("OIIO", True, True, True),
+        ("OIIONP", True, False, False),
+        # CI|OI: each folder inherits an effective, still inheritable copy; with NP the copy in the
+        # first folder loses its inherit flags, so no file below a subfolder gets it.
+        ("OICI", True, True, True),
+        ("OICINP", True, False, False),
+        ("OICIIO", True, True, True),
+        # CI alone never reaches a file; neither does an ACE without inherit flags.
+        ("CI", False, False, False),
+        ("CIIO", False, False, False),
+        ("", False, False, False),
+    ],
+)
+def test_an_allow_reaches_vm_files_by_depth_below_the_share(flags, in_root, one_down, two_down):
+    sddl = f"D:(A;{flags};FR;;;DC)"
+    assert [files_at(sddl, depth) for depth in (0, 1, 2)] == [in_root, one_down, two_down]
+
+
+def test_a_no_propagate_deny_spares_files_in_subfolders():
+    sddl = "D:(D;OICINP;FR;;;DC)(A;OICI;FR;;;WD)"
+    assert not files_at(sddl, 0)
+    assert files_at(sddl, 1) and files_at(sddl, 3)
+
+
+def test_inherited_order_is_kept_so_a_deny_still_wins_below():
+    sddl = "D:(D;OICI;0x1;;;DC)(A;OICI;FA;;;WD)"
+    result = evaluate_child_files(parse_sddl(sddl), TOKEN, DOMAIN, depth=2)
+    assert not result.readable and result.denied_by == ("(D;ID;0x1;;;DC)",)
+
+
+def test_folders_inherit_by_the_documented_rules():
+    """The copy each subfolder gets: effective or inherit-only, inheritable unless NP."""
+    aces = parse_sddl("D:(A;OI;FR;;;DC)(A;OINP;FR;;;DU)(A;CINP;FR;;;WD)(A;OICIIO;FR;;;AU)(A;;FR;;;BU)").dacl.aces
+    assert [(ace.trustee, ace.flags) for ace in inherited_by_container(aces)] == [
+        ("DC", ("ID", "OI", "IO")),
+        ("WD", ("ID",)),
+        ("AU", ("ID", "OI", "CI")),
+    ]
 
 
 def test_null_dacl_grants_all_and_empty_dacl_grants_nothing():

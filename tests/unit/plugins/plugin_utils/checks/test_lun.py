@@ -33,3 +33,41 @@ def test_missing_lun_is_named_with_cluster_and_csv(host, raw_hosts):
     finding = proxy_reads_csv_luns(host("PX1", disks=disks), [host("HV1"), host("HV2")])
     assert finding.status == "fail"
     assert finding.evidence["missing"] == ["60002AC0000000000000000A00001235 (CL1 C:\\ClusterStorage\\Volume2)"]
+
+
+def _with_luns(raw_hosts, name, volume_index, luns):
+    cluster = raw_hosts[name]["cluster"]
+    cluster["shared_volumes"][volume_index]["luns"] = luns
+    return cluster
+
+
+def test_csv_without_identified_luns_is_unknown_not_pass(host, raw_hosts):
+    """An empty LUN list is not 'all LUNs readable': the CSV's disk was not identified."""
+    hv1 = host("HV1", cluster=_with_luns(raw_hosts, "HV1", 0, []))
+    hv2 = host("HV2", cluster=_with_luns(raw_hosts, "HV2", 0, []))
+    finding = proxy_reads_csv_luns(host("PX1"), [hv1, hv2])
+    assert finding.status == "unknown", finding.message
+    assert "could not identify the LUN of CL1 C:\\ClusterStorage\\Volume1" in finding.message
+    assert "UniqueId" in finding.remedy and "SerialNumber" in finding.remedy
+    assert finding.evidence["unidentified"] == ["CL1 C:\\ClusterStorage\\Volume1"]
+
+
+def test_lun_without_any_identifier_is_unknown_not_missing(host, raw_hosts):
+    hv1 = host("HV1", cluster=_with_luns(raw_hosts, "HV1", 1, [{"serial_number": None, "unique_id": None}]))
+    finding = proxy_reads_csv_luns(host("PX1"), [hv1])
+    assert finding.status == "unknown" and finding.evidence["missing"] == []
+    assert finding.evidence["unidentified"] == ["CL1 C:\\ClusterStorage\\Volume2"]
+
+
+def test_one_node_identifying_the_lun_is_enough(host, raw_hosts):
+    """Node views are pooled: a node that could not identify the disk does not hide the one that did."""
+    hv1 = host("HV1", cluster=_with_luns(raw_hosts, "HV1", 0, []))
+    finding = proxy_reads_csv_luns(host("PX1"), [hv1, host("HV2")])
+    assert finding.status == "pass" and len(finding.evidence["matched"]) == 2
+
+
+def test_a_missing_lun_fails_even_when_another_csv_is_unidentified(host, raw_hosts):
+    disks = raw_hosts["PX1"]["disks"][:2]
+    hv1 = host("HV1", cluster=_with_luns(raw_hosts, "HV1", 0, []))
+    finding = proxy_reads_csv_luns(host("PX1", disks=disks), [hv1])
+    assert finding.status == "fail" and finding.evidence["unknown"]

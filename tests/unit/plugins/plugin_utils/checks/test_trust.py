@@ -70,3 +70,32 @@ def test_r14_unknown_when_trusts_section_errored():
     hosts = parsed(raw)
     finding = server_domain_trusts_proxy(hosts["PX1"], [hosts["HV1"], hosts["HV2"]], [hosts["FS1"]])
     assert finding.status == "unknown" and "FS1" in finding.message and "trusts" in finding.message
+
+
+def test_external_trust_to_the_parent_is_named_and_said_not_to_reach_the_child_domain():
+    external = [trust("branch.example.net", "Bidirectional", forest=False)]
+    granted, why, seen = trust_verdict(CHILD_PROXY, [], SERVER, external)
+    assert not granted
+    assert "no trust" not in why
+    assert "corp.example.com has a Bidirectional external trust with branch.example.net" in why
+    assert "not transitive" in why and "eu.branch.example.net" in why
+    assert seen == ["corp.example.com has a Bidirectional external trust with branch.example.net"]
+
+
+def test_external_trust_from_the_forest_root_does_not_reach_a_server_in_a_child_domain():
+    child_server = Identity("FS1", True, domain="US", dns_domain="us.corp.example.com", forest="corp.example.com")
+    inbound = [trust("corp.example.com", "Inbound", netbios="CORP")]
+    granted, why, _ignored = trust_verdict(PROXY, inbound, child_server, [])
+    assert not granted
+    assert "branch.example.net has a Inbound external trust with corp.example.com" in why
+    assert "us.corp.example.com" in why and "not transitive" in why
+
+
+def test_r14_message_names_the_external_trust_that_stops_at_the_parent():
+    raw, _ignored, _ignored = estate("healthy_trust_seen_from_proxy")
+    raw["FS1"]["identity"].update(domain="US", dns_domain="us.corp.example.com", fqdn="fs1.us.corp.example.com")
+    hosts = parsed(raw)
+    finding = server_domain_trusts_proxy(hosts["PX1"], [hosts["HV1"], hosts["HV2"]], [hosts["FS1"]])
+    assert finding.status == "fail"
+    assert "Inbound external trust with corp.example.com" in finding.message
+    assert "does not reach us.corp.example.com" in finding.message

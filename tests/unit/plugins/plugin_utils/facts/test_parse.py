@@ -88,3 +88,21 @@ def test_facts_file_reader(tmp_path, raw_hosts):
     path.write_text(json.dumps({"PX1": raw_hosts["PX1"]}))
     with pytest.raises(FactsSchemaError, match=r"\$\.hosts"):
         load_facts_file(path)
+
+
+@pytest.mark.parametrize("asked", ["px1", "Px1", "PX1"])
+def test_facts_file_names_match_case_blind_as_windows_names_do(raw_hosts, asked):
+    """An inventory says px1 where the facts file (or Windows) says PX1: the same computer."""
+    facts = facts_from_file({"PX1": raw_hosts["PX1"], "HV1": raw_hosts["HV1"]}, asked)
+    assert facts.name == asked and facts.identity.computer_name == "PX1"
+
+
+def test_facts_file_names_that_differ_only_by_case_are_refused(raw_hosts):
+    hosts = {"PX1": raw_hosts["PX1"], "px1": raw_hosts["PX1"], "HV1": raw_hosts["HV1"]}
+    with pytest.raises(
+        ValueError, match=r"'PX1' and 'px1' in the facts file: names that differ only by case.*keep one"
+    ):
+        facts_from_file(hosts, "Px1")
+    assert facts_from_file(hosts, "hv1").name == "hv1"  # other hosts of the file still read
+    with pytest.raises(KeyError, match="not in the facts file"):
+        facts_from_file(hosts, "HV2")
