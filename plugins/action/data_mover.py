@@ -18,6 +18,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote import (
     DEFAULT_LAYOUT,
@@ -30,6 +31,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote im
     script_params,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import ManifestError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
 MODULE = "backup.hyperv.data_mover"
 MANIFEST_VARIABLE = "offhost_proxy_manifest"  # the offhost_proxy role's manifest, when set for the host
@@ -41,6 +43,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    @reports_connection_retries
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         if not self._runs_powershell():
@@ -52,8 +55,8 @@ class ActionModule(ActionBase):
             layout = self._layout(task_vars or {})
             params = script_params(args, self._task.check_mode, layout)
             reply = run_script(self, SCRIPT, params)
-        except (RemoteRequestError, ManifestError) as exc:
-            result.update(failed=True, msg=str(exc))
+        except (RemoteRequestError, ManifestError, WindowsPathError) as exc:  # before any round trip
+            result.update(failed=True, changed=False, msg=str(exc))
             return result
         except ScriptError as exc:
             result.update(mask(exc.to_result(), secret))

@@ -12,6 +12,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec, probe_script_params
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.schema import FactsSchemaError, validate_facts
@@ -26,6 +27,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    @reports_connection_retries
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         _ignored, args = self.validate_argument_spec(argument_spec=probe_argument_spec())

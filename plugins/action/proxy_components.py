@@ -12,6 +12,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.components import (
     parse_components_state,
@@ -24,6 +25,9 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manife
     validate_manifest,
 )
 
+# The manifest's own fields are manifest_argument_spec(), applied by validate_manifest: ansible-core
+# checks them level by level there, so a message names the list index, and the data_mover action
+# reads the same manifest without this action.
 PROXY_COMPONENTS_SPEC = {
     **probe_argument_spec(),
     "manifest": {"type": "dict", "required": True},
@@ -37,13 +41,14 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    @reports_connection_retries
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=PROXY_COMPONENTS_SPEC)[1]
         try:
             manifest = validate_manifest(args["manifest"])
         except ManifestError as exc:
-            result.update(failed=True, msg=f"manifest: {exc}")
+            result.update(failed=True, msg=str(exc))  # starts with the field's path: manifest.components[1]...
             return result
         job = Convergence(
             read_script="proxy_components_read",

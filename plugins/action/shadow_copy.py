@@ -23,6 +23,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
@@ -30,6 +31,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     SHADOW_COPY_REQUIRED_IF,
     ShadowCopyError,
     aliases,
+    check_folders,
     check_vms,
     exposed_path,
     exposures,
@@ -47,6 +49,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares i
     is_share,
     set_kind,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
 SHADOW_COPY_SPEC = {**probe_argument_spec(), **shadow_copy_argument_spec()}
 
@@ -57,6 +60,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    @reports_connection_retries
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(
@@ -66,10 +70,11 @@ class ActionModule(ActionBase):
         )[1]
         handlers = {"present": self._create, "imported": self._import, "absent": self._release}
         try:
+            check_folders(args)  # before any round trip: a folder Windows refuses changes nothing
             result.update(handlers[args["state"]](args))
         except ScriptError as exc:
             result.update(exc.to_result())
-        except (ShadowCopyError, MixedStorageError) as exc:
+        except (ShadowCopyError, MixedStorageError, WindowsPathError) as exc:
             result.update(failed=True, changed=False, msg=str(exc))
         except (KeyError, TypeError, AttributeError) as exc:
             result.update(

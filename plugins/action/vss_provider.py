@@ -11,6 +11,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.converge import Convergence, converge
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import PlanError
@@ -34,6 +35,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    @reports_connection_retries
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(

@@ -137,6 +137,7 @@ requirements:
   - cryptography (for encrypted repositories)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - backup.hyperv.windows_path
 attributes:
   check_mode:
     support: full

@@ -23,19 +23,178 @@ description:
 options:
   manifest:
     description:
-      - The component manifest, a dict with one key C(components), the list of components.
-      - Each component has C(name), C(role) (V(installer), V(data_mover), V(hyperv_integration), V(other)),
-        C(version), C(source) and C(destination) (absolute folders on the host), C(files) (paths relative to
-        both folders, or dicts with C(path), C(sha256), C(version)), C(service) and optionally C(firewall).
-      - C(service) has C(name), C(binary_path), C(display_name), C(description), C(start_mode) (V(auto),
-        V(delayed_auto), V(manual), V(disabled)), C(account) (V(LocalSystem), V(LocalService), V(NetworkService)),
-        C(state) (V(running), V(stopped)), C(dependencies), C(recovery) (C(reset_period) and up to three
-        C(actions), each a C(type) V(restart) or V(reboot) with a C(delay_ms)) and C(parameters) (registry values).
-      - C(firewall) has C(name), C(display_name), C(protocol) (V(TCP), V(UDP)), C(local_port) and C(profiles).
-      - The collection's documentation (C(docs/installs.md)) describes every field and its default, and gives the
-        manifest of the collection's own three services.
+      - The component manifest, a dict with one key O(manifest.components), the list of components.
+      - "Checked before anything is sent to the host. A bad field fails the task with its path first, for example
+        C(manifest.components[1].service: value of start_mode must be one of: auto, delayed_auto, manual, disabled,
+        got: sometimes). Unknown fields are errors too."
+      - Beyond the types and choices below, names are case-blind unique (component, service and firewall rule
+        names across components, file paths within one), and a service cannot be
+        O(manifest.components[].service.state=running) with O(manifest.components[].service.start_mode=disabled).
+      - The collection's documentation (C(docs/installs.md)) gives the manifest of the collection's own three
+        services.
     type: dict
     required: true
+    suboptions:
+      components:
+        description: The components, installed in this order and removed in the reverse order. At least one.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          name:
+            description:
+              - Component name, unique (case-blind); names its version record.
+              - Letters, digits, C(_), C(.), C(-), starting with a letter or digit.
+            type: str
+            required: true
+          role:
+            description: What the component does for the proxy, as M(backup.hyperv.host_facts) reports components.
+            type: str
+            choices: [installer, data_mover, hyperv_integration, other]
+            default: other
+          version:
+            description: The component's version; a change copies every file again (an upgrade).
+            type: str
+            required: true
+          source:
+            description:
+              - Absolute folder on the host holding the files to install (C(C:\...) or C(\\server\share)), staged there
+                beforehand. C(/) is read as C(\); a trailing C(\) is dropped.
+            type: str
+            required: true
+          destination:
+            description:
+              - Absolute folder on the host the files are copied into, written as O(manifest.components[].source).
+            type: str
+            required: true
+          files:
+            description:
+              - The component's files, at least one.
+              - A plain string is short for a dict with only O(manifest.components[].files[].path).
+            type: list
+            elements: dict
+            required: true
+            suboptions:
+              path:
+                description:
+                  - Path relative to both O(manifest.components[].source) and O(manifest.components[].destination),
+                    unique (case-blind) within the component; no C(.), C(..), drive or empty part.
+                type: str
+                required: true
+              sha256:
+                description:
+                  - Expected SHA-256 of the file, 64 hexadecimal digits.
+                  - When omitted, the hash of the file in O(manifest.components[].source) is expected.
+                type: str
+              version:
+                description: Expected file version (the executable's version resource).
+                type: str
+          service:
+            description: The Windows service that runs the component.
+            type: dict
+            required: true
+            suboptions:
+              name:
+                description:
+                  - Windows service name, unique (case-blind); the same characters as O(manifest.components[].name).
+                type: str
+                required: true
+              binary_path:
+                description:
+                  - The service's full command line, quoted as Windows needs (C("C:\...\x.exe" --service)).
+                  - Compared exactly.
+                type: str
+                required: true
+              display_name:
+                description: Display name; defaults to O(manifest.components[].service.name).
+                type: str
+              description:
+                description: Service description; when omitted it is not managed (whatever the host has stays).
+                type: str
+              start_mode:
+                description: Start type of the service.
+                type: str
+                choices: [auto, delayed_auto, manual, disabled]
+                default: auto
+              account:
+                description:
+                  - Built-in account the service runs as, so no password is ever needed. V(LocalSystem),
+                    V(LocalService) or V(NetworkService), in any case, optionally written as C(NT AUTHORITY\...)
+                    (results use the spelling C(Win32_Service) reports).
+                type: str
+                default: LocalSystem
+              state:
+                description: Whether the service should be running.
+                type: str
+                choices: [running, stopped]
+                default: running
+              dependencies:
+                description: Names of the services it depends on (compared as a set, case-blind).
+                type: list
+                elements: str
+                default: []
+              recovery:
+                description: What the Service Control Manager does when the service fails.
+                type: dict
+                default:
+                  reset_period: 86400
+                  actions:
+                    - {type: restart, delay_ms: 60000}
+                    - {type: restart, delay_ms: 60000}
+                    - {type: restart, delay_ms: 60000}
+                suboptions:
+                  reset_period:
+                    description: Seconds without failure after which the failure count is reset (0 to 4294967295).
+                    type: int
+                    default: 86400
+                  actions:
+                    description: Up to three actions, for the first, second and later failures; none when empty.
+                    type: list
+                    elements: dict
+                    default: []
+                    suboptions:
+                      type:
+                        description: Restart the service, or reboot the computer.
+                        type: str
+                        required: true
+                        choices: [restart, reboot]
+                      delay_ms:
+                        description: Milliseconds to wait before the action (0 to 4294967295).
+                        type: int
+                        default: 60000
+              parameters:
+                description:
+                  - Registry values under C(HKLM\SYSTEM\CurrentControlSet\Services\<name>\Parameters), by value name.
+                  - A string is written as C(REG_SZ); an integer (0 to 4294967295) or a boolean as C(REG_DWORD).
+                  - Values not listed are left as they are.
+                type: dict
+                default: {}
+          firewall:
+            description: The inbound firewall rule the component's port needs; always an enabled inbound allow rule.
+            type: dict
+            suboptions:
+              name:
+                description: The rule's C(Name) (its unique id), unique (case-blind) across components.
+                type: str
+                required: true
+              local_port:
+                description: Local port the rule opens (1 to 65535).
+                type: int
+                required: true
+              display_name:
+                description: Display name; defaults to O(manifest.components[].firewall.name).
+                type: str
+              protocol:
+                description: IP protocol of the rule.
+                type: str
+                choices: [TCP, UDP]
+                default: TCP
+              profiles:
+                description: Network profiles the rule applies to; V(any) alone, or some of the others.
+                type: list
+                elements: str
+                choices: [any, domain, private, public]
+                default: [any]
   state:
     description: Whether the manifest's components should be installed and running, or removed.
     type: str

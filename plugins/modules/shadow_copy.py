@@ -77,16 +77,22 @@ options:
         description: Where the set was planned to be exposed; informational (recomputed from O(expose_root)).
         type: str
   metadata_dir:
-    description: Folder on the source host where the metadata C(.cab) is kept (and removed by O(state=absent)).
+    description:
+      - Folder on the source host where the metadata C(.cab) is kept (and removed by O(state=absent)).
+      - Written with backslashes (C(/) is refused), like O(expose_root).
     type: str
     default: C:\ProgramData\backup.hyperv\shadow
   expose_root:
-    description: Folder on the proxy under which sets are exposed, one subfolder per set and alias.
+    description:
+      - Folder on the proxy under which sets are exposed, one subfolder per set and alias.
+      - Written with backslashes; C(/) is refused, because the module compares the folders it exposes with
+        those Windows reports, which always use C(\).
     type: str
     default: C:\ProgramData\backup.hyperv\shadow
 extends_documentation_fragment:
   - backup.hyperv.probe
   - ansible.builtin.action_common_attributes
+  - backup.hyperv.windows_path
 attributes:
   check_mode:
     support: full

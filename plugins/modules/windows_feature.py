@@ -52,6 +52,7 @@ options:
 extends_documentation_fragment:
   - backup.hyperv.probe
   - ansible.builtin.action_common_attributes
+  - backup.hyperv.windows_path
 attributes:
   check_mode:
     support: full

@@ -23,6 +23,9 @@ Contract (the lab, an emulator of Windows hosts, implements the other side of it
   ``{"failed": true, "name": ..., "msg": ..., "category": ..., "at": ...}``; stderr may carry
   more, CLIXML-encoded (``#< CLIXML``) when it comes from ``PowerShell.exe`` over WinRS.
 
+Connection failures (no reply at all) are retried a bounded number of times with backoff, and only
+where running the script again is harmless: ``_connection_retry.py`` says which and why.
+
 The words: a *bootstrap* is the fixed stub the command line carries; a *request* is the stdin
 line; a *reply* is what ``ActionBase._low_level_execute_command`` returns (rc, stdout, stderr).
 """
@@ -38,6 +41,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import with_connection_retries
 
 # ansible.plugins.shell.powershell._common_args joined, plus -EncodedCommand: the psrp plugin
 # runs in-process only commands starting with exactly this, and winrm skips re-encoding them.
@@ -118,10 +123,18 @@ def build_request(name: str, params: Mapping[str, object]) -> bytes:
 
 
 def run_script(action: ActionBase, name: str, params: Mapping[str, object]) -> dict[str, Any]:
-    """Run ``scripts/<name>.ps1`` on the task's host; return its JSON object or raise ScriptError."""
-    # sudoable=False: become would wrap the command and lose the in-process psrp path.
-    reply = action._low_level_execute_command(COMMAND, in_data=build_request(name, params), sudoable=False)
-    return decode_reply(name, reply)
+    """Run ``scripts/<name>.ps1`` on the task's host; return its JSON object or raise ScriptError.
+
+    A connection that fails before a reply is retried as ``_connection_retry`` decides (raising
+    ``ConnectionFailed``, an ``AnsibleConnectionFailure``, when it gives up); a reply is never retried.
+    """
+    request = build_request(name, params)
+
+    def round_trip() -> dict[str, Any]:
+        # sudoable=False: become would wrap the command and lose the in-process psrp path.
+        return action._low_level_execute_command(COMMAND, in_data=request, sudoable=False)
+
+    return decode_reply(name, with_connection_retries(action, name, round_trip))
 
 
 def decode_reply(name: str, reply: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,12 +17,12 @@ Words: the *layout* is where the component lives (``Name``, ``Destination``, and
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import validate_manifest
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_path, check_windows_paths
 
 SCRIPT = "data_mover_run"
 COMPONENT_RECORD = "HKLM:\\SOFTWARE\\backup.hyperv\\Components"
@@ -38,12 +38,14 @@ DEFAULT_LAYOUT = {
 # Engine exit statuses (docs/datamover.md, "The command line").
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGE = 0, 1, 2, 3
 _ERROR_PREFIX = "hyperv-datamover: error: "
-_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\[^\\]+\\[^\\]+)")
 _MASK = "********"
 
 
 class RemoteRequestError(ValueError):
-    """Options the engine on a Windows proxy cannot be given (a relative path, a manifest without the engine)."""
+    """A request the engine on a Windows proxy cannot serve (a manifest without the engine).
+
+    A path the proxy's Windows would refuse raises ``windows_path.WindowsPathError`` instead.
+    """
 
 
 def data_mover_layout(manifest: Any) -> dict[str, str]:
@@ -63,9 +65,8 @@ def data_mover_layout(manifest: Any) -> dict[str, str]:
 
 
 def _require_absolute(option: str, path: Any) -> str:
-    if not isinstance(path, str) or not _WINDOWS_ABSOLUTE.match(path):
-        raise RemoteRequestError(f"{option}: {path!r} must be an absolute Windows path (C:\\... or \\\\server\\share)")
-    return path
+    """An absolute path Windows takes as written (the engine accepts '/'); raises WindowsPathError naming it."""
+    return check_windows_path(option, path, absolute=True)
 
 
 def _is_job(args: Mapping[str, Any]) -> bool:
@@ -117,7 +118,9 @@ def _operation_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]
     if _is_job(args):
         return _job_arguments(args, repository, dry_run)
     if operation == "backup":
-        sources = [_require_absolute("source", path) for path in args["source"]]
+        sources = check_windows_paths("source", args["source"], absolute=True)
+        for path in args.get("changed_ranges") or {}:
+            check_windows_path("changed_ranges", path)
         return ["backup", repository, *sources, *vm, *_backup_options(args), *dry_run]
     if operation == "restore":
         destination = _require_absolute("destination", args["destination"])

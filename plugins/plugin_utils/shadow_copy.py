@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import share_root
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_name, check_windows_path
 
 GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?$")
 DEFAULT_ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
@@ -57,6 +58,18 @@ SHADOW_COPY_REQUIRED_IF = [
     ("state", "absent", ("snapshot_set_id", "shadow_id"), True),
 ]
 SHADOW_COPY_MUTUALLY_EXCLUSIVE = [("vms", "shadow_id"), ("vms", "snapshot_set_id"), ("shadow_id", "snapshot_set_id")]
+
+
+def check_folders(args: Mapping[str, Any]) -> None:
+    """Refuse folder options Windows would refuse or change; raises WindowsPathError naming the option.
+
+    Backslashes only: the module joins these folders with '\\' and compares them with what Windows
+    reports, so a '/' would never match and every run would import again.
+    """
+    for option in ("metadata_dir", "expose_root"):
+        check_windows_path(option, args[option], forward_slashes=False)
+    for index, copy in enumerate(args.get("shadow_copies") or []):
+        check_windows_name(f"shadow_copies[{index}].alias", copy["alias"])  # names the mount folder
 
 
 def normal_guid(value: str, option: str) -> str:

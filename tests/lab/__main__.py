@@ -1,4 +1,4 @@
-"""Command line of the lab: `PYTHONPATH=tests python -m lab {up,down,status,serve}`."""
+"""Command line of the lab: `PYTHONPATH=tests python -m lab {up,down,status,serve,fault}`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
             )
     for name, text in (("down", "stop the lab"), ("status", "print the lab's status as JSON")):
         commands.add_parser(name, help=text).add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    fault = commands.add_parser("fault", help="drop a running host's next requests (close without an answer)")
+    fault.add_argument("host", help="estate name of the host")
+    fault.add_argument("--drop", type=int, required=True, help="how many requests to drop; 0 clears the fault")
+    fault.add_argument("--operation", help="drop only this operation (Create, Command, Send, Receive, ...)")
+    fault.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     return parser
 
 
@@ -73,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                 port=arguments.port,
             )
             serve(config, tuple(arguments.handlers), arguments.ready_fd)
+        elif arguments.command == "fault":
+            print(json.dumps(control.set_fault(state_dir, arguments.host, arguments.drop, arguments.operation)))
         elif arguments.command == "down":
             print("stopped" if control.down(state_dir) else "not running")
         else:

@@ -24,6 +24,7 @@ from typing import Any
 from lab.checkout import collection_module
 from lab.context import HostContext
 from lab.handlers import ScriptCall, ScriptFailure
+from lab.hostfs import InvalidNameError
 from lab.outcome import Outcome, refused
 
 _SCRIPT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -133,6 +134,6 @@ def run_collection_request(context: HostContext, lines: list[str]) -> Outcome:
     )
     try:
         return _reply(handler(call), handled_by, 0)
-    except ScriptFailure as exc:
+    except (ScriptFailure, InvalidNameError) as exc:  # a name Windows refuses fails the script as New-Item would
         failure = {"failed": True, "name": name, "msg": str(exc), "category": "NotSpecified", "at": None}
         return _reply(failure, handled_by, 1)

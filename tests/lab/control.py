@@ -3,7 +3,8 @@
 `up` starts `python -m lab serve` detached (its own session, output in `lab.log`), records
 its pid in `lab.pid`, waits until it has written `lab.json` and every host's port accepts
 connections, then writes `inventory.yml`. `down` sends SIGTERM, waits for the process to end
-and checks that no port still accepts. Everything lives in the state directory.
+and checks that no port still accepts. `fault` tells a running host to drop its next requests.
+Everything lives in the state directory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 
 from lab.estate import Estate, load_estate
 from lab.runtime import STATUS_FILE
+from lab.server import FAULT_FILE, write_fault
 
 PID_FILE = "lab.pid"
 PROCESS_LOG = "lab.log"
@@ -206,3 +208,14 @@ def status(state_dir: Path) -> dict[str, Any]:
     if pid is None or not process_running(pid):
         return {"running": False, "pid": None, "hosts": {}}
     return {"running": True, "pid": pid, "hosts": (read_status(state_dir) or {}).get("hosts", {})}
+
+
+def set_fault(state_dir: Path, host: str, drop: int, operation: str | None = None) -> dict[str, Any]:
+    """Make the running lab's `host` close the connection of its next `drop` requests (of `operation` only)."""
+    hosts = status(state_dir)["hosts"]
+    if host not in hosts:
+        raise LabError(f"no running lab host {host!r} in {state_dir} (hosts: {', '.join(sorted(hosts)) or 'none'})")
+    if drop < 0:
+        raise LabError("--drop must be 0 (clear the fault) or more")
+    write_fault(state_dir / "hosts" / host / FAULT_FILE, drop, operation)
+    return {"host": host, "drop": drop, "operation": operation}

@@ -3,6 +3,13 @@
 `C:\\Users\\me\\a.txt` on host `hv1` is `<state>/hosts/hv1/fs/C/Users/me/a.txt`. Drive letters
 are upper-cased; the rest of the path keeps its case (Windows compares case-insensitively,
 the lab does not: a documented limit). UNC paths, relative paths and `..` are refused.
+
+A name Windows refuses is refused as Windows refuses it: characters 0-31 and `< > : " | ? *` are
+reserved in a file or folder name ("Naming Files, Paths, and Namespaces",
+https://learn.microsoft.com/windows/win32/fileio/naming-a-file), and the file functions fail with
+ERROR_INVALID_NAME (123), "The filename, directory name, or volume label syntax is incorrect."
+("System Error Codes (0-499)", https://learn.microsoft.com/windows/win32/debug/system-error-codes--0-499-).
+The lab emulates no alternate data streams, which NTFS names with a colon, so a colon is refused too.
 """
 
 from __future__ import annotations
@@ -10,11 +17,23 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-_DRIVE_PATH = re.compile(r"^(?P<drive>[A-Za-z]):[\\/](?P<rest>.*)$")
+_DRIVE_PATH = re.compile(r"^(?P<drive>[A-Za-z]):[\\/](?P<rest>.*)$", re.DOTALL)
+_RESERVED_IN_NAME = re.compile(r'[\x00-\x1f<>:"|?*]')
+INVALID_NAME_MESSAGE = "The filename, directory name, or volume label syntax is incorrect."
 
 
 class HostPathError(OSError):
     """A path the lab cannot map into the host's tree."""
+
+
+class InvalidNameError(HostPathError):
+    """A path whose name Windows refuses (ERROR_INVALID_NAME); its message is Windows' own."""
+
+    winerror = 123
+
+    def __init__(self, windows_path: str) -> None:
+        super().__init__(INVALID_NAME_MESSAGE)
+        self.windows_path = windows_path
 
 
 def environment(username: str) -> dict[str, str]:
@@ -49,9 +68,11 @@ class HostFileSystem:
 
     def local_path(self, windows_path: str) -> Path:
         """Where the Windows path lives on disk; raises HostPathError for paths outside a drive."""
-        match = _DRIVE_PATH.match(windows_path.strip())
+        match = _DRIVE_PATH.match(windows_path.strip(" "))
         if not match:
             raise HostPathError(f"The lab maps only absolute drive paths, not {windows_path!r}")
+        if _RESERVED_IN_NAME.search(match["rest"]):
+            raise InvalidNameError(windows_path)
         parts = [part for part in re.split(r"[\\/]+", match["rest"]) if part not in ("", ".")]
         if ".." in parts:
             raise HostPathError(f"The lab refuses '..' in {windows_path!r}")

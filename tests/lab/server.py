@@ -5,16 +5,23 @@ NTLM once per connection with encrypted messages (ntlm.py); otherwise 401 offeri
 Windows. The body is parsed as a WS-Management envelope and routed by resource URI to the
 host's WinRS or PSRP service. A WSManFault becomes HTTP 500 with the SOAP fault (encrypted when
 the request was); every request is logged.
+
+Fault injection (docs/lab.md, "Dropping requests"): while the host's `fault.json` (written by `lab
+fault`) asks for it, a WS-Management request is read, then its connection is closed without an
+answer, as a network drop or a restarting WinRM service does; the clients see no reply at all.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import os
 import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from lab import ntlm, psrp_shell, winrs
 from lab.context import HostContext
@@ -24,6 +31,7 @@ from lab.shells import Reply
 from lab.wsman import WSManFault, envelope, fault_envelope, parse_request, unknown_resource
 
 WSMAN_PATH = "/wsman"
+FAULT_FILE = "fault.json"  # in the host's directory: {"drop": N, "operation": "Command" or null}
 _TRANSPORTS = {winrs.RESOURCE_URI: "winrs", psrp_shell.RESOURCE_URI: "psrp"}
 
 
@@ -40,6 +48,9 @@ class HostServer(ThreadingHTTPServer):
         self.port = self.server_address[1]
         endpoint = f"http://{context.host.address}:{self.port}{WSMAN_PATH}"
         self.ntlm_user_file = context.host_dir / "ntlm-user"
+        self.fault_file = context.host_dir / FAULT_FILE
+        self.fault_file.unlink(missing_ok=True)  # a fault never outlives the lab that was told it
+        self._fault_lock = threading.Lock()
         write_user_file(self.ntlm_user_file, context.host.username, context.host.password)
         self.services = {
             winrs.RESOURCE_URI: winrs.WinrsService(context, endpoint),
@@ -54,6 +65,18 @@ class HostServer(ThreadingHTTPServer):
         thread.start()
         return thread
 
+    def take_drop(self, operation: str) -> bool:
+        """True when the fault asks to drop this request: counts it off the fault's `drop`."""
+        with self._fault_lock:
+            try:
+                fault = json.loads(self.fault_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return False
+            if int(fault.get("drop") or 0) <= 0 or fault.get("operation") not in (None, operation):
+                return False
+            write_fault(self.fault_file, int(fault["drop"]) - 1, fault.get("operation"))
+            return True
+
     def basic_authorised(self, header: str | None) -> bool:
         if not header or not header.lower().startswith("basic "):
             return False
@@ -64,6 +87,13 @@ class HostServer(ThreadingHTTPServer):
         host = self.context.host
         # Windows account names compare case-insensitively; passwords do not.
         return username.lower() == host.username.lower() and password == host.password
+
+
+def write_fault(path: Path, drop: int, operation: str | None = None) -> None:
+    """Ask the host's server to drop its next `drop` requests (of `operation` only, when given)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"drop": drop, "operation": operation}) + "\n", encoding="utf-8")
+    os.replace(temporary, path)  # the server never reads half a file
 
 
 class WSManHandler(BaseHTTPRequestHandler):
@@ -148,6 +178,10 @@ class WSManHandler(BaseHTTPRequestHandler):
             if service is None:
                 raise unknown_resource(request.resource_uri)
             transport = _TRANSPORTS[request.resource_uri]
+            if self.server.take_drop(operation):
+                self._log(transport=transport, operation=operation, status=0, dropped=True)
+                self.close_connection = True  # no answer: the client sees its connection closed
+                return
             reply: Reply = service.handle(request, self.client_address[0])
         except NtlmError as exc:
             self._log(transport=transport, operation=operation, status=400, reason=str(exc))

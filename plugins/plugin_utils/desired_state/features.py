@@ -19,10 +19,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import Plan, PlanError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError, check_windows_path
 
 PRESENT_STATES = frozenset({"Installed", "InstallPending"})
 # Feature names are letters, digits, '-', '_' and '.'; no wildcards, which Get-WindowsFeature would expand.
 _FEATURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A WIM source is "WIM:<path of the .wim>:<image index>" (Install-WindowsFeature, parameter -Source,
+# https://learn.microsoft.com/powershell/module/servermanager/install-windowsfeature).
+_WIM_SOURCE = re.compile(r"^wim:(?P<path>.+?)(?::\d+)?$", re.IGNORECASE | re.DOTALL)
 
 
 def feature_argument_spec() -> dict[str, dict[str, Any]]:
@@ -53,7 +57,18 @@ def validate_feature_args(args: Mapping[str, Any]) -> list[str]:
         raise PlanError("name: give at least one feature")
     if args.get("source") and args["state"] == "absent":
         raise PlanError("source: only used to install features (state=present)")
+    if args.get("source"):
+        check_source(args["source"])
     return names
+
+
+def check_source(source: str) -> None:
+    """Refuse a source path Windows would refuse or change (windows_path); a WIM source's path is checked."""
+    wim = _WIM_SOURCE.match(source)
+    try:
+        check_windows_path("source", wim["path"] if wim else source)
+    except WindowsPathError as exc:
+        raise PlanError(str(exc)) from exc
 
 
 def read_params(names: Sequence[str], args: Mapping[str, Any]) -> dict[str, Any]:

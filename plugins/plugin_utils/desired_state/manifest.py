@@ -1,27 +1,31 @@
-"""The component manifest of ``backup.hyperv.proxy_components``: its schema and its validation.
+"""The component manifest of ``backup.hyperv.proxy_components``: its validation.
 
 A manifest lists the proxy's components (installer, data mover, Hyper-V integration, R2-R4). Each
 component has a version, the files it consists of (copied from ``source``, a folder on the host,
 into ``destination``), the Windows service that runs it and, optionally, the inbound firewall rule
-its port needs. ``validate_manifest`` returns the manifest with every default filled in, or
-raises ManifestError whose message starts with the path of the bad field
-(``components[1].service.start_mode: ...``), before anything talks to the host.
+its port needs.
+
+``validate_manifest`` applies ``manifest_spec.manifest_argument_spec()`` with ansible-core one level
+at a time, so an error names its place with list indexes (``manifest.components[1].service: ...``;
+ansible-core's own messages name no index), then the rules a spec cannot express, each a small
+function below. It returns the manifest with every default filled in, or raises ManifestError whose
+message starts with the path of the bad field, before anything talks to the host.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import PlanError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import NoLogError, UnsupportedError
 
-ROLES = ("installer", "data_mover", "hyperv_integration", "other")
-START_MODES = ("auto", "delayed_auto", "manual", "disabled")
-SERVICE_STATES = ("running", "stopped")
-RECOVERY_TYPES = ("restart", "reboot")
-PROTOCOLS = ("TCP", "UDP")
-PROFILES = ("any", "domain", "private", "public")
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest_spec import manifest_argument_spec
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import PlanError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError, check_windows_path
+
 # Built-in accounts only: they need no password, so none travels or lands in a result.
 ACCOUNTS = {
     "localsystem": "LocalSystem",
@@ -32,7 +36,13 @@ ACCOUNTS = {
     "networkservice": "NT AUTHORITY\\NetworkService",
     "nt authority\\networkservice": "NT AUTHORITY\\NetworkService",
 }
-DEFAULT_RECOVERY = {"reset_period": 86400, "actions": [{"type": "restart", "delay_ms": 60000}] * 3}
+# Reset period and delays are DWORDs, and the Nth failure runs action N, the last one for every later
+# failure ("SERVICE_FAILURE_ACTIONS structure", Remarks,
+# https://learn.microsoft.com/en-us/windows/win32/api/winsvc/ns-winsvc-service_failure_actionsa).
+# Three actions (first, second, later failures, as the Services console shows them) say all the
+# collection needs, and are what its qfailure parsing and the lab were written for.
+DWORD_MAX = 0xFFFFFFFF
+MAX_RECOVERY_ACTIONS = 3
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SHA256 = re.compile(r"^[0-9A-Fa-f]{64}$")
@@ -52,198 +62,223 @@ def canonical_account(account: str | None) -> str | None:
 
 def validate_manifest(manifest: Any) -> dict[str, Any]:
     """The manifest with defaults filled in; raises ManifestError naming the first bad field."""
-    root = _mapping(manifest, "manifest", required=("components",), optional=())
-    items = root["components"]
-    if not isinstance(items, list) or not items:
-        raise ManifestError("components: must be a non-empty list")
-    components = [_component(item, f"components[{index}]") for index, item in enumerate(items)]
+    spec = {"manifest": {"type": "dict", "required": True, "options": manifest_argument_spec()}}
+    checked = _checked_by_core(spec, {"manifest": _long_form(manifest)}, "")["manifest"]
+    components = checked["components"]
+    _not_empty(components, "manifest.components")
+    components = [_component(item, f"manifest.components[{index}]") for index, item in enumerate(components)]
     _unique(components, lambda c: c["name"], "name")
     _unique(components, lambda c: c["service"]["name"], "service.name")
     _unique(components, lambda c: c["firewall"]["name"] if c["firewall"] else None, "firewall.name")
     return {"components": components}
 
 
-def _component(item: Any, where: str) -> dict[str, Any]:
-    required = ("name", "version", "source", "destination", "files", "service")
-    raw = _mapping(item, where, required=required, optional=("role", "firewall"))
-    files = raw["files"]
-    if not isinstance(files, list) or not files:
-        raise ManifestError(f"{where}.files: must be a non-empty list")
+def _long_form(manifest: Any) -> Any:
+    """``files: [a.exe]`` is short for ``files: [{path: a.exe}]``; the spec describes the long form."""
+    if not isinstance(manifest, Mapping) or not isinstance(manifest.get("components"), list):
+        return manifest
+    return {**manifest, "components": [_files_long_form(item) for item in manifest["components"]]}
+
+
+def _files_long_form(component: Any) -> Any:
+    if not isinstance(component, Mapping) or not isinstance(component.get("files"), list):
+        return component
+    return {**component, "files": [{"path": f} if isinstance(f, str) else f for f in component["files"]]}
+
+
+def _checked_by_core(spec: Mapping[str, dict[str, Any]], given: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """``given`` validated by ansible-core against ``spec``, one level, then each nested level in turn."""
+    _given_as_core_cannot_check(spec, given, path)
+    level = {name: {k: v for k, v in option.items() if k != "options"} for name, option in spec.items()}
+    result = ArgumentSpecValidator(level).validate(dict(given))
+    errors = [_core_message(error) for error in result.errors if not isinstance(error, NoLogError)]
+    if errors:
+        raise ManifestError(f"{path}: {'; '.join(errors)}" if path else "; ".join(errors))  # path "": the root
+    params = copy.deepcopy(result.validated_parameters)  # spec defaults are shared objects
+    for name, option in spec.items():
+        nested, value, where = option.get("options"), params.get(name), _place(path, name)
+        if nested is None or value is None:
+            continue
+        if option["type"] == "dict":
+            params[name] = _checked_by_core(nested, value, where)
+        else:
+            params[name] = [_checked_by_core(nested, item, f"{where}[{index}]") for index, item in enumerate(value)]
+    return params
+
+
+def _place(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _core_message(error: Exception) -> str:
+    """ansible-core's message; its unknown-key message starts with the bare key, so say what it is."""
+    return f"unknown field {error}" if isinstance(error, UnsupportedError) else str(error)
+
+
+def _given_as_core_cannot_check(spec: Mapping[str, dict[str, Any]], given: Mapping[str, Any], path: str) -> None:
+    """What ansible-core lets through: a required field set to null, and anything at all for ``type: str``.
+
+    Core turns any value into text for ``type: str`` (a list into "['a']", null into "None"); refuse
+    that, and blank text, which names nothing on Windows.
+    """
+    for name, option in spec.items():
+        if name not in given:
+            continue
+        value, where = given[name], _place(path, name)
+        if value is None and option.get("required"):
+            raise ManifestError(f"{where}: is required and cannot be null")
+        if option["type"] != "str" or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ManifestError(f"{where}: must be text, got {type(value).__name__} {value!r}")
+        if not str(value).strip():
+            raise ManifestError(f"{where}: must not be empty")
+
+
+def _component(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    _not_empty(raw["files"], f"{where}.files")
     component = {
-        "name": _matching(raw["name"], f"{where}.name", _NAME, "letters, digits, '_', '.', '-'"),
-        "role": _choice(raw.get("role", "other"), f"{where}.role", ROLES),
-        "version": _text(raw["version"], f"{where}.version"),
-        "source": _absolute_path(raw["source"], f"{where}.source"),
-        "destination": _absolute_path(raw["destination"], f"{where}.destination"),
-        "files": [_file(entry, f"{where}.files[{index}]") for index, entry in enumerate(files)],
+        **raw,
+        "name": _valid_name(raw["name"], f"{where}.name"),
+        "source": _absolute_folder(raw["source"], f"{where}.source"),
+        "destination": _absolute_folder(raw["destination"], f"{where}.destination"),
+        "files": [_file(entry, f"{where}.files[{index}]") for index, entry in enumerate(raw["files"])],
         "service": _service(raw["service"], f"{where}.service"),
-        "firewall": None if raw.get("firewall") is None else _firewall(raw["firewall"], f"{where}.firewall"),
+        "firewall": None if raw["firewall"] is None else _firewall(raw["firewall"], f"{where}.firewall"),
     }
     _unique(component["files"], lambda f: f["path"], "path", prefix=f"{where}.files")
     return component
 
 
-def _file(entry: Any, where: str) -> dict[str, Any]:
-    raw = {"path": entry} if isinstance(entry, str) else _mapping(entry, where, ("path",), ("sha256", "version"))
-    path = _text(raw["path"], f"{where}.path").replace("/", "\\")
-    if _ABSOLUTE.match(path) or ":" in path or any(part in ("", ".", "..") for part in path.split("\\")):
-        raise ManifestError(f"{where}.path: must be a plain path relative to source and destination, got {path!r}")
-    sha256 = raw.get("sha256")
-    if sha256 is not None:
-        sha256 = _matching(sha256, f"{where}.sha256", _SHA256, "64 hexadecimal digits").lower()
-    version = None if raw.get("version") is None else _text(raw["version"], f"{where}.version")
-    return {"path": path, "sha256": sha256, "version": version}
-
-
-def _service(value: Any, where: str) -> dict[str, Any]:
-    raw = _mapping(
-        value,
-        where,
-        required=("name", "binary_path"),
-        optional=(
-            "display_name",
-            "description",
-            "start_mode",
-            "account",
-            "state",
-            "dependencies",
-            "recovery",
-            "parameters",
-        ),
-    )
-    name = _matching(raw["name"], f"{where}.name", _NAME, "letters, digits, '_', '.', '-'")
-    account = _text(raw.get("account", "LocalSystem"), f"{where}.account")
-    if account.casefold() not in ACCOUNTS:
-        raise ManifestError(f"{where}.account: must be LocalSystem, LocalService or NetworkService, got {account!r}")
-    service = {
-        "name": name,
-        "display_name": _text(raw.get("display_name", name), f"{where}.display_name"),
-        "description": None if raw.get("description") is None else _text(raw["description"], f"{where}.description"),
-        "binary_path": _text(raw["binary_path"], f"{where}.binary_path"),
-        "start_mode": _choice(raw.get("start_mode", "auto"), f"{where}.start_mode", START_MODES),
-        "account": canonical_account(account),
-        "state": _choice(raw.get("state", "running"), f"{where}.state", SERVICE_STATES),
-        "dependencies": _names(raw.get("dependencies", []), f"{where}.dependencies"),
-        "recovery": _recovery(raw.get("recovery", DEFAULT_RECOVERY), f"{where}.recovery"),
-        "parameters": _parameters(raw.get("parameters", {}), f"{where}.parameters"),
+def _file(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    return {
+        **raw,
+        "path": _relative_file(raw["path"], f"{where}.path"),
+        "sha256": None if raw["sha256"] is None else _sha256(raw["sha256"], f"{where}.sha256"),
     }
-    if service["state"] == "running" and service["start_mode"] == "disabled":
-        raise ManifestError(f"{where}.state: a disabled service cannot be running; set state: stopped")
+
+
+def _service(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    service = {
+        **raw,
+        "name": _valid_name(raw["name"], f"{where}.name"),
+        "display_name": raw["display_name"] or raw["name"],
+        "account": _built_in_account(raw["account"], f"{where}.account"),
+        "dependencies": [_valid_name(n, f"{where}.dependencies[{i}]") for i, n in enumerate(raw["dependencies"])],
+        "recovery": _recovery(raw["recovery"], f"{where}.recovery"),
+        "parameters": _registry_values(raw["parameters"], f"{where}.parameters"),
+    }
+    _disabled_is_not_running(service, where)
     return service
 
 
-def _recovery(value: Any, where: str) -> dict[str, Any]:
-    raw = _mapping(value, where, required=(), optional=("reset_period", "actions"))
-    actions = raw.get("actions", [])
-    if not isinstance(actions, list) or len(actions) > 3:
-        raise ManifestError(f"{where}.actions: must be a list of at most 3 actions (first, second, later failures)")
+def _recovery(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    if len(raw["actions"]) > MAX_RECOVERY_ACTIONS:
+        count = len(raw["actions"])
+        raise ManifestError(
+            f"{where}.actions: at most {MAX_RECOVERY_ACTIONS} actions (first, second, later), got {count}"
+        )
+    for index, action in enumerate(raw["actions"]):
+        _within(action["delay_ms"], f"{where}.actions[{index}].delay_ms", 0, DWORD_MAX)
+    _within(raw["reset_period"], f"{where}.reset_period", 0, DWORD_MAX)
+    return raw
+
+
+def _firewall(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return {
-        "reset_period": _integer(raw.get("reset_period", 86400), f"{where}.reset_period", 0, 0xFFFFFFFF),
-        "actions": [_recovery_action(action, f"{where}.actions[{index}]") for index, action in enumerate(actions)],
+        **raw,
+        "display_name": raw["display_name"] or raw["name"],
+        "local_port": _within(raw["local_port"], f"{where}.local_port", 1, 65535),
+        "profiles": _profiles(raw["profiles"], f"{where}.profiles"),
     }
 
 
-def _recovery_action(value: Any, where: str) -> dict[str, Any]:
-    raw = _mapping(value, where, required=("type",), optional=("delay_ms",))
-    return {
-        "type": _choice(raw["type"], f"{where}.type", RECOVERY_TYPES),
-        "delay_ms": _integer(raw.get("delay_ms", 60000), f"{where}.delay_ms", 0, 0xFFFFFFFF),
-    }
+def _not_empty(items: list[Any], where: str) -> None:
+    if not items:
+        raise ManifestError(f"{where}: must list at least one entry")
 
 
-def _parameters(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ManifestError(f"{where}: must be a mapping of registry value names to strings or integers")
+def _valid_name(name: str, where: str) -> str:
+    """Component and service names: they name registry keys and services, so plain characters only."""
+    if not _NAME.match(name):
+        raise ManifestError(f"{where}: {name!r} is not valid (letters, digits, '_', '.', '-'; a letter or digit first)")
+    return name
+
+
+def _windows_path(path: str, where: str, absolute: bool = False) -> str:
+    """``path`` with '/' as '\\' when Windows takes it as written (windows_path.py: Microsoft's naming rules)."""
+    try:
+        check_windows_path(where, path, absolute=absolute)
+    except WindowsPathError as exc:
+        raise ManifestError(str(exc)) from None
+    return path.replace("/", "\\")
+
+
+def _absolute_folder(path: str, where: str) -> str:
+    """An absolute folder, without a trailing separator (the scripts join names to it)."""
+    return _windows_path(path, where, absolute=True).rstrip("\\")
+
+
+def _relative_file(path: str, where: str) -> str:
+    text = _windows_path(path, where)
+    if _ABSOLUTE.match(text) or ":" in text or any(part in ("", ".", "..") for part in text.split("\\")):
+        raise ManifestError(f"{where}: must be a plain path relative to source and destination, got {text!r}")
+    return text
+
+
+def _sha256(digest: str, where: str) -> str:
+    if not _SHA256.match(digest):
+        raise ManifestError(f"{where}: {digest!r} is not a SHA-256 digest (64 hexadecimal digits)")
+    return digest.lower()
+
+
+def _built_in_account(account: str, where: str) -> str:
+    if account.strip().casefold() not in ACCOUNTS:
+        raise ManifestError(f"{where}: must be LocalSystem, LocalService or NetworkService, got {account!r}")
+    return str(canonical_account(account))
+
+
+def _disabled_is_not_running(service: Mapping[str, Any], where: str) -> None:
+    if service["state"] == "running" and service["start_mode"] == "disabled":
+        raise ManifestError(f"{where}.state: a disabled service cannot be running; set state: stopped")
+
+
+def _registry_values(values: Mapping[Any, Any], where: str) -> dict[str, Any]:
+    """Values under the service's Parameters key: text is REG_SZ, an integer or boolean REG_DWORD."""
     result: dict[str, Any] = {}
-    for name, item in value.items():
+    for name, value in values.items():
         if not isinstance(name, str) or not name or "\\" in name:
             raise ManifestError(f"{where}: {name!r} is not a registry value name")
-        if isinstance(item, bool):
-            item = int(item)  # REG_DWORD 1/0, as Windows services read flags
-        if isinstance(item, int):
-            item = _integer(item, f"{where}.{name}", 0, 0xFFFFFFFF)
-        elif not isinstance(item, str):
+        if isinstance(value, bool):
+            value = int(value)  # REG_DWORD 1/0, as Windows services read flags
+        if isinstance(value, int):
+            value = _within(value, f"{where}.{name}", 0, DWORD_MAX)
+        elif not isinstance(value, str):
             raise ManifestError(f"{where}.{name}: must be a string, an integer or a boolean")
-        result[name] = item
+        result[name] = value
     return result
 
 
-def _firewall(value: Any, where: str) -> dict[str, Any]:
-    raw = _mapping(value, where, required=("name", "local_port"), optional=("display_name", "protocol", "profiles"))
-    name = _text(raw["name"], f"{where}.name")
-    profiles = raw.get("profiles", ["any"])
-    if not isinstance(profiles, list) or not profiles:
-        raise ManifestError(f"{where}.profiles: must be a non-empty list of {', '.join(PROFILES)}")
-    chosen = sorted({_choice(str(p).lower(), f"{where}.profiles", PROFILES) for p in profiles})
+def _profiles(profiles: list[str], where: str) -> list[str]:
+    chosen = sorted(set(profiles))
+    if not chosen:
+        raise ManifestError(f"{where}: must list any, or some of domain, private, public")
     if "any" in chosen and len(chosen) > 1:
-        raise ManifestError(f"{where}.profiles: 'any' cannot be combined with other profiles")
-    return {
-        "name": name,
-        "display_name": _text(raw.get("display_name", name), f"{where}.display_name"),
-        "protocol": _choice(str(raw.get("protocol", "TCP")).upper(), f"{where}.protocol", PROTOCOLS),
-        "local_port": _integer(raw["local_port"], f"{where}.local_port", 1, 65535),
-        "profiles": chosen,
-    }
+        raise ManifestError(f"{where}: 'any' cannot be combined with other profiles")
+    return chosen
 
 
-def _mapping(value: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ManifestError(f"{where}: must be a mapping")
-    unknown = sorted(str(key) for key in value if key not in required + optional)
-    if unknown:
-        raise ManifestError(f"{where}.{unknown[0]}: unknown field (known: {', '.join(required + optional)})")
-    missing = [key for key in required if value.get(key) is None]
-    if missing:
-        raise ManifestError(f"{where}.{missing[0]}: required field is missing")
-    return value
-
-
-def _text(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
-        raise ManifestError(f"{where}: must be a non-empty string")
-    return str(value).strip()
-
-
-def _matching(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
-    text = _text(value, where)
-    if not pattern.match(text):
-        raise ManifestError(f"{where}: {text!r} is not valid ({what})")
-    return text
-
-
-def _absolute_path(value: Any, where: str) -> str:
-    text = _text(value, where).replace("/", "\\").rstrip("\\")
-    if not _ABSOLUTE.match(text + "\\"):
-        raise ManifestError(f"{where}: must be an absolute Windows path (C:\\... or \\\\server\\share), got {text!r}")
-    return text
-
-
-def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ManifestError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _integer(value: Any, where: str, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise ManifestError(f"{where}: must be an integer")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ManifestError(f"{where}: must be an integer, got {value!r}") from None
-    if not low <= number <= high:
-        raise ManifestError(f"{where}: must be between {low} and {high}, got {number}")
+def _within(number: int, where: str, low: int, high: int) -> int:
+    if isinstance(number, bool) or not low <= number <= high:
+        raise ManifestError(f"{where}: must be between {low} and {high}, got {number!r}")
     return number
 
 
-def _names(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list):
-        raise ManifestError(f"{where}: must be a list of service names")
-    return [_matching(item, f"{where}[{index}]", _NAME, "a service name") for index, item in enumerate(value)]
-
-
 def _unique(
-    items: list[dict[str, Any]], key: Callable[[dict[str, Any]], str | None], field: str, prefix: str = "components"
+    items: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], str | None],
+    field: str,
+    prefix: str = "manifest.components",
 ) -> None:
     """Names Windows compares without case must not repeat (None: the item has no such name)."""
     seen: set[str] = set()

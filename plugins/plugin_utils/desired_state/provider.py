@@ -24,6 +24,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan i
     same_text,
     same_version,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError, check_windows_path
 
 # Win32_ShadowProvider.Type (https://learn.microsoft.com/previous-versions/windows/desktop/vsswmi/win32-shadowprovider).
 PROVIDER_TYPES = {0: "unknown", 1: "system", 2: "software", 3: "hardware"}
@@ -56,6 +57,7 @@ def provider_argument_spec() -> dict[str, dict[str, Any]]:
 PROVIDER_REQUIRED_IF = [("state", "present", ("package", "version"))]
 PROVIDER_REQUIRED_TOGETHER = [("config_command", "config_arguments")]
 PROVIDER_REQUIRED_BY = {name: ("config_command",) for name in TEMPLATE_FIELDS}
+HOST_PATH_OPTIONS = ("package", "config_command")  # files on the Windows host
 
 
 def read_params(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,6 +117,7 @@ def view(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def validate_provider_args(args: Mapping[str, Any]) -> None:
     """Checks the argument spec cannot express; raises PlanError naming the option."""
+    _check_host_paths(args)
     if "\\" in args["name"] or not args["name"].strip():
         raise PlanError(f"name: {args['name']!r} is not a provider name (empty, or holds a backslash)")
     if args["state"] == "present" and package_type(args) == "msi" and not _PRODUCT_CODE.match(args["product_id"]):
@@ -136,6 +139,17 @@ def validate_provider_args(args: Mapping[str, Any]) -> None:
             raise PlanError(f"config_arguments uses {{{name}}} but option {name} is not set")
     if args.get("config_password_stdin") and not args.get("array_password"):
         raise PlanError("config_password_stdin is true but option array_password is not set")
+
+
+def _check_host_paths(args: Mapping[str, Any]) -> None:
+    """Refuse a host path Windows would refuse or change (windows_path), naming the option."""
+    for option in HOST_PATH_OPTIONS:
+        if args.get(option) is None:
+            continue
+        try:
+            check_windows_path(option, args[option])
+        except WindowsPathError as exc:
+            raise PlanError(str(exc)) from exc
 
 
 def package_type(args: Mapping[str, Any]) -> str:

@@ -274,7 +274,8 @@ def run_params(*arguments: str, ranges: dict | None = None) -> dict:
     return {"Component": DEFAULT_LAYOUT, "CommandLine": command_line, "InputFiles": input_files, "Passphrase": ""}
 
 
-def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):
+def healthy_with_component(tmp_path: Path) -> ProvisionedLab:
+    """healthy.yml in-process, px1 with the data mover component's record and files in place."""
     lab = ProvisionedLab(load_estate(ESTATES / "healthy.yml"), tmp_path)
     steps = [{"action": "set_component_version", "component": "data_mover", "version": "0.1.0"}]
     lab.call("px1", "proxy_components_apply", {"Steps": steps})  # the record, as proxy_components writes it
@@ -283,6 +284,11 @@ def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):
         target = lab.host_file("px1", f"{destination}\\{relative}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"placeholder")
+    return lab
+
+
+def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):
+    lab = healthy_with_component(tmp_path)
     disk, repository = "\\\\fs1\\vms\\vm3\\vm3.vhdx", "\\\\fs1\\vms\\repo"
     reply = lab.call(
         "px1", "data_mover_run", run_params("backup", repository, disk, "--vm", "vm3", ranges={disk: [[0, 4096]]})
@@ -297,3 +303,13 @@ def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):
     device = "\\\\?\\GLOBALROOT\\Device\\HarddiskVolumeShadowCopy1\\vm3.vhdx"
     with pytest.raises(ScriptFailure, match="not emulated"):
         lab.call("px1", "data_mover_run", run_params("backup", repository, device, "--vm", "vm3"))
+
+
+@pytest.mark.parametrize("destination", ["C:\\Restore\x0bm1", "C:\\Restore\\m1|old", "\\\\fs1\\vms\\m1\t"])
+def test_a_name_windows_refuses_fails_the_engine_as_windows_does(tmp_path, destination):
+    lab = healthy_with_component(tmp_path)
+    reply = lab.call("px1", "data_mover_run", run_params("restore", "C:\\Backup\\repo", destination, "--vm", "vm3"))
+    assert (reply["ran"], reply["exit_code"], reply["stdout"]) == (True, 1, "")
+    winerror = f"[WinError 123] The filename, directory name, or volume label syntax is incorrect: {destination!r}"
+    assert reply["stderr"] == f"hyperv-datamover: error: {winerror}\n"
+    assert not lab.host_file("px1", "C:\\Restore").exists()

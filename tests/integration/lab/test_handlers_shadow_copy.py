@@ -11,10 +11,13 @@ import pytest
 from lab_testkit import ESTATES, ProvisionedLab, ansible_adhoc, estate_lab
 
 # isort: split
+from lab.collection import run_collection_request
 from lab.estate import load_estate
 from lab.handlers import ScriptFailure
 from lab.handlers.storage import local_path
 from lab.hostfs import HostPathError
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import build_request
 
 ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
 VM1_DISK = "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"
@@ -116,6 +119,20 @@ def test_what_diskshadow_refuses(healthy, tmp_path):
         unreadable.call(
             "px1", "shadow_copy_import", {"SnapshotSetId": made["SnapshotSetId"], "Metadata": made["Metadata"]}
         )
+
+
+def test_a_mount_folder_windows_refuses_fails_the_script_with_windows_words(healthy):
+    made = create(healthy)
+    folder = f"{ROOT}\\{made['SnapshotSetId'].strip('{}')}"
+    expose = [{"ShadowId": made["Shadows"][0]["ShadowId"], "Path": f"{folder}\\Vol|1"}]
+    params = {"SnapshotSetId": made["SnapshotSetId"], "Metadata": made["Metadata"], "Expose": expose}
+    request = build_request("shadow_copy_import", params).decode().splitlines()
+    outcome = run_collection_request(healthy.contexts["px1"], request)
+    reply = json.loads(outcome.output[0])
+    assert outcome.exit_code == 1 and reply["failed"] is True
+    assert reply["msg"] == "The filename, directory name, or volume label syntax is incorrect."
+    with pytest.raises(HostPathError):
+        healthy.host_file("px1", f"{folder}\\Vol|1")
 
 
 def test_the_shadow_copy_module_runs_the_whole_flow_through_ansible(tmp_path):

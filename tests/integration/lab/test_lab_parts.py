@@ -6,7 +6,7 @@ import base64
 
 import pytest
 from lab.estate import EstateError, parse_estate
-from lab.hostfs import HostFileSystem, HostPathError, expand_variables
+from lab.hostfs import HostFileSystem, HostPathError, InvalidNameError, expand_variables
 from lab.recognise import input_lines, normalise, split_command_line
 
 HOST = {"name": "hv1", "address": "127.0.0.21", "credentials": {"username": "u", "password": "p"}}
@@ -40,6 +40,31 @@ def test_windows_paths_map_into_the_host_tree(tmp_path):
     for bad in ("\\\\server\\share\\x", "relative\\x", "C:\\a\\..\\..\\etc"):
         with pytest.raises(HostPathError):
             files.local_path(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "C:\\Restore\x0bm1",
+        "C:\\Restore\\m1\r",
+        "C:\\a\nb",
+        "C:\\a<b",
+        "C:\\a>b",
+        'C:\\a"b',
+        "C:\\a|b",
+        "C:\\a?b",
+        "C:\\a*b",
+        "C:\\a:b",
+        "D:/x\x00",
+    ],
+)
+def test_a_name_windows_refuses_is_refused_with_windows_message(tmp_path, bad):
+    # Characters 0-31 and < > : " | ? * (Naming Files, Paths, and Namespaces): ERROR_INVALID_NAME (123).
+    with pytest.raises(InvalidNameError) as error:
+        HostFileSystem(tmp_path).local_path(bad)
+    assert str(error.value) == "The filename, directory name, or volume label syntax is incorrect."
+    assert (error.value.winerror, error.value.windows_path) == (123, bad)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_environment_variables_expand_for_the_user():

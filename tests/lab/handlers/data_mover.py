@@ -29,7 +29,7 @@ from lab.checkout import CheckoutImportError, collection_module
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.handlers.hoststate import HostState
 from lab.handlers.storage import local_path as estate_local_path
-from lab.hostfs import HostPathError, expand_variables
+from lab.hostfs import HostPathError, InvalidNameError, expand_variables
 
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 _LONG_PATH_PREFIX = "\\\\?\\"
@@ -99,6 +99,8 @@ class PathMap:
             lab_state = self._call.state_dir.parents[2]  # <lab>/hosts/<name>/state
             local = estate_local_path(model, lab_state, self._call.host.name, path) if model else None
             local = local or self._call.files.local_path(path)
+        except InvalidNameError as exc:
+            raise InvalidNameError(windows_path) from exc  # the engine fails opening it (run_engine)
         except HostPathError as exc:
             raise ScriptFailure(f"lab: the data mover's path {windows_path} is not emulated: {exc}") from exc
         self._back[str(local)] = path.rstrip("\\/")
@@ -170,13 +172,14 @@ def _mapped_input(paths: PathMap, option: str, text: str) -> Any:
 
 def _write_input_files(call: ScriptCall, paths: PathMap, input_files: dict[str, str]) -> tuple[Path, list[str]]:
     """The script's temporary folder with `<option>.json` for each input file, and the options naming them."""
+    mapped = {option: _mapped_input(paths, option, text) for option, text in input_files.items()}  # may refuse
     temp = call.files.local_path(expand_variables("%TEMP%", call.host.username))
     work = temp / f"backup.hyperv-datamover-{uuid.uuid4().hex}"
     work.mkdir(parents=True)
     options: list[str] = []
-    for option, text in input_files.items():
+    for option, value in mapped.items():
         target = work / f"{option}.json"
-        target.write_text(json.dumps(_mapped_input(paths, option, text)), encoding="utf-8")
+        target.write_text(json.dumps(value), encoding="utf-8")
         options += [f"--{option}", str(target)]
     return work, options
 
@@ -194,11 +197,14 @@ def run_engine(call: ScriptCall, command_line: str, input_files: dict[str, str],
     """The engine's command line on the lab's files: exit code, stdout and stderr in Windows form."""
     cli = engine_cli()
     paths = PathMap(call)
-    argv = [paths.argument(argument) for argument in split_command_line(command_line)]
     work = None
-    if input_files:
-        work, options = _write_input_files(call, paths, input_files)
-        argv += options
+    try:
+        argv = [paths.argument(argument) for argument in split_command_line(command_line)]
+        if input_files:
+            work, options = _write_input_files(call, paths, input_files)
+            argv += options
+    except InvalidNameError as exc:
+        return _refused_name(exc)
     environ = {cli.PASSPHRASE_ENV: passphrase} if passphrase else {}
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
@@ -213,6 +219,15 @@ def run_engine(call: ScriptCall, command_line: str, input_files: dict[str, str],
     if output.strip():
         output = _output_to_windows(paths, output)
     return {"exit_code": exit_code, "stdout": output, "stderr": paths.to_windows(stderr.getvalue())}
+
+
+def _refused_name(error: InvalidNameError) -> dict[str, Any]:
+    """What the engine prints when Windows refuses a name it opens (Python's OSError on Windows), status 1.
+
+    Python words a Windows error as FormatMessage does, without the trailing period.
+    """
+    line = f"[WinError {error.winerror}] {str(error).rstrip('.')}: {error.windows_path!r}"
+    return {"exit_code": 1, "stdout": "", "stderr": f"hyperv-datamover: error: {line}\n"}
 
 
 def _input_files(call: ScriptCall) -> dict[str, str]:

@@ -263,3 +263,33 @@ def test_other_connections_run_the_python_module(make_action, monkeypatch):
     result = action.run(task_vars={})
     assert executed == [("backup.hyperv.data_mover", BACKUP)] and calls == []
     assert result["restore_point"] == "rp-1"
+
+
+RESTORE = {"operation": "restore", "repository": "C:\\Backup\\repo", "vm": "web01", "destination": "C:\\Restore\\m1"}
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "shown"),
+    [
+        ({**RESTORE, "destination": "C:\\Restore\x0bm1"}, "destination", "C:\\Restore\\x0bm1"),
+        ({**RESTORE, "repository": "C:\\Backup\\repo|old"}, "repository", "'|'"),
+        ({**BACKUP, "source": ["C:\\VMs\\web01\\web01-os.vhdx", "C:\\VMs\temp.vhdx"]}, "source[1]", "\\x09 (tab"),
+        ({**BACKUP, "changed_ranges": {"C:\\VMs\\web01\\NUL.vhdx": [[0, 4096]]}}, "changed_ranges", "device name"),
+        (
+            {**JOB_RESTORE, "jobs": [{"vm": "web01", "destination": "D:\\Restore\\web01\r"}]},
+            "jobs[0].destination",
+            "\\x0d (carriage return",
+        ),
+        ({**JOB_BACKUP, "jobs": [{"vm": "db01", "sources": ["C:\\VMs\\db01:x.vhdx"]}]}, "jobs[0].sources", "':'"),
+    ],
+)
+def test_a_path_windows_refuses_fails_before_any_round_trip(make_action, args, option, shown):
+    result, calls = run(make_action, [], args)
+    assert calls == [] and result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith(f"{option}: ") and shown in result["msg"]
+
+
+def test_a_key_value_mangled_destination_says_how_to_pass_it(make_action):
+    result, calls = run(make_action, [], {**RESTORE, "destination": "C:\\Restore\x0bm1"})
+    assert calls == [] and "vertical tab, what \\v becomes when a path is passed as -e key=value" in result["msg"]
+    assert "-e @vars.yml" in result["msg"] and '-e \'{"VARIABLE": "C:\\\\Restore\\\\vm1"}\'' in result["msg"]

@@ -111,18 +111,42 @@ def test_plan_error_fails_after_the_read_without_applying(make_action, recorded)
     assert "BackupHyperVInstaller.exe must be copied but is missing" in result["msg"]
 
 
+def _duplicate_data_mover(manifest: dict) -> None:
+    manifest["components"].append({**copy.deepcopy(manifest["components"][1]), "name": "Data_Mover"})
+
+
 @pytest.mark.parametrize(
-    ("mutate", "field"),
+    ("mutate", "message"),
     [
-        (lambda m: m["components"][1]["service"].update(start_mode="sometimes"), "components[1].service.start_mode"),
-        (lambda m: m["components"][0].pop("files"), "components[0].files"),
-        (lambda m: m["components"][1]["firewall"].update(local_port=0), "components[1].firewall.local_port"),
+        (  # bad choice
+            lambda m: m["components"][1]["service"].update(start_mode="sometimes"),
+            "manifest.components[1].service: value of start_mode must be one of: auto, delayed_auto, manual, disabled",
+        ),
+        (  # missing
+            lambda m: m["components"][0].pop("files"),
+            "manifest.components[0]: missing required arguments: files",
+        ),
+        (  # unknown key
+            lambda m: m["components"][2]["service"].update(parameter={"ChangedBlockTracking": 1}),
+            "manifest.components[2].service: unknown field parameter. Supported parameters include:",
+        ),
+        (  # wrong type
+            lambda m: m["components"][1]["firewall"].update(local_port="6170/tcp"),
+            "manifest.components[1].firewall: argument 'local_port' is of type str",
+        ),
+        (  # out of range
+            lambda m: m["components"][1]["firewall"].update(local_port=0),
+            "manifest.components[1].firewall.local_port: must be between 1 and 65535, got 0",
+        ),
+        (_duplicate_data_mover, "manifest.components[3].name: 'Data_Mover' is listed twice"),
     ],
 )
-def test_bad_manifest_fails_with_the_field_named_and_no_round_trip(make_action, mutate, field):
+def test_bad_manifest_fails_with_the_field_named_and_no_round_trip(make_action, mutate, message):
     manifest = copy.deepcopy(MANIFEST)
     mutate(manifest)
     action, calls = make_action("proxy_components", replies=[], args={"manifest": manifest})
+    given = copy.deepcopy(action._task.args)
     result = action.run(task_vars={})
-    assert calls == [] and result["failed"] is True
-    assert result["msg"].startswith(f"manifest: {field}:")
+    assert calls == [] and result["failed"] is True and "changed" not in result
+    assert result["msg"].startswith(message)
+    assert action._task.args == given

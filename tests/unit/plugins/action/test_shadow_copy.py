@@ -282,3 +282,39 @@ def test_a_share_copy_without_a_shadow_copy_share_fails(make_action, recorded):
     created["stdout"]["Shadows"][0]["ShadowCopyShare"] = None  # DiskShadow reported no device name
     result, calls = run(make_action, [recorded("shadow_copy_read_vms_smb_share.json"), created], vms=["files01"])
     assert len(calls) == 2 and result["failed"] is True and "no shadow copy share for \\\\fs1\\vms\\" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "shown"),
+    [
+        ({"vms": ["vm1"], "metadata_dir": "C:\\ProgramData\\meta\x0bdata"}, "metadata_dir", "\\x0b (vertical tab"),
+        ({"vms": ["vm1"], "expose_root": "C:\\Shadow|Root"}, "expose_root", "'|'"),
+        ({"vms": ["vm1"], "expose_root": "C:/ProgramData/shadow"}, "expose_root", "backslashes only"),
+        (
+            {
+                "state": "imported",
+                "snapshot_set_id": SET_ID,
+                "metadata": "TVNDRg==",
+                "shadow_copies": COPIES,
+                "expose_root": ROOT + "\r",
+            },
+            "expose_root",
+            "\\x0d (carriage return",
+        ),
+        (
+            {
+                "state": "imported",
+                "snapshot_set_id": SET_ID,
+                "metadata": "TVNDRg==",
+                "shadow_copies": [{"shadow_id": COPIES[0]["shadow_id"], "alias": "Vol:1"}],
+            },
+            "shadow_copies[0].alias",
+            "':'",
+        ),
+        ({"state": "absent", "snapshot_set_id": SET_ID, "metadata_dir": "C:\\meta."}, "metadata_dir", "period"),
+    ],
+)
+def test_a_folder_windows_refuses_fails_before_any_round_trip(make_action, args, option, shown):
+    result, calls = run(make_action, [], **args)
+    assert calls == [] and result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith(f"{option}: ") and shown in result["msg"]

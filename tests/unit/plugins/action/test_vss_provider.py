@@ -118,3 +118,17 @@ def test_missing_required_option_for_present_fails_before_any_round_trip(make_ac
     with pytest.raises(AnsibleActionFail, match="version"):
         action.run(task_vars={})
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("option", "path", "shown"),
+    [
+        ("package", "C:\\Installers\\vendor\x0bss.msi", "\\x0b (vertical tab"),
+        ("config_command", "C:\\Program Files\\Contoso\\VSS\\config?.exe", "'?'"),
+        ("package", "C:\\Installers\\AUX.msi", "device name AUX"),
+    ],
+)
+def test_a_host_path_windows_refuses_fails_before_any_round_trip(make_action, option, path, shown):
+    result, calls = run(make_action, [], **{option: path})
+    assert calls == [] and result["failed"] is True
+    assert result["msg"].startswith(f"{option}: ") and shown in result["msg"]

@@ -96,3 +96,14 @@ def test_failed_install_is_a_failed_result_with_the_hosts_words(make_action, rec
     )
     assert len(calls) == 2 and result["failed"] is True and result["rc"] == 1
     assert "0x800f081f" in result["msg"] and "install_features" in result["msg"]
+
+
+def test_a_source_windows_refuses_fails_before_any_round_trip(make_action):
+    result, calls = run(make_action, [], source="D:\\sources\\sxs\x0bnew")
+    assert calls == [] and result["failed"] is True
+    assert result["msg"].startswith("source: ") and "\\x0b (vertical tab" in result["msg"]
+
+
+def test_a_wim_source_path_is_checked_without_its_prefix_and_index(make_action):
+    result, calls = run(make_action, [], source="WIM:D:\\sources\\install<1>.wim:4")
+    assert calls == [] and result["failed"] is True and "'<'" in result["msg"]

@@ -119,6 +119,19 @@ def test_validation_drops_duplicates_case_blind_and_refuses_source_for_absent():
         validate_feature_args(args(state="absent", source="D:\\sxs"))
 
 
+@pytest.mark.parametrize(
+    "source", ["D:\\sources\\sxs", "\\\\fs1\\sxs", "WIM:D:\\sources\\install.wim:4", "wim:\\\\fs1\\w\\install.wim"]
+)
+def test_a_side_by_side_folder_or_a_wim_source_is_accepted(source):
+    assert validate_feature_args(args(source=source)) == NAMES
+
+
+@pytest.mark.parametrize("source", ["D:\\sources\\sxs\x0b1", "WIM:D:\\sources\\in|stall.wim:4", "WIM:D:\\x:y.wim:4"])
+def test_a_source_windows_refuses_is_refused_naming_the_option(source):
+    with pytest.raises(PlanError, match=r"^source: "):
+        validate_feature_args(args(source=source))
+
+
 def test_read_params_carry_names_and_sub_feature_switch():
     assert read_params(NAMES, args(include_sub_features=True)) == {"Name": NAMES, "IncludeSubFeatures": True}
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import (
-    DEFAULT_RECOVERY,
     ManifestError,
     validate_manifest,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest_spec import DEFAULT_RECOVERY
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import same_version
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import (
     format_qfailure,
@@ -73,36 +73,100 @@ def _broken(path: str, value: object) -> dict:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        ("service.start_mode", "sometimes", r"components\[0\]\.service\.start_mode: must be one of"),
+        # ansible-core's messages, prefixed with the place (core's own name no list index)
+        (
+            "service.start_mode",
+            "sometimes",
+            r"^manifest\.components\[0\]\.service: value of start_mode must be one of: auto, delayed_auto, manual, "
+            r"disabled, got: sometimes$",
+        ),
+        (
+            "service.strat_mode",
+            "auto",
+            r"^manifest\.components\[0\]\.service: unknown field strat_mode\. Supported parameters include: account,",
+        ),
+        ("service.dependencies", {"RpcSs": 1}, r"service: argument 'dependencies' is of type dict .* convert to list"),
+        ("service", "DM", r"components\[0\]: argument 'service' is of type str .* convert to dict"),
+        ("firewall", {"name": "r", "local_port": "6170/tcp"}, r"firewall: argument 'local_port' is of type str"),
+        ("firewall", {"name": "r"}, r"components\[0\]\.firewall: missing required arguments: local_port"),
+        ("firewall", {"name": "r", "local_port": 1, "protocol": "ICMP"}, r"value of protocol must be one of: TCP, UDP"),
+        ("firewall", {"name": "r", "local_port": 1, "profiles": ["Domain"]}, r"value of profiles must be one or more"),
+        (
+            "service.recovery",
+            {"actions": [{"type": "explode"}]},
+            r"recovery\.actions\[0\]: value of type must be one of",
+        ),
+        # what ansible-core lets through
+        ("version", None, r"^manifest\.components\[0\]\.version: is required and cannot be null$"),
+        ("version", ["1"], r"components\[0\]\.version: must be text, got list"),
+        ("version", " ", r"components\[0\]\.version: must not be empty"),
+        # the rules a spec cannot express
         ("service.account", "CONTOSO\\svc", r"components\[0\]\.service\.account: must be LocalSystem"),
-        ("service.strat_mode", "auto", r"components\[0\]\.service\.strat_mode: unknown field"),
-        ("files", [], r"components\[0\]\.files: must be a non-empty list"),
+        ("files", [], r"^manifest\.components\[0\]\.files: must list at least one entry$"),
         ("files", ["..\\evil.exe"], r"components\[0\]\.files\[0\]\.path: must be a plain path"),
-        ("files", [{"path": "a.exe", "sha256": "xyz"}], r"components\[0\]\.files\[0\]\.sha256"),
-        ("source", "relative\\dir", r"components\[0\]\.source: must be an absolute Windows path"),
-        ("version", None, r"components\[0\]\.version: required field is missing"),
+        ("files", [{"path": "a.exe", "sha256": "xyz"}], r"components\[0\]\.files\[0\]\.sha256: 'xyz' is not a SHA-256"),
+        ("files", ["a.exe", "A.EXE"], r"components\[0\]\.files\[1\]\.path: 'A\.EXE' is listed twice"),
+        ("source", "relative\\dir", r"components\[0\]\.source: 'relative\\\\dir' must be an absolute Windows path"),
+        (
+            "destination",
+            "D:\\Data Mover \\",
+            r"components\[0\]\.destination: the name 'Data Mover ' .* ends in a space",
+        ),
+        ("files", ["bin\\dm?.exe"], r"components\[0\]\.files\[0\]\.path: 'bin\\dm\?\.exe' holds '\?' in the name"),
+        ("files", ["C:\\dm.exe"], r"components\[0\]\.files\[0\]\.path: must be a plain path relative"),
         ("name", "bad name", r"components\[0\]\.name: 'bad name' is not valid"),
-        ("service.recovery", {"actions": [{"type": "explode"}]}, r"recovery\.actions\[0\]\.type"),
-        ("service.recovery", {"actions": [{"type": "restart"}] * 4}, r"recovery\.actions: must be a list of at most 3"),
+        ("service.recovery", {"actions": [{"type": "restart"}] * 4}, r"recovery\.actions: at most 3 actions"),
+        ("service.recovery", {"reset_period": -1}, r"recovery\.reset_period: must be between 0 and 4294967295"),
         ("service.parameters", {"Cbt": [1]}, r"service\.parameters\.Cbt: must be a string"),
-        ("service.dependencies", "RpcSs", r"service\.dependencies: must be a list"),
         ("firewall", {"name": "r", "local_port": 70000}, r"firewall\.local_port: must be between 1 and 65535"),
         ("firewall", {"name": "r", "local_port": 1, "profiles": ["any", "domain"]}, r"firewall\.profiles: 'any'"),
         ("service.state", "running", None),  # valid on its own; combined below
     ],
 )
-def test_bad_field_is_named(path, value, message):
+def test_bad_field_is_named_and_the_manifest_is_left_as_given(path, value, message):
     manifest = _broken(path, value)
     if message is None:
         manifest["components"][0]["service"]["start_mode"] = "disabled"
         message = r"service\.state: a disabled service cannot be running"
+    given = copy.deepcopy(manifest)
+    with pytest.raises(ManifestError, match=message):
+        validate_manifest(manifest)
+    assert manifest == given
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (None, r"^manifest: is required and cannot be null$"),
+        ([], r"^argument 'manifest' is of type list"),
+        ({"components": []}, r"^manifest\.components: must list at least one entry$"),
+        ({"components": [1]}, r"^manifest: Elements value for option 'components' is of type int"),
+        ({"extra": 1}, r"^manifest: missing required arguments: components; unknown field extra\."),
+    ],
+)
+def test_malformed_manifest_is_rejected(manifest, message):
     with pytest.raises(ManifestError, match=message):
         validate_manifest(manifest)
 
 
-@pytest.mark.parametrize("manifest", [None, [], {"components": []}, {"components": [1]}, {"extra": 1}])
-def test_malformed_manifest_is_rejected(manifest):
-    with pytest.raises(ManifestError):
+def test_a_file_given_as_a_string_is_its_path():
+    short = validate_manifest(MINIMAL)
+    long_form = _broken("files", [{"path": "bin/dm.exe"}])
+    assert validate_manifest(long_form) == short and MINIMAL["components"][0]["files"] == ["bin/dm.exe"]
+
+
+def test_a_valid_manifest_is_not_changed_in_place():
+    manifest = copy.deepcopy(RAW)
+    validate_manifest(manifest)
+    assert manifest == RAW
+
+
+def test_duplicate_component_names_are_rejected_without_regard_to_case():
+    manifest = copy.deepcopy(MINIMAL)
+    second = copy.deepcopy(manifest["components"][0])
+    second["name"], second["service"]["name"] = "Data_Mover", "other"
+    manifest["components"].append(second)
+    with pytest.raises(ManifestError, match=r"^manifest\.components\[1\]\.name: 'Data_Mover' is listed twice$"):
         validate_manifest(manifest)
 
 
@@ -111,7 +175,7 @@ def test_duplicate_service_names_are_rejected_without_regard_to_case():
     second = copy.deepcopy(manifest["components"][0])
     second["name"], second["service"]["name"] = "other", "dm"
     manifest["components"].append(second)
-    with pytest.raises(ManifestError, match=r"components\[1\]\.service\.name: 'dm' is listed twice"):
+    with pytest.raises(ManifestError, match=r"^manifest\.components\[1\]\.service\.name: 'dm' is listed twice$"):
         validate_manifest(manifest)
 
 

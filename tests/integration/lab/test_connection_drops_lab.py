@@ -1,0 +1,56 @@
+"""A real task survives a dropped connection, over ansible.builtin.winrm (hv1) and ansible.builtin.psrp (hv2).
+
+The lab drops requests as `lab fault` tells it (the connection closed without an answer); the task
+still succeeds, its result lists the retry, and the lab's log shows the dropped request and a
+single run of the script. (The warning that goes with the retry is displayed, and so not in the
+tree callback's copy of the result; tests/unit/plugins/action/test_connection_retries.py checks it.)
+"""
+
+from __future__ import annotations
+
+import pytest
+from lab_testkit import ESTATES, ansible_adhoc, estate_lab, handled_since, run_lab
+
+HOSTS = {"hv1": "winrm", "hv2": "psrp"}
+
+
+@pytest.fixture(scope="module")
+def drop_lab(tmp_path_factory: pytest.TempPathFactory):
+    with estate_lab(ESTATES / "healthy.yml", tmp_path_factory.mktemp("drop-lab")) as lab:
+        yield lab
+
+
+def probe_after_drops(lab, work_dir, *fault: str) -> dict[str, dict]:
+    """Set the fault on both hosts, run host_facts on both; each host's result after checking the lab's log."""
+    before = {host: len(lab.log(host)) for host in HOSTS}
+    for host in HOSTS:
+        run_lab("fault", host, *fault, "--state-dir", str(lab.state_dir))
+    results = ansible_adhoc(lab, work_dir, ",".join(HOSTS), "-m", "backup.hyperv.host_facts")
+    assert sorted(results) == sorted(HOSTS)
+    for host, connection in HOSTS.items():
+        assert lab.status["hosts"][host]["connection"] == connection
+        assert not results[host].get("failed") and not results[host].get("unreachable"), results[host]
+        assert results[host]["ansible_facts"]["hyperv_offhost"]
+        assert handled_since(lab, host, before[host]) == ["collection:host_facts"]  # ran once
+    return {host: {**results[host], "dropped": dropped_since(lab, host, before[host])} for host in HOSTS}
+
+
+def dropped_since(lab, host: str, since: int) -> list[str]:
+    return [record["operation"] for record in lab.log(host)[since:] if record.get("dropped")]
+
+
+def test_a_dropped_first_request_is_retried_by_connecting_again(drop_lab, tmp_path):
+    results = probe_after_drops(drop_lab, tmp_path, "--drop", "1")
+    for host in HOSTS:
+        assert results[host]["dropped"] == ["Create"]  # the shell (winrm) or runspace pool (psrp)
+        (retry,) = results[host]["connection_retries"]
+        assert (retry["script"], retry["attempt"], retry["stage"]) == ("host_facts", 1, "connect")
+
+
+def test_a_dropped_command_of_a_probe_is_sent_again(drop_lab, tmp_path):
+    results = probe_after_drops(drop_lab, tmp_path, "--drop", "1", "--operation", "Command")
+    for host in HOSTS:
+        assert results[host]["dropped"] == ["Command"]
+        (retry,) = results[host]["connection_retries"]
+        assert (retry["script"], retry["attempt"], retry["stage"]) == ("host_facts", 1, "run")
+        assert "ConnectionError" in retry["error"]
