@@ -1,0 +1,134 @@
+"""`playbooks/backup.yml` on the lab: what a `--limit` covers, and what a VM with a VHD Set disk does to a run
+(issue 15: "px1 backed up nothing" under a limit; one VHD Set VM stopped every other VM's backup).
+
+One lab of tests/lab/estates/r15-vhd-set.yml (cluster CL1 = hv1 + hv2, proxy px1 serving both, file server
+fs1; vm1 and vm3 on hv1, vm2 and vm4 on hv2, vm4 with a `.vhds` disk) with the packages staged and px1
+deployed once by `playbooks/offhost_proxy.yml`. Each test runs `backup.yml` and then reads the repository
+back on px1 with `data_mover operation=list`, so what was stored is checked independently of the
+playbook's own messages. The repository is shared by the tests: each compares restore point counts
+before and after its own run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lab_testkit import ESTATES, RunningLab, ansible_adhoc
+from test_site_lab import playbook, staged_lab
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BACKUP = REPO_ROOT / "playbooks" / "backup.yml"
+OFFHOST_PROXY = REPO_ROOT / "playbooks" / "offhost_proxy.yml"
+COMMON = {
+    "backup_repository": "C:\\Backup\\repo",
+    "backup_passphrase": "Lab-Vault-Passphrase-backup-job",
+    "backup_encryption": "aes-256-gcm",
+}
+VHDX_VMS = ["vm1", "vm2", "vm3"]  # vm4's only disk is a VHD Set (R15)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    """The estate with px1 made a proxy (components installed, so preflight finds a data mover)."""
+    work = tmp_path_factory.mktemp("backup-job")
+    with staged_lab(ESTATES / "r15-vhd-set.yml", work / "lab") as lab:
+        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
+        assert rc == 0, output[-3000:]
+        yield lab
+
+
+def restore_points(lab: RunningLab, work: Path) -> dict[str, int]:
+    """{VM: number of restore points} in the repository, as px1's data mover lists it (none before the first)."""
+    arguments = {"operation": "list", **{key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}}
+    listed = ansible_adhoc(lab, work, "px1", "-m", "backup.hyperv.data_mover", "-a", json.dumps(arguments))
+    result = listed["px1"]
+    if "vms" not in result:  # the tree callback keeps no `failed` key: a failed list has only msg, rc, stderr
+        assert "no repository at" in result["msg"], result
+        return {}
+    return {vm: len(points) for vm, points in result["vms"].items()}
+
+
+def backup_run(
+    lab: RunningLab, work: Path, extra: dict[str, Any], *options: str, inventory: RunningLab | None = None
+) -> tuple[int, str, set[str]]:
+    """`backup.yml` with `extra` and `options` (on `inventory`'s inventory, default the lab's); (rc, output, the VMs
+    that got a new restore point)."""
+    before = restore_points(lab, work)
+    rc, output = playbook(inventory or lab, work, BACKUP, {**COMMON, **extra}, *options)
+    after = restore_points(lab, work)
+    return rc, output, {vm for vm, count in after.items() if count > before.get(vm, 0)}
+
+
+def test_limit_to_a_proxy_backs_up_the_vms_of_the_hosts_it_serves(deployed: RunningLab, tmp_path: Path) -> None:
+    rc, output, stored = backup_run(deployed, tmp_path, {"backup_vms": ["vm1", "vm2"]}, "--limit", "px1")
+    assert rc == 0, output[-3000:]
+    assert stored == {"vm1", "vm2"}, output[-3000:]
+
+
+def test_limit_without_a_proxy_fails_naming_the_proxies_to_limit_to(deployed: RunningLab, tmp_path: Path) -> None:
+    rc, output, stored = backup_run(deployed, tmp_path, {"backup_vms": ["vm1"]}, "--limit", "hv1")
+    assert rc != 0, output[-3000:]
+    assert "names no host of offhost_proxies" in output and "--limit hv1,px1" in output, output[-3000:]
+    assert stored == set()
+
+
+def test_limit_to_a_proxy_that_serves_no_vm_fails(deployed: RunningLab, tmp_path: Path) -> None:
+    rc, output, stored = backup_run(deployed, tmp_path, {"offhost_proxy_source_hosts": []}, "--limit", "px1")
+    assert rc != 0, output[-3000:]
+    assert "No VM to back up" in output, output[-3000:]
+    assert stored == set()
+
+
+def with_unreachable_source_host(lab: RunningLab, work: Path) -> RunningLab:
+    """The lab's inventory plus hv9, a source host of hyperv_hosts that refuses connections (nothing listens)."""
+    inventory = yaml.safe_load(lab.inventory.read_text())
+    groups = inventory["all"]["children"]
+    groups["windows"]["hosts"]["hv9"] = {
+        **groups["windows"]["hosts"]["hv1"],
+        "ansible_host": "127.0.0.99",
+        "ansible_port": 1,
+    }
+    groups["hyperv_hosts"]["hosts"]["hv9"] = None
+    (work / "inventory").mkdir()
+    (work / "inventory" / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    return RunningLab(work / "inventory", lab.status)
+
+
+def test_a_source_host_outside_the_limit_that_cannot_be_probed_fails_the_run_after_the_others(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    inventory = with_unreachable_source_host(deployed, tmp_path)
+    extra = {"backup_vhd_set_policy": "skip"}
+    rc, output, stored = backup_run(deployed, tmp_path, extra, "--limit", "px1", inventory=inventory)
+    assert rc == 2, output[-3000:]
+    assert stored == set(VHDX_VMS), output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    assert "The VMs of hv9 were not backed up: the host could not be probed" in last_failure, output[-3000:]
+
+
+def test_a_vhd_set_vm_is_refused_at_the_end_and_every_other_vm_backed_up(deployed: RunningLab, tmp_path: Path) -> None:
+    rc, output, stored = backup_run(deployed, tmp_path, {})
+    assert rc == 2, output[-3000:]
+    assert stored == set(VHDX_VMS), output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    assert "R15" in last_failure and "hv2/vm4" in last_failure and "backup_vhd_set_policy=skip" in last_failure
+
+
+def test_vhd_set_policy_skip_backs_up_the_others_and_passes(deployed: RunningLab, tmp_path: Path) -> None:
+    rc, output, stored = backup_run(deployed, tmp_path, {"backup_vhd_set_policy": "skip"})
+    assert rc == 0, output[-3000:]
+    assert stored == set(VHDX_VMS)
+    assert "R15: skipping hv2/vm4" in output
+
+
+def test_an_unknown_vhd_set_policy_fails_before_any_host_is_reached(deployed: RunningLab, tmp_path: Path) -> None:
+    requests = len(deployed.log())
+    rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_vhd_set_policy": "ignore"})
+    assert rc != 0, output[-3000:]
+    assert "backup_vhd_set_policy must be one of fail, skip (got 'ignore')" in output, output[-3000:]
+    assert len(deployed.log()) == requests  # no probe, no job: nothing was sent to any host
