@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,48 @@ def test_a_source_host_outside_the_limit_that_cannot_be_probed_fails_the_run_aft
     assert "The VMs of hv9 were not backed up: the host could not be probed" in last_failure, output[-3000:]
 
 
+class BackupRows(HTMLParser):
+    """The rows of the HTML report's backup table: {VM: [cell texts]}."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.rows: dict[str, list[str]] = {}
+        self._in_table = False
+        self._row: list[str] | None = None
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._in_table = ("id", "backup-results") in attrs
+        elif self._in_table and tag == "tr":
+            self._row = []
+        elif self._row is not None and tag == "td":
+            self._row.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr" and self._row:
+            self.rows[self._row[0]] = self._row
+        if tag in ("tr", "table"):
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._row:
+            self._row[-1] += data
+
+
 def test_a_vhd_set_vm_is_refused_at_the_end_and_every_other_vm_backed_up(deployed: RunningLab, tmp_path: Path) -> None:
-    rc, output, stored = backup_run(deployed, tmp_path, {})
+    report = tmp_path / "report.html"
+    rc, output, stored = backup_run(deployed, tmp_path, {"backup_report_html": str(report)})
     assert rc == 2, output[-3000:]
     assert stored == set(VHDX_VMS), output[-3000:]
     last_failure = output[output.rindex("fatal: ") :]
     assert "R15" in last_failure and "hv2/vm4" in last_failure and "backup_vhd_set_policy=skip" in last_failure
+    # The report is written before the run's last verdict, with one row per VM the proxies backed up.
+    rows = BackupRows(report.read_text(encoding="utf-8")).rows
+    assert {vm.split("/")[1] for vm in rows} == set(VHDX_VMS), rows
+    for cells in rows.values():
+        _vm, proxy, read, stored_bytes = cells[:4]
+        assert proxy == "px1" and read != "—" and stored_bytes != "—", cells
 
 
 def test_vhd_set_policy_skip_backs_up_the_others_and_passes(deployed: RunningLab, tmp_path: Path) -> None:
