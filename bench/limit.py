@@ -18,16 +18,14 @@ import zstandard
 import tools
 
 tools.use_collection()
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (  # noqa: E402
-    COMPRESSION_LEVELS,
-    DEFAULT_CHUNK_SIZE,
-)
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import (  # noqa: E402
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import ExtentKind  # noqa: E402
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk  # noqa: E402
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import (  # noqa: E402
     keep_freed_buffers,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import (  # noqa: E402
-    ExtentKind,
-    open_disk,
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (  # noqa: E402
+    COMPRESSION_LEVELS,
+    DEFAULT_CHUNK_SIZE,
 )
 
 BATCH = 128  # chunks read per batch (128 MiB): large enough to keep both cores busy

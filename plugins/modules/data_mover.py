@@ -328,7 +328,7 @@ from typing import Any, Iterator, Mapping, Optional, Tuple
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run_operation
 
 

@@ -4,7 +4,7 @@ The Ansible module ``backup.hyperv.data_mover`` and this command line take the s
 same names (``repository``, ``vm``, ``source``, ``block_size``...); both hand them to
 :func:`run_operation` (operations.py), which calls the engine and shapes its reply (adding ``changed``).
 Only the way options arrive differs: argparse here, AnsibleModule there. ``backup --job FILE`` and
-``restore --job FILE`` run several VMs in one process against one open repository (jobs.py).
+``restore --job FILE`` run several VMs in one process against one open repository (run/jobs.py).
 
 Secrets never travel on the command line: the passphrase comes from ``--passphrase-file`` or the
 ``BACKUP_HYPERV_PASSPHRASE`` environment variable.
@@ -18,22 +18,22 @@ import os
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
+    parse_block_size,
+    parse_changed_ranges,
+    ranges_by_source,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.progress import ProgressBar, human_bytes
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import keep_freed_buffers
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CIPHERS,
     COMPRESSION_LEVELS,
     HASH_ALGORITHMS,
     KDFS,
     KEY_FILE,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.kdf import derive_ahead
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
-    parse_block_size,
-    parse_changed_ranges,
-    ranges_by_source,
-)
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import keep_freed_buffers
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.progress import ProgressBar, human_bytes
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.kdf import derive_ahead
 
 __all__ = [
     "PASSPHRASE_ENV",
@@ -70,8 +70,8 @@ def read_passphrase(path: Optional[str], environ: Mapping[str, str]) -> Optional
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    common.add_argument("--progress", action="store_true", default=None,
-                        help="draw a progress bar on stderr (default: only when stderr is a terminal)")  # fmt: skip
+    tty_only = "draw a progress bar on stderr (default: only when stderr is a terminal)"
+    common.add_argument("--progress", action="store_true", default=None, help=tty_only)
     common.add_argument("--no-progress", dest="progress", action="store_false", help="never draw a progress bar")
     common.add_argument(
         "--passphrase-file",
@@ -157,8 +157,7 @@ def _summary(result: Mapping[str, Any]) -> List[str]:
         if key == "vms":  # list: one line per restore point
             for vm, points in value.items():
                 lines.append(f"{vm}: {len(points)} restore point(s)")
-                lines.extend(f"  {p['id']}  {p['time'][:19]}  {len(p['disks'])} disk(s), {len(p['files'])} file(s), "
-                             f"stored {human_bytes(p['stats'].get('bytes_stored', 0))}" for p in points)  # fmt: skip
+                lines.extend(_point_line(point) for point in points)
         elif isinstance(value, Mapping):
             text = ", ".join(f"{k} {human_bytes(v) if k.startswith('bytes') else v}" for k, v in value.items())
             lines.append(f"{key}: {text}")
@@ -170,8 +169,18 @@ def _summary(result: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None,
-         stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:  # fmt: skip
+def _point_line(point: Mapping[str, Any]) -> str:
+    contents = f"{len(point['disks'])} disk(s), {len(point['files'])} file(s)"
+    stored = human_bytes(point["stats"].get("bytes_stored", 0))
+    return f"  {point['id']}  {point['time'][:19]}  {contents}, stored {stored}"
+
+
+def main(
+    argv: Optional[Sequence[str]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    stdout: Optional[TextIO] = None,
+    stderr: Optional[TextIO] = None,
+) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 usage, 3 verify found damage, 130 ^C)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     keep_freed_buffers()
@@ -186,7 +195,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         params["passphrase"] = read_passphrase(args.passphrase_file, os.environ if environ is None else environ)
         derive_ahead(os.path.join(args.repository, KEY_FILE), params["passphrase"])
         # imported only now, so that loading the engine overlaps with the key derivation just started
-        from ansible_collections.backup.hyperv.plugins.module_utils.datamover.jobs import load_job_file
+        from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import load_job_file
         from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run_operation
 
         params["changed_ranges"] = _load_ranges(getattr(args, "changed_ranges", None))
@@ -200,8 +209,8 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         return 130
     if progress_bar is not None:
         progress_bar.finish()
-    stdout.write(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n" if args.json
-                 else "\n".join(_summary(result)) + "\n")  # fmt: skip
+    text = json.dumps(result, indent=2, sort_keys=True, default=str) if args.json else "\n".join(_summary(result))
+    stdout.write(text + "\n")
     if result.get("failed_vms"):  # a job with failed VMs: the others are done, the status says not all
         stderr.write(f"hyperv-datamover: error: {args.operation} failed for VM {', '.join(result['failed_vms'])}\n")
         return 1

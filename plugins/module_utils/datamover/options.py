@@ -10,12 +10,12 @@ import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CONFIG_FILE,
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}

@@ -64,8 +64,8 @@ def test_backup_then_restore_gives_identical_disk_and_file(capsys, tmp_path, dis
 
 def test_restore_as_raw_matches_the_vhdx(capsys, tmp_path, disk, backed_up):
     target = tmp_path / "raw"
-    run_module(capsys, operation="restore", repository=backed_up["repository"], vm="vm1", destination=str(target),
-               format="raw")  # fmt: skip
+    restore = {"repository": backed_up["repository"], "vm": "vm1", "destination": str(target)}
+    run_module(capsys, operation="restore", format="raw", **restore)
     assert same_content(disk, target / "vm1-disk0.raw")
 
 
@@ -75,12 +75,16 @@ def test_second_backup_stores_almost_nothing(capsys, disk, backed_up):
 
 
 def test_changed_ranges_read_only_the_changed_chunks(capsys, tmp_path, disk, backed_up):
-    day2 = make_vhdx(tmp_path / "day2" / disk.name, DISK_SIZE,
-                     {0: text_like("boot", 3 * MIB), 8 * MIB: pseudo_random("data", 2 * MIB),
-                      40 * MIB: text_like("log", MIB), 9 * MIB + 4096: pseudo_random("new", 8192)})  # fmt: skip
+    day2_content = {
+        0: text_like("boot", 3 * MIB),
+        8 * MIB: pseudo_random("data", 2 * MIB),
+        40 * MIB: text_like("log", MIB),
+        9 * MIB + 4096: pseudo_random("new", 8192),
+    }
+    day2 = make_vhdx(tmp_path / "day2" / disk.name, DISK_SIZE, day2_content)
     ranges = {str(day2): [{"offset": 9 * MIB + 4096, "length": 8192}]}
-    reply = run_module(capsys, operation="backup", repository=backed_up["repository"], vm="vm1", source=[str(day2)],
-                       changed_ranges=ranges)  # fmt: skip
+    backup = {"repository": backed_up["repository"], "vm": "vm1", "source": [str(day2)]}
+    reply = run_module(capsys, operation="backup", changed_ranges=ranges, **backup)
     assert reply["stats"]["bytes_read"] == MIB  # the one chunk holding the range
     target = tmp_path / "restored-day2"
     run_module(capsys, operation="restore", repository=backed_up["repository"], vm="vm1", destination=str(target))
@@ -89,8 +93,8 @@ def test_changed_ranges_read_only_the_changed_chunks(capsys, tmp_path, disk, bac
 
 def test_check_mode_backup_writes_nothing(capsys, tmp_path, disk, backed_up):
     before = tree_state(Path(backed_up["repository"]))
-    reply = run_module(capsys, check_mode=True, operation="backup", repository=backed_up["repository"], vm="vm2",
-                       source=[str(disk)])  # fmt: skip
+    backup = {"repository": backed_up["repository"], "vm": "vm2", "source": [str(disk)]}
+    reply = run_module(capsys, check_mode=True, operation="backup", **backup)
     assert reply["changed"] is False and reply["restore_point"] is None
     assert reply["stats"]["bytes_read"] >= 6 * MIB
     assert tree_state(Path(backed_up["repository"])) == before
@@ -103,8 +107,8 @@ def test_check_mode_restore_and_prune_write_nothing(capsys, tmp_path, disk, back
     run_module(capsys, operation="backup", repository=backed_up["repository"], vm="vm1", source=[str(disk)])
     before = tree_state(Path(backed_up["repository"]))
     target = tmp_path / "restore-target"
-    plan = run_module(capsys, check_mode=True, operation="restore", repository=backed_up["repository"], vm="vm1",
-                      destination=str(target))  # fmt: skip
+    restore = {"repository": backed_up["repository"], "vm": "vm1", "destination": str(target)}
+    plan = run_module(capsys, check_mode=True, operation="restore", **restore)
     assert plan["changed"] is True and [o["name"] for o in plan["outputs"]] == ["vm1-disk0.vhdx"]
     assert plan["outputs"][0]["path"] == str(target / "vm1-disk0.vhdx") and not target.exists()
     pruned = run_module(capsys, check_mode=True, operation="prune", repository=backed_up["repository"], keep_last=1)
@@ -191,10 +195,12 @@ def test_ansible_runs_the_module_with_no_log_passphrase(tmp_path, disk):
     tasks.append({"ansible.builtin.copy": {"dest": str(replies_file), "content": "{{ [backup, restore, verify] }}"}})
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / "build" / "collections"),
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_HOME=str(tmp_path / "ansible-home"))  # fmt: skip
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-vvv", "-i", "localhost,", "-c", "local",
-               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]  # fmt: skip
+    collections = str(REPO_ROOT / "build" / "collections")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_HOME=str(tmp_path / "ansible-home"))
+    env["ANSIBLE_LOCALHOST_WARNING"] = "false"
+    ansible_playbook, interpreter = Path(sys.executable).parent / "ansible-playbook", sys.executable
+    command = [str(ansible_playbook), "-vvv", "-i", "localhost,", "-c", "local"]
+    command += ["-e", f"ansible_python_interpreter={interpreter}", str(playbook)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     replies = json.loads(replies_file.read_text())

@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import pytest
 from datamover_fakes import FakeDisk, open_fake_disk
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
+
+
+class FakeDisks:
+    """The engine's entry points that open disks, given ``opener`` (FakeDisk by default) as their disk opener.
+
+    ``bytes_read_total`` counts what the fakes were asked to read since the fixture started.
+    """
+
+    def __init__(self, opener: Callable[[str], FakeDisk] = open_fake_disk) -> None:
+        self.opener = opener
+
+    def backup(self, *args: Any, **kwargs: Any) -> dict:
+        return engine.backup(*args, disk_opener=self.opener, **kwargs)
+
+    def open_session(self, *args: Any, **kwargs: Any) -> Session:
+        return engine.open_session(*args, disk_opener=self.opener, **kwargs)
+
+    @property
+    def bytes_read_total(self) -> int:
+        return FakeDisk.bytes_read_total
+
+    @bytes_read_total.setter
+    def bytes_read_total(self, value: int) -> None:
+        FakeDisk.bytes_read_total = value
+
 
 @pytest.fixture
-def fake_disks(monkeypatch):
-    """Make the engine open disks through FakeDisk and reset its read counter."""
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-
-    monkeypatch.setattr(engine, "open_disk", open_fake_disk)
+def fake_disks() -> FakeDisks:
+    """Back up through FakeDisk (injected as the disk opener) with its read counter reset."""
     FakeDisk.bytes_read_total = 0
-    return FakeDisk
+    return FakeDisks()

@@ -1,30 +1,18 @@
 """Test helpers for the data mover engine: a minimal fake DiskSource and image builders.
 
-The real reader (datamover.source) is written by another contributor; these fakes follow its interface
-(path, format, virtual_size, sector sizes, block_size, extents(), read(), close()) closely enough for the
-engine: extents come from the raw file's holes (SEEK_DATA/SEEK_HOLE) or are given explicitly.
+FakeDisk follows the narrow interface a backup reads disks through (``disk.source.Readable``, plus the
+geometry a restore point records) closely enough for the engine, and counts the bytes it is asked to read:
+extents come from the raw file's holes (SEEK_DATA/SEEK_HOLE) or are given explicitly. Tests hand it to the
+engine as the ``disk_opener`` (see conftest.py).
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import random
-from dataclasses import dataclass
 from typing import List, Optional
 
-
-class ExtentKind(enum.Enum):
-    DATA = "data"
-    ZERO = "zero"
-    UNALLOCATED = "unallocated"
-
-
-@dataclass(frozen=True)
-class Extent:
-    offset: int
-    length: int
-    kind: ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import Extent, ExtentKind
 
 
 class FakeDisk:
@@ -51,6 +39,9 @@ class FakeDisk:
         FakeDisk.bytes_read_total += length
         data = os.pread(self._fd, length, offset)
         return data + bytes(length - len(data))
+
+    def readinto(self, offset: int, view: memoryview) -> None:
+        view[:] = self.read(offset, len(view))
 
     def close(self) -> None:
         os.close(self._fd)

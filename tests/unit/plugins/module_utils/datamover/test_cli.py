@@ -18,7 +18,7 @@ import pytest
 from qemu import convert_to_vhdx, make_raw, qemu_img
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 
 MiB = 1 << 20
 REPO_ROOT = Path(__file__).resolve().parents[5]

@@ -143,15 +143,17 @@ def test_job_and_single_vm_forms_do_not_mix(argv):
 
 def test_sources_may_follow_options(tmp_path, vms):
     disk, config = vms["web01"]
-    status, out, _err = run("backup", str(tmp_path / "repo"), "--vm", "web01", "--compression", "fast", str(disk),
-                            str(config), "--json")  # fmt: skip
+    status, out, _err = run(
+        "backup", str(tmp_path / "repo"), "--vm", "web01", "--compression", "fast", str(disk), str(config), "--json"
+    )
     assert status == 0 and [f["name"] for f in json.loads(out)["files"]] == [config.name]
 
 
 def test_dry_run_job_estimates_every_vm_and_creates_nothing(tmp_path, vms):
     repo = tmp_path / "repo"
-    status, out, _err = run("backup", str(repo), "--job", job_file(tmp_path, backup_entries(vms)), "--dry-run",
-                            "--json")  # fmt: skip
+    status, out, _err = run(
+        "backup", str(repo), "--job", job_file(tmp_path, backup_entries(vms)), "--dry-run", "--json"
+    )
     results = json.loads(out)["results"]
     assert status == 0 and not repo.exists()
     assert [r["restore_point"] for r in results] == [None, None] and all(r["stats"]["bytes_read"] for r in results)

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import constants as C
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,16 @@ import os
 import pytest
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.crypto import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
+    CorruptionError,
+    PassphraseError,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.crypto import (
     Sealer,
     new_key_file,
     unlock_key_file,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import CorruptionError, PassphraseError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.repository import Repository
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 MiB = 1 << 20
 MARKER = b"SECRET-MARKER-1234 " * 1000
@@ -33,7 +36,7 @@ def _all_bytes(folder) -> bytes:
 @pytest.mark.parametrize("cipher", ["aes-256-gcm", "chacha20-poly1305"])
 def test_encrypted_round_trip_and_no_plaintext_on_disk(tmp_path, disk, fake_disks, cipher):
     repo = tmp_path / "repo"
-    engine.backup(str(repo), "secret-vm", [str(disk)], passphrase="pw", encryption=cipher, compression="none")
+    fake_disks.backup(str(repo), "secret-vm", [str(disk)], passphrase="pw", encryption=cipher, compression="none")
     stored = _all_bytes(repo)
     assert b"SECRET-MARKER" not in stored and b"secret-vm" not in stored and b"d.raw" not in stored
     engine.restore(str(repo), "secret-vm", str(tmp_path / "out"), format="raw", passphrase="pw")
@@ -43,10 +46,10 @@ def test_encrypted_round_trip_and_no_plaintext_on_disk(tmp_path, disk, fake_disk
 
 def test_wrong_or_missing_passphrase_is_a_clear_error_and_changes_nothing(tmp_path, disk, fake_disks):
     repo = tmp_path / "repo"
-    engine.backup(str(repo), "vm", [str(disk)], passphrase="right")
+    fake_disks.backup(str(repo), "vm", [str(disk)], passphrase="right")
     before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
     with pytest.raises(PassphraseError, match="wrong passphrase"):
-        engine.backup(str(repo), "vm", [str(disk)], passphrase="wrong")
+        fake_disks.backup(str(repo), "vm", [str(disk)], passphrase="wrong")
     with pytest.raises(PassphraseError, match="passphrase is required"):
         engine.list_restore_points(str(repo))
     with pytest.raises(PassphraseError, match="wrong passphrase"):
@@ -58,7 +61,7 @@ def test_wrong_or_missing_passphrase_is_a_clear_error_and_changes_nothing(tmp_pa
 def test_chunk_ids_are_keyed_per_repository(tmp_path, disk, fake_disks):
     ids = []
     for name, passphrase in (("plain", None), ("enc1", "pw"), ("enc2", "pw")):
-        engine.backup(str(tmp_path / name), "vm", [str(disk)], passphrase=passphrase)
+        fake_disks.backup(str(tmp_path / name), "vm", [str(disk)], passphrase=passphrase)
         repo = Repository(str(tmp_path / name), passphrase)
         ids.append({chunk_id for chunk_id, _ignored in repo.load_index().items()})
     assert len(ids[0]) == len(ids[1]) == len(ids[2]) == 2

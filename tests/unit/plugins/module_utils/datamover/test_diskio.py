@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import diskio
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.diskio import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base import diskio
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.diskio import (
     PACK_STAGE_SIZE,
     WRITEBACK_STEP,
     CachedSink,

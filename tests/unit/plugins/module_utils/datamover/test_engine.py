@@ -9,7 +9,7 @@ from datamover_fakes import make_image
 from qemu import convert_to_vhdx, make_raw, raw_of
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 
 MiB = 1 << 20
 
@@ -26,7 +26,7 @@ def vm_files(tmp_path):
 
 def test_raw_round_trip_is_byte_identical_and_sparse(tmp_path, vm_files, fake_disks):
     disk, content, vmcx = vm_files
-    result = engine.backup(str(tmp_path / "repo"), "vm1", [str(disk), str(vmcx)])
+    result = fake_disks.backup(str(tmp_path / "repo"), "vm1", [str(disk), str(vmcx)])
     stats = result["stats"]
     assert stats["bytes_logical"] == len(content) + vmcx.stat().st_size
     assert stats["bytes_zero"] > 0 and stats["bytes_read"] < stats["bytes_logical"]
@@ -56,10 +56,10 @@ def test_dedup_across_disks_vms_and_points(tmp_path, fake_disks):
     b = tmp_path / "b.raw"
     b.write_bytes(content)
     repo = str(tmp_path / "repo")
-    first = engine.backup(repo, "vm1", [str(a), str(b)])["stats"]
+    first = fake_disks.backup(repo, "vm1", [str(a), str(b)])["stats"]
     assert first["chunks_reused"] == first["chunks_new"]  # b repeats a chunk for chunk
-    second = engine.backup(repo, "vm2", [str(b)])["stats"]
-    third = engine.backup(repo, "vm1", [str(a)])["stats"]
+    second = fake_disks.backup(repo, "vm2", [str(b)])["stats"]
+    third = fake_disks.backup(repo, "vm1", [str(a)])["stats"]
     for stats in (second, third):
         assert stats["chunks_new"] == 0 and stats["bytes_stored"] == 0 and stats["chunks_reused"] > 0
 
@@ -67,19 +67,19 @@ def test_dedup_across_disks_vms_and_points(tmp_path, fake_disks):
 def test_check_mode_writes_nothing(tmp_path, vm_files, fake_disks):
     disk, _ignored, _ignored = vm_files
     repo = tmp_path / "repo"
-    estimate = engine.backup(str(repo), "vm1", [str(disk)], check_mode=True)
+    estimate = fake_disks.backup(str(repo), "vm1", [str(disk)], check_mode=True)
     assert not repo.exists() and estimate["restore_point"] is None
     assert estimate["stats"]["bytes_stored"] > 0
-    engine.backup(str(repo), "vm1", [str(disk)])
+    fake_disks.backup(str(repo), "vm1", [str(disk)])
     before = sorted(p.name for p in repo.rglob("*"))
-    again = engine.backup(str(repo), "vm1", [str(disk)], check_mode=True)
+    again = fake_disks.backup(str(repo), "vm1", [str(disk)], check_mode=True)
     assert again["stats"]["chunks_new"] == 0 and sorted(p.name for p in repo.rglob("*")) == before
 
 
 def test_list_shows_points_per_vm_oldest_first(tmp_path, vm_files, fake_disks):
     disk, _ignored, _ignored = vm_files
     repo = str(tmp_path / "repo")
-    ids = [engine.backup(repo, vm, [str(disk)])["restore_point"] for vm in ("vm1", "vm2", "vm1")]
+    ids = [fake_disks.backup(repo, vm, [str(disk)])["restore_point"] for vm in ("vm1", "vm2", "vm1")]
     listing = engine.list_restore_points(repo)["vms"]
     assert [p["id"] for p in listing["vm1"]] == [ids[0], ids[2]] and [p["id"] for p in listing["vm2"]] == [ids[1]]
     assert listing["vm1"][0]["disks"][0]["name"] == "disk0.raw"
@@ -90,16 +90,16 @@ def test_missing_source_fails_before_anything_is_written(tmp_path, vm_files, fak
     disk, _ignored, _ignored = vm_files
     repo = tmp_path / "repo"
     with pytest.raises(DataMoverError, match="does not exist"):
-        engine.backup(str(repo), "vm1", [str(disk), str(tmp_path / "gone.vhdx")])
+        fake_disks.backup(str(repo), "vm1", [str(disk), str(tmp_path / "gone.vhdx")])
     with pytest.raises(DataMoverError, match="cannot read VM file"):
-        engine.backup(str(repo), "vm1", [str(disk), str(tmp_path / "gone.vmcx")])
+        fake_disks.backup(str(repo), "vm1", [str(disk), str(tmp_path / "gone.vmcx")])
     assert not repo.exists()
 
 
 def test_restore_refuses_existing_destination_unless_overwrite(tmp_path, vm_files, fake_disks):
     disk, content, _ignored = vm_files
     repo = str(tmp_path / "repo")
-    engine.backup(repo, "vm1", [str(disk)])
+    fake_disks.backup(repo, "vm1", [str(disk)])
     out = tmp_path / "out"
     out.mkdir()
     (out / "disk0.raw").write_bytes(b"keep me")
@@ -113,7 +113,7 @@ def test_restore_refuses_existing_destination_unless_overwrite(tmp_path, vm_file
 @pytest.mark.parametrize("block_size", [1000, 1 << 17, 1 << 24, 3 << 20])
 def test_invalid_block_size_is_refused(tmp_path, vm_files, fake_disks, block_size):
     with pytest.raises(DataMoverError, match="block_size"):
-        engine.backup(str(tmp_path / "repo"), "vm1", [str(vm_files[0])], block_size=block_size)
+        fake_disks.backup(str(tmp_path / "repo"), "vm1", [str(vm_files[0])], block_size=block_size)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_invalid_block_size_is_refused(tmp_path, vm_files, fake_disks, block_siz
 def test_round_trip_across_settings(tmp_path, vm_files, fake_disks, block_size, compression, hash_algorithm):
     disk, content, _ignored = vm_files
     repo = str(tmp_path / "repo")
-    engine.backup(
+    fake_disks.backup(
         repo, "vm1", [str(disk)], block_size=block_size, compression=compression, hash_algorithm=hash_algorithm
     )
     engine.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
@@ -132,14 +132,14 @@ def test_round_trip_across_settings(tmp_path, vm_files, fake_disks, block_size, 
 
 def test_directory_given_as_vm_file_is_refused(tmp_path, vm_files, fake_disks):
     with pytest.raises(DataMoverError, match="not a regular file"):
-        engine.backup(str(tmp_path / "repo"), "vm1", [str(vm_files[0]), str(tmp_path)])
+        fake_disks.backup(str(tmp_path / "repo"), "vm1", [str(vm_files[0]), str(tmp_path)])
 
 
 def test_disks_with_the_same_stem_restore_to_distinct_files(tmp_path, fake_disks):
     first, second = tmp_path / "a" / "disk.raw", tmp_path / "disk.img"
     first.parent.mkdir()
     contents = [make_image(str(first), 2 * MiB, seed=1), make_image(str(second), 2 * MiB, seed=2)]
-    engine.backup(str(tmp_path / "repo"), "vm", [str(first), str(second)])
+    fake_disks.backup(str(tmp_path / "repo"), "vm", [str(first), str(second)])
     result = engine.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "out"), format="vhdx")
     paths = [o["path"] for o in result["outputs"]]
     assert len(set(paths)) == 2 and [os.path.basename(p) for p in paths] == ["disk.vhdx", "disk.img.vhdx"]
@@ -151,7 +151,7 @@ def test_progress_reaches_the_total_for_backup_restore_and_verify(tmp_path, vm_f
     disk, content, vmcx = vm_files
     repo = str(tmp_path / "repo")
     calls = {"backup": [], "restore": [], "verify": []}
-    engine.backup(repo, "vm1", [str(disk), str(vmcx)], progress=lambda d, t: calls["backup"].append((d, t)))
+    fake_disks.backup(repo, "vm1", [str(disk), str(vmcx)], progress=lambda d, t: calls["backup"].append((d, t)))
     engine.restore(
         repo, "vm1", str(tmp_path / "o"), format="raw", progress=lambda d, t: calls["restore"].append((d, t))
     )
@@ -172,7 +172,7 @@ def test_peak_memory_does_not_grow_with_the_disk(tmp_path, fake_disks):
         disk = tmp_path / f"d{size}.raw"
         disk.write_bytes(os.urandom(size * MiB))
         tracemalloc.start()
-        engine.backup(str(tmp_path / f"repo{size}"), "vm", [str(disk)], workers=2, compression="fast")
+        fake_disks.backup(str(tmp_path / f"repo{size}"), "vm", [str(disk)], workers=2, compression="fast")
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert max(peaks) < 32 * MiB  # bounded by the chunks in flight, half the 64 MiB disk
@@ -181,10 +181,10 @@ def test_peak_memory_does_not_grow_with_the_disk(tmp_path, fake_disks):
 def test_restore_point_selection_and_clear_errors(tmp_path, vm_files, fake_disks):
     disk, content, _ignored = vm_files
     repo = str(tmp_path / "repo")
-    first = engine.backup(repo, "vm1", [str(disk)])["restore_point"]
+    first = fake_disks.backup(repo, "vm1", [str(disk)])["restore_point"]
     with open(disk, "r+b") as handle:
         handle.write(b"changed")
-    engine.backup(repo, "vm1", [str(disk)])
+    fake_disks.backup(repo, "vm1", [str(disk)])
     engine.restore(repo, "vm1", str(tmp_path / "old"), restore_point=first, format="raw")
     assert (tmp_path / "old" / "disk0.raw").read_bytes() == content
     with pytest.raises(DataMoverError, match="has no restore point"):

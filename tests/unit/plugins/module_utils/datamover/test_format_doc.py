@@ -19,8 +19,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from datamover_fakes import make_image
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-
 
 def _aead(cipher, key):
     return AESGCM(key) if cipher == "aes-256-gcm" else ChaCha20Poly1305(key)
@@ -33,11 +31,12 @@ def _open(cipher, key, sealed, associated):
 def _kek(key, passphrase):
     salt = base64.b64decode(key["salt"])
     if key["kdf"] == "scrypt":
-        return hashlib.scrypt(passphrase.encode(), salt=salt, n=key["n"], r=key["r"], p=key["p"], maxmem=1 << 28,
-                              dklen=32)  # fmt: skip
+        return hashlib.scrypt(
+            passphrase.encode(), salt=salt, n=key["n"], r=key["r"], p=key["p"], maxmem=1 << 28, dklen=32
+        )
     assert key["kdf"] == "argon2id"
-    return Argon2id(salt=salt, length=32, iterations=key["iterations"], lanes=key["lanes"],
-                    memory_cost=key["memory_kib"]).derive(passphrase.encode())  # fmt: skip
+    costs = {"iterations": key["iterations"], "lanes": key["lanes"], "memory_cost": key["memory_kib"]}
+    return Argon2id(salt=salt, length=32, **costs).derive(passphrase.encode())
 
 
 class DocReader:
@@ -143,7 +142,15 @@ def test_document_suffices_to_restore_a_disk(tmp_path, fake_disks, passphrase, e
     vmcx = tmp_path / "v.vmcx"
     vmcx.write_bytes(b"cfg")
     repo = str(tmp_path / "repo")
-    engine.backup(repo, "vm", [str(vmcx), str(disk)], passphrase=passphrase, encryption=encryption,
-                  hash_algorithm=hash_algorithm, block_size=1 << 18, kdf=kdf)  # fmt: skip
+    fake_disks.backup(
+        repo,
+        "vm",
+        [str(vmcx), str(disk)],
+        passphrase=passphrase,
+        encryption=encryption,
+        hash_algorithm=hash_algorithm,
+        block_size=1 << 18,
+        kdf=kdf,
+    )
     os.remove(os.path.join(repo, "index", os.listdir(os.path.join(repo, "index"))[0]))  # exercise pack scanning
     assert DocReader(repo, passphrase).restore_first_disk("vm") == content

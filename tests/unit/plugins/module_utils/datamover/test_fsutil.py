@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import RepositoryError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.fsutil import pread, publish, pwrite_all
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import RepositoryError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import pread, publish, pwrite_all
 
 
 @pytest.mark.parametrize("native", [True, False])

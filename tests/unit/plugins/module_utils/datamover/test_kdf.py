@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli, engine, kdf
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import KEY_FILE
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli, engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     DependencyError,
     PassphraseError,
     RepositoryError,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.repository import Repository, create_layout
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import kdf
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KEY_FILE
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository, create_layout
 
 PASSPHRASE = "correct horse"
 
@@ -29,8 +30,8 @@ def independent_key(settings: kdf.KdfSettings, passphrase: str = PASSPHRASE) -> 
         n, r, p = settings.costs
         return hashlib.scrypt(passphrase.encode(), salt=settings.salt, n=n, r=r, p=p, maxmem=256 << 20, dklen=32)
     memory, iterations, lanes = settings.costs
-    return Argon2id(salt=settings.salt, length=32, iterations=iterations, lanes=lanes,
-                    memory_cost=memory).derive(passphrase.encode())  # fmt: skip
+    argon2id = Argon2id(salt=settings.salt, length=32, iterations=iterations, lanes=lanes, memory_cost=memory)
+    return argon2id.derive(passphrase.encode())
 
 
 @pytest.fixture(autouse=True)
@@ -55,8 +56,9 @@ def derivations(monkeypatch: pytest.MonkeyPatch) -> list:
 
 
 def make_key_file(tmp_path: Path, kind: str = "scrypt") -> Path:
-    create_layout(str(tmp_path / "repo"), passphrase=PASSPHRASE, encryption="aes-256-gcm", hash_algorithm="blake3",
-                  kdf=kind)  # fmt: skip
+    create_layout(
+        str(tmp_path / "repo"), passphrase=PASSPHRASE, encryption="aes-256-gcm", hash_algorithm="blake3", kdf=kind
+    )
     return tmp_path / "repo" / KEY_FILE
 
 
@@ -80,8 +82,13 @@ def test_each_derivation_writes_its_costs_and_unlocks_only_with_the_passphrase(t
 
 def test_an_unknown_derivation_is_refused_before_anything_is_created(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match="unknown key derivation 'pbkdf2'"):
-        create_layout(str(tmp_path / "repo"), passphrase=PASSPHRASE, encryption="aes-256-gcm",
-                      hash_algorithm="blake3", kdf="pbkdf2")  # fmt: skip
+        create_layout(
+            str(tmp_path / "repo"),
+            passphrase=PASSPHRASE,
+            encryption="aes-256-gcm",
+            hash_algorithm="blake3",
+            kdf="pbkdf2",
+        )
     assert not (tmp_path / "repo").exists()
 
 
@@ -164,8 +171,12 @@ def test_the_command_line_derives_the_key_once_per_run(tmp_path: Path, derivatio
     secret = tmp_path / "secret"
     secret.write_text(PASSPHRASE + "\n")
     out, err = io.StringIO(), io.StringIO()
-    status = cli.main(["list", str(key_file.parent.parent), "--passphrase-file", str(secret), "--json"],
-                      environ={}, stdout=out, stderr=err)  # fmt: skip
+    status = cli.main(
+        ["list", str(key_file.parent.parent), "--passphrase-file", str(secret), "--json"],
+        environ={},
+        stdout=out,
+        stderr=err,
+    )
     assert status == 0, err.getvalue()
     assert derivations == [PASSPHRASE]
     assert not kdf._early
@@ -190,7 +201,11 @@ def test_the_command_line_creates_an_argon2id_repository_on_request(tmp_path: Pa
     repo = tmp_path / "repo"
     extra = ["--vm", "vm1", str(source)] if operation == "backup" else []
     out, err = io.StringIO(), io.StringIO()
-    status = cli.main([operation, str(repo), "--kdf", "argon2id", "--passphrase-file", str(secret), *extra],
-                      environ={}, stdout=out, stderr=err)  # fmt: skip
+    status = cli.main(
+        [operation, str(repo), "--kdf", "argon2id", "--passphrase-file", str(secret), *extra],
+        environ={},
+        stdout=out,
+        stderr=err,
+    )
     assert status == 0, err.getvalue()
     assert json.loads((repo / KEY_FILE).read_text())["kdf"] == "argon2id"

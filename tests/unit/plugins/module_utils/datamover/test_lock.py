@@ -14,8 +14,8 @@ import pytest
 from datamover_fakes import make_image
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import LockedError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.lock import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import LockedError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock import (
     EXCLUSIVE_NAME,
     RepositoryLock,
     break_stale,
@@ -95,9 +95,9 @@ def test_backup_refuses_while_another_writer_holds_the_repository(tmp_path, fake
     repo = tmp_path / "repo"
     engine.init_repository(str(repo))
     with RepositoryLock(str(repo / "locks"), exclusive=True), pytest.raises(LockedError, match=f"pid {os.getpid()}"):
-        engine.backup(str(repo), "vm", [str(disk)])
+        fake_disks.backup(str(repo), "vm", [str(disk)])
     assert engine.list_restore_points(str(repo)) == {"vms": {}}
-    engine.backup(str(repo), "vm", [str(disk)])
+    fake_disks.backup(str(repo), "vm", [str(disk)])
 
 
 def test_breaking_a_stale_lock_never_removes_a_live_one_that_replaced_it(locks):

@@ -6,16 +6,23 @@ import os
 
 import pytest
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import KIND_DATA, KIND_ZERO
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.crypto import Sealer
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import CorruptionError, WriterClosedError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.index import Index, decode_index, encode_index
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pack import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
+    CorruptionError,
+    WriterClosedError,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA, KIND_ZERO
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.crypto import Sealer
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import (
+    Index,
+    decode_index,
+    encode_index,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import (
     PackEntry,
     PackWriter,
     read_pack_entries,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import (
     ChunkList,
     decode_chunk_lists,
     encode_chunk_lists,

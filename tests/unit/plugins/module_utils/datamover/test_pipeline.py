@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pipeline import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import (
     BufferPool,
     keep_freed_buffers,
     ordered_map,

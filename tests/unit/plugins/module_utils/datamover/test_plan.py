@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datamover_fakes import Extent, ExtentKind
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import Extent, ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan import (
+    changed_mask,
+    chunk_kinds,
+    plan_reads,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     KIND_DATA,
     KIND_UNALLOCATED,
     KIND_ZERO,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.plan import changed_mask, chunk_kinds, plan_reads
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.snapshot import ChunkList, runs_of
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList, runs_of
 
 D, Z, U = KIND_DATA, KIND_ZERO, KIND_UNALLOCATED
 

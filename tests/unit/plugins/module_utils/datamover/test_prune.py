@@ -6,7 +6,7 @@ import pytest
 from datamover_fakes import make_image
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 
 MiB = 1 << 20
 
@@ -21,10 +21,10 @@ def test_prune_keeps_last_n_and_collects_garbage(tmp_path, fake_disks):
     contents = {}
     for generation in range(3):
         contents[generation] = make_image(str(disk), 8 * MiB, seed=generation)
-        engine.backup(str(repo), "vm1", [str(disk)])
+        fake_disks.backup(str(repo), "vm1", [str(disk)])
     other = tmp_path / "o.raw"
     other_content = make_image(str(other), 4 * MiB, seed=0)
-    engine.backup(str(repo), "vm2", [str(other)])
+    fake_disks.backup(str(repo), "vm2", [str(other)])
     before = _pack_bytes(repo)
     estimate = engine.prune(str(repo), 1, check_mode=True)
     assert len(estimate["removed"]) == 2 and _pack_bytes(repo) == before
@@ -45,7 +45,7 @@ def test_prune_of_one_vm_leaves_others_alone(tmp_path, fake_disks):
     disk = tmp_path / "d.raw"
     make_image(str(disk), 2 * MiB, seed=1)
     for vm in ("a", "a", "b", "b"):
-        engine.backup(str(repo), vm, [str(disk)])
+        fake_disks.backup(str(repo), vm, [str(disk)])
     engine.prune(str(repo), 1, vm="a")
     listing = engine.list_restore_points(str(repo))["vms"]
     assert len(listing["a"]) == 1 and len(listing["b"]) == 2
@@ -55,13 +55,13 @@ def test_prune_repacks_mostly_garbage_packs(tmp_path, fake_disks):
     repo = tmp_path / "repo"
     disk = tmp_path / "d.raw"
     keep = make_image(str(disk), 6 * MiB, seed=10)
-    engine.backup(str(repo), "vm", [str(disk)], compression="none")  # pack 1: 6 chunks
+    fake_disks.backup(str(repo), "vm", [str(disk)], compression="none")  # pack 1: 6 chunks
     with open(disk, "r+b") as handle:  # change 5 of 6 chunks (keep the first)
         for n in range(1, 6):
             handle.seek(n * MiB)
             handle.write(bytes([n]) * 100 + b"new")
     latest = disk.read_bytes()
-    engine.backup(str(repo), "vm", [str(disk)], compression="none")
+    fake_disks.backup(str(repo), "vm", [str(disk)], compression="none")
     result = engine.prune(str(repo), 1)
     assert result["packs_repacked"] == 1
     engine.restore(str(repo), "vm", str(tmp_path / "out"), format="raw")
@@ -85,13 +85,13 @@ class _Killed(BaseException):
 def test_prune_interrupted_at_any_step_keeps_listed_points_restorable(
     tmp_path, fake_disks, monkeypatch, method, calls_before_kill
 ):
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.repository import Repository
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
     repo = tmp_path / "repo"
     disk = tmp_path / "d.raw"
     for generation in range(3):
         make_image(str(disk), 6 * MiB, seed=generation)
-        engine.backup(str(repo), "vm1", [str(disk)], compression="none")
+        fake_disks.backup(str(repo), "vm1", [str(disk)], compression="none")
     original = getattr(Repository, method)
     calls = [0]
 

@@ -8,11 +8,11 @@ import pytest
 from datamover_fakes import make_image, read_tree
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.constants import FORMAT_VERSION, PACK_HEADER
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     FormatVersionError,
     RepositoryError,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import FORMAT_VERSION, PACK_HEADER
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def repo(tmp_path, fake_disks):
     disk = tmp_path / "d.raw"
     make_image(str(disk), 2 << 20, seed=2)
     path = tmp_path / "repo"
-    engine.backup(str(path), "vm", [str(disk)])
+    fake_disks.backup(str(path), "vm", [str(disk)])
     return path, disk
 
 
@@ -85,7 +85,7 @@ class _History:
 
 
 def test_the_latest_point_is_found_without_reading_the_whole_history():
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.catalog import find_point, latest_point
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import find_point, latest_point
 
     history = _History(["web01", "db01"] * 500 + ["web01"])
     assert latest_point(history, "db01")["id"] == "20260000000999"

@@ -7,8 +7,10 @@ import os
 import pytest
 from datamover_fakes import FakeDisk, make_image
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import crypto, engine, store
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError, LockedError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError, LockedError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import chunk_store as store
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import crypto
 
 MiB = 1 << 20
 PASSPHRASE = "session passphrase"
@@ -30,9 +32,9 @@ def open_disk(path: str) -> FakeDisk:
 
 
 @pytest.fixture
-def disks(tmp_path, fake_disks, monkeypatch):
+def disks(tmp_path, fake_disks):
     """Three VM disks: vm1 and vm3 different, 'broken' holds vm3's content but fails half way."""
-    monkeypatch.setattr(engine, "open_disk", open_disk)
+    fake_disks.opener = open_disk
     paths = {name: tmp_path / "src" / f"{name}.raw" for name in ("vm1", "vm3", "broken")}
     paths["vm1"].parent.mkdir()
     contents = {
@@ -47,20 +49,20 @@ def packs_of(repo) -> set:
     return {p.name for p in repo.rglob("*.pack")}
 
 
-def test_session_backs_up_and_restores_several_vms_with_one_unlock(tmp_path, disks, monkeypatch):
+def test_session_backs_up_and_restores_several_vms_with_one_unlock(tmp_path, disks, fake_disks, monkeypatch):
     paths, contents = disks
     unlocks = []
     real_kek = crypto._kek
     monkeypatch.setattr(crypto, "_kek", lambda *args: unlocks.append(1) or real_kek(*args))
     repo = str(tmp_path / "repo")
-    with engine.open_session(repo, passphrase=PASSPHRASE, encryption="aes-256-gcm") as session:
+    with fake_disks.open_session(repo, passphrase=PASSPHRASE, encryption="aes-256-gcm") as session:
         first = session.backup("vm1", [str(paths["vm1"])])
         again = session.backup("vm1-copy", [str(paths["vm1"])])
         third = session.backup("vm3", [str(paths["vm3"])])
     assert len(unlocks) == 1  # creating the repository made the key; nothing unlocked it a second time
     assert first["stats"]["chunks_new"] > 0 and again["stats"]["chunks_new"] == 0  # the session's index knew them
     assert third["stats"]["chunks_new"] > 0
-    with engine.open_session(repo, passphrase=PASSPHRASE, write=False) as session:
+    with fake_disks.open_session(repo, passphrase=PASSPHRASE, write=False) as session:
         for vm, source in (("vm1", "vm1"), ("vm1-copy", "vm1"), ("vm3", "vm3")):
             session.restore(vm, str(tmp_path / "out" / vm), format="raw")
             assert (tmp_path / "out" / vm / f"{source}.raw").read_bytes() == contents[source]
@@ -68,36 +70,36 @@ def test_session_backs_up_and_restores_several_vms_with_one_unlock(tmp_path, dis
     assert len(unlocks) == 2  # one per session
 
 
-def test_a_session_holds_its_lock_until_closed(tmp_path, disks):
+def test_a_session_holds_its_lock_until_closed(tmp_path, disks, fake_disks):
     paths, _contents = disks
     repo = str(tmp_path / "repo")
-    session = engine.open_session(repo)
+    session = fake_disks.open_session(repo)
     session.backup("vm1", [str(paths["vm1"])])
     with pytest.raises(LockedError):
-        engine.backup(repo, "vm3", [str(paths["vm3"])])
+        fake_disks.backup(repo, "vm3", [str(paths["vm3"])])
     with pytest.raises(LockedError):
         engine.restore(repo, "vm1", str(tmp_path / "out"))
     session.backup("vm3", [str(paths["vm3"])])  # between two VMs of the job, nobody got in
     session.close()
-    assert engine.backup(repo, "vm3", [str(paths["vm3"])])["stats"]["chunks_new"] == 0
+    assert fake_disks.backup(repo, "vm3", [str(paths["vm3"])])["stats"]["chunks_new"] == 0
     assert not os.listdir(os.path.join(repo, "locks"))
 
 
-def test_a_reading_session_shares_its_lock_and_refuses_to_write(tmp_path, disks):
+def test_a_reading_session_shares_its_lock_and_refuses_to_write(tmp_path, disks, fake_disks):
     paths, _contents = disks
     repo = str(tmp_path / "repo")
-    engine.backup(repo, "vm1", [str(paths["vm1"])])
-    with engine.open_session(repo, write=False) as reader, engine.open_session(repo, write=False) as other:
+    fake_disks.backup(repo, "vm1", [str(paths["vm1"])])
+    with fake_disks.open_session(repo, write=False) as reader, fake_disks.open_session(repo, write=False) as other:
         with pytest.raises(DataMoverError, match="opened for reading"):
             reader.backup("vm1", [str(paths["vm1"])])
         with pytest.raises(LockedError):
-            engine.backup(repo, "vm1", [str(paths["vm1"])])
+            fake_disks.backup(repo, "vm1", [str(paths["vm1"])])
         assert other.verify(vm="vm1")["ok"]
     with pytest.raises(DataMoverError, match="no repository"):
-        engine.open_session(str(tmp_path / "missing"), write=False)
+        fake_disks.open_session(str(tmp_path / "missing"), write=False)
 
 
-def test_a_failed_vm_leaves_nothing_and_the_next_vm_stores_its_chunks_again(tmp_path, disks, monkeypatch):
+def test_a_failed_vm_leaves_nothing_and_the_next_vm_stores_its_chunks_again(tmp_path, disks, fake_disks, monkeypatch):
     """The failed backup wrote packs (small ones here) before failing: they are deleted and forgotten by the
     session's index, so vm3, with the same content, must store those chunks anew rather than point at them."""
     monkeypatch.setattr(store, "PACK_TARGET_SIZE", MiB)
@@ -105,7 +107,7 @@ def test_a_failed_vm_leaves_nothing_and_the_next_vm_stores_its_chunks_again(tmp_
     paths, contents = disks
     repo = tmp_path / "repo"
     small = 256 << 10  # small chunks: many of them are stored before the read fails
-    with engine.open_session(str(repo)) as session:
+    with fake_disks.open_session(str(repo)) as session:
         session.backup("vm1", [str(paths["vm1"])], block_size=small)
         before = packs_of(repo)
         with pytest.raises(DataMoverError, match="offset"):
@@ -119,10 +121,10 @@ def test_a_failed_vm_leaves_nothing_and_the_next_vm_stores_its_chunks_again(tmp_
     assert engine.verify(str(repo))["ok"]
 
 
-def test_a_session_creates_the_repository_only_when_a_backup_can_start(tmp_path, disks):
+def test_a_session_creates_the_repository_only_when_a_backup_can_start(tmp_path, disks, fake_disks):
     paths, _contents = disks
     repo = tmp_path / "repo"
-    with engine.open_session(str(repo)) as session:
+    with fake_disks.open_session(str(repo)) as session:
         with pytest.raises(DataMoverError, match="does not exist"):
             session.backup("vm1", [str(tmp_path / "gone.raw")])
         assert not repo.exists()
@@ -132,10 +134,10 @@ def test_a_session_creates_the_repository_only_when_a_backup_can_start(tmp_path,
     assert (repo / "config").exists()
 
 
-def test_check_mode_session_estimates_without_creating_anything(tmp_path, disks):
+def test_check_mode_session_estimates_without_creating_anything(tmp_path, disks, fake_disks):
     paths, _contents = disks
     repo = tmp_path / "repo"
-    with engine.open_session(str(repo), check_mode=True) as session:
+    with fake_disks.open_session(str(repo), check_mode=True) as session:
         estimates = [session.backup(vm, [str(paths[vm])]) for vm in ("vm1", "vm3")]
     assert not repo.exists()
     assert all(e["restore_point"] is None and e["stats"]["bytes_stored"] > 0 for e in estimates)

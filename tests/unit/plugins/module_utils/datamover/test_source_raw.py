@@ -7,15 +7,15 @@ import os
 import pytest
 from qemu import MiB, data_ranges_of_raw, file_state, make_raw
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.raw import RawSource
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import (
     Extent,
     ExtentKind,
-    SourceError,
     merge_extents,
-    open_disk,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.raw import RawSource
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import SourceError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 SIZE = 24 * MiB + 4096
 LAYOUT = [(0, MiB, "data"), (2 * MiB, 3 * MiB, "zero"), (9 * MiB + 4096, 8192, "data"), (SIZE - 4096, 4096, "data")]
@@ -26,9 +26,8 @@ def test_raw_extents_follow_the_files_holes_like_qemu_map(tmp_path):
     content = make_raw(raw, SIZE, LAYOUT)
     with open_disk(str(raw)) as source:
         assert isinstance(source, RawSource)
-        assert (source.format, source.virtual_size, source.block_size, source.logical_sector_size) == (
-            "raw", SIZE, MiB, 512,
-        )  # fmt: skip
+        shape = (source.format, source.virtual_size, source.block_size, source.logical_sector_size)
+        assert shape == ("raw", SIZE, MiB, 512)
         extents = list(source.extents())
         data = [(e.offset, e.offset + e.length) for e in extents if e.kind is ExtentKind.DATA]
         assert data == data_ranges_of_raw(raw)  # qemu-img map: an independent view of the same holes
@@ -98,11 +97,18 @@ def test_close_is_idempotent_and_context_manager_closes(tmp_path):
 
 
 def test_merge_extents_joins_same_kind_neighbours_and_drops_empty():
-    pieces = [Extent(0, 5, ExtentKind.DATA), Extent(5, 0, ExtentKind.ZERO), Extent(5, 5, ExtentKind.DATA),
-              Extent(10, 2, ExtentKind.ZERO), Extent(12, 3, ExtentKind.UNALLOCATED)]  # fmt: skip
+    pieces = [
+        Extent(0, 5, ExtentKind.DATA),
+        Extent(5, 0, ExtentKind.ZERO),
+        Extent(5, 5, ExtentKind.DATA),
+        Extent(10, 2, ExtentKind.ZERO),
+        Extent(12, 3, ExtentKind.UNALLOCATED),
+    ]
     assert list(merge_extents(pieces)) == [
-        Extent(0, 10, ExtentKind.DATA), Extent(10, 2, ExtentKind.ZERO), Extent(12, 3, ExtentKind.UNALLOCATED),
-    ]  # fmt: skip
+        Extent(0, 10, ExtentKind.DATA),
+        Extent(10, 2, ExtentKind.ZERO),
+        Extent(12, 3, ExtentKind.UNALLOCATED),
+    ]
 
 
 def test_fifo_is_refused_without_hanging(tmp_path):

@@ -15,8 +15,8 @@ import pytest
 from datamover_fakes import make_image, read_tree
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import DataMoverError, RepositoryError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.pack import PackWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError, RepositoryError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackWriter
 
 MiB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -27,16 +27,18 @@ CHILD = textwrap.dedent(
     import sys
     sys.path[:0] = [{collections!r}, {here!r}]
     from datamover_fakes import open_fake_disk
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine, store
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import chunk_store as store
     store.PACK_TARGET_SIZE = 2 << 20  # many small packs, so some are durable when the kill comes
-    engine.open_disk = open_fake_disk
 
     def progress(done, total):
         if done >= total * float(sys.argv[3]):
             print("PARKED", flush=True)
             sys.stdin.readline()  # park here, mid-backup, until killed
 
-    engine.backup(sys.argv[1], "vm1", [sys.argv[2]], compression="none", workers=2, progress=progress)
+    engine.backup(
+        sys.argv[1], "vm1", [sys.argv[2]], compression="none", workers=2, progress=progress, disk_opener=open_fake_disk
+    )
     """
 )
 
@@ -64,7 +66,7 @@ def test_kill_9_mid_backup_then_verify_rerun_and_restore(tmp_path, fake_disks, f
     assert not list((repo / "index").iterdir())  # killed before its commit
     assert engine.list_restore_points(str(repo)) == {"vms": {}}
     assert engine.verify(str(repo))["ok"]  # stale lock recovered, unindexed packs are fine
-    rerun = engine.backup(str(repo), "vm1", [str(disk)], compression="none")
+    rerun = fake_disks.backup(str(repo), "vm1", [str(disk)], compression="none")
     durable = rerun["stats"]["chunks_reused"]  # chunks of the killed run's durable packs
     assert durable > 0 or fraction < 0.5
     assert not list((repo / "tmp").iterdir())
@@ -93,7 +95,7 @@ def test_enospc_leaves_repository_as_it_was(tmp_path, fake_disks, monkeypatch):
     disk = tmp_path / "disk0.raw"
     make_image(str(disk), 4 * MiB, seed=1)
     repo = tmp_path / "repo"
-    engine.backup(str(repo), "vm1", [str(disk)])
+    fake_disks.backup(str(repo), "vm1", [str(disk)])
     before = read_tree(str(repo))
     make_image(str(disk), 12 * MiB, seed=2)
     original_init = PackWriter.__init__
@@ -105,12 +107,14 @@ def test_enospc_leaves_repository_as_it_was(tmp_path, fake_disks, monkeypatch):
         space[0] -= 2 * MiB
 
     monkeypatch.setattr(PackWriter, "__init__", init_on_small_disk)
-    monkeypatch.setattr("ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.PACK_TARGET_SIZE", MiB)
+    monkeypatch.setattr(
+        "ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store.PACK_TARGET_SIZE", MiB
+    )
     with pytest.raises(RepositoryError, match="no space left on device"):
-        engine.backup(str(repo), "vm1", [str(disk)], compression="none")
+        fake_disks.backup(str(repo), "vm1", [str(disk)], compression="none")
     assert read_tree(str(repo)) == before
     monkeypatch.setattr(PackWriter, "__init__", original_init)
-    assert engine.backup(str(repo), "vm1", [str(disk)])["restore_point"]
+    assert fake_disks.backup(str(repo), "vm1", [str(disk)])["restore_point"]
 
 
 def test_pack_writer_refuses_use_after_its_first_error(tmp_path):
@@ -143,10 +147,10 @@ def test_real_full_filesystem_leaves_repository_as_it_was(tmp_path, tiny_filesys
     make_image(str(small), 3 * MiB, seed=1)
     make_image(str(big), 16 * MiB, seed=2)
     repo = tiny_filesystem / "repo"
-    engine.backup(str(repo), "vm", [str(small)], compression="none")
+    fake_disks.backup(str(repo), "vm", [str(small)], compression="none")
     before = read_tree(str(repo))
     with pytest.raises(RepositoryError, match="no space left on device"):
-        engine.backup(str(repo), "vm", [str(big)], compression="none")
+        fake_disks.backup(str(repo), "vm", [str(big)], compression="none")
     assert read_tree(str(repo)) == before and engine.verify(str(repo))["ok"]
 
 
@@ -157,7 +161,7 @@ def test_a_restore_onto_a_full_filesystem_fails_clearly_and_leaves_no_partial_fi
     big = tmp_path / "big.raw"
     make_image(str(big), 16 * MiB, seed=3)  # random: as large stored as restored, twice the 8 MiB filesystem
     repo = str(tmp_path / "repo")
-    engine.backup(repo, "vm", [str(big)], compression="none")
+    fake_disks.backup(repo, "vm", [str(big)], compression="none")
     target = tiny_filesystem / "restore"
     with pytest.raises(DataMoverError, match=r"(?i)no space left on device"):
         engine.restore(repo, "vm", str(target), format=fmt)

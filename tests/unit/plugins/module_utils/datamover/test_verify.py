@@ -6,8 +6,8 @@ import pytest
 from datamover_fakes import make_image, read_tree
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.errors import CorruptionError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.repository import Repository
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 MiB = 1 << 20
 
@@ -17,8 +17,8 @@ def two_points(tmp_path, fake_disks):
     repo = tmp_path / "repo"
     disk = tmp_path / "disk0.raw"
     content = make_image(str(disk), 8 * MiB, seed=4)
-    first = engine.backup(str(repo), "vm1", [str(disk)])["restore_point"]
-    second = engine.backup(str(repo), "vm2", [str(disk)])["restore_point"]
+    first = fake_disks.backup(str(repo), "vm1", [str(disk)])["restore_point"]
+    second = fake_disks.backup(str(repo), "vm2", [str(disk)])["restore_point"]
     return repo, content, (first, second)
 
 
@@ -95,7 +95,7 @@ def test_damaged_index_file_is_reported_but_does_not_block_restore_or_backup(tmp
     assert any("index" in p for p in engine.verify(str(repo))["problems"])
     engine.restore(str(repo), "vm1", str(tmp_path / "out"), format="raw")
     assert (tmp_path / "out" / "disk0.raw").read_bytes() == content
-    again = engine.backup(str(repo), "vm3", [str(tmp_path / "disk0.raw")])
+    again = fake_disks.backup(str(repo), "vm3", [str(tmp_path / "disk0.raw")])
     assert again["stats"]["chunks_new"] == 0  # chunks found through the packs' own tables
     engine.prune(str(repo), 1)  # rewrites the index and drops the damaged files
     assert engine.verify(str(repo))["ok"]

@@ -9,18 +9,24 @@ import pytest
 from qemu import MiB, blocks_holding_nonzero, convert_to_vhdx, make_raw, merge, pattern
 from vhdx_oracles import libvhdi_read
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ExtentKind, SourceError, open_disk
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.vhdx_writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import SourceError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 SIZE = 64 * MiB
 BLOCK = 2 * MiB
 
 
 CHAIN_WRITES = {
-    "mid.avhdx": [(512, pattern("m1", 1024)), (MiB, bytes(4096)), (30 * MiB, pattern("m2", MiB + 4096)),
-                  (41 * MiB, pattern("m3", 8192))],
+    "mid.avhdx": [
+        (512, pattern("m1", 1024)),
+        (MiB, bytes(4096)),
+        (30 * MiB, pattern("m2", MiB + 4096)),
+        (41 * MiB, pattern("m3", 8192)),
+    ],
     "top.avhdx": [(0, pattern("t1", 4096)), (30 * MiB + 8192, bytes(8192)), (50 * MiB, pattern("t2", 4096))],
-}  # fmt: skip
+}
 
 
 def build_chain(folder, sector=512):
@@ -148,15 +154,15 @@ def test_parent_name_is_matched_without_regard_to_case_like_windows_does(tmp_pat
 
 
 def test_parent_linkage2_is_accepted_as_the_alternative_linkage(tmp_path, monkeypatch):
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_writer
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import writer as vhdx_writer
 
     paths, levels = build_chain(tmp_path)
     real = vhdx_writer._parent_locator
 
     def with_linkage2(*args):
         locator = real(*args)
-        return {**locator, "parent_linkage": "{00000000-0000-4000-8000-000000000001}",
-                "parent_linkage2": locator["parent_linkage"]}  # fmt: skip
+        stranger = "{00000000-0000-4000-8000-000000000001}"
+        return {**locator, "parent_linkage": stranger, "parent_linkage2": locator["parent_linkage"]}
 
     monkeypatch.setattr(vhdx_writer, "_parent_locator", with_linkage2)
     child = tmp_path / "alt.avhdx"

@@ -14,8 +14,9 @@ from qemu import MiB, convert_to_vhdx, make_raw
 from vhdx_oracles import open_and_read_everything
 from vhdx_surgery import bat_offset, metadata_entry_offset, metadata_item_offset, pread, pwrite, regions
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_format as fmt
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import SourceError, open_disk
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import SourceError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import structures as fmt
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 SIZE = 6 * MiB
 
@@ -40,10 +41,14 @@ def test_truncated_files(tmp_path, small_vhdx, keep):
 
 # Mutations land where the structures are: file identifier, headers, region tables, log, metadata, BAT.
 HOT_SPOTS = st.one_of(
-    st.integers(0, 16), st.integers(64 * 1024, 64 * 1024 + 96), st.integers(128 * 1024, 128 * 1024 + 96),
-    st.integers(192 * 1024, 192 * 1024 + 96), st.integers(256 * 1024, 256 * 1024 + 96),
-    st.integers(MiB, 4 * MiB), st.integers(0, 8 * MiB),
-)  # fmt: skip
+    st.integers(0, 16),
+    st.integers(64 * 1024, 64 * 1024 + 96),
+    st.integers(128 * 1024, 128 * 1024 + 96),
+    st.integers(192 * 1024, 192 * 1024 + 96),
+    st.integers(256 * 1024, 256 * 1024 + 96),
+    st.integers(MiB, 4 * MiB),
+    st.integers(0, 8 * MiB),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -91,29 +96,35 @@ def set_region(guid, **changes):
 
 UNKNOWN = uuid.UUID("0badc0de-0000-4000-8000-000000000000")
 HOSTILE = {
-    "huge virtual size, small BAT": (set_metadata(fmt.VIRTUAL_DISK_SIZE_GUID, struct.pack("<Q", 64 << 40)),
-                                     "BAT .* too small"),
-    "virtual size over 64 TiB": (set_metadata(fmt.VIRTUAL_DISK_SIZE_GUID, struct.pack("<Q", (64 << 40) + 512)),
-                                 "virtual disk size"),
-    "virtual size not in sectors": (set_metadata(fmt.VIRTUAL_DISK_SIZE_GUID, struct.pack("<Q", 1000)),
-                                    "virtual disk size"),
-    "block size not a power of two": (set_metadata(fmt.FILE_PARAMETERS_GUID, struct.pack("<I", 3 * MiB)),
-                                      "block size"),
+    "huge virtual size, small BAT": (
+        set_metadata(fmt.VIRTUAL_DISK_SIZE_GUID, struct.pack("<Q", 64 << 40)),
+        "BAT .* too small",
+    ),
+    "virtual size over 64 TiB": (
+        set_metadata(fmt.VIRTUAL_DISK_SIZE_GUID, struct.pack("<Q", (64 << 40) + 512)),
+        "virtual disk size",
+    ),
+    "virtual size not in sectors": (
+        set_metadata(fmt.VIRTUAL_DISK_SIZE_GUID, struct.pack("<Q", 1000)),
+        "virtual disk size",
+    ),
+    "block size not a power of two": (set_metadata(fmt.FILE_PARAMETERS_GUID, struct.pack("<I", 3 * MiB)), "block size"),
     "block size zero": (set_metadata(fmt.FILE_PARAMETERS_GUID, struct.pack("<I", 0)), "block size"),
     "block size 512 MiB": (set_metadata(fmt.FILE_PARAMETERS_GUID, struct.pack("<I", 512 * MiB)), "block size"),
     "sector size 1024": (set_metadata(fmt.LOGICAL_SECTOR_SIZE_GUID, struct.pack("<I", 1024)), "sector sizes"),
     "BAT entry beyond EOF": (set_bat((4000 << 20) | 6), "points outside the file"),
     "BAT entry into the header area": (set_bat(6), "points outside the file"),
-    "metadata item beyond its region": (set_metadata_entry(0, 16, struct.pack("<I", 50 * MiB)),
-                                        "outside the metadata"),
+    "metadata item beyond its region": (set_metadata_entry(0, 16, struct.pack("<I", 50 * MiB)), "outside the metadata"),
     "unknown required metadata item": (set_metadata_entry(0, 0, UNKNOWN.bytes_le), "required VHDX metadata item"),
     "duplicate metadata items": (duplicate_metadata_entry, "metadata table is corrupt"),
     "BAT region beyond EOF": (set_region(fmt.BAT_GUID, offset=4096 * MiB), "BAT region .* outside the file"),
     "metadata region unaligned": (set_region(fmt.METADATA_GUID, offset=MiB + 4096), "metadata region"),
     "unknown required region": (set_region(UNKNOWN, offset=MiB, length=MiB, required=True), "required VHDX region"),
-    "has-parent flag without locator": (set_metadata(fmt.FILE_PARAMETERS_GUID, struct.pack("<II", MiB, 2)),
-                                        "BAT .* too small|parent locator"),
-}  # fmt: skip
+    "has-parent flag without locator": (
+        set_metadata(fmt.FILE_PARAMETERS_GUID, struct.pack("<II", MiB, 2)),
+        "BAT .* too small|parent locator",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))

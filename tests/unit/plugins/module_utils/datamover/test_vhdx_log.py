@@ -11,9 +11,11 @@ import pytest
 from qemu import MiB, file_state, pattern, qemu_img, raw_of
 from vhdx_surgery import bat_offset, file_size, get_bat_entry, log_entry, make_log_pending, pread, write_header
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_format as fmt
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ExtentKind, SourceError, open_disk
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.vhdx_writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import SourceError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import structures as fmt
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 SIZE = 8 * MiB
 LOG_GUID = uuid.UUID("5f0c2a4e-8d1b-4c3a-9e7f-1a2b3c4d5e6f")
@@ -54,8 +56,14 @@ def test_pending_log_is_replayed_in_memory_like_qemu_replays_it(disk):
         flushed_file_offset=size,
         last_file_offset=size,
     )
-    second = log_entry(LOG_GUID, 11, data_writes=[(block1 + MiB - 4096, pattern("L", 4096))], tail=0,
-                       flushed_file_offset=size, last_file_offset=size)  # fmt: skip
+    second = log_entry(
+        LOG_GUID,
+        11,
+        data_writes=[(block1 + MiB - 4096, pattern("L", 4096))],
+        tail=0,
+        flushed_file_offset=size,
+        last_file_offset=size,
+    )
     make_log_pending(disk, [(0, first), (len(first), second)], LOG_GUID)
     before = file_state(disk)
     expected_block1 = bytearray(pattern("B", MiB))
@@ -67,8 +75,11 @@ def test_pending_log_is_replayed_in_memory_like_qemu_replays_it(disk):
     assert file_state(disk) == before  # the source file was not written
     assert content[:MiB] == bytes(MiB)  # block 0 became PAYLOAD_BLOCK_ZERO
     assert content[MiB : 2 * MiB] == expected_block1 == content[2 * MiB : 3 * MiB]
-    assert kinds[:3] == [(0, MiB, ExtentKind.ZERO), (MiB, 2 * MiB, ExtentKind.DATA),
-                         (3 * MiB, SIZE - 3 * MiB, ExtentKind.UNALLOCATED)]  # fmt: skip
+    assert kinds[:3] == [
+        (0, MiB, ExtentKind.ZERO),
+        (MiB, 2 * MiB, ExtentKind.DATA),
+        (3 * MiB, SIZE - 3 * MiB, ExtentKind.UNALLOCATED),
+    ]
     assert content == replayed_by_qemu(disk)
 
 

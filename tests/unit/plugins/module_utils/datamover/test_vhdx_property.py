@@ -16,8 +16,9 @@ from qemu import MiB, pattern
 from vhdx_oracles import libvhdi_read, open_and_read_everything
 from vhdx_surgery import get_bat_entry, log_entry, make_log_pending
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ExtentKind, open_disk
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.vhdx_writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 SIZE = 6 * MiB
 SECTORS = SIZE // 512

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from qemu import MiB, blocks_holding_nonzero, convert_to_vhdx, create_vhdx, file_state, make_raw, qemu_io, raw_of
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ExtentKind, open_disk
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 # A disk with data, explicit zero runs and holes, crossing block borders, ending in a partial block.
 SIZE = 40 * MiB + 64 * 1024
@@ -42,8 +43,9 @@ def assert_covering(source):
 def test_converted_dynamic_vhdx_reads_like_qemu(tmp_path, block_size, block_state_zero):
     raw = tmp_path / "disk.raw"
     content = make_raw(raw, SIZE, LAYOUT)
-    vhdx = convert_to_vhdx(raw, tmp_path / "disk.vhdx", subformat="dynamic", block_size=block_size,
-                           block_state_zero=block_state_zero)  # fmt: skip
+    vhdx = convert_to_vhdx(
+        raw, tmp_path / "disk.vhdx", subformat="dynamic", block_size=block_size, block_state_zero=block_state_zero
+    )
     assert raw_of(vhdx) == content
     with open_disk(str(vhdx)) as source:
         assert (source.format, source.virtual_size, source.logical_sector_size) == ("vhdx", SIZE, 512)
@@ -58,8 +60,9 @@ def test_converted_dynamic_vhdx_reads_like_qemu(tmp_path, block_size, block_stat
 
 @pytest.mark.parametrize("block_size", ["1M", "4M", "32M"])
 def test_fixed_vhdx_is_all_data_and_reads_like_qemu(tmp_path, block_size):
-    vhdx = create_vhdx(tmp_path / "fixed.vhdx", SIZE, subformat="fixed", block_size=block_size,
-                       block_state_zero="off", log_size="2M")  # fmt: skip
+    vhdx = create_vhdx(
+        tmp_path / "fixed.vhdx", SIZE, subformat="fixed", block_size=block_size, block_state_zero="off", log_size="2M"
+    )
     qemu_io(vhdx, "write -P 0x5a 1M 300k", f"write -P 0x33 {SIZE - 1024 * 1024} 512k")
     with open_disk(str(vhdx)) as source:
         assert [(e.offset, e.length, e.kind) for e in source.extents()] == [(0, SIZE, ExtentKind.DATA)]

@@ -8,9 +8,12 @@ import pytest
 from qemu import MiB, convert_to_vhdx, make_raw, raw_of
 from vhdx_surgery import flip_byte, get_bat_entry, headers, set_bat_entry, write_header
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_format as fmt
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ExtentKind, SourceError, open_disk
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.vhdx_writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import SourceError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import checksum
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import structures as fmt
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.writer import VhdxWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 SIZE = 8 * MiB
 
@@ -25,9 +28,15 @@ def full_disk(tmp_path):
 
 @pytest.mark.parametrize(
     ("state", "kind"),
-    [(0, ExtentKind.UNALLOCATED), (1, ExtentKind.ZERO), (2, ExtentKind.ZERO), (3, ExtentKind.ZERO),
-     (5, ExtentKind.ZERO), (6, ExtentKind.DATA)],
-)  # fmt: skip
+    [
+        (0, ExtentKind.UNALLOCATED),
+        (1, ExtentKind.ZERO),
+        (2, ExtentKind.ZERO),
+        (3, ExtentKind.ZERO),
+        (5, ExtentKind.ZERO),
+        (6, ExtentKind.DATA),
+    ],
+)
 def test_every_payload_state_reads_like_qemu(full_disk, state, kind):
     path, content = full_disk
     entry = get_bat_entry(path, 3)
@@ -131,11 +140,11 @@ def test_region_table_copy_two_is_used_when_copy_one_is_corrupt(full_disk):
 
 
 def test_crc32c_known_answer_and_zero_run_shortcut():
-    assert fmt.crc32c(b"123456789") == 0xE3069283
+    assert checksum.crc32c(b"123456789") == 0xE3069283
     data = b"head" + bytes(3000) + b"tail"
     slow = 0xFFFFFFFF
     for byte in data:  # bitwise reference
         slow ^= byte
         for _ignored in range(8):
             slow = (slow >> 1) ^ 0x82F63B78 if slow & 1 else slow >> 1
-    assert fmt.crc32c(data) == slow ^ 0xFFFFFFFF
+    assert checksum.crc32c(data) == slow ^ 0xFFFFFFFF

@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 from qemu import MiB, blocks_holding_nonzero, make_raw, pattern, qemu_img, raw_of
 from vhdx_oracles import libvhdi_read
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import ExtentKind, open_disk
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.vhdx_writer import (
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.writer import (
     VhdxWriteError,
     VhdxWriter,
     _add_interval,
     set_bits,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 
 def copy_image(source_path, target, block_size, sector=512, chunk=MiB):
@@ -94,8 +95,12 @@ def test_sequential_restore_writes_touch_each_byte_once(tmp_path, monkeypatch):
     """No read-modify-write and no double writes: the payload is written exactly once, plus the metadata."""
     written = []
     real_pwrite = os.pwrite  # every write, direct (payload) or through the page cache (metadata), ends here
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: written.append(len(data)) or
-                        real_pwrite(fd, data, offset))  # fmt: skip
+
+    def recording(fd, data, offset):
+        written.append(len(data))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", recording)
     monkeypatch.setattr(os, "pread", None)  # the writer never reads back
     size = 96 * MiB
     chunk = bytearray(pattern("speed", MiB))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pyvhdi
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.source import SourceError, open_disk
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import SourceError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
 
 MiB = 1 << 20
 

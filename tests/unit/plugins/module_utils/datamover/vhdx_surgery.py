@@ -13,7 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import vhdx_format as fmt
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import checksum
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import log as vhdx_log
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import structures as fmt
 
 MiB = 1 << 20
 
@@ -86,19 +88,20 @@ def log_entry(
     count = len(data_writes) + len(zero_writes)
     descriptor_sectors = (count + 2 + 127) // 128
     length = (descriptor_sectors + len(data_writes)) * fmt.LOG_SECTOR_SIZE
-    head = fmt.LOG_ENTRY_HEADER.pack(b"loge", 0, length, tail, sequence, count, 0, log_guid.bytes_le,
-                                     flushed_file_offset, last_file_offset)  # fmt: skip
+    head = vhdx_log.LOG_ENTRY_HEADER.pack(
+        b"loge", 0, length, tail, sequence, count, 0, log_guid.bytes_le, flushed_file_offset, last_file_offset
+    )
     descriptors = b""
     sectors = b""
     for offset, length_zero in zero_writes:
-        descriptors += fmt.LOG_DESCRIPTOR.pack(b"zero", 0, length_zero, offset, sequence)
+        descriptors += vhdx_log.LOG_DESCRIPTOR.pack(b"zero", 0, length_zero, offset, sequence)
     for offset, data in data_writes:
         assert len(data) == fmt.LOG_SECTOR_SIZE
         leading, trailing = struct.unpack("<Q", data[:8])[0], struct.unpack("<I", data[-4:])[0]
-        descriptors += fmt.LOG_DESCRIPTOR.pack(b"desc", trailing, leading, offset, sequence)
-        sectors += fmt.LOG_DATA_SECTOR.pack(b"data", sequence >> 32, data[8:-4], sequence & 0xFFFFFFFF)
+        descriptors += vhdx_log.LOG_DESCRIPTOR.pack(b"desc", trailing, leading, offset, sequence)
+        sectors += vhdx_log.LOG_DATA_SECTOR.pack(b"data", sequence >> 32, data[8:-4], sequence & 0xFFFFFFFF)
     entry = (head + descriptors).ljust(descriptor_sectors * fmt.LOG_SECTOR_SIZE, b"\x00") + sectors
-    return fmt.with_checksum(entry)
+    return checksum.with_checksum(entry)
 
 
 def make_log_pending(path: Path, entries: Sequence[Tuple[int, bytes]], log_guid: uuid.UUID) -> None:

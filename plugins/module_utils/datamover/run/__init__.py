@@ -1,0 +1,1 @@
+"""Operations on an opened repository: backup, restore, verify, prune, jobs of several VMs."""

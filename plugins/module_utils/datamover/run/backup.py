@@ -1,0 +1,223 @@
+"""Backup of one VM: plan each disk and file, run the chunk pipeline, commit, publish the restore point.
+
+Worker threads read their chunks themselves (ZERO/UNALLOCATED chunks are never read), check for zeros,
+hash, look the id up, and compress + seal only new chunks; the calling thread records each `ChunkResult`
+in its chunk list, in disk order, and appends new blobs to the pack. See pipeline.py for the memory bound
+and store/chunk_store.py for the commit order.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import SourceUnavailableError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import BufferPool, ordered_map
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.streams import (
+    Baseline,
+    Ranges,
+    Stream,
+    plan_stream,
+    ranges_for,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.blob import encode_blob
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, latest_point
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreSession
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
+    FORMAT_VERSION,
+    KIND_DATA,
+    KIND_ZERO,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.crypto import Sealer
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hashing import Digest
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import encode_chunk_lists
+
+Progress = Optional[Callable[[int, int], None]]
+IN_FLIGHT_BUDGET = 48 << 20  # bytes of chunks being hashed/compressed at once (bounds peak memory)
+
+
+class ChunkResult(NamedTuple):
+    """What a worker made of one chunk."""
+
+    stream_no: int
+    number: int  # the chunk's number in its stream
+    size: int  # bytes read
+    chunk_id: Optional[bytes]  # None: the chunk is all zero
+    stored: Optional[bytes]  # the new blob; None: zero, or known already (dedup)
+    flags: int  # BLOB_FLAG_* of ``stored``
+    buffer: bytearray  # the pool buffer read into, to hand back once the result is recorded
+
+
+@dataclass
+class ChunkWork:
+    """What a worker needs to turn a chunk number into a result: shared, read-only during the run.
+
+    The worker reads the chunk itself, into a buffer of ``pool``: reads of the chunks in flight overlap each
+    other and the hashing, and no thread hands data over to another before the result.
+    """
+
+    digest: Digest
+    codec: Codec
+    sealer: Optional[Sealer]
+    session: StoreSession
+    streams: List[Stream]
+    pool: BufferPool
+
+    def __call__(self, item: Tuple[int, int]) -> ChunkResult:
+        stream_no, number = item
+        data, buffer = self._read(stream_no, number)
+        size = len(data)
+        # bytearray == bytes is a memcmp; a memoryview comparison would go item by item
+        if buffer == self.pool.zero if size == self.pool.size else bytes(data) == bytes(size):
+            return ChunkResult(stream_no, number, size, None, None, 0, buffer)
+        chunk_id = self.digest(data)
+        if self.session.known(chunk_id):  # dedup before compressing: known chunks cost a hash only
+            return ChunkResult(stream_no, number, size, chunk_id, None, 0, buffer)
+        stored, flags = encode_blob(data, chunk_id, self.codec, self.sealer)
+        return ChunkResult(stream_no, number, size, chunk_id, stored, flags, buffer)
+
+    def _read(self, stream_no: int, number: int) -> Tuple[memoryview, bytearray]:
+        stream = self.streams[stream_no]
+        offset, length = stream.chunks.chunk_range(number)
+        buffer = self.pool.get()
+        view = memoryview(buffer)[:length]
+        try:
+            stream.source.readinto(offset, view)
+        except BaseException as exc:
+            self.pool.put(buffer)
+            if isinstance(exc, OSError):  # the readers raise SourceError; guard against a raw OS error too
+                raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
+            raise
+        return view, buffer
+
+
+def chunks_to_read(streams: List[Stream]) -> Iterator[Tuple[int, int]]:
+    """(stream, chunk number) of every chunk to read, in disk order."""
+    for stream_no, stream in enumerate(streams):
+        for number in stream.chunks.numbers(stream.to_read, 1):
+            yield stream_no, number
+
+
+def in_flight(workers: int, chunk_size: int) -> int:
+    """How many chunks are read, hashed and compressed at once: the memory bound."""
+    return max(workers + 1, min(workers * 6, IN_FLIGHT_BUDGET // chunk_size))
+
+
+def buffer_pool(workers: int, chunk_size: int) -> BufferPool:
+    """A buffer for every chunk in flight and the one being recorded (a job reuses one pool for all its VMs)."""
+    return BufferPool(in_flight(workers, chunk_size) + 2, chunk_size)
+
+
+def run_streams(work: ChunkWork, threads: Tuple[int, Optional[Executor]], stats: Stats, progress: Progress) -> None:
+    """Push every chunk to read through the pipeline and record the results in the chunk lists.
+    ``threads``: (workers, shared executor or None)."""
+    workers, executor = threads
+    streams = work.streams
+    total = sum(s.chunks.size for s in streams)
+    done = total - sum(s.chunks.covered_bytes(s.to_read, 1) for s in streams)
+    window = in_flight(workers, work.pool.size)
+    results = ordered_map(chunks_to_read(streams), work, workers, window, executor=executor)
+    try:
+        for result in results:
+            done += record_result(streams, result, work.session, stats)
+            work.pool.put(result.buffer)  # the blob is in the pack now: the buffer can be read into again
+            if progress is not None:
+                progress(done, total)
+    finally:
+        results.close()  # on failure: no chunk work (nor read) left running when the store session aborts
+
+
+def record_result(streams: List[Stream], result: ChunkResult, session: StoreSession, stats: Stats) -> int:
+    """Store a worker's result in its chunk list (and a new blob in the pack); return the bytes covered."""
+    chunks, size = streams[result.stream_no].chunks, result.size
+    stats.bytes_read += size
+    if result.chunk_id is None:
+        chunks.set(result.number, KIND_ZERO)
+        stats.bytes_zero += size
+        return size
+    chunks.set(result.number, KIND_DATA, result.chunk_id)
+    if result.stored is not None and session.store(result.chunk_id, result.stored, size, result.flags):
+        stats.chunks_new += 1
+        stats.bytes_stored += len(result.stored)
+    else:
+        stats.chunks_reused += 1
+        stats.bytes_deduplicated += size
+    return size
+
+
+def new_point_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + os.urandom(4).hex()
+
+
+def point_record(point_id: str, vm: str, streams: List[Stream], stats: Stats) -> dict:
+    disks = [s.record(n) for n, s in enumerate(streams) if s.is_disk]
+    files = [s.record(n) for n, s in enumerate(streams) if not s.is_disk]
+    return {
+        "id": point_id,
+        "vm": vm,
+        "time": datetime.now(timezone.utc).isoformat(),
+        "format_version": FORMAT_VERSION,
+        "host": socket.gethostname(),
+        "disks": disks,
+        "files": files,
+        "stats": stats.to_dict(),
+        "incremental": {s.name: s.incremental for s in streams if s.is_disk},
+    }
+
+
+@dataclass
+class BackupJob:
+    """One backup run: plan every stream, push the chunks through the pipeline, commit, publish the point."""
+
+    vm: str
+    streams: List[Stream]
+    codec: Codec
+    changed_ranges: Optional[Ranges]
+    progress: Progress
+    workers: int
+    check_mode: bool
+    executor: Optional[Executor] = None  # a pool shared by the VMs of a job; None: one for this run
+    buffers: Optional[BufferPool] = None  # chunk buffers shared by the VMs of a job (same chunk size)
+
+    def run(self, repo: Optional[Repository], index: Index, digest: Digest) -> dict:
+        """``repo`` None (check mode on a missing repository) or an opened, locked, indexed repository."""
+        stats = Stats(bytes_logical=sum(s.chunks.size for s in self.streams))
+        baseline = self._baseline(repo)
+        for stream in self.streams:
+            plan_stream(stream, baseline, index, ranges_for(stream, self.changed_ranges), stats)
+        session = StoreSession(None if self.check_mode else repo, index)
+        sealer = repo.sealer if repo is not None else None
+        pool = self.buffers or buffer_pool(self.workers, self.streams[0].chunks.chunk_size)
+        work = ChunkWork(digest, self.codec, sealer, session, self.streams, pool)
+        point_id = None if self.check_mode else new_point_id()
+        try:
+            run_streams(work, (self.workers, self.executor), stats, self.progress)
+            stats.stop()
+            point = point_record(point_id or "check-mode", self.vm, self.streams, stats)
+            if repo is not None and not self.check_mode:
+                session.commit()
+                repo.write_point(point, encode_chunk_lists([s.chunks for s in self.streams]))
+        except BaseException:
+            session.abort()
+            raise
+        return {
+            "changed": not self.check_mode,
+            "restore_point": point_id,
+            "stats": stats.to_dict(),
+            "disks": point["disks"],
+            "files": point["files"],
+            "incremental": point["incremental"],
+        }
+
+    def _baseline(self, repo: Optional[Repository]) -> Optional[Baseline]:
+        """The VM's latest restore point, when changed ranges may let it spare reads."""
+        previous = latest_point(repo, self.vm) if repo is not None and self.changed_ranges else None
+        return Baseline.of(previous, chunk_lists(repo, previous) if repo is not None and previous else [])

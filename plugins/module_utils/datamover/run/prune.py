@@ -1,0 +1,128 @@
+"""Retention: keep the last N restore points per VM, then collect the chunks no remaining point uses.
+
+Order, so that a crash at any step never breaks a listed restore point: (1) delete the dropped points'
+records; (2) copy the live chunks of mostly-garbage packs into new packs; (3) publish one new index of
+every surviving pack; (4) delete the old index files; (5) delete garbage and repacked packs. A crash
+between steps leaves only extra (unreferenced or unindexed) data, which the next prune removes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Set
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, points_by_vm
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreSession
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackEntry
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+
+
+def _referenced(repo: Repository, points: List[dict]) -> Set[bytes]:
+    ids: Set[bytes] = set()
+    for point in points:
+        for stream in chunk_lists(repo, point):
+            ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
+    return ids
+
+
+def _classify(repo: Repository, live_ids: Set[bytes]) -> Dict[str, Dict[bytes, List[PackEntry]]]:
+    """Sort packs into keep / repack / delete by the share of their bytes that is still referenced."""
+    plan: Dict[str, Dict[bytes, List[PackEntry]]] = {"keep": {}, "repack": {}, "delete": {}}
+    for pack_id, entries in repo.index.by_pack().items():
+        live = [e for e in entries if e.chunk_id in live_ids]
+        try:
+            size = os.path.getsize(repo.pack_path(pack_id))
+        except OSError:
+            continue  # a missing pack: verify reports it; nothing to collect
+        live_bytes = sum(e.stored_length for e in live)
+        if not live:
+            plan["delete"][pack_id] = entries
+        elif size - live_bytes > size * C.REPACK_GARBAGE_RATIO:
+            plan["repack"][pack_id] = live
+        else:
+            plan["keep"][pack_id] = entries
+    return plan
+
+
+def prune(
+    repository: str,
+    keep_last: int,
+    *,
+    vm: Optional[str] = None,
+    passphrase: Optional[str] = None,
+    check_mode: bool = False,
+    lock_timeout: float = 0,
+) -> dict:
+    """Drop all but the newest ``keep_last`` restore points of each VM (or of ``vm``) and collect garbage."""
+    if keep_last < 1:
+        raise DataMoverError("keep_last must be at least 1 (prune never deletes every restore point of a VM)")
+    repo = Repository(repository, passphrase)
+    try:
+        with repo.lock(exclusive=not check_mode, timeout=lock_timeout):
+            if not check_mode:
+                repo.clean_tmp()
+            repo.load_index()
+            dropped, kept = [], []
+            for group in points_by_vm(repo).values():
+                in_scope = vm is None or group[0]["vm"] == vm
+                dropped += group[:-keep_last] if in_scope else []
+                kept += group[-keep_last:] if in_scope else group
+            plan = _classify(repo, _referenced(repo, kept))
+            result = _summary(dropped, plan)
+            if not check_mode and (dropped or plan["repack"] or plan["delete"]):
+                _apply(repo, dropped, plan)
+    finally:
+        repo.close()
+    result["changed"] = bool(dropped or plan["repack"] or plan["delete"])
+    return result
+
+
+def _summary(dropped: List[dict], plan: Dict[str, Dict[bytes, List[PackEntry]]]) -> dict:
+    return {
+        "removed": [{"vm": p["vm"], "id": p["id"]} for p in dropped],
+        "packs_deleted": len(plan["delete"]),
+        "packs_repacked": len(plan["repack"]),
+        "packs_kept": len(plan["keep"]),
+        "chunks_deleted": sum(len(v) for v in plan["delete"].values()),
+    }
+
+
+def _apply(repo: Repository, dropped: List[dict], plan: Dict[str, Dict[bytes, List[PackEntry]]]) -> None:
+    for point in dropped:  # (1)
+        repo.delete_point(point["id"])
+    session = StoreSession(repo, _FreshIndex())
+    try:  # (2)
+        for pack_id, live in plan["repack"].items():
+            for entry in live:
+                stored = repo.read_blob(pack_id, entry.offset, entry.stored_length)
+                session.store(entry.chunk_id, stored, entry.raw_length, entry.flags)
+        repo.unindexed = dict(plan["keep"])  # (3) the new index covers kept packs and the new ones
+        old_index_files = repo.index_files()
+        session.commit()
+    except BaseException:
+        session.abort()
+        raise
+    for name in old_index_files:  # (4)
+        repo.remove(C.INDEX_DIR, name)
+    for pack_id in list(plan["delete"]) + list(plan["repack"]):  # (5)
+        repo.remove(C.PACKS_DIR, pack_id.hex()[:2], pack_id.hex() + C.PACK_SUFFIX)
+    for name in repo.orphan_chunk_lists():
+        repo.remove(C.POINTS_DIR, name)
+
+
+class _FreshIndex:
+    """Dedup only among the chunks being repacked (the old packs still hold them until step 5)."""
+
+    def __init__(self) -> None:
+        self._ids: Set[bytes] = set()
+
+    def __contains__(self, chunk_id: bytes) -> bool:
+        return chunk_id in self._ids
+
+    def add_pack(self, pack_id: bytes, entries: List[PackEntry]) -> None:
+        self._ids.update(e.chunk_id for e in entries)
+
+    def remove_packs(self, pack_ids: List[bytes]) -> None:
+        """Nothing to forget: a failed prune discards this index with the run."""

@@ -1,0 +1,134 @@
+"""Restore a restore point: every disk as raw or VHDX, every VM file as itself, into a destination folder.
+
+Worker threads read each stored chunk, open (authenticate), decompress and re-hash it; the calling thread
+writes verified bytes only. A damaged or missing chunk stops the restore with an error naming the disk and
+offset, and the unfinished output is removed.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Executor
+from typing import Callable, List, Optional, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError, DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import describe_os_error
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.outputs import open_output, output_name
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import ordered_map
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, find_point
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
+
+FORMATS = ("vhdx", "raw")
+
+
+class ChunkLoader:
+    """Fetch and verify chunks of one stream (thread-safe); errors name the stream and the offset."""
+
+    def __init__(self, repo: Repository, label: str, chunks: ChunkList) -> None:
+        self.repo, self.label, self.chunks = repo, label, chunks
+        self.codec = Codec(0)
+
+    def __call__(self, item: Tuple[int, bytes]) -> Tuple[int, bytes]:
+        number, chunk_id = item
+        offset = number * self.chunks.chunk_size
+        try:
+            return offset, self.repo.load_chunk(chunk_id, self.codec)
+        except CorruptionError as exc:
+            raise CorruptionError(f"{self.label} at offset {offset}: {exc}") from exc
+
+
+def _targets(point: dict, destination: str, fmt: str) -> List[Tuple[dict, str, str]]:
+    """(record, output path, output format) for each disk and file of the point."""
+    targets, taken = [], set()
+    for record in point["disks"] + point["files"]:
+        is_disk = "virtual_size" in record
+        name = output_name(record, fmt) if is_disk else record["name"]
+        if name in taken:  # e.g. disk.vhdx and disk.avhdx: keep the full source name
+            name = f"{record['name']}.{fmt}"
+        taken.add(name)
+        targets.append((record, os.path.join(destination, name), fmt if is_disk else "raw"))
+    return targets
+
+
+def restore_into(
+    repo: Repository,
+    vm: Optional[str],
+    destination: str,
+    *,
+    restore_point: str = "latest",
+    format: str = "vhdx",
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+    workers: int = 1,
+    executor: Optional[Executor] = None,
+) -> dict:
+    """Restore ``restore_point`` of ``vm`` into the folder ``destination`` from an opened, locked and indexed
+    repository (see session.py)."""
+    if format not in FORMATS:
+        raise DataMoverError(f"unknown restore format {format!r}; choose one of {', '.join(FORMATS)}")
+    point = find_point(repo, vm, restore_point)
+    streams = chunk_lists(repo, point)
+    targets = _targets(point, destination, format)
+    existing = [path for _ignored, path, _ignored in targets if os.path.exists(path)]
+    if existing and not overwrite:
+        raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
+    os.makedirs(destination, exist_ok=True)
+    stats = Stats(bytes_logical=sum(s.size for s in streams))
+    meter = Meter(stats.bytes_logical, progress)
+    written = []
+    for record, path, fmt in targets:
+        stream = streams[record["stream"]]
+        _restore_stream(repo, record, stream, path, fmt, (workers, executor), stats, meter)
+        meter.advance(stream.size - meter.stream_done)
+        written.append({"name": record["name"], "path": path, "format": fmt, "size": stream.size})
+    return {
+        "changed": True,
+        "restore_point": point["id"],
+        "vm": point["vm"],
+        "outputs": written,
+        "stats": stats.stop().to_dict(),
+    }
+
+
+class Meter:
+    """Progress in logical bytes: a stream's zero chunks count when the next data chunk after them is written."""
+
+    def __init__(self, total: int, progress: Optional[Callable[[int, int], None]]) -> None:
+        self.total, self.progress, self.done, self.stream_done = total, progress, 0, 0
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        self.stream_done = 0
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def reach(self, position: int) -> None:
+        """The current stream is written up to ``position``."""
+        self.done += position - self.stream_done
+        self.stream_done = position
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _restore_stream(
+    repo: Repository, record: dict, chunks: ChunkList, path: str, fmt: str, pool: tuple, stats: Stats, meter: Meter
+) -> None:
+    """``pool``: (workers, shared executor or None)."""
+    kind = "disk" if "virtual_size" in record else "file"
+    output = open_output(path, fmt, record if kind == "disk" else {"virtual_size": chunks.size})
+    try:
+        loader = ChunkLoader(repo, f"{kind} {record['name']}", chunks)
+        for offset, data in ordered_map(chunks.data_chunks(), loader, pool[0], executor=pool[1]):
+            output.write(offset, data)
+            stats.bytes_read += len(data)
+            meter.reach(offset + len(data))
+        output.commit()
+    except OSError as exc:
+        output.discard()
+        raise DataMoverError(describe_os_error("writing", path, exc)) from exc
+    except BaseException:
+        output.discard()
+        raise

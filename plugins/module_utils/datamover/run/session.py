@@ -1,0 +1,229 @@
+"""A session: one opened repository serving several operations, as a job backing up many VMs needs.
+
+Opening a repository costs a scrypt key unlock, a lock, loading the index and starting worker threads; a
+session pays that once and then backs up, restores or verifies any number of VMs. It holds its lock until
+``close``: exclusive for a writing session (so no other writer or reader slips in between two VMs of the
+job), shared for a reading one. Each backup is still its own restore point with its own commit: a backup
+that fails leaves no restore point and no data behind (see store/chunk_store.py), and the session stays usable.
+
+A writing session creates a missing repository at its first backup, after that backup's sources opened,
+so a job whose sources are all missing writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import DiskOpener
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import backup as _backup
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import (
+    BufferPool,
+    default_workers,
+    worker_pool,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.restore import restore_into
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.streams import (
+    Ranges,
+    close_streams,
+    open_streams,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.verify import verify_in
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec, compression_level
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
+    CONFIG_FILE,
+    DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hashing import make_chunk_hasher
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock import RepositoryLock
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository, create_layout
+
+Progress = Optional[Callable[[int, int], None]]
+
+
+def check_chunk_size(block_size: int) -> None:
+    if not MIN_CHUNK_SIZE <= block_size <= MAX_CHUNK_SIZE or block_size & (block_size - 1):
+        raise DataMoverError(
+            f"block_size {block_size} is invalid: use a power of two from {MIN_CHUNK_SIZE} to {MAX_CHUNK_SIZE} bytes"
+        )
+
+
+class Session:
+    """An opened (or, for a writer, about to be created) repository; use ``engine.open_session``."""
+
+    def __init__(
+        self,
+        repository: str,
+        *,
+        passphrase: Optional[str] = None,
+        lock_timeout: float = 0,
+        workers: Optional[int] = None,
+        write: bool = True,
+        check_mode: bool = False,
+        init: bool = True,
+        encryption: Optional[str] = None,
+        hash_algorithm: str = "blake3",
+        kdf: str = "scrypt",
+        disk_opener: Optional[DiskOpener] = None,
+    ) -> None:
+        self.path = repository
+        self.write, self.check_mode = write and not check_mode, check_mode
+        self.workers = default_workers(workers)
+        self._passphrase, self._lock_timeout, self._init = passphrase, lock_timeout, init
+        self._create_args = {"encryption": encryption, "hash_algorithm": hash_algorithm, "kdf": kdf}
+        self._opener = disk_opener or open_disk  # tests give their own opener
+        self.repo: Optional[Repository] = None
+        self._lock: Optional[RepositoryLock] = None
+        self._indexed = False
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._buffers: Dict[int, BufferPool] = {}  # by chunk size, reused by the next backup
+        exists = os.path.exists(os.path.join(repository, CONFIG_FILE))
+        if exists or not write:  # a reader of a missing repository fails here, with the reason
+            self._attach(Repository(repository, passphrase))
+
+    # --- life cycle -------------------------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers, release the lock, close the pack files (idempotent)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor: Optional[ThreadPoolExecutor] = None
+        try:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+        finally:
+            if self.repo is not None:
+                self.repo.close()
+
+    def _attach(self, repo: Repository) -> None:
+        """Lock ``repo`` for the rest of the session (exclusive when writing)."""
+        lock = repo.lock(exclusive=self.write, timeout=self._lock_timeout)
+        try:
+            lock.acquire()
+            if self.write:
+                repo.clean_tmp()  # leftovers of interrupted writers, now that no writer can be running
+        except BaseException:
+            lock.release()
+            repo.close()
+            raise
+        self.repo, self._lock = repo, lock
+
+    def _writable_repository(self) -> Optional[Repository]:
+        """The repository a backup writes to; created now if missing. None: check mode, no repository yet."""
+        if self.repo is None and not self.check_mode:
+            if not self._init:
+                raise DataMoverError(f"no repository at {self.path} and init is false")
+            _config, master = create_layout(self.path, passphrase=self._passphrase, **self._create_args)
+            self._attach(Repository(self.path, self._passphrase, master=master))
+        return self.repo
+
+    def _index(self, repo: Repository) -> Index:
+        """The in-memory index, loaded once; every backup of the session keeps it up to date."""
+        if not self._indexed:
+            repo.load_index()
+            self._indexed = True
+        return repo.index
+
+    def _pool(self) -> Tuple[int, Optional[ThreadPoolExecutor]]:
+        if self._executor is None and self.workers > 1:
+            self._executor = worker_pool(self.workers)
+        return self.workers, self._executor
+
+    def _reader(self) -> Repository:
+        if self.repo is None:
+            raise DataMoverError(f"no repository at {self.path}")
+        return self.repo
+
+    # --- operations -------------------------------------------------------------------------------------------
+    def backup(
+        self,
+        vm: str,
+        sources: Sequence[str],
+        *,
+        block_size: int = DEFAULT_CHUNK_SIZE,
+        compression: str = "default",
+        changed_ranges: Optional[Ranges] = None,
+        progress: Progress = None,
+    ) -> dict:
+        """Back up ``sources`` of ``vm`` as a new restore point; in check mode estimate and write nothing."""
+        if not self.write and not self.check_mode:
+            raise DataMoverError("this session was opened for reading: it cannot back up")
+        if not vm:
+            raise DataMoverError("a VM name is required")
+        if not sources:
+            raise DataMoverError("no sources given: name at least one disk or VM file")
+        check_chunk_size(block_size)
+        codec = Codec(compression_level(compression))
+        streams = open_streams(sources, block_size, self._opener)
+        try:
+            repo = self._writable_repository()
+            workers, executor = self._pool()
+            buffers = self._buffers.pop(block_size, None) or _backup.buffer_pool(workers, block_size)
+            job = _backup.BackupJob(
+                vm=vm,
+                streams=streams,
+                codec=codec,
+                changed_ranges=changed_ranges,
+                progress=progress,
+                workers=workers,
+                check_mode=self.check_mode,
+                executor=executor,
+                buffers=buffers,
+            )
+            if repo is None:  # check mode against a repository that does not exist yet
+                result = job.run(None, Index(), make_chunk_hasher(self._create_args["hash_algorithm"]))
+            else:
+                result = job.run(repo, self._index(repo), repo.digest)
+            self._buffers[block_size] = buffers  # all returned: a failed run may have lost some, so not then
+            return result
+        finally:
+            close_streams(streams)
+
+    def restore(
+        self,
+        vm: Optional[str],
+        destination: str,
+        *,
+        restore_point: str = "latest",
+        format: str = "vhdx",
+        overwrite: bool = False,
+        progress: Progress = None,
+    ) -> dict:
+        """Write the disks and files of ``restore_point`` of ``vm`` into the folder ``destination``."""
+        repo = self._reader()
+        self._index(repo)
+        workers, executor = self._pool()
+        return restore_into(
+            repo,
+            vm,
+            destination,
+            restore_point=restore_point,
+            format=format,
+            overwrite=overwrite,
+            progress=progress,
+            workers=workers,
+            executor=executor,
+        )
+
+    def verify(
+        self, *, vm: Optional[str] = None, restore_point: Optional[str] = None, progress: Progress = None
+    ) -> dict:
+        """Check the structure and every chunk of the selected restore points (all by default)."""
+        repo = self._reader()
+        self._index(repo)  # first, so that packs an interrupted run left unindexed are still noted as such
+        workers, executor = self._pool()
+        return verify_in(
+            repo, vm=vm, restore_point=restore_point, progress=progress, workers=workers, executor=executor
+        )

@@ -1,0 +1,1 @@
+"""The repository on disk: packs, index, restore points, keys, locks, and the format constants."""

@@ -1,0 +1,57 @@
+"""The catalog: restore points of a repository, by VM, read from their records."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import (
+    ChunkList,
+    decode_chunk_lists,
+)
+
+
+def points_by_vm(repository: Repository, vm: Optional[str] = None) -> Dict[str, List[dict]]:
+    """Restore point records grouped by VM, oldest first."""
+    grouped: Dict[str, List[dict]] = {}
+    for point_id in repository.point_ids():
+        try:
+            point = repository.read_point(point_id)
+        except FileNotFoundError:
+            continue  # deleted by a concurrent prune between listing and reading
+        if vm is None or point["vm"] == vm:
+            grouped.setdefault(point["vm"], []).append(point)
+    return grouped
+
+
+def find_point(repository: Repository, vm: Optional[str], restore_point: str) -> dict:
+    """The record named ``restore_point`` ("latest" = newest of ``vm``); a clear error when absent."""
+    if restore_point != "latest":
+        if restore_point not in repository.point_ids():
+            raise DataMoverError(f"restore point {restore_point} does not exist in {repository.path}")
+        point = repository.read_point(restore_point)
+        if vm is not None and point["vm"] != vm:
+            raise DataMoverError(f"restore point {restore_point} belongs to VM {point['vm']!r}, not {vm!r}")
+        return point
+    point = latest_point(repository, vm) if vm is not None else None
+    if point is None:
+        raise DataMoverError(f"VM {vm!r} has no restore point in {repository.path}")
+    return point
+
+
+def latest_point(repository: Repository, vm: str) -> Optional[dict]:
+    """The newest restore point of ``vm``. Ids sort by time, so records are read newest first until one of
+    ``vm`` turns up: a VM backed up daily is found among the last few records, however long the history."""
+    for point_id in reversed(repository.point_ids()):
+        try:
+            point = repository.read_point(point_id)
+        except FileNotFoundError:
+            continue  # deleted by a concurrent prune between listing and reading
+        if point["vm"] == vm:
+            return point
+    return None
+
+
+def chunk_lists(repository: Repository, point: dict) -> List[ChunkList]:
+    return decode_chunk_lists(repository.read_chunk_payload(point), point["id"])

@@ -1,0 +1,135 @@
+"""The write side of one backup: appends new chunks to packs and commits them (packs, then an index file).
+
+A full pack is made durable (fsync, rename, directory fsync) on a background thread, so the disk flush
+overlaps with hashing and compressing the next chunks; its chunks stay "pending" (known for dedup) until
+then. ``commit`` waits for every pack before writing the index file, keeping the commit order.
+
+On failure ``abort`` drops the unfinished pack and deletes the packs this session finished (no index or
+restore point names them yet), and forgets them in the in-memory index, so the repository and the index
+(which a job keeps for its next VM) are left as they were. A crash instead of an abort leaves
+finished packs behind, which the next writer indexes and reuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Deque, Dict, Iterable, List, Optional, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import remove_quietly
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.protocol import Protocol
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import INDEX_DIR, PACK_TARGET_SIZE
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackEntry, PackWriter
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+
+MAX_PACKS_IN_FLUSH = 2  # packs being made durable at once; more waits (bounds dirty data, not memory)
+
+
+class ChunkIndex(Protocol):
+    """What a store session needs of an index: the repository's `Index`, or prune's index of the repacked."""
+
+    def __contains__(self, chunk_id: bytes) -> bool:
+        """True when the chunk is stored in an indexed pack."""
+
+    def add_pack(self, pack_id: bytes, entries: Iterable[PackEntry]) -> None:
+        """Index a pack made durable."""
+
+    def remove_packs(self, pack_ids: Iterable[bytes]) -> None:
+        """Forget packs an aborted session deleted."""
+
+
+class StoreSession:
+    """Dedup-aware chunk store; ``repository`` None means check mode (count, write nothing)."""
+
+    def __init__(self, repository: Optional[Repository], index: ChunkIndex, pack_target: Optional[int] = None) -> None:
+        self.repository = repository
+        self.index = index
+        self.pack_target = pack_target or PACK_TARGET_SIZE
+        self._pending: Dict[bytes, None] = {}  # chunks written but not yet durable (check mode: "would store")
+        self._writer: Optional[PackWriter] = None
+        self._flushing: Deque[Tuple[PackWriter, Future]] = deque()
+        self._flusher: Optional[ThreadPoolExecutor] = None
+        self.finished: Dict[bytes, List[PackEntry]] = {}
+
+    def known(self, chunk_id: bytes) -> bool:
+        """True when the chunk is stored already or queued in this session (safe from worker threads)."""
+        return chunk_id in self.index or chunk_id in self._pending
+
+    def store(self, chunk_id: bytes, stored: bytes, raw_length: int, flags: int) -> bool:
+        """Append a new chunk; False if it turned out to be known (two workers met the same new chunk)."""
+        if self.known(chunk_id):
+            return False
+        self._pending[chunk_id] = None
+        if self.repository is None:
+            return True
+        if self._writer is None:
+            self._writer = self.repository.new_pack_writer()
+        self._writer.add(chunk_id, stored, raw_length, flags)
+        if self._writer.size >= self.pack_target:
+            self._finish_pack()
+        return True
+
+    def _finish_pack(self) -> None:
+        writer, self._writer = self._writer, None
+        if self._flusher is None:
+            self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamover-flush")
+        self._flushing.append((writer, self._flusher.submit(writer.finish)))
+        self._collect(wait_for=len(self._flushing) - MAX_PACKS_IN_FLUSH)
+
+    def _collect(self, wait_for: int = 0) -> None:
+        """Index packs whose flush is done; wait for the oldest ``wait_for`` ones. Re-raises flush errors."""
+        while self._flushing and (wait_for > 0 or self._flushing[0][1].done()):
+            writer, future = self._flushing.popleft()
+            entries = future.result()
+            self.finished[writer.pack_id] = entries
+            self.index.add_pack(writer.pack_id, entries)
+            for entry in entries:
+                self._pending.pop(entry.chunk_id, None)
+            wait_for -= 1
+
+    def commit(self) -> None:
+        """Make everything durable and indexed: the last pack, then one index file for the session's packs
+        and for packs an interrupted run left unindexed."""
+        if self.repository is None:
+            return
+        if self._writer is not None and len(self._writer):
+            self._finish_pack()
+        elif self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        self._collect(wait_for=len(self._flushing))
+        self._stop_flusher()
+        to_index = dict(self.repository.unindexed)
+        to_index.update(self.finished)
+        if to_index:
+            self.repository.write_index(to_index)
+            self.repository.unindexed.clear()
+            for name in self.repository.damaged_index_files:  # their packs were unindexed, so now indexed anew
+                self.repository.remove(INDEX_DIR, name)
+            self.repository.damaged_index_files.clear()
+        self.finished = {}  # indexed now: an abort after this point must not delete them
+
+    def abort(self) -> None:
+        """Undo what this session wrote (nothing durable names it yet)."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        while self._flushing:
+            writer, future = self._flushing.popleft()
+            with contextlib.suppress(Exception):
+                self.finished[writer.pack_id] = future.result()
+            writer.abort()
+        self._stop_flusher()
+        if self.repository is not None:
+            # the index may outlive this session (a job backs up several VMs): it must not name deleted packs
+            self.index.remove_packs(list(self.finished))
+            for pack_id in self.finished:
+                remove_quietly(self.repository.pack_path(pack_id))
+        self.finished.clear()
+        self._pending.clear()
+
+    def _stop_flusher(self) -> None:
+        if self._flusher is not None:
+            self._flusher.shutdown(wait=True)
+            self._flusher = None
