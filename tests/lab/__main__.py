@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from lab import control
-from lab.context import REPO_ROOT, SCRIPTS_DIR, LabConfig
-from lab.estate import EstateError, load_estate
+from lab.checkout import REPO_ROOT
+from lab.context import SCRIPTS_DIR, LabConfig
+from lab.estate.fields import EstateError
+from lab.estate.loader import load_estate
 
 DEFAULT_STATE_DIR = REPO_ROOT / "build" / "lab"
 

@@ -25,9 +25,9 @@ from typing import Any
 from ansible.executor.powershell.module_manifest import _get_powershell_script
 
 from lab.context import HostContext
-from lab.hostfs import HostPathError, environment, expand_variables
 from lab.modules import run_module
 from lab.outcome import Outcome, refused
+from lab.windows.hostfs import HostPathError, environment, expand_variables
 
 _MARKER = "\0\0\0\0"
 

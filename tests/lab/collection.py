@@ -21,11 +21,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lab.checkout import collection_module
+from ansible_collections.backup.hyperv.plugins.plugin_utils import _pwsh
+from lab.checkout import from_checkout
 from lab.context import HostContext
 from lab.handlers import ScriptCall, ScriptFailure
-from lab.hostfs import InvalidNameError
 from lab.outcome import Outcome, refused
+from lab.windows.hostfs import InvalidNameError
 
 _SCRIPT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -72,7 +73,7 @@ def _known_script(context: HostContext, name: str) -> bytes | None:
             raise ValueError(f"{name}.ps1 includes {included}.ps1, which is not in the lab's script directories")
         return found
 
-    return collection_module("plugins.plugin_utils._pwsh").expand_includes(body, read, (name,))
+    return from_checkout(_pwsh).expand_includes(body, read, (name,))
 
 
 def _escape_non_ascii(text: str) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.estate import Estate, Host
+from lab.checkout import REPO_ROOT
+from lab.estate.loader import Estate, Host
 from lab.handlers import HandlerRegistry
-from lab.hostfs import HostFileSystem
+from lab.windows.hostfs import HostFileSystem
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PWSH_SOURCE = REPO_ROOT / "plugins" / "plugin_utils" / "_pwsh.py"
 SCRIPTS_DIR = REPO_ROOT / "plugins" / "plugin_utils" / "scripts"
 
@@ -52,5 +52,5 @@ class HostContext:
         """Create the host's directories (idempotent)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.files.create_skeleton(self.host.username)
-        for provision in self.registry.provisioners():  # the estate's files and state (lab.handlers.provision)
+        for provision in self.registry.provisioners():  # the estate's files and state (lab.windows.provision)
             provision(self)

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from lab.estate import Estate, load_estate
+from lab.estate.loader import Estate, load_estate
 from lab.runtime import STATUS_FILE
-from lab.server import FAULT_FILE, write_fault
+from lab.wire.server import FAULT_FILE, write_fault
 
 PID_FILE = "lab.pid"
 PROCESS_LOG = "lab.log"
@@ -112,6 +112,24 @@ def inventory(estate: Estate, status: dict[str, Any], auth: str = "basic") -> di
     return {"all": {"children": {"windows": {"hosts": hosts}, **groups}}}  # groups by role: playbooks/preflight.yml
 
 
+def _serve_command(
+    estate_path: Path,
+    state_dir: Path,
+    port: int,
+    script_dirs: tuple[Path, ...],
+    handler_files: tuple[Path, ...],
+    ready_fd: int,
+) -> list[str]:
+    """`python -m lab serve ...`: what `up` starts in the background."""
+    command = [sys.executable, "-m", "lab", "serve", str(estate_path), "--state-dir", str(state_dir)]
+    command += ["--port", str(port)]
+    for directory in script_dirs:
+        command += ["--scripts-dir", str(directory)]
+    for path in handler_files:
+        command += ["--handlers", str(path)]
+    return [*command, "--ready-fd", str(ready_fd)]
+
+
 def up(
     estate_path: Path,
     state_dir: Path,
@@ -128,24 +146,9 @@ def up(
     if pid is not None and process_running(pid):
         raise LabError(f"a lab is already running from {state_dir} (pid {pid}); run `lab down` first")
     (state_dir / STATUS_FILE).unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "lab",
-        "serve",
-        str(estate_path),
-        "--state-dir",
-        str(state_dir),
-        "--port",
-        str(port),
-    ]
-    for directory in script_dirs:
-        command += ["--scripts-dir", str(directory)]
-    for path in handler_files:
-        command += ["--handlers", str(path)]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
     reader, writer = os.pipe()  # the server writes its status line here once every port is bound
-    command += ["--ready-fd", str(writer)]
+    command = _serve_command(estate_path, state_dir, port, script_dirs, handler_files, writer)
     try:
         with open(state_dir / PROCESS_LOG, "ab") as log:
             process = subprocess.Popen(

@@ -5,7 +5,7 @@ records), text written straight to the console's stderr (`$host.UI.WriteErrorLin
 messages) and an exit code when the script calls `exit`. Over WinRS, powershell.exe prints
 output lines to stdout and serialises error records to stderr as CLIXML (`#< CLIXML`), the
 form pywinrm's `run_ps` and Ansible's winrm plugin decode; over PSRP each stream is a PSRP
-message (see psrp_shell.py).
+message (see wire/psrp.py).
 """
 
 from __future__ import annotations

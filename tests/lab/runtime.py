@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lab.context import HostContext, LabConfig
-from lab.handlers import default_registry
-from lab.requestlog import RequestLog
-from lab.server import HostServer
+from lab.handlers.builtin import default_registry
+from lab.wire.requestlog import RequestLog
+from lab.wire.server import HostServer
 
 STATUS_FILE = "lab.json"
 LOG_FILE = "requests.jsonl"

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from lab.context import HostContext
 from lab.handlers import HandlerRegistry
-from lab.handlers.pe_version import write_executable
+from lab.windows.pe_version import write_executable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_SOURCE = REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml"

@@ -19,7 +19,7 @@ TESTS_DIR = Path(__file__).resolve().parents[2]
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from lab.requestlog import read_log  # noqa: E402 - after tests/ is on sys.path
+from lab.wire.requestlog import read_log  # noqa: E402 - after tests/ is on sys.path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -130,7 +130,7 @@ class ProvisionedLab:
 
     def __init__(self, estate: Any, state_dir: Path) -> None:
         from lab.context import HostContext, LabConfig
-        from lab.handlers import default_registry
+        from lab.handlers.builtin import default_registry
 
         self.estate = estate
         self.state_dir = state_dir

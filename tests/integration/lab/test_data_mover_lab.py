@@ -27,7 +27,7 @@ from lab_testkit import ESTATES, ProvisionedLab, ansible_environment, estate_lab
 from test_installs_lab import MANIFEST, stage_component_sources
 
 # isort: split
-from lab.estate import load_estate
+from lab.estate.loader import load_estate
 from lab.handlers import ScriptFailure
 from lab.handlers.data_mover import split_command_line
 

@@ -10,7 +10,8 @@ from lab_testkit import ESTATES
 
 # isort: split
 from lab.control import inventory
-from lab.estate import EstateError, load_estate, parse_estate
+from lab.estate.fields import EstateError
+from lab.estate.loader import load_estate, parse_estate
 
 HOST = {"name": "hv1", "address": "127.0.0.21", "credentials": {"username": "a", "password": "b"}}
 

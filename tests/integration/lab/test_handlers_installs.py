@@ -9,9 +9,9 @@ import pytest
 from lab_testkit import ESTATES, ProvisionedLab
 
 # isort: split
-from lab.estate import load_estate
+from lab.estate.loader import load_estate
 from lab.handlers import ScriptFailure
-from lab.handlers.pe_version import executable_bytes
+from lab.windows.pe_version import executable_bytes
 
 PRODUCT = "{11111111-2222-3333-4444-555555555555}"
 TOOL = "C:\\Program Files\\Vendor\\cfg.exe"

@@ -12,10 +12,10 @@ from lab_testkit import ESTATES, ProvisionedLab, ansible_adhoc, estate_lab
 
 # isort: split
 from lab.collection import run_collection_request
-from lab.estate import load_estate
+from lab.estate.loader import load_estate
 from lab.handlers import ScriptFailure
-from lab.handlers.storage import local_path
-from lab.hostfs import HostPathError
+from lab.windows.hostfs import HostPathError
+from lab.windows.storage import local_path
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import build_request
 

@@ -18,7 +18,7 @@ from ansible.plugins.loader import connection_loader
 from lab_testkit import ESTATES, TESTS_DIR, ansible_adhoc, estate_lab, handled_since
 
 # isort: split
-from lab.handlers.pe_version import executable_bytes
+from lab.windows.pe_version import executable_bytes
 
 PROXIES = ("px1", "px2")
 PROVIDER = "Contoso Array VSS Hardware Provider"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from lab.estate import EstateError, parse_estate
-from lab.hostfs import HostFileSystem, HostPathError, InvalidNameError, expand_variables
+from lab.estate.fields import EstateError
+from lab.estate.loader import parse_estate
 from lab.recognise import input_lines, normalise, split_command_line
+from lab.windows.hostfs import HostFileSystem, HostPathError, InvalidNameError, expand_variables
 
 HOST = {"name": "hv1", "address": "127.0.0.21", "credentials": {"username": "u", "password": "p"}}
 

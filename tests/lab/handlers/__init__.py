@@ -4,7 +4,9 @@ A handler is a function `(ScriptCall) -> reply` registered under a script name (
 `plugins/plugin_utils/scripts/<name>.ps1`). Its reply is what the script's JSON document
 would hold on Windows; raising `ScriptFailure` is the script failing (`{"failed": true,
 "msg": ...}`, exit code 1). A module of handlers defines `register(registry)`; built-in modules
-are listed in `BUILTIN_MODULES`, and `lab up --handlers FILE.py` loads more (tests use it).
+are listed in `builtin.BUILTIN_MODULES`, and `lab up --handlers FILE.py` loads more (tests use it).
+This package holds the handler API (here) and the handlers; the Windows parts they act on are in
+`lab.windows`, the estate's model in `lab.estate`.
 
 Ansible PowerShell modules (the few `ansible.windows` ones the roles use) are registered
 the same way with `add_module(name, handler, source)`: `name` as Ansible resolves it
@@ -17,19 +19,17 @@ Ansible sends must equal. The handler gets a `ModuleCall` and returns the module
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.estate import Estate, Host
-from lab.hostfs import HostFileSystem
+from lab.estate.loader import Estate, Host
+from lab.windows.hostfs import HostFileSystem
 
 # Handler modules shipped with the lab.
 BUILTIN_MODULES: tuple[str, ...] = (
-    "lab.handlers.provision",
+    "lab.windows.provision",
     "lab.handlers.host_facts",
     "lab.handlers.vss_provider",
     "lab.handlers.proxy_components",
@@ -115,23 +115,3 @@ class HandlerRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._handlers)
-
-
-def load_handler_file(registry: HandlerRegistry, path: Path) -> None:
-    """Import a handler module by file path and let it register its handlers."""
-    spec = importlib.util.spec_from_file_location(f"lab_handlers_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load handlers from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.register(registry)
-
-
-def default_registry(extra_files: tuple[Path, ...] = ()) -> HandlerRegistry:
-    """The built-in handlers plus those in `extra_files`."""
-    registry = HandlerRegistry()
-    for module_name in BUILTIN_MODULES:
-        importlib.import_module(module_name).register(registry)
-    for path in extra_files:
-        load_handler_file(registry, path)
-    return registry

@@ -25,11 +25,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from lab.checkout import CheckoutImportError, collection_module
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
+from lab.checkout import CheckoutImportError, from_checkout
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
-from lab.handlers.hoststate import HostState
-from lab.handlers.storage import local_path as estate_local_path
-from lab.hostfs import HostPathError, InvalidNameError, expand_variables
+from lab.windows.hostfs import HostPathError, InvalidNameError, expand_variables
+from lab.windows.hoststate import HostState
+from lab.windows.storage import local_path as estate_local_path
 
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 _LONG_PATH_PREFIX = "\\\\?\\"
@@ -78,9 +79,9 @@ def split_command_line(line: str) -> list[str]:
 
 
 def engine_cli() -> ModuleType:
-    """The engine's `cli` module, imported from this checkout the way the launcher finds it."""
+    """The engine's `cli` module, refused unless it is this checkout's (the launcher's collections root)."""
     try:
-        return collection_module("plugins.module_utils.datamover.cli")
+        return from_checkout(cli)
     except CheckoutImportError as exc:
         raise ScriptFailure(str(exc)) from exc
 
@@ -195,7 +196,7 @@ def _output_to_windows(paths: PathMap, output: str) -> str:
 
 def run_engine(call: ScriptCall, command_line: str, input_files: dict[str, str], passphrase: str) -> dict[str, Any]:
     """The engine's command line on the lab's files: exit code, stdout and stderr in Windows form."""
-    cli = engine_cli()
+    engine = engine_cli()
     paths = PathMap(call)
     work = None
     try:
@@ -205,11 +206,11 @@ def run_engine(call: ScriptCall, command_line: str, input_files: dict[str, str],
             argv += options
     except InvalidNameError as exc:
         return _refused_name(exc)
-    environ = {cli.PASSPHRASE_ENV: passphrase} if passphrase else {}
+    environ = {engine.PASSPHRASE_ENV: passphrase} if passphrase else {}
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):  # argparse reports usage errors on sys.stderr
-            exit_code = cli.main(argv, environ=environ, stdout=stdout, stderr=stderr)
+            exit_code = engine.main(argv, environ=environ, stdout=stdout, stderr=stderr)
     except SystemExit as exc:
         exit_code = exc.code if isinstance(exc.code, int) else 2
     finally:

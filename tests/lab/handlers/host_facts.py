@@ -14,14 +14,15 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure, features
-from lab.handlers.facts_context import FactsContext
-from lab.handlers.facts_identity import identity_section, trusts_section
-from lab.handlers.facts_storage import cluster_section, dedup_section, disks_section, smb_section, vms_section
-from lab.handlers.hoststate import HostState, service_entry
-from lab.handlers.pe_version import file_version
-from lab.handlers.services import service_executable
-from lab.hostfs import HostPathError
+from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.handlers.host_facts_context import FactsContext
+from lab.handlers.host_facts_identity import identity_section, trusts_section
+from lab.handlers.host_facts_storage import cluster_section, dedup_section, disks_section, smb_section, vms_section
+from lab.windows import features
+from lab.windows.hostfs import HostPathError
+from lab.windows.hoststate import HostState, service_entry
+from lab.windows.pe_version import file_version
+from lab.windows.services import service_executable
 
 SCHEMA_VERSION = "1.0"
 PROVIDER_TYPES = {0: "unknown", 1: "system", 2: "software", 3: "hardware"}

@@ -12,10 +12,10 @@ import hashlib
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
-from lab.handlers.hoststate import HostState, service_entry
-from lab.handlers.pe_version import file_version
-from lab.handlers.services import ACCOUNTS, START_MODES, ServiceError, new_service, qfailure_text, start, stop
-from lab.hostfs import HostFileSystem, HostPathError
+from lab.windows.hostfs import HostFileSystem, HostPathError
+from lab.windows.hoststate import HostState, service_entry
+from lab.windows.pe_version import file_version
+from lab.windows.services import ACCOUNTS, START_MODES, ServiceError, new_service, qfailure_text, start, stop
 
 
 def _join(folder: str, relative: str) -> str:

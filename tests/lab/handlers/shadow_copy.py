@@ -11,7 +11,7 @@ proxy's shadow copies (and the copy once no host holds it), then removes files a
 
 A set of SMB3 shares (`Transportable: false`, VSS for SMB File Shares) is taken the same way from
 the share's folder on the file server, and the file server exposes each copy as the shadow copy
-share `\\\\server\\share@{shadow id}` (`lab.handlers.storage`). The Hyper-V host records those copies in
+share `\\\\server\\share@{shadow id}` (`lab.windows.storage`). The Hyper-V host records those copies in
 its state and in `<MetadataDir>\\<set>.shares.json`, as the create script does; release deletes
 the copy, so the shadow copy share is gone.
 """
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
-from lab.handlers.hoststate import HostState, service_entry
-from lab.handlers.shadow_volumes import Volume, find_volume, host_volumes, readable_lun, share_volume, vm_files
-from lab.handlers.storage import shadow_share_directory
-from lab.hostfs import HostPathError
+from lab.handlers.shadow_copy_volumes import Volume, find_volume, host_volumes, readable_lun, share_volume, vm_files
+from lab.windows.hostfs import HostPathError
+from lab.windows.hoststate import HostState, service_entry
+from lab.windows.storage import shadow_share_directory
 
 HYPERV_WRITER = "{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}"
 _CAB_MAGIC = b"MSCF\0\0\0\0"

@@ -12,10 +12,10 @@ import re
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
-from lab.handlers.hoststate import HostState
-from lab.handlers.packages import PackageError, product_entry, provider_entry, read_package
-from lab.handlers.pe_version import write_executable
-from lab.hostfs import HostFileSystem, HostPathError, environment
+from lab.windows.hostfs import HostFileSystem, HostPathError, environment
+from lab.windows.hoststate import HostState
+from lab.windows.packages import PackageError, product_entry, provider_entry, read_package
+from lab.windows.pe_version import write_executable
 
 INSTALLER_ERRORS = {
     1602: "the user cancelled the installation",

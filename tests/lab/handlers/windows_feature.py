@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure, features
-from lab.handlers.hoststate import HostState
+from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.windows import features
+from lab.windows.hoststate import HostState
 
 
 def _names(value: Any) -> list[str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.handlers.pe_version import write_executable
-from lab.handlers.services import new_service
-from lab.hostfs import HostFileSystem
+from lab.windows.hostfs import HostFileSystem
+from lab.windows.pe_version import write_executable
+from lab.windows.services import new_service
 
 DISPLAY_NAMES = {
     "Hyper-V": "Hyper-V",

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.handlers import features
-from lab.handlers.facts_context import FactsContext
-from lab.handlers.model import Lun
-from lab.handlers.model_fields import stable_number
-from lab.handlers.model_hosts import LunView
-from lab.handlers.storage import local_path, vhd_format
-from lab.hostfs import HostPathError
+from lab.estate.fields import stable_number
+from lab.estate.hosts import LunView
+from lab.estate.model import Lun
+from lab.handlers.host_facts_context import FactsContext
+from lab.windows import features
+from lab.windows.hostfs import HostPathError
+from lab.windows.storage import local_path, vhd_format
 
 _FORMATS = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": "VHDX", ".vhds": "VHDSet"}
 

@@ -1,4 +1,4 @@
-"""Small readers for the estate model: each checks one value and names its place when it is wrong."""
+"""EstateError, and the small readers of the estate model: each checks one value and names its place when wrong."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import hashlib
 import re
 from typing import Any
 
-from lab.estate import EstateError
-
 _SID = re.compile(r"^S-1-[0-9]+(-[0-9]+)*$")
 _SIZE = re.compile(r"^(?P<number>[0-9]+)\s*(?P<unit>[KMGT]?)i?B?$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+class EstateError(ValueError):
+    """The estate file is not one the lab can play."""
 
 
 class Where(str):

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab.estate.hosts import Vm
 from lab.handlers import ScriptCall
-from lab.handlers.model_hosts import Vm
-from lab.handlers.provision import configuration_files
-from lab.handlers.storage import csv_directory, local_path, share_of, vhd_format
-from lab.hostfs import HostPathError
+from lab.windows.hostfs import HostPathError
+from lab.windows.provision import configuration_files
+from lab.windows.storage import csv_directory, local_path, share_of, vhd_format
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from lab.checkout import collection_module
-from lab.estate import EstateError
-from lab.handlers.model_fields import (
+from lab.checkout import from_checkout
+from lab.estate.fields import (
+    EstateError,
     Where,
     check_keys,
     derived_sid,
@@ -25,6 +25,8 @@ from lab.handlers.model_fields import (
     stable_number,
     text,
 )
+
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts import model as facts_model
 
 ROLES = ("hyperv", "proxy", "smb", "other")
 FEATURES = ("Hyper-V", "Failover-Clustering", "FS-Data-Deduplication")
@@ -42,10 +44,9 @@ INSTALLER_SERVICE = {
     "version": "0.1.0.0",
 }
 _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
-_HOST_KEYS = {
-    "role", "computer_name", "domain", "os", "virtual", "features", "groups", "luns", "vss_providers",
-    "dedup_volumes", "shares", "vms", "services", "managed", "section_errors",
-}  # fmt: skip
+_WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed"}  # who the host is
+_HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors"}  # what it has
+_HOST_KEYS = _WHO_KEYS | _HAS_KEYS
 _WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+\\)")
 
 
@@ -157,15 +158,19 @@ def _lun_view(entry: Any, where: Where, luns: set[str]) -> LunView:
     return LunView(lun, readable, text(entry.get("error", "Access is denied."), where / "error"))
 
 
+def provider_id(name: str) -> str:
+    """The id of a VSS provider that names none (stable: derived from its name)."""
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vss-provider:{name}")) + "}"
+
+
 def _provider(entry: Any, where: Where) -> Provider:
     check_keys(entry, where, {"name"}, {"id", "type", "version"})
     name = text(entry["name"], where / "name")
     kind = entry.get("type", "hardware")
     if kind not in PROVIDER_TYPES:
         raise EstateError(f"{where / 'type'}: must be one of {', '.join(PROVIDER_TYPES)}, got {kind!r}")
-    default_id = "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vss-provider:{name}")) + "}"
     version = entry.get("version")
-    return Provider(text(entry.get("id", default_id), where / "id"), name, PROVIDER_TYPES[kind], version)
+    return Provider(text(entry.get("id", provider_id(name)), where / "id"), name, PROVIDER_TYPES[kind], version)
 
 
 def _share(entry: Any, where: Where) -> Share:
@@ -224,7 +229,7 @@ def _service(entry: Any, where: Where) -> ServiceSeed:
 
 def _section_errors(value: Any, where: Where) -> dict[str, str]:
     errors = {str(key): text(message, where / str(key)) for key, message in mapping(value, where).items()}
-    sections = collection_module("plugins.plugin_utils.facts.model").SECTIONS  # the facts document's own list
+    sections = from_checkout(facts_model).SECTIONS  # the facts document's own list
     unknown = sorted(set(errors) - set(sections))
     if unknown:
         raise EstateError(f"{where}: unknown sections {', '.join(unknown)} (known: {', '.join(sections)})")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lab.handlers.model import Cluster, Csv, WindowsEstate
-from lab.handlers.model_hosts import Share, WindowsHost
-from lab.hostfs import HostFileSystem, HostPathError
+from lab.estate.hosts import Share, WindowsHost
+from lab.estate.model import Cluster, Csv, WindowsEstate
+from lab.windows.hostfs import HostFileSystem, HostPathError
 
 _UNC = re.compile(r"^\\\\(?P<server>[^\\]+)\\(?P<share>[^\\]+)(?:\\(?P<rest>.*))?$", re.DOTALL)
 _SHADOW_SHARE = re.compile(r"^(?P<share>[^@]+)@(?P<id>\{[0-9a-fA-F-]{36}\})$")

@@ -1,10 +1,10 @@
 """The Windows side of an estate: domains, trusts, LUNs, clusters and, per host, what Windows reports.
 
 `parse_model(document)` checks an estate document (already checked for names, addresses and
-credentials by `lab.estate`) and returns a `WindowsEstate` of frozen dataclasses, with the
+credentials by `lab.estate.loader`) and returns a `WindowsEstate` of frozen dataclasses, with the
 defaults a healthy estate needs filled in. Errors name the place: `hosts[2] (px2).luns[0]: ...`.
 The format is documented in docs/lab.md ("Estate"); the parsing of host entries is in
-`model_hosts.py`, the small readers in `model_fields.py`.
+`hosts.py`, the small readers in `fields.py`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.estate import EstateError
-from lab.handlers.model_fields import (
+from lab.estate.fields import (
+    EstateError,
     Where,
     check_keys,
     derived_sid,
@@ -24,7 +24,7 @@ from lab.handlers.model_fields import (
     size,
     text,
 )
-from lab.handlers.model_hosts import WindowsHost, parse_host
+from lab.estate.hosts import WindowsHost, parse_host
 
 TRUST_DIRECTIONS = {"bidirectional": "Bidirectional", "outbound": "Outbound", "inbound": "Inbound"}
 TRUST_KINDS = ("forest", "external", "parent_child", "realm")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lab.hostfs import HostFileSystem, HostPathError
+from lab.windows.hostfs import HostFileSystem, HostPathError
 
 ACCOUNTS = {
     "LocalSystem": "LocalSystem",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lab.handlers.facts_context import FactsContext
+from lab.handlers.host_facts_context import FactsContext
 
 LOCAL_GROUPS = (  # Get-LocalGroup on a member server, sorted by name as it lists them
     ("S-1-5-32-544", "Administrators"),

@@ -6,7 +6,7 @@ SessionCapability, InitRunspacePool, state messages); this file carries its payl
 WSMan: a Command with a CommandId creates a `ServerPipeline` (its first fragment in the
 Arguments), Send adds fragments (more of the pipeline, its input), Receive hands back what
 psrpcore queued for the pool or for that pipeline. When a pipeline's input is complete its
-script is recognised (recognise.py) and run; output strings, error records and, for
+script is recognised (lab/recognise.py) and run; output strings, error records and, for
 `exit N`, the SetShouldExit host call Ansible reads the exit code from, are queued.
 """
 
@@ -15,8 +15,15 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Any
 
+from lab.outcome import Outcome, refused
+from lab.recognise import plan_script
+from lab.wire.shells import SIGNAL_TERMINATE, Operation, Reply, ShellService, receive_reply, receive_response
+from lab.wire.streams import StreamBuffer
+from lab.wire.wsman import SHELL, Request, WSManFault
 from psrpcore import (
     CreatePipelineEvent,
     EndOfPipelineInputEvent,
@@ -33,38 +40,6 @@ from psrpcore.types import (
     HostMethodIdentifier,
     NETException,
     PSInvocationState,
-)
-
-from lab.context import HostContext
-from lab.outcome import Outcome, refused
-from lab.recognise import plan_script
-from lab.shells import (
-    CREATE_RESPONSE,
-    DELETE_RESPONSE,
-    SIGNAL_TERMINATE,
-    Reply,
-    StreamBuffer,
-    command_response,
-    created_response,
-    desired_streams,
-    receive_response,
-    rsp_element,
-    send_streams,
-    signal_code,
-)
-from lab.wsman import (
-    ACTION_COMMAND,
-    ACTION_CREATE,
-    ACTION_DELETE,
-    ACTION_RECEIVE,
-    ACTION_SEND,
-    ACTION_SIGNAL,
-    SHELL,
-    Request,
-    WSManFault,
-    action_not_supported,
-    q,
-    shell_not_found,
 )
 
 RESOURCE_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
@@ -114,39 +89,15 @@ def _pipeline_script(server: ServerPipeline) -> str | Outcome:
     return refused("psrp", f"PSRP pipeline of commands {names} is not emulated")
 
 
-class PsrpService:
+class PsrpService(ShellService[PsrpShell]):
     """The PSRP runspace pools of one emulated host."""
 
-    def __init__(self, context: HostContext, endpoint: str) -> None:
-        self.context = context
-        self.endpoint = endpoint
-        self.shells: dict[str, PsrpShell] = {}
-        self.lock = threading.Lock()
+    input_streams = "stdin pr"
+    output_streams = "stdout"
 
-    def handle(self, request: Request, client_ip: str) -> Reply:
-        if request.action == ACTION_CREATE:
-            return self._create(request, client_ip)
-        operations = {
-            ACTION_COMMAND: self._command,
-            ACTION_SEND: self._send,
-            ACTION_RECEIVE: self._receive,
-            ACTION_SIGNAL: self._signal,
-            ACTION_DELETE: self._delete,
-        }
-        operation = operations.get(request.action)
-        if operation is None:
-            raise action_not_supported(request.action)
-        shell = self._shell(request)
-        with shell.lock:
+    def operate(self, operation: Operation, shell: PsrpShell, request: Request) -> Reply:
+        with shell.lock:  # one operation at a time per runspace pool: each one changes its psrpcore state
             return operation(shell, request)
-
-    def _shell(self, request: Request) -> PsrpShell:
-        shell_id = request.shell_id or ""
-        with self.lock:
-            shell = self.shells.get(shell_id.upper())
-        if shell is None:
-            raise shell_not_found(shell_id)
-        return shell
 
     # psrpcore in, psrpcore out
 
@@ -208,48 +159,36 @@ class PsrpService:
 
     # WSMan operations
 
-    def _create(self, request: Request, client_ip: str) -> Reply:
+    def open(self, request: Request) -> PsrpShell:
         creation = request.body.find(_CREATION_XML) if request.body is not None else None
         if creation is None or not creation.text:
             raise WSManFault("w:InvalidParameter", "The PSRP Create request has no creationXml.")
-        shell_id = (request.body.get("ShellId") or str(uuid.uuid4())).upper()
-        shell = PsrpShell(shell_id, ServerRunspacePool())
-        with self.lock:
-            self.shells[shell_id] = shell
+        shell = PsrpShell((request.body.get("ShellId") or str(uuid.uuid4())).upper(), ServerRunspacePool())
         with shell.lock:
             self._feed(shell, base64.b64decode(creation.text), None)
-        body = created_response(
-            request, self.endpoint, shell_id, "stdin pr", "stdout", self.context.host.username, client_ip
-        )
-        return Reply(CREATE_RESPONSE, body, {"shell": shell_id})
+        return shell
 
-    def _command(self, shell: PsrpShell, request: Request) -> Reply:
-        line = request.body
-        if line is None or line.tag != q("rsp", "CommandLine"):
-            raise WSManFault("w:InvalidParameter", "The Command request has no CommandLine.")
-        command_id = (line.get("CommandId") or str(uuid.uuid4())).upper()
+    def start(self, shell: PsrpShell, request: Request, line: ET.Element, command_id: str) -> dict[str, Any]:
         pipeline = PsrpPipeline(command_id, ServerPipeline(shell.pool, uuid.UUID(command_id)))
         shell.pipelines[command_id] = pipeline
         handled_by = None
         for argument in line.findall("rsp:Arguments", {"rsp": SHELL}):
             handled_by = self._feed(shell, base64.b64decode(argument.text or ""), command_id) or handled_by
-        log = {"shell": shell.id, "command": command_id}
+        log: dict[str, Any] = {"shell": shell.id, "command": command_id}
         if handled_by:
             log["handled_by"] = handled_by
-        return Reply(f"{SHELL}/CommandResponse", [command_response(command_id)], log)
+        return log
 
-    def _send(self, shell: PsrpShell, request: Request) -> Reply:
-        log: dict[str, object] = {"shell": shell.id}
-        for _name, data, command_id, _end in send_streams(request):
-            if command_id:
-                log["command"] = command_id
-            handled_by = self._feed(shell, data, command_id.upper() if command_id else None)
-            if handled_by:
-                log["handled_by"] = handled_by
-        return Reply(f"{SHELL}/SendResponse", [rsp_element("SendResponse")], log)
+    def take_input(
+        self, shell: PsrpShell, log: dict[str, Any], name: str, data: bytes, command_id: str | None, end: bool
+    ) -> None:
+        if command_id:
+            log["command"] = command_id
+        handled_by = self._feed(shell, data, command_id.upper() if command_id else None)
+        if handled_by:
+            log["handled_by"] = handled_by
 
-    def _receive(self, shell: PsrpShell, request: Request) -> Reply:
-        streams, command_id = desired_streams(request)
+    def receive(self, shell: PsrpShell, request: Request, streams: tuple[str, ...], command_id: str | None) -> Reply:
         target = shell.pipelines.get(command_id.upper()) if command_id else shell
         if target is None:
             raise WSManFault("w:InvalidSelectors", f"The PSRP pipeline {command_id} was not found in shell {shell.id}.")
@@ -257,21 +196,10 @@ class PsrpService:
         chunks, done = target.output.take(request, streams)
         done = done and isinstance(target, PsrpPipeline)
         response = receive_response(command_id.upper() if command_id else None, chunks, done, 0, streams)
-        return Reply(f"{SHELL}/ReceiveResponse", [response], {"shell": shell.id, "command": command_id})
+        return receive_reply(response, {"shell": shell.id, "command": command_id})
 
-    def _signal(self, shell: PsrpShell, request: Request) -> Reply:
-        command_id, code = signal_code(request)
+    def signal(self, shell: PsrpShell, command_id: str | None, code: str) -> None:
         if code == SIGNAL_TERMINATE or code.endswith("crtl_c"):
             pipeline = shell.pipelines.pop((command_id or "").upper(), None)
             if pipeline is not None:
                 shell.pool.pipeline_table.pop(pipeline.server.pipeline_id, None)
-        return Reply(
-            f"{SHELL}/SignalResponse",
-            [rsp_element("SignalResponse")],
-            {"shell": shell.id, "command": command_id, "signal": code.rsplit("/", 1)[-1]},
-        )
-
-    def _delete(self, shell: PsrpShell, request: Request) -> Reply:
-        with self.lock:
-            self.shells.pop(shell.id, None)
-        return Reply(DELETE_RESPONSE, [], {"shell": shell.id})

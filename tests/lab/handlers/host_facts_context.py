@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.handlers.model import Domain, WindowsEstate
-from lab.handlers.model_hosts import WindowsHost
-from lab.hostfs import HostFileSystem
+from lab.estate.hosts import WindowsHost
+from lab.estate.model import Domain, WindowsEstate
+from lab.windows.hostfs import HostFileSystem
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 An estate is a YAML document. This loader checks what the lab needs to answer over
 WS-Management (names, loopback addresses, connections, credentials); the Windows side of the
 estate (domains, trusts, LUNs, clusters, and per host its OS, features, storage, providers,
-shares and VMs) is checked and defaulted by `lab.handlers.model` and kept in `Estate.model`.
+shares and VMs) is checked and defaulted by `lab.estate.model` and kept in `Estate.model`.
 docs/lab.md ("Estate") documents the format. A host's `facts` stay free-form for test handlers;
 other top-level keys are kept in `Estate.extra`.
 
@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from lab.estate.fields import EstateError
+from lab.estate.model import parse_model
 
 CONNECTIONS = ("winrm", "psrp")
-
-
-class EstateError(ValueError):
-    """The estate file is not one the lab can play."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Host:
 class Estate:
     hosts: tuple[Host, ...]
     extra: dict[str, Any] = field(default_factory=dict)
-    model: Any = None  # lab.handlers.model.WindowsEstate
+    model: Any = None  # lab.estate.model.WindowsEstate
 
     def groups(self) -> dict[str, list[str]]:
         """Inventory groups by host role, as playbooks/preflight.yml expects them."""
@@ -103,7 +101,6 @@ def parse_estate(document: object) -> Estate:
         duplicates = sorted({value for value in values if values.count(value) > 1})
         if duplicates:
             raise EstateError(f"hosts share a {attribute}: {', '.join(duplicates)}")
-    from lab.handlers.model import parse_model
 
     return Estate(
         hosts=hosts,

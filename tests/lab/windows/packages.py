@@ -13,11 +13,10 @@ Any other content is not a Windows Installer package (msiexec exit code 1620).
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
-PROVIDER_TYPES = {"unknown": 0, "system": 1, "software": 2, "hardware": 3}
+from lab.estate.hosts import PROVIDER_TYPES, provider_id
 
 
 class PackageError(Exception):
@@ -62,11 +61,9 @@ def provider_entry(package: dict[str, Any]) -> dict[str, Any] | None:
     provider = package.get("provider")
     if not provider:
         return None
-    name = provider["name"]
-    default_id = "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vss-provider:{name}")) + "}"
     return {
-        "ID": provider.get("id", default_id),
-        "Name": name,
+        "ID": provider.get("id", provider_id(provider["name"])),
+        "Name": provider["name"],
         "Type": PROVIDER_TYPES[provider.get("type", "hardware")],
         "Version": str(package["version"]),
     }

@@ -1,6 +1,6 @@
 """`lab up`: give each emulated host what its estate entry says it has, on disk.
 
-Runs once per host when the lab starts (a registry provisioner): the state document
+Runs once per host when the lab starts (the first provisioner of `lab.handlers.builtin`): the state document
 (features, services, VSS providers, dedup volumes) unless the host already has one, the
 binaries whose versions the probe reads, the CSV links, the shares' folders, and the VMs' disk
 files: real VHD/VHDX files made with `qemu-img` (or a link to a file the estate names).
@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from lab.context import HostContext
-from lab.handlers import HandlerRegistry
-from lab.handlers import features as feature_state
-from lab.handlers.hoststate import HostState, empty_state
-from lab.handlers.model import WindowsEstate
-from lab.handlers.model_hosts import Vm, VmDisk, WindowsHost
-from lab.handlers.pe_version import write_executable
-from lab.handlers.services import new_service, service_executable
-from lab.handlers.storage import link_csvs, local_path
+from lab.estate.hosts import Vm, VmDisk, WindowsHost
+from lab.estate.model import WindowsEstate
+from lab.windows import features as feature_state
+from lab.windows.hoststate import HostState, empty_state
+from lab.windows.pe_version import write_executable
+from lab.windows.services import new_service, service_executable
+from lab.windows.storage import link_csvs, local_path
 
 SYSTEM_PROVIDER = {
     "ID": "{b5946137-7b9f-4925-af80-51abd60b20d5}",
@@ -133,7 +132,3 @@ def provision(context: HostContext) -> None:
         for disk in vm.disks:
             _make_disk(disk, local_path(model, lab_state, host.name, disk.path))
         _make_configuration(model, lab_state, host, vm)
-
-
-def register(registry: HandlerRegistry) -> None:
-    registry.add_provisioner(provision)

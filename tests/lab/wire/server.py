@@ -23,16 +23,16 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from lab import ntlm, psrp_shell, winrs
 from lab.context import HostContext
-from lab.ntlm import NtlmError, NtlmSession, write_user_file
-from lab.requestlog import RequestLog
-from lab.shells import Reply
-from lab.wsman import WSManFault, envelope, fault_envelope, parse_request, unknown_resource
+from lab.wire import ntlm, psrp, winrs
+from lab.wire.ntlm import NtlmError, NtlmSession, write_user_file
+from lab.wire.requestlog import RequestLog
+from lab.wire.shells import Reply
+from lab.wire.wsman import WSManFault, envelope, fault_envelope, parse_request, unknown_resource
 
 WSMAN_PATH = "/wsman"
 FAULT_FILE = "fault.json"  # in the host's directory: {"drop": N, "operation": "Command" or null}
-_TRANSPORTS = {winrs.RESOURCE_URI: "winrs", psrp_shell.RESOURCE_URI: "psrp"}
+_TRANSPORTS = {winrs.RESOURCE_URI: "winrs", psrp.RESOURCE_URI: "psrp"}
 
 
 class HostServer(ThreadingHTTPServer):
@@ -54,7 +54,7 @@ class HostServer(ThreadingHTTPServer):
         write_user_file(self.ntlm_user_file, context.host.username, context.host.password)
         self.services = {
             winrs.RESOURCE_URI: winrs.WinrsService(context, endpoint),
-            psrp_shell.RESOURCE_URI: psrp_shell.PsrpService(context, endpoint),
+            psrp.RESOURCE_URI: psrp.PsrpService(context, endpoint),
         }
 
     def start(self) -> threading.Thread:
@@ -188,26 +188,22 @@ class WSManHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.BAD_REQUEST, b"")
             return
         except WSManFault as fault:
-            self._log(transport=transport, operation=operation, status=500, fault=fault.subcode, reason=fault.reason)
-            self._reply(
-                HTTPStatus.INTERNAL_SERVER_ERROR,
-                fault_envelope(fault, relates_to, self.server.context.host.name),
-                encrypted,
-            )
+            self._fault(fault, relates_to, encrypted, transport=transport, operation=operation)
             return
         except Exception as exc:  # the lab's own bug: answer as Windows' InternalError, and log it
             fault = WSManFault("w:InternalError", f"lab internal error: {type(exc).__name__}: {exc}", sender=False)
-            self._log(transport=transport, operation=operation, status=500, fault=fault.subcode, reason=fault.reason)
-            self._reply(
-                HTTPStatus.INTERNAL_SERVER_ERROR,
-                fault_envelope(fault, relates_to, self.server.context.host.name),
-                encrypted,
-            )
+            self._fault(fault, relates_to, encrypted, transport=transport, operation=operation)
             return
         answer = envelope(reply.action, relates_to, reply.body)
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         self._log(transport=transport, operation=operation, status=200, ms=elapsed, **reply.log)
         self._reply(HTTPStatus.OK, answer, encrypted)
+
+    def _fault(self, fault: WSManFault, relates_to: str, encrypted: bool, **log: str) -> None:
+        """Log the fault and answer it as Windows does: HTTP 500 with the SOAP fault."""
+        self._log(**log, status=500, fault=fault.subcode, reason=fault.reason)
+        soap = fault_envelope(fault, relates_to, self.server.context.host.name)
+        self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, soap, encrypted)
 
     def _reply(self, status: int, soap: bytes, encrypted: bool) -> None:
         """A SOAP answer, encrypted the way the request was."""
