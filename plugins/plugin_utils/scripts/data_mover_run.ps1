@@ -20,7 +20,11 @@ param(
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-$record = Join-Path -Path 'HKLM:\SOFTWARE\backup.hyperv\Components' -ChildPath $Component.Name
+
+#include process_common.ps1
+#include records_common.ps1
+
+$record = Join-Path -Path $ComponentRecordRoot -ChildPath $Component.Name
 $version = $null
 if (Test-Path -LiteralPath $record) {
     $version = (Get-ItemProperty -LiteralPath $record).Version
@@ -49,26 +53,15 @@ try {
         [IO.File]::WriteAllText($inputFile, [string]$file.Value, [Text.UTF8Encoding]::new($false))
         $arguments += ' --' + $file.Name + ' "' + $inputFile + '"'
     }
-    $start = [Diagnostics.ProcessStartInfo]::new($runtime, $arguments)
-    $start.UseShellExecute = $false
-    $start.RedirectStandardOutput = $true
-    $start.RedirectStandardError = $true
-    $start.StandardOutputEncoding = [Text.Encoding]::UTF8
-    $start.StandardErrorEncoding = [Text.Encoding]::UTF8
-    $start.WorkingDirectory = $work
-    $start.EnvironmentVariables['PYTHONIOENCODING'] = 'utf-8'
-    if ($Passphrase) { $start.EnvironmentVariables['BACKUP_HYPERV_PASSPHRASE'] = $Passphrase }
-    $process = [Diagnostics.Process]::Start($start)
-    # Read stderr asynchronously while stdout is drained: a full pipe would block the engine.
-    $errorText = $process.StandardError.ReadToEndAsync()
-    $outputText = $process.StandardOutput.ReadToEnd()
-    $process.WaitForExit()
+    $environment = @{ PYTHONIOENCODING = 'utf-8' }
+    if ($Passphrase) { $environment['BACKUP_HYPERV_PASSPHRASE'] = $Passphrase }
+    $run = Invoke-Program -FilePath $runtime -Arguments $arguments -WorkingDirectory $work -Environment $environment -Encoding ([Text.Encoding]::UTF8)
     return [ordered]@{
         component = $installed
         ran = $true
-        exit_code = $process.ExitCode
-        stdout = $outputText
-        stderr = $errorText.Result
+        exit_code = $run.ExitCode
+        stdout = $run.StdOut
+        stderr = $run.StdErr
     }
 }
 finally {

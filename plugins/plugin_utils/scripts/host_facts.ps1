@@ -14,17 +14,8 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $SchemaVersion = '1.0'
 
-function New-List {
-    return , [System.Collections.Generic.List[object]]::new()
-}
-
-function Get-Text {
-    param($Value)
-    if ($null -eq $Value) { return $null }
-    $text = "$Value".Trim()
-    if ($text -eq '') { return $null }
-    return $text
-}
+#include process_common.ps1
+#include values_common.ps1
 
 function Get-EnumName {
     # Storage cmdlets return some enumerations as raw UInt16; map those, keep names as they are.
@@ -63,24 +54,6 @@ function Invoke-Section {
         }
         return @{ error = $failure }
     }
-}
-
-function Invoke-Native {
-    # Runs an external program, waits at most $ProbeTimeout seconds, returns its exit code and stdout.
-    param([string]$FilePath, [string]$Arguments)
-    $start = [System.Diagnostics.ProcessStartInfo]::new($FilePath, $Arguments)
-    $start.UseShellExecute = $false
-    $start.RedirectStandardOutput = $true
-    $start.RedirectStandardError = $true
-    $start.CreateNoWindow = $true
-    $process = [System.Diagnostics.Process]::Start($start)
-    $stdout = $process.StandardOutput.ReadToEndAsync()
-    $null = $process.StandardError.ReadToEndAsync()
-    if (-not $process.WaitForExit($ProbeTimeout * 1000)) {
-        $process.Kill()
-        throw [System.TimeoutException]::new("$FilePath $Arguments gave no answer within $ProbeTimeout s")
-    }
-    return @{ ExitCode = $process.ExitCode; Output = $stdout.Result }
 }
 
 $script:DiskCache = $null
@@ -400,9 +373,10 @@ function Get-TrustsSection {
     $trusts = New-List
     $system = Get-Cim 'Win32_ComputerSystem'
     if (-not $system.PartOfDomain) { return , $trusts }
-    $result = Invoke-Native "$env:SystemRoot\System32\nltest.exe" '/domain_trusts'
+    $nltest = "$env:SystemRoot\System32\nltest.exe"
+    $result = Invoke-Program -FilePath $nltest -Arguments '/domain_trusts' -TimeoutSeconds $ProbeTimeout
     if ($result.ExitCode -ne 0) { throw "nltest /domain_trusts failed with exit code $($result.ExitCode)" }
-    foreach ($line in $result.Output -split "`r?`n") {
+    foreach ($line in $result.StdOut -split "`r?`n") {
         $trust = ConvertFrom-NltestLine $line "$($system.Domain)"
         if ($trust) { $trusts.Add($trust) }
     }

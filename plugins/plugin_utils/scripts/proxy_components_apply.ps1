@@ -19,23 +19,20 @@ param(
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-$MarkerRoot = 'HKLM:\SOFTWARE\backup.hyperv\Components'
 $ScStartModes = @{ auto = 'auto'; delayed_auto = 'delayed-auto'; manual = 'demand'; disabled = 'disabled' }
 $script:Collateral = [System.Collections.Generic.List[string]]::new()
 $script:Removed = [System.Collections.Generic.List[string]]::new()
 
+#include process_common.ps1
+#include records_common.ps1
+#include steps_common.ps1
+
 function Invoke-Sc {
     # sc.exe with an argument string whose tokens the controller checked (names, numbers, keywords).
     param([string]$Arguments, [int[]]$Accept = @(0))
-    $start = [System.Diagnostics.ProcessStartInfo]::new('sc.exe', $Arguments)
-    $start.UseShellExecute = $false
-    $start.RedirectStandardOutput = $true
-    $start.CreateNoWindow = $true
-    $process = [System.Diagnostics.Process]::Start($start)
-    $output = $process.StandardOutput.ReadToEnd()
-    $process.WaitForExit()
-    if ($Accept -notcontains $process.ExitCode) {
-        throw "sc.exe $Arguments exited with code $($process.ExitCode): $($output.Trim())"
+    $run = Invoke-Program -FilePath 'sc.exe' -Arguments $Arguments
+    if ($Accept -notcontains $run.ExitCode) {
+        throw "sc.exe $Arguments exited with code $($run.ExitCode): $($run.StdOut.Trim())"
     }
 }
 
@@ -61,7 +58,7 @@ function Copy-ComponentFiles {
 
 function Set-ComponentVersion {
     param($Step)
-    $path = Join-Path -Path $MarkerRoot -ChildPath $Step.component
+    $path = Join-Path -Path $ComponentRecordRoot -ChildPath $Step.component
     if (-not (Test-Path -LiteralPath $path)) { $null = New-Item -Path $path -Force }
     Set-ItemProperty -LiteralPath $path -Name 'Version' -Value "$($Step.version)"
 }
@@ -154,38 +151,30 @@ function Remove-ComponentFiles {
 
 function Remove-ComponentVersion {
     param($Step)
-    $path = Join-Path -Path $MarkerRoot -ChildPath $Step.component
+    $path = Join-Path -Path $ComponentRecordRoot -ChildPath $Step.component
     if (Test-Path -LiteralPath $path) { Remove-Item -LiteralPath $path -Recurse -Force }
 }
 
-$applied = 0
-foreach ($step in $Steps) {
-    try {
-        switch ($step.action) {
-            'stop_service' { Stop-ComponentService $step }
-            'copy_files' { Copy-ComponentFiles $step }
-            'set_component_version' { Set-ComponentVersion $step }
-            'create_service' { New-ComponentService $step }
-            'set_service' { Set-ComponentService -Name $step.name -Changes $step.changes }
-            'set_recovery' { Set-ComponentRecovery $step }
-            'set_service_parameters' { Set-ComponentParameters $step }
-            'set_firewall_rule' { Set-ComponentFirewallRule $step }
-            'start_service' { Start-Service -Name $step.name }
-            'remove_service' { Remove-ComponentService $step }
-            'remove_firewall_rule' { Remove-NetFirewallRule -Name $step.name }
-            'remove_files' { Remove-ComponentFiles $step }
-            'remove_component_version' { Remove-ComponentVersion $step }
-            default { throw "unknown step action '$($step.action)'" }
-        }
-    }
-    catch {
-        throw "step $($applied + 1) ($($step.action) $($step.name)$($step.component)): $($_.Exception.Message)"
-    }
-    $applied++
+$actions = @{
+    stop_service             = { param($Step) Stop-ComponentService $Step }
+    copy_files               = { param($Step) Copy-ComponentFiles $Step }
+    set_component_version    = { param($Step) Set-ComponentVersion $Step }
+    create_service           = { param($Step) New-ComponentService $Step }
+    set_service              = { param($Step) Set-ComponentService -Name $Step.name -Changes $Step.changes }
+    set_recovery             = { param($Step) Set-ComponentRecovery $Step }
+    set_service_parameters   = { param($Step) Set-ComponentParameters $Step }
+    set_firewall_rule        = { param($Step) Set-ComponentFirewallRule $Step }
+    start_service            = { param($Step) Start-Service -Name $Step.name }
+    remove_service           = { param($Step) Remove-ComponentService $Step }
+    remove_firewall_rule     = { param($Step) Remove-NetFirewallRule -Name $Step.name }
+    remove_files             = { param($Step) Remove-ComponentFiles $Step }
+    remove_component_version = { param($Step) Remove-ComponentVersion $Step }
 }
+$describe = { param($Step) "$($Step.action) $($Step.name)$($Step.component)" }
+$done = Invoke-PlanSteps -Steps $Steps -Actions $actions -Describe $describe
 foreach ($name in $script:Collateral) {
     if ($script:Removed -notcontains $name -and (Get-Service -Name $name -ErrorAction SilentlyContinue).Status -eq 'Stopped') {
         Start-Service -Name $name
     }
 }
-return [ordered]@{ applied = $applied; reboot_required = $false }
+return [ordered]@{ applied = $done.Count; reboot_required = $false }

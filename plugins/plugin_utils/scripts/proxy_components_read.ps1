@@ -17,11 +17,9 @@ param(
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-$MarkerRoot = 'HKLM:\SOFTWARE\backup.hyperv\Components'
 
-function New-List {
-    return , [System.Collections.Generic.List[object]]::new()
-}
+#include records_common.ps1
+#include values_common.ps1
 
 function Get-FileState {
     param([string]$Folder, [string]$RelativePath)
@@ -113,7 +111,7 @@ $result = New-List
 foreach ($component in $Components) {
     $result.Add([ordered]@{
             Name         = $component.Name
-            Version      = Get-RegistryValue -Path (Join-Path -Path $MarkerRoot -ChildPath $component.Name) -Name 'Version'
+            Version      = Get-RegistryValue -Path (Join-Path -Path $ComponentRecordRoot -ChildPath $component.Name) -Name 'Version'
             Files        = Get-FileStates -Folder $component.Destination -Files $component.Files
             SourceFiles  = Get-FileStates -Folder $component.Source -Files $component.Files
             Service      = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters

@@ -16,11 +16,6 @@ param(
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-$MarkerRoot = 'HKLM:\SOFTWARE\backup.hyperv\VssProviders'
-$UninstallRoots = @(
-    'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall',
-    'HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall'
-)
 $Msiexec = Join-Path -Path $env:SystemRoot -ChildPath 'System32\msiexec.exe'
 # Windows Installer exit codes (https://learn.microsoft.com/windows/win32/msi/error-codes).
 $InstallerErrors = @{
@@ -33,28 +28,14 @@ $InstallerErrors = @{
 }
 $script:RebootRequired = $false
 
+#include process_common.ps1
+#include records_common.ps1
+#include steps_common.ps1
+
 function Hide-Secret {
     param([string]$Text)
     if ($Password -and $Text) { return $Text.Replace($Password, '********') }
     return $Text
-}
-
-function Invoke-Process {
-    # Runs a program with a raw argument string (installers parse their own command line).
-    param([string]$FilePath, [string]$Arguments, [string]$InputText)
-    $start = [System.Diagnostics.ProcessStartInfo]::new($FilePath, $Arguments)
-    $start.UseShellExecute = $false
-    $start.RedirectStandardOutput = $true
-    $start.RedirectStandardError = $true
-    $start.RedirectStandardInput = $true
-    $start.CreateNoWindow = $true
-    $process = [System.Diagnostics.Process]::Start($start)
-    $stdout = $process.StandardOutput.ReadToEndAsync()
-    $stderr = $process.StandardError.ReadToEndAsync()
-    if ($InputText) { $process.StandardInput.WriteLine($InputText) }
-    $process.StandardInput.Close()
-    $process.WaitForExit()
-    return [ordered]@{ ExitCode = $process.ExitCode; Output = "$($stdout.Result)$($stderr.Result)".Trim() }
 }
 
 function Assert-InstallerExit {
@@ -89,10 +70,10 @@ function Install-ProviderPackage {
         $arguments = '/i "{0}" /qn /norestart /l*v "{1}"' -f $Step.path, $log
         if ($Step.reinstall) { $arguments += ' REINSTALL=ALL REINSTALLMODE=vomus' }
         if ($Step.arguments) { $arguments += ' ' + $Step.arguments }
-        $result = Invoke-Process -FilePath $Msiexec -Arguments $arguments
+        $result = Invoke-Program -FilePath $Msiexec -Arguments $arguments
     }
     else {
-        $result = Invoke-Process -FilePath $Step.path -Arguments "$($Step.arguments)"
+        $result = Invoke-Program -FilePath $Step.path -Arguments "$($Step.arguments)"
     }
     Assert-InstallerExit -Code $result.ExitCode -What "installing $($Step.path)" -Log $log
     if ($null -eq (Get-UninstallKey $Step.product_id)) {
@@ -110,12 +91,13 @@ function Set-ProviderConfiguration {
     $evaluator = { param($match) $values[$match.Groups[1].Value] }
     $arguments = [regex]::Replace("$($Step.arguments)", '\{(controlling_server|array_user|array_password)\}', $evaluator)
     $stdin = if ($Step.password_stdin) { $Password } else { $null }
-    $result = Invoke-Process -FilePath $Step.command -Arguments $arguments -InputText $stdin
+    $result = Invoke-Program -FilePath $Step.command -Arguments $arguments -InputText $stdin
     if ($result.ExitCode -ne 0) {
-        $detail = Hide-Secret $result.Output
+        $output = "$($result.StdOut)$($result.StdErr)".Trim()
+        $detail = Hide-Secret $output
         throw "$($Step.command) exited with code $($result.ExitCode): $detail"
     }
-    $path = Join-Path -Path $MarkerRoot -ChildPath $Step.name
+    $path = Join-Path -Path $VssProviderRecordRoot -ChildPath $Step.name
     if (-not (Test-Path -LiteralPath $path)) { $null = New-Item -Path $path -Force }
     Set-ItemProperty -LiteralPath $path -Name 'ControllingServer' -Value "$($Step.controlling_server)"
     Set-ItemProperty -LiteralPath $path -Name 'ArrayUser' -Value "$($Step.array_user)"
@@ -154,38 +136,31 @@ function Uninstall-ProviderPackage {
     if ($Step.type -eq 'msi') {
         $arguments = '/x {0} /qn /norestart' -f $Step.product_id
         if ($Step.arguments) { $arguments += ' ' + $Step.arguments }
-        $result = Invoke-Process -FilePath $Msiexec -Arguments $arguments
+        $result = Invoke-Program -FilePath $Msiexec -Arguments $arguments
         if ($result.ExitCode -eq 1605) { return }  # already gone
         Assert-InstallerExit -Code $result.ExitCode -What "removing $($Step.product_id)" -Log $null
         return
     }
     $program, $rest = Split-CommandLine $Step.command
     $arguments = "$rest $($Step.arguments)".Trim()
-    $result = Invoke-Process -FilePath $program -Arguments $arguments
+    $result = Invoke-Program -FilePath $program -Arguments $arguments
     Assert-InstallerExit -Code $result.ExitCode -What "removing $($Step.product_id)" -Log $null
 }
 
 function Remove-ProviderConfiguration {
     param($Step)
-    $path = Join-Path -Path $MarkerRoot -ChildPath $Step.name
+    $path = Join-Path -Path $VssProviderRecordRoot -ChildPath $Step.name
     if (Test-Path -LiteralPath $path) { Remove-Item -LiteralPath $path -Recurse -Force }
 }
 
-$applied = 0
-foreach ($step in $Steps) {
-    try {
-        switch ($step.action) {
-            'install_package' { Install-ProviderPackage $step }
-            'configure_provider' { Set-ProviderConfiguration $step }
-            'verify_provider' { Confirm-Provider $step }
-            'uninstall_package' { Uninstall-ProviderPackage $step }
-            'remove_configuration' { Remove-ProviderConfiguration $step }
-            default { throw "unknown step action '$($step.action)'" }
-        }
-    }
-    catch {
-        throw "step $($applied + 1) ($($step.action)): $(Hide-Secret $_.Exception.Message)"
-    }
-    $applied++
+$actions = @{
+    install_package      = { param($Step) Install-ProviderPackage $Step }
+    configure_provider   = { param($Step) Set-ProviderConfiguration $Step }
+    verify_provider      = { param($Step) Confirm-Provider $Step }
+    uninstall_package    = { param($Step) Uninstall-ProviderPackage $Step }
+    remove_configuration = { param($Step) Remove-ProviderConfiguration $Step }
 }
-return [ordered]@{ applied = $applied; reboot_required = $script:RebootRequired }
+$describe = { param($Step) "$($Step.action)" }
+$mask = { param($Text) Hide-Secret $Text }
+$done = Invoke-PlanSteps -Steps $Steps -Actions $actions -Describe $describe -Mask $mask
+return [ordered]@{ applied = $done.Count; reboot_required = $script:RebootRequired }

@@ -15,19 +15,9 @@ param(
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-$MarkerRoot = 'HKLM:\SOFTWARE\backup.hyperv\VssProviders'
-$UninstallRoots = @(
-    'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall',
-    'HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall'
-)
 
-function Get-Text {
-    param($Value)
-    if ($null -eq $Value) { return $null }
-    $text = "$Value".Trim()
-    if ($text -eq '') { return $null }
-    return $text
-}
+#include records_common.ps1
+#include values_common.ps1
 
 $VssadminTypes = @{ 'Unknown' = 0; 'System' = 1; 'Software' = 2; 'Hardware' = 3 }
 
@@ -90,7 +80,7 @@ function Get-Product {
 }
 
 function Get-Configuration {
-    $path = Join-Path -Path $MarkerRoot -ChildPath $Name
+    $path = Join-Path -Path $VssProviderRecordRoot -ChildPath $Name
     if (-not (Test-Path -LiteralPath $path)) { return $null }
     $key = Get-ItemProperty -LiteralPath $path
     return [ordered]@{

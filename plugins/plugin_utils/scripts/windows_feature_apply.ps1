@@ -14,19 +14,35 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 Import-Module -Name 'ServerManager'
 
-function Invoke-FeatureStep {
+#include steps_common.ps1
+
+function Get-FeatureArguments {
     param([object]$Step)
     $arguments = @{ Name = [string[]]@($Step.names) }
     if ($Step.include_management_tools) { $arguments['IncludeManagementTools'] = $true }
-    if ($Step.action -eq 'install_features') {
-        if ($Step.include_sub_features) { $arguments['IncludeAllSubFeature'] = $true }
-        if ($Step.source) { $arguments['Source'] = [string]$Step.source }
-        return Install-WindowsFeature @arguments
-    }
-    if ($Step.action -eq 'uninstall_features') {
-        return Uninstall-WindowsFeature @arguments
-    }
-    throw "unknown step action '$($Step.action)'"
+    return $arguments
+}
+
+function Install-FeatureStep {
+    param([object]$Step)
+    $arguments = Get-FeatureArguments $Step
+    if ($Step.include_sub_features) { $arguments['IncludeAllSubFeature'] = $true }
+    if ($Step.source) { $arguments['Source'] = [string]$Step.source }
+    return Complete-FeatureStep $Step (Install-WindowsFeature @arguments)
+}
+
+function Uninstall-FeatureStep {
+    param([object]$Step)
+    $arguments = Get-FeatureArguments $Step
+    return Complete-FeatureStep $Step (Uninstall-WindowsFeature @arguments)
+}
+
+function Complete-FeatureStep {
+    # The step's result; a cmdlet that reports no success fails the step.
+    param([object]$Step, [object]$Outcome)
+    $result = ConvertTo-StepResult -Action $Step.action -Outcome $Outcome
+    if (-not $result.success) { throw "the cmdlet reported exit code $($result.exit_code)" }
+    return $result
 }
 
 function ConvertTo-StepResult {
@@ -45,22 +61,14 @@ function ConvertTo-StepResult {
     }
 }
 
-$results = [System.Collections.Generic.List[object]]::new()
-$rebootRequired = $false
-$index = 0
-foreach ($step in $Steps) {
-    $index++
-    try {
-        $outcome = Invoke-FeatureStep -Step $step
-    }
-    catch {
-        throw "step $index ($($step.action) $(@($step.names) -join ', ')): $($_.Exception.Message)"
-    }
-    $result = ConvertTo-StepResult -Action $step.action -Outcome $outcome
-    $results.Add($result)
-    if ($result.restart_needed -eq 'Yes') { $rebootRequired = $true }
-    if (-not $result.success) {
-        throw "step $index ($($step.action) $(@($step.names) -join ', ')): the cmdlet reported exit code $($result.exit_code)"
-    }
+$actions = @{
+    install_features   = { param($Step) Install-FeatureStep $Step }
+    uninstall_features = { param($Step) Uninstall-FeatureStep $Step }
 }
-return @{ applied = $index; reboot_required = $rebootRequired; results = $results.ToArray() }
+$describe = { param($Step) "$($Step.action) $(@($Step.names) -join ', ')" }
+$results = Invoke-PlanSteps -Steps $Steps -Actions $actions -Describe $describe
+$rebootRequired = $false
+foreach ($result in $results) {
+    if ($result.restart_needed -eq 'Yes') { $rebootRequired = $true }
+}
+return @{ applied = $results.Count; reboot_required = $rebootRequired; results = $results.ToArray() }

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import winrm
@@ -97,17 +99,18 @@ def scripts_in(tmp_path, monkeypatch, files):
 
 
 def test_load_script_expands_includes_in_place_and_nested(tmp_path, monkeypatch):
-    scripts_in(tmp_path, monkeypatch, {
+    scripts = {
         "main_probe": b"param($a)\r\n#include lib_probe.ps1\r\n$a\r\n",
         "lib_probe": b"\xef\xbb\xbffunction F {}\n#include inner_probe.ps1\n\n",
         "inner_probe": b"function G {}\n",
-    })  # fmt: skip
+    }
+    scripts_in(tmp_path, monkeypatch, scripts)
     assert _pwsh.load_script("main_probe") == b"param($a)\r\nfunction F {}\nfunction G {}\r\n$a\r\n"
 
 
 def test_an_include_of_itself_is_refused(tmp_path, monkeypatch):
-    scripts_in(tmp_path, monkeypatch, {"loop_probe": b"#include again_probe.ps1\n",
-                                       "again_probe": b"#include loop_probe.ps1\n"})  # fmt: skip
+    loop = {"loop_probe": b"#include again_probe.ps1\n", "again_probe": b"#include loop_probe.ps1\n"}
+    scripts_in(tmp_path, monkeypatch, loop)
     with pytest.raises(ValueError, match=r"loop_probe\.ps1 includes itself"):
         _pwsh.load_script("loop_probe")
 
@@ -118,11 +121,45 @@ def test_only_a_whole_line_directive_includes(tmp_path, monkeypatch):
     assert _pwsh.load_script("plain_probe") == body
 
 
-@pytest.mark.parametrize("name", ["shadow_copy_create", "shadow_copy_import", "shadow_copy_release"])
-def test_shadow_copy_scripts_carry_the_shared_diskshadow_runner_once(name):
+SCRIPTS_DIR = Path(_pwsh.__file__).with_name("scripts")
+DISKSHADOW = ["Invoke-DiskShadow", "Invoke-Program"]
+# The shared functions each script gets through its includes (#include, nested in diskshadow_common.ps1).
+SHARED_FUNCTIONS = {
+    "data_mover_run": ["Invoke-Program"],
+    "host_facts": ["Invoke-Program", "New-List", "Get-Text"],
+    "proxy_components_read": ["New-List"],
+    "proxy_components_apply": ["Invoke-Program", "Invoke-PlanSteps"],
+    "vss_provider_read": ["Get-Text"],
+    "vss_provider_apply": ["Invoke-Program", "Invoke-PlanSteps"],
+    "windows_feature_apply": ["Invoke-PlanSteps"],
+    "shadow_copy_create": DISKSHADOW,
+    "shadow_copy_import": DISKSHADOW,
+    "shadow_copy_release": DISKSHADOW,
+}
+# What the scripts share, and the one include file that spells it.
+ONE_PLACE = {
+    r"ProcessStartInfo|Start-Process": "process_common.ps1",
+    r"foreach \(\$\w+ in \$Steps\)": "steps_common.ps1",
+    r"function (New-List|Get-Text) ": "values_common.ps1",
+    r"'HKLM:\\SOFTWARE\\(backup\.hyperv|Microsoft\\Windows\\CurrentVersion\\Uninstall)": "records_common.ps1",
+}
+
+
+@pytest.mark.parametrize(("name", "functions"), SHARED_FUNCTIONS.items())
+def test_scripts_carry_each_shared_function_they_include_once(name, functions):
     sent = _pwsh.load_script(name).decode("utf-8")
-    assert sent.count("function Invoke-DiskShadow") == 1
+    assert [sent.count(f"function {function} ") for function in functions] == [1] * len(functions)
     assert not [line for line in sent.splitlines() if line.startswith("#include")]
+
+
+def scripts_matching(pattern: str) -> list[str]:
+    found = re.compile(pattern, re.IGNORECASE)
+    return sorted(path.name for path in SCRIPTS_DIR.glob("*.ps1") if found.search(path.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize(("pattern", "home"), ONE_PLACE.items())
+def test_what_the_scripts_share_is_spelled_in_one_include(pattern, home):
+    assert scripts_matching(pattern) == [home]
 
 
 def test_load_script_of_missing_script_names_it():

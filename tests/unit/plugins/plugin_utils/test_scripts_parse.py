@@ -12,10 +12,11 @@ import pytest
 import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import BOOTSTRAP
+from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import BOOTSTRAP, load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 SCRIPTS = sorted(path for top in ("plugins", "roles") for path in (REPO_ROOT / top).rglob("*.ps1"))
+SENT = sorted(path.stem for path in (REPO_ROOT / "plugins" / "plugin_utils" / "scripts").glob("*.ps1"))
 PARSER = Parser(Language(tree_sitter_powershell.language()))
 
 
@@ -49,6 +50,12 @@ def test_the_collection_has_scripts_to_check():
 def test_script_parses(script: Path):
     errors = syntax_errors(script.read_bytes())
     assert not errors, f"{script.relative_to(REPO_ROOT)}:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("name", SENT)
+def test_script_parses_as_sent_with_its_includes_expanded(name: str):
+    errors = syntax_errors(load_script(name))
+    assert not errors, f"{name}.ps1 as sent:\n" + "\n".join(errors)
 
 
 def test_runner_bootstrap_parses():
