@@ -14,6 +14,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.evaluate import evaluate_proxy, summarise
+from ansible_collections.backup.hyperv.plugins.plugin_utils.decision import (
+    DEDUP_FEATURE_CHOICES,
+    FAILING_STATUSES,
+    decide,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import HostFacts
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.parse import (
     facts_from_file,
@@ -21,6 +26,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.parse import (
     load_facts_file,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.schema import FactsSchemaError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import REQUIREMENTS
 from ansible_collections.backup.hyperv.plugins.plugin_utils.report import (
     FORMATS,
     STATUS_LABELS,
@@ -33,12 +39,12 @@ PREFLIGHT_SPEC: dict[str, dict[str, Any]] = {
     "source_hosts": {"type": "list", "elements": "str", "required": True},
     "smb_servers": {"type": "list", "elements": "str", "default": []},
     "facts_file": {"type": "path"},
-    "fail_on": {"type": "str", "choices": ["fail", "warn", "never"], "default": "fail"},
+    "fail_on": {"type": "str", "choices": list(FAILING_STATUSES), "default": "fail"},
+    "remedied": {"type": "list", "elements": "str", "choices": list(REQUIREMENTS), "default": []},
+    "dedup_feature": {"type": "str", "choices": list(DEDUP_FEATURE_CHOICES), "default": "auto"},
     "report_dir": {"type": "path"},
     "report_formats": {"type": "list", "elements": "str", "choices": list(FORMATS), "default": list(FORMATS)},
 }
-# fail_on -> the statuses that fail the task
-FAILING_STATUSES = {"fail": {"fail"}, "warn": {"fail", "unknown", "warn"}, "never": set()}
 
 
 def plain(value: Any) -> Any:
@@ -68,19 +74,17 @@ def facts_reader(args: Mapping[str, Any], task_vars: Mapping[str, Any]) -> Calla
     return from_hostvars
 
 
-def failure_message(proxy: str, summary: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], fail_on: str) -> str:
-    """Why the task failed: a headline with the ids per status, then each finding that failed it with
+def failure_message(proxy: str, findings: Sequence[Mapping[str, Any]], blocking: Sequence[str]) -> str:
+    """Why the task failed: a headline with the blocking ids per status, then each blocking finding with
     its message and remedy, one or two lines each, so the reason and the fix fit on one screen."""
-    ids = {"fail": summary["failed"], "unknown": summary["unknown_ids"], "warn": summary["warned"]}
-    failing = [
-        f"{status}: {', '.join(ids[status])}" for status in ids if status in FAILING_STATUSES[fail_on] and ids[status]
-    ]
-    lines = [f"preflight of {proxy}: " + "; ".join(failing)]
-    for finding in findings:
-        if finding["status"] in FAILING_STATUSES[fail_on]:
-            lines.append(f"{finding['id']} {STATUS_LABELS[finding['status']]}: {finding['message']}")
-            if finding["remedy"]:
-                lines.append(f"  remedy: {finding['remedy']}")
+    blocked = [finding for finding in findings if finding["id"] in blocking]
+    ids = {status: [f["id"] for f in blocked if f["status"] == status] for status in ("fail", "unknown", "warn")}
+    headline = "; ".join(f"{status}: {', '.join(ids[status])}" for status in ids if ids[status])
+    lines = [f"preflight of {proxy}: {headline}"]
+    for finding in blocked:
+        lines.append(f"{finding['id']} {STATUS_LABELS[finding['status']]}: {finding['message']}")
+        if finding["remedy"]:
+            lines.append(f"  remedy: {finding['remedy']}")
     return "\n".join(lines)
 
 
@@ -125,8 +129,10 @@ class ActionModule(ActionBase):
                 )
             except OSError as error:
                 return {**result, "failed": True, "msg": f"preflight cannot write its report: {error}"}
-        if any(summary[status] for status in FAILING_STATUSES[args["fail_on"]]):
-            result.update(failed=True, msg=failure_message(proxy_name, summary, findings, args["fail_on"]))
+        policy = {name: args[name] for name in ("fail_on", "remedied", "dedup_feature")}
+        result["decision"] = decision = decide(proxy, sources, verdicts, **policy)
+        if decision["blocked"]:
+            result.update(failed=True, msg=failure_message(proxy_name, findings, decision["blocking"]))
         else:
             result["msg"] = f"preflight of {proxy_name}: {summary['status']}"
         return result

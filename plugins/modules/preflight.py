@@ -48,10 +48,30 @@ options:
       - Which findings fail the task.
       - V(fail) fails it when any finding is V(fail).
       - V(warn) also fails it on V(warn) and V(unknown).
-      - V(never) never fails it; read RV(summary) instead.
+      - V(never) never fails it; read RV(summary) and RV(decision) instead.
+      - The findings it counts, less those in O(remedied), are RV(decision.blocking).
     type: str
     choices: [fail, warn, never]
     default: fail
+  remedied:
+    description:
+      - Requirement ids whose findings the caller remedies itself (the C(backup.hyperv.offhost_proxy) role installs
+        the Data Deduplication feature for R10 and the VSS provider for R11). They neither block nor fail the task,
+        and are still reported.
+    type: list
+    elements: str
+    choices: [R1, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15]
+    default: []
+  dedup_feature:
+    description:
+      - Whether RV(decision.needs.features) lists C(FS-Data-Deduplication).
+      - V(auto) lists it when a source host reports a volume with Data Deduplication enabled, a CSV or not. The
+        proxy reads that volume's shadow copies, and a deduplicated file reads as its data only where Data
+        Deduplication runs.
+      - V(always) and V(never) list it, or not, whatever the facts say.
+    type: str
+    choices: [auto, always, never]
+    default: auto
   report_dir:
     description:
       - Directory on the controller to write the report to, as C(preflight-<proxy>.json), C(preflight-<proxy>.md)
@@ -144,6 +164,61 @@ summary:
   returned: success
   type: dict
   sample: {pass: 9, warn: 1, fail: 1, unknown: 0, status: fail, failed: [R8], warned: [R7], unknown_ids: []}
+decision:
+  description:
+    - What the findings and the facts decide for this proxy; roles and playbooks branch on these fields and work out
+      no verdict of their own. Check mode returns the same.
+  returned: success
+  type: dict
+  contains:
+    blocked:
+      description: Whether any finding blocks; the task fails when one does.
+      type: bool
+      sample: true
+    blocking:
+      description: Ids of the findings whose status O(fail_on) counts, less those in O(remedied), in requirement order.
+      type: list
+      elements: str
+      sample: [R8]
+    needs:
+      description:
+        - What the proxy needs for its source hosts. RV(decision.needs.features) and RV(decision.needs.vss_provider)
+          say what it must have, present or not; RV(decision.needs.managed_servers) and
+          RV(decision.needs.components) name what is missing today.
+      type: dict
+      contains:
+        managed_servers:
+          description:
+            - Source hosts not shown to be managed servers (R1), because their facts list no installer service or their
+              C(components) facts are missing or errored. Apply C(backup.hyperv.managed_server) to them first; the
+              C(backup.hyperv.offhost_proxy) role stops on them whatever O(fail_on) says.
+          type: list
+          elements: str
+          sample: [HV2]
+        features:
+          description: Windows features the source hosts call for (see O(dedup_feature)).
+          type: list
+          elements: str
+          sample: [FS-Data-Deduplication]
+        vss_provider:
+          description:
+            - Whether R11 applies (a source cluster has Cluster Shared Volumes, or that cannot be ruled out), so
+              that the proxy and the source hosts need a transportable VSS hardware provider.
+          type: bool
+          sample: true
+        components:
+          description:
+            - Roles of the backup components the proxy's facts do not list, among C(installer) (R2), C(data_mover) (R3)
+              and C(hyperv_integration) (R4); all three when its C(components) facts are missing or errored.
+          type: list
+          elements: str
+          sample: [data_mover]
+    can_take_jobs:
+      description:
+        - Whether the proxy may be given backup jobs now, that is no finding is V(fail) and it runs a data mover (R3).
+        - O(fail_on) and O(remedied) do not change it.
+      type: bool
+      sample: false
 report_files:
   description: Paths of the report files written, by format.
   returned: when O(report_dir) is set

@@ -51,6 +51,15 @@ def dedup_csv_hosts(sources: Sequence[HostFacts]) -> tuple[dict[str, list[str]],
     return result, [*clusters.gaps.values(), *dedup.gaps.values()]
 
 
+def hosts_with_dedup_volumes(sources: Sequence[HostFacts]) -> list[str]:
+    """Source hosts that report a volume with Data Deduplication enabled, CSV or not (an unusable
+    ``dedup_volumes`` section counts as none): the proxy reads their shadow copies, and a deduplicated
+    file reads as its data only where Data Deduplication runs to rehydrate it ("About Data Deduplication
+    Backup/Restore API", nonoptimized backup: https://learn.microsoft.com/previous-versions/hh449202(v=vs.85))."""
+    volumes = read_section(sources, "dedup_volumes").values
+    return [host.name for host in sources if any(volume.enabled for volume in volumes.get(host.name, ()))]
+
+
 def _version_problems(proxy: HostFacts, hosts: Sequence[HostFacts]) -> list[str]:
     """Hosts whose Windows version or build differs from the proxy's (R6's rule; the UBR may differ)."""
     proxy_os = proxy.section("os")

@@ -10,8 +10,24 @@ from __future__ import annotations
 from typing import Sequence
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import conclude, no_sources, read_section
-from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import HostFacts
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import Component, HostFacts
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding, requirement_check
+
+
+def installer_service(components: Sequence[Component]) -> Component | None:
+    """The host's installer service, the component that makes it a managed server (None: not managed)."""
+    return next((item for item in components if item.role == "installer"), None)
+
+
+def hosts_to_manage(sources: Sequence[HostFacts]) -> list[str]:
+    """Source hosts not shown to be managed servers, in the given order: their facts list no installer
+    service, or their ``components`` section is unusable (errored, not collected, no facts at all)."""
+    components = read_section(sources, "components")
+    return [
+        host.name
+        for host in sources
+        if host.name not in components.values or installer_service(components.values[host.name]) is None
+    ]
 
 
 @requirement_check("R1")
@@ -23,7 +39,7 @@ def source_hosts_are_managed(sources: Sequence[HostFacts]) -> Finding:
     installers: dict[str, dict[str, object]] = {}
     unmanaged: list[str] = []
     for host, items in components.values.items():
-        installer = next((item for item in items if item.role == "installer"), None)
+        installer = installer_service(items)
         if installer is None:
             unmanaged.append(host)
         else:

@@ -105,6 +105,37 @@ def test_fail_on(make_action, estate_name, fail_on, failed):
     assert bool(run(make_action, estate_name, fail_on=fail_on).get("failed")) is failed
 
 
+def test_the_result_carries_the_decision(make_action):
+    decision = run(make_action, "r8_proxy_is_cluster_node", fail_on="never")["decision"]
+    assert (decision["blocked"], decision["blocking"], decision["can_take_jobs"]) == (False, [], False)
+    decision = run(make_action, "r1_host_not_managed", fail_on="never")["decision"]
+    assert decision["needs"]["managed_servers"] == ["HV2"] and decision["can_take_jobs"] is False  # R1 fails
+
+
+def test_the_task_fails_exactly_when_the_decision_blocks(make_action):
+    result = run(make_action, "r8_proxy_is_cluster_node")
+    assert result["failed"] and result["decision"]["blocking"] == ["R8"]
+
+
+def test_remedied_findings_neither_block_nor_fail_the_task(make_action):
+    result = run(make_action, "r10_no_dedup_on_proxy", remedied=["R10", "R11"])
+    assert not result.get("failed") and result["decision"]["blocking"] == []
+    assert result["summary"]["failed"] == ["R10"]  # still reported
+    result = run(make_action, "r13_share_permissions_lack_proxy", remedied=["R12"])
+    assert result["msg"].splitlines()[0] == "preflight of PX1: fail: R13" and "R12 FAIL" not in result["msg"]
+
+
+@pytest.mark.parametrize(("dedup_feature", "features"), [("auto", ["FS-Data-Deduplication"]), ("never", [])])
+def test_dedup_feature_says_whether_the_proxy_needs_data_deduplication(make_action, dedup_feature, features):
+    assert run(make_action, dedup_feature=dedup_feature)["decision"]["needs"]["features"] == features
+
+
+def test_an_unknown_requirement_id_in_remedied_is_refused(make_action):
+    action, _ignored = make_action("preflight", args={**ARGS, "remedied": ["R2"]})
+    with pytest.raises(AnsibleActionFail, match="remedied"):
+        action.run(task_vars={"hostvars": hostvars_of("healthy"), "inventory_hostname": "PX1"})
+
+
 def test_check_mode_returns_the_same_findings(make_action):
     assert (
         run(make_action, "r13_share_permissions_lack_proxy", check_mode=True)["findings"]
@@ -127,6 +158,7 @@ def test_host_without_facts_gives_unknown_findings_and_a_warning(make_action):
 def test_unknown_host_and_invalid_facts_fail_clearly(make_action):
     result = run(make_action, source_hosts=["HV1", "HV7"])
     assert result["failed"] and result["msg"] == "preflight cannot read facts: host 'HV7' is not in the inventory"
+    assert "decision" not in result
     hostvars = hostvars_of("healthy")
     hostvars["HV1"]["ansible_facts"]["hyperv_offhost"]["disks"] = "none"
     result = run(make_action, hostvars=hostvars)
@@ -190,6 +222,7 @@ def test_unwritable_report_dir_fails_with_the_reason(make_action, tmp_path):
     result = run(make_action, report_dir=str(blocker / "reports"))
     assert result["failed"] and result["msg"].startswith("preflight cannot write its report: ")
     assert result["findings"]  # the verdicts are still returned
+    assert "decision" not in result  # nothing to act on: a role that reads it stops here
 
 
 def test_documentation_matches_the_argument_spec():
