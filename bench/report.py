@@ -48,8 +48,9 @@ def checks(runs: list, content: int, limit_seconds: float, peers: list) -> list:
     for peer in peers:
         other = _find(runs, peer, "full")
         speed = rate(ours, content) / max(rate(other, content), 1e-9)
-        results.append((f"full >= 3x {peer} throughput, storing no more", speed >= 3 and ours.stored <= other.stored,
-                        f"{speed:.1f}x; stored {ours.stored / MB:.0f} MB vs {other.stored / MB:.0f} MB"))  # fmt: skip
+        passed = speed >= 3 and ours.stored <= other.stored
+        detail = f"{speed:.1f}x; stored {ours.stored / MB:.0f} MB vs {other.stored / MB:.0f} MB"
+        results.append((f"full >= 3x {peer} throughput, storing no more", passed, detail))
     share = rate(ours, content) / (content / MB / limit_seconds)
     results.append(
         ("full >= 70% of machine limit", share >= 0.7, f"{share * 100:.0f}% of {content / MB / limit_seconds:.0f} MB/s")
@@ -62,8 +63,8 @@ def checks(runs: list, content: int, limit_seconds: float, peers: list) -> list:
     results.append(("peak RSS < 300 MB", peak < 300 * MB, f"{peak / MB:.0f} MB"))
     small, large = _find(runs, "ours (small disk)", "full"), _find(runs, "ours (4x larger disk)", "full")
     growth = large.peak_rss / small.peak_rss
-    results.append(("RSS flat as the disk grows (<= 1.25x)", growth <= 1.25,
-                    f"{small.peak_rss / MB:.0f} MB -> {large.peak_rss / MB:.0f} MB ({growth:.2f}x)"))  # fmt: skip
+    detail = f"{small.peak_rss / MB:.0f} MB -> {large.peak_rss / MB:.0f} MB ({growth:.2f}x)"
+    results.append(("RSS flat as the disk grows (<= 1.25x)", growth <= 1.25, detail))
     cores = ours.cpu / ours.wall
     results.append(("both cores used (CPU/wall > 1.3)", cores > 1.3, f"{cores:.2f}"))
     return results

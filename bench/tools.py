@@ -80,8 +80,8 @@ def versions(peers: list) -> dict:
     """Versions of the peer tools, for the JSON record."""
     commands = {"restic": ["restic", "version"], "borg": ["borg", "--version"]}
     names = {p.name for p in peers}
-    found = {name: subprocess.run(cmd, capture_output=True, text=True, check=False) for name, cmd in commands.items()
-             if name in names}  # fmt: skip
+    wanted = {name: cmd for name, cmd in commands.items() if name in names}
+    found = {name: subprocess.run(cmd, capture_output=True, text=True, check=False) for name, cmd in wanted.items()}
     return {name: result.stdout.strip() for name, result in found.items()}
 
 
@@ -113,7 +113,7 @@ class Ours(Tool):
 
     def __init__(self, work: Path, label: str = "ours", compression: str = "default", job_mode: bool = True) -> None:
         self.label, self.compression, self.job_mode = label, compression, job_mode
-        self.repo = work / f"repo-{re.sub(r'[^A-Za-z0-9-]+', '-', label).strip('-')}"
+        self.repo = repository_for(work, label)
         self.jobs = work / "jobs"
         self.secret = work / "passphrase.txt"
         # as installed Python software runs (borg from apt ships compiled bytecode): cached, not compiled per run
@@ -125,8 +125,8 @@ class Ours(Tool):
     def init(self) -> None:
         self.remove()
         self.secret.write_text(PASSPHRASE + "\n")
-        subprocess.run(self._cli("init", str(self.repo), "--encryption", "aes-256-gcm"), env=self.env, check=True,
-                       capture_output=True)  # fmt: skip
+        command = self._cli("init", str(self.repo), "--encryption", "aes-256-gcm")
+        subprocess.run(command, env=self.env, check=True, capture_output=True)
 
     def backup(self, run: Run, vm: str, paths: list, ranges_file: Path | None = None) -> None:
         extra = ["--changed-ranges", str(ranges_file)] if ranges_file else []
@@ -135,12 +135,13 @@ class Ours(Tool):
 
     def backup_job(self, run: Run, live: dict, ranges: dict | None = None) -> None:
         """Every VM of ``live`` ({vm: paths}) in one process; ``ranges``: {vm: changed ranges file}."""
-        entries = [{"vm": vm, "sources": list(map(str, paths)),
-                    "changed_ranges": json.loads(ranges[vm].read_text()) if ranges else None}
-                   for vm, paths in live.items()]  # fmt: skip
+        entries = [
+            {"vm": vm, "sources": list(map(str, paths)), "changed_ranges": _ranges(ranges, vm)}
+            for vm, paths in live.items()
+        ]
         job = self._job_file("backup", entries)
-        measured(run, self._cli("backup", str(self.repo), "--job", str(job), "--compression", self.compression),
-                 self.env)  # fmt: skip
+        command = self._cli("backup", str(self.repo), "--job", str(job), "--compression", self.compression)
+        measured(run, command, self.env)
 
     def restore(self, run: Run, vm: str, target: Path) -> None:
         measured(run, self._cli("restore", str(self.repo), str(target), "--vm", vm, "--overwrite"), self.env)
@@ -157,6 +158,17 @@ class Ours(Tool):
         return path
 
 
+def repository_for(work: Path, label: str) -> Path:
+    """Where a tool labelled ``label`` keeps its repository: the label with anything but letters, digits and
+    dashes folded to one dash."""
+    return work / f"repo-{re.sub(r'[^A-Za-z0-9-]+', '-', label).strip('-')}"
+
+
+def _ranges(ranges: dict | None, vm: str) -> list | None:
+    """The changed ranges of ``vm`` read from its file of ``ranges`` ({vm: file}); None without ranges."""
+    return json.loads(ranges[vm].read_text()) if ranges else None
+
+
 def all_paths(live: dict) -> list:
     """Every file of every VM of ``live`` ({vm: paths}), for a tool taking the whole corpus at once."""
     return [str(path) for paths in live.values() for path in paths]
@@ -169,9 +181,9 @@ class Restic(Tool):
 
     def __init__(self, work: Path, label: str = "restic", job_mode: bool = True) -> None:
         self.label, self.job_mode = label, job_mode
-        self.repo = work / f"repo-{re.sub(r'[^A-Za-z0-9-]+', '-', label).strip('-')}"
-        self.env = dict(os.environ, RESTIC_PASSWORD=PASSPHRASE, RESTIC_REPOSITORY=str(self.repo),
-                        RESTIC_CACHE_DIR=str(work / "cache-restic"))  # fmt: skip
+        self.repo = repository_for(work, label)
+        repository = {"RESTIC_PASSWORD": PASSPHRASE, "RESTIC_REPOSITORY": str(self.repo)}
+        self.env = dict(os.environ, **repository, RESTIC_CACHE_DIR=str(work / "cache-restic"))
 
     def init(self) -> None:
         self.remove()
@@ -202,8 +214,8 @@ class Borg(Tool):
 
     def __init__(self, work: Path, label: str = "borg", chunker: str | None = None) -> None:
         self.label, self.repo, self.chunker = label, work / f"repo-{label}", chunker
-        self.env = dict(os.environ, BORG_PASSPHRASE=PASSPHRASE, BORG_REPO=str(self.repo),
-                        BORG_BASE_DIR=str(work / f"home-{label}"))  # fmt: skip
+        repository = {"BORG_PASSPHRASE": PASSPHRASE, "BORG_REPO": str(self.repo)}
+        self.env = dict(os.environ, **repository, BORG_BASE_DIR=str(work / f"home-{label}"))
 
     def init(self) -> None:
         self.remove()
@@ -224,8 +236,8 @@ class Borg(Tool):
 
     def restore(self, run: Run, vm: str, target: Path) -> None:
         target.mkdir(parents=True, exist_ok=True)
-        names = subprocess.run(["borg", "list", "--short", "--glob-archives", f"{vm}-*"], env=self.env, check=True,
-                               capture_output=True, text=True).stdout.split()  # fmt: skip
+        listing = ["borg", "list", "--short", "--glob-archives", f"{vm}-*"]
+        names = subprocess.run(listing, env=self.env, check=True, capture_output=True, text=True).stdout.split()
         measured(run, ["borg", "extract", "--sparse", f"::{names[-1]}"], self.env, cwd=target)
 
     def restore_job(self, run: Run, targets: dict) -> None:

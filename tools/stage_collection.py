@@ -33,14 +33,19 @@ def is_ignored(relative: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(Path(p).name, pat) for p in prefixes for pat in patterns)
 
 
-def collection_files(root: Path, patterns: list[str]) -> list[str]:
+def repository_files(root: Path) -> list[str]:
+    """The files git knows about under ``root``: tracked, or new and not ignored (some may be deleted)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=root,
         check=True,
         capture_output=True,
     ).stdout.decode()
-    return sorted(f for f in listed.split("\0") if f and (root / f).is_file() and not is_ignored(f, patterns))
+    return [f for f in listed.split("\0") if f]
+
+
+def collection_files(root: Path, patterns: list[str]) -> list[str]:
+    return sorted(f for f in repository_files(root) if (root / f).is_file() and not is_ignored(f, patterns))
 
 
 def stage(dest: Path, extra_ignores: list[str]) -> Path:

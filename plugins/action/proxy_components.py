@@ -10,20 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.components import (
     parse_components_state,
     plan_components,
     read_params,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.converge import Convergence, converge
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import (
-    ManifestError,
-    validate_manifest,
-)
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.converge import ConvergeAction, Convergence
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import validate_manifest
 
 # The manifest's own fields are manifest_argument_spec(), applied by validate_manifest: ansible-core
 # checks them level by level there, so a message names the list index, and the data_mover action
@@ -35,26 +29,17 @@ PROXY_COMPONENTS_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
+class ActionModule(ConvergeAction):
     """Install, upgrade, repair or remove the components a manifest lists on the task's Windows host."""
 
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = PROXY_COMPONENTS_SPEC
 
-    @reports_connection_retries
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=PROXY_COMPONENTS_SPEC)[1]
-        try:
-            manifest = validate_manifest(args["manifest"])
-        except ManifestError as exc:
-            result.update(failed=True, msg=str(exc))  # starts with the field's path: manifest.components[1]...
-            return result
-        job = Convergence(
+    def convergence(self, args: dict[str, Any]) -> Convergence:
+        manifest = validate_manifest(args["manifest"])  # a ManifestError names the field: manifest.components[1]...
+        return Convergence(
             read_script="proxy_components_read",
             read_params={**read_params(manifest), "ProbeTimeout": args["probe_timeout"]},
             plan=lambda reply: plan_components(parse_components_state(reply), manifest, args["state"]),
             apply_script="proxy_components_apply",
             apply_params={},
         )
-        return converge(self, result, job)

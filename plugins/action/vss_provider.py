@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.converge import Convergence, converge
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import PlanError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.converge import ConvergeAction, Convergence
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.provider import (
     PROVIDER_REQUIRED_BY,
     PROVIDER_REQUIRED_IF,
@@ -29,28 +25,20 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.provid
 VSS_PROVIDER_SPEC = {**probe_argument_spec(), **provider_argument_spec()}
 
 
-class ActionModule(ActionBase):
+class ActionModule(ConvergeAction):
     """Converge one vendor VSS hardware provider on the task's Windows host."""
 
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = VSS_PROVIDER_SPEC
+    SPEC_RULES = {
+        "required_if": PROVIDER_REQUIRED_IF,
+        "required_together": PROVIDER_REQUIRED_TOGETHER,
+        "required_by": PROVIDER_REQUIRED_BY,
+    }
 
-    @reports_connection_retries
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(
-            argument_spec=VSS_PROVIDER_SPEC,
-            required_if=PROVIDER_REQUIRED_IF,
-            required_together=PROVIDER_REQUIRED_TOGETHER,
-            required_by=PROVIDER_REQUIRED_BY,
-        )[1]
-        try:
-            validate_provider_args(args)  # before any round trip: bad input changes nothing
-        except PlanError as exc:
-            result.update(failed=True, msg=str(exc))
-            return result
+    def convergence(self, args: dict[str, Any]) -> Convergence:
+        validate_provider_args(args)
         password = args.get("array_password")
-        job = Convergence(
+        return Convergence(
             read_script="vss_provider_read",
             read_params={**read_params(args), "ProbeTimeout": args["probe_timeout"]},
             plan=lambda reply: plan_provider(parse_provider_state(reply), args),
@@ -58,4 +46,3 @@ class ActionModule(ActionBase):
             apply_params={"Password": password},
             secrets=[password] if password else [],
         )
-        return converge(self, result, job)

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.converge import Convergence, converge
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.converge import ConvergeAction, Convergence
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.features import (
     feature_argument_spec,
     parse_feature_state,
@@ -23,31 +20,21 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.featur
     read_params,
     validate_feature_args,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import PlanError
 
 WINDOWS_FEATURE_SPEC = {**probe_argument_spec(), **feature_argument_spec()}
 
 
-class ActionModule(ActionBase):
+class ActionModule(ConvergeAction):
     """Install or remove Windows features on the task's Windows host."""
 
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = WINDOWS_FEATURE_SPEC
 
-    @reports_connection_retries
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=WINDOWS_FEATURE_SPEC)[1]
-        try:
-            names = validate_feature_args(args)  # before any round trip: bad input changes nothing
-        except PlanError as exc:
-            result.update(failed=True, msg=str(exc))
-            return result
-        job = Convergence(
+    def convergence(self, args: dict[str, Any]) -> Convergence:
+        names = validate_feature_args(args)
+        return Convergence(
             read_script="windows_feature_read",
             read_params=read_params(names, args),
             plan=lambda reply: plan_features(parse_feature_state(reply, names), args),
             apply_script="windows_feature_apply",
             apply_params={},
         )
-        return converge(self, result, job)

@@ -17,6 +17,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+
+from stage_collection import repository_files  # noqa: E402
+
 GALAXY = Path(sys.executable).parent / "ansible-galaxy"
 COLLECTION_PACKAGE = ("ansible_collections", "backup", "hyperv")
 GENERATED = {"MANIFEST.json", "FILES.json"}  # written by ansible-galaxy into every tarball
@@ -33,22 +37,12 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
 
 
-def repository_files() -> set[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    return set(filter(None, listed.split("\0")))
-
-
 def test_ships_no_test_that_needs_the_checkout(shipped):
     assert not [path for path in shipped if path.startswith("tests/") or "molecule" in PurePosixPath(path).parts]
 
 
 def test_ships_only_files_the_repository_holds(shipped):
-    assert not set(shipped) - GENERATED - repository_files()
+    assert not set(shipped) - GENERATED - set(repository_files(REPO_ROOT))
 
 
 def collection_imports(source: bytes) -> set[tuple[str, ...]]:

@@ -13,37 +13,43 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# "ACE Strings": access-right letters and the masks they stand for.
-RIGHT_LETTERS: dict[str, int] = {
-    "GA": 0x10000000, "GX": 0x20000000, "GW": 0x40000000, "GR": 0x80000000,
-    "RC": 0x00020000, "SD": 0x00010000, "WD": 0x00040000, "WO": 0x00080000,
-    "CC": 0x1, "DC": 0x2, "LC": 0x4, "SW": 0x8, "RP": 0x10, "WP": 0x20, "DT": 0x40, "LO": 0x80, "CR": 0x100,
-    "FA": 0x001F01FF, "FR": 0x00120089, "FW": 0x00120116, "FX": 0x001200A0,
-    "KA": 0x000F003F, "KR": 0x00020019, "KW": 0x00020006, "KX": 0x00020019,
-    "NR": 0x1, "NW": 0x2, "NX": 0x4,
-}  # fmt: skip
+
+def _table(pairs: str) -> dict[str, str]:
+    """``"GA=10000000 GX=20000000 ..."`` as a dict: the long alias tables stay as dense as Microsoft's pages."""
+    return dict(pair.split("=", 1) for pair in pairs.split())
+
+
+# "ACE Strings": access-right letters and the masks they stand for (hex): generic, standard,
+# directory-service object, file, registry key and mandatory label rights.
+_RIGHT_MASKS = _table("""
+    GA=10000000 GX=20000000 GW=40000000 GR=80000000
+    RC=00020000 SD=00010000 WD=00040000 WO=00080000
+    CC=1 DC=2 LC=4 SW=8 RP=10 WP=20 DT=40 LO=80 CR=100
+    FA=001F01FF FR=00120089 FW=00120116 FX=001200A0
+    KA=000F003F KR=00020019 KW=00020006 KX=00020019
+    NR=1 NW=2 NX=4
+""")
+RIGHT_LETTERS: dict[str, int] = {letters: int(mask, 16) for letters, mask in _RIGHT_MASKS.items()}
 ACE_FLAGS = ("CI", "OI", "NP", "IO", "ID", "SA", "FA", "TP", "CR")
 ACE_TYPES = ("A", "D", "OA", "OD", "AU", "AL", "OU", "OL", "ML", "XA", "XD", "XU", "ZA", "RA", "SP")
 ACL_FLAGS = ("NO_ACCESS_CONTROL", "P", "AR", "AI")  # longest first for scanning
 
 # "SID Strings": aliases that stand for the same SID everywhere.
-WELL_KNOWN_SIDS: dict[str, str] = {
-    "WD": "S-1-1-0", "CO": "S-1-3-0", "CG": "S-1-3-1", "OW": "S-1-3-4", "NU": "S-1-5-2", "IU": "S-1-5-4",
-    "SU": "S-1-5-6", "AN": "S-1-5-7", "ED": "S-1-5-9", "PS": "S-1-5-10", "AU": "S-1-5-11", "RC": "S-1-5-12",
-    "SY": "S-1-5-18", "LS": "S-1-5-19", "NS": "S-1-5-20", "WR": "S-1-5-33", "BA": "S-1-5-32-544",
-    "BU": "S-1-5-32-545", "BG": "S-1-5-32-546", "PU": "S-1-5-32-547", "AO": "S-1-5-32-548",
-    "SO": "S-1-5-32-549", "PO": "S-1-5-32-550", "BO": "S-1-5-32-551", "RE": "S-1-5-32-552",
-    "RU": "S-1-5-32-554", "RD": "S-1-5-32-555", "NO": "S-1-5-32-556", "MU": "S-1-5-32-558",
-    "LU": "S-1-5-32-559", "IS": "S-1-5-32-568", "CY": "S-1-5-32-569", "ER": "S-1-5-32-573",
-    "CD": "S-1-5-32-574", "RA": "S-1-5-32-575", "ES": "S-1-5-32-576", "MS": "S-1-5-32-577",
-    "HA": "S-1-5-32-578", "AA": "S-1-5-32-579", "RM": "S-1-5-32-580", "AC": "S-1-15-2-1",
-    "LW": "S-1-16-4096", "ME": "S-1-16-8192", "MP": "S-1-16-8448", "HI": "S-1-16-12288", "SI": "S-1-16-16384",
-}  # fmt: skip
+WELL_KNOWN_SIDS: dict[str, str] = _table("""
+    WD=S-1-1-0 CO=S-1-3-0 CG=S-1-3-1 OW=S-1-3-4 NU=S-1-5-2 IU=S-1-5-4
+    SU=S-1-5-6 AN=S-1-5-7 ED=S-1-5-9 PS=S-1-5-10 AU=S-1-5-11 RC=S-1-5-12
+    SY=S-1-5-18 LS=S-1-5-19 NS=S-1-5-20 WR=S-1-5-33 BA=S-1-5-32-544
+    BU=S-1-5-32-545 BG=S-1-5-32-546 PU=S-1-5-32-547 AO=S-1-5-32-548
+    SO=S-1-5-32-549 PO=S-1-5-32-550 BO=S-1-5-32-551 RE=S-1-5-32-552
+    RU=S-1-5-32-554 RD=S-1-5-32-555 NO=S-1-5-32-556 MU=S-1-5-32-558
+    LU=S-1-5-32-559 IS=S-1-5-32-568 CY=S-1-5-32-569 ER=S-1-5-32-573
+    CD=S-1-5-32-574 RA=S-1-5-32-575 ES=S-1-5-32-576 MS=S-1-5-32-577
+    HA=S-1-5-32-578 AA=S-1-5-32-579 RM=S-1-5-32-580 AC=S-1-15-2-1
+    LW=S-1-16-4096 ME=S-1-16-8192 MP=S-1-16-8448 HI=S-1-16-12288 SI=S-1-16-16384
+""")
 # Aliases relative to the domain of the machine that wrote the string: alias -> RID.
-DOMAIN_RELATIVE_RIDS: dict[str, int] = {
-    "DA": 512, "DU": 513, "DG": 514, "DC": 515, "DD": 516, "CA": 517, "PA": 520, "CN": 522, "AP": 525, "KA": 526,
-    "RS": 553,
-}  # fmt: skip
+_DOMAIN_RIDS = _table("DA=512 DU=513 DG=514 DC=515 DD=516 CA=517 PA=520 CN=522 AP=525 KA=526 RS=553")
+DOMAIN_RELATIVE_RIDS: dict[str, int] = {alias: int(rid) for alias, rid in _DOMAIN_RIDS.items()}
 # Aliases relative to the forest root domain or the local machine; unresolved without those SIDs.
 OTHER_RELATIVE_ALIASES = frozenset({"EA", "SA", "EK", "RO", "LA", "LG"})
 

@@ -196,13 +196,24 @@ def assess_shares(
     return [assess_share(reference, identity, candidates) for reference in references], gaps, identity
 
 
-def _not_joined(requirement_id: str, proxy: HostFacts) -> Finding:
-    return Finding.failed(
-        requirement_id,
-        f"{proxy.name} is not in a domain: its LocalSystem account has no computer account to be granted access",
-        {"proxy": proxy.name},
-        "Join the proxy to the SMB3 server's domain or a domain it trusts.",
-    )
+def _assess_or_decide(
+    requirement_id: str, proxy: HostFacts, sources: Sequence[HostFacts], smb_servers: Sequence[HostFacts]
+) -> Finding | tuple[list[ShareAccess], dict[str, str], Identity | None]:
+    """What R12 and R13 settle alike before any share's rights: no sources, no VM on a share, a proxy in
+    no domain (each a Finding); otherwise the assessment (shares, vms gaps, proxy identity)."""
+    if not sources:
+        return no_sources(requirement_id)
+    shares, vms_gaps, identity = assess_shares(proxy, sources, smb_servers)
+    if not shares and not vms_gaps:
+        return not_applicable(requirement_id, "no source VM has disks on an SMB3 share")
+    if identity is not None and not identity.part_of_domain:
+        return Finding.failed(
+            requirement_id,
+            f"{proxy.name} is not in a domain: its LocalSystem account has no computer account to be granted access",
+            {"proxy": proxy.name},
+            "Join the proxy to the SMB3 server's domain or a domain it trusts.",
+        )
+    return shares, vms_gaps, identity
 
 
 def _group_gap(identity: Identity | None, access: ShareAccess) -> bool:
@@ -221,13 +232,10 @@ def _gaps(proxy: HostFacts, identity: Identity | None, shares: list[ShareAccess]
 @requirement_check("R12")
 def proxy_reads_vm_shares(proxy: HostFacts, sources: Sequence[HostFacts], smb_servers: Sequence[HostFacts]) -> Finding:
     """R12: every share holding source VM files exists and the proxy can read it (both layers)."""
-    if not sources:
-        return no_sources("R12")
-    shares, vms_gaps, identity = assess_shares(proxy, sources, smb_servers)
-    if not shares and not vms_gaps:
-        return not_applicable("R12", "no source VM has disks on an SMB3 share")
-    if identity is not None and not identity.part_of_domain:
-        return _not_joined("R12", proxy)
+    assessed = _assess_or_decide("R12", proxy, sources, smb_servers)
+    if isinstance(assessed, Finding):
+        return assessed
+    shares, vms_gaps, identity = assessed
     problems = [f"{access.reference.unc}: {access.missing}" for access in shares if access.missing]
     problems += [
         f"{proxy.name} cannot read {access.reference.unc}"
@@ -271,13 +279,10 @@ def computer_account_reads_shares(
     proxy: HostFacts, sources: Sequence[HostFacts], smb_servers: Sequence[HostFacts]
 ) -> Finding:
     """R13: the proxy's computer account has read in the share permissions and in the folder ACL."""
-    if not sources:
-        return no_sources("R13")
-    shares, vms_gaps, identity = assess_shares(proxy, sources, smb_servers)
-    if not shares and not vms_gaps:
-        return not_applicable("R13", "no source VM has disks on an SMB3 share")
-    if identity is not None and not identity.part_of_domain:
-        return _not_joined("R13", proxy)
+    assessed = _assess_or_decide("R13", proxy, sources, smb_servers)
+    if isinstance(assessed, Finding):
+        return assessed
+    shares, vms_gaps, identity = assessed
     account = (identity.account_name if identity else None) or f"{proxy.name}$"
     decided = [access for access in shares if not _group_gap(identity, access)]
     problems = [problem for access in decided for problem in _layer_problems(account, access)]

@@ -3,17 +3,20 @@
 One round trip reads the host; the plan is pure Python; a second round trip, only when there are
 steps and the task is not in check mode, applies them. Failures of either script, and plans that
 cannot be made, become a ``failed`` result here, once. Secrets go to the apply script as stdin
-parameters and are masked out of anything the host sends back.
+parameters and are masked out of anything the host sends back. ``ConvergeAction`` is the action
+plugin every install module shares: each names its argument spec and turns its arguments into a
+``Convergence``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import Plan, PlanError
 
@@ -30,6 +33,35 @@ class Convergence:
     apply_script: str
     apply_params: Mapping[str, Any]  # sent with {"Steps": [...]}; may hold secrets
     secrets: Sequence[str] = ()
+
+
+class ConvergeAction(ActionBase):
+    """An install module's action plugin: validate the task, check its input, converge the host.
+
+    A subclass sets ``ARGUMENT_SPEC`` (and ``SPEC_RULES``: required_if and the like, passed to
+    ``validate_argument_spec``) and implements ``convergence``, which raises ``PlanError`` for input
+    that is wrong before any round trip (bad input changes nothing and costs no connection).
+    """
+
+    _supports_check_mode = True
+    _supports_async = False
+    ARGUMENT_SPEC: ClassVar[dict[str, Any]]
+    SPEC_RULES: ClassVar[dict[str, Any]] = {}
+
+    @reports_connection_retries
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC, **self.SPEC_RULES)[1]
+        try:
+            job = self.convergence(args)
+        except PlanError as exc:  # a ManifestError's message starts with the field's path
+            result.update(failed=True, msg=str(exc))
+            return result
+        return converge(self, result, job)
+
+    def convergence(self, args: dict[str, Any]) -> Convergence:
+        """The read, plan and apply of this module for the validated ``args``; raises ``PlanError``."""
+        raise NotImplementedError
 
 
 def converge(action: ActionBase, result: dict[str, Any], job: Convergence) -> dict[str, Any]:

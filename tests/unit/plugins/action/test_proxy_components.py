@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from action_run import run_action
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import COMMAND, load_script
 
@@ -16,14 +17,7 @@ MANIFEST = json.loads((FIXTURES / "proxy_components_manifest_default.json").read
 
 
 def run(make_action, replies, check_mode=False, diff=False, **args):
-    action, calls = make_action(
-        "proxy_components", replies=replies, args={"manifest": MANIFEST, **args}, check_mode=check_mode
-    )
-    action._task.diff = diff
-    original = copy.deepcopy(action._task.args)
-    result = action.run(task_vars={})
-    assert action._task.args == original  # never mutated
-    return result, calls
+    return run_action(make_action, "proxy_components", replies, {"manifest": MANIFEST, **args}, check_mode, diff)
 
 
 def test_converged_host_is_one_round_trip_and_no_change(make_action, recorded):

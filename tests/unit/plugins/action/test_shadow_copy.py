@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import base64
-import copy
 
 import pytest
+from action_run import run_action
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import load_script
-from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
-    ShadowCopyError,
-    plan_volumes,
-    release_plan,
-    volume_of,
-)
 
 SET_ID = "{1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77}"
 ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
@@ -22,18 +16,23 @@ COPIES = [
     {"shadow_id": "{6b0d3c1e-2a4f-4d8b-8e1f-3c5a7b9d0e21}", "alias": "Vol1"},
     {"shadow_id": "{7c1e4d2f-3b5a-4e9c-9f20-4d6b8c0e1f32}", "alias": "Vol2"},
 ]
+IMPORT = {"state": "imported", "snapshot_set_id": SET_ID, "metadata": "TVNDRgAAAAA=", "shadow_copies": COPIES}
 
 
 def run(make_action, replies, check_mode=False, **args):
-    action, calls = make_action("shadow_copy", replies=replies, args=args, check_mode=check_mode)
-    original = copy.deepcopy(action._task.args)
-    result = action.run(task_vars={})
-    assert action._task.args == original
-    return result, calls
+    return run_action(make_action, "shadow_copy", replies, args, check_mode)
 
 
 def names(calls):
     return [call.request()["name"] for call in calls]
+
+
+def release(make_action, recorded, read_reply, set_id=SET_ID):
+    """Release ``set_id`` on a host whose read replies ``read_reply``; return the release script's params."""
+    replies = [recorded(read_reply), recorded("shadow_copy_release_done.json")]
+    result, calls = run(make_action, replies, state="absent", snapshot_set_id=set_id)
+    assert names(calls) == ["shadow_copy_read", "shadow_copy_release"] and result["changed"] is True
+    return calls[1].request()["params"]
 
 
 def test_present_reads_then_creates_and_maps_vm_files_into_the_exposed_set(make_action, recorded):
@@ -111,42 +110,27 @@ def test_import_on_a_fresh_proxy_imports_and_exposes(make_action, recorded):
 
 
 def test_import_of_an_exposed_set_is_one_round_trip_and_no_change(make_action, recorded):
-    result, calls = run(
-        make_action,
-        [recorded("shadow_copy_read_set_exposed.json")],
-        state="imported",
-        snapshot_set_id=SET_ID,
-        metadata="TVNDRgAAAAA=",
-        shadow_copies=COPIES,
-    )
+    result, calls = run(make_action, [recorded("shadow_copy_read_set_exposed.json")], **IMPORT)
     assert len(calls) == 1 and result["changed"] is False
 
 
-def test_import_in_check_mode_applies_nothing(make_action, recorded):
-    result, calls = run(
-        make_action,
-        [recorded("shadow_copy_read_set_gone.json")],
-        check_mode=True,
-        state="imported",
-        snapshot_set_id=SET_ID,
-        metadata="TVNDRgAAAAA=",
-        shadow_copies=COPIES,
-    )
+@pytest.mark.parametrize(
+    ("read_reply", "args"),
+    [
+        ("shadow_copy_read_set_gone.json", IMPORT),
+        ("shadow_copy_read_set_exposed.json", {"state": "absent", "snapshot_set_id": SET_ID}),
+    ],
+    ids=["import", "release"],
+)
+def test_check_mode_reads_once_and_applies_nothing(make_action, recorded, read_reply, args):
+    result, calls = run(make_action, [recorded(read_reply)], check_mode=True, **args)
     assert names(calls) == ["shadow_copy_read"] and result["changed"] is True
 
 
 def test_release_unexposes_deletes_and_removes_the_mount_folder(make_action, recorded):
-    result, calls = run(
-        make_action,
-        [recorded("shadow_copy_read_set_exposed.json"), recorded("shadow_copy_release_done.json")],
-        state="absent",
-        snapshot_set_id=SET_ID,
-    )
-    assert names(calls) == ["shadow_copy_read", "shadow_copy_release"]
-    params = calls[1].request()["params"]
+    params = release(make_action, recorded, "shadow_copy_read_set_exposed.json")
     assert params["ExposedPaths"] == [SET_FOLDER + "\\Vol1\\", SET_FOLDER + "\\Vol2\\"]
     assert len(params["ShadowIds"]) == 2 and params["Directories"] == [SET_FOLDER] and params["Files"] == []
-    assert result["changed"] is True
 
 
 def test_release_of_a_gone_set_is_no_change_and_one_round_trip(make_action, recorded):
@@ -156,53 +140,13 @@ def test_release_of_a_gone_set_is_no_change_and_one_round_trip(make_action, reco
 
 
 def test_release_on_the_source_removes_the_metadata_file(make_action, recorded):
-    result, calls = run(
-        make_action,
-        [recorded("shadow_copy_read_source_metadata_only.json"), recorded("shadow_copy_release_done.json")],
-        state="absent",
-        snapshot_set_id=SET_ID,
-    )
-    assert calls[1].request()["params"]["Files"] == [ROOT + "\\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77.cab"]
-    assert result["changed"] is True
-
-
-def test_release_in_check_mode_applies_nothing(make_action, recorded):
-    result, calls = run(
-        make_action,
-        [recorded("shadow_copy_read_set_exposed.json")],
-        check_mode=True,
-        state="absent",
-        snapshot_set_id=SET_ID,
-    )
-    assert len(calls) == 1 and result["changed"] is True
+    params = release(make_action, recorded, "shadow_copy_read_source_metadata_only.json")
+    assert params["Files"] == [ROOT + "\\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77.cab"]
 
 
 def test_a_bad_id_fails_with_no_round_trip(make_action):
     result, calls = run(make_action, [], state="absent", snapshot_set_id="not-a-guid")
     assert calls == [] and result["failed"] is True and "GUID" in result["msg"]
-
-
-def test_volume_of_takes_the_longest_mount_point_case_blind():
-    mounts = ["C:\\", "C:\\ClusterStorage\\Volume1\\"]
-    assert volume_of("c:\\clusterstorage\\volume1\\vm\\a.vhdx", mounts) == "C:\\ClusterStorage\\Volume1\\"
-    assert volume_of("C:\\VMs\\a.vhdx", mounts) == "C:\\"
-    with pytest.raises(ShadowCopyError):
-        volume_of("\\\\fs1\\vms\\a.vhdx", mounts)
-
-
-def test_volumes_are_shadowed_once_each_in_first_use_order():
-    reply = {
-        "volumes": [{"MountPoints": ["D:"]}, {"MountPoints": ["E:\\"]}],
-        "vms": [
-            {"Name": "a", "Files": [{"Path": "E:\\a\\1.vhdx"}, {"Path": "D:\\a\\2.vhdx"}, {"Path": "E:\\a\\3.vmcx"}]}
-        ],
-    }
-    volumes, vms = plan_volumes(reply)
-    assert volumes == ["E:\\", "D:\\"] and vms[0]["files"][1]["relative"] == "a\\2.vhdx"
-
-
-def test_release_plan_is_none_when_nothing_is_left():
-    assert release_plan({"shadows": [], "metadata_files": [{"Path": "x", "Exists": False}], "mount_dirs": []}) is None
 
 
 SHARE_SET = "{2a9c4e61-8d3b-4f70-a1c5-6e2b9d0f4a83}"
@@ -253,28 +197,12 @@ def test_present_for_a_share_in_check_mode_reads_only(make_action, recorded):
 
 
 def test_release_of_a_share_set_deletes_the_copies_and_removes_the_record(make_action, recorded):
-    result, calls = run(
-        make_action,
-        [recorded("shadow_copy_read_source_share_set.json"), recorded("shadow_copy_release_done.json")],
-        state="absent",
-        snapshot_set_id=SHARE_SET,
-    )
-    params = calls[1].request()["params"]
+    params = release(make_action, recorded, "shadow_copy_read_source_share_set.json", SHARE_SET)
     assert params["ExposedPaths"] == [] and params["ShadowIds"] == [SHARE_SHADOW.upper()]
     assert [p.rsplit("\\", 1)[1] for p in params["Files"]] == [
         "2a9c4e61-8d3b-4f70-a1c5-6e2b9d0f4a83.cab",
         "2a9c4e61-8d3b-4f70-a1c5-6e2b9d0f4a83.shares.json",
     ]
-    assert result["changed"] is True
-
-
-def test_share_files_count_the_share_root_as_their_volume():
-    reply = {
-        "volumes": [{"MountPoints": ["C:\\"]}],
-        "vms": [{"Name": "a", "Files": [{"Path": "\\\\FS1\\VMs\\a\\1.vhdx"}]}],
-    }
-    volumes, vms = plan_volumes(reply)
-    assert volumes == ["\\\\FS1\\VMs\\"] and vms[0]["files"][0]["relative"] == "a\\1.vhdx"
 
 
 def test_a_share_copy_without_a_shadow_copy_share_fails(make_action, recorded):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 
 import pytest
+from action_run import run_action
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import load_script
@@ -27,12 +27,7 @@ ARGS = {
 
 
 def run(make_action, replies, check_mode=False, diff=False, **changes):
-    action, calls = make_action("vss_provider", replies=replies, args={**ARGS, **changes}, check_mode=check_mode)
-    action._task.diff = diff
-    original = copy.deepcopy(action._task.args)
-    result = action.run(task_vars={})
-    assert action._task.args == original
-    return result, calls
+    return run_action(make_action, "vss_provider", replies, {**ARGS, **changes}, check_mode, diff)
 
 
 def test_installed_provider_is_one_round_trip_and_no_change(make_action, recorded):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-import copy
+
+from action_run import run_action
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import COMMAND, load_script
 
@@ -11,14 +12,7 @@ FEATURES = ["Hyper-V", "FS-Data-Deduplication"]
 
 
 def run(make_action, replies, check_mode=False, diff=False, **args):
-    action, calls = make_action(
-        "windows_feature", replies=replies, args={"name": FEATURES, **args}, check_mode=check_mode
-    )
-    action._task.diff = diff
-    original = copy.deepcopy(action._task.args)
-    result = action.run(task_vars={})
-    assert action._task.args == original
-    return result, calls
+    return run_action(make_action, "windows_feature", replies, {"name": FEATURES, **args}, check_mode, diff)
 
 
 def test_converged_host_is_one_round_trip_and_no_change(make_action, recorded):

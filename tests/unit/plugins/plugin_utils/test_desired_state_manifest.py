@@ -161,21 +161,20 @@ def test_a_valid_manifest_is_not_changed_in_place():
     assert manifest == RAW
 
 
-def test_duplicate_component_names_are_rejected_without_regard_to_case():
+@pytest.mark.parametrize(
+    ("component", "service", "message"),
+    [
+        ("Data_Mover", "other", r"^manifest\.components\[1\]\.name: 'Data_Mover' is listed twice$"),
+        ("other", "dm", r"^manifest\.components\[1\]\.service\.name: 'dm' is listed twice$"),
+    ],
+    ids=["component", "service"],
+)
+def test_duplicate_names_are_rejected_without_regard_to_case(component, service, message):
     manifest = copy.deepcopy(MINIMAL)
     second = copy.deepcopy(manifest["components"][0])
-    second["name"], second["service"]["name"] = "Data_Mover", "other"
+    second["name"], second["service"]["name"] = component, service
     manifest["components"].append(second)
-    with pytest.raises(ManifestError, match=r"^manifest\.components\[1\]\.name: 'Data_Mover' is listed twice$"):
-        validate_manifest(manifest)
-
-
-def test_duplicate_service_names_are_rejected_without_regard_to_case():
-    manifest = copy.deepcopy(MINIMAL)
-    second = copy.deepcopy(manifest["components"][0])
-    second["name"], second["service"]["name"] = "other", "dm"
-    manifest["components"].append(second)
-    with pytest.raises(ManifestError, match=r"^manifest\.components\[1\]\.service\.name: 'dm' is listed twice$"):
+    with pytest.raises(ManifestError, match=message):
         validate_manifest(manifest)
 
 

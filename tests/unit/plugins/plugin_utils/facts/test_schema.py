@@ -62,18 +62,7 @@ def test_invalid_document_names_the_json_path(raw_hosts, mutate, path, words):
 
 def test_any_section_may_be_an_error_instead(raw_hosts):
     document = raw_hosts["PX1"]
-    for section in (
-        "os",
-        "hyperv",
-        "identity",
-        "cluster",
-        "disks",
-        "vss_providers",
-        "features",
-        "smb",
-        "trusts",
-        "vms",
-    ):
+    for section in SECTIONS:  # every section the parser reads
         document[section] = {"error": {"message": "boom", "category": "NotSpecified", "exception": "System.Exception"}}
     validate_facts(document)
 
