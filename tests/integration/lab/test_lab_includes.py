@@ -18,10 +18,25 @@ from lab.context import SCRIPTS_DIR, HostContext
 from lab.estate.loader import load_estate
 from lab.handlers import HandlerRegistry, ScriptCall
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import build_request
+from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import build_request, expand_includes
 
-# Include files hold shared functions only: no handler answers them, the scripts that include them are run.
-SCRIPTS = sorted(path.stem for path in SCRIPTS_DIR.glob("*.ps1") if not path.stem.endswith("_common"))
+
+def included_names(path: Path) -> list[str]:
+    """The scripts `path` names in its `#include` lines, found by the collection's own rule."""
+    found: list[str] = []
+
+    def record(name: str) -> bytes:
+        found.append(name)
+        return b""
+
+    expand_includes(path.read_bytes(), record)
+    return found
+
+
+# Include files (the shared *_common.ps1, host_facts' facts_*.ps1 collectors) are never sent on their own:
+# no handler answers them, the scripts that include them are run.
+INCLUDED = {name for path in SCRIPTS_DIR.glob("*.ps1") for name in included_names(path)}
+SCRIPTS = sorted(path.stem for path in SCRIPTS_DIR.glob("*.ps1") if path.stem not in INCLUDED)
 
 
 def naming_host(call: ScriptCall) -> dict[str, str]:

@@ -162,6 +162,29 @@ def test_what_the_scripts_share_is_spelled_in_one_include(pattern, home):
     assert scripts_matching(pattern) == [home]
 
 
+# style.md: one idea per file, under about 300 lines.
+SCRIPT_LINE_LIMIT = 300
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS_DIR.glob("*.ps1")), ids=lambda path: path.name)
+def test_each_script_file_stays_under_the_line_limit(script):
+    assert len(script.read_text(encoding="utf-8").splitlines()) <= SCRIPT_LINE_LIMIT
+
+
+FACTS_SCHEMA = SCRIPTS_DIR.parent / "facts" / "hyperv_offhost.schema.json"
+# The fields host_facts.ps1 writes itself; every other field of the schema is a section a collector returns.
+DRIVER_FIELDS = {"schema_version", "collected_at", "probe_duration_ms"}
+
+
+def test_host_facts_is_a_driver_whose_section_collectors_come_from_includes_once_each():
+    driver = (SCRIPTS_DIR / "host_facts.ps1").read_text(encoding="utf-8")
+    collectors = dict(re.findall(r"^\$facts\.(\w+) = Invoke-Section \{ (Get-\w+Section) \}$", driver, re.MULTILINE))
+    sent = _pwsh.load_script("host_facts").decode("utf-8")
+    assert set(collectors) == set(json.loads(FACTS_SCHEMA.read_text(encoding="utf-8"))["properties"]) - DRIVER_FIELDS
+    assert [sent.count(f"function {name} ") for name in collectors.values()] == [1] * len(collectors)
+    assert not re.findall(r"^function Get-\w+Section ", driver, re.MULTILINE)
+
+
 def test_load_script_of_missing_script_names_it():
     with pytest.raises(FileNotFoundError, match="no_such_probe"):
         _pwsh.load_script("no_such_probe")
