@@ -97,7 +97,7 @@ def nltest_domain_trusts(context: FactsContext) -> str:
 
 
 def parse_nltest_line(line: str, source: str) -> dict[str, Any] | None:
-    """ConvertFrom-NltestLine of host_facts.ps1 (PowerShell's -match is case-insensitive)."""
+    """ConvertFrom-NltestLine of facts_identity.ps1 (PowerShell's -match is case-insensitive)."""
     match = re.match(r"^\s*\d+:\s+(\S+)\s+(\S+)?\s*(.*)$", line, re.IGNORECASE)
     if not match:
         return None
