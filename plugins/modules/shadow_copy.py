@@ -11,8 +11,11 @@ description:
   - Drives the off-host backup flow of VSS transportable shadow copies with C(diskshadow), in three steps that
     run on two hosts. The module talks only to the task's host, so each step is its own task.
   - O(state=present), on the source Hyper-V host (delegate the task to it). Reads the files of the VMs named in
-    O(vms) (virtual disks, configuration, runtime and guest state files) and the host's volumes, refuses VMs
-    with VHD Set disks (C(.vhds), requirement R15) or unknown VMs before anything is created, then runs a
+    O(vms) (virtual disks with each differencing disk's parent chain from C(Get-VHD) C(ParentPath); the
+    configuration, runtime and guest state files of the VM and of its checkpoints, C(.xml), C(.bin) and C(.vsv) for
+    configuration version 5) and the host's volumes, refuses VMs with VHD Set disks (C(.vhds), requirement R15),
+    VMs with a file the account cannot read (access denied, or no configuration file), VMs whose differencing
+    chain leaves its volume, and unknown VMs before anything is created, then runs a
     DiskShadow script with C(set context persistent), C(set option transportable), C(set metadata),
     C(writer verify) for the Hyper-V VSS writer, C(begin backup), C(add volume) for each volume holding VM
     files, C(create) and C(end backup). The snapshot set's metadata C(.cab) is saved under O(metadata_dir) as
@@ -23,7 +26,9 @@ description:
     exposed there is left as it is (one round trip, no change).
   - O(state=absent), on either host. Looks the set (O(snapshot_set_id)) or one shadow copy (O(shadow_id)) up in
     C(Win32_ShadowCopy), runs C(unexpose) and C(delete shadows id) for what it finds, and removes the set's
-    metadata file and mount folders. What is already gone is not an error; nothing left means no change.
+    metadata file and mount folders. What is already gone is not an error; nothing left means no change. The
+    release script looks again right before DiskShadow runs (DiskShadow stops a script at its first failing
+    command), and checks afterwards that C(Win32_ShadowCopy) no longer lists what it deleted.
   - VM files on SMB3 shares (C(\\server\share\...)) use VSS for SMB File Shares (Windows Server 2012 and later)
     instead. O(state=present) adds each share root to the same DiskShadow script (C(add volume \\fs1\vms\)),
     without C(set option transportable); the host's File Share Shadow Copy Provider asks the File Server VSS Agent
@@ -182,12 +187,18 @@ shadow_copy_shares:
 vm_files:
   description:
     - Per VM, each source file and its path inside the exposed shadow copy on the proxy (V(null) in check mode).
+    - C(parents) lists a differencing disk's parent chain (nearest first) the same way, empty for other files.
+      Give the data mover the C(path) of each entry only, it reads a differencing disk as the merged content
+      of its chain, finding each parent through the parent locator's relative path inside the same shadow copy.
   returned: when O(state=present)
   type: dict
   sample:
     web01:
-      - source: 'C:\ClusterStorage\Volume1\web01\web01-os.vhdx'
-        path: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77\Vol1\web01\web01-os.vhdx'
+      - source: 'C:\ClusterStorage\Volume1\web01\web01_3C2F.avhdx'
+        path: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77\Vol1\web01\web01_3C2F.avhdx'
+        parents:
+          - source: 'C:\ClusterStorage\Volume1\web01\web01.vhdx'
+            path: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77\Vol1\web01\web01.vhdx'
 metadata:
   description: The set's metadata C(.cab), base64-encoded; pass it to the O(state=imported) task.
   returned: when O(state=present), outside check mode

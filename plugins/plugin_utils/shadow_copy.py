@@ -107,6 +107,24 @@ def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> 
             f"R15: VMs with VHD Set disks (.vhds) cannot be backed up off-host, nothing was created. {listed}. "
             "Exclude them from off-host jobs (back them up on-host) or convert the disks to VHDX."
         )
+    check_readable(reply_vms)
+
+
+def check_readable(reply_vms: Sequence[Mapping[str, Any]]) -> None:
+    """Raise when a file a VM needs could not be read: access denied, or a configuration file not found.
+
+    The read script tells "not found" from "access denied" ([IO.File]::GetAttributes rather than Test-Path,
+    which answers $false to both), so a file this account may not see fails the VM instead of being dropped.
+    """
+    refused = [
+        f"{vm['Name']}: {entry['Path']} ({entry['Reason']})" for vm in reply_vms for entry in vm.get("Unreadable") or []
+    ]
+    if refused:
+        raise ShadowCopyError(
+            f"files the VMs need cannot be read on their host, nothing was created: {'; '.join(refused)}. "
+            "Give the account Ansible connects with read access to them (it must read them to back them up), "
+            "or restore the missing configuration files."
+        )
 
 
 def volume_of(path: str, mount_points: Sequence[str]) -> str:
@@ -121,20 +139,47 @@ def volume_of(path: str, mount_points: Sequence[str]) -> str:
 def plan_volumes(reply: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """The volumes to shadow (in first-use order) and, per VM, each file with its volume and relative path.
 
-    A file on an SMB3 share counts the share root (``\\\\server\\share\\``) as its volume.
+    A file on an SMB3 share counts the share root (``\\\\server\\share\\``) as its volume. A differencing
+    disk's parents (``Parents``, from Get-VHD ParentPath) are planned with it: their volumes are shadowed too.
     """
     mount_points = [_with_slash(mp) for volume in reply["volumes"] for mp in volume["MountPoints"]]
     volumes: list[str] = []
+
+    def locate(path: str) -> dict[str, Any]:
+        volume = share_root(path) or volume_of(path, mount_points)
+        if volume not in volumes:
+            volumes.append(volume)
+        return {"source": path, "volume": volume, "relative": path[len(volume) :]}
+
     vms = []
     for vm in reply["vms"]:
         files = []
         for file in vm["Files"]:
-            volume = share_root(str(file["Path"])) or volume_of(str(file["Path"]), mount_points)
-            if volume not in volumes:
-                volumes.append(volume)
-            files.append({"source": str(file["Path"]), "volume": volume, "relative": str(file["Path"])[len(volume) :]})
+            planned = locate(str(file["Path"]))
+            planned["parents"] = [locate(str(parent)) for parent in file.get("Parents") or []]
+            check_chain_volume(planned)
+            files.append(planned)
         vms.append({"name": str(vm["Name"]), "files": files})
     return volumes, vms
+
+
+def check_chain_volume(disk: Mapping[str, Any]) -> None:
+    """Refuse a differencing chain that spans volumes.
+
+    On the proxy each volume's shadow copy is its own folder, and the data mover finds a parent through the
+    parent locator's relative path (MS-VHDX 2.6.2.6; Hyper-V tries it first): inside one exposed volume that
+    path leads to the parent as it was; across volumes it cannot, and the locator's absolute paths name the
+    source host's files, which the proxy does not have.
+    """
+    others = [
+        parent["source"] for parent in disk["parents"] if parent["volume"].casefold() != disk["volume"].casefold()
+    ]
+    if others:
+        raise ShadowCopyError(
+            f"{disk['source']} is a differencing disk whose parent chain leaves its volume ({', '.join(others)}); "
+            "such a chain cannot be read from the shadow copies on the proxy, nothing was created. Merge the "
+            "chain (delete the VM's checkpoints or Merge-VHD) or keep the disk and its parents on one volume."
+        )
 
 
 def aliases(volumes: Sequence[str]) -> dict[str, str]:
@@ -143,12 +188,21 @@ def aliases(volumes: Sequence[str]) -> dict[str, str]:
 
 
 def map_vm_files(vms: Sequence[Mapping[str, Any]], bases: Mapping[str, str] | None) -> dict[str, list[dict[str, Any]]]:
-    """Per VM, each source file and its path on the proxy under its volume's base folder (``None`` in check mode)."""
+    """Per VM, each source file and its path on the proxy under its volume's base folder (``None`` in check mode).
+
+    A differencing disk lists its ``parents`` the same way: the data mover is given the disk alone and reads
+    the chain's merged content through them; they are not stored as files of their own.
+    """
+
+    def proxy_path(file: Mapping[str, Any]) -> str | None:
+        return None if bases is None else f"{bases[file['volume']]}\\{file['relative']}"
+
     return {
         vm["name"]: [
             {
                 "source": file["source"],
-                "path": None if bases is None else f"{bases[file['volume']]}\\{file['relative']}",
+                "path": proxy_path(file),
+                "parents": [{"source": p["source"], "path": proxy_path(p)} for p in file.get("parents") or []],
             }
             for file in vm["files"]
         ]
@@ -165,7 +219,8 @@ def release_plan(reply: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "ExposedPaths": [s["ExposedName"] for s in shadows if s.get("ExposedName")],
-        "ShadowIds": [s["ID"] for s in shadows],
+        "ShadowIds": [s["ID"] for s in shadows if not s.get("ShadowCopyShare")],
+        "ShareShadowIds": [s["ID"] for s in shadows if s.get("ShadowCopyShare")],  # on the file server
         "Files": files,
         "Directories": folders,
     }

@@ -73,6 +73,11 @@ try {
     $lines.Add('end backup')
     $output = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What 'creating the shadow copy set'
 
+    # The exit code alone is not trusted: a set whose metadata file was not written cannot be imported. (A transportable
+    # set is not surfaced on this host, so Win32_ShadowCopy here cannot confirm it; the import on the proxy does.)
+    if (-not (Test-Path -LiteralPath $cab -PathType Leaf) -or (Get-Item -LiteralPath $cab).Length -eq 0) {
+        throw "diskshadow reported success but wrote no metadata file ($cab)"
+    }
     $setId = Get-AliasId -Output $output -Alias 'VSS_SHADOW_SET'
     $shadows = foreach ($volume in $Volumes) {
         $shadowId = Get-AliasId -Output $output -Alias $volume.Alias

@@ -4,6 +4,9 @@
 #   load metadata <cab> / import          only when -Import: the set is not on this host yet
 #   expose {shadow id} <folder>           for each entry of -Expose (the folder must exist and be empty)
 # -Metadata is the .cab the create script returned, base64-encoded; it is written to a temporary file.
+# DiskShadow's exit code alone is not trusted: afterwards Win32_ShadowCopy must list the set (imported) and each
+# copy of -Expose exposed at its folder, else the script fails naming what is missing.
+# https://learn.microsoft.com/previous-versions/windows/desktop/vsswmi/win32-shadowcopy
 # Returns @{ imported; exposed = @(@{ ShadowId; Path }) }.
 [CmdletBinding()]
 param(
@@ -17,6 +20,24 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 #include diskshadow_common.ps1
+
+function Assert-Imported {
+    # Compare what Win32_ShadowCopy lists for the set with what was asked (ids case-blind: WMI reports them in
+    # upper case, DiskShadow in lower case).
+    param([string]$SetId, [object[]]$Expose)
+    $listed = @{}
+    foreach ($shadow in Get-CimInstance -ClassName 'Win32_ShadowCopy' -Filter "SetID='$SetId'") {
+        $listed["$($shadow.ID)".ToLowerInvariant()] = "$($shadow.ExposedName)".TrimEnd('\')
+    }
+    if ($listed.Count -eq 0) { throw "diskshadow reported success but Win32_ShadowCopy lists no shadow copy of set $SetId" }
+    foreach ($item in $Expose) {
+        $id = "$($item.ShadowId)".ToLowerInvariant()
+        if (-not $listed.ContainsKey($id)) { throw "diskshadow reported success but Win32_ShadowCopy does not list $($item.ShadowId)" }
+        if ($listed[$id] -ne "$($item.Path)".TrimEnd('\')) {
+            throw "diskshadow reported success but $($item.ShadowId) is not exposed at $($item.Path) (Win32_ShadowCopy: '$($listed[$id])')"
+        }
+    }
+}
 
 $work = Join-Path -Path $env:TEMP -ChildPath "backup.hyperv-import-$([guid]::NewGuid())"
 $null = New-Item -ItemType Directory -Path $work
@@ -35,6 +56,7 @@ try {
         $lines.Add("expose $($item.ShadowId) `"$($item.Path)`"")
     }
     $null = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What "importing set $SnapshotSetId"
+    Assert-Imported -SetId $SnapshotSetId -Expose $Expose
     $exposed = foreach ($item in $Expose) { [ordered]@{ ShadowId = "$($item.ShadowId)"; Path = "$($item.Path)" } }
     return [ordered]@{ imported = [bool]$Import; exposed = @($exposed) }
 }

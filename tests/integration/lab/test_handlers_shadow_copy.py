@@ -94,7 +94,7 @@ def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_r
     ]
     record = [f["Path"] for f in read["metadata_files"] if f["Exists"]]
     assert record == [made["MetadataPath"], f"{ROOT}\\{set_id.strip('{}')}.shares.json"]
-    released = healthy.call("hv1", "shadow_copy_release", {"ShadowIds": [shadow["ShadowId"]], "Files": record})
+    released = healthy.call("hv1", "shadow_copy_release", {"ShareShadowIds": [shadow["ShadowId"]], "Files": record})
     assert released["deleted"] == 1
     with pytest.raises(HostPathError, match="network path"):
         unc(f"{shadow['ShadowCopyShare']}\\vm3\\vm3.vhdx")

@@ -36,6 +36,8 @@ CAPTIONS = {
     20348: "Microsoft Windows Server 2022 Datacenter",
     26100: "Microsoft Windows Server 2025 Datacenter",
 }
+# The DiskShadow commands the lab's handlers run, by the first word of their text (lab.windows.diskshadow).
+DISKSHADOW_COMMANDS = ("import", "expose", "unexpose", "delete")
 PROVIDER_TYPES = {"unknown": 0, "system": 1, "software": 2, "hardware": 3}
 INSTALLER_SERVICE = {
     "name": "BackupHyperVInstaller",
@@ -46,7 +48,8 @@ INSTALLER_SERVICE = {
 _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
 _WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed"}  # who the host is
 _HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors"}  # what it has
-_HOST_KEYS = _WHO_KEYS | _HAS_KEYS
+_DOES_KEYS = {"diskshadow_no_op"}  # how its tools misbehave
+_HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
 _WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+\\)")
 
 
@@ -90,6 +93,7 @@ class VmDisk:
     path: str
     size: int
     file: str | None  # a controller file to link instead of making one with qemu-img
+    parent: str | None  # a differencing disk of this file (the lab makes it); see lab.windows.vm_layout
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,9 @@ class Vm:
     state: str
     generation: int
     disks: tuple[VmDisk, ...]
+    configuration_version: tuple[int, int]  # Get-VM Version; 5.0 keeps .xml/.bin/.vsv files
+    checkpoints: tuple[str, ...]  # checkpoint names, oldest first: each adds an .avhdx layer to every disk
+    denied: tuple[str, ...]  # Windows paths of the VM's files the connecting account may not read
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,7 @@ class WindowsHost:
     vms: tuple[Vm, ...]
     services: tuple[ServiceSeed, ...]
     section_errors: dict[str, str]
+    diskshadow_no_op: tuple[str, ...]  # DiskShadow commands that exit 0 having done nothing (lab.windows.diskshadow)
 
 
 def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
@@ -197,22 +205,36 @@ def windows_path(value: Any, where: Where, unc: bool = True) -> str:
 
 
 def _vm(entry: Any, where: Where, host: str) -> Vm:
-    check_keys(entry, where, {"name"}, {"id", "state", "generation", "disks"})
+    optional = {"id", "state", "generation", "disks", "version", "checkpoints", "denied"}
+    check_keys(entry, where, {"name"}, optional)
     name = text(entry["name"], where / "name")
     disks = []
     for index, disk in enumerate(sequence(entry.get("disks"), where / "disks")):
         at = where / f"disks[{index}]"
-        check_keys(disk, at, {"path"}, {"size", "file"})
-        disks.append(
-            VmDisk(windows_path(disk["path"], at / "path"), size(disk.get("size", "4M"), at), disk.get("file"))
-        )
+        check_keys(disk, at, {"path"}, {"size", "file", "parent"})
+        parent = windows_path(disk["parent"], at / "parent") if "parent" in disk else None
+        path = windows_path(disk["path"], at / "path")
+        disks.append(VmDisk(path, size(disk.get("size", "4M"), at), disk.get("file"), parent))
     return Vm(
         name=name,
         id=text(entry.get("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vm:{host}/{name}"))), where / "id"),
         state=text(entry.get("state", "Running"), where / "state"),
         generation=integer(entry.get("generation", 2), where / "generation", 1),
         disks=tuple(disks),
+        configuration_version=_configuration_version(entry.get("version", "10.0"), where / "version"),
+        checkpoints=tuple(
+            text(c, where / "checkpoints") for c in sequence(entry.get("checkpoints"), where / "checkpoints")
+        ),
+        denied=tuple(windows_path(d, where / "denied") for d in sequence(entry.get("denied"), where / "denied")),
     )
+
+
+def _configuration_version(value: Any, where: Where) -> tuple[int, int]:
+    """`5.0` .. `12.0`: the configuration versions Windows Server 2016-2025 run (5.0 only as an unupgraded VM)."""
+    match = re.fullmatch(r"(\d+)\.(\d+)", str(value))
+    if not match or not 5 <= int(match[1]) <= 12:
+        raise EstateError(f"{where}: {value!r} is not a VM configuration version (5.0 to 12.0)")
+    return int(match[1]), int(match[2])
 
 
 def _service(entry: Any, where: Where) -> ServiceSeed:
@@ -234,6 +256,15 @@ def _section_errors(value: Any, where: Where) -> dict[str, str]:
     if unknown:
         raise EstateError(f"{where}: unknown sections {', '.join(unknown)} (known: {', '.join(sections)})")
     return errors
+
+
+def _diskshadow_no_op(value: Any, where: Where) -> tuple[str, ...]:
+    commands = tuple(text(command, where).lower() for command in sequence(value, where))
+    unknown = sorted(set(commands) - set(DISKSHADOW_COMMANDS))
+    if unknown:
+        known = ", ".join(DISKSHADOW_COMMANDS)
+        raise EstateError(f"{where}: unknown DiskShadow commands {', '.join(unknown)} (known: {known})")
+    return commands
 
 
 def _domain_of(entry: dict[str, Any], where: Where, domains: dict[str, Any]) -> str | None:
@@ -291,4 +322,5 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
         vms=tuple(_vm(v, where / f"vms[{i}]", name) for i, v in enumerate(sequence(entry.get("vms"), where))),
         services=tuple(services),
         section_errors=_section_errors(entry.get("section_errors", {}), where / "section_errors"),
+        diskshadow_no_op=_diskshadow_no_op(entry.get("diskshadow_no_op"), where / "diskshadow_no_op"),
     )

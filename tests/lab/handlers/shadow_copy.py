@@ -7,7 +7,8 @@ set's metadata file (`<MetadataDir>\\<set>.cab`, `MSCF` + a JSON description) an
 transportable set on Windows, lists no shadow copy itself. The proxy imports the set from that
 metadata (it needs a VSS hardware provider and a readable view of each CSV's LUN) and exposes
 each shadow copy at a folder, which becomes a link to the copy. Release unexposes, deletes the
-proxy's shadow copies (and the copy once no host holds it), then removes files and folders.
+proxy's shadow copies (and the copy once no host holds it), then removes files and folders
+(`shadow_copy_release.py`, registered here).
 
 A set of SMB3 shares (`Transportable: false`, VSS for SMB File Shares) is taken the same way from
 the share's folder on the file server, and the file server exposes each copy as the shadow copy
@@ -23,21 +24,29 @@ import json
 import shutil
 import subprocess
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
-from lab.handlers.shadow_copy_volumes import Volume, find_volume, host_volumes, readable_lun, share_volume, vm_files
+from lab.handlers.shadow_copy_release import shadow_copy_release
+from lab.handlers.shadow_copy_volumes import (
+    Volume,
+    find_volume,
+    host_volumes,
+    readable_lun,
+    same_folder,
+    shadow_root,
+    share_volume,
+    vm_files,
+)
+from lab.windows import diskshadow
 from lab.windows.hostfs import HostPathError
 from lab.windows.hoststate import HostState, service_entry
 from lab.windows.storage import shadow_share_directory
 
 HYPERV_WRITER = "{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}"
 _CAB_MAGIC = b"MSCF\0\0\0\0"
-
-
-def _shadow_root(call: ScriptCall) -> Path:
-    return call.state_dir.parents[2] / "shared" / "shadows"
 
 
 def _diskshadow_failed(what: str, message: str) -> ScriptFailure:
@@ -69,7 +78,7 @@ def _share_record(call: ScriptCall, set_id: str, share: tuple[str, str], shadow:
     """Expose the copy as the server's shadow copy share; the Hyper-V host's record of it."""
     exposure = shadow_share_directory(call.state_dir.parents[2], share[0], share[1], shadow["ShadowId"])
     exposure.parent.mkdir(parents=True, exist_ok=True)
-    exposure.symlink_to(_shadow_root(call) / set_id.strip("{}") / shadow["Alias"], target_is_directory=True)
+    exposure.symlink_to(shadow_root(call) / set_id.strip("{}") / shadow["Alias"], target_is_directory=True)
     return {
         "ID": shadow["ShadowId"].upper(),
         "SetID": set_id.upper(),
@@ -102,7 +111,7 @@ def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     shadows, records = [], []
     for entry, volume, share in found:
         shadow_id = "{" + str(uuid.uuid4()) + "}"
-        _copy_volume(volume, _shadow_root(call) / set_id.strip("{}") / str(entry["Alias"]))
+        _copy_volume(volume, shadow_root(call) / set_id.strip("{}") / str(entry["Alias"]))
         copy_share = f"{str(entry['Path']).rstrip(chr(92))}@{shadow_id}" if share else None
         shadow = {"ShadowId": shadow_id, "Alias": str(entry["Alias"]), "Volume": str(entry["Path"])}
         shadows.append({**shadow, "ShadowCopyShare": copy_share})
@@ -145,12 +154,10 @@ def _description(metadata: str, set_id: str) -> dict[str, Any]:
 
 def _import(call: ScriptCall, state: dict[str, Any], description: dict[str, Any], set_id: str) -> None:
     if not any(provider["Type"] == 3 for provider in state["providers"]):
-        raise _diskshadow_failed(f"importing set {set_id}", "no hardware provider can import this shadow copy set")
+        raise diskshadow.CommandFailed("no hardware provider can import this shadow copy set")
     for shadow in description["shadows"]:
         if not shadow.get("Lun") or not readable_lun(call, shadow["Lun"]):
-            raise _diskshadow_failed(
-                f"importing set {set_id}", f"the LUN of {shadow['Volume']} is not visible or not readable on this host"
-            )
+            raise diskshadow.CommandFailed(f"the LUN of {shadow['Volume']} is not visible or not readable on this host")
     origin = call.estate.model.host(description["origin"])
     domain = call.estate.model.domain(origin.domain)
     for shadow in description["shadows"]:
@@ -166,27 +173,59 @@ def _import(call: ScriptCall, state: dict[str, Any], description: dict[str, Any]
         }
 
 
-def _expose(call: ScriptCall, state: dict[str, Any], set_id: str, item: dict[str, Any]) -> dict[str, str]:
+def _expose(call: ScriptCall, state: dict[str, Any], set_id: str, item: dict[str, Any]) -> None:
     shadow = state["shadow_copies"].get(str(item.get("ShadowId", "")).lower())
     if shadow is None:
-        raise _diskshadow_failed(f"importing set {set_id}", f"The shadow copy ID {item.get('ShadowId')} was not found.")
+        raise diskshadow.not_found(str(item.get("ShadowId")))
+    folder = call.files.local_path(str(item["Path"]))
+    folder.rmdir()
+    folder.symlink_to(shadow_root(call) / set_id.strip("{}").lower() / shadow["Alias"], target_is_directory=True)
+    shadow["ExposedName"] = str(item["Path"]).rstrip("\\") + "\\"
+
+
+def _empty_mount_folder(call: ScriptCall, item: dict[str, Any]) -> None:
+    """The script's own check, before DiskShadow runs: the mount folder exists and is empty."""
     folder = call.files.local_path(str(item["Path"]))
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
         raise ScriptFailure(f"mount folder {item['Path']} is not empty")
-    folder.rmdir()
-    folder.symlink_to(_shadow_root(call) / set_id.strip("{}").lower() / shadow["Alias"], target_is_directory=True)
-    shadow["ExposedName"] = str(item["Path"]).rstrip("\\") + "\\"
-    return {"ShadowId": str(item["ShadowId"]), "Path": str(item["Path"])}
+
+
+def _check_listed(call: ScriptCall, set_id: str, expose: list[dict[str, Any]]) -> None:
+    """The script's `Assert-Imported` after DiskShadow: Win32_ShadowCopy lists the set and each copy of -Expose
+    exposed at its folder, ids and folders compared case-blind. Applied only while the script calls it."""
+    if not diskshadow.script_checks_after(call.name, "Assert-Imported"):
+        return
+    shadows = HostState(call.state_dir).read()["shadow_copies"]
+    listed = {key: s for key, s in shadows.items() if s["SetID"].lower() == set_id.lower()}
+    if not listed:
+        raise ScriptFailure(f"diskshadow reported success but Win32_ShadowCopy lists no shadow copy of set {set_id}")
+    for item in expose:
+        shadow = listed.get(str(item["ShadowId"]).lower())
+        if shadow is None:
+            raise ScriptFailure(f"diskshadow reported success but Win32_ShadowCopy does not list {item['ShadowId']}")
+        if not same_folder(shadow["ExposedName"], str(item["Path"])):
+            exposed = str(shadow["ExposedName"] or "").rstrip("\\")
+            raise ScriptFailure(
+                f"diskshadow reported success but {item['ShadowId']} is not exposed at {item['Path']} "
+                f"(Win32_ShadowCopy: '{exposed}')"
+            )
 
 
 def shadow_copy_import(call: ScriptCall) -> dict[str, Any]:
     set_id, do_import = str(call.params.get("SnapshotSetId") or ""), call.params.get("Import", True)
     description = _description(str(call.params.get("Metadata") or ""), set_id)
+    expose = list(call.params.get("Expose") or [])
+    for item in expose:
+        _empty_mount_folder(call, item)
     with HostState(call.state_dir).edit() as state:
-        if do_import:
-            _import(call, state, description, set_id)
-        exposed = [_expose(call, state, set_id, item) for item in call.params.get("Expose") or []]
+        commands = [("import", partial(_import, call, state, description, set_id))] if do_import else []
+        commands += [(f"expose {i.get('ShadowId')}", partial(_expose, call, state, set_id, i)) for i in expose]
+        failure = diskshadow.run(commands, call.estate.model.host(call.host.name).diskshadow_no_op)
+    if failure:  # after the state is saved: what ran before the failing command stays done
+        raise _diskshadow_failed(f"importing set {set_id}", failure)
+    _check_listed(call, set_id, expose)
+    exposed = [{"ShadowId": str(item["ShadowId"]), "Path": str(item["Path"])} for item in expose]
     return {"imported": bool(do_import), "exposed": exposed}
 
 
@@ -208,7 +247,10 @@ def shadow_copy_read(call: ScriptCall) -> dict[str, Any]:
     if params.get("Vms"):
         wanted = {str(name).lower() for name in params["Vms"]}
         host = call.estate.model.host(call.host.name)
-        reply["vms"] = [{"Name": vm.name, "Files": vm_files(call, vm)} for vm in host.vms if vm.name.lower() in wanted]
+        reply["vms"] = []
+        for vm in (vm for vm in host.vms if vm.name.lower() in wanted):
+            files, unreadable = vm_files(call, vm)
+            reply["vms"].append({"Name": vm.name, "Files": files, "Unreadable": unreadable})
         reply["volumes"] = [{"DeviceID": v.device_id, "MountPoints": list(v.mount_points)} for v in host_volumes(call)]
         return reply
     shadows = HostState(call.state_dir).read()["shadow_copies"].values()
@@ -226,59 +268,6 @@ def shadow_copy_read(call: ScriptCall) -> dict[str, Any]:
         reply["metadata_files"] += [record] if record["Exists"] else []
     reply["shadows"] = [{"ShadowCopyShare": None, **shadow} for shadow in reply["shadows"]]
     return reply
-
-
-def _release_copies(call: ScriptCall, state: dict[str, Any], paths: list[str], ids: list[str]) -> None:
-    for path in paths:
-        mount = call.files.local_path(path)
-        if mount.is_symlink():
-            mount.unlink()
-            mount.mkdir()
-        for shadow in state["shadow_copies"].values():
-            if (shadow["ExposedName"] or "").rstrip("\\").lower() == path.rstrip("\\").lower():
-                shadow["ExposedName"] = None
-    for shadow_id in ids:
-        removed = state["shadow_copies"].pop(shadow_id.lower(), None)
-        if removed and removed.get("Exposure"):  # the file server's shadow copy share goes with the copy
-            Path(removed["Exposure"]).unlink(missing_ok=True)
-        if removed:
-            copy = _shadow_root(call) / removed["SetID"].strip("{}").lower() / removed["Alias"]
-            for path in [copy, *copy.rglob("*")]:
-                if not path.is_symlink():
-                    path.chmod(0o755 if path.is_dir() else 0o644)
-            shutil.rmtree(copy, ignore_errors=True)
-            if copy.parent.is_dir() and not any(copy.parent.iterdir()):
-                copy.parent.rmdir()  # the set's last copy
-
-
-def shadow_copy_release(call: ScriptCall) -> dict[str, Any]:
-    paths = [str(p) for p in call.params.get("ExposedPaths") or []]
-    ids = [str(i) for i in call.params.get("ShadowIds") or []]
-    files = [str(f) for f in call.params.get("Files") or []]
-    directories = [str(d) for d in call.params.get("Directories") or []]
-    with HostState(call.state_dir).edit() as state:
-        _release_copies(call, state, paths, ids)
-    for file in files:
-        call.files.local_path(file).unlink(missing_ok=True)
-    for directory in directories:
-        folder = call.files.local_path(directory)
-        if not folder.exists():
-            continue
-        try:
-            for child in folder.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    child.rmdir()
-            folder.rmdir()
-        except OSError as exc:  # Directory.Delete(path, false) of a folder that is not empty
-            raise ScriptFailure(
-                f'Exception calling "Delete" with "2" argument(s): "The directory is not empty. : \'{directory}\'"'
-            ) from exc
-    return {
-        "unexposed": len(paths),
-        "deleted": len(ids),
-        "removed_files": len(files),
-        "removed_directories": len(directories),
-    }
 
 
 def register(registry: HandlerRegistry) -> None:

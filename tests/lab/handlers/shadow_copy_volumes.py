@@ -17,8 +17,8 @@ from typing import Any
 from lab.estate.hosts import Vm
 from lab.handlers import ScriptCall
 from lab.windows.hostfs import HostPathError
-from lab.windows.provision import configuration_files
 from lab.windows.storage import csv_directory, local_path, share_of, vhd_format
+from lab.windows.vm_layout import configuration_files, current_disk, disk_chain
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,16 @@ def share_volume(call: ScriptCall, path: str) -> tuple[str, str, Volume] | None:
     return server.name, share.name, Volume(device, (path.rstrip("\\") + "\\",), root, (), None)
 
 
+def shadow_root(call: ScriptCall) -> Path:
+    """Where the lab keeps every shadow copy's files: `DIR/shared/shadows/<set>/<alias>`."""
+    return call.state_dir.parents[2] / "shared" / "shadows"
+
+
+def same_folder(exposed: str | None, path: str) -> bool:
+    """Whether Win32_ShadowCopy's `ExposedName` names the folder `path` (case-blind, trailing backslash or not)."""
+    return bool(exposed) and str(exposed).rstrip("\\").upper() == path.rstrip("\\").upper()
+
+
 def readable_lun(call: ScriptCall, lun: str) -> bool:
     """Whether this host sees `lun` and can read it (cluster nodes read their CSVs' LUNs)."""
     model = call.estate.model
@@ -81,9 +91,12 @@ def readable_lun(call: ScriptCall, lun: str) -> bool:
     return bool(views) and views[0].readable is True
 
 
-def vm_files(call: ScriptCall, vm: Vm) -> list[dict[str, Any]]:
-    """Get-VMHardDiskDrive's disks with Get-VHD's format, then the configuration files that exist."""
+def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(Files, Unreadable) as the read script lists them: each disk's newest layer with Get-VHD's format and
+    parent chain, then the configuration files of the VM and its checkpoints that exist; a file the estate
+    denies, or a needed configuration file that is missing, is unreadable (the script tells the two apart)."""
     model, lab_state = call.estate.model, call.state_dir.parents[2]
+    denied = {path.lower() for path in vm.denied}
 
     def local(windows_path: str) -> Path | None:
         try:
@@ -91,12 +104,21 @@ def vm_files(call: ScriptCall, vm: Vm) -> list[dict[str, Any]]:
         except HostPathError:
             return None
 
-    files = []
+    files, unreadable = [], []
     for disk in vm.disks:
-        path = local(disk.path)
-        files.append({"Path": disk.path, "Kind": "disk", "Format": vhd_format(path, disk.path) if path else None})
-    for windows_path in configuration_files(vm):
-        path = local(windows_path)
-        if path is not None and path.exists():
-            files.append({"Path": windows_path, "Kind": "configuration", "Format": None})
-    return files
+        path = current_disk(vm, disk)
+        found = local(path)
+        chain = disk_chain(vm, disk)
+        files.append(
+            {"Path": path, "Kind": "disk", "Format": vhd_format(found, path) if found else None, "Parents": chain[1:]}
+        )
+    for file in configuration_files(vm):
+        if file.path.lower() in denied:
+            unreadable.append({"Path": file.path, "Reason": f"Access to the path '{file.path}' is denied."})
+            continue
+        found = local(file.path)
+        if found is not None and found.exists():
+            files.append({"Path": file.path, "Kind": "configuration", "Format": None, "Parents": []})
+        elif file.needed:
+            unreadable.append({"Path": file.path, "Reason": "not found"})
+    return files, unreadable

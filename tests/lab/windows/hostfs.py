@@ -1,8 +1,15 @@
 """An emulated host's file system: Windows paths mapped to a directory tree on disk.
 
 `C:\\Users\\me\\a.txt` on host `hv1` is `<state>/hosts/hv1/fs/C/Users/me/a.txt`. Drive letters
-are upper-cased; the rest of the path keeps its case (Windows compares case-insensitively,
-the lab does not: a documented limit). UNC paths, relative paths and `..` are refused.
+are upper-cased. UNC paths, relative paths and `..` are refused.
+
+Names are case-insensitive and case-preserving, as on NTFS, ReFS and SMB shares ("Naming Files, Paths, and
+Namespaces", below, tells programs not to assume case sensitivity; "File path formats on Windows systems",
+https://learn.microsoft.com/dotnet/standard/io/file-path-formats, section "Case and the Windows file system":
+names compare case-insensitively and keep the case they were created with). A name that matches an existing
+entry but for case opens that entry, whose name stays as it was stored (a listing shows it so); a name that
+matches none is created in the case given. Names are compared upper-cased, as the file system's up-case table
+compares them (the lab uses Python's mapping, not a volume's table).
 
 A name Windows refuses is refused as Windows refuses it: characters 0-31 and `< > : " | ? *` are
 reserved in a file or folder name ("Naming Files, Paths, and Namespaces",
@@ -14,8 +21,10 @@ The lab emulates no alternate data streams, which NTFS names with a colon, so a 
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path, PurePosixPath
+from collections.abc import Iterable
+from pathlib import Path
 
 _DRIVE_PATH = re.compile(r"^(?P<drive>[A-Za-z]):[\\/](?P<rest>.*)$", re.DOTALL)
 _RESERVED_IN_NAME = re.compile(r'[\x00-\x1f<>:"|?*]')
@@ -76,4 +85,23 @@ class HostFileSystem:
         parts = [part for part in re.split(r"[\\/]+", match["rest"]) if part not in ("", ".")]
         if ".." in parts:
             raise HostPathError(f"The lab refuses '..' in {windows_path!r}")
-        return self.root / match["drive"].upper() / PurePosixPath(*parts) if parts else self.root / match["drive"]
+        return stored_path(self.root / match["drive"].upper(), parts)
+
+
+def stored_name(folder: Path, name: str) -> str:
+    """The name of `folder`'s entry that equals `name` but for case, or `name` when there is none."""
+    if os.path.lexists(folder / name):  # the exact name: no listing needed
+        return name
+    try:
+        with os.scandir(folder) as entries:
+            return next((entry.name for entry in entries if entry.name.upper() == name.upper()), name)
+    except OSError:  # no such folder (yet): the name is created as given
+        return name
+
+
+def stored_path(base: Path, parts: Iterable[str]) -> Path:
+    """`base` joined with `parts`, each part in the case its existing entry was stored with."""
+    path = base
+    for part in parts:
+        path = path / stored_name(path, part)
+    return path

@@ -3,7 +3,9 @@
 Runs once per host when the lab starts (the first provisioner of `lab.handlers.builtin`): the state document
 (features, services, VSS providers, dedup volumes) unless the host already has one, the
 binaries whose versions the probe reads, the CSV links, the shares' folders, and the VMs' disk
-files: real VHD/VHDX files made with `qemu-img` (or a link to a file the estate names).
+files: real VHD/VHDX files made with `qemu-img` (or a link to a file the estate names), and the
+differencing layers of disks with a parent or checkpoints, made with the collection's VHDX writer
+(`lab.windows.vm_layout` says where each file goes).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from lab.windows.hoststate import HostState, empty_state
 from lab.windows.pe_version import write_executable
 from lab.windows.services import new_service, service_executable
 from lab.windows.storage import link_csvs, local_path
+from lab.windows.vm_layout import configuration_files, disk_chain
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.writer import VhdxWriter
 
 SYSTEM_PROVIDER = {
     "ID": "{b5946137-7b9f-4925-af80-51abd60b20d5}",
@@ -90,22 +95,33 @@ def _make_disk(disk: VmDisk, target: Path) -> None:
     )
 
 
-def configuration_files(vm: Vm) -> list[str]:
-    """The VM's configuration (.vmcx), runtime state (.vmrs, while running) and guest state (.vmgs, generation 2)
-    files, in `Virtual Machines` beside its first disk (the lab's ConfigurationLocation)."""
-    if not vm.disks:
-        return []
-    folder = vm.disks[0].path.rsplit("\\", 1)[0] + "\\Virtual Machines\\" + vm.id
-    extensions = [".vmcx", *([".vmrs"] if vm.state == "Running" else []), *([".vmgs"] if vm.generation >= 2 else [])]
-    return [folder + extension for extension in extensions]
+def _make_chain(model: WindowsEstate, lab_state: Path, host: WindowsHost, vm: Vm, disk: VmDisk) -> None:
+    """The disk (or its estate parent) as a base file, then each differencing layer on top, oldest first.
+
+    A layer's parent locator holds the relative path (the same on the host and in a shadow copy of its volume)
+    and the parent's Windows path, as Hyper-V writes them (MS-VHDX 2.6.2.6).
+    """
+    chain = disk_chain(vm, disk)
+    base = local_path(model, lab_state, host.name, chain[-1])
+    _make_disk(disk, base)
+    for child, parent in reversed(list(zip(chain, chain[1:]))):
+        target = local_path(model, lab_state, host.name, child)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        parent_file = local_path(model, lab_state, host.name, parent)
+        with VhdxWriter(
+            str(target), disk.size, block_size=1 << 20, parent=str(parent_file), parent_windows_path=parent
+        ):
+            pass  # nothing written since the checkpoint: every block comes from the parent
 
 
 def _make_configuration(model: WindowsEstate, lab_state: Path, host: WindowsHost, vm: Vm) -> None:
-    for windows_path in configuration_files(vm):
-        target = local_path(model, lab_state, host.name, windows_path)
+    for file in configuration_files(vm):
+        target = local_path(model, lab_state, host.name, file.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            target.write_bytes(f"lab {windows_path.rsplit('.', 1)[-1]} of {vm.name}".encode())
+            target.write_bytes(f"lab {file.path.rsplit('.', 1)[-1]} of {vm.name}".encode())
 
 
 def provision(context: HostContext) -> None:
@@ -130,5 +146,5 @@ def provision(context: HostContext) -> None:
         files.local_path(share.path).mkdir(parents=True, exist_ok=True)
     for vm in host.vms:
         for disk in vm.disks:
-            _make_disk(disk, local_path(model, lab_state, host.name, disk.path))
+            _make_chain(model, lab_state, host, vm, disk)
         _make_configuration(model, lab_state, host, vm)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lab.estate.hosts import Share, WindowsHost
 from lab.estate.model import Cluster, Csv, WindowsEstate
-from lab.windows.hostfs import HostFileSystem, HostPathError
+from lab.windows.hostfs import HostFileSystem, HostPathError, stored_path
 
 _UNC = re.compile(r"^\\\\(?P<server>[^\\]+)\\(?P<share>[^\\]+)(?:\\(?P<rest>.*))?$", re.DOTALL)
 _SHADOW_SHARE = re.compile(r"^(?P<share>[^@]+)@(?P<id>\{[0-9a-fA-F-]{36}\})$")
@@ -45,7 +45,7 @@ def local_path(model: WindowsEstate, lab_state: Path, host: str, windows_path: s
         if not root.is_dir():
             raise HostPathError(f"The network path {windows_path} was not found.")
         mapped = HostFileSystem(root).local_path(f"C:\\{match['rest'] or ''}")  # its checks ('..') apply
-        return root / mapped.relative_to(root / "C")
+        return stored_path(root, mapped.relative_to(root / "C").parts)  # case-blind below the share, as on the server
     return host_files(lab_state, server.name).local_path(f"{share.path}\\{match['rest'] or ''}")
 
 

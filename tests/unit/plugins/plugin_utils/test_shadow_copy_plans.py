@@ -6,6 +6,8 @@ import pytest
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     ShadowCopyError,
+    check_vms,
+    map_vm_files,
     plan_volumes,
     release_plan,
     volume_of,
@@ -42,3 +44,46 @@ def test_share_files_count_the_share_root_as_their_volume():
 
 def test_release_plan_is_none_when_nothing_is_left():
     assert release_plan({"shadows": [], "metadata_files": [{"Path": "x", "Exists": False}], "mount_dirs": []}) is None
+
+
+CHAIN_REPLY = {
+    "volumes": [{"MountPoints": ["C:\\"]}, {"MountPoints": ["C:\\ClusterStorage\\Volume1\\"]}],
+    "vms": [
+        {
+            "Name": "a",
+            "Files": [
+                {
+                    "Path": "C:\\ClusterStorage\\Volume1\\a\\a_1.avhdx",
+                    "Kind": "disk",
+                    "Parents": ["C:\\ClusterStorage\\Volume1\\a\\a.vhdx"],
+                },
+                {"Path": "C:\\ClusterStorage\\Volume1\\a\\Virtual Machines\\X.vmcx", "Kind": "configuration"},
+            ],
+        }
+    ],
+}
+
+
+def test_a_differencing_disk_maps_its_parents_into_the_same_shadow_copy():
+    volumes, vms = plan_volumes(CHAIN_REPLY)
+    mapped = map_vm_files(vms, {volumes[0]: "E:\\s\\Vol1"})["a"]
+    assert mapped[0]["path"] == "E:\\s\\Vol1\\a\\a_1.avhdx"
+    assert mapped[0]["parents"] == [
+        {"source": "C:\\ClusterStorage\\Volume1\\a\\a.vhdx", "path": "E:\\s\\Vol1\\a\\a.vhdx"}
+    ]
+    assert mapped[1]["parents"] == []
+
+
+def test_a_chain_whose_parent_is_on_another_volume_is_refused():
+    reply = {
+        **CHAIN_REPLY,
+        "vms": [{"Name": "a", "Files": [{**CHAIN_REPLY["vms"][0]["Files"][0], "Parents": ["C:\\b.vhdx"]}]}],
+    }
+    with pytest.raises(ShadowCopyError, match="leaves its volume"):
+        plan_volumes(reply)
+
+
+def test_a_vm_with_a_file_it_cannot_read_is_refused_naming_the_file_and_why():
+    vm = {"Name": "a", "Files": [], "Unreadable": [{"Path": "C:\\a\\x.vmrs", "Reason": "Access is denied."}]}
+    with pytest.raises(ShadowCopyError, match=r"a: C:\\a\\x\.vmrs \(Access is denied\.\)"):
+        check_vms([vm], ["a"])

@@ -59,11 +59,16 @@ class VhdxWriter:
         logical_sector_size: int = 512,
         physical_sector_size: int = 4096,
         parent: Optional[str] = None,
+        parent_windows_path: Optional[str] = None,
     ) -> None:
         _check_geometry(virtual_size, block_size, logical_sector_size, physical_sector_size)
         self.path, self.virtual_size, self.block_size = path, virtual_size, block_size
         self.logical_sector_size, self.physical_sector_size = logical_sector_size, physical_sector_size
         self._locator = _parent_locator(path, parent, virtual_size, logical_sector_size) if parent else None
+        if self._locator is not None and parent_windows_path:
+            # The parent as the Windows host that owns the chain names it (Hyper-V's absolute_win32_path), for
+            # a chain made here for another host; the relative path is the same on both.
+            self._locator["absolute_win32_path"] = parent_windows_path
         self._ratio = fmt.chunk_ratio(block_size, logical_sector_size)
         count = fmt.bat_entry_count(virtual_size, block_size, logical_sector_size, parent is not None)
         self._bat = array.array("Q", bytes(8 * count))
