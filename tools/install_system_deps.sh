@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the missing system packages of bindep.txt profiles, with apt-get (Debian, Ubuntu).
 # Usage: install_system_deps.sh [--list] [PROFILE ...]
-#   test   (the default) what `make test` and `make demo` need: qemu-img, git, chromium
+#   test   (the default) what `make test` and `make demo` need: qemu-img, git, chromium, samba, cifs-utils
 #   bench  what `make bench` needs: qemu-img, restic, borgbackup
 #   --list print the profiles' packages for this platform and install nothing
 # bindep.txt is the one list; bindep (requirements-dev.txt) reads it and asks dpkg what is missing.
