@@ -1,13 +1,15 @@
 """Action plugin of ``backup.hyperv.data_mover``: run the one engine where the task's connection leads.
 
 * A Windows proxy (the connection's shell is PowerShell: ``winrm``, ``psrp``): the data mover is the
-  component ``proxy_components`` installed there (R3). One round trip runs ``data_mover_run.ps1``,
-  which starts the installed engine with the options as its command line and returns its JSON
-  result; a proxy without the component fails with R3 and how to install it.
+  component ``proxy_components`` installed there (R3), found by the record it wrote on the proxy (no
+  variable of a role is read here). The options are checked once here and sent as one JSON document
+  (``DataMoverOptions.to_json``); one round trip runs ``data_mover_run.ps1``, which hands the document to
+  the installed engine on stdin (``hyperv-datamover run --options -``) and returns its JSON result; a
+  proxy without the component fails with R3 and how to install it.
 * Anything else (``local``, ``ssh``): the Python module ``backup.hyperv.data_mover`` runs as usual.
 
-Both paths accept the same options (``module_utils/datamover/argspec.py``); the passphrase is
-``no_log`` on both and, on a proxy, travels only on stdin and in the engine's environment.
+Both paths accept the same options (``module_utils/datamover/argspec.py``) and build the same options
+object; the passphrase is ``no_log`` on both and, on a proxy, travels only on stdin.
 """
 
 from __future__ import annotations
@@ -18,23 +20,21 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote import (
-    DEFAULT_LAYOUT,
     SCRIPT,
-    RemoteRequestError,
-    data_mover_layout,
+    check_paths,
     engine_result,
     mask,
-    not_installed_message,
+    not_run_message,
     script_params,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import ManifestError
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
 MODULE = "backup.hyperv.data_mover"
-MANIFEST_VARIABLE = "offhost_proxy_manifest"  # the offhost_proxy role's manifest, when set for the host
 
 
 class ActionModule(ActionBase):
@@ -52,10 +52,10 @@ class ActionModule(ActionBase):
         validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, **VALIDATION)
         secret = args.get("passphrase")
         try:
-            layout = self._layout(task_vars or {})
-            params = script_params(args, self._task.check_mode, layout)
-            reply = run_script(self, SCRIPT, params)
-        except (RemoteRequestError, ManifestError, WindowsPathError) as exc:  # before any round trip
+            options = DataMoverOptions.from_params(args, check_mode=self._task.check_mode)
+            check_paths(args)
+            reply = run_script(self, SCRIPT, script_params(options, args.get("component")))
+        except (DataMoverError, WindowsPathError) as exc:  # before any round trip
             result.update(failed=True, changed=False, msg=str(exc))
             return result
         except ScriptError as exc:
@@ -63,7 +63,7 @@ class ActionModule(ActionBase):
             return result
         if not reply.get("ran"):
             host = self._host_name(task_vars or {})
-            result.update(failed=True, changed=False, msg=not_installed_message(host, reply.get("component") or {}))
+            result.update(failed=True, changed=False, msg=not_run_message(host, reply, args.get("component")))
             return result
         outcome = engine_result(reply, args["repository"])
         # The engine never prints the passphrase; masking is the belt to that brace.
@@ -74,22 +74,6 @@ class ActionModule(ActionBase):
         """True on a Windows connection (winrm, psrp): its shell plugin is PowerShell's."""
         shell = getattr(self._connection, "_shell", None)
         return getattr(shell, "SHELLFAMILY", None) == "powershell" or bool(getattr(shell, "_IS_WINDOWS", False))
-
-    def _layout(self, task_vars: dict[str, Any]) -> dict[str, str]:
-        """The data mover component's layout from the host's manifest, else the default manifest's."""
-        manifest = self._host_vars(task_vars).get(MANIFEST_VARIABLE)
-        if manifest is None:
-            return dict(DEFAULT_LAYOUT)
-        if self._templar is not None:
-            manifest = self._templar.template(manifest)
-        return data_mover_layout(manifest)
-
-    def _host_vars(self, task_vars: dict[str, Any]) -> dict[str, Any]:
-        """Variables of the host the task runs on: the delegated host's with ``delegate_to``."""
-        delegated = self._task.delegate_to
-        if delegated:
-            return (task_vars.get("ansible_delegated_vars") or {}).get(delegated) or {}
-        return task_vars
 
     def _host_name(self, task_vars: dict[str, Any]) -> str:
         return str(self._task.delegate_to or task_vars.get("inventory_hostname") or "the proxy")

@@ -20,6 +20,8 @@ description:
   - O(operation=verify) reads back stored data and checks every chunk; the task fails when damage is found.
   - O(operation=list) returns the restore points. O(operation=prune) keeps the newest O(keep_last) restore
     points of each VM and removes the data nothing else uses.
+  - O(operation=unlock) removes the repository's stale locks, those of runs that crashed or were cut off (the next
+    run would remove them by itself). A live lock refuses it, naming its holder, unless O(force) is set.
   - The same engine is available as the C(hyperv-datamover) command line (C(bin/hyperv-datamover) in the
     collection).
 options:
@@ -27,7 +29,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [backup, restore, verify, list, prune]
+    choices: [backup, restore, verify, list, prune, unlock]
   repository:
     description: Directory of the repository on the target host.
     type: path
@@ -72,9 +74,10 @@ options:
   block_size:
     description:
       - Chunk size, in bytes or with a unit (V(256K), V(1M), V(8M)); a power of two from 256 KiB to 8 MiB.
+        The default is 1 MiB.
       - Larger chunks are faster; smaller ones deduplicate and handle small changes better.
     type: raw
-    default: 1M
+    default: 1048576
   compression:
     description: zstd compression of the chunks. V(fast) is level 1, V(default) level 3, V(high) level 9.
     type: str
@@ -107,6 +110,12 @@ options:
   keep_last:
     description: Number of newest restore points of each VM that O(operation=prune) keeps. Required for prune.
     type: int
+  force:
+    description:
+      - Let O(operation=unlock) remove live locks too. Their run fails at its next write, having published nothing
+        more; stop that run first if it may still be writing.
+    type: bool
+    default: false
   lock_timeout:
     description: Seconds to wait for another run's repository lock before failing.
     type: float
@@ -130,6 +139,14 @@ options:
       - Not with O(vm), O(source), O(destination) or O(changed_ranges).
     type: list
     elements: dict
+  component:
+    description:
+      - On a Windows proxy, the name of the data mover component to run, when C(backup.hyperv.proxy_components)
+        installed several (components whose C(role) is C(data_mover)). Without it the proxy's one data mover
+        runs, and a proxy with several fails the task naming them.
+      - The data mover is found by the record the install wrote on the proxy, not by any variable of a role.
+      - Ignored on other connections, where the module runs the engine itself.
+    type: str
 requirements:
   - python >= 3.8
   - zstandard
@@ -143,7 +160,7 @@ attributes:
     support: full
     details:
       - O(operation=backup) reads the sources and reports what would be stored, writing nothing.
-      - O(operation=restore) and O(operation=prune) report what they would write or remove.
+      - O(operation=restore), O(operation=prune) and O(operation=unlock) report what they would write or remove.
   diff_mode:
     support: none
   platform:
@@ -151,7 +168,7 @@ attributes:
     details:
       - On a host reached over C(ansible.builtin.winrm) or C(ansible.builtin.psrp), the action plugin runs the data
         mover component that M(backup.hyperv.proxy_components) installed, in one round trip; the passphrase travels
-        on standard input, never on a command line.
+        on standard input (inside the options document), never on a command line, in a file or in the environment.
       - Elsewhere (C(local), C(ssh)) it runs as a Python module where the task runs.
 seealso:
   - name: Data mover guide
@@ -216,6 +233,12 @@ EXAMPLES = r"""
   backup.hyperv.data_mover:
     operation: verify
     repository: /srv/backup/repo
+
+- name: Remove the lock of a proxy that was powered off mid-backup, without waiting for it to go stale
+  backup.hyperv.data_mover:
+    operation: unlock
+    repository: /srv/backup/repo
+    force: true
 
 - name: Keep the seven newest restore points of each VM
   backup.hyperv.data_mover:
@@ -294,8 +317,12 @@ vms:
   returned: when O(operation=list)
   type: dict
 removed:
-  description: Restore points prune removed (in check mode, would remove), each with vm and id.
-  returned: when O(operation=prune)
+  description:
+    - O(operation=prune) - the restore points it removed (in check mode, would remove), each with vm and id.
+    - O(operation=unlock) - the locks it removed (in check mode, would remove), each with C(lock) (its file
+      name), C(host), C(pid) and C(operation) of its holder, C(age) (seconds since the holder last refreshed it)
+      and C(reason) (why it was stale, or V(removed with force)).
+  returned: when O(operation) is V(prune) or V(unlock)
   type: list
   elements: dict
 packs_deleted:
@@ -329,7 +356,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run_operation
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 
 
 def needed_libraries(params: Mapping[str, Any]) -> Iterator[str]:
@@ -356,7 +384,7 @@ def main() -> None:
     if missing:
         module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
     try:
-        result = run_operation(module.params["operation"], module.params, check_mode=module.check_mode)
+        result = run(DataMoverOptions.from_params(module.params, check_mode=module.check_mode))
     except DataMoverError as err:
         module.fail_json(msg=str(err))
     if module.params["operation"] == "verify" and not result.get("ok", True):

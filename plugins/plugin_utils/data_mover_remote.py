@@ -2,66 +2,36 @@
 
 On a proxy the data mover is a component ``proxy_components`` installed (requirement R3): a Python
 runtime and the engine (``datamover.pyz``, the ``hyperv-datamover`` command line) in the component's
-destination folder. The action plugin turns the module's options into the engine's command line
-(``engine_arguments``), quotes it the way the engine's C runtime splits it (``list2cmdline``, the
-Microsoft C runtime rules), and sends it with the component's layout; the passphrase travels only as
-a script parameter on stdin and reaches the engine in its environment (``BACKUP_HYPERV_PASSPHRASE``).
-
-Options whose value the engine reads from a file (``--changed-ranges``, ``--job``) travel as JSON in the
-script parameter ``InputFiles``; the script writes each to its temporary folder and passes the file.
-
-Words: the *layout* is where the component lives (``Name``, ``Destination``, and ``Runtime`` and
-``Engine`` relative to it), read from the manifest's component whose role is ``data_mover``.
+destination folder. The action plugin checks the module's options once (ansible-core's argument spec,
+then ``DataMoverOptions.from_params``) and sends the options object as one JSON document
+(``DataMoverOptions.to_json``), and the name of the component when the task gives one. The script finds
+the data mover by the record ``proxy_components`` wrote on the proxy (``desired_state/component_record.py``:
+role ``data_mover``, its destination, runtime and engine), starts
+``python.exe datamover.pyz run --options -`` and writes the document to its stdin: nothing is quoted into
+a command line, no file is written, and the passphrase (inside the document) is never in a command line,
+a file or the environment. The engine runs the same entry point as the module (``operations.run``).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import validate_manifest
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_path, check_windows_paths
 
 SCRIPT = "data_mover_run"
 COMPONENT_RECORD = "HKLM:\\SOFTWARE\\backup.hyperv\\Components"
-
-# The default manifest's data mover (roles/offhost_proxy/defaults/main.yml; a unit test compares them).
-DEFAULT_LAYOUT = {
-    "Name": "data_mover",
-    "Destination": "C:\\Program Files\\backup.hyperv\\DataMover",
-    "Runtime": "python\\python.exe",
-    "Engine": "datamover.pyz",
-}
+_REMEDY = (
+    "Install it with the backup.hyperv.offhost_proxy role, or backup.hyperv.proxy_components with a "
+    "manifest whose data_mover component ships the Python runtime and datamover.pyz."
+)
 
 # Engine exit statuses (docs/datamover.md, "The command line").
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGE = 0, 1, 2, 3
 _ERROR_PREFIX = "hyperv-datamover: error: "
 _MASK = "********"
-
-
-class RemoteRequestError(ValueError):
-    """A request the engine on a Windows proxy cannot serve (a manifest without the engine).
-
-    A path the proxy's Windows would refuse raises ``windows_path.WindowsPathError`` instead.
-    """
-
-
-def data_mover_layout(manifest: Any) -> dict[str, str]:
-    """The layout of the manifest's ``data_mover`` component; raises RemoteRequestError naming what is missing."""
-    components = validate_manifest(manifest)["components"]
-    component = next((c for c in components if c["role"] == "data_mover"), None)
-    if component is None:
-        raise RemoteRequestError("the manifest has no component with role data_mover (requirement R3)")
-    files = [entry["path"] for entry in component["files"]]
-    runtime = next((path for path in files if path.lower().rsplit("\\", 1)[-1] == "python.exe"), None)
-    engine = next((path for path in files if path.lower().endswith(".pyz")), None)
-    if runtime is None or engine is None:
-        raise RemoteRequestError(
-            f"component {component['name']}: files must name the Python runtime (python.exe) and the engine (.pyz)"
-        )
-    return {"Name": component["name"], "Destination": component["destination"], "Runtime": runtime, "Engine": engine}
 
 
 def _require_absolute(option: str, path: Any) -> str:
@@ -91,89 +61,58 @@ def _require_absolute_job_paths(jobs: Any) -> None:
             _require_absolute(f"jobs[{index}].{key}", path)
 
 
-def _backup_options(args: Mapping[str, Any]) -> list[str]:
-    """The options of a backup that apply to every VM (of a job, too)."""
-    options = ["--block-size", str(args["block_size"]), "--compression", args["compression"]]
-    options += ["--hash", args["hash"]]
-    options += ["--encryption", args["encryption"]] if args.get("encryption") else []
-    # only when not the default, so that an engine installed before --kdf existed still takes the line
-    options += ["--kdf", args["kdf"]] if args.get("kdf") not in (None, "scrypt") else []
-    options += ["--workers", str(args["workers"])] if args.get("workers") else []
-    return options
-
-
-def _job_arguments(args: Mapping[str, Any], repository: str, dry_run: list[str]) -> list[str]:
-    """A backup or restore job: the VMs and their paths are in the job file (InputFiles), not here."""
-    _require_absolute_job_paths(args["jobs"])
-    # A restore entry carries its own restore_point, format and overwrite.
-    options = _backup_options(args) if args["operation"] == "backup" else []
-    return [args["operation"], repository, *options, *dry_run]
-
-
-def _operation_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]:
-    """The operation's positional arguments and options, as ``hyperv-datamover <operation> --help`` lists them."""
-    operation, repository = args["operation"], _require_absolute("repository", args["repository"])
-    vm = ["--vm", args["vm"]] if args.get("vm") else []
-    dry_run = ["--dry-run"] if check_mode else []
+def check_paths(args: Mapping[str, Any]) -> None:
+    """Every path the engine opens is the proxy's and absolute; raises WindowsPathError naming the option."""
+    _require_absolute("repository", args["repository"])
+    if args["operation"] not in ("backup", "restore"):
+        return
     if _is_job(args):
-        return _job_arguments(args, repository, dry_run)
-    if operation == "backup":
-        sources = check_windows_paths("source", args["source"], absolute=True)
+        _require_absolute_job_paths(args["jobs"])
+    elif args["operation"] == "backup":
+        check_windows_paths("source", args["source"], absolute=True)
         for path in args.get("changed_ranges") or {}:
             check_windows_path("changed_ranges", path)
-        return ["backup", repository, *sources, *vm, *_backup_options(args), *dry_run]
-    if operation == "restore":
-        destination = _require_absolute("destination", args["destination"])
-        options = ["--restore-point", args["restore_point"], "--format", args["format"]]
-        options += ["--overwrite"] if args.get("overwrite") else []
-        return ["restore", repository, destination, *vm, *options, *dry_run]
-    if operation == "verify":  # the module's default 'latest' means every restore point, as in-process
-        point = args.get("restore_point")
-        return ["verify", repository, *vm, *(["--restore-point", point] if point and point != "latest" else [])]
-    if operation == "list":
-        return ["list", repository, *vm]
-    return ["prune", repository, "--keep-last", str(args["keep_last"]), *vm, *dry_run]
-
-
-def engine_arguments(args: Mapping[str, Any], check_mode: bool) -> list[str]:
-    """The engine's argv (without the program) for the module's validated options; never the passphrase."""
-    common = ["--json", "--no-progress", "--lock-timeout", str(float(args.get("lock_timeout") or 0))]
-    return [*_operation_arguments(args, check_mode), *common]
-
-
-def input_files(args: Mapping[str, Any]) -> dict[str, str]:
-    """{engine option without dashes: JSON}: what the engine reads from a file the script writes."""
-    if _is_job(args):
-        values = {"job": args["jobs"]}
-    elif args["operation"] == "backup" and args.get("changed_ranges") is not None:
-        values = {"changed-ranges": args["changed_ranges"]}
     else:
-        values = {}
-    return {option: json.dumps(value, separators=(",", ":")) for option, value in values.items()}
+        _require_absolute("destination", args["destination"])
 
 
-def script_params(args: Mapping[str, Any], check_mode: bool, layout: Mapping[str, str]) -> dict[str, Any]:
-    """Parameters of ``data_mover_run.ps1``; the passphrase and the input files go on stdin with them."""
-    return {
-        "Component": dict(layout),
-        "CommandLine": subprocess.list2cmdline(engine_arguments(args, check_mode)),
-        "InputFiles": input_files(args),
-        "Passphrase": args.get("passphrase") or "",
-    }
+def script_params(options: DataMoverOptions, component: str | None) -> dict[str, Any]:
+    """Parameters of ``data_mover_run.ps1``: the component's name ('' for the proxy's one data mover), and the
+    options document the engine reads on stdin (the passphrase inside it: the script's parameters travel on
+    stdin too, never in a command line)."""
+    return {"Component": component or "", "Options": options.to_json()}
 
 
-def not_installed_message(host: str, component: Mapping[str, Any]) -> str:
-    """R3's failure: what is missing on the proxy, and how to install it."""
+def not_run_message(host: str, reply: Mapping[str, Any], wanted: str | None) -> str:
+    """Why the script ran nothing: R3 and how to install it, or which of several data movers to pick."""
+    component, found = reply.get("component"), [str(name) for name in reply.get("found") or []]
+    if component:
+        return _not_installed(host, component)
+    if wanted is None and len(found) > 1:
+        return (
+            f"{host} has several data mover components ({', '.join(found)}): set the option component to the one to run"
+        )
+    if wanted is not None:
+        what = f"data mover components installed: {', '.join(found) or 'none'}"
+        return f"R3: the data mover component {wanted!r} is not installed on {host} ({what}). {_REMEDY}"
+    what = f"no record with Role data_mover under {COMPONENT_RECORD}"
+    outdated = [str(name) for name in reply.get("outdated") or []]
+    if outdated:
+        what += (
+            f"; records without Role (written by an older version): {', '.join(outdated)}: run "
+            "backup.hyperv.proxy_components (or the backup.hyperv.offhost_proxy role) again to bring them up to date"
+        )
+    return f"R3: the data mover component is not installed on {host} ({what}). {_REMEDY}"
+
+
+def _not_installed(host: str, component: Mapping[str, Any]) -> str:
+    """R3 for the data mover record found: its version is not recorded, or a file is missing."""
     if component.get("Version") is None:
         what = f"no version record {COMPONENT_RECORD}\\{component.get('Name')}"
     else:
         missing = ", ".join(str(path) for path in component.get("Missing") or [])
         what = f"version {component['Version']} is recorded but {missing} is missing in {component.get('Destination')}"
-    return (
-        f"R3: the data mover component {component.get('Name')!r} is not installed on {host} ({what}). "
-        "Install it with the backup.hyperv.offhost_proxy role, or backup.hyperv.proxy_components with a "
-        "manifest whose data_mover component ships the Python runtime and datamover.pyz."
-    )
+    return f"R3: the data mover component {component.get('Name')!r} is not installed on {host} ({what}). {_REMEDY}"
 
 
 def mask(value: Any, secret: str | None) -> Any:

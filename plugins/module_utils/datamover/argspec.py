@@ -2,33 +2,49 @@
 
 The module (run on a Linux data mover host or the controller) and the action plugin (which runs the
 data mover installed on a Windows proxy) must accept exactly the same options, so both import them
-from here. The options are documented in plugins/modules/data_mover.py.
+from here. The options are documented in plugins/modules/data_mover.py; their defaults and choices are
+the options object's (settings.py, run/values.py), which takes them from store/constants.py.
 """
 
 from __future__ import annotations
 
-OPERATIONS = ("backup", "restore", "verify", "list", "prune")
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
+    Chunking,
+    NewRepository,
+    RepositoryAccess,
+    RestoreEntry,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import OPERATIONS, DataMoverOptions
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
+    COMPRESSION_LEVELS,
+    ENCRYPTIONS,
+    HASH_ALGORITHMS,
+    KDFS,
+    RESTORE_FORMATS,
+)
 
 ARGUMENT_SPEC = {
     "operation": {"type": "str", "required": True, "choices": list(OPERATIONS)},
     "repository": {"type": "path", "required": True},
     "vm": {"type": "str"},
     "source": {"type": "list", "elements": "path"},
-    "restore_point": {"type": "str", "default": "latest"},
+    "restore_point": {"type": "str", "default": RestoreEntry.restore_point},
     "destination": {"type": "path"},
-    "format": {"type": "str", "choices": ["vhdx", "raw"], "default": "vhdx"},
+    "format": {"type": "str", "choices": list(RESTORE_FORMATS), "default": RestoreEntry.format},
     "changed_ranges": {"type": "dict"},
-    "block_size": {"type": "raw", "default": "1M"},
-    "compression": {"type": "str", "choices": ["none", "fast", "default", "high"], "default": "default"},
-    "hash": {"type": "str", "choices": ["blake3", "sha256"], "default": "blake3"},
-    "encryption": {"type": "str", "choices": ["none", "aes-256-gcm", "chacha20-poly1305"]},
+    "block_size": {"type": "raw", "default": Chunking.block_size},
+    "compression": {"type": "str", "choices": list(COMPRESSION_LEVELS), "default": Chunking.compression},
+    "hash": {"type": "str", "choices": list(HASH_ALGORITHMS), "default": NewRepository.hash},
+    "encryption": {"type": "str", "choices": list(ENCRYPTIONS)},
     "passphrase": {"type": "str", "no_log": True},
-    "kdf": {"type": "str", "choices": ["scrypt", "argon2id"], "default": "scrypt"},
+    "kdf": {"type": "str", "choices": list(KDFS), "default": NewRepository.kdf},
     "keep_last": {"type": "int"},
-    "lock_timeout": {"type": "float", "default": 0},
-    "overwrite": {"type": "bool", "default": False},
+    "force": {"type": "bool", "default": DataMoverOptions.force},
+    "lock_timeout": {"type": "float", "default": RepositoryAccess.lock_timeout},
+    "overwrite": {"type": "bool", "default": RestoreEntry.overwrite},
     "workers": {"type": "int"},
     "jobs": {"type": "list", "elements": "dict"},
+    "component": {"type": "str"},  # a Windows proxy's data mover (the action plugin); the engine ignores it
 }
 
 # One VM (vm with source or destination) or several (jobs): the engine checks each job entry itself.

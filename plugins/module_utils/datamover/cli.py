@@ -1,13 +1,15 @@
-"""Command line of the data mover (``hyperv-datamover``) and the option handling it shares with the module.
+"""Command line of the data mover (``hyperv-datamover``): the human one, and the one a Windows proxy runs.
 
-The Ansible module ``backup.hyperv.data_mover`` and this command line take the same options under the
-same names (``repository``, ``vm``, ``source``, ``block_size``...); both hand them to
-:func:`run_operation` (operations.py), which calls the engine and shapes its reply (adding ``changed``).
-Only the way options arrive differs: argparse here, AnsibleModule there. ``backup --job FILE`` and
+The command line builds the same options object as the Ansible module ``backup.hyperv.data_mover``
+(``DataMoverOptions.from_args``, settings.py) and hands it to the same entry point (``operations.run``),
+which calls the engine and shapes its reply (adding ``changed``). ``backup --job FILE`` and
 ``restore --job FILE`` run several VMs in one process against one open repository (run/jobs.py).
 
-Secrets never travel on the command line: the passphrase comes from ``--passphrase-file`` or the
-``BACKUP_HYPERV_PASSPHRASE`` environment variable.
+``hyperv-datamover run --options -`` reads one options document (``DataMoverOptions.to_json``) from stdin
+and prints the JSON result: what the action plugin sends a Windows proxy, so nothing is quoted into argv.
+
+Secrets never travel on the command line: the passphrase comes from ``--passphrase-file``, the
+``BACKUP_HYPERV_PASSPHRASE`` environment variable, or inside the options document on stdin.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import load_job_file
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
     parse_block_size,
     parse_changed_ranges,
@@ -26,12 +29,19 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options im
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.progress import ProgressBar, human_bytes
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import keep_freed_buffers
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
+    Chunking,
+    NewRepository,
+    RestoreEntry,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
-    CIPHERS,
     COMPRESSION_LEVELS,
+    ENCRYPTIONS,
     HASH_ALGORITHMS,
     KDFS,
     KEY_FILE,
+    RESTORE_FORMATS,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.kdf import derive_ahead
 
@@ -48,7 +58,7 @@ __all__ = [
 ]
 
 PASSPHRASE_ENV = "BACKUP_HYPERV_PASSPHRASE"
-ENCRYPTIONS = ("none", *CIPHERS)
+STDIN = "-"
 JOB_HELP = {
     "backup": 'JSON list of {"vm": NAME, "sources": [PATH...], "changed_ranges": {PATH: [[offset, length]...]}}',
     "restore": 'JSON list of {"vm": NAME, "destination": DIR, "restore_point": ID, "format": "vhdx"|"raw", '
@@ -81,7 +91,6 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument(
         "--lock-timeout",
         type=float,
-        default=0,
         metavar="SECONDS",
         help="wait this long for a conflicting repository lock (default: fail at once)",
     )
@@ -97,17 +106,19 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
 
     init = add("init", "create an empty repository")
     init.add_argument("--encryption", choices=ENCRYPTIONS, help="default: aes-256-gcm with a passphrase, else none")
-    init.add_argument("--hash", choices=HASH_ALGORITHMS, default="blake3", help="chunk id hash")
-    init.add_argument("--kdf", choices=KDFS, default=KDFS[0], help="passphrase key derivation")
+    init.add_argument("--hash", choices=HASH_ALGORITHMS, help=f"chunk id hash (default {NewRepository.hash})")
+    init.add_argument("--kdf", choices=KDFS, help=f"passphrase key derivation (default {NewRepository.kdf})")
     backup = add("backup", "store the VM's disks and files as a new restore point (creates the repository)")
     backup.add_argument("source", nargs="*", help="virtual disks (VHDX, raw) and VM files")
     backup.add_argument("--vm", help="VM name the restore point belongs to")
     backup.add_argument("--job", metavar="FILE", help=f"back up several VMs at once: {JOB_HELP['backup']}")
-    backup.add_argument("--block-size", default="1M", help="chunk size, 256K..8M (default 1M)")
-    backup.add_argument("--compression", choices=tuple(COMPRESSION_LEVELS), default="default")
-    backup.add_argument("--hash", choices=HASH_ALGORITHMS, default="blake3", help="chunk id hash of a new repository")
-    backup.add_argument("--encryption", choices=ENCRYPTIONS, default=None, help="cipher of a new repository")
-    backup.add_argument("--kdf", choices=KDFS, default=KDFS[0], help="passphrase key derivation of a new repository")
+    backup.add_argument("--block-size", help=f"chunk size, 256K..8M (default {Chunking.block_size >> 10}K)")
+    backup.add_argument("--compression", choices=tuple(COMPRESSION_LEVELS), help=f"(default {Chunking.compression})")
+    backup.add_argument(
+        "--hash", choices=HASH_ALGORITHMS, help=f"chunk id hash of a new repository ({NewRepository.hash})"
+    )
+    backup.add_argument("--encryption", choices=ENCRYPTIONS, help="cipher of a new repository")
+    backup.add_argument("--kdf", choices=KDFS, help=f"key derivation of a new repository ({NewRepository.kdf})")
     backup.add_argument("--changed-ranges", metavar="FILE", help="JSON {source: [[offset, length], ...]} from RCT")
     backup.add_argument("--workers", type=int, help="worker threads (default: one per core)")
     backup.add_argument("--dry-run", action="store_true", help="estimate only; write nothing")
@@ -115,8 +126,8 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     restore.add_argument("destination", nargs="?", help="directory to write to")
     restore.add_argument("--vm")
     restore.add_argument("--job", metavar="FILE", help=f"restore several VMs at once: {JOB_HELP['restore']}")
-    restore.add_argument("--restore-point", default="latest", help="restore point id or 'latest'")
-    restore.add_argument("--format", choices=("vhdx", "raw"), default="vhdx")
+    restore.add_argument("--restore-point", help=f"restore point id (default {RestoreEntry.restore_point})")
+    restore.add_argument("--format", choices=RESTORE_FORMATS, help=f"(default {RestoreEntry.format})")
     restore.add_argument("--overwrite", action="store_true", help="replace existing files")
     restore.add_argument("--dry-run", action="store_true", help="show what would be restored; write nothing")
     verify = add("verify", "read back and check stored data (exit status 3 when damage is found)")
@@ -128,6 +139,9 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     prune.add_argument("--keep-last", type=int, required=True, help="restore points to keep per VM")
     prune.add_argument("--vm")
     prune.add_argument("--dry-run", action="store_true", help="show what would be removed; remove nothing")
+    unlock = add("unlock", "remove stale repository locks, naming whose they were (a live lock refuses it)")
+    unlock.add_argument("--force", action="store_true", help="remove live locks too (their run then fails)")
+    unlock.add_argument("--dry-run", action="store_true", help="show what would be removed; remove nothing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,11 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Deduplicating, compressing, verifiable backup of Hyper-V VM disks (the backup.hyperv data mover).",
     )
-    _add_operations(parser.add_subparsers(dest="operation", required=True, metavar="OPERATION"), _common_options())
+    sub = parser.add_subparsers(dest="operation", required=True, metavar="OPERATION")
+    _add_operations(sub, _common_options())
+    text = "run the operation an options document describes; print its JSON result (what a Windows proxy runs)"
+    run = sub.add_parser("run", help=text, description=text, allow_abbrev=False)
+    run.add_argument("--options", metavar="FILE", required=True, help=f"the options document, {STDIN!r} for stdin")
+    run.set_defaults(json=True, progress=False)
     return parser
 
 
-def _load_ranges(path: Optional[str]) -> Optional[Dict[str, List[Tuple[int, int]]]]:
+def _load_ranges(path: Optional[str]) -> Optional[Dict[str, Any]]:
     if not path:
         return None
     try:
@@ -180,6 +199,7 @@ def main(
     environ: Optional[Mapping[str, str]] = None,
     stdout: Optional[TextIO] = None,
     stderr: Optional[TextIO] = None,
+    stdin: Optional[TextIO] = None,
 ) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 usage, 3 verify found damage, 130 ^C)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
@@ -188,19 +208,15 @@ def main(
     args, extra = parser.parse_known_args(argv)
     _take_late_positionals(parser, args, extra)
     _check_job_or_single(parser, args)
-    params = dict(vars(args))
     show_progress = args.progress if args.progress is not None else stderr.isatty()
     progress_bar = ProgressBar(stderr) if show_progress else None
     try:
-        params["passphrase"] = read_passphrase(args.passphrase_file, os.environ if environ is None else environ)
-        derive_ahead(os.path.join(args.repository, KEY_FILE), params["passphrase"])
+        options = _options(args, os.environ if environ is None else environ, stdin or sys.stdin)
+        derive_ahead(os.path.join(options.access.path, KEY_FILE), options.access.passphrase)
         # imported only now, so that loading the engine overlaps with the key derivation just started
-        from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import load_job_file
-        from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run_operation
+        from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run
 
-        params["changed_ranges"] = _load_ranges(getattr(args, "changed_ranges", None))
-        params["jobs"] = load_job_file(args.job) if getattr(args, "job", None) else None
-        result = run_operation(args.operation, params, getattr(args, "dry_run", False), progress_bar)
+        result = run(options, progress_bar)
     except DataMoverError as err:
         stderr.write(f"{'' if progress_bar is None else chr(10)}hyperv-datamover: error: {err}\n")
         return 1
@@ -212,9 +228,29 @@ def main(
     text = json.dumps(result, indent=2, sort_keys=True, default=str) if args.json else "\n".join(_summary(result))
     stdout.write(text + "\n")
     if result.get("failed_vms"):  # a job with failed VMs: the others are done, the status says not all
-        stderr.write(f"hyperv-datamover: error: {args.operation} failed for VM {', '.join(result['failed_vms'])}\n")
+        stderr.write(f"hyperv-datamover: error: {options.operation} failed for VM {', '.join(result['failed_vms'])}\n")
         return 1
-    return 3 if args.operation == "verify" and not result.get("ok", True) else 0
+    return 3 if options.operation == "verify" and not result.get("ok", True) else 0
+
+
+def _options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO) -> DataMoverOptions:
+    """The run's options: from the options document (``run``), else from the arguments and the files they name."""
+    if args.operation == "run":
+        return DataMoverOptions.from_json(_read_document(args.options, stdin))
+    passphrase = read_passphrase(args.passphrase_file, environ)
+    ranges = _load_ranges(getattr(args, "changed_ranges", None))
+    jobs = load_job_file(args.job) if getattr(args, "job", None) else None
+    return DataMoverOptions.from_args(args, passphrase, ranges, jobs)
+
+
+def _read_document(path: str, stdin: TextIO) -> str:
+    if path == STDIN:
+        return stdin.read()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise DataMoverError(f"cannot read the options document {path}: {exc.strerror}") from exc
 
 
 def _take_late_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: List[str]) -> None:

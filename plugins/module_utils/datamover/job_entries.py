@@ -14,15 +14,19 @@ written. Running it is run/jobs.py's part.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any, Dict, List, Mapping
+from typing import Any, List, Mapping, Sequence, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
     parse_changed_ranges,
     ranges_by_source,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.restore import FORMATS
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import BackupEntry, RestoreEntry
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import RESTORE_FORMATS
+
+Entry = Union[BackupEntry, RestoreEntry]
 
 BACKUP_KEYS = {"vm": True, "sources": True, "changed_ranges": False}  # key -> required
 RESTORE_KEYS = {"vm": True, "destination": True, "restore_point": False, "format": False, "overwrite": False}
@@ -37,21 +41,21 @@ def load_job_file(path: str) -> List[Any]:
         raise DataMoverError(f"cannot read job file {path}: {exc}") from exc
 
 
-def parse_job(operation: str, entries: Any) -> List[Dict[str, Any]]:
+def parse_job(operation: str, entries: Any) -> List[Entry]:
     """Check every entry of a backup or restore job; return them normalised. Raises on the first problem."""
     if operation not in ("backup", "restore"):
         raise DataMoverError(f"jobs are for backup and restore, not {operation}")
     if not isinstance(entries, list) or not entries:
         raise DataMoverError("a job must be a non-empty list of VM entries")
     parsed = [_parse_entry(operation, number, entry) for number, entry in enumerate(entries, 1)]
-    names = [entry["vm"] for entry in parsed]
+    names = [entry.vm for entry in parsed]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise DataMoverError(f"job entries name VM {', '.join(twice)} more than once: one entry per VM")
     return parsed
 
 
-def _parse_entry(operation: str, number: int, entry: Any) -> Dict[str, Any]:
+def _parse_entry(operation: str, number: int, entry: Any) -> Entry:
     where = f"job entry {number}"
     keys = BACKUP_KEYS if operation == "backup" else RESTORE_KEYS
     if not isinstance(entry, Mapping):
@@ -67,29 +71,40 @@ def _parse_entry(operation: str, number: int, entry: Any) -> Dict[str, Any]:
     return _backup_entry(where, entry) if operation == "backup" else _restore_entry(where, entry)
 
 
-def _backup_entry(where: str, entry: Mapping[str, Any]) -> Dict[str, Any]:
+def _backup_entry(where: str, entry: Mapping[str, Any]) -> BackupEntry:
     sources = entry["sources"]
     if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
         raise DataMoverError(f"{where} (VM {entry['vm']}): sources must be a list of paths")
     try:
-        ranges = ranges_by_source(parse_changed_ranges(entry.get("changed_ranges")), sources)
+        ranges = parse_changed_ranges(entry.get("changed_ranges"))
     except DataMoverError as exc:
         raise DataMoverError(f"{where} (VM {entry['vm']}): {exc}") from exc
-    return {"vm": entry["vm"], "sources": list(sources), "changed_ranges": ranges}
+    return BackupEntry(vm=entry["vm"], sources=tuple(sources), changed_ranges=ranges)
 
 
-def _restore_entry(where: str, entry: Mapping[str, Any]) -> Dict[str, Any]:
-    fmt = entry.get("format") or "vhdx"
-    point = entry.get("restore_point") or "latest"
-    overwrite = entry.get("overwrite", False)
-    if fmt not in FORMATS:
-        raise DataMoverError(f"{where} (VM {entry['vm']}): format must be one of {', '.join(FORMATS)}")
-    if not isinstance(entry["destination"], str) or not isinstance(point, str) or not isinstance(overwrite, bool):
+def _restore_entry(where: str, entry: Mapping[str, Any]) -> RestoreEntry:
+    given = {key: entry[key] for key in RESTORE_KEYS if entry.get(key) not in (None, "")}
+    parsed = RestoreEntry(**given)  # what the entry leaves out takes RestoreEntry's default
+    if parsed.format not in RESTORE_FORMATS:
+        raise DataMoverError(f"{where} (VM {entry['vm']}): format must be one of {', '.join(RESTORE_FORMATS)}")
+    fields = (parsed.destination, parsed.restore_point, parsed.overwrite)
+    if not isinstance(fields[0], str) or not isinstance(fields[1], str) or not isinstance(fields[2], bool):
         raise DataMoverError(f"{where} (VM {entry['vm']}): destination and restore_point are strings, overwrite a bool")
-    return {
-        "vm": entry["vm"],
-        "destination": entry["destination"],
-        "restore_point": point,
-        "format": fmt,
-        "overwrite": overwrite,
-    }
+    return parsed
+
+
+def keyed_ranges(entries: Sequence[BackupEntry], job: bool) -> List[BackupEntry]:
+    """Each entry with its changed ranges keyed by the source they name.
+
+    Done where the engine runs, before the repository opens: only there are the paths its own (a proxy's
+    ``C:\\...`` paths mean nothing to the controller's ``os.path``)."""
+    keyed = []
+    for number, entry in enumerate(entries, 1):
+        try:
+            ranges = ranges_by_source(entry.changed_ranges, entry.sources)
+        except DataMoverError as exc:
+            if not job:
+                raise
+            raise DataMoverError(f"job entry {number} (VM {entry.vm}): {exc}") from exc
+        keyed.append(dataclasses.replace(entry, changed_ranges=ranges))
+    return keyed

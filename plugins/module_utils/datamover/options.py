@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
@@ -42,16 +42,16 @@ def _range_pair(item: Any, path: str) -> Tuple[int, int]:
     return offset, length
 
 
-def parse_changed_ranges(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, List[Tuple[int, int]]]]:
-    """``{path: [{offset, length} | [offset, length], ...]}`` -> ``{path: [(offset, length), ...]}``."""
+def parse_changed_ranges(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Tuple[Tuple[int, int], ...]]]:
+    """``{path: [{offset, length} | [offset, length], ...]}`` -> ``{path: ((offset, length), ...)}``."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise DataMoverError("changed_ranges must map each source path to a list of {offset, length}")
-    return {str(path): [_range_pair(item, path) for item in items or []] for path, items in value.items()}
+    return {str(path): tuple(_range_pair(item, path) for item in items or []) for path, items in value.items()}
 
 
-def ranges_by_source(ranges: Optional[Dict[str, list]], sources: Sequence[str]) -> Optional[Dict[str, list]]:
+def ranges_by_source(ranges: Optional[Mapping[str, Any]], sources: Sequence[str]) -> Optional[Dict[str, Any]]:
     """Key each range list by the source it names (same string, same real path, or same file name).
 
     A key that names no source is an error: silently reading that disk in full would hide the mistake.
@@ -69,12 +69,8 @@ def ranges_by_source(ranges: Optional[Dict[str, list]], sources: Sequence[str]) 
     return keyed
 
 
-def engine_encryption(name: Optional[str]) -> Optional[str]:
-    return None if name in (None, "none") else name
-
-
-def refuse_plaintext_with_passphrase(p: Mapping[str, Any]) -> None:
+def refuse_plaintext_with_passphrase(repository: str, encryption: Optional[str], passphrase: Optional[str]) -> None:
     """``encryption: none`` plus a passphrase is a contradiction when a repository is about to be created."""
-    creating = not os.path.exists(os.path.join(p["repository"], CONFIG_FILE))
-    if creating and p.get("encryption") == "none" and p.get("passphrase"):
+    creating = not os.path.exists(os.path.join(repository, CONFIG_FILE))
+    if creating and encryption == "none" and passphrase:
         raise DataMoverError("encryption is 'none' but a passphrase was given: choose a cipher or drop the passphrase")

@@ -2,7 +2,9 @@
 
 Words: a component's *marker* is the registry value
 ``HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>\\Version`` the apply script writes once the
-component's files are in place, so the installed version is known without trusting file metadata;
+component's files are in place, so the installed version is known without trusting file metadata; the
+same key's other values are its *record* (role and where it lives, component_record.py), which a record
+an older version wrote lacks: it is written again, as a change;
 *source* and *destination* are the folders of the manifest (files are copied from the first to the
 second). The state is ``{"components": {name: component}}``; ``before``/``after`` show it without
 the source folder's hashes, which only the planner needs.
@@ -13,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.component_record import (
+    component_location,
+    recorded_location,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import canonical_account
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import Plan, PlanError, same_version
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import parse_qfailure
@@ -51,6 +57,7 @@ def parse_components_state(reply: Mapping[str, Any]) -> dict[str, Any]:
     for item in reply.get("components") or []:
         components[item["Name"]] = {
             "version": item.get("Version"),
+            "record": recorded_location(item.get("Record")),
             "files": {f["Path"]: _file_state(f) for f in item.get("Files") or []},
             "source_files": {f["Path"]: _file_state(f) for f in item.get("SourceFiles") or []},
             "service": _service_state(item.get("Service")),
@@ -82,6 +89,7 @@ def view(components: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     service_name = wanted["service"]["name"]
     upgrade = not same_version(found.get("version"), wanted["version"])
+    location = component_location(wanted)
     to_copy = [f for f in wanted["files"] if upgrade or not _file_current(found, f)]
     _require_sources(found, wanted, to_copy)
     service = found.get("service")
@@ -104,8 +112,9 @@ def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[
                 "files": [f["path"] for f in to_copy],
             }
         )
-    if upgrade:
-        steps.append({"action": "set_component_version", "component": wanted["name"], "version": wanted["version"]})
+    if upgrade or found.get("record") != location:
+        record = {"component": wanted["name"], "version": wanted["version"], "record": location}
+        steps.append({"action": "set_component_version", **record})
     if not service:
         steps.append(service_step("create_service", wanted["service"]))
     elif changes:
@@ -118,7 +127,7 @@ def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[
         steps.append({"action": "set_firewall_rule", **wanted["firewall"]})
     if wanted["service"]["state"] == "running" and (restart or not running):
         steps.append({"action": "start_service", "name": service_name})
-    return steps, _present_after(found, wanted, to_copy)
+    return steps, {**_present_after(found, wanted, to_copy), "record": location}
 
 
 def _plan_absent(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -133,10 +142,9 @@ def _plan_absent(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[l
     present = [path for path, state in (found.get("files") or {}).items() if state]
     if present:
         steps.append({"action": "remove_files", "destination": wanted["destination"], "files": present})
-    if found.get("version") is not None:
+    if found.get("version") is not None or found.get("record") is not None:
         steps.append({"action": "remove_component_version", "component": wanted["name"]})
-    after = {"version": None, "files": {f["path"]: None for f in wanted["files"]}, "service": None, "firewall": None}
-    return steps, after
+    return steps, _missing(wanted)
 
 
 def _present_after(
@@ -204,7 +212,8 @@ def _wrong_source(wanted: Mapping[str, Any], entry: Mapping[str, Any], what: str
 
 def _missing(component: Mapping[str, Any]) -> dict[str, Any]:
     """A component the host did not report at all: nothing installed."""
-    return {"version": None, "files": {f["path"]: None for f in component["files"]}, "service": None, "firewall": None}
+    files = {f["path"]: None for f in component["files"]}
+    return {"version": None, "record": None, "files": files, "service": None, "firewall": None}
 
 
 def _by_name(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -22,6 +22,11 @@ from typing import Any
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import NoLogError, UnsupportedError
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.component_record import (
+    DATA_MOVER_FILES,
+    DATA_MOVER_ROLE,
+    data_mover_files,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest_spec import manifest_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import PlanError
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError, check_windows_path
@@ -147,6 +152,8 @@ def _component(raw: dict[str, Any], where: str) -> dict[str, Any]:
         "firewall": None if raw["firewall"] is None else _firewall(raw["firewall"], f"{where}.firewall"),
     }
     _unique(component["files"], lambda f: f["path"], "path", prefix=f"{where}.files")
+    if component["role"] == DATA_MOVER_ROLE and None in data_mover_files(f["path"] for f in component["files"]):
+        raise ManifestError(f"{where}.files: {DATA_MOVER_FILES}")  # the record names them (component_record.py)
     return component
 
 

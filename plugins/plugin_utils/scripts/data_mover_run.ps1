@@ -1,21 +1,20 @@
 # data_mover_run.ps1: run the data mover component installed on this proxy (requirement R3) once.
 # Params (docs/datamover.md, "On a Windows proxy"):
-#   Component      @{Name; Destination; Runtime; Engine}: the manifest's data mover component; Runtime
-#                  (python\python.exe) and Engine (datamover.pyz) are relative to Destination.
-#   CommandLine    the engine's arguments, already quoted as CommandLineToArgvW splits them.
-#   InputFiles     @{<option>: <JSON text>}: options the engine reads from a file, e.g. changed-ranges
-#                  (the RCT ranges) or job (the VMs of a job); each is written to <option>.json in the
-#                  temporary folder and passed as --<option> "<file>". Empty by default.
-#   Passphrase     '' or the repository passphrase; the engine gets it in its environment only.
-# Installed means: proxy_components wrote the version record HKLM:\SOFTWARE\backup.hyperv\Components\<Name>
-# and both files exist. Otherwise nothing runs and ran is $false (the controller reports R3).
-# Returns @{ component = @{Name; Version; Destination; Missing}; ran; exit_code; stdout; stderr }.
+#   Options        the options document (DataMoverOptions.to_json, one line of JSON): the engine reads it on
+#                  stdin ("datamover.pyz run --options -"), so no argument is quoted, no file is written,
+#                  and the passphrase inside it is never on a command line, on disk or in the environment.
+#   Component      '' or the name of the data mover component to run (the module's option component).
+# The data mover is found on this proxy: the records proxy_components wrote under
+# HKLM:\SOFTWARE\backup.hyperv\Components whose Role is data_mover (their Destination, and Runtime and Engine
+# relative to it). One (or the one named Component): installed means its Version is recorded and both files
+# exist, and it runs. Otherwise nothing runs and ran is $false (the controller says why: R3, or which to pick).
+# Returns @{ component = @{Name; Version; Destination; Missing} or $null; found = names of the data mover
+#            records; outdated = names of records without Role (an older version wrote them); ran;
+#            exit_code; stdout; stderr }.
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory = $true)]$Component,
-    [Parameter(Mandatory = $true)][string]$CommandLine,
-    $InputFiles = @{},
-    [string]$Passphrase = ''
+    [Parameter(Mandatory = $true)][string]$Options,
+    [string]$Component = ''
 )
 
 $ErrorActionPreference = 'Stop'
@@ -23,47 +22,44 @@ $ProgressPreference = 'SilentlyContinue'
 
 #include process_common.ps1
 #include records_common.ps1
+#include values_common.ps1
 
-$record = Join-Path -Path $ComponentRecordRoot -ChildPath $Component.Name
-$version = $null
-if (Test-Path -LiteralPath $record) {
-    $version = (Get-ItemProperty -LiteralPath $record).Version
-}
-$runtime = Join-Path -Path $Component.Destination -ChildPath $Component.Runtime
-$engine = Join-Path -Path $Component.Destination -ChildPath $Component.Engine
-$missing = @()
-foreach ($relative in @($Component.Runtime, $Component.Engine)) {
-    $path = Join-Path -Path $Component.Destination -ChildPath $relative
-    if (-not (Test-Path -LiteralPath $path -PathType Leaf)) { $missing += $relative }
-}
-$installed = [ordered]@{ Name = $Component.Name; Version = $version; Destination = $Component.Destination; Missing = $missing }
-if ($null -eq $version -or $missing.Count -gt 0) {
-    return [ordered]@{ component = $installed; ran = $false; exit_code = $null; stdout = ''; stderr = '' }
-}
-
-$work = Join-Path -Path ([IO.Path]::GetTempPath()) -ChildPath ('backup.hyperv-datamover-' + [guid]::NewGuid().ToString('N'))
-$null = New-Item -ItemType Directory -Path $work
-try {
-    $arguments = '"' + $engine + '" ' + $CommandLine
-    # Through the bootstrap (ConvertFrom-Json) InputFiles is a PSCustomObject; called directly, a hashtable.
-    $files = $InputFiles.PSObject.Properties
-    if ($InputFiles -is [Collections.IDictionary]) { $files = $InputFiles.GetEnumerator() }
-    foreach ($file in $files) {
-        $inputFile = Join-Path -Path $work -ChildPath ([string]$file.Name + '.json')
-        [IO.File]::WriteAllText($inputFile, [string]$file.Value, [Text.UTF8Encoding]::new($false))
-        $arguments += ' --' + $file.Name + ' "' + $inputFile + '"'
-    }
-    $environment = @{ PYTHONIOENCODING = 'utf-8' }
-    if ($Passphrase) { $environment['BACKUP_HYPERV_PASSPHRASE'] = $Passphrase }
-    $run = Invoke-Program -FilePath $runtime -Arguments $arguments -WorkingDirectory $work -Environment $environment -Encoding ([Text.Encoding]::UTF8)
-    return [ordered]@{
-        component = $installed
-        ran = $true
-        exit_code = $run.ExitCode
-        stdout = $run.StdOut
-        stderr = $run.StdErr
+$found = New-List
+$outdated = New-List
+$records = @()
+if (Test-Path -LiteralPath $ComponentRecordRoot) {
+    foreach ($key in Get-ChildItem -LiteralPath $ComponentRecordRoot) {
+        $role = $key.GetValue('Role', $null)
+        if ($null -eq $role) { $outdated.Add($key.PSChildName) }
+        elseif ($role -eq 'data_mover') {
+            $found.Add($key.PSChildName)
+            # Registry key names are case-blind, and so is -eq.
+            if (-not $Component -or $key.PSChildName -eq $Component) { $records += $key }
+        }
     }
 }
-finally {
-    Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction SilentlyContinue
+$reply = [ordered]@{ component = $null; found = $found; outdated = $outdated; ran = $false; exit_code = $null; stdout = ''; stderr = '' }
+if ($records.Count -ne 1) { return $reply }
+
+$record = $records[0]
+$destination = [string]$record.GetValue('Destination', '')
+$relatives = @([string]$record.GetValue('Runtime', ''), [string]$record.GetValue('Engine', ''))
+$missing = New-List
+foreach ($relative in $relatives) {
+    if (-not $relative -or -not (Test-Path -LiteralPath (Join-Path -Path $destination -ChildPath $relative) -PathType Leaf)) {
+        $missing.Add($relative)
+    }
 }
+$reply.component = [ordered]@{ Name = $record.PSChildName; Version = $record.GetValue('Version', $null); Destination = $destination; Missing = $missing }
+if ($null -eq $reply.component.Version -or $missing.Count -gt 0) { return $reply }
+
+# The document is ASCII (JSON escapes the rest), so the code page stdin is written in cannot change it.
+$runtime = Join-Path -Path $destination -ChildPath $relatives[0]
+$arguments = '"' + (Join-Path -Path $destination -ChildPath $relatives[1]) + '" run --options -'
+$environment = @{ PYTHONIOENCODING = 'utf-8' }
+$run = Invoke-Program -FilePath $runtime -Arguments $arguments -InputText $Options -Environment $environment -Encoding ([Text.Encoding]::UTF8)
+$reply.ran = $true
+$reply.exit_code = $run.ExitCode
+$reply.stdout = $run.StdOut
+$reply.stderr = $run.StdErr
+return $reply

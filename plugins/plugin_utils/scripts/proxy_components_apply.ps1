@@ -2,7 +2,8 @@
 # Steps (made by plugins/plugin_utils/desired_state/components.py):
 #   stop_service / start_service      Stop-Service -Force / Start-Service
 #   copy_files                        Copy-Item each file from source to destination (folders created)
-#   set_component_version             marker HKLM:\SOFTWARE\backup.hyperv\Components\<component>\Version
+#   set_component_version             record HKLM:\SOFTWARE\backup.hyperv\Components\<component>: Version,
+#                                     then each value of record (Role, Destination, Runtime, Engine; null: removed)
 #   create_service / set_service      New-Service, then Win32_Service.Change (binary path, account)
 #                                     and sc.exe config (start=, depend=); Set-Service (display name, description)
 #   set_recovery                      sc.exe failure <name> reset= <s> actions= <type>/<ms>/...
@@ -61,6 +62,14 @@ function Set-ComponentVersion {
     $path = Join-Path -Path $ComponentRecordRoot -ChildPath $Step.component
     if (-not (Test-Path -LiteralPath $path)) { $null = New-Item -Path $path -Force }
     Set-ItemProperty -LiteralPath $path -Name 'Version' -Value "$($Step.version)"
+    foreach ($value in $Step.record.PSObject.Properties) {
+        if ($null -ne $value.Value) {
+            Set-ItemProperty -LiteralPath $path -Name $value.Name -Value "$($value.Value)"
+        }
+        elseif ($null -ne (Get-Item -LiteralPath $path).GetValue($value.Name, $null)) {
+            Remove-ItemProperty -LiteralPath $path -Name $value.Name
+        }
+    }
 }
 
 function Set-ComponentService {

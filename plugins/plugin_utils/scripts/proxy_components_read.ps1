@@ -3,6 +3,7 @@
 #                 Parameters (value names under the service's Parameters key); FirewallRule (or $null) }
 # Returns @{ components = @( per component, keeping the Windows property names:
 #   Name, Version (marker HKLM:\SOFTWARE\backup.hyperv\Components\<Name>, or $null),
+#   Record: every value of that key by name (Version, Role, Destination, Runtime, Engine), or $null,
 #   Files / SourceFiles: @{ Path; Exists; Sha256; FileVersion } for Destination / Source,
 #   Service: Win32_Service (Name, DisplayName, Description, PathName, StartMode, DelayedAutoStart,
 #            StartName, State) + DependOnService + Parameters + QFailure (sc.exe qfailure text), or $null,
@@ -52,6 +53,16 @@ function Get-RegistryValue {
     if (-not (Test-Path -LiteralPath $Path)) { return $null }
     $key = Get-Item -LiteralPath $Path
     return $key.GetValue($Name, $null)
+}
+
+function Get-RegistryValues {
+    # Every value of a key by name (RegistryKey.GetValueNames), or $null when there is no such key.
+    param([string]$Path)
+    if (-not (Test-Path -LiteralPath $Path)) { return $null }
+    $key = Get-Item -LiteralPath $Path
+    $values = [ordered]@{}
+    foreach ($name in $key.GetValueNames()) { $values[$name] = $key.GetValue($name, $null) }
+    return $values
 }
 
 function Get-ServiceState {
@@ -109,9 +120,11 @@ function Get-FirewallState {
 
 $result = New-List
 foreach ($component in $Components) {
+    $record = Join-Path -Path $ComponentRecordRoot -ChildPath $component.Name
     $result.Add([ordered]@{
             Name         = $component.Name
-            Version      = Get-RegistryValue -Path (Join-Path -Path $ComponentRecordRoot -ChildPath $component.Name) -Name 'Version'
+            Version      = Get-RegistryValue -Path $record -Name 'Version'
+            Record       = Get-RegistryValues -Path $record
             Files        = Get-FileStates -Folder $component.Destination -Files $component.Files
             SourceFiles  = Get-FileStates -Folder $component.Source -Files $component.Files
             Service      = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters

@@ -2,8 +2,9 @@
 # the scripts that read or write them, which include it (#include records_common.ps1). The collection's
 # action plugins send each script with its includes expanded (plugin_utils/_pwsh.py).
 
-# proxy_components writes <root>\<component>\Version once a component is installed; data_mover_run and
-# proxy_components_read read it.
+# proxy_components writes <root>\<component> once a component is installed: Version, Role, Destination and,
+# for the data_mover role, Runtime and Engine relative to Destination (desired_state/component_record.py);
+# proxy_components_read reads it, data_mover_run finds the data mover by its Role.
 $ComponentRecordRoot = 'HKLM:\SOFTWARE\backup.hyperv\Components'
 # vss_provider_apply writes <root>\<provider name> (never the password); vss_provider_read reads it.
 $VssProviderRecordRoot = 'HKLM:\SOFTWARE\backup.hyperv\VssProviders'

@@ -2,12 +2,12 @@
 
 px1 is reached over psrp, px2 over winrm (tests/lab/estates/fresh-proxy.yml). Without the data mover
 component a task fails with R3 and says how to install it. With it (installed by
-`backup.hyperv.proxy_components` from the default manifest with the engine file renamed, so the
-task must read the layout from `offhost_proxy_manifest`), a real qemu-img VHDX on the emulated
+`backup.hyperv.proxy_components` from the default manifest with the engine file renamed, and no
+variable of the role set, so the proxy's own record must say where the engine is), a real qemu-img VHDX on the emulated
 host is backed up into an encrypted repository, verified and restored by the collection's engine,
 which the lab runs on the host's files; `qemu-img compare` finds the restored disk equal to the
-original, and the passphrase appears nowhere in Ansible's output. UNC paths reach the SMB
-server's share (healthy.yml, handler called in-process).
+original, and the passphrase appears nowhere in Ansible's output. The handler's own
+paths (UNC, names Windows refuses) are in test_data_mover_run_lab.py.
 """
 
 from __future__ import annotations
@@ -21,17 +21,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
-from hypothesis import strategies as st
-from lab_testkit import ESTATES, ProvisionedLab, ansible_environment, estate_lab, handled_since
+from lab_testkit import ESTATES, ansible_environment, estate_lab, handled_since
 from test_installs_lab import MANIFEST, stage_component_sources
 
 # isort: split
-from lab.estate.loader import load_estate
-from lab.handlers import ScriptFailure
-from lab.handlers.data_mover import split_command_line
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote import DEFAULT_LAYOUT
 
 PROXIES = ("px1", "px2")
 PASSPHRASE = "Lab-Vault-Passphrase-7f3c"
@@ -117,7 +111,8 @@ def test_without_the_component_the_task_fails_with_r3(proxy_lab, tmp_path):
     for host in PROXIES:
         result = saved(tmp_path, host)["listed"]
         assert result["failed"] is True
-        assert result["msg"].startswith("R3: the data mover component 'data_mover' is not installed on " + host)
+        assert result["msg"].startswith("R3: the data mover component is not installed on " + host)
+        assert "no record with Role data_mover under HKLM:\\SOFTWARE\\backup.hyperv\\Components" in result["msg"]
         assert "backup.hyperv.offhost_proxy" in result["msg"] and "backup.hyperv.proxy_components" in result["msg"]
         assert handled_since(proxy_lab, host, before[host]) == ["collection:data_mover_run"]
 
@@ -126,7 +121,7 @@ def stage_proxies(lab, disks: dict[str, Path]) -> dict:
     """The component's packages and `disks` ({Windows path: local VHDX}) on both proxies; returns the manifest."""
     manifest = copy.deepcopy(MANIFEST["manifest"])
     mover = next(component for component in manifest["components"] if component["role"] == "data_mover")
-    # Not the default layout's datamover.pyz: the task must read the layout from the manifest.
+    # Not the default manifest's datamover.pyz: the task must find the engine by the proxy's record.
     mover["files"] = [ENGINE if path == "datamover.pyz" else path for path in mover["files"]]
     for host in PROXIES:
         stage_component_sources(lab, host)
@@ -141,14 +136,9 @@ def stage_proxies(lab, disks: dict[str, Path]) -> dict:
 
 
 def proxy_play(manifest: dict, tasks: list[dict]) -> dict:
-    """The install task then `tasks` on both proxies, with the role's variable the data mover task reads."""
-    install = {"name": "install", "backup.hyperv.proxy_components": {"manifest": "{{ offhost_proxy_manifest }}"}}
-    return {
-        "hosts": "offhost_proxies",
-        "gather_facts": False,
-        "vars": {"offhost_proxy_manifest": manifest},
-        "tasks": [install, *tasks],
-    }
+    """The install task then `tasks` on both proxies; no variable of the offhost_proxy role is set."""
+    install = {"name": "install", "backup.hyperv.proxy_components": {"manifest": manifest}}
+    return {"hosts": "offhost_proxies", "gather_facts": False, "tasks": [install, *tasks]}
 
 
 def assert_same_disk(original: Path, restored: Path, what: str) -> None:
@@ -259,57 +249,3 @@ def test_a_job_with_a_missing_source_fails_only_that_vm(proxy_lab, tmp_path):
         listed = results["listed"]["vms"]
         assert [point["id"] for point in listed["web01"]] == [web["restore_point"]]  # the other VM's is published
         assert "ghost01" not in listed
-
-
-@given(st.lists(st.text(alphabet=st.sampled_from(' a\\"\tC:'), max_size=8), max_size=5))
-def test_the_lab_splits_command_lines_as_the_c_runtime(arguments):
-    # list2cmdline quotes by the Microsoft C runtime rules; the lab must split its output back.
-    assert split_command_line(subprocess.list2cmdline(arguments)) == arguments
-
-
-def run_params(*arguments: str, ranges: dict | None = None) -> dict:
-    """data_mover_run.ps1's parameters as the action plugin sends them."""
-    command_line = subprocess.list2cmdline([*arguments, "--json", "--no-progress"])
-    input_files = {"changed-ranges": json.dumps(ranges)} if ranges else {}
-    return {"Component": DEFAULT_LAYOUT, "CommandLine": command_line, "InputFiles": input_files, "Passphrase": ""}
-
-
-def healthy_with_component(tmp_path: Path) -> ProvisionedLab:
-    """healthy.yml in-process, px1 with the data mover component's record and files in place."""
-    lab = ProvisionedLab(load_estate(ESTATES / "healthy.yml"), tmp_path)
-    steps = [{"action": "set_component_version", "component": "data_mover", "version": "0.1.0"}]
-    lab.call("px1", "proxy_components_apply", {"Steps": steps})  # the record, as proxy_components writes it
-    destination = DEFAULT_LAYOUT["Destination"]
-    for relative in (DEFAULT_LAYOUT["Runtime"], DEFAULT_LAYOUT["Engine"]):
-        target = lab.host_file("px1", f"{destination}\\{relative}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(b"placeholder")
-    return lab
-
-
-def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):
-    lab = healthy_with_component(tmp_path)
-    disk, repository = "\\\\fs1\\vms\\vm3\\vm3.vhdx", "\\\\fs1\\vms\\repo"
-    reply = lab.call(
-        "px1", "data_mover_run", run_params("backup", repository, disk, "--vm", "vm3", ranges={disk: [[0, 4096]]})
-    )
-    assert (reply["ran"], reply["exit_code"]) == (True, 0), reply["stderr"]
-    assert json.loads(reply["stdout"])["disks"][0]["source"] == disk  # the ranges' key was mapped like the source
-    assert any(lab.host_file("fs1", "D:\\Shares\\vms\\repo").iterdir())  # on the file server, not the proxy
-    reply = lab.call("px1", "data_mover_run", run_params("restore", repository, "C:\\Restore", "--vm", "vm3"))
-    assert json.loads(reply["stdout"])["outputs"][0]["path"] == "C:\\Restore\\vm3.vhdx"
-    reply = lab.call("px1", "data_mover_run", run_params("list", "C:\\Backup\\none"))
-    assert reply["exit_code"] == 1 and "C:\\Backup\\none" in reply["stderr"] and str(tmp_path) not in reply["stderr"]
-    device = "\\\\?\\GLOBALROOT\\Device\\HarddiskVolumeShadowCopy1\\vm3.vhdx"
-    with pytest.raises(ScriptFailure, match="not emulated"):
-        lab.call("px1", "data_mover_run", run_params("backup", repository, device, "--vm", "vm3"))
-
-
-@pytest.mark.parametrize("destination", ["C:\\Restore\x0bm1", "C:\\Restore\\m1|old", "\\\\fs1\\vms\\m1\t"])
-def test_a_name_windows_refuses_fails_the_engine_as_windows_does(tmp_path, destination):
-    lab = healthy_with_component(tmp_path)
-    reply = lab.call("px1", "data_mover_run", run_params("restore", "C:\\Backup\\repo", destination, "--vm", "vm3"))
-    assert (reply["ran"], reply["exit_code"], reply["stdout"]) == (True, 1, "")
-    winerror = f"[WinError 123] The filename, directory name, or volume label syntax is incorrect: {destination!r}"
-    assert reply["stderr"] == f"hyperv-datamover: error: {winerror}\n"
-    assert not lab.host_file("px1", "C:\\Restore").exists()

@@ -86,6 +86,23 @@ def read_service(lab: ProvisionedLab, name: str) -> dict | None:
     return lab.call("px1", "proxy_components_read", {"Components": [component]})["components"][0]["Service"]
 
 
+def read_record(lab: ProvisionedLab, name: str) -> tuple:
+    component = {"Name": name, "Source": "C:\\S", "Destination": "C:\\D", "Files": [], "Service": name}
+    read = lab.call("px1", "proxy_components_read", {"Components": [{**component, "Parameters": []}]})
+    return read["components"][0]["Version"], read["components"][0]["Record"]
+
+
+def test_the_component_record_holds_what_the_step_says_and_loses_what_it_nulls(lab):
+    assert read_record(lab, "dm") == (None, None)  # no key
+    location = {"Role": "data_mover", "Destination": "C:\\DM", "Runtime": "py\\python.exe", "Engine": "e.pyz"}
+    step = {"action": "set_component_version", "component": "dm", "version": "1.0", "record": location}
+    lab.call("px1", "proxy_components_apply", {"Steps": [step]})
+    assert read_record(lab, "dm") == ("1.0", {"Version": "1.0", **location})
+    step["record"] = {**location, "Role": "other", "Runtime": None, "Engine": None}
+    lab.call("px1", "proxy_components_apply", {"Steps": [step]})
+    assert read_record(lab, "dm") == ("1.0", {"Version": "1.0", "Role": "other", "Destination": "C:\\DM"})
+
+
 def test_a_service_without_its_executable_does_not_start(lab):
     with pytest.raises(ScriptFailure, match=r"step 3 \(start_service Dep\): .*cannot be started"):
         lab.call("px1", "proxy_components_apply", {"Steps": service_steps('"C:\\App\\svc.exe" --run')})

@@ -18,6 +18,7 @@ from ansible.plugins.loader import connection_loader
 from lab_testkit import ESTATES, TESTS_DIR, ansible_adhoc, estate_lab, handled_since
 
 # isort: split
+from lab.windows.hoststate import HostState
 from lab.windows.pe_version import executable_bytes
 
 PROXIES = ("px1", "px2")
@@ -160,3 +161,22 @@ def test_proxy_components_install_and_stay_put(proxy_lab, tmp_path):
             ("data_mover", "Running", "0.1.0.0"),
             ("hyperv_integration", "Running", "0.1.0.0"),
         ], host
+
+
+def test_a_record_an_older_version_wrote_is_brought_up_to_date(proxy_lab, tmp_path):
+    # Installed as above; then the records lose what an older version did not write (only Version).
+    for host in PROXIES:
+        stage_component_sources(proxy_lab, host)
+        with HostState(proxy_lab.state_dir / "hosts" / host / "state").edit() as state:
+            state["components"] = {name: {"Version": record["Version"]} for name, record in state["components"].items()}
+    args = {"manifest": MANIFEST["manifest"]}
+    checked = run_module(proxy_lab, tmp_path, "backup.hyperv.proxy_components", args, "--check")
+    for host in PROXIES:
+        steps = checked[host]["steps"]
+        assert checked[host]["changed"] is True and {s["action"] for s in steps} == {"set_component_version"}
+        mover = next(s for s in steps if s["component"] == "data_mover")
+        assert (mover["record"]["Runtime"], mover["record"]["Engine"]) == ("python\\python.exe", "datamover.pyz")
+        assert checked[host]["components"]["data_mover"]["record"]["Role"] == "data_mover"  # the after state
+    assert_converges(
+        proxy_lab, tmp_path, "backup.hyperv.proxy_components", args, "proxy_components_read", "proxy_components_apply"
+    )

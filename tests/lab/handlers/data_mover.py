@@ -1,16 +1,15 @@
 """Handler of `data_mover_run.ps1`: the proxy's installed data mover is the collection's own engine.
 
-On Windows the script checks that `proxy_components` installed the data mover component (its
-version record and the runtime and engine files in its destination), then starts
-`python.exe datamover.pyz <command line>` with the passphrase in the environment and returns the
-engine's exit code, stdout and stderr. The lab does the same on the emulated host's state and files:
-it splits the command line as the engine's C runtime would (CommandLineToArgvW rules), maps every
-Windows path in it into the lab (a drive path to the host's tree, `\\\\server\\share\\...` to the SMB
-server's share, a CSV path to the cluster's shared directory), writes the script's input files
-(`InputFiles`: changed ranges, a job) to its temporary folder with their paths mapped the same way,
-runs the engine's command line (`cli.main`, found the way `bin/hyperv-datamover` finds it) in-process,
-and maps the paths in what it printed back to their Windows form. One code path: the engine the lab
-runs is the checkout's.
+On Windows the script finds the data mover component by the records `proxy_components` wrote (Role
+data_mover; `Component` names one when there are several), checks its version and the runtime and engine
+files its record names under its destination, then starts
+`python.exe datamover.pyz run --options -` with the options document on stdin and returns the engine's
+exit code, stdout and stderr. The lab does the same on the emulated host's state and files: it maps every
+Windows path in the document into the lab (a drive path to the host's tree, `\\\\server\\share\\...` to the
+SMB server's share, a CSV path to the cluster's shared directory), runs the engine's command line
+(`cli.main`, found the way `bin/hyperv-datamover` finds it) in-process with the document on its stdin, and
+maps the paths in what it printed back to their Windows form. One code path: the engine the lab runs is
+the checkout's.
 """
 
 from __future__ import annotations
@@ -19,63 +18,18 @@ import contextlib
 import io
 import json
 import re
-import shutil
-import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
 from lab.checkout import CheckoutImportError, from_checkout
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
-from lab.windows.hostfs import HostPathError, InvalidNameError, expand_variables
+from lab.windows.hostfs import HostPathError, InvalidNameError
 from lab.windows.hoststate import HostState
 from lab.windows.storage import local_path as estate_local_path
 
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 _LONG_PATH_PREFIX = "\\\\?\\"
-
-
-def split_command_line(line: str) -> list[str]:
-    """Arguments as CommandLineToArgvW (and the Microsoft C runtime) split a command line."""
-    arguments: list[str] = []
-    current: list[str] = []
-    quoted = token = False
-    index = 0
-    while index < len(line):
-        char = line[index]
-        if char == "\\":
-            end = index
-            while end < len(line) and line[end] == "\\":
-                end += 1
-            count = end - index
-            if end < len(line) and line[end] == '"':  # 2n backslashes + quote: n and a quote toggle
-                current.append("\\" * (count // 2) + ('"' if count % 2 else ""))
-                index = end + 1 if count % 2 else end
-            else:
-                current.append("\\" * count)
-                index = end
-            token = True
-        elif char == '"':
-            if quoted and line[index + 1 : index + 2] == '"':  # "" inside quotes is a literal quote
-                current.append('"')
-                index += 1
-            else:
-                quoted = not quoted
-            token = True
-            index += 1
-        elif char in " \t" and not quoted:
-            if token:
-                arguments.append("".join(current))
-            current, token = [], False
-            index += 1
-        else:
-            current.append(char)
-            token = True
-            index += 1
-    if token:
-        arguments.append("".join(current))
-    return arguments
 
 
 def engine_cli() -> ModuleType:
@@ -127,19 +81,28 @@ class PathMap:
         return value
 
 
-def installed_component(call: ScriptCall, component: dict[str, Any]) -> dict[str, Any]:
-    """What the script reports about the component: its version record and the files it lacks."""
-    name, destination = str(component.get("Name")), str(component.get("Destination"))
-    version = HostState(call.state_dir).read()["components"].get(name)
+def data_mover_records(call: ScriptCall, wanted: str) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    """(the records that may run, by name; the data mover records' names; the names of records without Role)."""
+    records = HostState(call.state_dir).read()["components"]
+    outdated = [name for name, values in records.items() if "Role" not in values]
+    found = {name: values for name, values in records.items() if values.get("Role") == "data_mover"}
+    # Registry key names are case-blind, as PowerShell's -eq is.
+    chosen = {name: values for name, values in found.items() if not wanted or name.lower() == wanted.lower()}
+    return chosen, list(found), outdated
+
+
+def installed_component(call: ScriptCall, name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """What the script reports about the component: its recorded version and the files it lacks."""
+    destination = str(record.get("Destination") or "")
     missing = []
-    for relative in (str(component.get("Runtime")), str(component.get("Engine"))):
+    for relative in (str(record.get("Runtime") or ""), str(record.get("Engine") or "")):
         try:
-            present = call.files.local_path(destination.rstrip("\\") + "\\" + relative).is_file()
+            present = bool(relative) and call.files.local_path(destination.rstrip("\\") + "\\" + relative).is_file()
         except HostPathError:
             present = False
         if not present:
             missing.append(relative)
-    return {"Name": name, "Version": version, "Destination": destination, "Missing": missing}
+    return {"Name": name, "Version": record.get("Version"), "Destination": destination, "Missing": missing}
 
 
 def _mapped_ranges(paths: PathMap, ranges: Any) -> Any:
@@ -161,28 +124,21 @@ def _mapped_job_entry(paths: PathMap, entry: Any) -> Any:
     return mapped
 
 
-def _mapped_input(paths: PathMap, option: str, text: str) -> Any:
-    """An input file's JSON with the Windows paths the engine will open mapped into the lab."""
-    value = json.loads(text)
-    if option == "changed-ranges":
-        return _mapped_ranges(paths, value)
-    if option == "job" and isinstance(value, list):
-        return [_mapped_job_entry(paths, entry) for entry in value]
-    return value
-
-
-def _write_input_files(call: ScriptCall, paths: PathMap, input_files: dict[str, str]) -> tuple[Path, list[str]]:
-    """The script's temporary folder with `<option>.json` for each input file, and the options naming them."""
-    mapped = {option: _mapped_input(paths, option, text) for option, text in input_files.items()}  # may refuse
-    temp = call.files.local_path(expand_variables("%TEMP%", call.host.username))
-    work = temp / f"backup.hyperv-datamover-{uuid.uuid4().hex}"
-    work.mkdir(parents=True)
-    options: list[str] = []
-    for option, value in mapped.items():
-        target = work / f"{option}.json"
-        target.write_text(json.dumps(value), encoding="utf-8")
-        options += [f"--{option}", str(target)]
-    return work, options
+def _mapped_document(paths: PathMap, text: str) -> str:
+    """The options document with every path the engine opens mapped into the lab; the rest as is."""
+    document = json.loads(text)
+    if not isinstance(document, dict):
+        return text
+    for key in ("repository", "destination"):
+        if isinstance(document.get(key), str):
+            document[key] = paths.argument(document[key])
+    if isinstance(document.get("source"), list):
+        document["source"] = [paths.argument(s) if isinstance(s, str) else s for s in document["source"]]
+    if "changed_ranges" in document:
+        document["changed_ranges"] = _mapped_ranges(paths, document["changed_ranges"])
+    if isinstance(document.get("jobs"), list):
+        document["jobs"] = [_mapped_job_entry(paths, entry) for entry in document["jobs"]]
+    return json.dumps(document)
 
 
 def _output_to_windows(paths: PathMap, output: str) -> str:
@@ -194,28 +150,21 @@ def _output_to_windows(paths: PathMap, output: str) -> str:
     return json.dumps(paths.result_to_windows(result), indent=2, sort_keys=True) + "\n"
 
 
-def run_engine(call: ScriptCall, command_line: str, input_files: dict[str, str], passphrase: str) -> dict[str, Any]:
-    """The engine's command line on the lab's files: exit code, stdout and stderr in Windows form."""
+def run_engine(call: ScriptCall, document: str) -> dict[str, Any]:
+    """``datamover.pyz run --options -`` with ``document`` on stdin, on the lab's files: exit code, stdout and
+    stderr in Windows form."""
     engine = engine_cli()
     paths = PathMap(call)
-    work = None
     try:
-        argv = [paths.argument(argument) for argument in split_command_line(command_line)]
-        if input_files:
-            work, options = _write_input_files(call, paths, input_files)
-            argv += options
+        stdin = io.StringIO(_mapped_document(paths, document))
     except InvalidNameError as exc:
         return _refused_name(exc)
-    environ = {engine.PASSPHRASE_ENV: passphrase} if passphrase else {}
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):  # argparse reports usage errors on sys.stderr
-            exit_code = engine.main(argv, environ=environ, stdout=stdout, stderr=stderr)
+            exit_code = engine.main(["run", "--options", "-"], environ={}, stdout=stdout, stderr=stderr, stdin=stdin)
     except SystemExit as exc:
         exit_code = exc.code if isinstance(exc.code, int) else 2
-    finally:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
     output = stdout.getvalue()
     if output.strip():
         output = _output_to_windows(paths, output)
@@ -231,23 +180,20 @@ def _refused_name(error: InvalidNameError) -> dict[str, Any]:
     return {"exit_code": 1, "stdout": "", "stderr": f"hyperv-datamover: error: {line}\n"}
 
 
-def _input_files(call: ScriptCall) -> dict[str, str]:
-    """InputFiles as PowerShell binds it: a hashtable of option -> JSON text (none by default)."""
-    value = call.params.get("InputFiles") or {}
-    if not isinstance(value, dict):
-        raise ScriptFailure("Cannot convert the InputFiles value to a dictionary of option names and JSON texts.")
-    return {str(option): str(text) for option, text in value.items()}
-
-
 def data_mover_run(call: ScriptCall) -> dict[str, Any]:
-    component, command_line = call.params.get("Component"), call.params.get("CommandLine")
-    if not isinstance(component, dict) or not isinstance(command_line, str):
-        raise ScriptFailure("Cannot bind argument to parameter 'Component' or 'CommandLine' because it is null.")
-    installed = installed_component(call, component)
-    if installed["Version"] is None or installed["Missing"]:
-        return {"component": installed, "ran": False, "exit_code": None, "stdout": "", "stderr": ""}
-    engine = run_engine(call, command_line, _input_files(call), str(call.params.get("Passphrase") or ""))
-    return {"component": installed, "ran": True, **engine}
+    wanted, document = call.params.get("Component") or "", call.params.get("Options")
+    if not isinstance(wanted, str) or not isinstance(document, str):
+        raise ScriptFailure("Cannot bind argument to parameter 'Options' because it is null.")
+    chosen, found, outdated = data_mover_records(call, wanted)
+    reply = {"component": None, "found": found, "outdated": outdated, "ran": False}
+    reply.update(exit_code=None, stdout="", stderr="")
+    if len(chosen) != 1:
+        return reply
+    [(name, record)] = chosen.items()
+    reply["component"] = installed_component(call, name, record)
+    if reply["component"]["Version"] is None or reply["component"]["Missing"]:
+        return reply
+    return {**reply, "ran": True, **run_engine(call, document)}
 
 
 def register(registry: HandlerRegistry) -> None:

@@ -1,7 +1,8 @@
 """Handlers of `proxy_components_read.ps1` and `proxy_components_apply.ps1` (docs/installs.md).
 
-Files are the host's own (its file system tree); version records, services, their registry
-parameters and recovery actions, and firewall rules are in its state document. Start-Service
+Files are the host's own (its file system tree); component records (the values of
+`HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>` by name), services, their registry parameters and
+recovery actions, and firewall rules are in its state document. Start-Service
 fails for a disabled service or a missing executable; Stop-Service -Force stops running
 dependents, which the script starts again at the end.
 """
@@ -62,7 +63,8 @@ def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
         result.append(
             {
                 "Name": component.get("Name"),
-                "Version": state["components"].get(str(component.get("Name"))),
+                "Version": (state["components"].get(str(component.get("Name"))) or {}).get("Version"),
+                "Record": state["components"].get(str(component.get("Name"))),
                 "Files": [_file_state(call.files, str(component.get("Destination")), f) for f in files],
                 "SourceFiles": [_file_state(call.files, str(component.get("Source")), f) for f in files],
                 "Service": _service_state(state, str(component.get("Service")), component.get("Parameters") or []),
@@ -131,6 +133,16 @@ def _service(state: dict[str, Any], name: str) -> dict[str, Any]:
     return service
 
 
+def _set_record(record: dict[str, Any], step: dict[str, Any]) -> None:
+    """Version, then each value of the step's record: text is set, null removes the value."""
+    record["Version"] = str(step["version"])
+    for name, value in (step.get("record") or {}).items():
+        if value is None:
+            record.pop(str(name), None)
+        else:
+            record[str(name)] = str(value)
+
+
 def _run_step(call: ScriptCall, state: dict[str, Any], step: dict[str, Any], collateral: list[str]) -> None:
     action, name = step.get("action"), str(step.get("name"))
     services = state["services"]
@@ -139,7 +151,7 @@ def _run_step(call: ScriptCall, state: dict[str, Any], step: dict[str, Any], col
     elif action == "copy_files":
         _copy_files(call, step)
     elif action == "set_component_version":
-        state["components"][str(step["component"])] = str(step["version"])
+        _set_record(state["components"].setdefault(str(step["component"]), {}), step)
     elif action == "create_service":
         if service_entry(state, name):
             raise ScriptFailure(

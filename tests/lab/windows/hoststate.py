@@ -1,6 +1,7 @@
 """What an emulated Windows host has installed and configured, kept as JSON in its state directory.
 
-One document per host (`state/windows.json`): features, services, component version records,
+One document per host (`state/windows.json`): features, services, component records (each the values of
+`HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>` by name: Version, Role, Destination, ...),
 VSS provider registrations and their configuration records, installed products (the Uninstall
 keys), firewall rules, dedup volumes and exposed shadow copies. Handlers read it, and the apply
 handlers change it, so a second run sees the first run's changes. The lab serves requests on

@@ -27,7 +27,11 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stream
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.blob import encode_blob
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, latest_point
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreSession
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import (
+    DEFAULT_LIMITS,
+    StoreLimits,
+    StoreSession,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     FORMAT_VERSION,
@@ -186,6 +190,7 @@ class BackupJob:
     check_mode: bool
     executor: Optional[Executor] = None  # a pool shared by the VMs of a job; None: one for this run
     buffers: Optional[BufferPool] = None  # chunk buffers shared by the VMs of a job (same chunk size)
+    limits: StoreLimits = DEFAULT_LIMITS  # pack size and flush bound
 
     def run(self, repo: Optional[Repository], index: Index, digest: Digest) -> dict:
         """``repo`` None (check mode on a missing repository) or an opened, locked, indexed repository."""
@@ -193,7 +198,7 @@ class BackupJob:
         baseline = self._baseline(repo)
         for stream in self.streams:
             plan_stream(stream, baseline, index, ranges_for(stream, self.changed_ranges), stats)
-        session = StoreSession(None if self.check_mode else repo, index)
+        session = StoreSession(None if self.check_mode else repo, index, self.limits)
         sealer = repo.sealer if repo is not None else None
         pool = self.buffers or buffer_pool(self.workers, self.streams[0].chunks.chunk_size)
         work = ChunkWork(digest, self.codec, sealer, session, self.streams, pool)

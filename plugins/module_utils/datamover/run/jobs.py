@@ -9,23 +9,28 @@ checked (job_entries.py).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable, Optional, Sequence, TypeVar
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
+    BackupEntry,
+    Chunking,
+    RestoreEntry,
+)
 
 Progress = Optional[Callable[[int, int], None]]
-JobEntry = Dict[str, Any]  # one checked entry of job_entries.parse_job
+Entry = TypeVar("Entry", BackupEntry, RestoreEntry)
 
 
-def run_each(entries: List[JobEntry], step: Callable[[JobEntry], dict]) -> dict:
+def run_each(entries: Sequence[Entry], step: Callable[[Entry], dict]) -> dict:
     """Run ``step`` for every entry; a VM's DataMoverError becomes its failed result, the job goes on."""
     results = []
     for entry in entries:
         try:
-            result = dict(step(entry), vm=entry["vm"], failed=False)
+            result = dict(step(entry), vm=entry.vm, failed=False)
         except DataMoverError as err:
-            result = {"vm": entry["vm"], "failed": True, "changed": False, "msg": str(err)}
+            result = {"vm": entry.vm, "failed": True, "changed": False, "msg": str(err)}
         results.append(result)
     return {
         "changed": any(r["changed"] for r in results),
@@ -34,36 +39,11 @@ def run_each(entries: List[JobEntry], step: Callable[[JobEntry], dict]) -> dict:
     }
 
 
-def backup_each(
-    session: Session, entries: List[JobEntry], block_size: int, compression: str, progress: Progress
-) -> dict:
+def backup_each(session: Session, entries: Sequence[BackupEntry], chunking: Chunking, progress: Progress) -> dict:
     """Back up every VM of the job in ``session`` (a writing one), with the same chunking for all."""
-
-    def backup(entry: JobEntry) -> dict:
-        sources, ranges = entry["sources"], entry["changed_ranges"]
-        return session.backup(
-            entry["vm"],
-            sources,
-            block_size=block_size,
-            compression=compression,
-            changed_ranges=ranges,
-            progress=progress,
-        )
-
-    return run_each(entries, backup)
+    return run_each(entries, lambda entry: session.backup(entry, chunking, progress))
 
 
-def restore_each(session: Session, entries: List[JobEntry], progress: Progress) -> dict:
+def restore_each(session: Session, entries: Sequence[RestoreEntry], progress: Progress) -> dict:
     """Restore every VM of the job from ``session`` (a reading one)."""
-
-    def restore(entry: JobEntry) -> dict:
-        return session.restore(
-            entry["vm"],
-            entry["destination"],
-            restore_point=entry["restore_point"],
-            format=entry["format"],
-            overwrite=entry["overwrite"],
-            progress=progress,
-        )
-
-    return run_each(entries, restore)
+    return run_each(entries, lambda entry: session.restore(entry, progress))

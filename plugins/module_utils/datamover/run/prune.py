@@ -12,6 +12,7 @@ import os
 from typing import Dict, List, Optional, Set
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RepositoryAccess
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, points_by_vm
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreSession
@@ -46,21 +47,16 @@ def _classify(repo: Repository, live_ids: Set[bytes]) -> Dict[str, Dict[bytes, L
     return plan
 
 
-def prune(
-    repository: str,
-    keep_last: int,
-    *,
-    vm: Optional[str] = None,
-    passphrase: Optional[str] = None,
-    check_mode: bool = False,
-    lock_timeout: float = 0,
-) -> dict:
-    """Drop all but the newest ``keep_last`` restore points of each VM (or of ``vm``) and collect garbage."""
+def prune(access: RepositoryAccess, keep_last: int, *, vm: Optional[str] = None, check_mode: bool = False) -> dict:
+    """Drop all but the newest ``keep_last`` restore points of each VM (or of ``vm``) and collect garbage.
+
+    One thread whatever ``access.workers`` says: prune reads only pack tables and index files."""
+    repository, lock_timeout = access.path, access.lock_timeout
     if keep_last < 1:
         raise DataMoverError("keep_last must be at least 1 (prune never deletes every restore point of a VM)")
-    repo = Repository(repository, passphrase)
+    repo = Repository(repository, access.passphrase)
     try:
-        with repo.lock(exclusive=not check_mode, timeout=lock_timeout):
+        with repo.lock(not check_mode, lock_timeout, "prune"):
             if not check_mode:
                 repo.clean_tmp()
             repo.load_index()

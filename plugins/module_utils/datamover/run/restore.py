@@ -16,12 +16,12 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsuti
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.outputs import open_output, output_name
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import ordered_map
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RestoreEntry
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, find_point
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import RESTORE_FORMATS
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
-
-FORMATS = ("vhdx", "raw")
 
 
 class ChunkLoader:
@@ -55,25 +55,22 @@ def _targets(point: dict, destination: str, fmt: str) -> List[Tuple[dict, str, s
 
 def restore_into(
     repo: Repository,
-    vm: Optional[str],
-    destination: str,
+    entry: RestoreEntry,
     *,
-    restore_point: str = "latest",
-    format: str = "vhdx",
-    overwrite: bool = False,
     progress: Optional[Callable[[int, int], None]] = None,
     workers: int = 1,
     executor: Optional[Executor] = None,
 ) -> dict:
-    """Restore ``restore_point`` of ``vm`` into the folder ``destination`` from an opened, locked and indexed
+    """Restore ``entry``'s restore point into its destination folder from an opened, locked and indexed
     repository (see session.py)."""
-    if format not in FORMATS:
-        raise DataMoverError(f"unknown restore format {format!r}; choose one of {', '.join(FORMATS)}")
+    vm, destination, restore_point, format = entry.vm, entry.destination, entry.restore_point, entry.format
+    if format not in RESTORE_FORMATS:
+        raise DataMoverError(f"unknown restore format {format!r}; choose one of {', '.join(RESTORE_FORMATS)}")
     point = find_point(repo, vm, restore_point)
     streams = chunk_lists(repo, point)
     targets = _targets(point, destination, format)
     existing = [path for _ignored, path, _ignored in targets if os.path.exists(path)]
-    if existing and not overwrite:
+    if existing and not entry.overwrite:
         raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
     os.makedirs(destination, exist_ok=True)
     stats = Stats(bytes_logical=sum(s.size for s in streams))

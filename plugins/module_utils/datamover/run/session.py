@@ -7,14 +7,15 @@ job), shared for a reading one. Each backup is still its own restore point with 
 that fails leaves no restore point and no data behind (see store/chunk_store.py), and the session stays usable.
 
 A writing session creates a missing repository at its first backup, after that backup's sources opened,
-so a job whose sources are all missing writes nothing.
+so a job whose sources are all missing writes nothing. A writing session that lost its lock (store/lock.py)
+publishes nothing more: each later backup of the job fails at once with the same message.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import DiskOpener
@@ -26,23 +27,33 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeli
     worker_pool,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.restore import restore_into
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.streams import (
-    Ranges,
-    close_streams,
-    open_streams,
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.streams import close_streams, open_streams
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
+    AS_CONFIGURED,
+    DEFAULT_CHUNKING,
+    BackupEntry,
+    Chunking,
+    NewRepository,
+    RepositoryAccess,
+    RestoreEntry,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.verify import verify_in
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import (
+    DEFAULT_LIMITS,
+    StoreLimits,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec, compression_level
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CONFIG_FILE,
-    DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hashing import make_chunk_hasher
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.layout import create_layout
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock import RepositoryLock
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository, create_layout
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock_holder import STALE_AFTER
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 Progress = Optional[Callable[[int, int], None]]
 
@@ -55,28 +66,31 @@ def check_chunk_size(block_size: int) -> None:
 
 
 class Session:
-    """An opened (or, for a writer, about to be created) repository; use ``engine.open_session``."""
+    """An opened (or, for a writer, about to be created) repository, as ``access`` says; a writer creates a
+    missing one as ``new`` says. ``operation`` names the session's lock holder (backup when writing, else
+    read unless given). Tests inject ``disk_opener``, ``limits`` (small packs) and ``stale_after`` (a lock
+    that is lost in a moment)."""
 
     def __init__(
         self,
-        repository: str,
+        access: RepositoryAccess,
+        new: NewRepository = AS_CONFIGURED,
         *,
-        passphrase: Optional[str] = None,
-        lock_timeout: float = 0,
-        workers: Optional[int] = None,
         write: bool = True,
         check_mode: bool = False,
         init: bool = True,
-        encryption: Optional[str] = None,
-        hash_algorithm: str = "blake3",
-        kdf: str = "scrypt",
         disk_opener: Optional[DiskOpener] = None,
+        operation: Optional[str] = None,
+        limits: StoreLimits = DEFAULT_LIMITS,
+        stale_after: float = STALE_AFTER,
     ) -> None:
-        self.path = repository
+        self.path = repository = access.path
         self.write, self.check_mode = write and not check_mode, check_mode
-        self.workers = default_workers(workers)
-        self._passphrase, self._lock_timeout, self._init = passphrase, lock_timeout, init
-        self._create_args = {"encryption": encryption, "hash_algorithm": hash_algorithm, "kdf": kdf}
+        self._holder = (operation or ("backup" if write else "read"), stale_after)  # the lock's operation, stale time
+        self._limits = limits
+        self.workers = default_workers(access.workers)
+        self._passphrase, self._lock_timeout, self._init = access.passphrase, access.lock_timeout, init
+        self._new = new
         self._opener = disk_opener or open_disk  # tests give their own opener
         self.repo: Optional[Repository] = None
         self._lock: Optional[RepositoryLock] = None
@@ -85,7 +99,7 @@ class Session:
         self._buffers: Dict[int, BufferPool] = {}  # by chunk size, reused by the next backup
         exists = os.path.exists(os.path.join(repository, CONFIG_FILE))
         if exists or not write:  # a reader of a missing repository fails here, with the reason
-            self._attach(Repository(repository, passphrase))
+            self._attach(Repository(repository, access.passphrase))
 
     # --- life cycle -------------------------------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -109,7 +123,8 @@ class Session:
 
     def _attach(self, repo: Repository) -> None:
         """Lock ``repo`` for the rest of the session (exclusive when writing)."""
-        lock = repo.lock(exclusive=self.write, timeout=self._lock_timeout)
+        operation, stale_after = self._holder
+        lock = repo.lock(self.write, self._lock_timeout, operation, stale_after)
         try:
             lock.acquire()
             if self.write:
@@ -125,7 +140,8 @@ class Session:
         if self.repo is None and not self.check_mode:
             if not self._init:
                 raise DataMoverError(f"no repository at {self.path} and init is false")
-            _config, master = create_layout(self.path, passphrase=self._passphrase, **self._create_args)
+            new = {"encryption": self._new.cipher, "hash_algorithm": self._new.hash, "kdf": self._new.kdf}
+            _config, master = create_layout(self.path, passphrase=self._passphrase, **new)
             self._attach(Repository(self.path, self._passphrase, master=master))
         return self.repo
 
@@ -147,17 +163,10 @@ class Session:
         return self.repo
 
     # --- operations -------------------------------------------------------------------------------------------
-    def backup(
-        self,
-        vm: str,
-        sources: Sequence[str],
-        *,
-        block_size: int = DEFAULT_CHUNK_SIZE,
-        compression: str = "default",
-        changed_ranges: Optional[Ranges] = None,
-        progress: Progress = None,
-    ) -> dict:
-        """Back up ``sources`` of ``vm`` as a new restore point; in check mode estimate and write nothing."""
+    def backup(self, entry: BackupEntry, chunking: Chunking = DEFAULT_CHUNKING, progress: Progress = None) -> dict:
+        """Back up ``entry`` (its ranges keyed by source) as a new restore point; in check mode estimate and write
+        nothing."""
+        vm, sources, block_size = entry.vm, entry.sources, chunking.block_size
         if not self.write and not self.check_mode:
             raise DataMoverError("this session was opened for reading: it cannot back up")
         if not vm:
@@ -165,7 +174,9 @@ class Session:
         if not sources:
             raise DataMoverError("no sources given: name at least one disk or VM file")
         check_chunk_size(block_size)
-        codec = Codec(compression_level(compression))
+        if self.write and self.repo is not None:
+            self.repo.ensure_held()  # lost with an earlier VM of the job: fail before reading anything
+        codec = Codec(compression_level(chunking.compression))
         streams = open_streams(sources, block_size, self._opener)
         try:
             repo = self._writable_repository()
@@ -175,15 +186,16 @@ class Session:
                 vm=vm,
                 streams=streams,
                 codec=codec,
-                changed_ranges=changed_ranges,
+                changed_ranges=entry.changed_ranges,
                 progress=progress,
                 workers=workers,
                 check_mode=self.check_mode,
                 executor=executor,
                 buffers=buffers,
+                limits=self._limits,
             )
             if repo is None:  # check mode against a repository that does not exist yet
-                result = job.run(None, Index(), make_chunk_hasher(self._create_args["hash_algorithm"]))
+                result = job.run(None, Index(), make_chunk_hasher(self._new.hash))
             else:
                 result = job.run(repo, self._index(repo), repo.digest)
             self._buffers[block_size] = buffers  # all returned: a failed run may have lost some, so not then
@@ -191,31 +203,12 @@ class Session:
         finally:
             close_streams(streams)
 
-    def restore(
-        self,
-        vm: Optional[str],
-        destination: str,
-        *,
-        restore_point: str = "latest",
-        format: str = "vhdx",
-        overwrite: bool = False,
-        progress: Progress = None,
-    ) -> dict:
-        """Write the disks and files of ``restore_point`` of ``vm`` into the folder ``destination``."""
+    def restore(self, entry: RestoreEntry, progress: Progress = None) -> dict:
+        """Write the disks and files of ``entry``'s restore point into its destination folder."""
         repo = self._reader()
         self._index(repo)
         workers, executor = self._pool()
-        return restore_into(
-            repo,
-            vm,
-            destination,
-            restore_point=restore_point,
-            format=format,
-            overwrite=overwrite,
-            progress=progress,
-            workers=workers,
-            executor=executor,
-        )
+        return restore_into(repo, entry, progress=progress, workers=workers, executor=executor)
 
     def verify(
         self, *, vm: Optional[str] = None, restore_point: Optional[str] = None, progress: Progress = None

@@ -7,7 +7,8 @@ then. ``commit`` waits for every pack before writing the index file, keeping the
 On failure ``abort`` drops the unfinished pack and deletes the packs this session finished (no index or
 restore point names them yet), and forgets them in the in-memory index, so the repository and the index
 (which a job keeps for its next VM) are left as they were. A crash instead of an abort leaves
-finished packs behind, which the next writer indexes and reuses.
+finished packs behind, which the next writer indexes and reuses; so does an abort after the session's
+writer lost its lock (the next writer may be indexing them already).
 """
 
 from __future__ import annotations
@@ -15,15 +16,30 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Deque, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import remove_quietly
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.protocol import Protocol
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import INDEX_DIR, PACK_TARGET_SIZE
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
+    INDEX_DIR,
+    MAX_PACKS_IN_FLUSH,
+    PACK_TARGET_SIZE,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackEntry, PackWriter
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
-MAX_PACKS_IN_FLUSH = 2  # packs being made durable at once; more waits (bounds dirty data, not memory)
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """How large a pack grows before it is closed, and how many closed packs are flushed at once (more wait:
+    this bounds the dirty data, not the memory). Tests pass small ones to get many packs from a small disk."""
+
+    pack_target: int = PACK_TARGET_SIZE
+    packs_in_flush: int = MAX_PACKS_IN_FLUSH
+
+
+DEFAULT_LIMITS = StoreLimits()  # frozen, so one instance serves as every default
 
 
 class ChunkIndex(Protocol):
@@ -42,10 +58,12 @@ class ChunkIndex(Protocol):
 class StoreSession:
     """Dedup-aware chunk store; ``repository`` None means check mode (count, write nothing)."""
 
-    def __init__(self, repository: Optional[Repository], index: ChunkIndex, pack_target: Optional[int] = None) -> None:
+    def __init__(
+        self, repository: Optional[Repository], index: ChunkIndex, limits: StoreLimits = DEFAULT_LIMITS
+    ) -> None:
         self.repository = repository
         self.index = index
-        self.pack_target = pack_target or PACK_TARGET_SIZE
+        self.limits = limits
         self._pending: Dict[bytes, None] = {}  # chunks written but not yet durable (check mode: "would store")
         self._writer: Optional[PackWriter] = None
         self._flushing: Deque[Tuple[PackWriter, Future]] = deque()
@@ -66,7 +84,7 @@ class StoreSession:
         if self._writer is None:
             self._writer = self.repository.new_pack_writer()
         self._writer.add(chunk_id, stored, raw_length, flags)
-        if self._writer.size >= self.pack_target:
+        if self._writer.size >= self.limits.pack_target:
             self._finish_pack()
         return True
 
@@ -75,7 +93,7 @@ class StoreSession:
         if self._flusher is None:
             self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamover-flush")
         self._flushing.append((writer, self._flusher.submit(writer.finish)))
-        self._collect(wait_for=len(self._flushing) - MAX_PACKS_IN_FLUSH)
+        self._collect(wait_for=len(self._flushing) - self.limits.packs_in_flush)
 
     def _collect(self, wait_for: int = 0) -> None:
         """Index packs whose flush is done; wait for the oldest ``wait_for`` ones. Re-raises flush errors."""
@@ -124,8 +142,9 @@ class StoreSession:
         if self.repository is not None:
             # the index may outlive this session (a job backs up several VMs): it must not name deleted packs
             self.index.remove_packs(list(self.finished))
-            for pack_id in self.finished:
-                remove_quietly(self.repository.pack_path(pack_id))
+            if self.repository.holds_lock():  # a run that lost its lock leaves them, as a crashed one does
+                for pack_id in self.finished:
+                    remove_quietly(self.repository.pack_path(pack_id))
         self.finished.clear()
         self._pending.clear()
 

@@ -54,7 +54,8 @@ ARGON2ID_LANES = 4
 SALT_SIZE = 16
 
 # --- packs --------------------------------------------------------------------------------------------------------
-PACK_TARGET_SIZE = 32 << 20  # a pack is closed once it holds this many stored bytes
+PACK_TARGET_SIZE = 32 << 20  # a pack is closed once it holds this many stored bytes (not on disk: packs vary)
+MAX_PACKS_IN_FLUSH = 2  # closed packs being made durable at once; more wait (not on disk)
 # Pack header: magic[8], version u16, flags u16, reserved[20] -> 32 bytes.
 PACK_HEADER = struct.Struct("<8sHH20s")
 PACK_HEADER_SIZE = 32
@@ -104,3 +105,13 @@ REPACK_GARBAGE_RATIO = 0.5  # a pack whose stored bytes are more than half garba
 
 # --- locking ------------------------------------------------------------------------------------------------------
 LOCK_POLL_INTERVAL = 0.05
+
+# --- defaults of a run's options (settings.py; not on disk, so outside the freeze) -------------------------------
+# The module's argument spec, the command line and the options object all take their defaults from here.
+DEFAULT_HASH = HASH_ALGORITHMS[0]
+DEFAULT_KDF = KDFS[0]
+DEFAULT_COMPRESSION = "default"
+ENCRYPTIONS = ("none", *CIPHERS)  # "none": a plaintext repository
+RESTORE_FORMATS = ("vhdx", "raw")  # the first is the default
+LATEST = "latest"  # the restore point named by its VM's newest one
+DEFAULT_LOCK_TIMEOUT = 0.0  # seconds to wait for a conflicting lock: fail at once

@@ -20,6 +20,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CIPHERS,
+    DEFAULT_KDF,
     MASTER_KEY_SIZE,
     NONCE_SIZE,
 )
@@ -85,7 +86,7 @@ def _kek(passphrase: str, settings: KdfSettings) -> bytes:
     return derive_key(passphrase, settings)
 
 
-def new_key_file(passphrase: str, cipher: str, kdf: str = "scrypt") -> tuple[MasterKey, bytes]:
+def new_key_file(passphrase: str, cipher: str, kdf: str = DEFAULT_KDF) -> tuple[MasterKey, bytes]:
     """Make a random master key; return it and the JSON key file that wraps it under ``passphrase``."""
     master = os.urandom(MASTER_KEY_SIZE)
     try:

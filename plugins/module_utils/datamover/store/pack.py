@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import List, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.diskio import open_pack_file
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
@@ -63,10 +63,20 @@ class PackWriter:
     """Append blobs to a new pack under ``tmp_dir``; ``finish`` makes it durable at ``final_path``.
 
     After its first error the writer refuses further use, so a half-written pack is never published.
+    ``before_publish`` runs right before the rename that publishes the pack; it raises to stop it (the
+    repository's check that its writer still holds the lock).
     """
 
-    def __init__(self, tmp_dir: str, final_path: str, pack_id: bytes, sealer: Optional[Sealer]) -> None:
+    def __init__(
+        self,
+        tmp_dir: str,
+        final_path: str,
+        pack_id: bytes,
+        sealer: Optional[Sealer],
+        before_publish: Callable[[], None] = lambda: None,
+    ) -> None:
         self.pack_id = pack_id
+        self._before_publish = before_publish
         self.final_path = final_path
         self._sealer = sealer
         self._tmp_path = os.path.join(tmp_dir, os.path.basename(final_path) + ".tmp")
@@ -98,6 +108,7 @@ class PackWriter:
             self._file.append(table + trailer)
             self._file.seal()
             self._close_file()
+            self._before_publish()
             os.makedirs(os.path.dirname(self.final_path), exist_ok=True)
             rename_durably(self._tmp_path, self.final_path)
 
@@ -125,10 +136,12 @@ class PackWriter:
     def _guard(self, step):  # noqa: ANN001 - tiny internal helper
         try:
             return step()
-        except OSError as exc:
+        except BaseException as exc:  # an OS error, or before_publish refusing: the pack is dropped either way
             self._failed = exc
             self.abort()
-            raise RepositoryError(describe_os_error("writing pack", self._tmp_path, exc)) from exc
+            if isinstance(exc, OSError):
+                raise RepositoryError(describe_os_error("writing pack", self._tmp_path, exc)) from exc
+            raise
 
 
 def read_pack_entries(path: str, sealer: Optional[Sealer]) -> List[PackEntry]:

@@ -1,8 +1,12 @@
-"""The repository on disk: config, key, packs, index files and restore point files, and how to open them.
+"""An opened repository: its key, packs, index files and restore point files (creating one: layout.py).
 
 Commit order of a backup (see docs/datamover-format.md): packs (durable) -> index file -> chunk list file
 -> restore point record. Readers trust only what a record names; writers reuse any durable pack, indexed
 or not (packs carry their own entry table).
+
+A writer checks that it still holds its exclusive lock (``ensure_held``) right before each step that makes
+something durable: publishing a pack, an index file, a chunk list or restore point record, and each
+deletion. A run that lost its lock (frozen past its lease, or its lock taken over) publishes nothing more.
 """
 
 from __future__ import annotations
@@ -10,14 +14,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import datetime, timezone
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     CorruptionError,
-    FormatVersionError,
     PassphraseError,
-    RepositoryError,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import (
     O_BINARY,
@@ -33,7 +34,6 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.comp
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.crypto import (
     MasterKey,
     Sealer,
-    new_key_file,
     unlock_key_file,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.envelope import open_envelope, seal_envelope
@@ -43,62 +43,15 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.inde
     decode_index,
     encode_index,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock import RepositoryLock
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.layout import read_config
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock import LockLostError, RepositoryLock
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock_holder import STALE_AFTER
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import (
     PackEntry,
     PackWriter,
     pack_id_of,
     read_pack_entries,
 )
-
-SUBDIRS = (C.PACKS_DIR, C.INDEX_DIR, C.POINTS_DIR, C.LOCKS_DIR, C.TMP_DIR, "keys")
-
-
-def init_layout(
-    path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str, kdf: str = "scrypt"
-) -> dict:
-    """Create a repository; the config file is written last and marks it as complete."""
-    config, _master = create_layout(
-        path, passphrase=passphrase, encryption=encryption, hash_algorithm=hash_algorithm, kdf=kdf
-    )
-    return config
-
-
-def create_layout(
-    path: str, *, passphrase: Optional[str], encryption: Optional[str], hash_algorithm: str, kdf: str = "scrypt"
-) -> Tuple[dict, Optional[MasterKey]]:
-    """Create a repository; return its config and, when encrypted, the new master key (so that opening
-    the new repository does not pay for a second scrypt unlock)."""
-    if os.path.exists(os.path.join(path, C.CONFIG_FILE)):
-        raise RepositoryError(f"a repository already exists at {path}")
-    if encryption is None and passphrase:
-        encryption = C.CIPHERS[0]
-    if encryption is not None and encryption not in C.CIPHERS:
-        raise RepositoryError(f"unknown encryption {encryption!r}; choose one of {', '.join(C.CIPHERS)}")
-    if encryption is not None and not passphrase:
-        raise PassphraseError("encryption needs a passphrase")
-    make_chunk_hasher(hash_algorithm)  # refuse an unknown algorithm before creating anything
-    if kdf not in C.KDFS:
-        raise RepositoryError(f"unknown key derivation {kdf!r}; choose one of {', '.join(C.KDFS)}")
-    try:
-        master = None
-        for sub in SUBDIRS:
-            os.makedirs(os.path.join(path, sub), exist_ok=True)
-        if encryption is not None:
-            master, key_file = new_key_file(passphrase, encryption, kdf)
-            publish(os.path.join(path, C.KEY_FILE), key_file, os.path.join(path, C.TMP_DIR))
-    except OSError as exc:
-        raise RepositoryError(f"cannot create the repository at {path}: {exc.strerror or exc}") from exc
-    config = {
-        "kind": C.REPOSITORY_KIND,
-        "version": C.FORMAT_VERSION,
-        "id": os.urandom(16).hex(),
-        "hash": hash_algorithm,
-        "encryption": encryption,
-        "created": datetime.now(timezone.utc).isoformat(),
-    }
-    publish(os.path.join(path, C.CONFIG_FILE), json.dumps(config, indent=1).encode(), os.path.join(path, C.TMP_DIR))
-    return config, master
 
 
 class Repository:
@@ -126,6 +79,7 @@ class Repository:
         # restore point records are never rewritten, and the lock keeps writers out while this is open: a job
         # backing up many VMs reads each record once, not once per VM
         self._point_records: Dict[str, bytes] = {}
+        self._writer_lock: Optional[RepositoryLock] = None  # the exclusive lock this object writes under
 
     def _p(self, *parts: str) -> str:
         return os.path.join(self.path, *parts)
@@ -134,8 +88,31 @@ class Repository:
     def tmp_dir(self) -> str:
         return self._p(C.TMP_DIR)
 
-    def lock(self, exclusive: bool, timeout: float) -> RepositoryLock:
-        return RepositoryLock(self._p(C.LOCKS_DIR), exclusive, timeout)
+    def lock(self, exclusive: bool, timeout: float, operation: str, stale_after: float = STALE_AFTER) -> RepositoryLock:
+        """The lock ``operation`` takes (named in its record); an exclusive one guards this object's writes.
+
+        ``stale_after``: tests pass a short one, so that losing the lock takes a moment, not minutes."""
+        lock = RepositoryLock(self._p(C.LOCKS_DIR), exclusive, timeout, operation=operation, stale_after=stale_after)
+        if exclusive:
+            self._writer_lock = lock
+        return lock
+
+    def ensure_held(self) -> None:
+        """Raise ``LockLostError`` once the writer lost its exclusive lock; called before each durable step.
+
+        Costs a mutex and a clock read: it runs per pack, index file, restore point and deletion, never per
+        chunk. A repository written without a lock (a test's) is not checked."""
+        if self._writer_lock is not None:
+            self._writer_lock.ensure_held()
+
+    def holds_lock(self) -> bool:
+        """False once the writer lost its lock: then even its own unindexed packs are no longer its to delete
+        (the new holder may be indexing them, as it does a crashed run's)."""
+        try:
+            self.ensure_held()
+        except LockLostError:
+            return False
+        return True
 
     # --- packs and index ----------------------------------------------------------------------------------------
     def pack_path(self, pack_id: bytes) -> str:
@@ -180,12 +157,13 @@ class Repository:
     def write_index(self, packs: Dict[bytes, List[PackEntry]]) -> str:
         name = os.urandom(16).hex() + C.INDEX_SUFFIX
         payload = seal_envelope(C.INDEX_MAGIC, encode_index(packs), self.sealer)
+        self.ensure_held()
         publish(self._p(C.INDEX_DIR, name), payload, self.tmp_dir)
         return name
 
     def new_pack_writer(self) -> PackWriter:
         pack_id = os.urandom(C.PACK_ID_SIZE)
-        return PackWriter(self.tmp_dir, self.pack_path(pack_id), pack_id, self.sealer)
+        return PackWriter(self.tmp_dir, self.pack_path(pack_id), pack_id, self.sealer, before_publish=self.ensure_held)
 
     def read_blob(self, pack_id: bytes, offset: int, length: int) -> bytes:
         """Read stored bytes; a missing or short pack is a CorruptionError."""
@@ -244,15 +222,18 @@ class Repository:
         """Chunk lists first, the record last: the record's presence is the commit."""
         chunk_file = seal_envelope(C.CHUNK_LIST_MAGIC, chunk_payload, self.sealer)
         name = point["id"] + C.CHUNKS_SUFFIX
+        self.ensure_held()
         publish(self._p(C.POINTS_DIR, name), chunk_file, self.tmp_dir)
         point["chunk_list"] = {"file": name, "sha256": sha256(chunk_file).hex()}
         plaintext = json.dumps(point).encode()
         record = seal_envelope(C.POINT_MAGIC, plaintext, self.sealer)
+        self.ensure_held()
         publish(self._p(C.POINTS_DIR, point["id"] + C.POINT_SUFFIX), record, self.tmp_dir)
         self._point_records[point["id"]] = plaintext
 
     def delete_point(self, point_id: str) -> None:
         """Record first (the point disappears atomically), then its chunk lists."""
+        self.ensure_held()
         self._point_records.pop(point_id, None)
         remove_quietly(self._p(C.POINTS_DIR, point_id + C.POINT_SUFFIX))
         fsync_dir(self._p(C.POINTS_DIR))
@@ -264,24 +245,5 @@ class Repository:
         return [n for n in names if n.endswith(C.CHUNKS_SUFFIX) and n[: -len(C.CHUNKS_SUFFIX)] not in ids]
 
     def remove(self, *parts: str) -> None:
+        self.ensure_held()
         remove_quietly(self._p(*parts))
-
-
-def read_config(path: str) -> dict:
-    """Read and check ``config``; a newer format version is refused before anything else is touched."""
-    config_path = os.path.join(path, C.CONFIG_FILE)
-    try:
-        config = json.loads(read_file(config_path))
-    except FileNotFoundError:
-        raise RepositoryError(f"no repository at {path} (no {C.CONFIG_FILE} file)") from None
-    except (OSError, ValueError) as exc:
-        raise RepositoryError(f"the repository config {config_path} is unreadable: {exc}") from exc
-    if not isinstance(config, dict) or config.get("kind") != C.REPOSITORY_KIND:
-        raise RepositoryError(f"{path} is not a backup.hyperv data mover repository")
-    version = config.get("version")
-    if not isinstance(version, int) or version > C.FORMAT_VERSION:
-        raise FormatVersionError(
-            f"the repository at {path} has format version {version}; this data mover reads up to "
-            f"version {C.FORMAT_VERSION}: upgrade the collection"
-        )
-    return config

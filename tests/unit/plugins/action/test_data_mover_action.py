@@ -5,19 +5,15 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.shell.sh import ShellModule as PosixShell
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import SCHEMA, DataMoverOptions
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import COMMAND, load_script
-from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote import DEFAULT_LAYOUT, data_mover_layout
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-ROLE_DEFAULTS = REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml"
 DONE = "data_mover_run_backup_done.json"
 PASSPHRASE = "Vault-Passphrase-9d1e"
 BACKUP = {
@@ -60,6 +56,13 @@ def run(make_action, replies, args, check_mode=False, transport=TRANSPORTS[0], t
     return result, calls
 
 
+def options_document(call) -> dict:
+    """The options document the script hands the engine on stdin (DataMoverOptions.to_json)."""
+    params = call.request()["params"]
+    assert sorted(params) == ["Component", "Options"]  # nothing else: no command line, no files, no layout
+    return json.loads(params["Options"])
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_windows_proxy_is_one_round_trip_with_the_request_on_stdin(make_action, recorded, transport):
     result, calls = run(make_action, [recorded(DONE)], BACKUP, transport=transport)
@@ -67,76 +70,73 @@ def test_windows_proxy_is_one_round_trip_with_the_request_on_stdin(make_action, 
     request = calls[0].request()
     assert request["name"] == "data_mover_run"
     assert base64.b64decode(request["script"]) == load_script("data_mover_run")
-    params = request["params"]
-    expected = ["backup", BACKUP["repository"], *BACKUP["source"], "--vm", "web01", "--block-size", "1M"]
-    expected += ["--compression", "default", "--hash", "blake3", "--json", "--no-progress", "--lock-timeout", "0.0"]
-    assert params["CommandLine"] == subprocess.list2cmdline(expected)
-    assert params["Component"] == DEFAULT_LAYOUT and params["InputFiles"] == {}
-    assert params["Passphrase"] == PASSPHRASE  # on stdin only
-    assert PASSPHRASE not in calls[0].cmd and PASSPHRASE not in params["CommandLine"]
+    assert request["params"]["Component"] == ""  # no name: the script finds the data mover's record itself
+    document = options_document(calls[0])
+    module_params = {name: spec.get("default") for name, spec in ARGUMENT_SPEC.items()}  # as the module fills
+    expected = DataMoverOptions.from_params({**module_params, **BACKUP})
+    assert DataMoverOptions.from_json(request["params"]["Options"]) == expected  # the same object as in-process
+    assert document["schema"] == SCHEMA and document["block_size"] == 1 << 20 and document["hash"] == "blake3"
+    assert document["passphrase"] == PASSPHRASE  # inside the document, on stdin only
+    assert PASSPHRASE not in calls[0].cmd
     assert PASSPHRASE not in json.dumps(result)
     assert result["changed"] is True and not result.get("failed")
     assert result["restore_point"] and result["disks"][0]["source"] == "C:\\VMs\\web01\\web01-os.vhdx"
 
 
 @pytest.mark.parametrize(
-    ("args", "dry_run"),
+    "args",
     [
-        (BACKUP, True),
-        ({**BACKUP, "operation": "restore", "source": None, "destination": "D:\\Restore"}, True),
-        ({"operation": "prune", "repository": "C:\\Backup\\repo", "keep_last": 7}, True),
-        ({"operation": "verify", "repository": "C:\\Backup\\repo"}, False),
-        ({"operation": "list", "repository": "C:\\Backup\\repo"}, False),
+        BACKUP,
+        {**BACKUP, "operation": "restore", "source": None, "destination": "D:\\Restore"},
+        {"operation": "prune", "repository": "C:\\Backup\\repo", "keep_last": 7},
+        {"operation": "verify", "repository": "C:\\Backup\\repo"},
+        {"operation": "list", "repository": "C:\\Backup\\repo"},
     ],
 )
-def test_check_mode_passes_through_as_dry_run(make_action, recorded, args, dry_run):
+def test_check_mode_travels_in_the_document(make_action, recorded, args):
     _result, calls = run(make_action, [recorded(DONE)], args, check_mode=True)
-    command_line = calls[0].request()["params"]["CommandLine"]
-    assert command_line.startswith(args["operation"] + " ")
-    assert ("--dry-run" in command_line.split()) is dry_run
+    document = options_document(calls[0])
+    assert document["operation"] == args["operation"] and document["check_mode"] is True
+    _result, calls = run(make_action, [recorded(DONE)], args)
+    assert options_document(calls[0])["check_mode"] is False
 
 
 def test_restore_and_verify_options_reach_the_engine(make_action, recorded):
     restore = {**BACKUP, "operation": "restore", "source": None, "destination": "\\\\fs1\\restore\\web01"}
     restore.update(restore_point="20261124T220501.123456Z-3f2a9c1e", format="raw", overwrite=True, lock_timeout=30)
     _result, calls = run(make_action, [recorded(DONE)], restore)
-    expected = ["restore", "C:\\Backup\\repo", "\\\\fs1\\restore\\web01", "--vm", "web01", "--restore-point"]
-    expected += [restore["restore_point"], "--format", "raw", "--overwrite", "--json", "--no-progress"]
-    assert calls[0].request()["params"]["CommandLine"] == subprocess.list2cmdline([*expected, "--lock-timeout", "30.0"])
+    document = options_document(calls[0])
+    chosen = ("destination", "vm", "restore_point", "format", "overwrite", "repository")
+    assert {key: document[key] for key in chosen} == {key: restore[key] for key in chosen}
+    assert document["lock_timeout"] == 30.0
     verify = {"operation": "verify", "repository": "C:\\Backup\\repo", "vm": "web01"}
     _result, calls = run(make_action, [recorded(DONE)], verify)
-    assert "--restore-point" not in calls[0].request()["params"]["CommandLine"]  # 'latest' verifies everything
+    assert "restore_point" not in options_document(calls[0])  # 'latest' verifies everything
 
 
-def test_changed_ranges_travel_as_json_on_stdin(make_action, recorded):
+def test_changed_ranges_travel_in_the_document(make_action, recorded):
     ranges = {"C:\\VMs\\web01\\web01-os.vhdx": [{"offset": 1048576, "length": 65536}, [536870912, 4194304]]}
     _result, calls = run(make_action, [recorded(DONE)], {**BACKUP, "changed_ranges": ranges})
-    params = calls[0].request()["params"]
-    assert list(params["InputFiles"]) == ["changed-ranges"]  # the script adds --changed-ranges <its file>
-    assert json.loads(params["InputFiles"]["changed-ranges"]) == ranges
-    assert "--changed-ranges" not in params["CommandLine"]
+    expected = {"C:\\VMs\\web01\\web01-os.vhdx": [[1048576, 65536], [536870912, 4194304]]}
+    assert options_document(calls[0])["changed_ranges"] == expected  # keyed by source on the proxy, not here
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_a_backup_job_is_one_command_line_and_the_job_on_stdin(make_action, recorded, check_mode):
+def test_a_backup_job_travels_in_the_document(make_action, recorded, check_mode):
     args = {**JOB_BACKUP, "encryption": "aes-256-gcm", "kdf": "argon2id"}
     _result, calls = run(make_action, [recorded(DONE)], args, check_mode)
-    params = calls[0].request()["params"]
-    expected = ["backup", "C:\\Backup\\repo", "--block-size", "1M", "--compression", "default", "--hash", "blake3"]
-    expected += ["--encryption", "aes-256-gcm", "--kdf", "argon2id", *(["--dry-run"] if check_mode else [])]
-    expected += ["--json", "--no-progress", "--lock-timeout", "0.0"]
-    assert params["CommandLine"] == subprocess.list2cmdline(expected)  # no --vm, no sources: the job has them
-    assert list(params["InputFiles"]) == ["job"]  # the script adds --job <its file>
-    assert json.loads(params["InputFiles"]["job"]) == JOB_BACKUP["jobs"]
-    assert PASSPHRASE not in json.dumps(params["InputFiles"])
+    document = options_document(calls[0])
+    assert (document["encryption"], document["kdf"], document["check_mode"]) == ("aes-256-gcm", "argon2id", check_mode)
+    assert [entry["vm"] for entry in document["jobs"]] == ["web01", "db01"] and document["vm"] is None
+    assert [entry["sources"] for entry in document["jobs"]] == [entry["sources"] for entry in JOB_BACKUP["jobs"]]
+    assert document["jobs"][0]["changed_ranges"] == JOB_BACKUP["jobs"][0]["changed_ranges"]
 
 
 def test_a_restore_job_leaves_restore_point_format_and_overwrite_to_its_entries(make_action, recorded):
     _result, calls = run(make_action, [recorded(DONE)], JOB_RESTORE)
-    params = calls[0].request()["params"]
-    expected = ["restore", "C:\\Backup\\repo", "--json", "--no-progress", "--lock-timeout", "0.0"]
-    assert params["CommandLine"] == subprocess.list2cmdline(expected)
-    assert params["InputFiles"] == {"job": json.dumps(JOB_RESTORE["jobs"], separators=(",", ":"))}
+    jobs = options_document(calls[0])["jobs"]
+    assert [(entry["format"], entry["overwrite"]) for entry in jobs] == [("raw", True), ("vhdx", False)]
+    assert [entry["restore_point"] for entry in jobs] == ["latest", JOB_RESTORE["jobs"][1]["restore_point"]]
 
 
 @pytest.mark.parametrize(
@@ -180,16 +180,24 @@ def test_a_job_with_a_failed_vm_fails_with_every_vms_result(make_action, recorde
 
 
 @pytest.mark.parametrize(
-    ("fixture", "names"),
+    ("fixture", "starts", "names"),
     [
-        ("data_mover_run_not_installed.json", "no version record HKLM:\\SOFTWARE\\backup.hyperv\\Components\\"),
-        ("data_mover_run_runtime_missing.json", "python\\python.exe is missing in C:\\Program Files"),
+        (
+            "data_mover_run_not_installed.json",
+            "R3: the data mover component is not installed on px1",
+            "no record with Role data_mover under HKLM:\\SOFTWARE\\backup.hyperv\\Components",
+        ),
+        (
+            "data_mover_run_runtime_missing.json",
+            "R3: the data mover component 'data_mover' is not installed on px1",
+            "python\\python.exe is missing in C:\\Program Files",
+        ),
     ],
 )
-def test_a_proxy_without_the_component_fails_with_r3_and_the_remedy(make_action, recorded, fixture, names):
+def test_a_proxy_without_the_component_fails_with_r3_and_the_remedy(make_action, recorded, fixture, starts, names):
     result, calls = run(make_action, [recorded(fixture)], BACKUP)
     assert len(calls) == 1 and result["failed"] is True and result["changed"] is False
-    assert result["msg"].startswith("R3: the data mover component 'data_mover' is not installed on px1")
+    assert result["msg"].startswith(starts)
     assert names in result["msg"]
     assert "backup.hyperv.offhost_proxy role" in result["msg"] and "backup.hyperv.proxy_components" in result["msg"]
 
@@ -229,25 +237,6 @@ def test_relative_paths_fail_before_any_round_trip(make_action, option):
 def test_the_shared_spec_is_validated_before_any_round_trip(make_action):
     with pytest.raises(AnsibleActionFail, match="source"):
         run(make_action, [], {"operation": "backup", "repository": "C:\\r", "vm": "web01"})
-
-
-def test_the_manifest_of_the_host_names_the_runtime_and_the_engine(make_action, recorded):
-    manifest = yaml.safe_load(ROLE_DEFAULTS.read_text())["offhost_proxy_manifest"]
-    mover = next(c for c in manifest["components"] if c["role"] == "data_mover")
-    mover.update(destination="D:\\DataMover", files=["bin\\DataMover.exe", "rt\\python.exe", "engine-2.pyz"])
-    task_vars = {"inventory_hostname": "hv1", "ansible_delegated_vars": {"px9": {"offhost_proxy_manifest": manifest}}}
-    action, calls = make_action("data_mover", replies=[recorded("data_mover_run_not_installed.json")], args=BACKUP)
-    action._task.delegate_to = "px9"
-    result = action.run(task_vars=task_vars)
-    layout = {"Name": "data_mover", "Destination": "D:\\DataMover", "Runtime": "rt\\python.exe"}
-    layout["Engine"] = "engine-2.pyz"
-    assert calls[0].request()["params"]["Component"] == layout
-    assert "not installed on px9" in result["msg"]
-
-
-def test_the_default_layout_is_the_role_default_manifest():
-    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
-    assert data_mover_layout(defaults["offhost_proxy_manifest"]) == DEFAULT_LAYOUT
 
 
 def test_other_connections_run_the_python_module(make_action, monkeypatch):

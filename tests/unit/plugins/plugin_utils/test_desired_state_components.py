@@ -248,6 +248,8 @@ def drifted_host(draw) -> dict:
             component["service"][field] = draw(SERVICE_DRIFT[field])
         if draw(st.booleans()):
             component["version"] = draw(st.sampled_from([None, "0.0.9"]))
+        if draw(st.booleans()):  # a record an older version wrote, or none
+            component["record"] = draw(st.sampled_from([None, {"Role": None, "Destination": None}]))
         if component["firewall"] and draw(st.booleans()):
             component["firewall"]["enabled"] = False
         for path in component["files"]:

@@ -54,6 +54,20 @@ def test_default_manifest_names_the_collections_three_services():
     }
 
 
+@pytest.mark.parametrize(
+    "files", [["BackupHyperVDataMover.exe", "datamover.pyz"], ["python\\python.exe", "engine.zip"]]
+)
+def test_a_data_mover_component_names_its_runtime_and_engine(files):
+    # data_mover_run.ps1 starts <runtime> <engine> from the record the install writes: both must be known.
+    manifest = copy.deepcopy(RAW)
+    manifest["components"][1]["files"] = files
+    message = r"manifest\.components\[1\]\.files: a data_mover component must list the Python runtime"
+    with pytest.raises(ManifestError, match=message):
+        validate_manifest(manifest)
+    manifest["components"][1]["role"] = "other"  # only the data mover's files are read that way
+    assert validate_manifest(manifest)["components"][1]["role"] == "other"
+
+
 def test_account_spellings_become_the_one_windows_reports():
     manifest = copy.deepcopy(MINIMAL)
     manifest["components"][0]["service"]["account"] = "networkservice"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import pytest
+import runs
 from datamover_fakes import FakeDisk, open_fake_disk
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
 
 
 class FakeDisks:
-    """The engine's entry points that open disks, given ``opener`` (FakeDisk by default) as their disk opener.
+    """The data mover's calls that open disks, given ``opener`` (FakeDisk by default) as their disk opener.
 
     ``bytes_read_total`` counts what the fakes were asked to read since the fixture started.
     """
@@ -21,10 +21,10 @@ class FakeDisks:
         self.opener = opener
 
     def backup(self, *args: Any, **kwargs: Any) -> dict:
-        return engine.backup(*args, disk_opener=self.opener, **kwargs)
+        return runs.backup(*args, disk_opener=self.opener, **kwargs)
 
     def open_session(self, *args: Any, **kwargs: Any) -> Session:
-        return engine.open_session(*args, disk_opener=self.opener, **kwargs)
+        return runs.open_session(*args, disk_opener=self.opener, **kwargs)
 
     @property
     def bytes_read_total(self) -> int:

@@ -6,9 +6,9 @@ import os
 import threading
 
 import pytest
+import runs
 from datamover_fakes import make_image
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import SourceUnavailableError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.backup import ChunkWork
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import BufferPool
@@ -45,7 +45,7 @@ def test_changed_ranges_read_only_their_chunks(tmp_path, repo_with_baseline, fak
     assert fake_disks.bytes_read_total == 3 * MiB == result["stats"]["bytes_read"]
     assert result["incremental"]["disk0.raw"]["mode"] == "changed_ranges"
     assert result["stats"]["chunks_new"] == 3
-    engine.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
+    runs.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
     assert (tmp_path / "out" / "disk0.raw").read_bytes() == content
 
 
@@ -77,7 +77,7 @@ def test_resized_disk_falls_back_to_full_read_and_says_why(tmp_path, repo_with_b
     info = result["incremental"]["disk0.raw"]
     assert info["mode"] == "full" and "size changed" in info["fallback_reason"]
     assert result["stats"]["bytes_read"] > MiB
-    engine.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
+    runs.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
     assert (tmp_path / "out" / "disk0.raw").read_bytes() == disk.read_bytes()
 
 

@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
+import runs
 from qemu import convert_to_vhdx, make_raw, qemu_img
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli, engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
 
 MiB = 1 << 20
 PASSPHRASE = "job passphrase"
@@ -58,7 +59,7 @@ def test_backup_and_restore_jobs_round_trip_every_vm(tmp_path, vms):
     assert [r["vm"] for r in reply["results"]] == ["web01", "db01"] and all(
         r["restore_point"] for r in reply["results"]
     )
-    listing = engine.list_restore_points(repo, passphrase=PASSPHRASE)["vms"]
+    listing = runs.points(repo, passphrase=PASSPHRASE)["vms"]
     assert {vm: [p["id"] for p in points] for vm, points in listing.items()} == {
         r["vm"]: [r["restore_point"]] for r in reply["results"]
     }
@@ -91,7 +92,7 @@ def test_a_failing_vm_fails_alone_and_the_job_exits_1(tmp_path, vms):
     assert status == 1 and "backup failed for VM gone01" in err
     assert results["gone01"]["failed"] and "does not exist" in results["gone01"]["msg"]
     assert not results["web01"]["failed"] and not results["db01"]["failed"]
-    assert sorted(engine.list_restore_points(repo, passphrase=PASSPHRASE)["vms"]) == ["db01", "web01"]
+    assert sorted(runs.points(repo, passphrase=PASSPHRASE)["vms"]) == ["db01", "web01"]
 
 
 @pytest.mark.parametrize(

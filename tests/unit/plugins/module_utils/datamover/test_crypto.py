@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+import runs
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     CorruptionError,
     PassphraseError,
@@ -39,9 +39,9 @@ def test_encrypted_round_trip_and_no_plaintext_on_disk(tmp_path, disk, fake_disk
     fake_disks.backup(str(repo), "secret-vm", [str(disk)], passphrase="pw", encryption=cipher, compression="none")
     stored = _all_bytes(repo)
     assert b"SECRET-MARKER" not in stored and b"secret-vm" not in stored and b"d.raw" not in stored
-    engine.restore(str(repo), "secret-vm", str(tmp_path / "out"), format="raw", passphrase="pw")
+    runs.restore(str(repo), "secret-vm", str(tmp_path / "out"), format="raw", passphrase="pw")
     assert (tmp_path / "out" / "d.raw").read_bytes() == disk.read_bytes()
-    assert engine.verify(str(repo), passphrase="pw")["ok"]
+    assert runs.verify(str(repo), passphrase="pw")["ok"]
 
 
 def test_wrong_or_missing_passphrase_is_a_clear_error_and_changes_nothing(tmp_path, disk, fake_disks):
@@ -51,9 +51,9 @@ def test_wrong_or_missing_passphrase_is_a_clear_error_and_changes_nothing(tmp_pa
     with pytest.raises(PassphraseError, match="wrong passphrase"):
         fake_disks.backup(str(repo), "vm", [str(disk)], passphrase="wrong")
     with pytest.raises(PassphraseError, match="passphrase is required"):
-        engine.list_restore_points(str(repo))
+        runs.points(str(repo))
     with pytest.raises(PassphraseError, match="wrong passphrase"):
-        engine.restore(str(repo), "vm", str(tmp_path / "out"), passphrase="wrong")
+        runs.restore(str(repo), "vm", str(tmp_path / "out"), passphrase="wrong")
     assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
     assert not (tmp_path / "out").exists()
 

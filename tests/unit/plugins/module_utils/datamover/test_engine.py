@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+import runs
 from datamover_fakes import make_image
 from qemu import convert_to_vhdx, make_raw, raw_of
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 
 MiB = 1 << 20
@@ -32,7 +32,7 @@ def test_raw_round_trip_is_byte_identical_and_sparse(tmp_path, vm_files, fake_di
     assert stats["bytes_zero"] > 0 and stats["bytes_read"] < stats["bytes_logical"]
     assert stats["bytes_stored"] < stats["bytes_read"]  # compressible chunks were compressed
     out = tmp_path / "out"
-    engine.restore(str(tmp_path / "repo"), "vm1", str(out), format="raw")
+    runs.restore(str(tmp_path / "repo"), "vm1", str(out), format="raw")
     assert (out / "disk0.raw").read_bytes() == content
     assert (out / "vm.vmcx").read_bytes() == vmcx.read_bytes()
     assert os.stat(out / "disk0.raw").st_blocks * 512 < len(content)  # zero chunks left as holes
@@ -42,10 +42,10 @@ def test_vhdx_source_restores_to_vhdx_and_raw(tmp_path):
     raw = tmp_path / "base.raw"
     content = make_raw(raw, 16 * MiB, [(0, 3 * MiB, "data"), (5 * MiB, MiB, "zero"), (9 * MiB, 2 * MiB, "data")])
     vhdx = convert_to_vhdx(raw, tmp_path / "disk1.vhdx", block_size="1M")
-    result = engine.backup(str(tmp_path / "repo"), "vm", [str(vhdx)], compression="fast")
+    result = runs.backup(str(tmp_path / "repo"), "vm", [str(vhdx)], compression="fast")
     assert result["disks"][0]["format"] == "vhdx" and result["stats"]["bytes_read"] <= 6 * MiB
-    engine.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "o1"), format="vhdx")
-    engine.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "o2"), format="raw")
+    runs.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "o1"), format="vhdx")
+    runs.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "o2"), format="raw")
     assert raw_of(tmp_path / "o1" / "disk1.vhdx") == content
     assert (tmp_path / "o2" / "disk1.raw").read_bytes() == content
 
@@ -80,10 +80,10 @@ def test_list_shows_points_per_vm_oldest_first(tmp_path, vm_files, fake_disks):
     disk, _ignored, _ignored = vm_files
     repo = str(tmp_path / "repo")
     ids = [fake_disks.backup(repo, vm, [str(disk)])["restore_point"] for vm in ("vm1", "vm2", "vm1")]
-    listing = engine.list_restore_points(repo)["vms"]
+    listing = runs.points(repo)["vms"]
     assert [p["id"] for p in listing["vm1"]] == [ids[0], ids[2]] and [p["id"] for p in listing["vm2"]] == [ids[1]]
     assert listing["vm1"][0]["disks"][0]["name"] == "disk0.raw"
-    assert list(engine.list_restore_points(repo, vm="vm2")["vms"]) == ["vm2"]
+    assert list(runs.points(repo, vm="vm2")["vms"]) == ["vm2"]
 
 
 def test_missing_source_fails_before_anything_is_written(tmp_path, vm_files, fake_disks):
@@ -104,9 +104,9 @@ def test_restore_refuses_existing_destination_unless_overwrite(tmp_path, vm_file
     out.mkdir()
     (out / "disk0.raw").write_bytes(b"keep me")
     with pytest.raises(DataMoverError, match="destination exists"):
-        engine.restore(repo, "vm1", str(out), format="raw")
+        runs.restore(repo, "vm1", str(out), format="raw")
     assert (out / "disk0.raw").read_bytes() == b"keep me"
-    engine.restore(repo, "vm1", str(out), format="raw", overwrite=True)
+    runs.restore(repo, "vm1", str(out), format="raw", overwrite=True)
     assert (out / "disk0.raw").read_bytes() == content
 
 
@@ -125,9 +125,9 @@ def test_round_trip_across_settings(tmp_path, vm_files, fake_disks, block_size, 
     fake_disks.backup(
         repo, "vm1", [str(disk)], block_size=block_size, compression=compression, hash_algorithm=hash_algorithm
     )
-    engine.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
+    runs.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
     assert (tmp_path / "out" / "disk0.raw").read_bytes() == content
-    assert engine.verify(repo)["ok"]
+    assert runs.verify(repo)["ok"]
 
 
 def test_directory_given_as_vm_file_is_refused(tmp_path, vm_files, fake_disks):
@@ -140,10 +140,10 @@ def test_disks_with_the_same_stem_restore_to_distinct_files(tmp_path, fake_disks
     first.parent.mkdir()
     contents = [make_image(str(first), 2 * MiB, seed=1), make_image(str(second), 2 * MiB, seed=2)]
     fake_disks.backup(str(tmp_path / "repo"), "vm", [str(first), str(second)])
-    result = engine.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "out"), format="vhdx")
+    result = runs.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "out"), format="vhdx")
     paths = [o["path"] for o in result["outputs"]]
     assert len(set(paths)) == 2 and [os.path.basename(p) for p in paths] == ["disk.vhdx", "disk.img.vhdx"]
-    engine.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "raw"), format="raw")
+    runs.restore(str(tmp_path / "repo"), "vm", str(tmp_path / "raw"), format="raw")
     assert [(tmp_path / "raw" / n).read_bytes() for n in ("disk.raw", "disk.img")] == contents
 
 
@@ -152,10 +152,8 @@ def test_progress_reaches_the_total_for_backup_restore_and_verify(tmp_path, vm_f
     repo = str(tmp_path / "repo")
     calls = {"backup": [], "restore": [], "verify": []}
     fake_disks.backup(repo, "vm1", [str(disk), str(vmcx)], progress=lambda d, t: calls["backup"].append((d, t)))
-    engine.restore(
-        repo, "vm1", str(tmp_path / "o"), format="raw", progress=lambda d, t: calls["restore"].append((d, t))
-    )
-    engine.verify(repo, progress=lambda d, t: calls["verify"].append((d, t)))
+    runs.restore(repo, "vm1", str(tmp_path / "o"), format="raw", progress=lambda d, t: calls["restore"].append((d, t)))
+    runs.verify(repo, progress=lambda d, t: calls["verify"].append((d, t)))
     logical = len(content) + vmcx.stat().st_size
     assert calls["backup"][-1] == (logical, logical) and calls["restore"][-1] == (logical, logical)
     assert calls["verify"][-1][0] == calls["verify"][-1][1] > 0
@@ -185,14 +183,14 @@ def test_restore_point_selection_and_clear_errors(tmp_path, vm_files, fake_disks
     with open(disk, "r+b") as handle:
         handle.write(b"changed")
     fake_disks.backup(repo, "vm1", [str(disk)])
-    engine.restore(repo, "vm1", str(tmp_path / "old"), restore_point=first, format="raw")
+    runs.restore(repo, "vm1", str(tmp_path / "old"), restore_point=first, format="raw")
     assert (tmp_path / "old" / "disk0.raw").read_bytes() == content
     with pytest.raises(DataMoverError, match="has no restore point"):
-        engine.restore(repo, "other-vm", str(tmp_path / "x"))
+        runs.restore(repo, "other-vm", str(tmp_path / "x"))
     with pytest.raises(DataMoverError, match="does not exist"):
-        engine.restore(repo, "vm1", str(tmp_path / "x"), restore_point="20000101T000000.000000Z-00000000")
+        runs.restore(repo, "vm1", str(tmp_path / "x"), restore_point="20000101T000000.000000Z-00000000")
     with pytest.raises(DataMoverError, match="belongs to VM 'vm1'"):
-        engine.restore(repo, "vm2", str(tmp_path / "x"), restore_point=first)
+        runs.restore(repo, "vm2", str(tmp_path / "x"), restore_point=first)
     with pytest.raises(DataMoverError, match="unknown restore format"):
-        engine.restore(repo, "vm1", str(tmp_path / "x"), format="qcow2")
+        runs.restore(repo, "vm1", str(tmp_path / "x"), format="qcow2")
     assert not (tmp_path / "x").exists()

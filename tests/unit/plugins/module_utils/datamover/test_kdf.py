@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+import runs
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli, engine
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     DependencyError,
     PassphraseError,
@@ -19,7 +20,8 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import kdf
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KEY_FILE
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository, create_layout
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.layout import create_layout
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 PASSPHRASE = "correct horse"
 
@@ -186,9 +188,9 @@ def test_a_backup_creating_an_argon2id_repository_restores(tmp_path: Path) -> No
     source = tmp_path / "vm1.vmcx"
     source.write_bytes(b"configuration " * 5000)
     repo = str(tmp_path / "repo")
-    engine.backup(repo, "vm1", [str(source)], passphrase=PASSPHRASE, kdf="argon2id")
+    runs.backup(repo, "vm1", [str(source)], passphrase=PASSPHRASE, kdf="argon2id")
     assert json.loads((tmp_path / "repo" / KEY_FILE).read_text())["kdf"] == "argon2id"
-    engine.restore(repo, "vm1", str(tmp_path / "out"), passphrase=PASSPHRASE)
+    runs.restore(repo, "vm1", str(tmp_path / "out"), passphrase=PASSPHRASE)
     assert (tmp_path / "out" / "vm1.vmcx").read_bytes() == source.read_bytes()
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import runs
 from datamover_fakes import make_image
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 
 MiB = 1 << 20
@@ -26,16 +26,16 @@ def test_prune_keeps_last_n_and_collects_garbage(tmp_path, fake_disks):
     other_content = make_image(str(other), 4 * MiB, seed=0)
     fake_disks.backup(str(repo), "vm2", [str(other)])
     before = _pack_bytes(repo)
-    estimate = engine.prune(str(repo), 1, check_mode=True)
+    estimate = runs.prune(str(repo), 1, check_mode=True)
     assert len(estimate["removed"]) == 2 and _pack_bytes(repo) == before
-    result = engine.prune(str(repo), 1)
+    result = runs.prune(str(repo), 1)
     assert [p["vm"] for p in result["removed"]] == ["vm1", "vm1"]
     assert _pack_bytes(repo) < before and result["packs_deleted"] + result["packs_repacked"] > 0
-    listing = engine.list_restore_points(str(repo))["vms"]
+    listing = runs.points(str(repo))["vms"]
     assert [len(v) for v in listing.values()] == [1, 1]
-    assert engine.verify(str(repo))["ok"]
-    engine.restore(str(repo), "vm1", str(tmp_path / "o1"), format="raw")
-    engine.restore(str(repo), "vm2", str(tmp_path / "o2"), format="raw")
+    assert runs.verify(str(repo))["ok"]
+    runs.restore(str(repo), "vm1", str(tmp_path / "o1"), format="raw")
+    runs.restore(str(repo), "vm2", str(tmp_path / "o2"), format="raw")
     assert (tmp_path / "o1" / "d.raw").read_bytes() == contents[2]
     assert (tmp_path / "o2" / "o.raw").read_bytes() == other_content  # shares chunks with dropped vm1 points
 
@@ -46,8 +46,8 @@ def test_prune_of_one_vm_leaves_others_alone(tmp_path, fake_disks):
     make_image(str(disk), 2 * MiB, seed=1)
     for vm in ("a", "a", "b", "b"):
         fake_disks.backup(str(repo), vm, [str(disk)])
-    engine.prune(str(repo), 1, vm="a")
-    listing = engine.list_restore_points(str(repo))["vms"]
+    runs.prune(str(repo), 1, vm="a")
+    listing = runs.points(str(repo))["vms"]
     assert len(listing["a"]) == 1 and len(listing["b"]) == 2
 
 
@@ -62,17 +62,17 @@ def test_prune_repacks_mostly_garbage_packs(tmp_path, fake_disks):
             handle.write(bytes([n]) * 100 + b"new")
     latest = disk.read_bytes()
     fake_disks.backup(str(repo), "vm", [str(disk)], compression="none")
-    result = engine.prune(str(repo), 1)
+    result = runs.prune(str(repo), 1)
     assert result["packs_repacked"] == 1
-    engine.restore(str(repo), "vm", str(tmp_path / "out"), format="raw")
+    runs.restore(str(repo), "vm", str(tmp_path / "out"), format="raw")
     assert (tmp_path / "out" / "d.raw").read_bytes() == latest != keep
-    assert engine.verify(str(repo))["ok"]
+    assert runs.verify(str(repo))["ok"]
 
 
 def test_prune_refuses_keep_last_zero(tmp_path):
-    engine.init_repository(str(tmp_path / "repo"))
+    runs.init(str(tmp_path / "repo"))
     with pytest.raises(DataMoverError, match="at least 1"):
-        engine.prune(str(tmp_path / "repo"), 0)
+        runs.prune(str(tmp_path / "repo"), 0)
 
 
 class _Killed(BaseException):
@@ -103,13 +103,13 @@ def test_prune_interrupted_at_any_step_keeps_listed_points_restorable(
 
     monkeypatch.setattr(Repository, method, dying)
     with pytest.raises(_Killed):
-        engine.prune(str(repo), 1)
+        runs.prune(str(repo), 1)
     monkeypatch.setattr(Repository, method, original)
     (repo / "locks" / "exclusive").unlink(missing_ok=True)  # a killed process leaves it; tested in test_lock
-    assert engine.verify(str(repo))["ok"]
-    for point in engine.list_restore_points(str(repo))["vms"]["vm1"]:
+    assert runs.verify(str(repo))["ok"]
+    for point in runs.points(str(repo))["vms"]["vm1"]:
         out = tmp_path / point["id"]
-        engine.restore(str(repo), "vm1", str(out), restore_point=point["id"], format="raw")
+        runs.restore(str(repo), "vm1", str(out), restore_point=point["id"], format="raw")
     assert (out / "d.raw").read_bytes() == disk.read_bytes()  # the newest point is always kept
-    engine.prune(str(repo), 1)
-    assert engine.verify(str(repo))["ok"] and len(engine.list_restore_points(str(repo))["vms"]["vm1"]) == 1
+    runs.prune(str(repo), 1)
+    assert runs.verify(str(repo))["ok"] and len(runs.points(str(repo))["vms"]["vm1"]) == 1

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import runs
 from datamover_fakes import make_image, read_tree
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     FormatVersionError,
     RepositoryError,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import BackupEntry
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import FORMAT_VERSION, PACK_HEADER
 
 
@@ -31,11 +32,11 @@ def test_newer_format_version_is_refused_and_nothing_changes(tmp_path, repo):
     (path / "config").write_text(json.dumps(config))
     before = read_tree(str(path))
     calls = [
-        lambda: engine.backup(str(path), "vm", [str(disk)]),
-        lambda: engine.restore(str(path), "vm", str(tmp_path / "out")),
-        lambda: engine.verify(str(path)),
-        lambda: engine.list_restore_points(str(path)),
-        lambda: engine.prune(str(path), 1),
+        lambda: runs.backup(str(path), "vm", [str(disk)]),
+        lambda: runs.restore(str(path), "vm", str(tmp_path / "out")),
+        lambda: runs.verify(str(path)),
+        lambda: runs.points(str(path)),
+        lambda: runs.prune(str(path), 1),
     ]
     for call in calls:
         with pytest.raises(FormatVersionError, match=f"format version {FORMAT_VERSION + 1}"):
@@ -50,22 +51,22 @@ def test_pack_of_newer_version_is_refused_by_verify(repo):
     magic, _ignored, flags, reserved = PACK_HEADER.unpack_from(data)
     PACK_HEADER.pack_into(data, 0, magic, FORMAT_VERSION + 1, flags, reserved)
     pack.write_bytes(bytes(data))
-    result = engine.verify(str(path))
+    result = runs.verify(str(path))
     assert any("newer" in p["reason"] for p in result["problems"])
 
 
 def test_not_a_repository_and_double_init_are_refused(tmp_path):
     with pytest.raises(RepositoryError, match="no repository"):
-        engine.list_restore_points(str(tmp_path))
-    engine.init_repository(str(tmp_path / "r"))
+        runs.points(str(tmp_path))
+    runs.init(str(tmp_path / "r"))
     with pytest.raises(RepositoryError, match="already exists"):
-        engine.init_repository(str(tmp_path / "r"))
+        runs.init(str(tmp_path / "r"))
 
 
 def test_backup_without_init_refuses_missing_repository(tmp_path, repo):
     _ignored, disk = repo
-    with pytest.raises(Exception, match="init is false"):
-        engine.backup(str(tmp_path / "none"), "vm", [str(disk)], init=False)
+    with pytest.raises(Exception, match="init is false"), runs.open_session(tmp_path / "none", init=False) as session:
+        session.backup(BackupEntry("vm", (str(disk),)))
 
 
 class _History:

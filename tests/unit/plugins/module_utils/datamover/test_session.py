@@ -1,16 +1,21 @@
-"""Sessions (engine.open_session): several VMs against one open repository, one lock, one key unlock."""
+"""Sessions (run/session.py): several VMs against one open repository, one lock, one key unlock."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+import runs
 from datamover_fakes import FakeDisk, make_image
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError, LockedError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import chunk_store as store
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
+    BackupEntry,
+    Chunking,
+    RestoreEntry,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import crypto
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreLimits
 
 MiB = 1 << 20
 PASSPHRASE = "session passphrase"
@@ -56,15 +61,15 @@ def test_session_backs_up_and_restores_several_vms_with_one_unlock(tmp_path, dis
     monkeypatch.setattr(crypto, "_kek", lambda *args: unlocks.append(1) or real_kek(*args))
     repo = str(tmp_path / "repo")
     with fake_disks.open_session(repo, passphrase=PASSPHRASE, encryption="aes-256-gcm") as session:
-        first = session.backup("vm1", [str(paths["vm1"])])
-        again = session.backup("vm1-copy", [str(paths["vm1"])])
-        third = session.backup("vm3", [str(paths["vm3"])])
+        first = session.backup(BackupEntry("vm1", (str(paths["vm1"]),)))
+        again = session.backup(BackupEntry("vm1-copy", (str(paths["vm1"]),)))
+        third = session.backup(BackupEntry("vm3", (str(paths["vm3"]),)))
     assert len(unlocks) == 1  # creating the repository made the key; nothing unlocked it a second time
     assert first["stats"]["chunks_new"] > 0 and again["stats"]["chunks_new"] == 0  # the session's index knew them
     assert third["stats"]["chunks_new"] > 0
     with fake_disks.open_session(repo, passphrase=PASSPHRASE, write=False) as session:
         for vm, source in (("vm1", "vm1"), ("vm1-copy", "vm1"), ("vm3", "vm3")):
-            session.restore(vm, str(tmp_path / "out" / vm), format="raw")
+            session.restore(RestoreEntry(vm, str(tmp_path / "out" / vm), format="raw"))
             assert (tmp_path / "out" / vm / f"{source}.raw").read_bytes() == contents[source]
         assert session.verify()["ok"]
     assert len(unlocks) == 2  # one per session
@@ -74,12 +79,12 @@ def test_a_session_holds_its_lock_until_closed(tmp_path, disks, fake_disks):
     paths, _contents = disks
     repo = str(tmp_path / "repo")
     session = fake_disks.open_session(repo)
-    session.backup("vm1", [str(paths["vm1"])])
+    session.backup(BackupEntry("vm1", (str(paths["vm1"]),)))
     with pytest.raises(LockedError):
         fake_disks.backup(repo, "vm3", [str(paths["vm3"])])
     with pytest.raises(LockedError):
-        engine.restore(repo, "vm1", str(tmp_path / "out"))
-    session.backup("vm3", [str(paths["vm3"])])  # between two VMs of the job, nobody got in
+        runs.restore(repo, "vm1", str(tmp_path / "out"))
+    session.backup(BackupEntry("vm3", (str(paths["vm3"]),)))  # between two VMs of the job, nobody got in
     session.close()
     assert fake_disks.backup(repo, "vm3", [str(paths["vm3"])])["stats"]["chunks_new"] == 0
     assert not os.listdir(os.path.join(repo, "locks"))
@@ -91,7 +96,7 @@ def test_a_reading_session_shares_its_lock_and_refuses_to_write(tmp_path, disks,
     fake_disks.backup(repo, "vm1", [str(paths["vm1"])])
     with fake_disks.open_session(repo, write=False) as reader, fake_disks.open_session(repo, write=False) as other:
         with pytest.raises(DataMoverError, match="opened for reading"):
-            reader.backup("vm1", [str(paths["vm1"])])
+            reader.backup(BackupEntry("vm1", (str(paths["vm1"]),)))
         with pytest.raises(LockedError):
             fake_disks.backup(repo, "vm1", [str(paths["vm1"])])
         assert other.verify(vm="vm1")["ok"]
@@ -99,26 +104,25 @@ def test_a_reading_session_shares_its_lock_and_refuses_to_write(tmp_path, disks,
         fake_disks.open_session(str(tmp_path / "missing"), write=False)
 
 
-def test_a_failed_vm_leaves_nothing_and_the_next_vm_stores_its_chunks_again(tmp_path, disks, fake_disks, monkeypatch):
+def test_a_failed_vm_leaves_nothing_and_the_next_vm_stores_its_chunks_again(tmp_path, disks, fake_disks):
     """The failed backup wrote packs (small ones here) before failing: they are deleted and forgotten by the
     session's index, so vm3, with the same content, must store those chunks anew rather than point at them."""
-    monkeypatch.setattr(store, "PACK_TARGET_SIZE", MiB)
-    monkeypatch.setattr(store, "MAX_PACKS_IN_FLUSH", 0)  # each finished pack is indexed before the next chunk
+    limits = StoreLimits(pack_target=MiB, packs_in_flush=0)  # each finished pack is indexed before the next chunk
     paths, contents = disks
     repo = tmp_path / "repo"
     small = 256 << 10  # small chunks: many of them are stored before the read fails
-    with fake_disks.open_session(str(repo)) as session:
-        session.backup("vm1", [str(paths["vm1"])], block_size=small)
+    with fake_disks.open_session(str(repo), limits=limits) as session:
+        session.backup(BackupEntry("vm1", (str(paths["vm1"]),)), Chunking(block_size=small))
         before = packs_of(repo)
         with pytest.raises(DataMoverError, match="offset"):
-            session.backup("broken", [str(paths["broken"])], block_size=small)
+            session.backup(BackupEntry("broken", (str(paths["broken"]),)), Chunking(block_size=small))
         assert packs_of(repo) == before and not os.listdir(repo / "tmp")
-        result = session.backup("vm3", [str(paths["vm3"])], block_size=small)
+        result = session.backup(BackupEntry("vm3", (str(paths["vm3"]),)), Chunking(block_size=small))
     assert result["stats"]["chunks_reused"] == 0 and result["stats"]["chunks_new"] > 0
-    assert sorted(engine.list_restore_points(str(repo))["vms"]) == ["vm1", "vm3"]
-    engine.restore(str(repo), "vm3", str(tmp_path / "out"), format="raw")
+    assert sorted(runs.points(str(repo))["vms"]) == ["vm1", "vm3"]
+    runs.restore(str(repo), "vm3", str(tmp_path / "out"), format="raw")
     assert (tmp_path / "out" / "vm3.raw").read_bytes() == contents["vm3"]
-    assert engine.verify(str(repo))["ok"]
+    assert runs.verify(str(repo))["ok"]
 
 
 def test_a_session_creates_the_repository_only_when_a_backup_can_start(tmp_path, disks, fake_disks):
@@ -126,11 +130,11 @@ def test_a_session_creates_the_repository_only_when_a_backup_can_start(tmp_path,
     repo = tmp_path / "repo"
     with fake_disks.open_session(str(repo)) as session:
         with pytest.raises(DataMoverError, match="does not exist"):
-            session.backup("vm1", [str(tmp_path / "gone.raw")])
+            session.backup(BackupEntry("vm1", (str(tmp_path / "gone.raw"),)))
         assert not repo.exists()
         with pytest.raises(DataMoverError, match="no repository"):
-            session.restore("vm1", str(tmp_path / "out"))
-        session.backup("vm1", [str(paths["vm1"])])
+            session.restore(RestoreEntry("vm1", str(tmp_path / "out")))
+        session.backup(BackupEntry("vm1", (str(paths["vm1"]),)))
     assert (repo / "config").exists()
 
 
@@ -138,6 +142,6 @@ def test_check_mode_session_estimates_without_creating_anything(tmp_path, disks,
     paths, _contents = disks
     repo = tmp_path / "repo"
     with fake_disks.open_session(str(repo), check_mode=True) as session:
-        estimates = [session.backup(vm, [str(paths[vm])]) for vm in ("vm1", "vm3")]
+        estimates = [session.backup(BackupEntry(vm, (str(paths[vm]),))) for vm in ("vm1", "vm3")]
     assert not repo.exists()
     assert all(e["restore_point"] is None and e["stats"]["bytes_stored"] > 0 for e in estimates)

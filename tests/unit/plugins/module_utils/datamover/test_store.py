@@ -12,10 +12,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import runs
 from datamover_fakes import make_image, read_tree
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError, RepositoryError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import BackupEntry, Chunking
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreLimits
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackWriter
 
 MiB = 1 << 20
@@ -27,18 +29,18 @@ CHILD = textwrap.dedent(
     import sys
     sys.path[:0] = [{collections!r}, {here!r}]
     from datamover_fakes import open_fake_disk
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
-    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import chunk_store as store
-    store.PACK_TARGET_SIZE = 2 << 20  # many small packs, so some are durable when the kill comes
+    import runs
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import BackupEntry, Chunking
+    from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreLimits
 
     def progress(done, total):
         if done >= total * float(sys.argv[3]):
             print("PARKED", flush=True)
             sys.stdin.readline()  # park here, mid-backup, until killed
 
-    engine.backup(
-        sys.argv[1], "vm1", [sys.argv[2]], compression="none", workers=2, progress=progress, disk_opener=open_fake_disk
-    )
+    limits = StoreLimits(pack_target=2 << 20)  # many small packs, so some are durable when the kill comes
+    with runs.open_session(sys.argv[1], workers=2, disk_opener=open_fake_disk, limits=limits) as session:
+        session.backup(BackupEntry("vm1", (sys.argv[2],)), Chunking(compression="none"), progress)
     """
 )
 
@@ -64,15 +66,15 @@ def test_kill_9_mid_backup_then_verify_rerun_and_restore(tmp_path, fake_disks, f
     assert child.returncode == -signal.SIGKILL
     assert (repo / "locks" / "exclusive").exists()  # left behind by the killed writer
     assert not list((repo / "index").iterdir())  # killed before its commit
-    assert engine.list_restore_points(str(repo)) == {"vms": {}}
-    assert engine.verify(str(repo))["ok"]  # stale lock recovered, unindexed packs are fine
+    assert runs.points(str(repo)) == {"vms": {}}
+    assert runs.verify(str(repo))["ok"]  # stale lock recovered, unindexed packs are fine
     rerun = fake_disks.backup(str(repo), "vm1", [str(disk)], compression="none")
     durable = rerun["stats"]["chunks_reused"]  # chunks of the killed run's durable packs
     assert durable > 0 or fraction < 0.5
     assert not list((repo / "tmp").iterdir())
-    engine.restore(str(repo), "vm1", str(tmp_path / "out"), format="raw")
+    runs.restore(str(repo), "vm1", str(tmp_path / "out"), format="raw")
     assert (tmp_path / "out" / "disk0.raw").read_bytes() == content
-    assert engine.verify(str(repo))["ok"]
+    assert runs.verify(str(repo))["ok"]
 
 
 class _FullDisk:
@@ -107,11 +109,10 @@ def test_enospc_leaves_repository_as_it_was(tmp_path, fake_disks, monkeypatch):
         space[0] -= 2 * MiB
 
     monkeypatch.setattr(PackWriter, "__init__", init_on_small_disk)
-    monkeypatch.setattr(
-        "ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store.PACK_TARGET_SIZE", MiB
-    )
-    with pytest.raises(RepositoryError, match="no space left on device"):
-        fake_disks.backup(str(repo), "vm1", [str(disk)], compression="none")
+    with pytest.raises(RepositoryError, match="no space left on device"), fake_disks.open_session(
+        str(repo), limits=StoreLimits(pack_target=MiB)
+    ) as session:
+        session.backup(BackupEntry("vm1", (str(disk),)), Chunking(compression="none"))
     assert read_tree(str(repo)) == before
     monkeypatch.setattr(PackWriter, "__init__", original_init)
     assert fake_disks.backup(str(repo), "vm1", [str(disk)])["restore_point"]
@@ -151,7 +152,7 @@ def test_real_full_filesystem_leaves_repository_as_it_was(tmp_path, tiny_filesys
     before = read_tree(str(repo))
     with pytest.raises(RepositoryError, match="no space left on device"):
         fake_disks.backup(str(repo), "vm", [str(big)], compression="none")
-    assert read_tree(str(repo)) == before and engine.verify(str(repo))["ok"]
+    assert read_tree(str(repo)) == before and runs.verify(str(repo))["ok"]
 
 
 @pytest.mark.parametrize("fmt", ["raw", "vhdx"])
@@ -164,6 +165,6 @@ def test_a_restore_onto_a_full_filesystem_fails_clearly_and_leaves_no_partial_fi
     fake_disks.backup(repo, "vm", [str(big)], compression="none")
     target = tiny_filesystem / "restore"
     with pytest.raises(DataMoverError, match=r"(?i)no space left on device"):
-        engine.restore(repo, "vm", str(target), format=fmt)
+        runs.restore(repo, "vm", str(target), format=fmt)
     assert not list(target.iterdir())  # the .partial file is gone, no final name appeared
-    assert engine.verify(repo)["ok"]
+    assert runs.verify(repo)["ok"]

@@ -1,0 +1,82 @@
+"""The typed values a session takes: how to open the repository, how to create it, how to cut chunks, and
+one VM's backup or restore.
+
+Frozen dataclasses, each default taken from store/constants.py. They are built from what a user wrote (the
+module's parameters, the command line, a job file, a proxy's options document) by ``options.py`` one room
+up, which checks every value; a session trusts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_COMPRESSION,
+    DEFAULT_HASH,
+    DEFAULT_KDF,
+    DEFAULT_LOCK_TIMEOUT,
+    LATEST,
+    RESTORE_FORMATS,
+)
+
+Range = Tuple[int, int]  # (offset, length) in virtual-disk bytes
+Ranges = Mapping[str, Tuple[Range, ...]]  # changed ranges by source path
+
+
+@dataclass(frozen=True)
+class RepositoryAccess:
+    """How every operation opens the repository."""
+
+    path: str
+    passphrase: Optional[str] = None
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    workers: Optional[int] = None  # None: one per core
+
+
+@dataclass(frozen=True)
+class NewRepository:
+    """How a backup (or init) creates a missing repository; an existing one keeps its own."""
+
+    encryption: Optional[str] = None  # as written: None (by the passphrase), "none", or a cipher
+    hash: str = DEFAULT_HASH
+    kdf: str = DEFAULT_KDF
+
+    @property
+    def cipher(self) -> Optional[str]:
+        """The engine's cipher: None for a plaintext repository (or one chosen by the passphrase)."""
+        return None if self.encryption in (None, "none") else self.encryption
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """How a backup cuts and compresses its sources."""
+
+    block_size: int = DEFAULT_CHUNK_SIZE
+    compression: str = DEFAULT_COMPRESSION
+
+
+@dataclass(frozen=True)
+class BackupEntry:
+    """One VM of a backup: its sources in order, and the RCT ranges (keyed by a source) to read of them."""
+
+    vm: str
+    sources: Tuple[str, ...]
+    changed_ranges: Optional[Ranges] = None
+
+
+@dataclass(frozen=True)
+class RestoreEntry:
+    """One VM of a restore: which restore point, into which folder, in which disk format."""
+
+    vm: Optional[str]  # None: the restore point, named by its id, says
+    destination: str
+    restore_point: str = LATEST
+    format: str = RESTORE_FORMATS[0]
+    overwrite: bool = False
+
+
+# Frozen, so one instance each serves as every default.
+AS_CONFIGURED = NewRepository()
+DEFAULT_CHUNKING = Chunking()

@@ -1,0 +1,187 @@
+"""The options of one data mover run as one frozen object, whichever way they arrived.
+
+Three small constructors, one per way in: :meth:`DataMoverOptions.from_params` (the module's validated
+parameters, under the module's option names), :meth:`DataMoverOptions.from_args` (the command line's parsed
+arguments, plus the passphrase, changed ranges and job it read from files) and
+:meth:`DataMoverOptions.from_json` (an options document, as the action plugin sends it to a Windows proxy).
+All three end in ``from_params``, the one place that checks a value; every default is a dataclass default,
+taken from store/constants.py.
+
+The options document is the module's parameters, normalised, plus ``schema`` (its version) and
+``check_mode``: ``to_json`` writes it, ``from_json`` reads it back into an equal object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import parse_job
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
+    parse_block_size,
+    parse_changed_ranges,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
+    AS_CONFIGURED,
+    DEFAULT_CHUNKING,
+    BackupEntry,
+    Chunking,
+    NewRepository,
+    RepositoryAccess,
+    RestoreEntry,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
+    COMPRESSION_LEVELS,
+    ENCRYPTIONS,
+    HASH_ALGORITHMS,
+    KDFS,
+    LATEST,
+)
+
+SCHEMA = 1  # version of the options document; a reader refuses another
+OPERATIONS = ("backup", "restore", "verify", "list", "prune", "unlock")  # the module's; the command line adds init
+ALL_OPERATIONS = (*OPERATIONS, "init")
+SINGLE_VM_KEYS = ("vm", "source", "destination", "changed_ranges")  # what a job's entries say instead
+Value = TypeVar("Value")
+
+
+def _given(cls: Type[Value], **values: Any) -> Value:
+    """``cls`` from the values given; one left out (None) takes the dataclass's default."""
+    return cls(**{name: value for name, value in values.items() if value is not None})
+
+
+def _choice(name: str, value: Any, choices: Sequence[str]) -> Optional[str]:
+    if value is not None and value not in choices:
+        raise DataMoverError(f"{name} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class DataMoverOptions:
+    """Everything one run of the engine needs, checked: what to do, to which repository, with which VMs."""
+
+    operation: str
+    access: RepositoryAccess
+    new: NewRepository = AS_CONFIGURED
+    chunking: Chunking = DEFAULT_CHUNKING
+    vm: Optional[str] = None  # the VM verify, list and prune are limited to
+    restore_point: Optional[str] = None  # the one verify checks; None: every one
+    backups: Tuple[BackupEntry, ...] = ()
+    restores: Tuple[RestoreEntry, ...] = ()
+    job: bool = False  # the entries came as ``jobs``: one result per VM
+    keep_last: Optional[int] = None
+    force: bool = False  # unlock: remove live locks too
+    check_mode: bool = False
+
+    # --- ways in ---------------------------------------------------------------------------------------------
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], check_mode: bool = False) -> DataMoverOptions:
+        """From parameters under the module's option names (``repository``, ``source``, ``block_size``...)."""
+        p = params
+        operation = _choice("operation", p.get("operation"), ALL_OPERATIONS)
+        if not p.get("repository"):
+            raise DataMoverError("repository is required")
+        lock_timeout = p.get("lock_timeout")
+        access = _given(
+            RepositoryAccess,
+            path=p["repository"],
+            passphrase=p.get("passphrase") or None,
+            lock_timeout=None if lock_timeout is None else float(lock_timeout),
+            workers=p.get("workers"),
+        )
+        new = _given(
+            NewRepository,
+            encryption=_choice("encryption", p.get("encryption"), ENCRYPTIONS),
+            hash=_choice("hash", p.get("hash"), HASH_ALGORITHMS),
+            kdf=_choice("kdf", p.get("kdf"), KDFS),
+        )
+        block_size = p.get("block_size")
+        chunking = _given(
+            Chunking,
+            block_size=None if block_size is None else parse_block_size(block_size),
+            compression=_choice("compression", p.get("compression"), tuple(COMPRESSION_LEVELS)),
+        )
+        point = p.get("restore_point")
+        return cls(
+            operation=str(operation),
+            access=access,
+            new=new,
+            chunking=chunking,
+            vm=p.get("vm"),
+            restore_point=None if operation != "verify" or point == LATEST else point,
+            job=_is_job(str(operation), p),
+            keep_last=p.get("keep_last"),
+            force=bool(p.get("force")),
+            check_mode=bool(check_mode),
+            **_entries(str(operation), p),
+        )
+
+    @classmethod
+    def from_args(
+        cls, args: Any, passphrase: Optional[str], changed_ranges: Optional[Any], jobs: Optional[Any]
+    ) -> DataMoverOptions:
+        """From the command line's namespace and what it read from files (passphrase, ranges, job)."""
+        params = dict(vars(args), passphrase=passphrase, changed_ranges=changed_ranges, jobs=jobs)
+        return cls.from_params(params, check_mode=bool(getattr(args, "dry_run", False)))
+
+    @classmethod
+    def from_json(cls, text: str) -> DataMoverOptions:
+        """From an options document (``to_json``'s output, or one written by hand)."""
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise DataMoverError(f"the options document is not JSON: {exc}") from exc
+        if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+            found = document.get("schema") if isinstance(document, dict) else None
+            raise DataMoverError(f"the options document has schema {found!r}; this engine reads schema {SCHEMA}")
+        return cls.from_params(document, check_mode=bool(document.get("check_mode")))
+
+    # --- way out ---------------------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The options document: the module's parameters, normalised, with ``schema`` and ``check_mode``.
+
+        It holds the passphrase: send it only where the passphrase may go (a process's stdin)."""
+        document: Dict[str, Any] = {"schema": SCHEMA, "operation": self.operation, "check_mode": self.check_mode}
+        access = dataclasses.asdict(self.access)
+        document.update(repository=access.pop("path"), **access)
+        document.update(dataclasses.asdict(self.new), **dataclasses.asdict(self.chunking))
+        document.update(vm=self.vm, keep_last=self.keep_last, force=self.force)
+        if self.restore_point is not None:  # verify's; a restore's is its entry's
+            document["restore_point"] = self.restore_point
+        entries = [dataclasses.asdict(entry) for entry in (*self.backups, *self.restores)]
+        if self.job:
+            document["jobs"] = entries
+        elif entries:
+            document.update(_single_params(entries[0]))
+        return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _is_job(operation: str, p: Mapping[str, Any]) -> bool:
+    return operation in ("backup", "restore") and p.get("jobs") is not None
+
+
+def _entries(operation: str, p: Mapping[str, Any]) -> Dict[str, tuple]:
+    """The VM entries of a backup or restore: the job's, or the one the single-VM options describe."""
+    if _is_job(operation, p):
+        single = [name for name in SINGLE_VM_KEYS if p.get(name)]
+        if single:
+            raise DataMoverError(f"jobs names the VMs and their files: do not also give {', '.join(single)}")
+        entries = tuple(parse_job(operation, p["jobs"]))
+        return {"backups": entries} if operation == "backup" else {"restores": entries}
+    if operation == "backup":
+        ranges = parse_changed_ranges(p.get("changed_ranges"))
+        return {"backups": (BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges),)}
+    if operation == "restore":
+        chosen = {key: p[key] for key in ("restore_point", "format", "overwrite") if p.get(key) is not None}
+        return {"restores": (RestoreEntry(p.get("vm"), p.get("destination") or "", **chosen),)}
+    return {}
+
+
+def _single_params(entry: Mapping[str, Any]) -> Dict[str, Any]:
+    """A single VM's entry under the module's option names (``sources`` is the module's ``source``)."""
+    params = dict(entry)
+    if "sources" in params:
+        params["source"] = params.pop("sources")
+    return params

@@ -1,0 +1,40 @@
+"""The record ``proxy_components`` keeps of each installed component: what it is, and where it lives.
+
+``HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>`` holds text values: ``Version``, ``Role``,
+``Destination`` and, for the ``data_mover`` role, ``Runtime`` (the file named ``python.exe``) and
+``Engine`` (the ``.pyz`` zip application), both relative to ``Destination``. ``data_mover_run.ps1``
+finds the data mover on a proxy by this record, so no plugin reads the role's manifest to know it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+DATA_MOVER_ROLE = "data_mover"
+DATA_MOVER_FILES = "a data_mover component must list the Python runtime (python.exe) and the engine (a .pyz file)"
+# The record's values besides Version; one absent from a component's record is removed from the key.
+LOCATION_VALUES = ("Role", "Destination", "Runtime", "Engine")
+
+
+def data_mover_files(paths: Iterable[str]) -> tuple[str | None, str | None]:
+    """(runtime, engine) among a component's relative file paths: the file named python.exe, the .pyz."""
+    listed = list(paths)
+    runtime = next((path for path in listed if path.lower().rsplit("\\", 1)[-1] == "python.exe"), None)
+    engine = next((path for path in listed if path.lower().endswith(".pyz")), None)
+    return runtime, engine
+
+
+def component_location(component: Mapping[str, Any]) -> dict[str, str | None]:
+    """The record's values besides Version for a validated manifest component (None: not recorded)."""
+    runtime = engine = None
+    if component["role"] == DATA_MOVER_ROLE:
+        runtime, engine = data_mover_files(entry["path"] for entry in component["files"])
+    return {"Role": component["role"], "Destination": component["destination"], "Runtime": runtime, "Engine": engine}
+
+
+def recorded_location(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The location values of a record the read script returned (every value of the key), or None: no key."""
+    if values is None:
+        return None
+    return {name: values.get(name) for name in LOCATION_VALUES}
