@@ -5,7 +5,6 @@ Everything has the default a healthy Windows Server 2022 host has; `parse_host` 
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +20,10 @@ from lab.estate.fields import (
     optional_bool,
     sequence,
     sid,
-    size,
     stable_number,
     text,
 )
+from lab.estate.vms import Vm, parse_vm, windows_path
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts import model as facts_model
 
@@ -50,7 +49,6 @@ _WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "gr
 _HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors"}  # what it has
 _DOES_KEYS = {"diskshadow_no_op"}  # how its tools misbehave
 _HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
-_WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+\\)")
 
 
 @dataclass(frozen=True)
@@ -86,26 +84,6 @@ class Share:
     path_sddl: str
     continuously_available: bool
     scope_name: str
-
-
-@dataclass(frozen=True)
-class VmDisk:
-    path: str
-    size: int
-    file: str | None  # a controller file to link instead of making one with qemu-img
-    parent: str | None  # a differencing disk of this file (the lab makes it); see lab.windows.vm_layout
-
-
-@dataclass(frozen=True)
-class Vm:
-    name: str
-    id: str
-    state: str
-    generation: int
-    disks: tuple[VmDisk, ...]
-    configuration_version: tuple[int, int]  # Get-VM Version; 5.0 keeps .xml/.bin/.vsv files
-    checkpoints: tuple[str, ...]  # checkpoint names, oldest first: each adds an .avhdx layer to every disk
-    denied: tuple[str, ...]  # Windows paths of the VM's files the connecting account may not read
 
 
 @dataclass(frozen=True)
@@ -196,47 +174,6 @@ def _share(entry: Any, where: Where) -> Share:
     )
 
 
-def windows_path(value: Any, where: Where, unc: bool = True) -> str:
-    path = text(value, where)
-    if not _WINDOWS_PATH.match(path) or (not unc and path.startswith("\\\\")):
-        kinds = "a drive path (C:\\...) or a UNC path (\\\\server\\share\\...)" if unc else "a drive path (C:\\...)"
-        raise EstateError(f"{where}: {path!r} is not {kinds}")
-    return path
-
-
-def _vm(entry: Any, where: Where, host: str) -> Vm:
-    optional = {"id", "state", "generation", "disks", "version", "checkpoints", "denied"}
-    check_keys(entry, where, {"name"}, optional)
-    name = text(entry["name"], where / "name")
-    disks = []
-    for index, disk in enumerate(sequence(entry.get("disks"), where / "disks")):
-        at = where / f"disks[{index}]"
-        check_keys(disk, at, {"path"}, {"size", "file", "parent"})
-        parent = windows_path(disk["parent"], at / "parent") if "parent" in disk else None
-        path = windows_path(disk["path"], at / "path")
-        disks.append(VmDisk(path, size(disk.get("size", "4M"), at), disk.get("file"), parent))
-    return Vm(
-        name=name,
-        id=text(entry.get("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vm:{host}/{name}"))), where / "id"),
-        state=text(entry.get("state", "Running"), where / "state"),
-        generation=integer(entry.get("generation", 2), where / "generation", 1),
-        disks=tuple(disks),
-        configuration_version=_configuration_version(entry.get("version", "10.0"), where / "version"),
-        checkpoints=tuple(
-            text(c, where / "checkpoints") for c in sequence(entry.get("checkpoints"), where / "checkpoints")
-        ),
-        denied=tuple(windows_path(d, where / "denied") for d in sequence(entry.get("denied"), where / "denied")),
-    )
-
-
-def _configuration_version(value: Any, where: Where) -> tuple[int, int]:
-    """`5.0` .. `12.0`: the configuration versions Windows Server 2016-2025 run (5.0 only as an unupgraded VM)."""
-    match = re.fullmatch(r"(\d+)\.(\d+)", str(value))
-    if not match or not 5 <= int(match[1]) <= 12:
-        raise EstateError(f"{where}: {value!r} is not a VM configuration version (5.0 to 12.0)")
-    return int(match[1]), int(match[2])
-
-
 def _service(entry: Any, where: Where) -> ServiceSeed:
     check_keys(entry, where, {"name", "binary_path"}, {"display_name", "state", "start_mode", "version"})
     return ServiceSeed(
@@ -319,7 +256,7 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
             for v in sequence(entry.get("dedup_volumes"), where / "dedup_volumes")
         ),
         shares=tuple(_share(s, where / f"shares[{i}]") for i, s in enumerate(sequence(entry.get("shares"), where))),
-        vms=tuple(_vm(v, where / f"vms[{i}]", name) for i, v in enumerate(sequence(entry.get("vms"), where))),
+        vms=tuple(parse_vm(v, where / f"vms[{i}]", name) for i, v in enumerate(sequence(entry.get("vms"), where))),
         services=tuple(services),
         section_errors=_section_errors(entry.get("section_errors", {}), where / "section_errors"),
         diskshadow_no_op=_diskshadow_no_op(entry.get("diskshadow_no_op"), where / "diskshadow_no_op"),

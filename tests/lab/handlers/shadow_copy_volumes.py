@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.estate.hosts import Vm
+from lab.estate.vms import Vm
 from lab.handlers import ScriptCall
 from lab.windows.hostfs import HostPathError
 from lab.windows.storage import csv_directory, local_path, share_of, vhd_format

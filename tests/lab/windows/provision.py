@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from lab.context import HostContext
-from lab.estate.hosts import Vm, VmDisk, WindowsHost
+from lab.estate.hosts import WindowsHost
 from lab.estate.model import WindowsEstate
+from lab.estate.vms import Vm, VmDisk
 from lab.windows import features as feature_state
 from lab.windows.hoststate import HostState, empty_state
 from lab.windows.pe_version import write_executable

@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from lab.estate.hosts import Vm, VmDisk
+from lab.estate.vms import Vm, VmDisk
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,75 @@
+"""The VMs of a host in the estate: their disks (with differencing parents), checkpoints, configuration
+version and the files the connecting account may not read.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from lab.estate.fields import EstateError, Where, check_keys, integer, sequence, size, text
+
+_WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\[^\\]+\\[^\\]+\\)")
+
+
+@dataclass(frozen=True)
+class VmDisk:
+    path: str
+    size: int
+    file: str | None  # a controller file to link instead of making one with qemu-img
+    parent: str | None  # a differencing disk of this file (the lab makes it); see lab.windows.vm_layout
+
+
+@dataclass(frozen=True)
+class Vm:
+    name: str
+    id: str
+    state: str
+    generation: int
+    disks: tuple[VmDisk, ...]
+    configuration_version: tuple[int, int]  # Get-VM Version; 5.0 keeps .xml/.bin/.vsv files
+    checkpoints: tuple[str, ...]  # checkpoint names, oldest first: each adds an .avhdx layer to every disk
+    denied: tuple[str, ...]  # Windows paths of the VM's files the connecting account may not read
+
+
+def windows_path(value: Any, where: Where, unc: bool = True) -> str:
+    path = text(value, where)
+    if not _WINDOWS_PATH.match(path) or (not unc and path.startswith("\\\\")):
+        kinds = "a drive path (C:\\...) or a UNC path (\\\\server\\share\\...)" if unc else "a drive path (C:\\...)"
+        raise EstateError(f"{where}: {path!r} is not {kinds}")
+    return path
+
+
+def parse_vm(entry: Any, where: Where, host: str) -> Vm:
+    optional = {"id", "state", "generation", "disks", "version", "checkpoints", "denied"}
+    check_keys(entry, where, {"name"}, optional)
+    name = text(entry["name"], where / "name")
+    disks = []
+    for index, disk in enumerate(sequence(entry.get("disks"), where / "disks")):
+        at = where / f"disks[{index}]"
+        check_keys(disk, at, {"path"}, {"size", "file", "parent"})
+        parent = windows_path(disk["parent"], at / "parent") if "parent" in disk else None
+        path = windows_path(disk["path"], at / "path")
+        disks.append(VmDisk(path, size(disk.get("size", "4M"), at), disk.get("file"), parent))
+    return Vm(
+        name=name,
+        id=text(entry.get("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vm:{host}/{name}"))), where / "id"),
+        state=text(entry.get("state", "Running"), where / "state"),
+        generation=integer(entry.get("generation", 2), where / "generation", 1),
+        disks=tuple(disks),
+        configuration_version=_configuration_version(entry.get("version", "10.0"), where / "version"),
+        checkpoints=tuple(
+            text(c, where / "checkpoints") for c in sequence(entry.get("checkpoints"), where / "checkpoints")
+        ),
+        denied=tuple(windows_path(d, where / "denied") for d in sequence(entry.get("denied"), where / "denied")),
+    )
+
+
+def _configuration_version(value: Any, where: Where) -> tuple[int, int]:
+    """`5.0` .. `12.0`: the configuration versions Windows Server 2016-2025 run (5.0 only as an unupgraded VM)."""
+    match = re.fullmatch(r"(\d+)\.(\d+)", str(value))
+    if not match or not 5 <= int(match[1]) <= 12:
+        raise EstateError(f"{where}: {value!r} is not a VM configuration version (5.0 to 12.0)")
+    return int(match[1]), int(match[2])
