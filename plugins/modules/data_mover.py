@@ -346,6 +346,13 @@ packs_repacked:
   description: Pack files prune rewrote (in check mode, would rewrite) because they were mostly garbage.
   returned: when O(operation=prune)
   type: int
+connection_retries:
+  description:
+    - Round trips to the Windows host that lost their connection and were tried again (docs/backup.md,
+      "When the connection drops"), each with C(script), C(error), C(attempt) and C(stage) (connect or run).
+  returned: when a connection was retried
+  type: list
+  elements: dict
 """
 
 import importlib

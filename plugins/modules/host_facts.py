@@ -91,4 +91,11 @@ stderr:
   description: Error output of the probe, CLIXML decoded to text; returned when the probe failed.
   returned: failure
   type: str
+connection_retries:
+  description:
+    - Round trips to the Windows host that lost their connection and were tried again (docs/backup.md,
+      "When the connection drops"), each with C(script), C(error), C(attempt) and C(stage) (connect or run).
+  returned: when a connection was retried
+  type: list
+  elements: dict
 """

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils import _connection_retry
 
@@ -68,3 +70,20 @@ def test_every_action_that_runs_scripts_reports_its_retries(path):
     source = path.read_text(encoding="utf-8")
     if "run_script(" in source or "converge(" in source:
         assert "@reports_connection_retries\n    def run(" in source
+
+
+def _action_class(stem: str) -> type:
+    module = importlib.import_module(f"ansible_collections.backup.hyperv.plugins.action.{stem}")
+    return module.ActionModule
+
+
+def _module_return(stem: str) -> dict[str, Any]:
+    module = importlib.import_module(f"ansible_collections.backup.hyperv.plugins.modules.{stem}")
+    return yaml.safe_load(module.RETURN)
+
+
+@pytest.mark.parametrize("stem", sorted(path.stem for path in ACTIONS.glob("*.py")))
+def test_an_action_that_reports_retries_documents_them(stem):
+    # functools.wraps leaves the decorated run reachable as __wrapped__: that is what "reports" means here.
+    reports = hasattr(_action_class(stem).run, "__wrapped__")
+    assert reports == ("connection_retries" in _module_return(stem)), stem
