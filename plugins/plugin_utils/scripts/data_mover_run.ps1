@@ -46,7 +46,7 @@ $destination = [string]$record.GetValue('Destination', '')
 $relatives = @([string]$record.GetValue('Runtime', ''), [string]$record.GetValue('Engine', ''))
 $missing = New-List
 foreach ($relative in $relatives) {
-    if (-not $relative -or -not (Test-Path -LiteralPath (Join-Path -Path $destination -ChildPath $relative) -PathType Leaf)) {
+    if (-not $relative -or -not (Test-Path -LiteralPath (Join-HostPath -Folder $destination -RelativePath $relative) -PathType Leaf)) {
         $missing.Add($relative)
     }
 }
@@ -54,8 +54,8 @@ $reply.component = [ordered]@{ Name = $record.PSChildName; Version = $record.Get
 if ($null -eq $reply.component.Version -or $missing.Count -gt 0) { return $reply }
 
 # The document is ASCII (JSON escapes the rest), so the code page stdin is written in cannot change it.
-$runtime = Join-Path -Path $destination -ChildPath $relatives[0]
-$arguments = '"' + (Join-Path -Path $destination -ChildPath $relatives[1]) + '" run --options -'
+$runtime = Join-HostPath -Folder $destination -RelativePath $relatives[0]
+$arguments = '"' + (Join-HostPath -Folder $destination -RelativePath $relatives[1]) + '" run --options -'
 $environment = @{ PYTHONIOENCODING = 'utf-8' }
 $run = Invoke-Program -FilePath $runtime -Arguments $arguments -InputText $Options -Environment $environment -Encoding ([Text.Encoding]::UTF8)
 $reply.ran = $true

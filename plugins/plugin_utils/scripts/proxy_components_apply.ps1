@@ -49,8 +49,8 @@ function Stop-ComponentService {
 function Copy-ComponentFiles {
     param($Step)
     foreach ($file in $Step.files) {
-        $source = Join-Path -Path $Step.source -ChildPath $file
-        $target = Join-Path -Path $Step.destination -ChildPath $file
+        $source = Join-HostPath -Folder $Step.source -RelativePath $file
+        $target = Join-HostPath -Folder $Step.destination -RelativePath $file
         $folder = Split-Path -Path $target -Parent
         if (-not (Test-Path -LiteralPath $folder)) { $null = New-Item -ItemType Directory -Path $folder -Force }
         Copy-Item -LiteralPath $source -Destination $target -Force
@@ -149,7 +149,7 @@ function Remove-ComponentService {
 function Remove-ComponentFiles {
     param($Step)
     foreach ($file in $Step.files) {
-        $target = Join-Path -Path $Step.destination -ChildPath $file
+        $target = Join-HostPath -Folder $Step.destination -RelativePath $file
         if (Test-Path -LiteralPath $target) { Remove-Item -LiteralPath $target -Force }
     }
     # Leave the destination folder only when something else still lives in it.

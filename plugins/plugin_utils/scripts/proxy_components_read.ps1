@@ -24,7 +24,7 @@ $ProgressPreference = 'SilentlyContinue'
 
 function Get-FileState {
     param([string]$Folder, [string]$RelativePath)
-    $path = Join-Path -Path $Folder -ChildPath $RelativePath
+    $path = Join-HostPath -Folder $Folder -RelativePath $RelativePath
     if (-not (Test-Path -LiteralPath $path -PathType Leaf)) {
         return [ordered]@{ Path = $RelativePath; Exists = $false; Sha256 = $null; FileVersion = $null }
     }

@@ -13,3 +13,12 @@ $UninstallRoots = @(
     'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall',
     'HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall'
 )
+
+function Join-HostPath {
+    # A component's folder and a path relative to it, joined as text. Join-Path asks the FileSystem provider
+    # for the drive and throws DriveNotFoundException in Windows PowerShell 5.1 when the drive does not exist
+    # on this host (PowerShell/PowerShell issue 4386); a component on such a drive is absent, and
+    # Test-Path -LiteralPath on the joined text says so ($false) instead of failing the whole read.
+    param([string]$Folder, [string]$RelativePath)
+    return $Folder.TrimEnd('\') + '\' + $RelativePath.TrimStart('\')
+}

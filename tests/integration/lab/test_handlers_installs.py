@@ -69,7 +69,7 @@ def test_configuring_without_the_tool_fails_and_masks_the_password(lab):
 
 def service_steps(binary: str) -> list[dict]:
     create = {"action": "create_service", "name": "Svc", "display_name": "Svc", "binary_path": binary}
-    create.update(start_mode="delayed_auto", account="LocalService", dependencies=[])
+    create.update(start_mode="delayed_auto", account="NT AUTHORITY\\LocalService", dependencies=[])
     dependent = {**create, "name": "Dep", "display_name": "Dep", "dependencies": ["Svc"], "start_mode": "auto"}
     return [create, dependent, {"action": "start_service", "name": "Dep"}]
 

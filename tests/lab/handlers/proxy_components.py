@@ -16,7 +16,15 @@ from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.windows.hostfs import HostFileSystem, HostPathError
 from lab.windows.hoststate import HostState, service_entry
 from lab.windows.pe_version import file_version
-from lab.windows.services import ACCOUNTS, START_MODES, ServiceError, new_service, qfailure_text, start, stop
+from lab.windows.services import (
+    START_MODES,
+    ServiceError,
+    new_service,
+    qfailure_text,
+    service_account,
+    start,
+    stop,
+)
 
 
 def _join(folder: str, relative: str) -> str:
@@ -78,7 +86,7 @@ def _set_service(service: dict[str, Any], changes: dict[str, Any]) -> None:
     if "binary_path" in changes:
         service["PathName"] = str(changes["binary_path"])
     if "account" in changes:
-        service["StartName"] = ACCOUNTS[str(changes["account"])]
+        service["StartName"] = service_account(str(changes["account"]))
     if "start_mode" in changes:
         service["StartMode"] = START_MODES[str(changes["start_mode"])]
         service["DelayedAutoStart"] = changes["start_mode"] == "delayed_auto"

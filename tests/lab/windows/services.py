@@ -13,17 +13,45 @@ from typing import Any
 
 from lab.windows.hostfs import HostFileSystem, HostPathError
 
-ACCOUNTS = {
-    "LocalSystem": "LocalSystem",
-    "LocalService": "NT AUTHORITY\\LocalService",
-    "NetworkService": "NT AUTHORITY\\NetworkService",
+# The accounts a service may run as, by the names CreateService/ChangeServiceConfig take
+# ("CreateServiceW function (winsvc.h)", lpServiceStartName,
+# https://learn.microsoft.com/en-us/windows/win32/api/winsvc/nf-winsvc-createservicew): LocalSystem
+# (also NT AUTHORITY\SYSTEM, or no name), NT AUTHORITY\LocalService, NT AUTHORITY\NetworkService, or a
+# user as DomainName\UserName (.\UserName for a local one); names compare without regard to case. The
+# built-in ones are kept in the spelling Win32_Service.StartName reports.
+_BUILT_IN_ACCOUNTS = {
+    "localsystem": "LocalSystem",
+    ".\\localsystem": "LocalSystem",
+    "nt authority\\system": "LocalSystem",
+    "nt authority\\localservice": "NT AUTHORITY\\LocalService",
+    "nt authority\\networkservice": "NT AUTHORITY\\NetworkService",
 }
+# Characters a user or domain name cannot hold ("User name", Active Directory naming conventions,
+# https://learn.microsoft.com/en-us/troubleshoot/windows-server/active-directory/naming-conventions-for-computer-domain-site-ou).
+_USER_ACCOUNT = re.compile(r'^([^\\/"\[\]:;|=,+*?<>@\s][^\\/"\[\]:;|=,+*?<>]*)\\([^\\/"\[\]:;|=,+*?<>]+)$')
 START_MODES = {"auto": "Auto", "delayed_auto": "Auto", "manual": "Manual", "disabled": "Disabled"}
 _ENVIRONMENT = {"systemroot": "C:\\Windows", "windir": "C:\\Windows", "programfiles": "C:\\Program Files"}
 
 
 class ServiceError(Exception):
     """What Start-Service/Stop-Service/sc.exe would report."""
+
+
+def service_account(name: str) -> str:
+    """The StartName Windows records for `name`, or the refusal Win32_Service.Change returns (22).
+
+    A bare user name, an `NT AUTHORITY` name other than the two service accounts, or a name with a
+    character no account holds is refused: "Change method of the Win32_Service class", return value
+    22 (The account under which this service runs is either invalid or lacks the permissions),
+    https://learn.microsoft.com/en-us/windows/win32/cimwin32prov/change-method-in-class-win32-service.
+    """
+    text = name.strip()
+    built_in = _BUILT_IN_ACCOUNTS.get(text.casefold())
+    if built_in is not None:
+        return built_in
+    if _USER_ACCOUNT.match(text) and not text.casefold().startswith("nt authority\\"):
+        return text
+    raise ServiceError(f"Win32_Service.Change returned 22 (Status Invalid Service Account) for account {name!r}")
 
 
 def new_service(
