@@ -28,6 +28,8 @@ param(
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
+#include records_common.ps1
+
 function Get-DiskEntry {
     # One disk with its format and parent chain; a top disk Get-VHD cannot open keeps Format $null (the controller
     # then falls back to the extension for R15, and the data mover reports what it cannot read), a parent it cannot
@@ -185,9 +187,10 @@ elseif ($SnapshotSetId) {
 }
 if ($SnapshotSetId) {
     $folderName = $SnapshotSetId.Trim('{', '}').ToLowerInvariant()
-    $reply.metadata_files = @(Get-PathState -Path (Join-Path -Path $MetadataDir -ChildPath "$folderName.cab"))
-    $reply.mount_dirs = @(Get-PathState -Path (Join-Path -Path $ExposeRoot -ChildPath $folderName))
-    $record = Join-Path -Path $MetadataDir -ChildPath "$folderName.shares.json"
+    # Joined as text: a folder on a drive this host lacks holds nothing (Join-Path would throw in 5.1).
+    $reply.metadata_files = @(Get-PathState -Path (Join-HostPath -Folder $MetadataDir -RelativePath "$folderName.cab"))
+    $reply.mount_dirs = @(Get-PathState -Path (Join-HostPath -Folder $ExposeRoot -RelativePath $folderName))
+    $record = Join-HostPath -Folder $MetadataDir -RelativePath "$folderName.shares.json"
     if (Test-Path -LiteralPath $record) {
         $reply.shadows = @($reply.shadows) + @(Get-ShareShadowList -Record $record -Id $ShadowId)
         $reply.metadata_files = @($reply.metadata_files) + @(Get-PathState -Path $record)

@@ -15,14 +15,14 @@ import pytest
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import load_script
 
 # Scripts that join a component's Source or Destination folder with a file of it.
-COMPONENT_SCRIPTS = ("proxy_components_read", "proxy_components_apply", "data_mover_run")
+PROBED_FOLDER_SCRIPTS = ("proxy_components_read", "proxy_components_apply", "data_mover_run", "shadow_copy_read")
 # Registry roots (records_common.ps1): their drive, HKLM:, exists on every host.
 ROOTS_THAT_ALWAYS_EXIST = {"$ComponentRecordRoot"}
 JOIN_PATH = re.compile(r"\bJoin-Path\s+-Path\s+(\S+)", re.IGNORECASE)
 
 
-@pytest.mark.parametrize("name", COMPONENT_SCRIPTS)
-def test_component_paths_are_not_joined_by_the_file_system_provider(name: str):
+@pytest.mark.parametrize("name", PROBED_FOLDER_SCRIPTS)
+def test_folders_that_may_be_on_a_missing_drive_are_not_joined_by_the_file_system_provider(name: str):
     script = load_script(name).decode("utf-8")
     folders = [m.group(1) for m in JOIN_PATH.finditer(script)]
     assert set(folders) <= ROOTS_THAT_ALWAYS_EXIST, f"{name}.ps1 joins {folders} with Join-Path"
