@@ -3,11 +3,17 @@
 Words used here:
 - *OS region*: the first part of every disk, byte-identical across VMs (they were cloned from one
   template), so a deduplicating tool should store it once.
+- *shifted clone*: a copy of the first part of the OS region that every VM holds at its own offset, a
+  multiple of the 512-byte sector but not of 4 KiB (what the same files installed or copied by each guest
+  look like at block level). A tool chunking on a fixed grid cannot match it against the OS region or
+  across VMs; a content-defined chunker can. Without it every shared byte would sit at the same offset of
+  a 1 MiB grid in every disk, which fits fixed 1 MiB chunks exactly and flatters them.
 - *unique region*: per-VM data of mixed compressibility: text-like (zstd ~3.5x), random
   (incompressible, like media or encrypted files), log-like (highly compressible) and zero runs.
 - *unallocated*: never written, so ``qemu-img convert`` leaves the VHDX blocks absent.
-- *day 2*: about 5 % of the written MiB blocks rewritten in place plus a little growth into
-  unallocated space; the exact byte ranges written are the "changed ranges" Hyper-V RCT would report.
+- *day 2*: runs of odd lengths at arbitrary byte offsets, starting in about 5 % of the written MiB blocks
+  (a run may cross into the next block), plus a little growth into unallocated space; the exact byte
+  ranges written are the "changed ranges" Hyper-V RCT would report.
 
 Disks are written as sparse raw files and converted with ``qemu-img convert -O vhdx`` (dynamic,
 32 MiB blocks, the Hyper-V default). Content comes from BLAKE3's XOF, so it is deterministic and fast.
@@ -26,13 +32,17 @@ from pathlib import Path
 import blake3
 
 MIB = 1 << 20
-LAYOUT_VERSION = 4  # bump when the layout below changes so cached corpora are rebuilt
+LAYOUT_VERSION = 5  # bump when the layout below changes so cached corpora are rebuilt
 VHDX_BLOCK = "32M"
 
 # MiB-block content mixes (weights) for each region.
 OS_MIX = {"text": 0.40, "random": 0.30, "log": 0.18, "zero": 0.12}
 UNIQUE_MIX = {"text": 0.50, "random": 0.35, "zero": 0.15}
 CHANGED_FRACTION = 0.05
+SECTOR = 512
+# Per-scale-1 sizes in MiB: the OS region, the shifted clone of its first part, the unique region (their sum,
+# 900 MiB of written blocks per VM, is what layout 4 wrote, so the run time stays the same).
+OS_MIB, SHIFTED_MIB, UNIQUE_MIB = 600, 100, 200
 GROWTH_FRACTION = 0.005
 # The memory-growth pair: a small disk and one 4x larger, the same whatever --size (only the ratio matters).
 GROWTH_SCALES = {"small": 0.5, "large": 2.0}
@@ -128,25 +138,46 @@ def _to_vhdx(raw: Path, vhdx: Path) -> None:
 
 
 def _day2_changes(raw: Path, data_mib: list, free_mib: list, tag: str) -> list:
-    """Rewrite parts of ~5 % of the data blocks and grow into a few free ones; return the byte ranges."""
+    """Write runs of odd lengths at arbitrary offsets in ~5 % of the data blocks and grow into a few free
+    ones; return the byte ranges written."""
     rng = random.Random(tag)
     targets = rng.sample(data_mib, max(1, int(len(data_mib) * CHANGED_FRACTION)))
     growth = free_mib[: max(1, int(len(data_mib) * GROWTH_FRACTION))]
     ranges = []
     with raw.open("r+b") as f:
         for n, mib in enumerate(sorted(targets)):
-            start = rng.randrange(0, 192) * 4096
-            length = rng.randrange(16, 257) * 4096
-            length = min(length, MIB - start)
+            start = mib * MIB + rng.randrange(0, MIB)
+            length = rng.randrange(16 * 4096, MIB) | 1  # odd: on no sector, page or chunk boundary
             kind = "random" if n % 3 == 0 else "text"
-            f.seek(mib * MIB + start)
+            f.seek(start)
             f.write(block_content(kind, f"{tag}/chg/{mib}")[:length])
-            ranges.append([mib * MIB + start, length])
+            ranges.append([start, length])
         for mib in growth:
             f.seek(mib * MIB)
             f.write(block_content("text", f"{tag}/grow/{mib}"))
             ranges.append([mib * MIB, MIB])
     return sorted(ranges)
+
+
+def sector_shift(vm: str) -> int:
+    """The VM's offset for its shifted clone: whole sectors, never a whole 4 KiB page (nor a MiB)."""
+    pages, sectors = random.Random(f"{vm}/shift").randrange(256), random.Random(f"{vm}/sectors").randrange(1, 8)
+    return pages * 4096 + sectors * SECTOR
+
+
+def _write_shifted_clone(raw: Path, base: Path, start_mib: int, length: int, shift: int) -> list:
+    """Copy the base's first ``length`` bytes to ``start_mib`` MiB + ``shift``; return the MiB numbers it
+    touches that hold data (all-zero stretches of the copy stay holes, as in a guest's sparse file)."""
+    with base.open("rb") as source, raw.open("r+b") as target:
+        content = source.read(length)
+        offset = start_mib * MIB + shift
+        for at in range(0, length, MIB):
+            piece = content[at : at + MIB]
+            if piece.count(0) != len(piece):
+                target.seek(offset + at)
+                target.write(piece)
+    first, last = start_mib, (start_mib * MIB + shift + length - 1) // MIB
+    return list(range(first, last + 1))
 
 
 def _config_file(path: Path, vm: str, day: int) -> str:
@@ -158,12 +189,15 @@ def _config_file(path: Path, vm: str, day: int) -> str:
 
 def _make_vm(root: Path, base: Path, vm: str, scale: float, base_data: list) -> Disk:
     virtual_mib = max(64, round(2048 * scale))
-    os_mib, gap_mib, unique_mib = round(600 * scale), max(32, round(64 * scale)), round(300 * scale)
+    os_mib, gap_mib = round(OS_MIB * scale), max(32, round(64 * scale))
+    shifted_mib, unique_mib = round(SHIFTED_MIB * scale), round(UNIQUE_MIB * scale)
     raw = root / f"{vm}.raw"
     subprocess.run(["cp", "--sparse=always", str(base), str(raw)], check=True)
-    unique_start = os_mib + gap_mib
+    shifted_start = os_mib + gap_mib
+    shifted = _write_shifted_clone(raw, base, shifted_start, shifted_mib * MIB, sector_shift(vm))
+    unique_start = shifted_start + shifted_mib + 1  # the shifted copy spills into one more MiB
     unique = _write_region(raw, unique_start, _plan(UNIQUE_MIX, unique_mib, random.Random(vm)), f"{vm}/unique")
-    data = base_data + unique
+    data = base_data + shifted + unique
     name = f"{vm}-disk0.vhdx"
     disk = Disk(vm, str(root / "day1" / vm / name), str(root / "day2" / vm / name), virtual_mib * MIB, len(data) * MIB)
     _to_vhdx(raw, Path(disk.day1))
@@ -182,7 +216,7 @@ def _make_set(root: Path, names: list, scale: float) -> list:
     base = root / "os-template.raw"
     with base.open("wb") as f:
         f.truncate(virtual_mib * MIB)
-    os_kinds = _plan(OS_MIX, round(600 * scale), random.Random("os"))
+    os_kinds = _plan(OS_MIX, round(OS_MIB * scale), random.Random("os"))
     base_data = _write_region(base, 0, os_kinds, "os")
     disks = [_make_vm(root, base, vm, scale, base_data) for vm in names]
     base.unlink()

@@ -1,15 +1,31 @@
 """The benchmark's one table and its target checks, from the measured runs.
 
 MB/s is always the same numerator for every tool: the logical disk content (allocated bytes of the VHDX
-disks plus the VM files) divided by wall seconds, in 10^6 bytes. Stored is the repository size on disk
-after the step.
+disks plus the VM files) divided by wall seconds, in 10^6 bytes. Stored is the repository's size
+after the step: the apparent bytes of its files, what an off-host copy of it moves.
+
+Every ratio to a peer is taken against the peer's best mode for that step (the fastest of its rows, e.g.
+restic in one process or one process per VM; the smallest repository for stored bytes), while the table
+still shows every mode: ours is the median of ``--repeat`` runs and each peer mode one run, so comparing
+with a peer's worst mode would flatter ours.
 """
 
 from __future__ import annotations
 
+from steps import RANGES_STEP
+
 from tools import Run
 
 MB = 1_000_000
+SPEEDUP_TARGET = 3  # like-for-like steps (same input, same work): ours at least this many times the peer
+RANGES_TARGET = 20  # the RCT-ranges feature against the peer re-reading everything
+LIMIT_SHARE_TARGET = 0.9  # full backup against the machine limit, which includes reading and encryption
+FOOTNOTES = (
+    f"{RANGES_STEP}: ours given the exact changed ranges, as Hyper-V RCT supplies them; restic and borg cannot "
+    "use them and re-read every disk, so it is a feature, not a like-for-like row (that is 'incremental').\n"
+    "Ratios to a peer use its best mode for the step (fastest wall, smallest stored); every step is timed "
+    "until its writes are durable (sync -f of what it wrote)."
+)
 
 
 def rate(run: Run, content: int) -> float:
@@ -41,23 +57,49 @@ def _find(runs: list, tool: str, step: str) -> Run:
     return next(r for r in runs if r.tool == tool and r.step == step)
 
 
+def peer_modes(runs: list, peer: str, step: str) -> list:
+    """Every row of ``peer`` for ``step``: its own and its variants labelled "peer (mode)"."""
+    return [r for r in runs if r.step == step and (r.tool == peer or r.tool.startswith(f"{peer} ("))]
+
+
+def best_mode(runs: list, peer: str, step: str) -> Run:
+    """The peer's fastest row for ``step``, the one every speed ratio is taken against."""
+    return min(peer_modes(runs, peer, step), key=lambda r: r.wall)
+
+
+def _speedup(ours: Run, other: Run) -> str:
+    return f"{other.wall / ours.wall:.1f}x {other.tool} ({ours.wall:.2f} s vs {other.wall:.2f} s)"
+
+
+def peer_checks(runs: list, peer: str) -> list:
+    """Full and incremental like for like against the peer's best mode, and the ranges feature."""
+    results = []
+    ours, other = _find(runs, "ours", "full"), best_mode(runs, peer, "full")
+    smallest = min(peer_modes(runs, peer, "full"), key=lambda r: r.stored)
+    passed = other.wall / ours.wall >= SPEEDUP_TARGET and ours.stored <= smallest.stored
+    detail = (
+        f"{_speedup(ours, other)}; stored {ours.stored / MB:.0f} MB vs {smallest.stored / MB:.0f} MB ({smallest.tool})"
+    )
+    results.append((f"full >= {SPEEDUP_TARGET}x {peer}'s best mode, storing no more", passed, detail))
+    ours, other = _find(runs, "ours", "incremental"), best_mode(runs, peer, "incremental")
+    passed = other.wall / ours.wall >= SPEEDUP_TARGET
+    results.append(
+        (f"incremental >= {SPEEDUP_TARGET}x {peer}'s best mode (like for like)", passed, _speedup(ours, other))
+    )
+    ranged = _find(runs, "ours", RANGES_STEP)
+    passed = other.wall / ranged.wall >= RANGES_TARGET
+    name = f"feature: incremental with RCT ranges >= {RANGES_TARGET}x {peer}'s incremental (peers cannot use ranges)"
+    results.append((name, passed, _speedup(ranged, other)))
+    return results
+
+
 def checks(runs: list, content: int, limit_seconds: float, peers: list) -> list:
     """(name, passed, detail) for each target of the data mover."""
     ours = _find(runs, "ours", "full")
-    results = []
-    for peer in peers:
-        other = _find(runs, peer, "full")
-        speed = rate(ours, content) / max(rate(other, content), 1e-9)
-        passed = speed >= 3 and ours.stored <= other.stored
-        detail = f"{speed:.1f}x; stored {ours.stored / MB:.0f} MB vs {other.stored / MB:.0f} MB"
-        results.append((f"full >= 3x {peer} throughput, storing no more", passed, detail))
+    results = [check for peer in peers for check in peer_checks(runs, peer)]
     share = rate(ours, content) / (content / MB / limit_seconds)
-    results.append(
-        ("full >= 70% of machine limit", share >= 0.7, f"{share * 100:.0f}% of {content / MB / limit_seconds:.0f} MB/s")
-    )
-    if "restic" in peers:
-        speedup = _find(runs, "restic", "incremental").wall / _find(runs, "ours", "incremental+ranges").wall
-        results.append(("incremental with ranges >= 20x restic", speedup >= 20, f"{speedup:.1f}x"))
+    detail = f"{share * 100:.0f}% of {content / MB / limit_seconds:.0f} MB/s"
+    results.append((f"full >= {LIMIT_SHARE_TARGET:.0%} of machine limit", share >= LIMIT_SHARE_TARGET, detail))
     ours_runs = [r for r in runs if r.tool.startswith("ours")]
     peak = max(r.peak_rss for r in ours_runs)
     results.append(("peak RSS < 300 MB", peak < 300 * MB, f"{peak / MB:.0f} MB"))

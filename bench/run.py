@@ -123,9 +123,10 @@ def run_bench(args: argparse.Namespace, work: Path) -> int:
         f"{len(disks)} VMs, size {args.size}; machine shared with other work during the run\n"
     )
     print(report.table(runs, content))
-    print()
+    print(f"\n{report.FOOTNOTES}\nmachine limit: {limit.INCLUDES}\n")
     print(report.render_checks(results))
     record = {"params": manifest["params"], "versions": tools.versions(peers), "content_bytes": content}
+    record["machine_limit_includes"] = limit.INCLUDES
     record.update(machine_limit=machine, machine_limits=limits, runs=[asdict(r) for r in runs])
     record["checks"] = [{"name": n, "passed": ok, "detail": d} for n, ok, d in results]
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -144,9 +145,7 @@ def all_runs(work: Path, manifest: dict, peers: list, repeat: int) -> tuple:
     runs.sort(key=lambda r: steps.STEPS.index(r.step))  # one table ordered by step, tools in the order they ran
     runs += steps.growth_runs(work, manifest)
     samples = [m["seconds"] for m in limits]
-    runs.append(
-        tools.Run("machine limit (2 threads)", "hash+compress", machine["seconds"], machine["cpu"], samples=samples)
-    )
+    runs.append(tools.Run("machine limit (2 threads)", limit.STEP, machine["seconds"], machine["cpu"], samples=samples))
     return runs, machine, limits
 
 

@@ -1,7 +1,8 @@
 """The steps the benchmark times: link a day's disks, back them up, restore them, per tool.
 
 Every step starts from the same state: the kernel's write-back settled and the page cache warm with
-the sources, so that no tool pays for another's setup. run.py decides which steps run and prints them.
+the sources, so that no tool pays for another's setup; and every step ends the same way, timed until what
+it wrote is durable (``tools.make_durable``). run.py decides which steps run and prints them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import limit
 import tools
 
 PER_VM_LABEL = "ours (process per VM)"
-STEPS = ("full", "incremental", "incremental+ranges", "restore")
+RANGES_STEP = "incr+RCT (feature)"  # exact changed ranges, which the peers cannot take: not like for like
+STEPS = ("full", "incremental", RANGES_STEP, "restore")
 
 
 def link_live(work: Path, disks: list, day: str) -> dict:
@@ -76,6 +78,7 @@ def backup_all(tool: object, step: str, live: dict, ranges: dict | None = None) 
     else:
         for vm, paths in live.items():
             tool.backup(run, vm, paths, ranges[vm] if ranges else None)
+    tools.make_durable(run, tool.repo)
     run.stored = tools.repository_size(tool.repo)
     return run
 
@@ -91,6 +94,7 @@ def restore_all(tool: object, work: Path, live: dict) -> tools.Run:
     else:
         for vm, target in targets.items():
             tool.restore(run, vm, target)
+    tools.make_durable(run, work / "restore")
     for vm, target in targets.items():
         if tool.label == "ours":  # correctness, untimed: the restored disk equals the source
             restored = target / live[vm][0].name
@@ -126,7 +130,7 @@ def incremental_with_ranges(ranged: tools.Ours, full_repo: Path, live: dict, ran
     for _ in range(times):
         ranged.remove()
         shutil.copytree(full_repo, ranged.repo)
-        runs.append(backup_all(ranged, "incremental+ranges", live, ranges))
+        runs.append(backup_all(ranged, RANGES_STEP, live, ranges))
     run = median(runs)
     run.tool = "ours"
     return run
@@ -157,7 +161,7 @@ def per_vm_steps(work: Path, disks: list) -> list:
     per_vm.init()
     runs = [backup_all(per_vm, "full", link_live(work, disks, "day1"))]
     live = link_live(work, disks, "day2")
-    runs.append(backup_all(per_vm, "incremental+ranges", live, ranges_files(work, disks, live)))
+    runs.append(backup_all(per_vm, RANGES_STEP, live, ranges_files(work, disks, live)))
     per_vm.remove()
     return runs
 
@@ -182,6 +186,7 @@ def growth_runs(work: Path, manifest: dict) -> list:
         settle()  # the restores before it leave gigabytes to write back
         warm_page_cache({key: [Path(disk["day1"])]})
         ours.backup(run, key, [Path(disk["day1"])])
+        tools.make_durable(run, ours.repo)
         run.stored = tools.repository_size(ours.repo)
         runs.append(run)
         ours.remove()

@@ -5,7 +5,9 @@ is; borg ``repokey-blake2``; ours ``aes-256-gcm``) so the comparison is fair. Ev
 step in one process (ours with ``--job``; restic and borg with every VM's files as one snapshot or archive),
 so each pays its start-up and key unlock once; the "process per VM" rows run one process per VM, as a
 script looping over VMs would. A ``Run`` is one step of one tool summed over its processes: wall and CPU
-seconds add up, peak RSS is the maximum.
+seconds add up, peak RSS is the maximum. Every timed step ends durable the same way for every tool: a
+``sync -f`` of the folder it wrote, timed as part of the step (ours fsyncs its packs itself, the peers leave
+their writes to the kernel; without it only ours would pay for durability inside the timing).
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ def measured(run: Run, command: list, env: dict, cwd: Path | None = None) -> str
     values = {k: float(p.search(result.stderr).group(1)) for k, p in _TIME_FIELDS.items()}
     run.add(wall, values["user"] + values["system"], int(values["rss_kib"]) * 1024)
     return result.stdout
+
+
+def make_durable(run: Run, written: Path) -> None:
+    """End ``run`` the same way for every tool: flush the file system holding ``written`` (``syncfs``), timed
+    and added to the step, so every tool is timed until its writes are on disk."""
+    measured(run, ["sync", "-f", str(written)], dict(os.environ))
 
 
 def use_collection() -> None:
