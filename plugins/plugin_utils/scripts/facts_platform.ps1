@@ -20,12 +20,16 @@ function Get-OsSection {
     }
 }
 
-function Get-HyperVSection {
+function Test-HyperVRole {
     # The Virtual Machine Management service exists exactly when the Hyper-V role is installed.
-    $service = Get-Service -Name 'vmms' -ErrorAction SilentlyContinue
+    return $null -ne (Get-Service -Name 'vmms' -ErrorAction SilentlyContinue)
+}
+
+function Get-HyperVSection {
+    $installed = Test-HyperVRole
     return [ordered]@{
-        installed = $null -ne $service
-        version   = if ($service) { Get-FileVersion "$env:SystemRoot\System32\vmms.exe" } else { $null }
+        installed = $installed
+        version   = if ($installed) { Get-FileVersion "$env:SystemRoot\System32\vmms.exe" } else { $null }
     }
 }
 

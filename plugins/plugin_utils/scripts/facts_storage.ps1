@@ -43,6 +43,7 @@ function Get-ClusterSection {
     # Windows disables the cluster service on a machine that is not a node of a cluster.
     $service = Get-Service -Name 'ClusSvc' -ErrorAction SilentlyContinue
     if (-not $service -or "$($service.StartType)" -eq 'Disabled') { return $null }
+    Assert-Module 'FailoverClusters' 'RSAT-Clustering-PowerShell'
     $cluster = Get-Cluster
     $nodes = New-List
     foreach ($node in Get-ClusterNode -InputObject $cluster) {

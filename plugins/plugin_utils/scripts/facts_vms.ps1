@@ -18,7 +18,10 @@ function Get-VirtualDiskFormat {
 
 function Get-VmsSection {
     $vms = New-List
-    if (-not (Get-Command -Name 'Get-VM' -ErrorAction SilentlyContinue)) { return , $vms }
+    # Without the role there are no VMs, whatever tools are installed (Get-VM of the Hyper-V tools alone
+    # fails reaching vmms); with it, a missing module is an error, never an empty list.
+    if (-not (Test-HyperVRole)) { return , $vms }
+    Assert-Module 'Hyper-V' 'Hyper-V-PowerShell'
     foreach ($vm in Get-VM) {
         $disks = New-List
         foreach ($drive in Get-VMHardDiskDrive -VM $vm) {

@@ -30,6 +30,18 @@ function Get-Cim {
     return Get-CimInstance -ClassName $ClassName -Namespace $Namespace -OperationTimeoutSec $ProbeTimeout
 }
 
+function Assert-Module {
+    # A section whose role is installed but whose PowerShell module is not (a server installed without
+    # -IncludeManagementTools) fails naming what to repair, never as "The term 'Get-X' is not recognized".
+    # $Feature is the Get-WindowsFeature name of the module, see "Install or uninstall roles, role services,
+    # or features": learn.microsoft.com/windows-server/administration/server-manager/
+    # install-or-uninstall-roles-role-services-or-features
+    param([string]$Name, [string]$Feature)
+    if (Get-Module -ListAvailable -Name $Name) { return }
+    $message = "PowerShell module $Name is not installed; install it with Install-WindowsFeature -Name $Feature"
+    Write-Error -Message $message -Category NotInstalled -ErrorAction Stop
+}
+
 function Invoke-Section {
     # Runs one collector; its failure becomes the section's error object.
     param([scriptblock]$Collector)
@@ -48,7 +60,8 @@ function Invoke-Section {
 }
 
 # The collectors, one include per subject. Each Get-*Section returns its section of the document and may
-# use $ProbeTimeout, $Components and the helpers above (Get-Cim, Get-FileVersion, New-List, Get-Text);
+# use $ProbeTimeout, $Components and the helpers above (Get-Cim, Get-FileVersion, Assert-Module, New-List,
+# Get-Text);
 # Invoke-Section turns its failure into the section's error object.
 #include facts_platform.ps1
 #include facts_identity.ps1

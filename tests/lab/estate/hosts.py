@@ -38,6 +38,8 @@ CAPTIONS = {
 # The DiskShadow commands the lab's handlers run, by the first word of their text (lab.windows.diskshadow).
 DISKSHADOW_COMMANDS = ("import", "expose", "unexpose", "delete")
 PROVIDER_TYPES = {"unknown": 0, "system": 1, "software": 2, "hardware": 3}
+# PowerShell modules a host may lack (`missing_modules`), by the Windows feature that installs each one.
+MODULE_FEATURES = {"FailoverClusters": "RSAT-Clustering-PowerShell", "Hyper-V": "Hyper-V-PowerShell"}
 INSTALLER_SERVICE = {
     "name": "BackupHyperVInstaller",
     "display_name": "Backup Hyper-V Installer Service",
@@ -47,7 +49,7 @@ INSTALLER_SERVICE = {
 _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
 _WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed"}  # who the host is
 _HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors"}  # what it has
-_DOES_KEYS = {"diskshadow_no_op"}  # how its tools misbehave
+_DOES_KEYS = {"diskshadow_no_op", "missing_modules"}  # how its tools misbehave
 _HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
 
 
@@ -115,6 +117,7 @@ class WindowsHost:
     services: tuple[ServiceSeed, ...]
     section_errors: dict[str, str]
     diskshadow_no_op: tuple[str, ...]  # DiskShadow commands that exit 0 having done nothing (lab.windows.diskshadow)
+    missing_modules: tuple[str, ...] = ()  # PowerShell modules not installed (MODULE_FEATURES)
 
 
 def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
@@ -204,6 +207,14 @@ def _diskshadow_no_op(value: Any, where: Where) -> tuple[str, ...]:
     return commands
 
 
+def _missing_modules(value: Any, where: Where) -> tuple[str, ...]:
+    modules = tuple(text(module, where) for module in sequence(value, where))
+    unknown = sorted(set(modules) - set(MODULE_FEATURES))
+    if unknown:
+        raise EstateError(f"{where}: unknown modules {', '.join(unknown)} (known: {', '.join(MODULE_FEATURES)})")
+    return modules
+
+
 def _domain_of(entry: dict[str, Any], where: Where, domains: dict[str, Any]) -> str | None:
     if "domain" not in entry:
         return next(iter(domains)) if len(domains) == 1 else None
@@ -260,4 +271,5 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
         services=tuple(services),
         section_errors=_section_errors(entry.get("section_errors", {}), where / "section_errors"),
         diskshadow_no_op=_diskshadow_no_op(entry.get("diskshadow_no_op"), where / "diskshadow_no_op"),
+        missing_modules=_missing_modules(entry.get("missing_modules"), where / "missing_modules"),
     )

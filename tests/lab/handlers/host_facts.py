@@ -1,9 +1,10 @@
 """Handler of `host_facts.ps1`: the hyperv_offhost facts document, from the estate and the host's state.
 
 Same keys, in the same order, as the script writes them; every section is computed on its own
-and a failure (or an estate `section_errors` entry) becomes the script's error object
-`{"error": {"message", "category", "exception"}}`. Params: `ProbeTimeout` (the read test of a
-LUN that never answers reports it), `Components` (services to report, absent ones left out).
+and a failure (an estate `section_errors` entry, or a `missing_modules` module a section needs)
+becomes the script's error object `{"error": {"message", "category", "exception"}}`. Params:
+`ProbeTimeout` (the read test of a LUN that never answers reports it), `Components` (services to
+report, absent ones left out).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
-from lab.handlers.host_facts_context import FactsContext
+from lab.handlers.host_facts_context import FactsContext, SectionFailure
 from lab.handlers.host_facts_identity import identity_section, trusts_section
 from lab.handlers.host_facts_storage import cluster_section, dedup_section, disks_section, smb_section, vms_section
 from lab.windows import features
@@ -114,7 +115,10 @@ def _section(context: FactsContext, name: str, collect: Callable[[], Any]) -> An
     message = context.host.section_errors.get(name)
     if message:
         return {"error": {"message": message, "category": "NotSpecified", "exception": "System.Exception"}}
-    return collect()  # a lab bug is loud (w:InternalError), never a made-up section error
+    try:
+        return collect()  # a lab bug is loud (w:InternalError), never a made-up section error
+    except SectionFailure as failure:  # what the host's Windows would refuse (e.g. a missing module)
+        return {"error": failure.error}
 
 
 def _context(call: ScriptCall, timeout: int) -> FactsContext:

@@ -42,6 +42,7 @@ def cluster_section(context: FactsContext) -> dict[str, Any] | None:
     cluster = context.model.cluster_of(context.host.name)
     if cluster is None:  # ClusSvc absent, or disabled: not a node
         return None
+    context.require_module("FailoverClusters")
     numbers = {lun.id: number for number, (lun, _view) in enumerate(visible_luns(context), start=1)}
     return {
         "name": cluster.name,
@@ -152,8 +153,9 @@ def disk_format(context: FactsContext, path: str) -> str:
 
 
 def vms_section(context: FactsContext) -> list[dict[str, Any]]:
-    if not features.is_installed(context.state, "Hyper-V"):  # no Get-VM cmdlet
+    if not features.is_installed(context.state, "Hyper-V"):  # no vmms: no VMs, whatever tools are installed
         return []
+    context.require_module("Hyper-V")
     vms = []
     for vm in context.host.vms:
         scsi = vm.generation >= 2
