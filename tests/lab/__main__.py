@@ -1,4 +1,4 @@
-"""Command line of the lab: `PYTHONPATH=tests python -m lab {up,down,status,serve,fault}`."""
+"""Command line of the lab: `PYTHONPATH=tests python -m lab {up,down,status,serve,fault,write,churn,disk,stats}`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from pathlib import Path
 
 from lab import control
 from lab.checkout import REPO_ROOT
+from lab.churn import ChurnError
+from lab.commands import CHANGE_COMMANDS, add_change_commands, run_change_command
 from lab.context import SCRIPTS_DIR, LabConfig
 from lab.estate.fields import EstateError
 from lab.estate.loader import load_estate
+from lab.windows.vmdisk import DiskWriteError
 
 DEFAULT_STATE_DIR = REPO_ROOT / "build" / "lab"
 
@@ -53,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     fault.add_argument("--drop", type=int, required=True, help="how many requests to drop; 0 clears the fault")
     fault.add_argument("--operation", help="drop only this operation (Create, Command, Send, Receive, ...)")
     fault.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    add_change_commands(commands, DEFAULT_STATE_DIR)
     return parser
 
 
@@ -78,17 +82,20 @@ def main(argv: list[str] | None = None) -> int:
                 state_dir=state_dir,
                 script_dirs=(SCRIPTS_DIR, *arguments.scripts_dir),
                 port=arguments.port,
+                estate_path=arguments.estate.resolve(),
             )
             serve(config, tuple(arguments.handlers), arguments.ready_fd)
         elif arguments.command == "fault":
             print(json.dumps(control.set_fault(state_dir, arguments.host, arguments.drop, arguments.operation)))
+        elif arguments.command in CHANGE_COMMANDS:
+            print(json.dumps(run_change_command(arguments, state_dir), indent=2))
         elif arguments.command == "down":
             print("stopped" if control.down(state_dir) else "not running")
         else:
             report = control.status(state_dir)
             print(json.dumps(report, indent=2))
             return 0 if report["running"] else 3
-    except (control.LabError, EstateError, OSError) as exc:
+    except (control.LabError, EstateError, OSError, ChurnError, DiskWriteError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -26,6 +26,7 @@ class LabConfig:
     script_dirs: tuple[Path, ...] = (SCRIPTS_DIR,)
     pwsh_source: Path = PWSH_SOURCE
     port: int = 5985  # 0: an ephemeral port per host (tests)
+    estate_path: Path | None = None  # recorded in lab.json for the control commands (`lab write`, `lab stats`)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def serve(config: LabConfig, handler_files: tuple[Path, ...] = (), ready_fd: int
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     servers = start_servers(config, handler_files)
     try:
-        document = status_document(servers)
+        document = {**status_document(servers), "estate": str(config.estate_path) if config.estate_path else None}
         write_json_atomically(config.state_dir / STATUS_FILE, document)
         if ready_fd is not None:
             os.write(ready_fd, json.dumps(document).encode() + b"\n")

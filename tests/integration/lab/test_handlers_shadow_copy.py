@@ -16,6 +16,7 @@ from lab.estate.loader import load_estate
 from lab.handlers import ScriptFailure
 from lab.windows.hostfs import HostPathError
 from lab.windows.storage import local_path
+from lab.windows.vmdisk import break_link
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import build_request
 
@@ -27,6 +28,13 @@ VM3_DISK = "\\\\fs1\\vms\\vm3\\vm3.vhdx"
 @pytest.fixture
 def healthy(tmp_path) -> ProvisionedLab:
     return ProvisionedLab(load_estate(ESTATES / "healthy.yml"), tmp_path)
+
+
+def change_after_the_snapshot(path: Path) -> None:
+    """Write as the lab's writers do: the shadow copy's hard link is broken first (lab.windows.vmdisk)."""
+    break_link(path)
+    with open(path, "r+b") as stream:
+        stream.write(b"changed after the snapshot")
 
 
 def create(lab: ProvisionedLab, host: str = "hv1") -> dict:
@@ -50,7 +58,7 @@ def test_a_set_taken_on_the_node_is_exposed_on_the_proxy_as_it_was(healthy):
     made = create(healthy)
     set_id = made["SnapshotSetId"]
     assert base64.b64decode(made["Metadata"]) == healthy.host_file("hv1", made["MetadataPath"]).read_bytes()
-    healthy.host_file("hv1", VM1_DISK).write_bytes(b"changed after the snapshot")
+    change_after_the_snapshot(healthy.host_file("hv1", VM1_DISK))
     folder = f"{ROOT}\\{set_id.strip('{}')}"
     expose = [{"ShadowId": made["Shadows"][0]["ShadowId"], "Path": f"{folder}\\Vol1"}]
     imported = healthy.call(
@@ -85,7 +93,7 @@ def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_r
     made = healthy.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False})
     shadow, set_id = made["Shadows"][0], made["SnapshotSetId"]
     assert shadow["ShadowCopyShare"] == f"\\\\fs1\\vms@{shadow['ShadowId']}"
-    unc(VM3_DISK).write_bytes(b"changed after the snapshot")
+    change_after_the_snapshot(unc(VM3_DISK))
     copied = unc(f"{shadow['ShadowCopyShare']}\\vm3\\vm3.vhdx")
     assert copied.read_bytes() == before and copied.stat().st_mode & 0o222 == 0  # point in time, read-only
     read = healthy.call("hv1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})

@@ -49,7 +49,7 @@ INSTALLER_SERVICE = {
 _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
 _WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed"}  # who the host is
 _HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors"}  # what it has
-_DOES_KEYS = {"diskshadow_no_op", "missing_modules"}  # how its tools misbehave
+_DOES_KEYS = {"diskshadow_no_op", "missing_modules", "rct_drop_ranges"}  # how its tools misbehave
 _HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
 
 
@@ -118,6 +118,7 @@ class WindowsHost:
     section_errors: dict[str, str]
     diskshadow_no_op: tuple[str, ...]  # DiskShadow commands that exit 0 having done nothing (lab.windows.diskshadow)
     missing_modules: tuple[str, ...] = ()  # PowerShell modules not installed (MODULE_FEATURES)
+    rct_drop_ranges: bool = False  # GetVirtualDiskChanges leaves out every other range: a lying RCT (tests)
 
 
 def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
@@ -272,4 +273,5 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
         section_errors=_section_errors(entry.get("section_errors", {}), where / "section_errors"),
         diskshadow_no_op=_diskshadow_no_op(entry.get("diskshadow_no_op"), where / "diskshadow_no_op"),
         missing_modules=_missing_modules(entry.get("missing_modules"), where / "missing_modules"),
+        rct_drop_ranges=bool(optional_bool(entry.get("rct_drop_ranges"), where / "rct_drop_ranges")),
     )

@@ -28,7 +28,11 @@ from lab.estate.hosts import WindowsHost, parse_host
 
 TRUST_DIRECTIONS = {"bidirectional": "Bidirectional", "outbound": "Outbound", "inbound": "Inbound"}
 TRUST_KINDS = ("forest", "external", "parent_child", "realm")
-TOP_LEVEL_KEYS = {"hosts", "domains", "trusts", "luns", "clusters", "defaults"}
+TOP_LEVEL_KEYS = {"hosts", "domains", "trusts", "luns", "clusters", "defaults", "rct_block", "churn_percent"}
+# The granularity the lab's RCT rounds changed ranges out to (lab.windows.rct): the lab's assumption, Microsoft
+# documents none; and the share of each disk `lab churn` writes when not told.
+DEFAULT_RCT_BLOCK = 256 << 10
+DEFAULT_CHURN_PERCENT = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class WindowsEstate:
     luns: tuple[Lun, ...] = ()
     clusters: tuple[Cluster, ...] = ()
     hosts: tuple[WindowsHost, ...] = field(default_factory=tuple)
+    rct_block: int = DEFAULT_RCT_BLOCK
+    churn_percent: float = DEFAULT_CHURN_PERCENT
 
     def host(self, name: str) -> WindowsHost:
         return next(host for host in self.hosts if host.name == name)
@@ -224,4 +230,25 @@ def parse_model(document: dict[str, Any]) -> WindowsEstate:
         for i, entry in enumerate(document["hosts"])
     )
     _unique([host.computer_name for host in hosts], "computer names")
-    return WindowsEstate(domains=domains, trusts=trusts, luns=luns, clusters=clusters, hosts=hosts)
+    return WindowsEstate(
+        domains=domains,
+        trusts=trusts,
+        luns=luns,
+        clusters=clusters,
+        hosts=hosts,
+        rct_block=_rct_block(document.get("rct_block", DEFAULT_RCT_BLOCK), root / "rct_block"),
+        churn_percent=_percent(document.get("churn_percent", DEFAULT_CHURN_PERCENT), root / "churn_percent"),
+    )
+
+
+def _rct_block(value: Any, where: Where) -> int:
+    block = size(value, where)
+    if block % 512 or block & (block - 1):
+        raise EstateError(f"{where}: {value!r} is not a power of two of at least 512 bytes")
+    return block
+
+
+def _percent(value: Any, where: Where) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+        raise EstateError(f"{where}: must be a number above 0 and at most 100, got {value!r}")
+    return float(value)

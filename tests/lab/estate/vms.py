@@ -32,6 +32,7 @@ class Vm:
     configuration_version: tuple[int, int]  # Get-VM Version; 5.0 keeps .xml/.bin/.vsv files
     checkpoints: tuple[str, ...]  # checkpoint names, oldest first: each adds an .avhdx layer to every disk
     denied: tuple[str, ...]  # Windows paths of the VM's files the connecting account may not read
+    checkpoint_error: str | None = None  # CreateSnapshot fails with this message (lab.handlers.change_tracking)
 
 
 def windows_path(value: Any, where: Where, unc: bool = True) -> str:
@@ -43,7 +44,7 @@ def windows_path(value: Any, where: Where, unc: bool = True) -> str:
 
 
 def parse_vm(entry: Any, where: Where, host: str) -> Vm:
-    optional = {"id", "state", "generation", "disks", "version", "checkpoints", "denied"}
+    optional = {"id", "state", "generation", "disks", "version", "checkpoints", "denied", "checkpoint_error"}
     check_keys(entry, where, {"name"}, optional)
     name = text(entry["name"], where / "name")
     disks = []
@@ -64,6 +65,9 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
             text(c, where / "checkpoints") for c in sequence(entry.get("checkpoints"), where / "checkpoints")
         ),
         denied=tuple(windows_path(d, where / "denied") for d in sequence(entry.get("denied"), where / "denied")),
+        checkpoint_error=text(entry["checkpoint_error"], where / "checkpoint_error")
+        if "checkpoint_error" in entry
+        else None,
     )
 
 

@@ -35,6 +35,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lab.handlers.proxy_components",
     "lab.handlers.windows_feature",
     "lab.handlers.shadow_copy",
+    "lab.handlers.change_tracking",
     "lab.handlers.data_mover",
 )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lab.handlers import (
     HandlerRegistry,
+    change_tracking,
     data_mover,
     host_facts,
     proxy_components,
@@ -17,7 +18,15 @@ from lab.handlers import (
 from lab.windows import provision
 
 # Handler modules shipped with the lab, each with its `register(registry)`.
-BUILTIN_MODULES = (host_facts, vss_provider, proxy_components, windows_feature, shadow_copy, data_mover)
+BUILTIN_MODULES = (
+    host_facts,
+    vss_provider,
+    proxy_components,
+    windows_feature,
+    shadow_copy,
+    change_tracking,
+    data_mover,
+)
 
 
 def load_handler_file(registry: HandlerRegistry, path: Path) -> None:

@@ -7,22 +7,23 @@ files its record names under its destination, then starts
 exit code, stdout and stderr. The lab does the same on the emulated host's state and files: it maps every
 Windows path in the document into the lab (a drive path to the host's tree, `\\\\server\\share\\...` to the
 SMB server's share, a CSV path to the cluster's shared directory), runs the engine's command line
-(`cli.main`, found the way `bin/hyperv-datamover` finds it) in-process with the document on its stdin, and
-maps the paths in what it printed back to their Windows form. One code path: the engine the lab runs is
-the checkout's.
+(`bin/hyperv-datamover`, which finds this checkout's `cli.main`) in a process of its own with the document on
+its stdin, so proxies run at once, and maps the paths in what it printed back to their Windows form. One code
+path: the engine the lab runs is the checkout's.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import os
 import re
+import subprocess
+import sys
 from types import ModuleType
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
-from lab.checkout import CheckoutImportError, from_checkout
+from lab.checkout import LAUNCHER, CheckoutImportError, from_checkout
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.windows.hostfs import HostPathError, InvalidNameError
 from lab.windows.hoststate import HostState
@@ -150,25 +151,34 @@ def _output_to_windows(paths: PathMap, output: str) -> str:
     return json.dumps(paths.result_to_windows(result), indent=2, sort_keys=True) + "\n"
 
 
+def _engine_process(document: str) -> tuple[int, str, str]:
+    """`hyperv-datamover run --options -` in a process of its own (the checkout's launcher and Python, an empty
+    environment but PATH, as the in-process run had): two proxies' runs at once share no stdin, stdout or stderr,
+    and run in parallel."""
+    engine_cli()  # refused unless the engine is this checkout's
+    done = subprocess.run(
+        [sys.executable, str(LAUNCHER), "run", "--options", "-"],
+        input=document,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "")},
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
 def run_engine(call: ScriptCall, document: str) -> dict[str, Any]:
     """``datamover.pyz run --options -`` with ``document`` on stdin, on the lab's files: exit code, stdout and
     stderr in Windows form."""
-    engine = engine_cli()
     paths = PathMap(call)
     try:
-        stdin = io.StringIO(_mapped_document(paths, document))
+        mapped = _mapped_document(paths, document)
     except InvalidNameError as exc:
         return _refused_name(exc)
-    stdout, stderr = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):  # argparse reports usage errors on sys.stderr
-            exit_code = engine.main(["run", "--options", "-"], environ={}, stdout=stdout, stderr=stderr, stdin=stdin)
-    except SystemExit as exc:
-        exit_code = exc.code if isinstance(exc.code, int) else 2
-    output = stdout.getvalue()
+    exit_code, output, errors = _engine_process(mapped)
     if output.strip():
         output = _output_to_windows(paths, output)
-    return {"exit_code": exit_code, "stdout": output, "stderr": paths.to_windows(stderr.getvalue())}
+    return {"exit_code": exit_code, "stdout": output, "stderr": paths.to_windows(errors)}
 
 
 def _refused_name(error: InvalidNameError) -> dict[str, Any]:

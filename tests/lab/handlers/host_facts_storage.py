@@ -15,8 +15,8 @@ from lab.estate.model import Lun
 from lab.handlers.host_facts_context import FactsContext
 from lab.windows import features
 from lab.windows.hostfs import HostPathError
+from lab.windows.rct import live_disk
 from lab.windows.storage import local_path, vhd_format
-from lab.windows.vm_layout import current_disk
 
 _FORMATS = {".vhd": "VHD", ".avhd": "VHD", ".vhdx": "VHDX", ".avhdx": "VHDX", ".vhds": "VHDSet"}
 
@@ -161,8 +161,8 @@ def vms_section(context: FactsContext) -> list[dict[str, Any]]:
         scsi = vm.generation >= 2
         disks = [
             {
-                "path": current_disk(vm, disk),  # Get-VMHardDiskDrive: the newest checkpoint layer
-                "format": disk_format(context, current_disk(vm, disk)),
+                "path": live_disk(context.state, vm, disk),  # Get-VMHardDiskDrive: the newest checkpoint layer
+                "format": disk_format(context, live_disk(context.state, vm, disk)),
                 "controller_type": "SCSI" if scsi else "IDE",
                 "controller_number": 0 if scsi else index // 2,
                 "controller_location": index if scsi else index % 2,

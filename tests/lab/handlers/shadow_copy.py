@@ -1,9 +1,9 @@
 """Handlers of `shadow_copy_{create,import,read,release}.ps1`: transportable shadow copies (DiskShadow).
 
-A shadow copy is a point-in-time, read-only view of one volume. The lab takes it by copying the
-volume's files (reflinked where the file system can) into `DIR/shared/shadows/<set>/<VolN>/`
-when the set is created; later changes to the volume do not reach it. The source host keeps the
-set's metadata file (`<MetadataDir>\\<set>.cab`, `MSCF` + a JSON description) and, like a
+A shadow copy is a point-in-time, read-only view of one volume. The lab takes it as a tree of hard
+links to the volume's files in `DIR/shared/shadows/<set>/<VolN>/` when the set is created; the lab's
+writers of VM files break the link before they write (`lab.windows.vmdisk`), so later changes do not reach
+it. The source host keeps the set's metadata file (`<MetadataDir>\\<set>.cab`, `MSCF` + a JSON description) and, like a
 transportable set on Windows, lists no shadow copy itself. The proxy imports the set from that
 metadata (it needs a VSS hardware provider and a readable view of each CSV's LUN) and exposes
 each shadow copy at a folder, which becomes a link to the copy. Release unexposes, deletes the
@@ -20,9 +20,9 @@ the copy, so the shadow copy share is gone.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
-import shutil
-import subprocess
+import os
 import uuid
 from functools import partial
 from pathlib import Path
@@ -42,7 +42,7 @@ from lab.handlers.shadow_copy_volumes import (
 )
 from lab.windows import diskshadow
 from lab.windows.hostfs import HostPathError
-from lab.windows.hoststate import HostState, service_entry
+from lab.windows.hoststate import HostState, count, service_entry
 from lab.windows.storage import shadow_share_directory
 
 HYPERV_WRITER = "{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}"
@@ -53,17 +53,29 @@ def _diskshadow_failed(what: str, message: str) -> ScriptFailure:
     return ScriptFailure(f"diskshadow exited with 1{' while ' + what if what else ''}: {message}")
 
 
-def _copy_volume(volume: Volume, target: Path) -> None:
-    """The point-in-time copy: every file of the volume, reflinked when the file system can."""
+def _link_tree(source: Path, target: Path, excluded: tuple[str, ...]) -> None:
+    """`target` as a tree of hard links to `source`'s files (directories made, symbolic links copied)."""
     target.mkdir(parents=True)
-    ignore = shutil.ignore_patterns(*volume.excluded) if volume.excluded else None
-    if ignore is None:
-        subprocess.run(["cp", "-a", "--reflink=auto", f"{volume.root}/.", str(target)], check=True, timeout=120)
-    else:
-        shutil.copytree(volume.root, target, symlinks=True, ignore=ignore, dirs_exist_ok=True)
-    for path in [target, *target.rglob("*")]:  # read-only, as a shadow copy is
-        if not path.is_symlink():
-            path.chmod(0o555 if path.is_dir() else 0o444)
+    for entry in os.scandir(source):
+        if any(fnmatch.fnmatch(entry.name, pattern) for pattern in excluded):
+            continue
+        made = target / entry.name
+        if entry.is_symlink():
+            made.symlink_to(os.readlink(entry.path))
+        elif entry.is_dir():
+            _link_tree(Path(entry.path), made, excluded)
+        else:
+            os.link(entry.path, made)
+        if not made.is_symlink():
+            made.chmod(0o555 if made.is_dir() else 0o444)  # read-only, as a shadow copy is
+
+
+def _copy_volume(volume: Volume, target: Path) -> None:
+    """The point-in-time view: a hard link to every file of the volume, so it costs the same whatever the data
+    size. A link shares the file, so every lab writer of VM files gives the file an inode of its own before it
+    writes (`lab.windows.vmdisk.break_link`); the shadow copy keeps the old one, as it was."""
+    _link_tree(volume.root, target, volume.excluded)
+    target.chmod(0o555)
 
 
 def _find(call: ScriptCall, path: str, transportable: bool) -> tuple[Volume | None, tuple[str, str] | None]:
@@ -128,9 +140,10 @@ def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     local = call.files.local_path(metadata_path)
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_bytes(metadata)
+    with HostState(call.state_dir).edit() as edited:
+        edited["shadow_copies"].update({r["ID"].lower(): r for r in records})
+        count(edited, "snapshot_sets")  # lab stats
     if records:
-        with HostState(call.state_dir).edit() as edited:
-            edited["shadow_copies"].update({r["ID"].lower(): r for r in records})
         record_file = call.files.local_path(f"{folder}\\{set_id.strip('{}')}.shares.json")
         record_file.write_text(json.dumps([_public(r) for r in records]))
     return {
@@ -222,6 +235,7 @@ def shadow_copy_import(call: ScriptCall) -> dict[str, Any]:
         commands = [("import", partial(_import, call, state, description, set_id))] if do_import else []
         commands += [(f"expose {i.get('ShadowId')}", partial(_expose, call, state, set_id, i)) for i in expose]
         failure = diskshadow.run(commands, call.estate.model.host(call.host.name).diskshadow_no_op)
+        count(state, "imports", 1 if do_import and not failure else 0)  # lab stats
     if failure:  # after the state is saved: what ran before the failing command stays done
         raise _diskshadow_failed(f"importing set {set_id}", failure)
     _check_listed(call, set_id, expose)

@@ -17,8 +17,10 @@ from typing import Any
 from lab.estate.vms import Vm
 from lab.handlers import ScriptCall
 from lab.windows.hostfs import HostPathError
+from lab.windows.hoststate import HostState
+from lab.windows.rct import live_chain
 from lab.windows.storage import csv_directory, local_path, share_of, vhd_format
-from lab.windows.vm_layout import configuration_files, current_disk, disk_chain
+from lab.windows.vm_layout import configuration_files
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,11 @@ def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[
             return None
 
     files, unreadable = [], []
+    state = HostState(call.state_dir).read()
     for disk in vm.disks:
-        path = current_disk(vm, disk)
+        chain = live_chain(state, vm, disk)  # a recovery checkpoint's layer first
+        path = chain[0]
         found = local(path)
-        chain = disk_chain(vm, disk)
         files.append(
             {"Path": path, "Kind": "disk", "Format": vhd_format(found, path) if found else None, "Parents": chain[1:]}
         )

@@ -10,6 +10,7 @@ threads: every change holds the host's lock and is written atomically.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -66,11 +67,21 @@ class HostState:
 
     @contextmanager
     def edit(self) -> Iterator[dict[str, Any]]:
-        """Read, let the caller change, write back; nothing is written when the caller raises."""
+        """Read, let the caller change, write back; nothing is written when the caller raises. The lab's control
+        commands (`lab write`, `lab disk`) edit from another process: a file lock orders them with the server."""
         with _lock(self.path):
-            document = self.read()
-            yield document
-            self.write(document)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.with_suffix(".lock"), "a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes
+                document = self.read()
+                yield document
+                self.write(document)
+
+
+def count(state: dict[str, Any], event: str, by: int = 1) -> None:
+    """Count an event of the host (`counters`: shadow copy sets created, imports, checkpoints; `lab stats`)."""
+    counters = state.setdefault("counters", {})
+    counters[event] = counters.get(event, 0) + by
 
 
 def service_entry(state: dict[str, Any], name: str) -> dict[str, Any] | None:

@@ -34,7 +34,7 @@ SYSTEM_PROVIDER = {
     "Version": "1.0.0.7",
 }
 # A VHD Set file (.vhds) is a small VHDX-format file; the lab makes it like a VHDX.
-_QEMU_FORMATS = {".vhdx": "vhdx", ".avhdx": "vhdx", ".vhds": "vhdx", ".vhd": "vpc", ".avhd": "vpc"}
+QEMU_FORMATS = {".vhdx": "vhdx", ".avhdx": "vhdx", ".vhds": "vhdx", ".vhd": "vpc", ".avhd": "vpc"}
 
 
 def initial_features(model: WindowsEstate, host: WindowsHost) -> list[str]:
@@ -84,7 +84,7 @@ def _make_disk(disk: VmDisk, target: Path) -> None:
     if disk.file:
         target.symlink_to(Path(disk.file).resolve())
         return
-    qemu_format = _QEMU_FORMATS.get(target.suffix.lower())
+    qemu_format = QEMU_FORMATS.get(target.suffix.lower())
     if qemu_format is None:  # not a virtual disk format: an empty file (Get-VHD cannot read it)
         target.write_bytes(b"")
         return
@@ -109,12 +109,14 @@ def _make_chain(model: WindowsEstate, lab_state: Path, host: WindowsHost, vm: Vm
         target = local_path(model, lab_state, host.name, child)
         if target.exists():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        parent_file = local_path(model, lab_state, host.name, parent)
-        with VhdxWriter(
-            str(target), disk.size, block_size=1 << 20, parent=str(parent_file), parent_windows_path=parent
-        ):
-            pass  # nothing written since the checkpoint: every block comes from the parent
+        make_layer(target, local_path(model, lab_state, host.name, parent), parent, disk.size)
+
+
+def make_layer(target: Path, parent_file: Path, parent: str, size: int) -> None:
+    """An empty differencing VHDX on `parent` (its Windows path in the locator): every block from the parent."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with VhdxWriter(str(target), size, block_size=1 << 20, parent=str(parent_file), parent_windows_path=parent):
+        pass  # nothing written since the checkpoint
 
 
 def _make_configuration(model: WindowsEstate, lab_state: Path, host: WindowsHost, vm: Vm) -> None:

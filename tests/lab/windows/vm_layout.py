@@ -3,7 +3,8 @@
 * A disk with `parent` in the estate is a differencing disk of that file (the lab makes the parent too).
 * Each checkpoint (`checkpoints: [names]`, oldest first) adds a differencing layer to every disk, in the
   disk's folder: `<stem>_<GUID>.avhdx`. The VM then runs on the newest layer, which is the path
-  Get-VMHardDiskDrive reports, and Get-VHD's ParentPath leads back through the older layers to the disk.
+  Get-VMHardDiskDrive reports (`lab.windows.rct.live_disk`, which adds a recovery checkpoint's layer), and
+  Get-VHD's ParentPath leads back through the older layers to the disk.
 * The configuration files (`Virtual Machines\\` beside the first disk, the lab's ConfigurationLocation and
   SnapshotFileLocation) follow the configuration version ("Upgrade virtual machine version in Hyper-V on
   Windows or Windows Server",
@@ -43,11 +44,6 @@ def disk_chain(vm: Vm, disk: VmDisk) -> list[str]:
     stem = name.rsplit(".", 1)[0]
     layers = [f"{folder}\\{stem}_{_guid(f'lab-avhdx:{vm.id}/{c}/{disk.path}')}.avhdx" for c in vm.checkpoints]
     return [*reversed(layers), disk.path, *([disk.parent] if disk.parent else [])]
-
-
-def current_disk(vm: Vm, disk: VmDisk) -> str:
-    """What Get-VMHardDiskDrive reports for the disk: its newest layer."""
-    return disk_chain(vm, disk)[0]
 
 
 def _set_of(folder: str, file_id: str, vm: Vm) -> list[ConfigurationFile]:

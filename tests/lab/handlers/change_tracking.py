@@ -1,0 +1,230 @@
+"""Handlers of `change_tracking_{checkpoint,reference,release}.ps1`: recovery checkpoints, RCT reference points
+and GetVirtualDiskChanges, answered from the host's state (`lab.windows.rct`) and files.
+
+What Windows does (Hyper-V WMI v2, https://learn.microsoft.com/windows/win32/hyperv_v2/):
+- `Msvm_VirtualSystemSnapshotService.CreateSnapshot` with the recovery snapshot type (32768) freezes the VM's
+  disks: the VM writes to a new differencing layer per disk from then on (msvm-virtualsystemsnapshotservice).
+  The lab adds `<stem>_<GUID>.avhdx` beside each disk (a VHD disk gets an `.avhd` that is a sparse copy: the
+  lab writes no VHD differencing disk); host_facts and shadow_copy_read then list it as the VM's disk.
+- `ConvertToReferencePoint` turns a recovery snapshot into an `Msvm_VirtualSystemReferencePoint`
+  (ReferencePointType 2, one RCT id per disk) and merges the snapshot's layers
+  (msvm-virtualsystemsnapshotservice-converttoreferencepoint). The lab's layers are empty (it refuses writes
+  while a recovery checkpoint exists), so the merge removes them.
+- `Msvm_ImageManagementService.GetVirtualDiskChanges` (msvm-imagemanagementservice-getvirtualdiskchanges)
+  answers the changed ranges since an RCT id, or fails for an id the host does not know.
+- RCT needs a VHDX disk and configuration version 6.2 or later ("Upgrade virtual machine version in Hyper-V on
+  Windows or Windows Server", Update-VMVersion).
+The lab models one recovery checkpoint per VM at a time. A VM's `checkpoint_error` makes CreateSnapshot fail
+with that message; a host's `rct_drop_ranges` makes GetVirtualDiskChanges leave out every other range (the
+second, fourth, ...): a lying answer for tests of the collection's checks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lab.estate.vms import Vm, VmDisk
+from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.windows import rct
+from lab.windows.hoststate import HostState, count
+from lab.windows.provision import make_layer
+from lab.windows.storage import local_path, vhd_format
+from lab.windows.vmdisk import copy_sparse, virtual_size
+
+RCT_VERSION = (6, 2)
+UNKNOWN_ID_ERROR = "GetVirtualDiskChanges returned 32768 (Failed)"
+
+
+def _local(call: ScriptCall, windows_path: str) -> Path:
+    return local_path(call.estate.model, call.state_dir.parents[2], call.host.name, windows_path)
+
+
+def _find_vm(call: ScriptCall, name: str) -> Vm | None:
+    host = call.estate.model.host(call.host.name)
+    return next((vm for vm in host.vms if vm.name.lower() == name.lower()), None)
+
+
+def _not_found(call: ScriptCall, name: str) -> str:
+    return f"VM '{name}' was not found on {call.estate.model.host(call.host.name).computer_name}"
+
+
+def _entries(call: ScriptCall, key: str, name_key: str) -> list[dict[str, Any]]:
+    """The script's parameter `key`: a list of mappings each naming a VM, else the script throws (bad input)."""
+    entries = call.params.get(key)
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get(name_key) for e in entries):
+        raise ScriptFailure(f"Cannot bind argument to parameter '{key}': a list of entries with {name_key} is needed.")
+    return entries
+
+
+def _file_name(windows_path: str) -> str:
+    return windows_path.rsplit("\\", 1)[-1]
+
+
+def _new_layer(call: ScriptCall, disk: VmDisk, frozen: str) -> str:
+    """A differencing layer on `frozen`, named as Hyper-V names a checkpoint's (`<disk stem>_<GUID>.avhdx`)."""
+    folder, name = disk.path.rsplit("\\", 1)
+    vhd = frozen.lower().endswith((".vhd", ".avhd"))
+    layer = f"{folder}\\{name.rsplit('.', 1)[0]}_{str(uuid.uuid4()).upper()}.{'avhd' if vhd else 'avhdx'}"
+    if vhd:
+        copy_sparse(_local(call, frozen), _local(call, layer))
+    else:
+        make_layer(_local(call, layer), _local(call, frozen), frozen, virtual_size(_local(call, frozen)))
+    return layer
+
+
+def _disk_changes(call: ScriptCall, state: dict[str, Any], disk: VmDisk, frozen: str, since: str | None) -> dict:
+    """One disk of a VM that got its checkpoint: Ranges since its RCT id, or the Reason for a full read."""
+    file = _local(call, frozen)
+    size = virtual_size(file)
+    entry = {"Path": frozen, "Name": _file_name(frozen), "Size": size, "Since": since, "Ranges": None, "Reason": None}
+    disk_format = vhd_format(file, frozen)
+    if disk_format != "VHDX":
+        return {**entry, "Reason": f"{disk_format} disk: resilient change tracking needs VHDX"}
+    if not since:
+        return {**entry, "Reason": "no RCT id recorded for this disk in the repository"}
+    try:
+        ranges = rct.changes_since(rct.disk_record(state, disk), since, call.estate.model.rct_block, size)
+    except rct.UnknownRctId:
+        return {
+            **entry,
+            "Reason": f"the host does not know RCT id {since} for this disk (moved, storage-migrated, resized, "
+            f"merged or replaced since): {UNKNOWN_ID_ERROR}",
+        }
+    if call.estate.model.host(call.host.name).rct_drop_ranges:
+        ranges = ranges[::2]  # the fault: every other range left out
+    return {**entry, "Ranges": ranges}
+
+
+def _checkpoint_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, since: dict[str, str]) -> dict[str, Any]:
+    version = f"{vm.configuration_version[0]}.{vm.configuration_version[1]}"
+    reply = {"Name": vm.name, "Id": vm.id.lower(), "Version": version, "Checkpoint": None, "Failed": False}
+    if vm.configuration_version < RCT_VERSION:
+        reason = f"configuration version {version} has no resilient change tracking (6.2 or later; Update-VMVersion)"
+        disks = [rct.live_disk(state, vm, disk) for disk in vm.disks]
+        return {**reply, "Message": None, "Disks": [_unchanged(call, path, since, reason) for path in disks]}
+    record = rct.vm_record(state, vm)
+    if vm.checkpoint_error or record["checkpoint"]:
+        held = record["checkpoint"] and f"lab: VM '{vm.name}' already has recovery checkpoint "
+        message = vm.checkpoint_error or f"{held}{record['checkpoint']['id']} (the lab models one per VM)"
+        return {**reply, "Failed": True, "Message": message, "Disks": []}
+    frozen = {disk.path.lower(): rct.live_disk(state, vm, disk) for disk in vm.disks}
+    layers = {d.path.lower(): _new_layer(call, d, frozen[d.path.lower()]) for d in vm.disks}
+    record["checkpoint"] = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "layers": layers}
+    count(state, "checkpoints")
+    disks = []
+    for disk in vm.disks:
+        path = frozen[disk.path.lower()]
+        disks.append(_disk_changes(call, state, disk, path, since.get(_file_name(path).lower())))
+    return {**reply, "Checkpoint": record["checkpoint"]["id"], "Message": None, "Disks": disks}
+
+
+def _unchanged(call: ScriptCall, path: str, since: dict[str, str], reason: str) -> dict[str, Any]:
+    name = _file_name(path)
+    size = virtual_size(_local(call, path))
+    return {
+        "Path": path,
+        "Name": name,
+        "Size": size,
+        "Since": since.get(name.lower()),
+        "Ranges": None,
+        "Reason": reason,
+    }
+
+
+def change_tracking_checkpoint(call: ScriptCall) -> dict[str, Any]:
+    replies = []
+    with HostState(call.state_dir).edit() as state:
+        for asked in _entries(call, "Vms", "Name"):
+            vm = _find_vm(call, str(asked["Name"]))
+            if vm is None:
+                replies.append(_failed_checkpoint(call, str(asked["Name"])))
+                continue
+            since = {str(name).lower(): str(value) for name, value in (asked.get("Since") or {}).items() if value}
+            replies.append(_checkpoint_vm(call, state, vm, since))
+    return {"vms": replies}
+
+
+def _failed_checkpoint(call: ScriptCall, name: str) -> dict[str, Any]:
+    reply = {"Name": name, "Id": None, "Version": None, "Checkpoint": None, "Failed": True}
+    return {**reply, "Message": _not_found(call, name), "Disks": []}
+
+
+def _remove_layers(call: ScriptCall, checkpoint: dict[str, Any]) -> None:
+    for layer in checkpoint["layers"].values():
+        _local(call, layer).unlink(missing_ok=True)
+
+
+def _reference_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, checkpoint_id: str) -> dict[str, Any]:
+    record = rct.vm_record(state, vm)
+    held = record["checkpoint"]
+    if not held or held["id"].lower() != checkpoint_id.lower():
+        message = f"checkpoint {checkpoint_id} of VM '{vm.name}' is gone or is not a recovery checkpoint"
+        return {"Name": vm.name, "ReferencePoint": None, "Failed": True, "Message": message, "Disks": []}
+    _remove_layers(call, held)  # ConvertToReferencePoint merges the snapshot: its layers go
+    record["checkpoint"] = None
+    disks, ids = [], {}
+    for disk in vm.disks:
+        path = rct.live_disk(state, vm, disk)
+        vhdx = vhd_format(_local(call, path), path) == "VHDX"
+        ids[disk.path.lower()] = rct.current_id(rct.disk_record(state, disk)) if vhdx else None
+        disks.append({"Path": path, "Name": _file_name(path), "ChangeId": ids[disk.path.lower()]})
+    point = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "disks": ids}
+    record["reference_points"].append(point)
+    count(state, "reference_points")
+    return {"Name": vm.name, "ReferencePoint": point["id"], "Failed": False, "Message": None, "Disks": disks}
+
+
+def change_tracking_reference(call: ScriptCall) -> dict[str, Any]:
+    replies = []
+    with HostState(call.state_dir).edit() as state:
+        for asked in _entries(call, "Checkpoints", "Vm"):
+            name, checkpoint_id = str(asked["Vm"]), str(asked.get("Checkpoint") or "")
+            vm = _find_vm(call, name)
+            if vm is None:
+                replies.append(
+                    {
+                        "Name": name,
+                        "ReferencePoint": None,
+                        "Failed": True,
+                        "Message": _not_found(call, name),
+                        "Disks": [],
+                    }
+                )
+                continue
+            replies.append(_reference_vm(call, state, vm, checkpoint_id))
+    return {"vms": replies}
+
+
+def _release_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, asked: dict[str, Any]) -> tuple[list, list]:
+    record = rct.vm_record(state, vm)
+    checkpoints = []
+    wanted = str(asked.get("Checkpoint") or "").lower()
+    if wanted and record["checkpoint"] and record["checkpoint"]["id"].lower() == wanted:
+        _remove_layers(call, record["checkpoint"])  # DestroySnapshot of an unconverted recovery checkpoint
+        checkpoints.append(record["checkpoint"]["id"])
+        record["checkpoint"] = None
+    keep, drop = str(asked.get("Keep") or "").lower(), str(asked.get("Drop") or "").lower()
+    points = record["reference_points"]
+    gone = [p for p in points if (keep and p["id"].lower() != keep) or (drop and p["id"].lower() == drop)]
+    record["reference_points"] = [p for p in points if p not in gone]  # DestroyReferencePoint
+    return checkpoints, [p["id"] for p in gone]
+
+
+def change_tracking_release(call: ScriptCall) -> dict[str, Any]:
+    replies = []
+    with HostState(call.state_dir).edit() as state:
+        for asked in _entries(call, "Vms", "Name"):
+            vm = _find_vm(call, str(asked["Name"]))
+            checkpoints, points = _release_vm(call, state, vm, asked) if vm else ([], [])
+            replies.append(
+                {"Name": str(asked["Name"]), "DestroyedCheckpoints": checkpoints, "DestroyedReferencePoints": points}
+            )
+    return {"vms": replies}
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.add("change_tracking_checkpoint", change_tracking_checkpoint)
+    registry.add("change_tracking_reference", change_tracking_reference)
+    registry.add("change_tracking_release", change_tracking_release)
