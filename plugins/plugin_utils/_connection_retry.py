@@ -21,7 +21,9 @@ The policy, and why:
   is a new read (re-running the task does that, and applies only what is left), not the old plan
   again (``vss_provider_apply`` would run a vendor installer a second time);
   ``shadow_copy_create`` would leave a second persistent snapshot set behind and
-  ``shadow_copy_import`` fails on a set already imported; ``data_mover_run`` may still be running
+  ``shadow_copy_import`` fails on a set already imported; ``change_tracking_checkpoint`` would leave a
+  second recovery checkpoint per VM, and ``change_tracking_reference`` would find the checkpoint already
+  converted and lose the new reference point's RCT ids; ``data_mover_run`` may still be running
   on the proxy (WinRS keeps a command running after its client's connection drops), so a second
   backup would meet the first one's repository lock, or, after it, read every disk again for a
   second restore point.
@@ -61,10 +63,12 @@ except ImportError:  # neither pywinrm nor pypsrp installed: only the plugins' o
 CONNECTION_RETRIES = 3  # retries after the first attempt: 4 attempts in all
 RETRY_DELAY_SECONDS = 1.0  # before the first retry; doubles for each next one (about 7 s at most in all)
 
-# Scripts that may run twice with the same outcome: the reads change nothing, and the release
-# skips what is already gone (shadow_copy_release.ps1).
+# Scripts that may run twice with the same outcome: the reads change nothing, and the releases
+# skip what is already gone (shadow_copy_release.ps1, change_tracking_release.ps1). Why the
+# others are not here: the module docstring.
 RESEND_SAFE = frozenset(
     {
+        "change_tracking_release",
         "host_facts",
         "proxy_components_read",
         "shadow_copy_read",

@@ -43,6 +43,7 @@ def test_only_a_whole_line_directive_includes(tmp_path, monkeypatch):
 
 SCRIPTS_DIR = Path(_pwsh.__file__).with_name("scripts")
 DISKSHADOW = ["Invoke-DiskShadow", "Invoke-Program"]
+HYPERV_WMI = ["Invoke-HyperVMethod", "Wait-HyperVJob", "New-List", "Get-Text"]
 # The shared functions each script gets through its includes (#include, nested in diskshadow_common.ps1).
 SHARED_FUNCTIONS = {
     "data_mover_run": ["Invoke-Program"],
@@ -55,12 +56,16 @@ SHARED_FUNCTIONS = {
     "shadow_copy_create": DISKSHADOW,
     "shadow_copy_import": DISKSHADOW,
     "shadow_copy_release": DISKSHADOW,
+    "change_tracking_checkpoint": HYPERV_WMI,
+    "change_tracking_reference": HYPERV_WMI,
+    "change_tracking_release": HYPERV_WMI,
 }
 # What the scripts share, and the one include file that spells it.
 ONE_PLACE = {
     r"ProcessStartInfo|Start-Process": "process_common.ps1",
     r"foreach \(\$\w+ in \$Steps\)": "steps_common.ps1",
     r"function (New-List|Get-Text) ": "values_common.ps1",
+    r"JobState|\$HyperVNamespace =": "hyperv_wmi_common.ps1",
     r"'HKLM:\\SOFTWARE\\(backup\.hyperv|Microsoft\\Windows\\CurrentVersion\\Uninstall)": "records_common.ps1",
 }
 
