@@ -20,6 +20,8 @@ description:
   - O(operation=verify) reads back stored data and checks every chunk; the task fails when damage is found.
   - O(operation=list) returns the restore points. O(operation=prune) keeps the newest O(keep_last) restore
     points of each VM and removes the data nothing else uses.
+  - O(operation=baselines) returns, for each VM of O(vms), its latest restore point and the RCT id it recorded
+    for each disk (what the next incremental starts from). It only reads, without taking the repository lock.
   - O(operation=unlock) removes the repository's stale locks, those of runs that crashed or were cut off (the next
     run would remove them by itself). A live lock refuses it, naming its holder, unless O(force) is set.
   - The same engine is available as the C(hyperv-datamover) command line (C(bin/hyperv-datamover) in the
@@ -29,7 +31,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [backup, restore, verify, list, prune, unlock]
+    choices: [backup, restore, verify, list, baselines, prune, unlock]
   repository:
     description: Directory of the repository on the target host.
     type: path
@@ -66,10 +68,23 @@ options:
   changed_ranges:
     description:
       - Byte ranges of each disk changed since the VM's previous restore point, as Hyper-V resilient change
-        tracking reports them, keyed by the disk's path in O(source). Each value is a list of
-        C({offset, length}) dictionaries (or C([offset, length]) pairs) in virtual-disk bytes.
+        tracking reports them, keyed by the disk's path in O(source) (or its file name). Each value is a list of
+        C({offset, length}) dictionaries (or C([offset, length]) pairs) in virtual-disk bytes, or a dictionary
+        C({since, ranges, reason}).
+      - C(since) is the RCT id the ranges start at. The ranges are then used only when the VM's latest restore
+        point recorded exactly that id for the disk (see O(change_ids)); otherwise the disk is read in full and
+        RV(incremental) says why. C(ranges=null) reads the disk in full, C(reason) saying why.
+      - C(audit=true) reads the disk in full anyway and compares every chunk the ranges call unchanged with the
+        baseline's; RV(incremental) then has C(rct_audit) (C(chunks_checked), C(chunks_missed),
+        C(missed_offsets)) for the disk. The restore point is right whatever the ranges said.
       - Disks not named here are read in full (only new chunks are stored). When the VM has no previous
         restore point the ranges are ignored and the disks are read in full.
+    type: dict
+  change_ids:
+    description:
+      - The RCT id of each disk at the moment of the backup (the reference point Hyper-V made for it), keyed by
+        the disk's path in O(source) or its file name. Recorded with the disk in the new restore point, where
+        the next incremental's C(since) must find it. A disk not named records V(null).
     type: dict
   block_size:
     description:
@@ -131,14 +146,28 @@ options:
     description:
       - Several VMs in one task, for O(operation=backup) and O(operation=restore). The repository is opened once
         for all of them (one passphrase unlock, one lock, one index load), which saves seconds per VM.
-      - "Backup entries: C(vm), C(sources) (list of paths) and optionally C(changed_ranges) (as O(changed_ranges)).
+      - "Backup entries: C(vm), C(sources) (list of paths) and optionally C(changed_ranges) and C(change_ids) (as
+        O(changed_ranges) and O(change_ids)).
         Restore entries: C(vm), C(destination), and optionally C(restore_point), C(format) and C(overwrite)."
       - The other options apply to every entry. Every entry is checked before anything is written.
       - A VM that fails publishes no restore point and the others still run; the task then fails, naming the
         failed VMs in RV(failed_vms), with every VM's outcome in RV(results).
-      - Not with O(vm), O(source), O(destination) or O(changed_ranges).
+      - Not with O(vm), O(source), O(destination), O(changed_ranges) or O(change_ids).
     type: list
     elements: dict
+  slots:
+    description:
+      - How many VMs of a backup O(jobs) are stored at once, in the one run (one repository open, one key unlock,
+        one index load), sharing the O(workers). Each VM is still its own restore point; a VM that fails fails
+        alone.
+      - Chunks first met by two VMs running at the same time may be stored once for each of them (a VM
+        deduplicates only against what is committed, so that no failing VM can take chunks another relies on).
+    type: int
+    default: 1
+  vms:
+    description: The VMs O(operation=baselines) describes; all the repository holds when omitted.
+    type: list
+    elements: str
   component:
     description:
       - On a Windows proxy, the name of the data mover component to run, when C(backup.hyperv.proxy_components)
@@ -222,6 +251,26 @@ EXAMPLES = r"""
       - vm: sql01
         sources: [/mnt/shadow/sql01/sql01-os.vhdx, /mnt/shadow/sql01/sql01-data.vhdx]
 
+- name: What the next incremental of web01 starts from (restore point, RCT id per disk)
+  backup.hyperv.data_mover:
+    operation: baselines
+    repository: /srv/backup/repo
+    vms: [web01]
+  register: baselines
+
+- name: Incremental with the RCT ranges since the id the repository recorded, recording the new id
+  backup.hyperv.data_mover:
+    operation: backup
+    repository: /srv/backup/repo
+    vm: web01
+    source: [/mnt/shadow/web01/web01-os.vhdx]
+    changed_ranges:
+      web01-os.vhdx:
+        since: "{{ baselines.baselines.web01.disks['web01-os.vhdx'].change_id }}"
+        ranges: [[0, 1048576]]
+    change_ids:
+      web01-os.vhdx: "{{ new_rct_id }}"
+
 - name: Restore the newest restore point as VHDX
   backup.hyperv.data_mover:
     operation: restore
@@ -271,7 +320,9 @@ stats:
     cpu_seconds: {description: CPU seconds used., type: float, returned: always}
   sample: {bytes_read: 1073741824, bytes_stored: 52428800, bytes_deduplicated: 1010827264, duration: 4.2}
 disks:
-  description: The disks of the new restore point (name, source, format, virtual_size, chunk_size, ...).
+  description:
+    - The disks of the new restore point (name, source, format, virtual_size, chunk_size, ...), with C(change_id),
+      the RCT id given in O(change_ids) (V(null) when none was).
   returned: when O(operation=backup)
   type: list
   elements: dict
@@ -281,10 +332,12 @@ files:
   type: list
   elements: dict
 incremental:
-  description: For each disk, how it was read (V(full) or V(changed_ranges)), the baseline, and why a fallback happened.
+  description:
+    - For each disk, how it was read (C(mode) V(full) or V(changed_ranges)), the C(baseline) restore point, the
+      C(change_id) recorded, and C(fallback_reason), why a disk given changed ranges was read in full.
   returned: when O(operation=backup)
   type: dict
-  sample: {web01-os.vhdx: {mode: changed_ranges, baseline: 20261123T220501.123456Z-0b1c2d3e}}
+  sample: {web01-os.vhdx: {mode: changed_ranges, baseline: 20261123T220501.123456Z-0b1c2d3e, change_id: "rct:7"}}
 outputs:
   description: The files the restore wrote (in check mode, would write), each with name, path, format and size.
   returned: when O(operation=restore)
@@ -313,9 +366,21 @@ problems:
   type: list
   elements: dict
 vms:
-  description: For each VM, its restore points oldest first (id, time, disks, files, stats).
+  description:
+    - For each VM, its restore points oldest first (id, time, disks, files, stats), and for each C(incremental),
+      per disk how it was read (C(mode), C(baseline), C(fallback_reason), C(change_id)) as RV(incremental) says.
+    - Each disk also has the C(change_id) (RCT id) recorded for it, V(null) when none was.
   returned: when O(operation=list)
   type: dict
+baselines:
+  description:
+    - For each VM, its latest restore point as the next incremental's baseline, C(restore_point) and C(time)
+      (both V(null) when the VM has none, or the repository does not exist yet), and C(disks), by disk file
+      name, the C(change_id) recorded (V(null) when none was) and the virtual C(size) in bytes.
+  returned: when O(operation=baselines)
+  type: dict
+  sample: {web01: {restore_point: 20261124T220501.123456Z-3f2a9c1e, time: "2026-11-24T22:05:01+00:00",
+    disks: {web01-os.vhdx: {change_id: "rct:7", size: 42949672960}}}}
 removed:
   description:
     - O(operation=prune) - the restore points it removed (in check mode, would remove), each with vm and id.

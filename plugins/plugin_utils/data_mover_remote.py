@@ -43,22 +43,27 @@ def _is_job(args: Mapping[str, Any]) -> bool:
     return args["operation"] in ("backup", "restore") and args.get("jobs") is not None
 
 
-def _entry_paths(entry: Any) -> Iterator[tuple[str, Any]]:
-    """(key, path) of every path in a job entry; a malformed entry is left for the engine to name."""
+DISK_KEYED = ("changed_ranges", "change_ids")  # options keyed by a disk's path as in the sources, or its file name
+
+
+def _entry_paths(entry: Any) -> Iterator[tuple[str, Any, bool]]:
+    """(key, path, must be absolute) of every path in a job entry; a malformed entry is left for the engine."""
     if not isinstance(entry, Mapping):
         return
-    sources, ranges = entry.get("sources"), entry.get("changed_ranges")
-    yield from (("sources", path) for path in (sources if isinstance(sources, list) else []))
-    yield from (("changed_ranges", path) for path in (ranges if isinstance(ranges, Mapping) else {}))
+    sources = entry.get("sources")
+    yield from (("sources", path, True) for path in (sources if isinstance(sources, list) else []))
+    for option in DISK_KEYED:
+        keyed = entry.get(option)
+        yield from ((option, path, False) for path in (keyed if isinstance(keyed, Mapping) else {}))
     if entry.get("destination") is not None:
-        yield "destination", entry["destination"]
+        yield "destination", entry["destination"], True
 
 
-def _require_absolute_job_paths(jobs: Any) -> None:
+def _check_job_paths(jobs: Any) -> None:
     """Every path of every entry is the proxy's, as the single-VM options are; raises naming the entry."""
     for index, entry in enumerate(jobs if isinstance(jobs, list) else []):
-        for key, path in _entry_paths(entry):
-            _require_absolute(f"jobs[{index}].{key}", path)
+        for key, path, absolute in _entry_paths(entry):
+            check_windows_path(f"jobs[{index}].{key}", path, absolute=absolute)
 
 
 def check_paths(args: Mapping[str, Any]) -> None:
@@ -67,11 +72,12 @@ def check_paths(args: Mapping[str, Any]) -> None:
     if args["operation"] not in ("backup", "restore"):
         return
     if _is_job(args):
-        _require_absolute_job_paths(args["jobs"])
+        _check_job_paths(args["jobs"])
     elif args["operation"] == "backup":
         check_windows_paths("source", args["source"], absolute=True)
-        for path in args.get("changed_ranges") or {}:
-            check_windows_path("changed_ranges", path)
+        for option in DISK_KEYED:
+            for path in args.get(option) or {}:
+                check_windows_path(option, path)
     else:
         _require_absolute("destination", args["destination"])
 

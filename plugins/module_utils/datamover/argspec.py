@@ -32,6 +32,7 @@ ARGUMENT_SPEC = {
     "destination": {"type": "path"},
     "format": {"type": "str", "choices": list(RESTORE_FORMATS), "default": RestoreEntry.format},
     "changed_ranges": {"type": "dict"},
+    "change_ids": {"type": "dict"},
     "block_size": {"type": "raw", "default": Chunking.block_size},
     "compression": {"type": "str", "choices": list(COMPRESSION_LEVELS), "default": Chunking.compression},
     "hash": {"type": "str", "choices": list(HASH_ALGORITHMS), "default": NewRepository.hash},
@@ -44,6 +45,8 @@ ARGUMENT_SPEC = {
     "overwrite": {"type": "bool", "default": RestoreEntry.overwrite},
     "workers": {"type": "int"},
     "jobs": {"type": "list", "elements": "dict"},
+    "slots": {"type": "int", "default": DataMoverOptions.slots},
+    "vms": {"type": "list", "elements": "str"},
     "component": {"type": "str"},  # a Windows proxy's data mover (the action plugin); the engine ignores it
 }
 
@@ -55,5 +58,11 @@ VALIDATION = {
         ("operation", "prune", ("keep_last",)),
     ],
     "required_by": {"source": ("vm",), "destination": ("vm",)},
-    "mutually_exclusive": [("jobs", "vm"), ("jobs", "source"), ("jobs", "destination"), ("jobs", "changed_ranges")],
+    "mutually_exclusive": [
+        ("jobs", "vm"),
+        ("jobs", "source"),
+        ("jobs", "destination"),
+        ("jobs", "changed_ranges"),
+        ("jobs", "change_ids"),
+    ],
 }

@@ -60,7 +60,8 @@ __all__ = [
 PASSPHRASE_ENV = "BACKUP_HYPERV_PASSPHRASE"
 STDIN = "-"
 JOB_HELP = {
-    "backup": 'JSON list of {"vm": NAME, "sources": [PATH...], "changed_ranges": {PATH: [[offset, length]...]}}',
+    "backup": 'JSON list of {"vm": NAME, "sources": [PATH...], "changed_ranges": {PATH: [[offset, length]...]}, '
+    '"change_ids": {PATH: RCT_ID}}',
     "restore": 'JSON list of {"vm": NAME, "destination": DIR, "restore_point": ID, "format": "vhdx"|"raw", '
     '"overwrite": BOOL}',
 }
@@ -109,19 +110,7 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     init.add_argument("--hash", choices=HASH_ALGORITHMS, help=f"chunk id hash (default {NewRepository.hash})")
     init.add_argument("--kdf", choices=KDFS, help=f"passphrase key derivation (default {NewRepository.kdf})")
     backup = add("backup", "store the VM's disks and files as a new restore point (creates the repository)")
-    backup.add_argument("source", nargs="*", help="virtual disks (VHDX, raw) and VM files")
-    backup.add_argument("--vm", help="VM name the restore point belongs to")
-    backup.add_argument("--job", metavar="FILE", help=f"back up several VMs at once: {JOB_HELP['backup']}")
-    backup.add_argument("--block-size", help=f"chunk size, 256K..8M (default {Chunking.block_size >> 10}K)")
-    backup.add_argument("--compression", choices=tuple(COMPRESSION_LEVELS), help=f"(default {Chunking.compression})")
-    backup.add_argument(
-        "--hash", choices=HASH_ALGORITHMS, help=f"chunk id hash of a new repository ({NewRepository.hash})"
-    )
-    backup.add_argument("--encryption", choices=ENCRYPTIONS, help="cipher of a new repository")
-    backup.add_argument("--kdf", choices=KDFS, help=f"key derivation of a new repository ({NewRepository.kdf})")
-    backup.add_argument("--changed-ranges", metavar="FILE", help="JSON {source: [[offset, length], ...]} from RCT")
-    backup.add_argument("--workers", type=int, help="worker threads (default: one per core)")
-    backup.add_argument("--dry-run", action="store_true", help="estimate only; write nothing")
+    _add_backup_arguments(backup)
     restore = add("restore", "write a restore point's disks and files to a directory")
     restore.add_argument("destination", nargs="?", help="directory to write to")
     restore.add_argument("--vm")
@@ -135,6 +124,8 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     verify.add_argument("--restore-point", help="restore point id (default: all)")
     listing = add("list", "list restore points")
     listing.add_argument("--vm")
+    baselines = add("baselines", "each VM's latest restore point and the RCT id it recorded per disk (read-only)")
+    baselines.add_argument("--vm", dest="vms", action="append", help="a VM to describe (repeat; default: all)")
     prune = add("prune", "forget old restore points and remove the data only they used")
     prune.add_argument("--keep-last", type=int, required=True, help="restore points to keep per VM")
     prune.add_argument("--vm")
@@ -142,6 +133,29 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     unlock = add("unlock", "remove stale repository locks, naming whose they were (a live lock refuses it)")
     unlock.add_argument("--force", action="store_true", help="remove live locks too (their run then fails)")
     unlock.add_argument("--dry-run", action="store_true", help="show what would be removed; remove nothing")
+
+
+def _add_backup_arguments(backup: argparse.ArgumentParser) -> None:
+    """The sources or job of a backup, how to cut and store them, and what RCT says of them."""
+    backup.add_argument("source", nargs="*", help="virtual disks (VHDX, raw) and VM files")
+    backup.add_argument("--vm", help="VM name the restore point belongs to")
+    backup.add_argument("--job", metavar="FILE", help=f"back up several VMs at once: {JOB_HELP['backup']}")
+    backup.add_argument("--block-size", help=f"chunk size, 256K..8M (default {Chunking.block_size >> 10}K)")
+    backup.add_argument("--compression", choices=tuple(COMPRESSION_LEVELS), help=f"(default {Chunking.compression})")
+    backup.add_argument(
+        "--hash", choices=HASH_ALGORITHMS, help=f"chunk id hash of a new repository ({NewRepository.hash})"
+    )
+    backup.add_argument("--encryption", choices=ENCRYPTIONS, help="cipher of a new repository")
+    backup.add_argument("--kdf", choices=KDFS, help=f"key derivation of a new repository ({NewRepository.kdf})")
+    backup.add_argument(
+        "--changed-ranges",
+        metavar="FILE",
+        help='JSON {source: [[offset, length], ...] or {"since": RCT_ID, "ranges": [...] or null, "reason": TEXT}}',
+    )
+    backup.add_argument("--change-ids", metavar="FILE", help="JSON {source: RCT_ID} to record in the restore point")
+    backup.add_argument("--slots", type=int, help=f"VMs of a --job stored at once (default {DataMoverOptions.slots})")
+    backup.add_argument("--workers", type=int, help="worker threads (default: one per core)")
+    backup.add_argument("--dry-run", action="store_true", help="estimate only; write nothing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,14 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_ranges(path: Optional[str]) -> Optional[Dict[str, Any]]:
+def _load_json_option(path: Optional[str], what: str) -> Optional[Dict[str, Any]]:
+    """The JSON in ``path`` (checked by the options object, as the module's option would be)."""
     if not path:
         return None
     try:
         with open(path, encoding="utf-8") as handle:
-            return parse_changed_ranges(json.load(handle))
+            return json.load(handle)
     except (OSError, ValueError) as exc:
-        raise DataMoverError(f"cannot read changed ranges from {path}: {exc}") from exc
+        raise DataMoverError(f"cannot read {what} from {path}: {exc}") from exc
 
 
 def _summary(result: Mapping[str, Any]) -> List[str]:
@@ -238,9 +253,10 @@ def _options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO
     if args.operation == "run":
         return DataMoverOptions.from_json(_read_document(args.options, stdin))
     passphrase = read_passphrase(args.passphrase_file, environ)
-    ranges = _load_ranges(getattr(args, "changed_ranges", None))
+    ranges = _load_json_option(getattr(args, "changed_ranges", None), "changed ranges")
+    change_ids = _load_json_option(getattr(args, "change_ids", None), "change ids")
     jobs = load_job_file(args.job) if getattr(args, "job", None) else None
-    return DataMoverOptions.from_args(args, passphrase, ranges, jobs)
+    return DataMoverOptions.from_args(args, passphrase, ranges, jobs, change_ids)
 
 
 def _read_document(path: str, stdin: TextIO) -> str:

@@ -1,5 +1,6 @@
-"""Entry points of the data mover on a repository as a whole: create it, list its restore points, prune it,
-remove its stuck locks, or open a session on it (run/session.py) to back up, restore and verify.
+"""Entry points of the data mover on a repository as a whole: create it, list its restore points or each VM's
+latest one (the baselines of the next incremental), prune it, remove its stuck locks, or open a session on it
+(run/session.py) to back up, restore and verify.
 
 Each takes the typed values of run/values.py (``RepositoryAccess``: path, passphrase, lock timeout,
 workers; ``NewRepository``: how to create a missing one); operations.py turns a run's options into calls
@@ -9,7 +10,7 @@ here. Each takes the lock it needs (exclusive to write, shared to read) and retu
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.prune import prune
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
@@ -19,8 +20,8 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values
     NewRepository,
     RepositoryAccess,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import points_by_vm
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import LOCKS_DIR
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import latest_point, points_by_vm
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import CONFIG_FILE, LOCKS_DIR
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.layout import init_layout, read_config
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock_admin import (
     found_locks,
@@ -28,9 +29,9 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock
     unlock,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import summary
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import baseline_summary, summary
 
-__all__ = ["Session", "Stats", "init_repository", "list_restore_points", "prune", "unlock_repository"]
+__all__ = ["Session", "Stats", "baselines", "init_repository", "list_restore_points", "prune", "unlock_repository"]
 
 
 def init_repository(access: RepositoryAccess, new: NewRepository = AS_CONFIGURED) -> dict:
@@ -46,6 +47,25 @@ def list_restore_points(access: RepositoryAccess, vm: Optional[str] = None) -> d
     repo = Repository(access.path, access.passphrase)
     grouped = points_by_vm(repo, vm)
     return {"vms": {name: [summary(p) for p in points] for name, points in sorted(grouped.items())}}
+
+
+def baselines(access: RepositoryAccess, vms: Optional[Sequence[str]] = None) -> dict:
+    """Each VM's latest restore point as the next incremental's baseline: its id, time, and per disk the RCT id
+    it recorded and the virtual size. ``vms`` None: every VM of the repository; a VM named without a restore
+    point (or a repository not created yet, before the first backup) has ``restore_point`` null.
+
+    Lock-free, as ``list_restore_points``: a record appears and disappears atomically."""
+    if not os.path.exists(os.path.join(access.path, CONFIG_FILE)):
+        return {"baselines": {vm: baseline_summary(None) for vm in vms or ()}}
+    repo = Repository(access.path, access.passphrase)
+    try:
+        if vms is None:
+            latest = {vm: points[-1] for vm, points in points_by_vm(repo).items()}
+        else:
+            latest = {vm: latest_point(repo, vm) for vm in vms}
+    finally:
+        repo.close()
+    return {"baselines": {vm: baseline_summary(point) for vm, point in sorted(latest.items())}}
 
 
 def unlock_repository(access: RepositoryAccess, *, force: bool = False, check_mode: bool = False) -> dict:

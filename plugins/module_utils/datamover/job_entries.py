@@ -3,8 +3,9 @@
 A job is a list of entries, from a JSON file (``hyperv-datamover backup REPO --job JOB.json``) or the
 module's ``jobs`` option:
 
-- backup: ``{"vm": NAME, "sources": [PATH, ...], "changed_ranges": {PATH: [[offset, length], ...]}}``
-  (``changed_ranges`` optional);
+- backup: ``{"vm": NAME, "sources": [PATH, ...], "changed_ranges": {PATH: [[offset, length], ...] or
+  {"since": RCT_ID, "ranges": [...] or null, "reason": TEXT}}, "change_ids": {PATH: RCT_ID}}`` (``changed_ranges``
+  and ``change_ids`` optional; a PATH may be the source's file name);
 - restore: ``{"vm": NAME, "destination": DIR, "restore_point": ID or "latest", "format": "vhdx" | "raw",
   "overwrite": BOOL}`` (all but ``vm`` and ``destination`` optional).
 
@@ -20,6 +21,7 @@ from typing import Any, List, Mapping, Sequence, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
+    parse_change_ids,
     parse_changed_ranges,
     ranges_by_source,
 )
@@ -28,7 +30,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
 
 Entry = Union[BackupEntry, RestoreEntry]
 
-BACKUP_KEYS = {"vm": True, "sources": True, "changed_ranges": False}  # key -> required
+BACKUP_KEYS = {"vm": True, "sources": True, "changed_ranges": False, "change_ids": False}  # key -> required
 RESTORE_KEYS = {"vm": True, "destination": True, "restore_point": False, "format": False, "overwrite": False}
 
 
@@ -77,9 +79,10 @@ def _backup_entry(where: str, entry: Mapping[str, Any]) -> BackupEntry:
         raise DataMoverError(f"{where} (VM {entry['vm']}): sources must be a list of paths")
     try:
         ranges = parse_changed_ranges(entry.get("changed_ranges"))
+        change_ids = parse_change_ids(entry.get("change_ids"))
     except DataMoverError as exc:
         raise DataMoverError(f"{where} (VM {entry['vm']}): {exc}") from exc
-    return BackupEntry(vm=entry["vm"], sources=tuple(sources), changed_ranges=ranges)
+    return BackupEntry(vm=entry["vm"], sources=tuple(sources), changed_ranges=ranges, change_ids=change_ids)
 
 
 def _restore_entry(where: str, entry: Mapping[str, Any]) -> RestoreEntry:
@@ -94,7 +97,7 @@ def _restore_entry(where: str, entry: Mapping[str, Any]) -> RestoreEntry:
 
 
 def keyed_ranges(entries: Sequence[BackupEntry], job: bool) -> List[BackupEntry]:
-    """Each entry with its changed ranges keyed by the source they name.
+    """Each entry with its changed ranges and change ids keyed by the source they name.
 
     Done where the engine runs, before the repository opens: only there are the paths its own (a proxy's
     ``C:\\...`` paths mean nothing to the controller's ``os.path``)."""
@@ -102,9 +105,10 @@ def keyed_ranges(entries: Sequence[BackupEntry], job: bool) -> List[BackupEntry]
     for number, entry in enumerate(entries, 1):
         try:
             ranges = ranges_by_source(entry.changed_ranges, entry.sources)
+            change_ids = ranges_by_source(entry.change_ids, entry.sources, "change_ids")
         except DataMoverError as exc:
             if not job:
                 raise
             raise DataMoverError(f"job entry {number} (VM {entry.vm}): {exc}") from exc
-        keyed.append(dataclasses.replace(entry, changed_ranges=ranges))
+        keyed.append(dataclasses.replace(entry, changed_ranges=ranges, change_ids=change_ids))
     return keyed

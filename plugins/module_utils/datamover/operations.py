@@ -40,7 +40,7 @@ def _backup(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener
     _refuse_plaintext(o)
     with Session(o.access, o.new, check_mode=o.check_mode, disk_opener=opener, operation=o.operation) as session:
         if o.job:
-            return backup_each(session, entries, o.chunking, progress)
+            return backup_each(session, entries, o.chunking, progress, o.slots)
         return session.backup(entries[0], o.chunking, progress)
 
 
@@ -91,6 +91,10 @@ def _list(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener])
     return dict(engine.list_restore_points(o.access, o.vm), changed=False)
 
 
+def _baselines(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener]) -> Reply:
+    return dict(engine.baselines(o.access, o.vms), changed=False)
+
+
 def _prune(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener]) -> Reply:
     if o.keep_last is None:
         raise DataMoverError("prune needs keep_last: the number of newest restore points to keep per VM")
@@ -111,6 +115,7 @@ _HANDLERS = {
     "restore": _restore,
     "verify": _verify,
     "list": _list,
+    "baselines": _baselines,
     "prune": _prune,
     "init": _init,
     "unlock": _unlock,

@@ -11,6 +11,7 @@ import re
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import DiskChanges
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CONFIG_FILE,
     MAX_CHUNK_SIZE,
@@ -42,19 +43,63 @@ def _range_pair(item: Any, path: str) -> Tuple[int, int]:
     return offset, length
 
 
-def parse_changed_ranges(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Tuple[Tuple[int, int], ...]]]:
-    """``{path: [{offset, length} | [offset, length], ...]}`` -> ``{path: ((offset, length), ...)}``."""
+CHANGES_KEYS = ("since", "ranges", "reason", "audit")  # the mapping form of one disk's changed ranges
+
+
+def parse_changed_ranges(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, DiskChanges]]:
+    """``{path: [{offset, length} | [offset, length], ...] | {since, ranges, reason}}`` -> ``{path: DiskChanges}``.
+
+    The list is the ranges alone; the mapping says from which RCT id they run (``since``), or, with ``ranges``
+    null, why there are none (``reason``: the disk is read in full)."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise DataMoverError("changed_ranges must map each source path to a list of {offset, length}")
-    return {str(path): tuple(_range_pair(item, path) for item in items or []) for path, items in value.items()}
+    return {str(path): _disk_changes(str(path), item) for path, item in value.items()}
 
 
-def ranges_by_source(ranges: Optional[Mapping[str, Any]], sources: Sequence[str]) -> Optional[Dict[str, Any]]:
-    """Key each range list by the source it names (same string, same real path, or same file name).
+def _disk_changes(path: str, value: Any) -> DiskChanges:
+    if value is None:  # as the mapping's ranges null: no ranges, so the disk is read in full
+        return DiskChanges(None)
+    if not isinstance(value, Mapping):
+        return DiskChanges(_ranges(path, value))
+    unknown = sorted(set(map(str, value)) - set(CHANGES_KEYS))
+    if unknown:
+        raise DataMoverError(
+            f"changed_ranges for {path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(CHANGES_KEYS)}"
+        )
+    since, reason = value.get("since"), value.get("reason")
+    if not all(text is None or (isinstance(text, str) and text) for text in (since, reason)):
+        raise DataMoverError(f"changed_ranges for {path}: since and reason are non-empty strings or null")
+    ranges, audit = value.get("ranges"), value.get("audit", False)
+    if not isinstance(audit, bool):
+        raise DataMoverError(f"changed_ranges for {path}: audit is true or false (got {audit!r})")
+    return DiskChanges(None if ranges is None else _ranges(path, ranges), since, reason, audit)
 
-    A key that names no source is an error: silently reading that disk in full would hide the mistake.
+
+def _ranges(path: str, items: Any) -> Tuple[Tuple[int, int], ...]:
+    if not isinstance(items, (list, tuple)):
+        raise DataMoverError(f"changed_ranges for {path}: {items!r} is not a list of {{offset, length}}")
+    return tuple(_range_pair(item, path) for item in items)
+
+
+def parse_change_ids(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, str]]:
+    """``{path or file name: RCT id}``: the id of each disk to record in the new restore point."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        raise DataMoverError("change_ids must map each disk's path (or file name) to its RCT id, a non-empty string")
+    return {str(path): change_id for path, change_id in value.items()}
+
+
+def ranges_by_source(
+    ranges: Optional[Mapping[str, Any]], sources: Sequence[str], option: str = "changed_ranges"
+) -> Optional[Dict[str, Any]]:
+    """Key each value (a disk's ranges, its change id) by the source it names (same string, same real path, or
+    same file name).
+
+    A key that names no source is an error: silently reading that disk in full (or not recording its change
+    id) would hide the mistake.
     """
     if ranges is None:
         return None
@@ -64,7 +109,7 @@ def ranges_by_source(ranges: Optional[Mapping[str, Any]], sources: Sequence[str]
     for key, items in ranges.items():
         source = key if key in sources else by_real.get(os.path.realpath(key)) or by_name.get(key)
         if source is None:
-            raise DataMoverError(f"changed_ranges names {key}, which is not one of the sources")
+            raise DataMoverError(f"{option} names {key}, which is not one of the sources")
         keyed[source] = items
     return keyed
 

@@ -8,7 +8,10 @@ All three end in ``from_params``, the one place that checks a value; every defau
 taken from store/constants.py.
 
 The options document is the module's parameters, normalised, plus ``schema`` (its version) and
-``check_mode``: ``to_json`` writes it, ``from_json`` reads it back into an equal object.
+``check_mode``: ``to_json`` writes it, ``from_json`` reads it back into an equal object. Schema 2 added
+``changed_ranges`` as ``{since, ranges, reason}``, ``change_ids``, ``slots``, ``vms`` and the operation
+``baselines``: an engine that reads only schema 1 refuses such a document rather than drop what it does not
+know (a dropped ``change_ids`` would silently cost the next backup its incremental).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import parse_job
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
     parse_block_size,
+    parse_change_ids,
     parse_changed_ranges,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
@@ -28,22 +32,25 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values
     DEFAULT_CHUNKING,
     BackupEntry,
     Chunking,
+    DiskChanges,
     NewRepository,
     RepositoryAccess,
     RestoreEntry,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     COMPRESSION_LEVELS,
+    DEFAULT_SLOTS,
     ENCRYPTIONS,
     HASH_ALGORITHMS,
     KDFS,
     LATEST,
 )
 
-SCHEMA = 1  # version of the options document; a reader refuses another
-OPERATIONS = ("backup", "restore", "verify", "list", "prune", "unlock")  # the module's; the command line adds init
+SCHEMA = 2  # version of the options document this engine writes
+READABLE_SCHEMAS = (1, SCHEMA)  # what it reads: schema 1 is schema 2 without its additions; another is refused
+OPERATIONS = ("backup", "restore", "verify", "list", "baselines", "prune", "unlock")  # the command line adds init
 ALL_OPERATIONS = (*OPERATIONS, "init")
-SINGLE_VM_KEYS = ("vm", "source", "destination", "changed_ranges")  # what a job's entries say instead
+SINGLE_VM_KEYS = ("vm", "source", "destination", "changed_ranges", "change_ids")  # what a job's entries say instead
 Value = TypeVar("Value")
 
 
@@ -74,6 +81,8 @@ class DataMoverOptions:
     keep_last: Optional[int] = None
     force: bool = False  # unlock: remove live locks too
     check_mode: bool = False
+    slots: int = DEFAULT_SLOTS  # a backup job's VMs stored at once
+    vms: Optional[Tuple[str, ...]] = None  # the VMs baselines describes; None: every one
 
     # --- ways in ---------------------------------------------------------------------------------------------
     @classmethod
@@ -115,15 +124,22 @@ class DataMoverOptions:
             keep_last=p.get("keep_last"),
             force=bool(p.get("force")),
             check_mode=bool(check_mode),
+            **_job_shape(str(operation), p),
             **_entries(str(operation), p),
         )
 
     @classmethod
     def from_args(
-        cls, args: Any, passphrase: Optional[str], changed_ranges: Optional[Any], jobs: Optional[Any]
+        cls,
+        args: Any,
+        passphrase: Optional[str],
+        changed_ranges: Optional[Any],
+        jobs: Optional[Any],
+        change_ids: Optional[Any] = None,
     ) -> DataMoverOptions:
-        """From the command line's namespace and what it read from files (passphrase, ranges, job)."""
+        """From the command line's namespace and what it read from files (passphrase, ranges, job, change ids)."""
         params = dict(vars(args), passphrase=passphrase, changed_ranges=changed_ranges, jobs=jobs)
+        params["change_ids"] = change_ids
         return cls.from_params(params, check_mode=bool(getattr(args, "dry_run", False)))
 
     @classmethod
@@ -133,9 +149,13 @@ class DataMoverOptions:
             document = json.loads(text)
         except ValueError as exc:
             raise DataMoverError(f"the options document is not JSON: {exc}") from exc
-        if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        if not isinstance(document, dict) or document.get("schema") not in READABLE_SCHEMAS:
             found = document.get("schema") if isinstance(document, dict) else None
-            raise DataMoverError(f"the options document has schema {found!r}; this engine reads schema {SCHEMA}")
+            readable = " and ".join(map(str, READABLE_SCHEMAS))
+            raise DataMoverError(
+                f"the options document has schema {found!r}; this engine reads schema {readable} "
+                "(install the data mover of the collection that sent it)"
+            )
         return cls.from_params(document, check_mode=bool(document.get("check_mode")))
 
     # --- way out ---------------------------------------------------------------------------------------------
@@ -147,15 +167,29 @@ class DataMoverOptions:
         access = dataclasses.asdict(self.access)
         document.update(repository=access.pop("path"), **access)
         document.update(dataclasses.asdict(self.new), **dataclasses.asdict(self.chunking))
-        document.update(vm=self.vm, keep_last=self.keep_last, force=self.force)
+        document.update(vm=self.vm, keep_last=self.keep_last, force=self.force, slots=self.slots)
+        document["vms"] = None if self.vms is None else list(self.vms)
         if self.restore_point is not None:  # verify's; a restore's is its entry's
             document["restore_point"] = self.restore_point
-        entries = [dataclasses.asdict(entry) for entry in (*self.backups, *self.restores)]
+        entries = [_entry_document(entry) for entry in (*self.backups, *self.restores)]
         if self.job:
             document["jobs"] = entries
         elif entries:
             document.update(_single_params(entries[0]))
         return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _job_shape(operation: str, p: Mapping[str, Any]) -> Dict[str, Any]:
+    """``slots`` (a whole number from 1) and ``vms`` (baselines' VM names), checked."""
+    slots, vms = p.get("slots"), p.get("vms")
+    if slots is not None and (not isinstance(slots, int) or isinstance(slots, bool) or slots < 1):
+        raise DataMoverError(f"slots must be a whole number from 1 (got {slots!r})")
+    if vms is not None and operation != "baselines":
+        raise DataMoverError("vms names the VMs of operation baselines; other operations take vm or jobs")
+    if vms is not None and not (isinstance(vms, (list, tuple)) and all(isinstance(v, str) and v for v in vms)):
+        raise DataMoverError("vms must be a list of VM names")
+    shape: Dict[str, Any] = {} if slots is None else {"slots": slots}
+    return shape if vms is None else dict(shape, vms=tuple(vms))
 
 
 def _is_job(operation: str, p: Mapping[str, Any]) -> bool:
@@ -171,12 +205,31 @@ def _entries(operation: str, p: Mapping[str, Any]) -> Dict[str, tuple]:
         entries = tuple(parse_job(operation, p["jobs"]))
         return {"backups": entries} if operation == "backup" else {"restores": entries}
     if operation == "backup":
-        ranges = parse_changed_ranges(p.get("changed_ranges"))
-        return {"backups": (BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges),)}
+        ranges, change_ids = parse_changed_ranges(p.get("changed_ranges")), parse_change_ids(p.get("change_ids"))
+        return {"backups": (BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges, change_ids),)}
     if operation == "restore":
         chosen = {key: p[key] for key in ("restore_point", "format", "overwrite") if p.get(key) is not None}
         return {"restores": (RestoreEntry(p.get("vm"), p.get("destination") or "", **chosen),)}
     return {}
+
+
+def _entry_document(entry: Any) -> Dict[str, Any]:
+    """An entry as the document holds it (a disk's changes in the shortest form that says them all)."""
+    document = dataclasses.asdict(entry)
+    changes = getattr(entry, "changed_ranges", None)
+    if changes is not None:
+        document["changed_ranges"] = {path: _changes_document(change) for path, change in changes.items()}
+    return document
+
+
+def _changes_document(change: DiskChanges) -> Any:
+    """The plain list of ranges when that is all ``change`` says (the form schema 1 knew), else the mapping."""
+    if change.since is None and change.reason is None and change.ranges is not None and not change.audit:
+        return [list(pair) for pair in change.ranges]
+    document = dataclasses.asdict(change)
+    if not change.audit:  # only an audit says so: a document without the key means what it did before
+        del document["audit"]
+    return document
 
 
 def _single_params(entry: Mapping[str, Any]) -> Dict[str, Any]:

@@ -20,11 +20,12 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeli
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.streams import (
     Baseline,
-    Ranges,
     Stream,
+    for_stream,
     plan_stream,
-    ranges_for,
+    record_audits,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import ChangeIds, Ranges
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.blob import encode_blob
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, latest_point
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import (
@@ -116,7 +117,8 @@ def in_flight(workers: int, chunk_size: int) -> int:
 
 
 def buffer_pool(workers: int, chunk_size: int) -> BufferPool:
-    """A buffer for every chunk in flight and the one being recorded (a job reuses one pool for all its VMs)."""
+    """A buffer for every chunk in flight and the one being recorded (a job reuses its pools for all its VMs;
+    each VM running at once has a pool of its own, so no VM's reads wait for another VM's results)."""
     return BufferPool(in_flight(workers, chunk_size) + 2, chunk_size)
 
 
@@ -191,13 +193,15 @@ class BackupJob:
     executor: Optional[Executor] = None  # a pool shared by the VMs of a job; None: one for this run
     buffers: Optional[BufferPool] = None  # chunk buffers shared by the VMs of a job (same chunk size)
     limits: StoreLimits = DEFAULT_LIMITS  # pack size and flush bound
+    change_ids: Optional[ChangeIds] = None  # the RCT id of each disk, recorded in the restore point
 
     def run(self, repo: Optional[Repository], index: Index, digest: Digest) -> dict:
         """``repo`` None (check mode on a missing repository) or an opened, locked, indexed repository."""
         stats = Stats(bytes_logical=sum(s.chunks.size for s in self.streams))
         baseline = self._baseline(repo)
         for stream in self.streams:
-            plan_stream(stream, baseline, index, ranges_for(stream, self.changed_ranges), stats)
+            stream.change_id = for_stream(stream, self.change_ids) if stream.is_disk else None
+            plan_stream(stream, baseline, index, for_stream(stream, self.changed_ranges), stats)
         session = StoreSession(None if self.check_mode else repo, index, self.limits)
         sealer = repo.sealer if repo is not None else None
         pool = self.buffers or buffer_pool(self.workers, self.streams[0].chunks.chunk_size)
@@ -205,6 +209,7 @@ class BackupJob:
         point_id = None if self.check_mode else new_point_id()
         try:
             run_streams(work, (self.workers, self.executor), stats, self.progress)
+            record_audits(self.streams)
             stats.stop()
             point = point_record(point_id or "check-mode", self.vm, self.streams, stats)
             if repo is not None and not self.check_mode:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable, Optional, Sequence, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import Extent, ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import fallbacks
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     KIND_DATA,
     KIND_UNALLOCATED,
@@ -60,13 +61,13 @@ def changed_mask(ranges: Sequence[Tuple[int, int]], size: int, chunk_size: int) 
 def baseline_problem(baseline: Optional[ChunkList], size: int, chunk_size: int, index: Index) -> Optional[str]:
     """Why ``baseline`` cannot serve an incremental backup, or None when it can."""
     if baseline is None:
-        return "the previous restore point has no disk of this name"
+        return fallbacks.NO_SUCH_DISK
     if baseline.size != size:
-        return f"the disk size changed ({baseline.size} -> {size} bytes)"
+        return fallbacks.size_changed(baseline.size, size)
     if baseline.chunk_size != chunk_size:
-        return f"the chunk size changed ({baseline.chunk_size} -> {chunk_size} bytes)"
+        return fallbacks.chunk_size_changed(baseline.chunk_size, chunk_size)
     if not index.contains_all(chunk_id for _ignored, chunk_id in baseline.data_chunks()):
-        return "the previous restore point references chunks missing from the repository"
+        return fallbacks.MISSING_CHUNKS
     return None
 
 

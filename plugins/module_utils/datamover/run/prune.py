@@ -119,6 +119,3 @@ class _FreshIndex:
 
     def add_pack(self, pack_id: bytes, entries: List[PackEntry]) -> None:
         self._ids.update(e.chunk_id for e in entries)
-
-    def remove_packs(self, pack_ids: List[bytes]) -> None:
-        """Nothing to forget: a failed prune discards this index with the run."""

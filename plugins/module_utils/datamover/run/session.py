@@ -6,6 +6,11 @@ session pays that once and then backs up, restores or verifies any number of VMs
 job), shared for a reading one. Each backup is still its own restore point with its own commit: a backup
 that fails leaves no restore point and no data behind (see store/chunk_store.py), and the session stays usable.
 
+Several backups of one writing session may run at once (a job's ``slots``, run/jobs.py), each on its own
+thread with its own chunk store session and buffers, sharing the worker pool, the key and the index: what
+is made on first need (the repository, the index, the pool) is made under the session's guard, and commits
+take turns (store/chunk_store.py).
+
 A writing session creates a missing repository at its first backup, after that backup's sources opened,
 so a job whose sources are all missing writes nothing. A writing session that lost its lock (store/lock.py)
 publishes nothing more: each later backup of the job fails at once with the same message.
@@ -14,8 +19,9 @@ publishes nothing more: each later backup of the job fails at once with the same
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import DiskOpener
@@ -96,7 +102,8 @@ class Session:
         self._lock: Optional[RepositoryLock] = None
         self._indexed = False
         self._executor: Optional[ThreadPoolExecutor] = None
-        self._buffers: Dict[int, BufferPool] = {}  # by chunk size, reused by the next backup
+        self._buffers: Dict[int, List[BufferPool]] = {}  # free pools by chunk size, reused by the next backups
+        self._guard = threading.Lock()  # what backups running at once make on first need, and the free pools
         exists = os.path.exists(os.path.join(repository, CONFIG_FILE))
         if exists or not write:  # a reader of a missing repository fails here, with the reason
             self._attach(Repository(repository, access.passphrase))
@@ -165,7 +172,7 @@ class Session:
     # --- operations -------------------------------------------------------------------------------------------
     def backup(self, entry: BackupEntry, chunking: Chunking = DEFAULT_CHUNKING, progress: Progress = None) -> dict:
         """Back up ``entry`` (its ranges keyed by source) as a new restore point; in check mode estimate and write
-        nothing."""
+        nothing. Safe to call from several threads at once."""
         vm, sources, block_size = entry.vm, entry.sources, chunking.block_size
         if not self.write and not self.check_mode:
             raise DataMoverError("this session was opened for reading: it cannot back up")
@@ -179,14 +186,17 @@ class Session:
         codec = Codec(compression_level(chunking.compression))
         streams = open_streams(sources, block_size, self._opener)
         try:
-            repo = self._writable_repository()
-            workers, executor = self._pool()
-            buffers = self._buffers.pop(block_size, None) or _backup.buffer_pool(workers, block_size)
+            with self._guard:
+                repo = self._writable_repository()
+                index = Index() if repo is None else self._index(repo)
+                workers, executor = self._pool()
+                buffers = self._take_buffers(block_size, workers)
             job = _backup.BackupJob(
                 vm=vm,
                 streams=streams,
                 codec=codec,
                 changed_ranges=entry.changed_ranges,
+                change_ids=entry.change_ids,
                 progress=progress,
                 workers=workers,
                 check_mode=self.check_mode,
@@ -194,14 +204,18 @@ class Session:
                 buffers=buffers,
                 limits=self._limits,
             )
-            if repo is None:  # check mode against a repository that does not exist yet
-                result = job.run(None, Index(), make_chunk_hasher(self._new.hash))
-            else:
-                result = job.run(repo, self._index(repo), repo.digest)
-            self._buffers[block_size] = buffers  # all returned: a failed run may have lost some, so not then
+            # ``repo`` None: check mode against a repository that does not exist yet
+            result = job.run(repo, index, make_chunk_hasher(self._new.hash) if repo is None else repo.digest)
+            with self._guard:  # all returned: a failed run may have lost some, so not then
+                self._buffers.setdefault(block_size, []).append(buffers)
             return result
         finally:
             close_streams(streams)
+
+    def _take_buffers(self, block_size: int, workers: int) -> BufferPool:
+        """A free pool of chunk buffers (under the guard); a backup running beside others gets one of its own."""
+        free = self._buffers.get(block_size)
+        return free.pop() if free else _backup.buffer_pool(workers, block_size)
 
     def restore(self, entry: RestoreEntry, progress: Progress = None) -> dict:
         """Write the disks and files of ``entry``'s restore point into its destination folder."""

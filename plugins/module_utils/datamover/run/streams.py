@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import (
@@ -20,6 +20,8 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.sourc
     Readable,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vm_files import OpaqueFile, is_disk
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import fallbacks
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit import RangeAudit, audit_result
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk_checked
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan import (
     baseline_problem,
@@ -28,11 +30,13 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan i
     plan_reads,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import DiskChanges
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 
-Ranges = Mapping[str, Sequence[Tuple[int, int]]]  # source path (or file name) -> changed (offset, length)
+Value = TypeVar("Value")
+Plan = Tuple[Optional[ChunkList], Optional[bytearray], Optional[str]]  # baseline chunks, changed mask, reason
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Stream:
     disk: Optional[DiskShape] = None
     to_read: bytearray = field(default_factory=bytearray)  # 1 for each chunk to read
     incremental: dict = field(default_factory=dict)  # how the chunks to read were chosen, and why
+    change_id: Optional[str] = None  # a disk's RCT id at the time of the backup (the caller's), recorded
+    audit: Optional[RangeAudit] = None  # set when the ranges are audited: the disk is read in full
 
     @property
     def is_disk(self) -> bool:
@@ -77,6 +83,7 @@ class Stream:
             "logical_sector_size": self.disk.logical_sector_size,
             "physical_sector_size": self.disk.physical_sector_size,
             "block_size": self.disk.block_size,
+            "change_id": self.change_id,
         }
         return {**common, **shape, **sizes}
 
@@ -86,13 +93,17 @@ class Baseline:
     """The VM's previous restore point, as an incremental backup uses it."""
 
     point_id: str
+    vm: str
     streams: Dict[str, ChunkList]  # the chunk lists of its disks, by disk name
+    change_ids: Dict[str, Optional[str]]  # the RCT id it recorded for each disk (None: none, or an older point)
 
     @classmethod
     def of(cls, point: Optional[dict], chunk_lists: List[ChunkList]) -> Optional[Baseline]:
         if point is None:
             return None
-        return cls(point["id"], {disk["name"]: chunk_lists[disk["stream"]] for disk in point["disks"]})
+        disks = point["disks"]
+        streams = {disk["name"]: chunk_lists[disk["stream"]] for disk in disks}
+        return cls(point["id"], point["vm"], streams, {disk["name"]: disk.get("change_id") for disk in disks})
 
 
 def open_streams(sources: Sequence[str], chunk_size: int, opener: DiskOpener) -> List[Stream]:
@@ -119,53 +130,84 @@ def _open_stream(path: str, name: str, chunk_size: int, opener: DiskOpener) -> S
     return Stream(name, path, disk, ChunkList(disk.virtual_size, chunk_size), DiskShape.of(disk))
 
 
+def record_audits(streams: List[Stream]) -> None:
+    """After the reads: each audited disk's check of its ranges, in its ``incremental`` entry."""
+    for stream in streams:
+        if stream.audit is not None:
+            stream.incremental["rct_audit"] = audit_result(stream.chunks, stream.audit)
+
+
 def close_streams(streams: List[Stream]) -> None:
     for stream in streams:
         with contextlib.suppress(Exception):  # closing a read-only source cannot lose data
             stream.source.close()
 
 
-def ranges_for(stream: Stream, changed_ranges: Optional[Ranges]) -> Optional[list]:
-    """The changed ranges given for this disk: keyed by its path as given, the same file by another
-    spelling of its path (relative, absolute, through symlinks), or its file name."""
-    if not changed_ranges:
+def for_stream(stream: Stream, by_source: Optional[Mapping[str, Value]]) -> Optional[Value]:
+    """What ``by_source`` (changed ranges, change ids) gives for this stream: keyed by its path as given, the
+    same file by another spelling of its path (relative, absolute, through symlinks), or its file name."""
+    if not by_source:
         return None
     for key in (stream.path, stream.name):
-        if key in changed_ranges:
-            return list(changed_ranges[key])
+        if key in by_source:
+            return by_source[key]
     wanted = os.path.realpath(stream.path)
-    for key, ranges in changed_ranges.items():
+    for key, value in by_source.items():
         if os.path.realpath(key) == wanted:
-            return list(ranges)
+            return value
     return None
 
 
 def plan_stream(
-    stream: Stream, baseline: Optional[Baseline], index: Index, ranges: Optional[list], stats: Stats
+    stream: Stream, baseline: Optional[Baseline], index: Index, changes: Optional[DiskChanges], stats: Stats
 ) -> None:
     """Decide what to read for ``stream``; note in ``stream.incremental`` how and why."""
     chunks = stream.chunks
     kinds = chunk_kinds(stream.source.extents(), chunks.size, chunks.chunk_size)
-    base_chunks, mask, reason = None, None, None
-    if ranges is not None and stream.is_disk:
-        if baseline is None:
-            reason = "no previous restore point of this VM: full read"
-        else:
-            base_chunks = baseline.streams.get(stream.name)
-            problem = baseline_problem(base_chunks, chunks.size, chunks.chunk_size, index)
-            if problem is None:
-                mask = changed_mask(ranges, chunks.size, chunks.chunk_size)
-            else:
-                base_chunks, reason = None, f"{problem}: full read"
+    base_chunks, mask, reason = _usable_baseline(stream, baseline, index, changes)
+    if changes is not None and changes.audit and base_chunks is not None and mask is not None:
+        stream.audit = RangeAudit(base_chunks, mask)
+        base_chunks, mask, reason = None, None, fallbacks.AUDITED
     stream.to_read = plan_reads(chunks, kinds, base_chunks, mask)
     incremental = mask is not None and baseline is not None
     stream.incremental = {
         "mode": "changed_ranges" if incremental else "full",
         "baseline": baseline.point_id if incremental else None,
+        "change_id": stream.change_id,
     }
     if reason:
         stream.incremental["fallback_reason"] = reason
     _count_planned(stream, stats)
+
+
+def _usable_baseline(
+    stream: Stream, baseline: Optional[Baseline], index: Index, changes: Optional[DiskChanges]
+) -> Plan:
+    """The baseline's chunks and the changed mask when the ranges can be trusted, else why not (a full read).
+
+    Ranges that say where they start (``since``) must start at the RCT id the baseline recorded for this disk:
+    ranges from another reference point could miss a change, and an incremental on a wrong baseline would
+    restore a disk that never existed."""
+    if changes is None or not stream.is_disk:
+        return None, None, None
+    if changes.ranges is None:
+        return None, None, changes.reason or fallbacks.NO_RANGES
+    if baseline is None:
+        return None, None, fallbacks.NO_BASELINE
+    if changes.since is not None:
+        recorded = baseline.change_ids.get(stream.name)
+        if recorded != changes.since:
+            return (
+                None,
+                None,
+                fallbacks.other_baseline(baseline.point_id, baseline.vm, stream.name, recorded, changes.since),
+            )
+    base_chunks = baseline.streams.get(stream.name)
+    chunks = stream.chunks
+    problem = baseline_problem(base_chunks, chunks.size, chunks.chunk_size, index)
+    if problem is not None:
+        return None, None, problem
+    return base_chunks, changed_mask(changes.ranges, chunks.size, chunks.chunk_size), None
 
 
 def _count_planned(stream: Stream, stats: Stats) -> None:

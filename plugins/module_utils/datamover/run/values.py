@@ -22,7 +22,23 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
 )
 
 Range = Tuple[int, int]  # (offset, length) in virtual-disk bytes
-Ranges = Mapping[str, Tuple[Range, ...]]  # changed ranges by source path
+
+
+@dataclass(frozen=True)
+class DiskChanges:
+    """What changed on one disk since a baseline, as Hyper-V RCT reported it (or why it could not).
+
+    ``ranges`` None: read the disk in full, ``reason`` says why. ``since``: the RCT id the ranges start at;
+    the ranges are then used only if the VM's latest restore point recorded exactly that id for the disk."""
+
+    ranges: Optional[Tuple[Range, ...]]
+    since: Optional[str] = None
+    reason: Optional[str] = None
+    audit: bool = False  # read in full anyway and check that nothing changed outside the ranges (run/audit.py)
+
+
+Ranges = Mapping[str, DiskChanges]  # changed ranges by source path
+ChangeIds = Mapping[str, str]  # the RCT id of each disk at the time of the backup, by source path
 
 
 @dataclass(frozen=True)
@@ -59,11 +75,13 @@ class Chunking:
 
 @dataclass(frozen=True)
 class BackupEntry:
-    """One VM of a backup: its sources in order, and the RCT ranges (keyed by a source) to read of them."""
+    """One VM of a backup: its sources in order, the RCT ranges (keyed by a source) to read of them, and the
+    RCT id of each disk (keyed by a source) to record in the new restore point."""
 
     vm: str
     sources: Tuple[str, ...]
     changed_ranges: Optional[Ranges] = None
+    change_ids: Optional[ChangeIds] = None
 
 
 @dataclass(frozen=True)

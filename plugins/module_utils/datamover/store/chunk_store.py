@@ -4,11 +4,16 @@ A full pack is made durable (fsync, rename, directory fsync) on a background thr
 overlaps with hashing and compressing the next chunks; its chunks stay "pending" (known for dedup) until
 then. ``commit`` waits for every pack before writing the index file, keeping the commit order.
 
-On failure ``abort`` drops the unfinished pack and deletes the packs this session finished (no index or
-restore point names them yet), and forgets them in the in-memory index, so the repository and the index
-(which a job keeps for its next VM) are left as they were. A crash instead of an abort leaves
-finished packs behind, which the next writer indexes and reuses; so does an abort after the session's
-writer lost its lock (the next writer may be indexing them already).
+The shared in-memory index (a job keeps one for all its VMs) learns a session's packs only at ``commit``,
+once its index file is durable: until then they are the session's own (``known`` still finds their chunks
+for this session). So a VM backed up at the same time as others (a job's ``slots``) never deduplicates
+against another VM's packs that an abort could still delete. Commits of sessions running at once take
+turns (the repository's ``commit_lock``): the index and the repository's unindexed packs change under it.
+
+On failure ``abort`` drops the unfinished pack and deletes the packs this session finished (no index,
+restore point or other session names them yet), so the repository and the shared index are left as they
+were. A crash instead of an abort leaves finished packs behind, which the next writer indexes and reuses; so
+does an abort after the session's writer lost its lock (the next writer may be indexing them already).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     MAX_PACKS_IN_FLUSH,
     PACK_TARGET_SIZE,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackEntry, PackWriter
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
@@ -49,10 +55,7 @@ class ChunkIndex(Protocol):
         """True when the chunk is stored in an indexed pack."""
 
     def add_pack(self, pack_id: bytes, entries: Iterable[PackEntry]) -> None:
-        """Index a pack made durable."""
-
-    def remove_packs(self, pack_ids: Iterable[bytes]) -> None:
-        """Forget packs an aborted session deleted."""
+        """Index a pack made durable and named by a durable index file."""
 
 
 class StoreSession:
@@ -69,10 +72,11 @@ class StoreSession:
         self._flushing: Deque[Tuple[PackWriter, Future]] = deque()
         self._flusher: Optional[ThreadPoolExecutor] = None
         self.finished: Dict[bytes, List[PackEntry]] = {}
+        self._finished_index = Index()  # the chunks of ``finished``: durable packs no index file names yet
 
     def known(self, chunk_id: bytes) -> bool:
         """True when the chunk is stored already or queued in this session (safe from worker threads)."""
-        return chunk_id in self.index or chunk_id in self._pending
+        return chunk_id in self.index or chunk_id in self._pending or chunk_id in self._finished_index
 
     def store(self, chunk_id: bytes, stored: bytes, raw_length: int, flags: int) -> bool:
         """Append a new chunk; False if it turned out to be known (two workers met the same new chunk)."""
@@ -101,7 +105,7 @@ class StoreSession:
             writer, future = self._flushing.popleft()
             entries = future.result()
             self.finished[writer.pack_id] = entries
-            self.index.add_pack(writer.pack_id, entries)
+            self._finished_index.add_pack(writer.pack_id, entries)
             for entry in entries:
                 self._pending.pop(entry.chunk_id, None)
             wait_for -= 1
@@ -118,15 +122,26 @@ class StoreSession:
             self._writer = None
         self._collect(wait_for=len(self._flushing))
         self._stop_flusher()
-        to_index = dict(self.repository.unindexed)
-        to_index.update(self.finished)
-        if to_index:
-            self.repository.write_index(to_index)
-            self.repository.unindexed.clear()
-            for name in self.repository.damaged_index_files:  # their packs were unindexed, so now indexed anew
-                self.repository.remove(INDEX_DIR, name)
-            self.repository.damaged_index_files.clear()
+        with self.repository.commit_lock:
+            self._publish_index()
         self.finished = {}  # indexed now: an abort after this point must not delete them
+        self._finished_index = Index()
+
+    def _publish_index(self) -> None:
+        """One index file for the session's packs and those an interrupted run left unindexed; then, and only
+        then, the shared index names them (so no other session dedups against packs an abort may delete)."""
+        repository = self.repository
+        to_index = dict(repository.unindexed)
+        to_index.update(self.finished)
+        if not to_index:
+            return
+        repository.write_index(to_index)
+        repository.unindexed.clear()
+        for name in repository.damaged_index_files:  # their packs were unindexed, so now indexed anew
+            repository.remove(INDEX_DIR, name)
+        repository.damaged_index_files.clear()
+        for pack_id, entries in self.finished.items():
+            self.index.add_pack(pack_id, entries)
 
     def abort(self) -> None:
         """Undo what this session wrote (nothing durable names it yet)."""
@@ -139,13 +154,12 @@ class StoreSession:
                 self.finished[writer.pack_id] = future.result()
             writer.abort()
         self._stop_flusher()
-        if self.repository is not None:
-            # the index may outlive this session (a job backs up several VMs): it must not name deleted packs
-            self.index.remove_packs(list(self.finished))
-            if self.repository.holds_lock():  # a run that lost its lock leaves them, as a crashed one does
-                for pack_id in self.finished:
-                    remove_quietly(self.repository.pack_path(pack_id))
+        # a run that lost its lock leaves them, as a crashed one does
+        if self.repository is not None and self.repository.holds_lock():
+            for pack_id in self.finished:
+                remove_quietly(self.repository.pack_path(pack_id))
         self.finished.clear()
+        self._finished_index = Index()
         self._pending.clear()
 
     def _stop_flusher(self) -> None:

@@ -115,3 +115,4 @@ ENCRYPTIONS = ("none", *CIPHERS)  # "none": a plaintext repository
 RESTORE_FORMATS = ("vhdx", "raw")  # the first is the default
 LATEST = "latest"  # the restore point named by its VM's newest one
 DEFAULT_LOCK_TIMEOUT = 0.0  # seconds to wait for a conflicting lock: fail at once
+DEFAULT_SLOTS = 1  # VMs of a backup job stored at once in the one engine run

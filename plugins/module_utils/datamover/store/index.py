@@ -78,22 +78,6 @@ class Index:
         if self._count > MAX_LOAD * len(self._buckets):
             self._grow()
 
-    def remove_packs(self, pack_ids: Iterable[bytes]) -> None:
-        """Forget every chunk of ``pack_ids`` (a failed backup deleted them). Call with no lookups running:
-        it rebuilds the buckets, which costs a pass over the index, and only a failed backup needs it."""
-        numbers = {self._pack_numbers.pop(p) for p in pack_ids if p in self._pack_numbers}
-        if not numbers:
-            return
-        buckets = []
-        for bucket in self._buckets:
-            kept = bytearray()
-            for start in range(0, len(bucket), RECORD.size):
-                if RECORD.unpack_from(bucket, start)[1] not in numbers:
-                    kept += bucket[start : start + RECORD.size]
-            self._count -= (len(bucket) - len(kept)) // RECORD.size
-            buckets.append(kept)
-        self._buckets = buckets
-
     def _grow(self) -> None:
         buckets = [bytearray() for _ignored in range(len(self._buckets) * 4)]
         for bucket in self._buckets:

@@ -80,6 +80,8 @@ class Repository:
         # backing up many VMs reads each record once, not once per VM
         self._point_records: Dict[str, bytes] = {}
         self._writer_lock: Optional[RepositoryLock] = None  # the exclusive lock this object writes under
+        # backups running at once in one job (slots) commit in turn: index files, ``unindexed``, the index
+        self.commit_lock = threading.Lock()
 
     def _p(self, *parts: str) -> str:
         return os.path.join(self.path, *parts)

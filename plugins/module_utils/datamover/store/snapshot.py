@@ -141,8 +141,22 @@ def summary(point: dict) -> dict:
         "id": point["id"],
         "time": point["time"],
         "disks": [
-            {k: d[k] for k in ("name", "source", "format", "virtual_size", "chunk_size")} for d in point["disks"]
+            {
+                **{k: d[k] for k in ("name", "source", "format", "virtual_size", "chunk_size")},
+                "change_id": d.get("change_id"),
+            }
+            for d in point["disks"]
         ],
         "files": [{k: f[k] for k in ("name", "source", "size")} for f in point["files"]],
         "stats": point.get("stats", {}),
+        "incremental": point.get("incremental", {}),  # per disk how it was read, and why a full read
     }
+
+
+def baseline_summary(point: Optional[dict]) -> dict:
+    """What the next incremental of a VM needs of its latest restore point (``baselines``): the RCT id recorded
+    for each disk (null when none was given, or the point predates change ids) and its virtual size."""
+    if point is None:
+        return {"restore_point": None, "time": None, "disks": {}}
+    disks = {d["name"]: {"change_id": d.get("change_id"), "size": d["virtual_size"]} for d in point["disks"]}
+    return {"restore_point": point["id"], "time": point["time"], "disks": disks}

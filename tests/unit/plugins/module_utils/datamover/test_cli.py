@@ -19,6 +19,7 @@ from qemu import convert_to_vhdx, make_raw, qemu_img
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import DiskChanges
 
 MiB = 1 << 20
 REPO_ROOT = Path(__file__).resolve().parents[5]
@@ -62,7 +63,7 @@ def test_block_size_refuses_what_the_format_cannot_store(text):
 
 def test_changed_ranges_accept_dicts_and_pairs_and_refuse_nonsense():
     parsed = cli.parse_changed_ranges({"a.vhdx": [{"offset": 0, "length": 4096}, [8192, 512]], "b.vhdx": []})
-    assert parsed == {"a.vhdx": ((0, 4096), (8192, 512)), "b.vhdx": ()}
+    assert parsed == {"a.vhdx": DiskChanges(((0, 4096), (8192, 512))), "b.vhdx": DiskChanges(())}
     for bad in ({"a": [{"offset": 0}]}, {"a": [[1, 0]]}, {"a": [["1", 2]]}, {"a": [[True, 2]]}):
         with pytest.raises(DataMoverError, match="changed_ranges for a"):
             cli.parse_changed_ranges(bad)

@@ -99,8 +99,8 @@ def test_the_options_document_reads_back_into_an_equal_object(operation, params)
 
 def test_a_document_of_another_schema_or_no_json_is_refused():
     document = json.loads(DataMoverOptions.from_params({"operation": "list", "repository": "/r"}).to_json())
-    with pytest.raises(DataMoverError, match=f"schema 2; this engine reads schema {SCHEMA}"):
-        DataMoverOptions.from_json(json.dumps(dict(document, schema=2)))
+    with pytest.raises(DataMoverError, match=f"schema {SCHEMA + 1}; this engine reads schema 1 and {SCHEMA}"):
+        DataMoverOptions.from_json(json.dumps(dict(document, schema=SCHEMA + 1)))
     with pytest.raises(DataMoverError, match="not JSON"):
         DataMoverOptions.from_json("{")
 
