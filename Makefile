@@ -83,6 +83,10 @@ bench: $(STAMP)  ## data mover benchmark against restic and borg (prints one tab
 	tools/install_system_deps.sh bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+.PHONY: bench-job
+bench-job: $(STAMP) system-deps build  ## the backup job at estate scale on the lab: 1 and 2 proxies, 40 and 256 VMs (one table)
+	$(BIN)/python bench/job.py --collections $(INSTALL_ROOT) $(BENCH_JOB_ARGS)
+
 .PHONY: design
 design: $(STAMP)  ## regenerate the import graph in docs/design.md (a test fails when it is stale)
 	$(BIN)/python tools/import_graph.py --write docs/design.md

@@ -7,10 +7,12 @@ with hv1 and hv2, px1 a fit proxy, px2 a node of CL1, file server fs1) whose VMs
 on the SMB3 share \\\\fs1\\vms, the others on the CSV); `lab up` on
 ephemeral ports with the collection's packages staged on every host; run the installed collection's
 `site.yml` through `ansible-playbook` (preflight report, managed servers, proxies: px2 refused for R8,
-px1 deployed; backup through transportable shadow copies, a shadow copy share on fs1 for files01, and px1's
-data mover; verify); restore each VM
-with `restore.yml` on px1; compare every restored disk with its source (`qemu-img compare`); print a
-summary. The lab is always stopped (`lab down`), on failure and on Ctrl-C too.
+px1 deployed; day 1: a full backup by volume group, one transportable shadow copy set per group, a shadow
+copy share on fs1 for files01, px1's data mover; verify); let the lab write 2 % of every disk (`lab churn`)
+and run `backup.yml` again (day 2: recovery checkpoints, only the blocks Hyper-V RCT reports as changed);
+restore each VM with `restore.yml` on px1; compare every restored disk with the disk as it is on day 2
+(`qemu-img compare`); print a summary of both days. The lab is always stopped (`lab down`), on failure
+and on Ctrl-C too.
 """
 
 from __future__ import annotations
@@ -135,13 +137,14 @@ class Ansible:
         self.secrets.touch(mode=0o600)
         self.secrets.write_text(json.dumps({"backup_passphrase": PASSPHRASE, "backup_repository": REPOSITORY}))
 
-    def playbook(self, name: str, log_name: str, extra: dict[str, Any]) -> tuple[int, str]:
-        """Run playbooks/<name>.yml; keep the full output in a log, print its outline; (rc, output)."""
+    def playbook(self, name: str, log_name: str, extra: dict[str, Any], *options: str) -> tuple[int, str]:
+        """Run playbooks/<name>.yml (with ansible-playbook ``options``); keep the full output in a log, print its
+        outline; (rc, output)."""
         variables = self.workdir / f"{log_name}.vars.json"
         variables.write_text(json.dumps(extra))
         binary = str(Path(sys.executable).with_name("ansible-playbook"))
         command = [binary, "-i", str(self.inventory), str(self.playbooks / f"{name}.yml")]
-        command += ["-e", f"@{self.secrets}", "-e", f"@{variables}"]
+        command += ["-e", f"@{self.secrets}", "-e", f"@{variables}", *options]
         done = subprocess.run(command, capture_output=True, text=True, env=self.environment)
         output = done.stdout + done.stderr
         (self.workdir / f"{log_name}.log").write_text(output)
@@ -150,18 +153,22 @@ class Ansible:
                 print("   " + line.strip()[:220])
         return done.returncode, output
 
-    def repository_list(self) -> dict[str, Any]:
-        """`data_mover operation=list` on px1: every VM's restore points with their stats."""
-        tree = self.workdir / "list-tree"
+    def data_mover(self, host: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """`data_mover` with ``arguments`` on ``host`` against the repository (ad hoc, tree callback); its result."""
+        tree = self.workdir / f"tree-{host}"
         module_args = json.dumps(
-            {"operation": "list", "repository": "{{ backup_repository }}", "passphrase": "{{ backup_passphrase }}"}
+            {"repository": "{{ backup_repository }}", "passphrase": "{{ backup_passphrase }}", **arguments}
         )
         binary = str(Path(sys.executable).with_name("ansible"))
-        command = [binary, "px1", "-i", str(self.inventory), "-m", "backup.hyperv.data_mover", "-a", module_args]
+        command = [binary, host, "-i", str(self.inventory), "-m", "backup.hyperv.data_mover", "-a", module_args]
         environment = {**self.environment, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_CALLBACK_TREE_DIR": str(tree)}
         environment["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.builtin.tree"
         subprocess.run([*command, "-e", f"@{self.secrets}"], capture_output=True, env=environment, check=False)
-        return json.loads((tree / "px1").read_text())
+        return json.loads((tree / host).read_text())
+
+    def repository_list(self) -> dict[str, Any]:
+        """`data_mover operation=list` on px1: every VM's restore points with their stats."""
+        return self.data_mover("px1", {"operation": "list"})
 
 
 def print_preflight(report_dir: Path) -> dict[str, str]:
@@ -196,34 +203,68 @@ def verify_outcome(site_output: str) -> str:
     return "ok, every chunk read back and checked" if first.startswith("ok:") else f"FAILED ({first[:120]})"
 
 
-def print_summary(verdicts: dict[str, str], deployed: dict[str, bool], listing: dict, identical: dict) -> None:
+def print_summary(verdicts: dict[str, str], deployed: dict[str, bool], listing: dict, days: dict[str, Any]) -> None:
     say("Summary")
     for proxy, verdict in verdicts.items():
         outcome = "deployed, took the backup jobs" if deployed.get(proxy) else "refused by the offhost_proxy role"
         print(f"   proxy {proxy}: preflight {verdict}; {outcome}")
-    print(f"   {'VM':<8} {'disks':>5} {'logical MiB':>12} {'read MiB':>9} {'stored MiB':>11} {'restore':>16}")
-    points = {vm: restore_points[-1] for vm, restore_points in listing.get("vms", {}).items() if restore_points}
-    for vm, same in identical.items():
-        stats = points.get(vm, {}).get("stats", {})
-        verdict = "identical" if same else "DIFFERS"
+    for day, snapshots in days["snapshots"].items():
+        print(f"   day {day}: {snapshots} shadow copy set(s) for {len(VMS)} VMs")
+    print(f"   day 2: the lab wrote {days['written'] / MiB:.1f} MiB into the VMs' disks between the runs")
+    header = f"   {'VM':<8} {'disks':>5} {'logical MiB':>12} {'day-1 read':>10} {'stored':>7} {'day-2 read':>10}"
+    print(header + f" {'stored':>7} {'day-2 disks':>16} {'restore':>10}")
+    for vm, same in days["identical"].items():
+        points = listing.get("vms", {}).get(vm) or [{}]
+        first, last = points[0].get("stats", {}), points[-1].get("stats", {})
+        modes = {how.get("mode") for how in (points[-1].get("incremental") or {}).values()}
+        read_how = "RCT ranges" if modes == {"changed_ranges"} else "full" if modes == {"full"} else "mixed"
         print(
-            f"   {vm:<8} {len(VMS[vm][1]):>5} {stats.get('bytes_logical', 0) / MiB:>12.1f}"
-            f" {stats.get('bytes_read', 0) / MiB:>9.1f} {stats.get('bytes_stored', 0) / MiB:>11.1f} {verdict:>16}"
+            f"   {vm:<8} {len(VMS[vm][1]):>5} {first.get('bytes_logical', 0) / MiB:>12.1f}"
+            f" {first.get('bytes_read', 0) / MiB:>10.1f} {first.get('bytes_stored', 0) / MiB:>7.1f}"
+            f" {last.get('bytes_read', 0) / MiB:>10.1f} {last.get('bytes_stored', 0) / MiB:>7.1f}"
+            f" {read_how:>16} {'identical' if same else 'DIFFERS':>10}"
         )
+
+
+def lab_json(state_dir: Path, *arguments: str) -> Any:
+    done = lab(*arguments, "--state-dir", str(state_dir))
+    if done.returncode != 0:
+        raise RuntimeError(f"lab {arguments[0]}: {done.stdout}{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def day_two(ansible: Ansible, state_dir: Path, disks: dict[str, list[Path]]) -> tuple[int, dict[str, Any]]:
+    """The VMs change (the lab writes 2 % of every disk), then backup.yml again: the incremental with RCT."""
+    snapshots = {1: sum(host["snapshot_sets"] for host in lab_json(state_dir, "stats", "--reset").values())}
+    written = lab_json(state_dir, "churn", "--percent", "2", "--seed", "demo")
+    current = {vm: list(paths) for vm, paths in disks.items()}
+    for disk in written:  # the lab keeps the changed disk apart from the file it started from
+        if "file" in disk:
+            index = [p.name for p in disks[disk["vm"]]].index(disk["disk"].rsplit("\\", 1)[1])
+            current[disk["vm"]][index] = Path(disk["file"])
+    rc, _output = ansible.playbook("backup", "backup-day2", {"backup_vms": list(VMS)})
+    snapshots[2] = sum(host["snapshot_sets"] for host in lab_json(state_dir, "stats").values())
+    days = {"snapshots": snapshots, "written": sum(d.get("bytes", 0) for d in written), "current": current}
+    return rc, days
 
 
 def run_demo(args: argparse.Namespace, state_dir: Path, disks: dict[str, list[Path]]) -> int:
     ansible = Ansible(args.collections, args.workdir, state_dir / "inventory.yml")
     report_dir = args.workdir / "preflight"
-    say("site.yml: preflight report -> managed servers -> proxies -> backup -> verify (ansible-playbook)")
+    say("site.yml: preflight report -> managed servers -> proxies -> backup (day 1, full) -> verify (ansible-playbook)")
     extra = {"backup_vms": list(VMS), "backup_encryption": "aes-256-gcm", "preflight_report_dir": str(report_dir)}
     rc, output = ansible.playbook("site", "site", extra)
     say(f"Preflight report before anything was installed ({report_dir})")
     verdicts = print_preflight(report_dir)
-    deployed = {proxy: f"{proxy} backed up " in output for proxy in verdicts}
+    deployed = {proxy: f"{proxy}: {len(VMS)} VM(s) stored" in output for proxy in verdicts}
     print(f"   repository verify: {verify_outcome(output)}")
     if rc not in (0, 2) or not any(deployed.values()):  # 2: a host failed, i.e. px2 refused as it should be
         print(f"site.yml failed (rc {rc}); see {args.workdir / 'site.log'}")
+        return 1
+    say("Day 2: the lab writes 2 % of every disk; backup.yml again (recovery checkpoints, RCT changed ranges)")
+    rc, days = day_two(ansible, state_dir, disks)
+    if rc != 0:
+        print(f"backup.yml of day 2 failed (rc {rc}); see {args.workdir / 'backup-day2.log'}")
         return 1
     say("restore.yml: restore each VM's latest restore point on px1 (C:\\Restore\\<vm>)")
     for vm in VMS:
@@ -231,10 +272,10 @@ def run_demo(args: argparse.Namespace, state_dir: Path, disks: dict[str, list[Pa
         if ansible.playbook("restore", f"restore-{vm}", restore)[0] != 0:
             print(f"restore of {vm} failed; see {args.workdir / f'restore-{vm}.log'}")
             return 1
-    say("qemu-img compare: every restored disk against its source")
-    identical = compare_restored(state_dir, disks)
-    print_summary(verdicts, deployed, ansible.repository_list(), identical)
-    return 0 if all(identical.values()) else 1
+    say("qemu-img compare: every restored disk against the disk as it is on day 2")
+    days["identical"] = compare_restored(state_dir, days["current"])
+    print_summary(verdicts, deployed, ansible.repository_list(), days)
+    return 0 if all(days["identical"].values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,7 @@ REPORT_SPEC: dict[str, dict[str, Any]] = {
             "proxy": {"type": "str"},
             "restore_point": {"type": "str"},
             "stats": {"type": "dict", "default": {}},
+            "incremental": {"type": "dict", "default": {}},
             "failed": {"type": "bool", "default": False},
             "msg": {"type": "str"},
         },

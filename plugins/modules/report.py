@@ -63,6 +63,13 @@ options:
             (zero and unallocated blocks left out) that was already in the repository.
         type: dict
         default: {}
+      incremental:
+        description:
+          - The data mover's RV(backup.hyperv.data_mover#module:incremental) for that VM, per disk how it was read
+            (C(mode) V(changed_ranges) or V(full)) and, for a full read, why (C(fallback_reason)).
+          - Shown in the C(disks read) column.
+        type: dict
+        default: {}
       failed:
         description: Whether the backup of this VM failed.
         type: bool

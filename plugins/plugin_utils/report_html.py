@@ -140,6 +140,19 @@ def _findings(report: Mapping[str, Any]) -> Iterable[str]:
         yield from _finding_section(proxy, finding)
 
 
+def _disks_read(incremental: Mapping[str, Any]) -> str:
+    """Per disk: read by RCT changed ranges, or in full and why."""
+    parts = []
+    for disk, how in incremental.items():  # in the order the data mover read them
+        how = how if isinstance(how, Mapping) else {}
+        if how.get("mode") == "changed_ranges":
+            parts.append(f"{disk}: changed ranges")
+        else:
+            reason = how.get("fallback_reason")
+            parts.append(f"{disk}: full" + (f" ({reason})" if reason else ""))
+    return "; ".join(parts) or "—"
+
+
 def _backup_row(row: Mapping[str, Any]) -> str:
     stats = row.get("stats") or {}
     outcome = backup_outcome(row)
@@ -157,6 +170,7 @@ def _backup_row(row: Mapping[str, Any]) -> str:
             _td(row["vm"]),
             _td(row.get("proxy") or "—"),
             *figures,
+            _td(_disks_read(row.get("incremental") or {})),
             _td(BACKUP_LABELS[outcome], f"backup-{outcome}"),
             _td(detail),
             "</tr>",
@@ -167,7 +181,17 @@ def _backup_row(row: Mapping[str, Any]) -> str:
 def _backups(backups: Sequence[Mapping[str, Any]]) -> Iterable[str]:
     yield "<h2>Backup</h2>"
     yield '<table id="backup-results"><thead><tr>'
-    headers = ("VM", "proxy", "read", "stored", "dedup ratio", "duration", "status", "restore point or error")
+    headers = (
+        "VM",
+        "proxy",
+        "read",
+        "stored",
+        "dedup ratio",
+        "duration",
+        "disks read",
+        "status",
+        "restore point or error",
+    )
     yield "".join(f"<th>{escape(header)}</th>" for header in headers)
     yield "</tr></thead><tbody>"
     yield from (_backup_row(row) for row in backups)

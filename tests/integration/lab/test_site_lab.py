@@ -201,7 +201,7 @@ def check_first_run_refuses_the_misconfigured_proxy_and_deploys_the_fit_one(site
 
 def check_every_selected_vm_is_backed_up_and_restores_identical(site_run: dict[str, Any]) -> None:
     lab = site_run["lab"]
-    backed_up = re.search(r'"msg": "px1 backed up (.*)"', site_run["first"][1])
+    backed_up = re.search(r'"msg": "px1: .* Stored: (.*)"', site_run["first"][1])
     assert backed_up, site_run["first"][1][-3000:]
     assert sorted(re.findall(r"\w+/(\w+) -> \S+", backed_up[1])) == sorted(site_run["case"]["vms"])
     verified = site_run["first"][1].split("TASK [Read back and check every stored chunk", 1)[1].split("\n")[1]

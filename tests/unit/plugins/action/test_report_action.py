@@ -37,6 +37,10 @@ WEB01 = {
         "bytes_zero": 1 << 30,
         "duration": 4.2,
     },
+    "incremental": {
+        "web01.vhdx": {"mode": "changed_ranges", "baseline": "20261123T220501.123456Z-0b1c2d3e"},
+        "web01-data.vhdx": {"mode": "full", "fallback_reason": "no RCT id recorded for this disk in the repository"},
+    },
 }
 FILES01 = {"vm": "hv1/files01", "proxy": "px1", "failed": True, "msg": "cannot read \\\\fs1\\vms\\files01"}
 
@@ -168,8 +172,28 @@ def test_chromium_dom_shows_the_cells_an_admin_reads(make_action, tmp_path, pref
     assert dom.cell("preflight-summary", "px3", "R1").startswith("not assessed: preflight cannot read facts")
     assert ("message", UNC_MESSAGE) in dom.paragraphs
     header, *rows = dom.tables["backup-results"]
-    assert header == ["VM", "proxy", "read", "stored", "dedup ratio", "duration", "status", "restore point or error"]
+    assert header == [
+        "VM",
+        "proxy",
+        "read",
+        "stored",
+        "dedup ratio",
+        "duration",
+        "disks read",
+        "status",
+        "restore point or error",
+    ]
     assert rows == [
-        ["hv1/web01", "px1", "1.0 GiB", "50.0 MiB", "87.5 %", "4.2 s", "OK", "20261124T220501.123456Z-3f2a9c1e"],
-        ["hv1/files01", "px1", "—", "—", "—", "—", "FAILED", "cannot read \\\\fs1\\vms\\files01"],
+        [
+            "hv1/web01",
+            "px1",
+            "1.0 GiB",
+            "50.0 MiB",
+            "87.5 %",
+            "4.2 s",
+            "web01.vhdx: changed ranges; web01-data.vhdx: full (no RCT id recorded for this disk in the repository)",
+            "OK",
+            "20261124T220501.123456Z-3f2a9c1e",
+        ],
+        ["hv1/files01", "px1", "—", "—", "—", "—", "—", "FAILED", "cannot read \\\\fs1\\vms\\files01"],
     ]

@@ -1,0 +1,292 @@
+"""Benchmark of the backup job at estate scale on the lab (``make bench-job``): one table, per configuration.
+
+For each configuration (VMs, proxies, disk size): make the VMs' VHDX disks with qemu-img (each with its own
+random data, so nothing deduplicates across VMs), write an estate (cluster CL1 = hv1 + hv2 with two CSVs, the
+VMs spread over both hosts and both CSVs, proxies px1 and px2 outside the cluster reading both LUNs), ``lab up``
+with the collection's packages staged, deploy the proxies (``offhost_proxy.yml``), then run ``backup.yml`` for
+day 1 (full), let the lab write about ``--churn`` percent of each disk in random tracking blocks (``lab churn``),
+and run it for day 2 (incremental with RCT). With one proxy the run is limited to px1 (``--limit``).
+
+Per run: the shadow copy sets the lab created, the WS-Management HTTP requests and commands (round trips) it
+answered (``lab stats``), the bytes the data mover read and stored (the new restore points' stats, listed from
+each proxy's repository), the bytes the lab wrote between the days (``lab churn``), and the wall time of
+``ansible-playbook``. Printed as one table, then the issue's targets checked against it; JSON in the work dir.
+
+    .venv/bin/python bench/job.py [--vms 40,256] [--proxies 1,2] [--disk 8M] [--big-vms 4 --big-disk 256M]
+        [--churn 2] [--work build/bench-job]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+from demo import PACKAGES, Ansible, lab  # noqa: E402  (the demo's lab and ansible-playbook helpers)
+
+MiB = 1 << 20
+CREDENTIALS = {"username": "Administrator", "password": "Lab-Passw0rd!"}
+
+
+@dataclass
+class Run:
+    """One backup.yml run's figures."""
+
+    day: int
+    wall_s: float
+    snapshots: int
+    requests: int
+    commands: int
+    bytes_read: int
+    bytes_stored: int
+    vms_stored: int
+    disks_incremental: int
+    bytes_written_before: int = 0
+
+
+@dataclass
+class Config:
+    vms: int
+    proxies: int
+    disk: int
+    runs: list[Run] = field(default_factory=list)
+
+
+def size_of(text: str) -> int:
+    units = {"K": 1 << 10, "M": MiB, "G": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
+
+
+def make_disk(path: Path, size: int, seed: int) -> None:
+    """A dynamic VHDX whose first half holds random data in 1 MiB runs, the rest never written."""
+    raw, rng = path.with_suffix(".raw"), random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with raw.open("wb") as disk:
+        disk.truncate(size)
+        for offset in range(0, size // 2, MiB):
+            disk.seek(offset)
+            disk.write(rng.randbytes(min(MiB, size // 2 - offset)))
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "vhdx", str(raw), str(path)], check=True)
+    raw.unlink()
+
+
+def estate(work: Path, vms: int, disk: int) -> Path:
+    """hv1/hv2 (CL1, CSVs Volume1 and Volume2), px1/px2 reading both LUNs; VM i on hv(i%2+1), CSV by i//2 % 2."""
+    hosts: dict[str, list[dict[str, Any]]] = {"hv1": [], "hv2": []}
+    for index in range(vms):
+        name, volume = f"vm{index:03d}", f"Volume{index // 2 % 2 + 1}"
+        file = work / "disks" / f"{name}.vhdx"
+        make_disk(file, disk, seed=index)
+        path = f"C:\\ClusterStorage\\{volume}\\{name}\\{name}.vhdx"
+        hosts[f"hv{index % 2 + 1}"].append({"name": name, "disks": [{"path": path, "file": str(file)}]})
+    document = {
+        "domains": [{"dns": "contoso.local"}],
+        "luns": [{"id": "csv1"}, {"id": "csv2"}],
+        "defaults": {"vss_providers": [{"name": "Contoso Array VSS Hardware Provider", "version": "5.2.1"}]},
+        "clusters": [{"name": "CL1", "nodes": ["hv1", "hv2"], "csvs": [{"lun": "csv1"}, {"lun": "csv2"}]}],
+        "hosts": [
+            {
+                "name": "hv1",
+                "address": "127.0.0.61",
+                "connection": "winrm",
+                "credentials": CREDENTIALS,
+                "role": "hyperv",
+                "vms": hosts["hv1"],
+            },
+            {
+                "name": "hv2",
+                "address": "127.0.0.62",
+                "connection": "psrp",
+                "credentials": CREDENTIALS,
+                "role": "hyperv",
+                "vms": hosts["hv2"],
+            },
+            {
+                "name": "px1",
+                "address": "127.0.0.63",
+                "connection": "psrp",
+                "credentials": CREDENTIALS,
+                "role": "proxy",
+                "luns": ["csv1", "csv2"],
+            },
+            {
+                "name": "px2",
+                "address": "127.0.0.64",
+                "connection": "winrm",
+                "credentials": CREDENTIALS,
+                "role": "proxy",
+                "luns": ["csv1", "csv2"],
+            },
+        ],
+    }
+    path = work / "estate.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def lab_json(*arguments: str) -> Any:
+    done = lab(*arguments)
+    if done.returncode != 0:
+        raise RuntimeError(f"lab {' '.join(arguments)}: {done.stdout}{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def newest_points(ansible: Ansible, proxy: str, since: str) -> list[dict[str, Any]]:
+    """The restore points the proxy's repository got after ``since`` (an ISO time)."""
+    listing = ansible.data_mover(proxy, {"operation": "list"})
+    points = [point for points in (listing.get("vms") or {}).values() for point in points]
+    return [point for point in points if point.get("time", "") > since]
+
+
+def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int) -> Run:
+    lab_json("stats", "--reset", "--state-dir", str(state))
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    limit = ["--limit", "px1"] if config.proxies == 1 else []
+    began = time.monotonic()
+    rc, output = ansible.playbook("backup", f"backup-{config.vms}-{config.proxies}-day{day}", {}, *limit)
+    wall = time.monotonic() - began
+    if rc != 0:
+        raise RuntimeError(f"backup.yml day {day} failed (rc {rc}): {output[-2000:]}")
+    stats = lab_json("stats", "--state-dir", str(state))
+    points = [p for proxy in ("px1", "px2")[: config.proxies] for p in newest_points(ansible, proxy, started_at)]
+    hosts = stats.values()
+    return Run(
+        day=day,
+        wall_s=round(wall, 1),
+        snapshots=sum(host["snapshot_sets"] for host in hosts),
+        requests=sum(host["http_requests"] for host in hosts),
+        commands=sum(host["commands"] for host in hosts),
+        bytes_read=sum(p["stats"]["bytes_read"] for p in points),
+        bytes_stored=sum(p["stats"]["bytes_stored"] for p in points),
+        vms_stored=len(points),
+        disks_incremental=sum(
+            1 for p in points for how in (p.get("incremental") or {}).values() if how.get("mode") == "changed_ranges"
+        ),
+        bytes_written_before=written,
+    )
+
+
+def run_config(args: argparse.Namespace, config: Config) -> Config:
+    work = args.work / f"{config.vms}vm-{config.proxies}px-{config.disk // MiB}M"
+    state = work / "lab"
+    if state.exists():
+        lab("down", "--state-dir", str(state))
+    subprocess.run(["rm", "-rf", str(work)], check=True)
+    work.mkdir(parents=True)
+    path = estate(work, config.vms, config.disk)
+    lab_json("up", str(path), "--state-dir", str(state), "--port", "0", "--handlers", str(PACKAGES))
+    try:
+        ansible = Ansible(args.collections, work, state / "inventory.yml")
+        rc, output = ansible.playbook("offhost_proxy", "offhost_proxy", {})
+        if rc != 0:
+            raise RuntimeError(f"offhost_proxy.yml failed: {output[-2000:]}")
+        config.runs.append(backup(ansible, state, config, 1, 0))
+        churn = lab_json("churn", "--percent", str(args.churn), "--seed", "1", "--state-dir", str(state))
+        written = sum(int(disk.get("bytes", 0)) for disk in churn)
+        config.runs.append(backup(ansible, state, config, 2, written))
+    finally:
+        lab("down", "--state-dir", str(state))
+    return config
+
+
+def table(configs: list[Config]) -> list[str]:
+    header = (
+        f"{'VMs':>4} {'proxies':>7} {'disk':>6} {'day':>3} {'wall s':>7} {'s/VM':>6} {'snapshots':>9} "
+        f"{'HTTP/VM':>7} {'cmds':>5} {'written MiB':>11} {'read MiB':>9} {'stored MiB':>10} {'RCT disks':>9}"
+    )
+    lines = [header]
+    for config in configs:
+        for run in config.runs:
+            lines.append(
+                f"{config.vms:>4} {config.proxies:>7} {config.disk // MiB:>5}M {run.day:>3} {run.wall_s:>7.1f}"
+                f" {run.wall_s / config.vms:>6.2f} {run.snapshots:>9} {run.requests / config.vms:>7.1f}"
+                f" {run.commands:>5} {run.bytes_written_before / MiB:>11.1f} {run.bytes_read / MiB:>9.1f}"
+                f" {run.bytes_stored / MiB:>10.1f} {run.disks_incremental:>9}"
+            )
+    return lines
+
+
+def day(config: Config, number: int) -> Run:
+    return next(run for run in config.runs if run.day == number)
+
+
+def targets(configs: list[Config], groups: dict[int, int]) -> list[str]:
+    """The issue's targets, each with the figures it was checked on (PASS/MISS, never silently dropped)."""
+    checks = []
+    for config in configs:
+        two = day(config, 2)
+        checks.append(
+            (
+                f"snapshots <= volume groups ({config.vms} VMs, {config.proxies} px)",
+                two.snapshots <= groups[config.vms],
+                f"{two.snapshots} <= {groups[config.vms]}",
+            )
+        )
+        checks.append(
+            (
+                f"HTTP requests per VM <= 5 amortised ({config.vms} VMs, {config.proxies} px, day 2)",
+                two.requests / config.vms <= 5,
+                f"{two.requests / config.vms:.1f}",
+            )
+        )
+    small = {(c.vms, c.proxies): c for c in configs}
+    for vms in sorted({c.vms for c in configs}):
+        one, both = small.get((vms, 1)), small.get((vms, 2))
+        if one and both:
+            ratio = day(one, 1).wall_s / day(both, 1).wall_s
+            checks.append((f"2 proxies >= 1.7x faster than 1 ({vms} VMs, day 1)", ratio >= 1.7, f"{ratio:.2f}x"))
+    return [f"{'PASS' if ok else 'MISS'}  {name}: {figures}" for name, ok, figures in checks]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vms", default="40,256")
+    parser.add_argument("--proxies", default="1,2")
+    parser.add_argument("--disk", default="8M")
+    parser.add_argument("--big-vms", type=int, default=4)
+    parser.add_argument("--big-disk", default="256M")
+    parser.add_argument("--churn", type=float, default=2.0)
+    parser.add_argument("--max-vms-per-snapshot", type=int, default=16)
+    parser.add_argument("--collections", type=Path, default=REPO_ROOT / "build/install")
+    parser.add_argument("--work", type=Path, default=REPO_ROOT / "build/bench-job")
+    args = parser.parse_args(argv)
+    args.work = args.work.resolve()
+    configs = [
+        Config(int(vms), int(proxies), size_of(args.disk))
+        for vms in args.vms.split(",")
+        for proxies in args.proxies.split(",")
+    ]
+    if args.big_vms:
+        configs.append(Config(args.big_vms, 2, size_of(args.big_disk)))
+    for config in configs:
+        print(f"==> {config.vms} VMs, {config.proxies} proxies, {config.disk // MiB} MiB disks", flush=True)
+        run_config(args, config)
+        print("\n".join(table([config])[1:]), flush=True)
+    # VMs alternate hosts and CSVs: 4 (host, CSV) components, each cut at max_vms_per_snapshot
+    per_component = lambda vms: -(-(vms // 4 or 1) // args.max_vms_per_snapshot)  # noqa: E731
+    groups = {c.vms: 4 * per_component(c.vms) for c in configs}
+    lines = [*table(configs), "", *targets(configs, groups)]
+    big = [c for c in configs if c.disk >= 256 * MiB]
+    for config in big:
+        ratio = day(config, 2).wall_s / day(config, 1).wall_s
+        lines.append(
+            f"{'PASS' if ratio <= 0.2 else 'MISS'}  day-2 wall <= 1/5 of day 1"
+            f" ({config.disk // MiB} MiB disks): {ratio:.2f}"
+        )
+    print("\n".join(lines))
+    (args.work / "results.json").write_text(json.dumps([asdict(c) for c in configs], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

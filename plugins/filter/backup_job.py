@@ -1,0 +1,226 @@
+# Copyright: backup.hyperv developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn the results of one volume group's steps into the next step's input (playbooks/tasks/backup_group.yml).
+
+The steps are ``change_tracking`` (checkpoint, reference, absent), ``shadow_copy`` and ``data_mover``; each filter
+takes their registered results as they are (a skipped task has none of its keys) and decides one thing:
+
+- ``backup_job_entries``: what the data mover reads for each VM. After a recovery checkpoint the VM runs on a new
+  ``.avhdx`` layer; the checkpoint froze the files it used before, so those are what is read (the layer is left
+  out), with the changed ranges per disk since the RCT id the repository recorded, and the new RCT ids to record.
+- ``backup_release``: what ``change_tracking state=absent`` destroys per VM (a checkpoint never converted; the
+  other reference points once the VM is stored; the new reference point when it is not).
+- ``backup_vm_results``: one result per VM of the group for the report and the run's verdict.
+"""
+
+from __future__ import annotations
+
+import ntpath
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+
+def _vms_of(result: Any) -> Mapping[str, Any]:
+    """``vms`` of a registered change_tracking result; empty when the task was skipped or failed."""
+    vms = result.get("vms") if isinstance(result, Mapping) else None
+    return vms if isinstance(vms, Mapping) else {}
+
+
+def _same_path(left: str, right: str) -> bool:
+    return ntpath.normcase(str(left)) == ntpath.normcase(str(right))
+
+
+def _frozen_paths(entry: Mapping[str, Any], frozen: Sequence[str]) -> Optional[str]:
+    """The proxy path of the frozen disk behind a vm_files entry: the entry itself or one of its parents."""
+    for candidate in [entry, *(entry.get("parents") or [])]:
+        if any(_same_path(candidate.get("source", ""), path) for path in frozen):
+            return str(candidate["path"])
+    return None
+
+
+def _sources(files: Sequence[Mapping[str, Any]], frozen: Sequence[str]) -> list[str]:
+    """What to read: each disk as the checkpoint froze it, every other file of the VM as it is."""
+    sources: list[str] = []
+    for entry in files:
+        disk = _frozen_paths(entry, frozen) if frozen else None
+        path = disk or str(entry["path"])
+        if path not in sources:
+            sources.append(path)
+    return sources
+
+
+def _changed_ranges(disks: Sequence[Mapping[str, Any]], audit: bool) -> dict[str, dict[str, Any]]:
+    return {
+        str(disk["name"]): {
+            "since": disk.get("since"),
+            "ranges": disk.get("ranges"),
+            "reason": disk.get("reason"),
+            "audit": bool(audit) and disk.get("ranges") is not None,
+        }
+        for disk in disks
+    }
+
+
+def backup_since(baselines: Any, vms: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``{vm: {disk file name: RCT id}}`` the repository's latest restore points recorded, for the checkpoint step."""
+    points = baselines.get("baselines") if isinstance(baselines, Mapping) else None
+    since: dict[str, dict[str, str]] = {}
+    for vm in vms:
+        disks = (points or {}).get(vm, {}).get("disks") or {}
+        ids = {str(name): str(disk["change_id"]) for name, disk in disks.items() if disk.get("change_id")}
+        if ids:
+            since[vm] = ids
+    return since
+
+
+def backup_ready_vms(vms: Sequence[str], checkpoint: Any) -> list[str]:
+    """The VMs of the group that go on after the checkpoint step (a VM that failed there fails alone)."""
+    described = _vms_of(checkpoint)
+    return [vm for vm in vms if vm in described and not described[vm].get("failed")]
+
+
+def backup_checkpoints(checkpoint: Any) -> dict[str, str]:
+    """``{vm: recovery checkpoint}`` for the VMs that got one, to convert into reference points."""
+    return {vm: str(entry["checkpoint"]) for vm, entry in _vms_of(checkpoint).items() if entry.get("checkpoint")}
+
+
+def backup_job_entries(
+    vms: Sequence[str], checkpoint: Any, vm_files: Mapping[str, Any], reference: Any, audit: bool = False
+) -> list:
+    """The data mover job's entries: ``{vm, sources, changed_ranges, change_ids}`` per VM that has files; with
+    ``audit``, disks with ranges are read in full and the ranges checked against the data (rct_audit)."""
+    described, referenced = _vms_of(checkpoint), _vms_of(reference)
+    entries = []
+    for vm in vms:
+        files = vm_files.get(vm) if isinstance(vm_files, Mapping) else None
+        if vm not in described or described[vm].get("failed") or not files:
+            continue
+        disks = described[vm].get("disks") or []
+        ids = referenced.get(vm, {}).get("change_ids") or {}
+        entries.append(
+            {
+                "vm": vm,
+                "sources": _sources(files, [str(disk["path"]) for disk in disks]),
+                "changed_ranges": _changed_ranges(disks, audit),
+                "change_ids": {str(name): str(value) for name, value in ids.items()},
+            }
+        )
+    return entries
+
+
+def _stored(mover: Any) -> dict[str, Mapping[str, Any]]:
+    results = mover.get("results") if isinstance(mover, Mapping) else None
+    return {str(r["vm"]): r for r in results or [] if isinstance(r, Mapping) and not r.get("failed")}
+
+
+def backup_release(checkpoint: Any, reference: Any, mover: Any) -> dict[str, dict[str, Optional[str]]]:
+    """Per VM, what ``change_tracking state=absent`` destroys; VMs with nothing to release are left out."""
+    referenced, stored = _vms_of(reference), _stored(mover)
+    release = {}
+    for vm, entry in _vms_of(checkpoint).items():
+        point = referenced.get(vm, {}).get("reference_point")
+        item = {
+            "checkpoint": None if point else entry.get("checkpoint"),  # converted: the checkpoint is gone
+            "keep": point if point and vm in stored else None,
+            "drop": point if point and vm not in stored else None,
+        }
+        if any(item.values()):
+            release[vm] = item
+    return release
+
+
+def _failure(vm: str, checkpoint: Any, mover: Any, group_msg: Optional[str], check_mode: bool) -> Optional[str]:
+    described = _vms_of(checkpoint).get(vm, {})
+    if described.get("failed"):
+        return f"checkpoint: {described.get('msg') or 'failed'}"
+    results = mover.get("results") if isinstance(mover, Mapping) else None
+    for result in results or []:
+        if isinstance(result, Mapping) and result.get("vm") == vm and result.get("failed"):
+            return f"data mover: {result.get('msg') or 'failed'}"
+    if vm in _stored(mover):
+        return None
+    if group_msg:
+        return group_msg
+    return None if check_mode else "not stored"  # check mode creates nothing, so the later steps skip
+
+
+def backup_vm_results(
+    vms: Sequence[str],
+    host: str,
+    proxy: str,
+    checkpoint: Any,
+    mover: Any,
+    group_msg: Optional[str] = None,
+    check_mode: bool = False,
+) -> list[dict[str, Any]]:
+    """One record per VM of the group: its restore point and figures, or why it failed (in check mode, a VM that
+    nothing refused has no restore point and has not failed)."""
+    stored = _stored(mover)
+    records = []
+    for vm in vms:
+        failure = _failure(vm, checkpoint, mover, group_msg, check_mode)
+        record: dict[str, Any] = {"vm": f"{host}/{vm}", "proxy": proxy, "failed": failure is not None}
+        if failure is None:
+            result = stored.get(vm, {})
+            record.update(
+                restore_point=result.get("restore_point"),
+                stats=result.get("stats") or {},
+                incremental=result.get("incremental") or {},
+            )
+        else:
+            record["msg"] = failure
+        records.append(record)
+    return records
+
+
+def backup_rct_misses(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``<vm> <disk>: <n> chunk(s)`` for every disk whose audit found changes RCT did not report."""
+    misses = []
+    for record in records:
+        for disk, how in (record.get("incremental") or {}).items():
+            missed = ((how or {}).get("rct_audit") or {}).get("chunks_missed", 0)
+            if missed:
+                misses.append(f"{record['vm']} {disk}: {missed} chunk(s)")
+    return misses
+
+
+def _incremental_disks(record: Mapping[str, Any]) -> int:
+    disks = (record.get("incremental") or {}).values()
+    return sum(1 for disk in disks if isinstance(disk, Mapping) and disk.get("mode") == "changed_ranges")
+
+
+def _human(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} B"  # unreachable: the loop returns at TiB
+
+
+def backup_summary(records: Sequence[Mapping[str, Any]], snapshots: Any = 0) -> str:
+    """One line for a proxy's run: VMs stored and failed, disks read by RCT ranges, bytes read and stored."""
+    stored = [r for r in records if not r.get("failed")]
+    read = sum(int((r.get("stats") or {}).get("bytes_read", 0)) for r in stored)
+    kept = sum(int((r.get("stats") or {}).get("bytes_stored", 0)) for r in stored)
+    return (
+        f"{len(stored)} VM(s) stored, {len(records) - len(stored)} failed; "
+        f"{sum(_incremental_disks(r) for r in stored)} disk(s) read by RCT changed ranges; "
+        f"read {_human(read)}, stored {_human(kept)}; {int(snapshots)} shadow copy set(s). Stored: "
+        + (", ".join(f"{r['vm']} -> {r.get('restore_point') or 'check mode'}" for r in stored) or "nothing")
+    )
+
+
+class FilterModule:
+    """Filters of one volume group's backup steps."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "backup_since": backup_since,
+            "backup_ready_vms": backup_ready_vms,
+            "backup_checkpoints": backup_checkpoints,
+            "backup_job_entries": backup_job_entries,
+            "backup_release": backup_release,
+            "backup_vm_results": backup_vm_results,
+            "backup_summary": backup_summary,
+            "backup_rct_misses": backup_rct_misses,
+        }

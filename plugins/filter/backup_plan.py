@@ -1,0 +1,195 @@
+# Copyright: backup.hyperv developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plan a backup job: which VMs share a snapshot (volume groups) and which proxy backs up each group.
+
+Words: a VM's *volumes* are those its disks live on (a cluster shared volume, an SMB3 share, a drive). VMs of
+one source host whose volumes overlap are one *component*: a shadow copy set taken for any of them has to
+cover all their volumes anyway. A component is cut into *groups* of at most ``max_vms_per_snapshot`` VMs; a
+group is backed up from one shadow copy set, created, imported and released once. Groups, not VMs, are
+spread over the healthy proxies that serve their host (``assign_proxies``: bytes per task slot).
+
+Everything is one pass over the VMs (dictionaries and a union-find), so planning stays linear in the
+number of VMs; the playbook calls this once instead of looping over VMs in Jinja.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.backup.hyperv.plugins.filter.assign_proxies import assign_proxies
+
+DEFAULT_MAX_VMS_PER_SNAPSHOT = 16  # backup_max_vms_per_snapshot when unset; docs/backup.md says why
+_LONG_PREFIX = "\\\\?\\"
+_CSV = re.compile(r"^([a-z]:\\clusterstorage\\[^\\]+)", re.IGNORECASE)
+_UNC = re.compile(r"^(\\\\[^\\]+\\[^\\]+)")
+_DRIVE = re.compile(r"^([a-z]:)", re.IGNORECASE)
+
+
+def volume_of(path: str) -> str:
+    """The volume a Windows path lives on, lower case: a CSV folder, a share root, or a drive."""
+    text = str(path)
+    if text.startswith(_LONG_PREFIX):
+        text = text[len(_LONG_PREFIX) :]
+    text = text.replace("/", "\\")
+    for pattern in (_CSV, _UNC, _DRIVE):
+        match = pattern.match(text)
+        if match:
+            return match.group(1).lower()
+    return text.lower()
+
+
+def is_vhd_set(vm: Mapping[str, Any]) -> bool:
+    """R15: a disk in VHD Set format (by Get-VHD, or a .vhds file) cannot be backed up off-host."""
+    return any(
+        str(disk.get("format") or "").lower() == "vhdset" or str(disk.get("path", "")).lower().endswith(".vhds")
+        for disk in vm.get("disks") or []
+    )
+
+
+class _Components:
+    """Union-find of VMs joined by the volumes they share."""
+
+    def __init__(self) -> None:
+        self._parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        root = self._parent.setdefault(key, key)
+        while root != self._parent[root]:
+            self._parent[root] = self._parent[self._parent[root]]  # path halving keeps it near O(1)
+            root = self._parent[root]
+        return root
+
+    def join(self, keys: Sequence[str]) -> None:
+        first = self.find(keys[0])
+        for key in keys[1:]:
+            self._parent[self.find(key)] = first
+
+
+def _key(vm: Mapping[str, Any]) -> str:
+    return f"{vm['host']}/{vm['name']}"
+
+
+def _vm_volumes(vm: Mapping[str, Any]) -> list[str]:
+    return sorted({volume_of(disk["path"]) for disk in vm.get("disks") or [] if disk.get("path")})
+
+
+def _components(vms: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """VMs of one host sharing a volume end up in one component, in the order they were given."""
+    union = _Components()
+    for vm in vms:
+        union.join([_key(vm)] + [f"{vm['host']}|{volume}" for volume in _vm_volumes(vm)])
+    members: dict[str, list[Mapping[str, Any]]] = {}
+    for vm in vms:
+        members.setdefault(union.find(_key(vm)), []).append(vm)
+    return list(members.values())
+
+
+def _groups(vms: Sequence[Mapping[str, Any]], max_vms: int, sizes: Mapping[str, int]) -> list[dict[str, Any]]:
+    groups = []
+    for component in _components(vms):
+        for start in range(0, len(component), max_vms):
+            members = component[start : start + max_vms]
+            host = str(members[0]["host"])
+            groups.append(
+                {
+                    "id": f"{host}#{len(groups) + 1}",
+                    "host": host,
+                    "vms": [str(vm["name"]) for vm in members],
+                    "volumes": sorted({volume for vm in members for volume in _vm_volumes(vm)}),
+                    "size": sum(int(sizes.get(str(vm["name"]), 1)) for vm in members),
+                }
+            )
+    return groups
+
+
+def _proxies_of_hosts(proxies: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    serving: dict[str, list[str]] = {}
+    for proxy in proxies:
+        if proxy.get("healthy", True):
+            for host in proxy.get("serves") or []:
+                serving.setdefault(str(host), []).append(str(proxy["name"]))
+    return serving
+
+
+def _selected(vms: Sequence[Mapping[str, Any]], names: Optional[Iterable[str]]) -> tuple[list, list[str]]:
+    if names is None:
+        return list(vms), []
+    wanted = list(dict.fromkeys(str(name) for name in names))
+    found = {str(vm["name"]) for vm in vms}
+    return [vm for vm in vms if str(vm["name"]) in set(wanted)], [name for name in wanted if name not in found]
+
+
+def _max_vms(value: Any) -> int:
+    if value is None:  # the variable unset: the playbook passes none, the default lives here
+        return DEFAULT_MAX_VMS_PER_SNAPSHOT
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise AnsibleFilterError(
+            f"backup_plan: max_vms_per_snapshot must be a whole number of at least 1 (got {value!r})"
+        )
+    return number
+
+
+def backup_proxy_entry(
+    proxy_vars: Mapping[str, Any], served_hosts: Mapping[str, Sequence[str]], healthy: Sequence[str]
+) -> dict[str, Any]:
+    """A proxy as ``backup_plan`` takes it, from its host variables: its slots, the hosts it serves, its health."""
+    name = str(proxy_vars["inventory_hostname"])
+    return {
+        "name": name,
+        "slots": proxy_vars.get("backup_proxy_slots", 1),
+        "serves": list(served_hosts.get(name) or []),
+        "healthy": name in healthy,
+    }
+
+
+def backup_plan(
+    vms: Sequence[Mapping[str, Any]],
+    proxies: Sequence[Mapping[str, Any]],
+    selected: Optional[Iterable[str]] = None,
+    max_vms_per_snapshot: Any = None,
+    sizes: Optional[Mapping[str, Any]] = None,
+) -> dict[str, Any]:
+    """Groups of VMs per proxy, and what the plan leaves out (asked but missing, VHD Set, no healthy proxy)."""
+    max_vms = _max_vms(max_vms_per_snapshot)
+    chosen, missing = _selected(vms, selected)
+    vhd_set = [vm for vm in chosen if is_vhd_set(vm)]
+    serving = _proxies_of_hosts(proxies)
+    plannable = [vm for vm in chosen if not is_vhd_set(vm) and serving.get(str(vm["host"]))]
+    unserved = [_key(vm) for vm in chosen if not is_vhd_set(vm) and not serving.get(str(vm["host"]))]
+    groups = _groups(plannable, max_vms, {str(k): int(v) for k, v in (sizes or {}).items()})
+    pool = [{"name": p["name"], "slots": int(p.get("slots", 1))} for p in proxies if p.get("healthy", True)]
+    by_id = {group["id"]: group for group in groups}
+    assigned = (
+        assign_proxies([{"name": g["id"], "size": g["size"], "proxies": serving[g["host"]]} for g in groups], pool)
+        if pool
+        else {}
+    )
+    return {
+        "proxies": {
+            name: {
+                "groups": [by_id[group_id] for group_id in part["vms"]],
+                "vms": [f"{by_id[gid]['host']}/{vm}" for gid in part["vms"] for vm in by_id[gid]["vms"]],
+                "slots": part["slots"],
+            }
+            for name, part in assigned.items()
+        },
+        "groups": len(groups),
+        "missing": missing,
+        "vhd_set": [_key(vm) for vm in vhd_set],
+        "unserved": unserved,
+    }
+
+
+class FilterModule:
+    """Backup job planning filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"backup_plan": backup_plan, "backup_proxy_entry": backup_proxy_entry}

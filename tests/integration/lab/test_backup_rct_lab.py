@@ -1,0 +1,168 @@
+"""`playbooks/backup.yml` with Hyper-V RCT on the lab: a full backup, five incrementals read by changed ranges,
+and every restore point restored byte-exact (issue 12).
+
+The estate is tests/lab/estates/healthy.yml (vm1 on hv1 and vm2 with two disks on hv2, on the CSV; vm3 on the
+SMB3 share \\\\fs1\\vms), px1 deployed by `offhost_proxy.yml`. Between runs the lab writes random bytes into the
+VMs' disks (`lab write`, `lab churn`); after each run a copy of every disk is kept, then each restore point is
+restored on px1 and compared with the copy of its day (`qemu-img compare`, which compares guest contents).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab.estate.loader import load_estate
+from lab.windows.storage import local_path
+from lab_testkit import ESTATES, RunningLab, ansible_adhoc, run_lab
+from test_site_lab import playbook, staged_lab
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BACKUP = REPO_ROOT / "playbooks" / "backup.yml"
+OFFHOST_PROXY = REPO_ROOT / "playbooks" / "offhost_proxy.yml"
+COMMON = {"backup_repository": "C:\\Backup\\rct", "backup_passphrase": "Lab-Vault-Passphrase-rct"}
+DISKS = {  # VM -> (host, the Windows paths of its disks), as healthy.yml places them
+    "vm1": ("hv1", ["C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"]),
+    "vm2": ("hv2", ["C:\\ClusterStorage\\Volume1\\vm2\\vm2.vhdx", "C:\\ClusterStorage\\Volume1\\vm2\\data.vhdx"]),
+    "vm3": ("hv1", ["\\\\fs1\\vms\\vm3\\vm3.vhdx"]),
+}
+INCREMENTALS = 5
+CHUNK = 1 << 20  # the data mover's default chunk size: changed ranges are read as whole chunks
+FILE_SLACK = 4096  # the VM's small configuration files, read in full every time
+
+
+def lab_json(lab: RunningLab, *arguments: str) -> Any:
+    return json.loads(run_lab(*arguments, "--state-dir", str(lab.state_dir)).stdout)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    work = tmp_path_factory.mktemp("backup-rct")
+    with staged_lab(ESTATES / "healthy.yml", work / "lab") as lab:
+        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
+        assert rc == 0, output[-3000:]
+        yield lab
+
+
+def keep_copies(lab: RunningLab, into: Path) -> dict[str, Path]:
+    """A copy of every VM disk as the lab holds it now, by disk file name."""
+    model = load_estate(ESTATES / "healthy.yml").model
+    into.mkdir(parents=True)
+    copies = {}
+    for host, paths in DISKS.values():
+        for path in paths:
+            name = path.rsplit("\\", 1)[1]
+            copies[name] = into / name
+            shutil.copyfile(local_path(model, lab.state_dir, host, path), copies[name])
+    return copies
+
+
+def restore_points(lab: RunningLab, work: Path) -> dict[str, list[dict[str, Any]]]:
+    arguments = {"operation": "list", **{key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}}
+    return ansible_adhoc(lab, work, "px1", "-m", "backup.hyperv.data_mover", "-a", json.dumps(arguments))["px1"]["vms"]
+
+
+def chunks_touched(disks: list[dict[str, Any]]) -> int:
+    """How many data mover chunks the written ranges of these disks touch."""
+    return sum(
+        len(
+            {
+                chunk
+                for offset, length in disk["ranges"]
+                for chunk in range(offset // CHUNK, (offset + length - 1) // CHUNK + 1)
+            }
+        )
+        for disk in disks
+    )
+
+
+def backup(lab: RunningLab, work: Path) -> str:
+    rc, output = playbook(lab, work, BACKUP, COMMON)
+    assert rc == 0, output[-4000:]
+    return output
+
+
+def test_five_incrementals_with_rct_restore_byte_exact(deployed: RunningLab, tmp_path: Path) -> None:
+    for vm, (host, paths) in DISKS.items():  # day 0: give every disk content of its own
+        for index in range(len(paths)):
+            lab_json(deployed, "write", host, vm, "--disk", str(index), "--percent", "40", "--seed", f"day0-{vm}")
+    copies = [keep_copies(deployed, tmp_path / "day0")]
+    backup(deployed, tmp_path)
+    touched: list[dict[str, int]] = [{}]  # per day, per VM: the chunks the lab's writes touched
+    for day in range(1, INCREMENTALS + 1):
+        written = lab_json(deployed, "churn", "--percent", "3", "--seed", f"day{day}")
+        assert all("skipped" not in disk for disk in written), written
+        touched.append({vm: chunks_touched([d for d in written if d["vm"] == vm]) for vm in DISKS})
+        copies.append(keep_copies(deployed, tmp_path / f"day{day}"))
+        output = backup(deployed, tmp_path)
+        assert "4 disk(s) read by RCT changed ranges" in output, output[-3000:]
+
+    points = restore_points(deployed, tmp_path)
+    jobs: list[list[dict[str, str]]] = [[] for _day in range(INCREMENTALS + 1)]  # a job names each VM once
+    for vm in DISKS:
+        assert len(points[vm]) == INCREMENTALS + 1, points[vm]
+        for day, point in enumerate(points[vm]):
+            modes = {disk: how["mode"] for disk, how in point["incremental"].items()}
+            assert set(modes.values()) == {"full" if day == 0 else "changed_ranges"}, (vm, day, point["incremental"])
+            if day:  # only the chunks the writes touched were read
+                assert point["stats"]["bytes_read"] <= touched[day][vm] * CHUNK + FILE_SLACK, (vm, day, point["stats"])
+            jobs[day].append({"vm": vm, "restore_point": point["id"], "destination": f"C:\\Restore\\{vm}-day{day}"})
+    secrets = {key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}
+    for entries in jobs:
+        arguments = json.dumps({"operation": "restore", "jobs": entries, **secrets})
+        restored = ansible_adhoc(deployed, tmp_path, "px1", "-m", "backup.hyperv.data_mover", "-a", arguments)["px1"]
+        assert restored.get("results") and not restored.get("failed_vms"), restored
+
+    for vm, (_host, paths) in DISKS.items():
+        for day in range(INCREMENTALS + 1):
+            for path in paths:
+                name = path.rsplit("\\", 1)[1]
+                restored_file = deployed.host_file("px1", "C", "Restore", f"{vm}-day{day}", name)
+                compare = subprocess.run(["qemu-img", "compare", "-q", str(copies[day][name]), str(restored_file)])
+                assert compare.returncode == 0, f"{vm} day {day} {name} differs from the disk of that day"
+
+
+@pytest.fixture(scope="module")
+def lying(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    """healthy.yml with hv1 leaving every other changed range out of its RCT answer."""
+    work = tmp_path_factory.mktemp("backup-rct-lying")
+    with staged_lab(ESTATES / "rct-drop-ranges.yml", work / "lab") as lab:
+        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
+        assert rc == 0, output[-3000:]
+        yield lab
+
+
+def restore_latest(lab: RunningLab, work: Path, vm: str, name: str) -> Path:
+    secrets = {key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}
+    arguments = json.dumps({"operation": "restore", "vm": vm, "destination": f"C:\\Restore\\{name}", **secrets})
+    restored = ansible_adhoc(lab, work, "px1", "-m", "backup.hyperv.data_mover", "-a", arguments)["px1"]
+    assert restored.get("restore_point"), restored
+    return lab.host_file("px1", "C", "Restore", name, "vm1.vhdx")
+
+
+def test_an_audited_run_catches_a_host_that_under_reports_changes(lying: RunningLab, tmp_path: Path) -> None:
+    """The baseline checks cannot see ranges that start at the right RCT id but leave changes out: that is the
+    host's promise. Without an audit such an incremental stores stale blocks; an audited run reads in full,
+    stores a right restore point, and fails the run naming the disk."""
+    backup(lying, tmp_path)
+    lab_json(lying, "write", "hv1", "vm1", "--ranges", "0:64K,2M:64K")  # two ranges: hv1 reports only the first
+    unaudited = keep_copies(lying, tmp_path / "unaudited")["vm1.vhdx"]
+    backup(lying, tmp_path)
+    compare = subprocess.run(
+        ["qemu-img", "compare", "-q", str(unaudited), str(restore_latest(lying, tmp_path, "vm1", "a"))]
+    )
+    assert compare.returncode == 1, "the lab's RCT answer was expected to leave a change out"
+
+    lab_json(lying, "write", "hv1", "vm1", "--ranges", "1M:64K,3M:64K")
+    audited = keep_copies(lying, tmp_path / "audited")["vm1.vhdx"]
+    rc, output = playbook(lying, tmp_path, BACKUP, {**COMMON, "backup_rct_audit": True})
+    assert rc != 0 and "RCT audit: the host did not report changes to hv1/vm1 vm1.vhdx" in output, output[-3000:]
+    compare = subprocess.run(
+        ["qemu-img", "compare", "-q", str(audited), str(restore_latest(lying, tmp_path, "vm1", "b"))]
+    )
+    assert compare.returncode == 0, "the audited restore point must hold the disk as it was"

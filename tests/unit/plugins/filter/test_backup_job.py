@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from ansible_collections.backup.hyperv.plugins.filter.backup_job import (
+    backup_checkpoints,
+    backup_job_entries,
+    backup_rct_misses,
+    backup_ready_vms,
+    backup_release,
+    backup_since,
+    backup_summary,
+    backup_vm_results,
+)
+
+FOLDER = "C:\\ClusterStorage\\Volume1\\web"
+SHADOW = "C:\\ProgramData\\backup.hyperv\\shadow\\set\\Vol1\\web"
+
+CHECKPOINT = {
+    "changed": True,
+    "vms": {
+        "web": {
+            "failed": False,
+            "checkpoint": "Microsoft:CP-1",
+            "disks": [
+                {
+                    "path": f"{FOLDER}\\web.vhdx",
+                    "name": "web.vhdx",
+                    "size": 4096,
+                    "since": "rct:1",
+                    "ranges": [[0, 512]],
+                    "reason": None,
+                }
+            ],
+        },
+        "db": {"failed": True, "msg": "CreateSnapshot returned 32775 (invalid state)", "checkpoint": None, "disks": []},
+    },
+}
+# after the checkpoint the VM runs on a recovery layer whose parent is the frozen disk
+VM_FILES = {
+    "web": [
+        {
+            "source": f"{FOLDER}\\web_0A1B.avhdx",
+            "path": f"{SHADOW}\\web_0A1B.avhdx",
+            "parents": [{"source": f"{FOLDER}\\WEB.VHDX", "path": f"{SHADOW}\\web.vhdx"}],
+        },
+        {"source": f"{FOLDER}\\web.vmcx", "path": f"{SHADOW}\\web.vmcx", "parents": []},
+    ]
+}
+REFERENCE = {"vms": {"web": {"failed": False, "reference_point": "RP-2", "change_ids": {"web.vhdx": "rct:2"}}}}
+
+
+def test_since_comes_from_the_repository_baselines_of_the_group():
+    baselines = {
+        "baselines": {
+            "web": {"disks": {"web.vhdx": {"change_id": "rct:1", "size": 4096}, "old.vhdx": {"change_id": None}}}
+        }
+    }
+    assert backup_since(baselines, ["web", "db"]) == {"web": {"web.vhdx": "rct:1"}}
+    assert backup_since({"skipped": True}, ["web"]) == {}
+
+
+def test_a_vm_whose_checkpoint_failed_goes_no_further():
+    assert backup_ready_vms(["web", "db"], CHECKPOINT) == ["web"]
+    assert backup_checkpoints(CHECKPOINT) == {"web": "Microsoft:CP-1"}
+
+
+def test_entries_read_the_frozen_disk_not_the_recovery_layer():
+    (entry,) = backup_job_entries(["web"], CHECKPOINT, VM_FILES, REFERENCE)
+    assert entry["sources"] == [f"{SHADOW}\\web.vhdx", f"{SHADOW}\\web.vmcx"]
+    assert entry["changed_ranges"] == {
+        "web.vhdx": {"since": "rct:1", "ranges": [[0, 512]], "reason": None, "audit": False}
+    }
+    assert entry["change_ids"] == {"web.vhdx": "rct:2"}
+    (audited,) = backup_job_entries(["web"], CHECKPOINT, VM_FILES, REFERENCE, True)
+    assert audited["changed_ranges"]["web.vhdx"]["audit"] is True
+
+
+def test_rct_misses_name_each_audited_disk_with_changes_the_host_left_out():
+    records = [
+        {"vm": "hv1/web", "incremental": {"web.vhdx": {"rct_audit": {"chunks_missed": 3}}, "d.vhdx": {"mode": "full"}}},
+        {"vm": "hv1/db", "failed": True, "msg": "x"},
+    ]
+    assert backup_rct_misses(records) == ["hv1/web web.vhdx: 3 chunk(s)"]
+
+
+def test_entries_without_a_reference_record_no_change_ids():
+    (entry,) = backup_job_entries(["web"], CHECKPOINT, VM_FILES, {"skipped": True})
+    assert entry["change_ids"] == {}
+
+
+def test_release_keeps_the_new_point_of_a_stored_vm_and_drops_that_of_a_failed_one():
+    stored = {"results": [{"vm": "web", "failed": False, "restore_point": "p1"}]}
+    assert backup_release(CHECKPOINT, REFERENCE, stored) == {"web": {"checkpoint": None, "keep": "RP-2", "drop": None}}
+    failed = {"results": [{"vm": "web", "failed": True, "msg": "boom"}]}
+    assert backup_release(CHECKPOINT, REFERENCE, failed) == {"web": {"checkpoint": None, "keep": None, "drop": "RP-2"}}
+
+
+def test_release_destroys_a_checkpoint_never_converted():
+    assert backup_release(CHECKPOINT, {}, {}) == {"web": {"checkpoint": "Microsoft:CP-1", "keep": None, "drop": None}}
+
+
+def test_results_name_each_vm_and_why_it_failed():
+    mover = {
+        "results": [
+            {
+                "vm": "web",
+                "failed": False,
+                "restore_point": "p1",
+                "stats": {"bytes_read": 512},
+                "incremental": {"web.vhdx": {"mode": "changed_ranges"}},
+            }
+        ]
+    }
+    records = backup_vm_results(["web", "db", "gone"], "hv1", "px1", CHECKPOINT, mover, "shadow copy: failed")
+    assert records[0] == {
+        "vm": "hv1/web",
+        "proxy": "px1",
+        "failed": False,
+        "restore_point": "p1",
+        "stats": {"bytes_read": 512},
+        "incremental": {"web.vhdx": {"mode": "changed_ranges"}},
+    }
+    assert records[1]["msg"].startswith("checkpoint: CreateSnapshot returned 32775")
+    assert records[2] == {"vm": "hv1/gone", "proxy": "px1", "failed": True, "msg": "shadow copy: failed"}
+    assert "1 VM(s) stored, 2 failed; 1 disk(s) read by RCT changed ranges; read 512 B" in backup_summary(records, 1)
+
+
+def test_in_check_mode_a_vm_nothing_refused_has_not_failed():
+    records = backup_vm_results(["web", "db"], "hv1", "px1", CHECKPOINT, {}, None, True)
+    assert records[0] == {
+        "vm": "hv1/web",
+        "proxy": "px1",
+        "failed": False,
+        "restore_point": None,
+        "stats": {},
+        "incremental": {},
+    }
+    assert records[1]["failed"] is True  # its checkpoint was refused, check mode or not

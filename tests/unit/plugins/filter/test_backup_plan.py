@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.backup.hyperv.plugins.filter.backup_plan import backup_plan, backup_proxy_entry, volume_of
+
+
+def _vm(name: str, host: str, *paths: str, fmt: str = "VHDX") -> dict:
+    return {"name": name, "host": host, "disks": [{"path": p, "format": fmt} for p in paths]}
+
+
+def _proxy(name: str, *serves: str, slots: int = 1, healthy: bool = True) -> dict:
+    return {"name": name, "slots": slots, "serves": list(serves), "healthy": healthy}
+
+
+@pytest.mark.parametrize(
+    ("path", "volume"),
+    [
+        ("C:\\ClusterStorage\\Volume1\\vm1\\a.vhdx", "c:\\clusterstorage\\volume1"),
+        ("c:\\clusterstorage\\VOLUME1\\x.vhdx", "c:\\clusterstorage\\volume1"),
+        ("\\\\?\\C:\\ClusterStorage\\Volume2\\x.vhdx", "c:\\clusterstorage\\volume2"),
+        ("\\\\fs1\\VMs\\vm1\\a.vhdx", "\\\\fs1\\vms"),
+        ("D:\\Hyper-V\\a.vhdx", "d:"),
+    ],
+)
+def test_volume_of_names_the_csv_share_or_drive(path, volume):
+    assert volume_of(path) == volume
+
+
+def test_vms_sharing_a_volume_on_one_host_share_a_group_up_to_the_limit():
+    csv1, csv2 = "C:\\ClusterStorage\\Volume1", "C:\\ClusterStorage\\Volume2"
+    vms = [_vm(f"a{i}", "hv1", f"{csv1}\\a{i}.vhdx") for i in range(5)]
+    vms += [_vm(f"b{i}", "hv1", f"{csv2}\\b{i}.vhdx") for i in range(2)]
+    vms += [_vm("c0", "hv2", f"{csv1}\\c0.vhdx")]  # same CSV, other host: its own set
+    plan = backup_plan(vms, [_proxy("px1", "hv1", "hv2")], max_vms_per_snapshot=3)
+    groups = plan["proxies"]["px1"]["groups"]
+    assert sorted(g["vms"] for g in groups) == [["a0", "a1", "a2"], ["a3", "a4"], ["b0", "b1"], ["c0"]]
+    assert plan["groups"] == 4
+    assert {g["host"] for g in groups if g["vms"] == ["c0"]} == {"hv2"}
+
+
+def test_a_vm_on_two_volumes_joins_their_groups():
+    csv1, csv2 = "C:\\ClusterStorage\\Volume1", "C:\\ClusterStorage\\Volume2"
+    vms = [
+        _vm("x", "hv1", f"{csv1}\\x.vhdx"),
+        _vm("y", "hv1", f"{csv2}\\y.vhdx"),
+        _vm("xy", "hv1", f"{csv1}\\1.vhdx", f"{csv2}\\2.vhdx"),
+    ]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")])
+    (group,) = plan["proxies"]["px1"]["groups"]
+    assert sorted(group["vms"]) == ["x", "xy", "y"]
+    assert group["volumes"] == ["c:\\clusterstorage\\volume1", "c:\\clusterstorage\\volume2"]
+
+
+def test_groups_spread_over_healthy_proxies_serving_their_host():
+    vms = [_vm(f"v{i}", f"hv{i % 2 + 1}", f"C:\\ClusterStorage\\Volume{i % 2 + 1}\\v{i}.vhdx") for i in range(8)]
+    proxies = [_proxy("px1", "hv1", "hv2"), _proxy("px2", "hv1", "hv2"), _proxy("px3", "hv1", healthy=False)]
+    plan = backup_plan(vms, proxies, max_vms_per_snapshot=2)
+    counts = {name: len(part["groups"]) for name, part in plan["proxies"].items()}
+    assert counts == {"px1": 2, "px2": 2}
+    assert sorted(vm for part in plan["proxies"].values() for vm in part["vms"]) == sorted(
+        f"{v['host']}/{v['name']}" for v in vms
+    )
+
+
+def test_left_out_vms_are_named_missing_vhd_set_and_unserved():
+    vms = [
+        _vm("ok", "hv1", "D:\\ok.vhdx"),
+        _vm("shared", "hv1", "D:\\s.vhds", fmt="VHDSet"),
+        _vm("far", "hv9", "D:\\f.vhdx"),
+    ]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")], selected=["ok", "shared", "far", "ghost"])
+    assert plan["missing"] == ["ghost"]
+    assert plan["vhd_set"] == ["hv1/shared"]
+    assert plan["unserved"] == ["hv9/far"]
+    assert plan["proxies"]["px1"]["vms"] == ["hv1/ok"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, "many", ""])
+def test_a_bad_limit_per_snapshot_is_refused(bad):
+    with pytest.raises(AnsibleFilterError, match="max_vms_per_snapshot"):
+        backup_plan([], [_proxy("px1")], max_vms_per_snapshot=bad)
+
+
+def test_proxy_entry_reads_slots_and_health_from_host_vars():
+    entry = backup_proxy_entry({"inventory_hostname": "px1", "backup_proxy_slots": 4}, {"px1": ["hv1"]}, ["px2"])
+    assert entry == {"name": "px1", "slots": 4, "serves": ["hv1"], "healthy": False}
+
+
+def test_planning_a_thousand_vms_touches_each_once():
+    vms = [_vm(f"v{i}", f"hv{i % 8}", f"C:\\ClusterStorage\\Volume{i % 4}\\v{i}.vhdx") for i in range(1000)]
+    proxies = [_proxy(f"px{p}", *[f"hv{h}" for h in range(8)], slots=2) for p in range(4)]
+    plan = backup_plan(vms, proxies)
+    assert sum(len(part["vms"]) for part in plan["proxies"].values()) == 1000
+    assert all(len(g["vms"]) <= 16 for part in plan["proxies"].values() for g in part["groups"])
