@@ -74,6 +74,10 @@ molecule: $(STAMP) system-deps  ## Molecule `test` of both roles on the lab (cre
 test: ruff unit sanity lint docs molecule  ## the whole suite (what CI runs)
 	@echo "make test: all gates passed"
 
+.PHONY: proxy-package
+proxy-package: $(STAMP)  ## build the proxy's data mover for Windows: build/proxy-package/<version>/ (docs/installs.md)
+	$(BIN)/python tools/proxy_package.py
+
 .PHONY: demo
 demo: $(STAMP) system-deps build  ## run the main job on the embedded lab
 	$(BIN)/python tools/demo.py --collections $(INSTALL_ROOT)

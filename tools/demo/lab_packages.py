@@ -3,9 +3,10 @@
 The roles install components from packages that must already be on the host (each manifest
 component's `source` folder, docs/installs.md); in production an administrator or a software
 distribution tool puts them there. This provisioner does that at `lab up`: for every component of
-the `offhost_proxy` role's default manifest (a superset of `managed_server`'s), it writes the files
-the manifest names under `source`, executables with the component's file version, so that Molecule,
-the end-to-end tests and `make demo` converge the default roles without a staging step of their own.
+the default manifests of the `offhost_proxy` role (the data mover `make proxy-package` builds) and of
+the `managed_server` role (the installer service), it writes the files the manifest names under
+`source`, executables with the component's file version, so that Molecule, the end-to-end tests and
+`make demo` converge the default roles without a staging step of their own.
 It also stages the storage vendor's VSS hardware provider package (a lab package, docs/lab.md) at
 VSS_PROVIDER_PACKAGE, for runs that let the `offhost_proxy` role install the provider (R11).
 """
@@ -22,7 +23,11 @@ from lab.handlers import HandlerRegistry
 from lab.windows.pe_version import write_executable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MANIFEST_SOURCE = REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml"
+# Each role's defaults file and the variable holding its default manifest.
+MANIFEST_SOURCES = {
+    REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml": "offhost_proxy_manifest",
+    REPO_ROOT / "roles" / "managed_server" / "defaults" / "main.yml": "managed_server_installer_manifest",
+}
 VSS_PROVIDER_PACKAGE = "C:\\ProgramData\\backup.hyperv\\packages\\vendor\\ContosoVssProvider-5.2.1.msi"
 VSS_PROVIDER = {
     "lab_package": 1,
@@ -35,9 +40,11 @@ VSS_PROVIDER = {
 
 
 def default_components() -> list[dict[str, Any]]:
-    """The components of the offhost_proxy role's default manifest."""
-    defaults = yaml.safe_load(MANIFEST_SOURCE.read_text())
-    return list(defaults["offhost_proxy_manifest"]["components"])
+    """The components of the roles' default manifests."""
+    components = []
+    for path, variable in MANIFEST_SOURCES.items():
+        components.extend(yaml.safe_load(path.read_text())[variable]["components"])
+    return components
 
 
 def stage_packages(context: HostContext) -> None:

@@ -1,0 +1,81 @@
+"""The Wine rig: the packaged data mover run as Windows runs it (tests/integration/wine/README.md).
+
+`WineRig` holds a Wine prefix with the test-only bcryptprimitives.dll shim in its system32, a drive letter
+mapped to a scratch folder, and the package `make proxy-package` builds (built here when missing). `run`
+starts `python.exe datamover.pyz ...` under wine64 with all three standard streams on pipes: the
+embeddable CPython under Wine 8.0 refuses a file as stdout ("init_sys_streams: Invalid handle").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
+# Debian's wine64 package installs the loader here and puts nothing on PATH without the `wine` package.
+WINE_CANDIDATES = ("wine64", "/usr/lib/wine/wine64")
+WINESERVER_CANDIDATES = ("wineserver", "/usr/lib/wine/wineserver64", "/usr/lib/wine/wineserver")
+MINGW_GCC = "x86_64-w64-mingw32-gcc"
+MAPPED_DRIVE = "d:"
+
+
+def proxy_package_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("proxy_package", REPO_ROOT / "tools" / "proxy_package.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def built_package() -> Path:
+    """The package folder of this version, built by tools/proxy_package.py when it is not there yet."""
+    tool = proxy_package_tool()
+    package = REPO_ROOT / "build" / "proxy-package" / tool.collection_version() / "package"
+    if not (package / tool.SUMS).is_file():
+        tool.build(package.parents[1], tool.collection_version())
+    return package
+
+
+def tool_path(candidates: tuple[str, ...]) -> str:
+    found = next((shutil.which(name) for name in candidates if shutil.which(name)), None)
+    if found is None:
+        raise AssertionError(f"{candidates[0]} is missing: run `make system-deps` (bindep.txt, test profile)")
+    return found
+
+
+class WineRig:
+    def __init__(self, prefix: Path, drive_root: Path, package: Path) -> None:
+        self.prefix, self.drive_root, self.package = prefix, drive_root, package
+        self.wine = tool_path(WINE_CANDIDATES)
+        self.environment = {**os.environ, "WINEPREFIX": str(prefix), "WINEDEBUG": "-all", "WINEDLLOVERRIDES": ""}
+
+    def start(self) -> None:
+        """Create the prefix, put the shim in its system32 and map the drive letter to drive_root."""
+        self.prefix.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([self.wine, "wineboot", "--init"], env=self.environment, capture_output=True, check=True)
+        subprocess.run([tool_path(WINESERVER_CANDIDATES), "--wait"], env=self.environment, check=False)
+        shim = self.prefix / "drive_c" / "windows" / "system32" / "bcryptprimitives.dll"
+        compile_shim = [tool_path((MINGW_GCC,)), "-shared", "-O2", "-o", str(shim)]
+        subprocess.run([*compile_shim, str(HERE / "bcryptprimitives.c"), "-ladvapi32"], check=True)
+        self.drive_root.mkdir(parents=True, exist_ok=True)
+        (self.prefix / "dosdevices" / MAPPED_DRIVE).symlink_to(self.drive_root, target_is_directory=True)
+
+    def windows_path(self, local: Path) -> str:
+        """`local` (under drive_root) as the mapped drive's Windows path."""
+        relative = local.relative_to(self.drive_root)
+        return MAPPED_DRIVE.upper() + "\\" + str(relative).replace("/", "\\")
+
+    def data_mover(self, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """`python.exe datamover.pyz <arguments>` of the package, as data_mover_run.ps1 starts it."""
+        mover = self.package / "data_mover"
+        command = [self.wine, str(mover / "python" / "python.exe"), str(mover / "datamover.pyz"), *arguments]
+        environment = {**self.environment, "PYTHONIOENCODING": "utf-8"}
+        return subprocess.run(command, input=stdin, capture_output=True, text=True, env=environment, check=False)
+
+    def stop(self) -> None:
+        subprocess.run([tool_path(WINESERVER_CANDIDATES), "--kill"], env=self.environment, check=False)

