@@ -73,6 +73,7 @@ RESEND_SAFE = frozenset(
         "proxy_components_read",
         "shadow_copy_read",
         "shadow_copy_release",
+        "vm_restore_read",
         "vss_provider_read",
         "windows_feature_read",
     }

@@ -23,7 +23,7 @@ from lab.estate.fields import (
     stable_number,
     text,
 )
-from lab.estate.vms import Vm, parse_vm, windows_path
+from lab.estate.vms import Vm, parse_vm, switch_names, windows_path
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts import model as facts_model
 
@@ -48,7 +48,7 @@ INSTALLER_SERVICE = {
 }
 _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
 _WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed"}  # who the host is
-_HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors"}  # what it has
+_HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors", "switches"}
 _DOES_KEYS = {"diskshadow_no_op", "missing_modules", "rct_drop_ranges"}  # how its tools misbehave
 _HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
 
@@ -119,6 +119,7 @@ class WindowsHost:
     diskshadow_no_op: tuple[str, ...]  # DiskShadow commands that exit 0 having done nothing (lab.windows.diskshadow)
     missing_modules: tuple[str, ...] = ()  # PowerShell modules not installed (MODULE_FEATURES)
     rct_drop_ranges: bool = False  # GetVirtualDiskChanges leaves out every other range: a lying RCT (tests)
+    switches: tuple[str, ...] = ()  # Hyper-V virtual switches (Get-VMSwitch); default: LAN on hyperv and proxy hosts
 
 
 def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
@@ -274,4 +275,7 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
         diskshadow_no_op=_diskshadow_no_op(entry.get("diskshadow_no_op"), where / "diskshadow_no_op"),
         missing_modules=_missing_modules(entry.get("missing_modules"), where / "missing_modules"),
         rct_drop_ranges=bool(optional_bool(entry.get("rct_drop_ranges"), where / "rct_drop_ranges")),
+        switches=switch_names(
+            entry.get("switches", ["LAN"] if role in ("hyperv", "proxy") else []), where / "switches"
+        ),
     )

@@ -33,6 +33,8 @@ class Vm:
     checkpoints: tuple[str, ...]  # checkpoint names, oldest first: each adds an .avhdx layer to every disk
     denied: tuple[str, ...]  # Windows paths of the VM's files the connecting account may not read
     checkpoint_error: str | None = None  # CreateSnapshot fails with this message (lab.handlers.change_tracking)
+    # The virtual switch of each network adapter (None: disconnected); None: one adapter on the host's first switch.
+    switches: tuple[str | None, ...] | None = None
 
 
 def windows_path(value: Any, where: Where, unc: bool = True) -> str:
@@ -44,7 +46,17 @@ def windows_path(value: Any, where: Where, unc: bool = True) -> str:
 
 
 def parse_vm(entry: Any, where: Where, host: str) -> Vm:
-    optional = {"id", "state", "generation", "disks", "version", "checkpoints", "denied", "checkpoint_error"}
+    optional = {
+        "id",
+        "state",
+        "generation",
+        "disks",
+        "version",
+        "checkpoints",
+        "denied",
+        "checkpoint_error",
+        "switches",
+    }
     check_keys(entry, where, {"name"}, optional)
     name = text(entry["name"], where / "name")
     disks = []
@@ -68,7 +80,13 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         checkpoint_error=text(entry["checkpoint_error"], where / "checkpoint_error")
         if "checkpoint_error" in entry
         else None,
+        switches=None if "switches" not in entry else switch_names(entry["switches"], where / "switches", True),
     )
+
+
+def switch_names(value: Any, where: Where, disconnected: bool = False) -> tuple[str | None, ...]:
+    """Virtual switch names (Get-VMSwitch Name); a VM's adapter may be disconnected (null)."""
+    return tuple(None if name is None and disconnected else text(name, where) for name in sequence(value, where))
 
 
 def _configuration_version(value: Any, where: Where) -> tuple[int, int]:

@@ -37,6 +37,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lab.handlers.shadow_copy",
     "lab.handlers.change_tracking",
     "lab.handlers.data_mover",
+    "lab.handlers.vm_restore",
+    "lab.handlers.vm_restore_apply",
 )
 
 

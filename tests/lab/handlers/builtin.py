@@ -12,6 +12,8 @@ from lab.handlers import (
     host_facts,
     proxy_components,
     shadow_copy,
+    vm_restore,
+    vm_restore_apply,
     vss_provider,
     windows_feature,
 )
@@ -26,6 +28,8 @@ BUILTIN_MODULES = (
     shadow_copy,
     change_tracking,
     data_mover,
+    vm_restore,
+    vm_restore_apply,
 )
 
 

@@ -20,6 +20,7 @@ from lab.estate.model import WindowsEstate
 from lab.estate.vms import Vm, VmDisk
 from lab.windows import features as feature_state
 from lab.windows.hoststate import HostState, empty_state
+from lab.windows.hyperv import estate_configuration
 from lab.windows.pe_version import write_executable
 from lab.windows.services import new_service, service_executable
 from lab.windows.storage import link_csvs, local_path
@@ -120,10 +121,16 @@ def make_layer(target: Path, parent_file: Path, parent: str, size: int) -> None:
 
 
 def _make_configuration(model: WindowsEstate, lab_state: Path, host: WindowsHost, vm: Vm) -> None:
+    """The VM's files; its own configuration file (named by its ID) is the lab's document (lab.windows.vm_config)."""
+    own = {f"{vm.id.upper()}.{extension}" for extension in ("vmcx", "xml")}
     for file in configuration_files(vm):
         target = local_path(model, lab_state, host.name, file.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
+        if target.exists():
+            continue
+        if file.path.rsplit("\\", 1)[-1] in own:
+            target.write_bytes(estate_configuration(vm, host).encode())
+        else:
             target.write_bytes(f"lab {file.path.rsplit('.', 1)[-1]} of {vm.name}".encode())
 
 

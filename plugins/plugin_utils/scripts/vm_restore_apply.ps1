@@ -1,0 +1,77 @@
+# Apply step of backup.hyperv.vm_restore, on the target Hyper-V host, after vm_restore_read.ps1 found nothing in the
+# way. Params: those of vm_restore_read.ps1, and Stop (turn the VM off first), ClusterRole, Start, RemoveSource.
+# Steps, each run once, in order (the steps before a failure stay done, as on Windows):
+#   original: Stop-VM -TurnOff (its state is replaced anyway; https://learn.microsoft.com/powershell/module/hyper-v/stop-vm),
+#     Remove-ClusterGroup -RemoveResources of its role (FailoverClusters), Remove-VM, then its disk and
+#     configuration files that the import writes again are deleted (Import-VM -Copy does not overwrite);
+#   both: Compare-VM again with the switch mapping, Import-VM -CompatibilityReport (original keeps the VM ID; new is
+#     -GenerateNewId) https://learn.microsoft.com/powershell/module/hyper-v/import-vm, Rename-VM for a new VM,
+#     Add-ClusterVirtualMachineRole -VMId (https://learn.microsoft.com/powershell/module/failoverclusters/add-clustervirtualmachinerole),
+#     Start-VM (https://learn.microsoft.com/powershell/module/hyper-v/start-vm), the source folder removed.
+# Returns @{ Vm = VM entry; Steps = [what was done] }.
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][string]$Vm,
+    [Parameter(Mandatory = $true)][string]$Source,
+    [Parameter(Mandatory = $true)][string]$Location,
+    [string]$Configuration = '',
+    [string]$Name = '',
+    [string]$VirtualMachinePath = '',
+    [string]$VhdPath = '',
+    [object[]]$Switches = @(),
+    [bool]$Stop = $false,
+    [bool]$ClusterRole = $false,
+    [bool]$Start = $false,
+    [bool]$RemoveSource = $true
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+#include values_common.ps1
+#include vm_restore_common.ps1
+
+$steps = New-List
+
+function Remove-ReplacedVm {
+    # The VM of the original location, unregistered; the files the import writes again deleted.
+    param($Existing, $Target, [string]$Path)
+    if ($Stop) { Stop-VM -VM $Existing -TurnOff -Force; $steps.Add("Stop-VM -TurnOff $($Existing.Name)") }
+    if ($Existing.IsClustered) {
+        Get-ClusterGroup -Name $Existing.Name | Remove-ClusterGroup -RemoveResources -Force
+        $steps.Add("Remove-ClusterGroup $($Existing.Name)")
+    }
+    $disks = @(Get-VMHardDiskDrive -VM $Existing | ForEach-Object { "$($_.Path)" })
+    $id = "$($Existing.Id)".ToUpperInvariant()
+    Remove-VM -VM $Existing -Force
+    $steps.Add("Remove-VM $($Existing.Name)")
+    $restored = @(Get-ChildItem -LiteralPath $Source -File | ForEach-Object { $_.Name })
+    foreach ($disk in $disks) {
+        if ($restored -contains (Split-Path -Path $disk -Leaf)) { Remove-Item -LiteralPath $disk -Force; $steps.Add("Remove-Item $disk") }
+    }
+    $folder = $Target.VirtualMachinePath.TrimEnd('\') + '\Virtual Machines'
+    foreach ($file in @(Get-ChildItem -LiteralPath $folder -File -Filter "$id.*" -ErrorAction SilentlyContinue)) {
+        Remove-Item -LiteralPath $file.FullName -Force
+        $steps.Add("Remove-Item $($file.FullName)")
+    }
+}
+
+$path = Get-SourceConfiguration -Source $Source -Configuration $Configuration
+if (-not $path) { throw "no configuration file in $Source" }
+$existing = $null
+if ($Location -eq 'original') { $existing = Get-VM -Name $Vm | Select-Object -First 1 }
+$target = Get-RestoreTarget -Location $Location -VirtualMachinePath $VirtualMachinePath -VhdPath $VhdPath -Existing $existing
+if ($existing) { Remove-ReplacedVm -Existing $existing -Target $target -Path $path }
+$report = New-RestoreReport -Path $path -Source $Source -Location $Location -Target $target -Switches $Switches
+$left = @($report.Incompatibilities | Where-Object { $null -ne $_ })
+if ($left.Count -gt 0) { throw "Compare-VM reports $($left.Count) incompatibilities: $(($left | ForEach-Object { $_.Message }) -join '; ')" }
+$imported = Import-VM -CompatibilityReport $report
+$steps.Add("Import-VM $path")
+if ($Location -eq 'new') { Rename-VM -VM $imported -NewName $Name; $steps.Add("Rename-VM $Name") }
+if ($ClusterRole) {
+    Add-ClusterVirtualMachineRole -VMId $imported.Id | Out-Null
+    $steps.Add("Add-ClusterVirtualMachineRole $($imported.Id)")
+}
+if ($Start) { Start-VM -VM $imported; $steps.Add("Start-VM $($imported.Name)") }
+if ($RemoveSource) { Remove-Item -LiteralPath $Source -Recurse -Force; $steps.Add("Remove-Item $Source") }
+return [ordered]@{ Vm = (Get-VmEntry -Vm (Get-VM -Id $imported.Id)); Steps = $steps }

@@ -1,0 +1,170 @@
+"""Entire-VM restore on the lab (issue 13): `playbooks/restore_vm.yml` restores vm1 as a new VM and to its original
+location, and `backup.hyperv.vm_restore` reports every Compare-VM incompatibility and changes nothing.
+
+The estate is tests/lab/estates/restore.yml (healthy.yml and hv3, a Windows Server 2016 host whose only switch is
+Lab); px1 is deployed by `offhost_proxy.yml` and vm1 backed up by `backup.yml` once. The data mover restores into
+`\\\\fs1\\vms\\restore\\...`, which px1 and the Hyper-V hosts see alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab.estate.loader import load_estate
+from lab.windows.storage import local_path
+from lab_testkit import ESTATES, RunningLab, ansible_adhoc, run_lab
+from test_site_lab import playbook, staged_lab
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ESTATE = ESTATES / "restore.yml"
+COMMON = {"backup_repository": "C:\\Backup\\restore", "backup_passphrase": "Lab-Vault-Passphrase-restore"}
+VM1_DISK = "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"
+MODEL = load_estate(ESTATE).model
+VM1 = MODEL.host("hv1").vms[0]
+VM1_CONFIGURATION = f"C:\\ClusterStorage\\Volume1\\vm1\\Virtual Machines\\{VM1.id.upper()}.vmcx"
+
+
+def host_path(lab: RunningLab, host: str, windows_path: str) -> Path:
+    return local_path(MODEL, lab.state_dir, host, windows_path)
+
+
+def registered(lab: RunningLab, host: str) -> dict[str, dict[str, Any]]:
+    document = json.loads((lab.state_dir / "hosts" / host / "state" / "windows.json").read_text())
+    return {entry["name"]: entry for entry in document.get("hyperv_vms", {}).values()}
+
+
+def same_guest_content(first: Path, second: Path) -> bool:
+    return subprocess.run(["qemu-img", "compare", "-q", str(first), str(second)], check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def backed_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningLab, Path, dict[str, bytes]]]:
+    """The lab with vm1 written to and backed up; a copy of its disk and configuration as the backup read them."""
+    work = tmp_path_factory.mktemp("vm-restore")
+    with staged_lab(ESTATE, work / "lab") as lab:
+        rc, output = playbook(lab, work, REPO_ROOT / "playbooks" / "offhost_proxy.yml", {})
+        assert rc == 0, output[-3000:]
+        run_lab("write", "hv1", "vm1", "--percent", "30", "--seed", "restore", "--state-dir", str(lab.state_dir))
+        shutil.copyfile(host_path(lab, "hv1", VM1_DISK), work / "vm1.vhdx")
+        files = {"vmcx": host_path(lab, "hv1", VM1_CONFIGURATION).read_bytes()}
+        rc, output = playbook(lab, work, REPO_ROOT / "playbooks" / "backup.yml", COMMON)
+        assert rc == 0, output[-4000:]
+        yield lab, work, files
+
+
+def restore_vm(lab: RunningLab, work: Path, **variables: Any) -> tuple[int, str]:
+    return playbook(lab, work, REPO_ROOT / "playbooks" / "restore_vm.yml", {**COMMON, "restore_vm": "vm1", **variables})
+
+
+def test_restore_as_a_new_vm(backed_up: tuple[RunningLab, Path, dict[str, bytes]], tmp_path: Path) -> None:
+    lab, work, _files = backed_up
+    rc, output = restore_vm(
+        lab,
+        tmp_path,
+        restore_host="hv1",
+        restore_staging="\\\\fs1\\vms\\restore\\vm1-copy",
+        restore_name="vm1-copy",
+        restore_storage_path="C:\\ClusterStorage\\Volume1\\vm1-copy",
+        restore_start=True,
+    )
+    assert rc == 0, output[-4000:]
+    copy = registered(lab, "hv1")["vm1-copy"]
+    assert copy["state"] == "Running" and copy["clustered"], copy
+    assert copy["id"] != VM1.id.lower() and registered(lab, "hv1")["vm1"]["id"] == VM1.id.lower()
+    assert [d["path"] for d in copy["disks"]] == ["C:\\ClusterStorage\\Volume1\\vm1-copy\\vm1.vhdx"]
+    assert same_guest_content(work / "vm1.vhdx", host_path(lab, "hv1", copy["disks"][0]["path"]))
+    configuration = f"C:\\ClusterStorage\\Volume1\\vm1-copy\\Virtual Machines\\{copy['id'].upper()}.vmcx"
+    assert json.loads(host_path(lab, "hv1", configuration).read_bytes())["name"] == "vm1-copy"
+    assert not host_path(lab, "fs1", "D:\\Shares\\vms\\restore\\vm1-copy").exists()  # the staging is removed
+
+
+def stage(lab: RunningLab, work: Path, name: str) -> str:
+    """vm1's latest restore point restored by px1's data mover into \\\\fs1\\vms\\restore\\<name>."""
+    folder = f"\\\\fs1\\vms\\restore\\{name}"
+    secrets = {key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}
+    arguments = json.dumps({"operation": "restore", "vm": "vm1", "destination": folder, **secrets})
+    restored = ansible_adhoc(lab, work, "px1", "-m", "backup.hyperv.data_mover", "-a", arguments)["px1"]
+    assert restored.get("restore_point"), restored
+    return folder
+
+
+def vm_restore(lab: RunningLab, work: Path, host: str, *options: str, **args: Any) -> dict[str, Any]:
+    return ansible_adhoc(lab, work, host, "-m", "backup.hyperv.vm_restore", "-a", json.dumps(args), *options)[host]
+
+
+def tree_digest(lab: RunningLab, host: str) -> dict[str, str]:
+    root = lab.state_dir / "hosts" / host
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def kinds(result: dict[str, Any]) -> list[str]:
+    return sorted(entry["kind"] for entry in result.get("incompatibilities", []))
+
+
+def test_every_incompatibility_is_reported_and_nothing_changes(backed_up, tmp_path: Path) -> None:
+    lab, _work, files = backed_up
+    folder = stage(lab, tmp_path, "vm1-checks")
+    staged = host_path(lab, "fs1", "D:\\Shares\\vms\\restore\\vm1-checks")
+    assert (staged / f"{VM1.id.upper()}.vmcx").read_bytes() == files["vmcx"]  # restored byte-exact
+    before = {host: tree_digest(lab, host) for host in ("hv1", "hv3", "fs1")}
+    new = {"vm": "vm1", "source": folder, "location": "new", "name": "vm1-dr", "storage_path": "C:\\VMs\\vm1-dr"}
+
+    older_host = vm_restore(lab, tmp_path, "hv3", **new)
+    assert kinds(older_host) == ["switch", "version"] and older_host["msg"].startswith("nothing was changed"), (
+        older_host
+    )
+    assert "newer than HV3 (build 14393)" in older_host["msg"] and "'LAN': <one of its switches>" in older_host["msg"]
+    assert kinds(vm_restore(lab, tmp_path, "hv3", "--check", **new)) == ["switch", "version"]
+    assert kinds(vm_restore(lab, tmp_path, "hv1", **{**new, "storage_path": "Q:\\VMs\\vm1-dr"})) == ["path"]
+    assert kinds(vm_restore(lab, tmp_path, "hv1", **{**new, "name": "vm3"})) == ["name_taken"]
+    wrong_vm = vm_restore(lab, tmp_path, "hv1", vm="vm3", source=folder, location="original", force=True)
+    assert kinds(wrong_vm) == ["id_conflict"] and "Remove-VM" in wrong_vm["msg"], wrong_vm
+    running = vm_restore(lab, tmp_path, "hv1", vm="vm1", source=folder, location="original")
+    assert kinds(running) == ["running"] and "set force" in running["msg"], running
+    assert kinds(vm_restore(lab, tmp_path, "hv1", vm="vm9", source=folder, location="original")) == ["missing_vm"]
+    (staged / "vm1.vhdx").unlink()
+    missing_disk = vm_restore(lab, tmp_path, "hv1", **new)
+    assert kinds(missing_disk) == ["path"] and "vm1.vhdx" in missing_disk["msg"], missing_disk
+    after = {host: tree_digest(lab, host) for host in ("hv1", "hv3", "fs1")}
+    del before["fs1"]["fs/D/Shares/vms/restore/vm1-checks/vm1.vhdx"]
+    assert after == before  # Compare-VM and the checks changed nothing
+
+    mapped = vm_restore(lab, tmp_path, "hv1", "--check", "--diff", **{**new, "switches": {"LAN": None}})
+    assert kinds(mapped) == ["path"], mapped  # the switch is mapped; the disk is still missing
+
+
+def test_restore_to_the_original_location(backed_up, tmp_path: Path) -> None:
+    lab, work, files = backed_up
+    run_lab("write", "hv1", "vm1", "--percent", "20", "--seed", "after", "--state-dir", str(lab.state_dir))
+    assert not same_guest_content(work / "vm1.vhdx", host_path(lab, "hv1", VM1_DISK))
+    checked = restore_vm(
+        lab,
+        tmp_path,
+        restore_host="hv1",
+        restore_location="original",
+        restore_staging="\\\\fs1\\vms\\restore\\vm1-back",
+    )
+    assert checked[0] != 0 and "set force" in checked[1], checked[1][-3000:]
+    rc, output = restore_vm(
+        lab,
+        tmp_path,
+        restore_host="hv1",
+        restore_location="original",
+        restore_staging="\\\\fs1\\vms\\restore\\vm1-again",
+        restore_force=True,
+        restore_start=True,
+    )
+    assert rc == 0, output[-4000:]
+    vm1 = registered(lab, "hv1")["vm1"]
+    assert vm1["id"] == VM1.id.lower() and vm1["state"] == "Running" and vm1["clustered"], vm1
+    assert same_guest_content(work / "vm1.vhdx", host_path(lab, "hv1", VM1_DISK))
+    assert host_path(lab, "hv1", VM1_CONFIGURATION).read_bytes() == files["vmcx"]
