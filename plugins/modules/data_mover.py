@@ -24,6 +24,16 @@ description:
     for each disk (what the next incremental starts from). It only reads, without taking the repository lock.
   - O(operation=unlock) removes the repository's stale locks, those of runs that crashed or were cut off (the next
     run would remove them by itself). A live lock refuses it, naming its holder, unless O(force) is set.
+  - O(operation=forget) removes the restore points named in O(restore_points) from the catalog (a damaged one
+    too), under the exclusive lock prune takes; their data stays until the next O(operation=prune) reclaims what
+    nothing else uses. An unknown id refuses the whole run before anything is removed.
+  - O(operation=repair) rebuilds the index from the pack files (each carries its own entry table), reads every
+    stored chunk back, drops damaged chunks and packs that are gone, and returns the restore points that lose
+    data, naming the disk and the byte ranges. The next backup of the same content stores those chunks again.
+  - O(operation=ls), O(operation=find) and O(operation=restore_file) read the files of a guest NTFS volume inside a
+    restore point's disk (GPT or MBR partitions) straight from the repository, fetching only the chunks they
+    need (file-level restore, no disk written out). They list a folder (names, sizes, times, attributes), find names
+    matching a glob, or extract a file or a folder into O(destination) on the host that runs the data mover.
   - The same engine is available as the C(hyperv-datamover) command line (C(bin/hyperv-datamover) in the
     collection).
 options:
@@ -31,7 +41,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [backup, restore, verify, list, baselines, prune, unlock]
+    choices: [backup, restore, verify, list, baselines, prune, unlock, forget, repair, ls, find, restore_file]
   repository:
     description: Directory of the repository on the target host.
     type: path
@@ -39,7 +49,7 @@ options:
   vm:
     description:
       - Name of the VM the restore points belong to.
-      - Required with O(source) (backup) and O(destination) (restore); limits O(operation=verify),
+      - Required with O(source) (backup) and O(destination) (restore, restore_file); limits O(operation=verify),
         O(operation=list) and O(operation=prune) to this VM.
       - Not with O(jobs), whose entries name their VMs.
     type: str
@@ -52,13 +62,16 @@ options:
     type: list
     elements: path
   restore_point:
-    description: Restore point to restore or verify, by id, or V(latest) for the newest one of O(vm).
+    description: Restore point to restore, verify or read files from, by id, or V(latest) for the newest one of O(vm).
     type: str
     default: latest
   destination:
     description:
       - Directory the restore writes the disks and files into.
       - O(operation=restore) needs O(destination) (with O(vm)) or O(jobs).
+      - O(operation=restore_file) extracts the guest file or folder O(path) into this directory (created when
+        missing). Guest names are made safe for the host (characters such as C(/), C(\), C(:), C(*) or C(?)
+        become C(_)) and nothing is written outside it.
     type: path
   format:
     description: Disk format the restore writes. V(raw) writes sparse raw images.
@@ -136,9 +149,35 @@ options:
     type: float
     default: 0
   overwrite:
-    description: Let O(operation=restore) replace files that already exist in O(destination).
+    description:
+      - Let O(operation=restore) and O(operation=restore_file) replace files that already exist in O(destination).
     type: bool
     default: false
+  salvage:
+    description:
+      - Let O(operation=restore) of a damaged restore point write every chunk it can read, instead of failing at the
+        first damaged one (naming the disk and the offset). The damaged ranges stay zero; each output that has one
+        gets a marker file C(<output>.damaged.json) next to it naming the ranges, the result lists them in
+        RV(damaged) and the task warns. Never start such disks as a whole VM.
+    type: bool
+    default: false
+  rollback:
+    description:
+      - Let O(operation=restore) roll an existing disk in O(destination) back to the restore point (a quick
+        rollback) - only the chunks whose content differs are written, found by hashing the existing file's chunks
+        and comparing them with the restore point's chunk ids. The result is the same virtual content as a full
+        restore; the file keeps its own disk id, type and block size.
+      - Refused, before anything is written, when an existing disk differs in format (O(format)), virtual size or
+        logical sector size, or is a differencing disk or a VHDX with a pending log. A disk that does not exist
+        yet is restored in full; VM files are replaced.
+      - Each rolled-back output reports C(rollback) with bytes_compared, bytes_read, bytes_written,
+        chunks_written and chunks_unchanged. Not with O(salvage).
+    type: bool
+    default: false
+  restore_points:
+    description: Ids of the restore points O(operation=forget) removes from the catalog (see O(operation=list)).
+    type: list
+    elements: str
   workers:
     description: Worker threads that read, hash, compress and encrypt chunks. Default is one per CPU core.
     type: int
@@ -148,7 +187,8 @@ options:
         for all of them (one passphrase unlock, one lock, one index load), which saves seconds per VM.
       - "Backup entries: C(vm), C(sources) (list of paths) and optionally C(changed_ranges) and C(change_ids) (as
         O(changed_ranges) and O(change_ids)).
-        Restore entries: C(vm), C(destination), and optionally C(restore_point), C(format) and C(overwrite)."
+        Restore entries: C(vm), C(destination), and optionally C(restore_point), C(format), C(overwrite),
+        C(salvage) and C(rollback)."
       - The other options apply to every entry. Every entry is checked before anything is written.
       - A VM that fails publishes no restore point and the others still run; the task then fails, naming the
         failed VMs in RV(failed_vms), with every VM's outcome in RV(results).
@@ -168,6 +208,29 @@ options:
     description: The VMs O(operation=baselines) describes; all the repository holds when omitted.
     type: list
     elements: str
+  disk:
+    description:
+      - The disk, by file name in the restore point (as O(operation=list) shows), that O(operation=ls),
+        O(operation=find) and O(operation=restore_file) read. Needed only when the restore point has several disks.
+    type: str
+  partition:
+    description:
+      - The partition number of the NTFS volume to read (GPT entry number, or MBR 1-4 and 5 on for logical
+        partitions), as RV(partitions) lists them. Needed only when the disk holds several NTFS volumes.
+    type: int
+  path:
+    description:
+      - A path in the guest volume, such as C(\Users\ann\Documents) (C(/) separates too; any case matches).
+      - O(operation=ls) lists this folder (or describes this file), O(operation=find) searches below it,
+        O(operation=restore_file) extracts this file or folder with all it holds.
+      - Junctions and symbolic links are listed but never followed.
+    type: str
+    default: '\'
+  pattern:
+    description:
+      - The glob O(operation=find) matches names against (C(*), C(?), C([abc])), without regard to case.
+        With a separator (C(Reports\*\q?.txt)) it matches the path below O(path) instead.
+    type: str
   component:
     description:
       - On a Windows proxy, the name of the data mover component to run, when C(backup.hyperv.proxy_components)
@@ -181,6 +244,7 @@ requirements:
   - zstandard
   - blake3 (for O(hash=blake3))
   - cryptography (for encrypted repositories)
+  - dissect.ntfs (for O(operation=ls), O(operation=find) and O(operation=restore_file); Python 3.10 or later)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - backup.hyperv.windows_path
@@ -189,7 +253,8 @@ attributes:
     support: full
     details:
       - O(operation=backup) reads the sources and reports what would be stored, writing nothing.
-      - O(operation=restore), O(operation=prune) and O(operation=unlock) report what they would write or remove.
+      - O(operation=restore), O(operation=restore_file), O(operation=prune), O(operation=unlock),
+        O(operation=forget) and O(operation=repair) report what they would write or remove.
   diff_mode:
     support: none
   platform:
@@ -278,6 +343,33 @@ EXAMPLES = r"""
     vm: web01
     destination: /srv/restore/web01
 
+- name: List the root folder of web01's system volume in its latest restore point
+  backup.hyperv.data_mover:
+    operation: ls
+    repository: /srv/backup/repo
+    vm: web01
+    disk: web01-os.vhdx
+  register: listing
+
+- name: Find every spreadsheet under the users' folders
+  backup.hyperv.data_mover:
+    operation: find
+    repository: /srv/backup/repo
+    vm: web01
+    disk: web01-os.vhdx
+    path: '\Users'
+    pattern: '*.xlsx'
+
+- name: Extract one folder of the guest into a folder of the data mover host
+  backup.hyperv.data_mover:
+    operation: restore_file
+    repository: /srv/backup/repo
+    vm: web01
+    disk: web01-os.vhdx
+    partition: 3
+    path: '\Users\ann\Documents'
+    destination: /srv/restore/ann
+
 - name: Check every stored chunk
   backup.hyperv.data_mover:
     operation: verify
@@ -298,18 +390,29 @@ EXAMPLES = r"""
 
 RETURN = r"""
 restore_point:
-  description: Id of the restore point written (backup) or read (restore). V(null) after a check-mode backup.
-  returned: when O(operation) is V(backup) or V(restore)
+  description:
+    - Id of the restore point written (backup) or read (restore, ls, find, restore_file). V(null) after a
+      check-mode backup.
+  returned: when O(operation) is V(backup), V(restore), V(ls), V(find) or V(restore_file)
   type: str
   sample: 20261124T220501.123456Z-3f2a9c1e
 stats:
   description:
     - Counters of the run. In check mode, the backup's estimate of what it would read and store.
     - A restore reports the bytes it read from the repository and wrote.
-  returned: when O(operation) is V(backup), or V(restore) outside check mode
+    - O(operation=ls), O(operation=find) and O(operation=restore_file) report instead C(chunks_fetched) (chunks
+      loaded from the repository), C(bytes_read) (their stored bytes read from pack files), C(bytes_fetched)
+      (their plaintext) and C(bytes_catalog) (index files and chunk list read to locate them).
+  returned: when O(operation) is V(backup), V(ls), V(find) or V(restore_file), or V(restore) outside check mode
   type: dict
   contains:
     bytes_read: {description: Bytes read from the sources (restore - from the repository)., type: int, returned: always}
+    bytes_read_baseline:
+      description:
+        - Backup - bytes read from the repository (stored blobs) to fill partial chunks, chunks the changed ranges
+          touch only in part, of which only the ranges are read from the source. V(0) on a restore.
+      type: int
+      returned: always
     bytes_logical: {description: Virtual size of the disks plus the size of the files., type: int, returned: always}
     bytes_stored: {description: Bytes newly written to the repository., type: int, returned: always}
     bytes_deduplicated: {description: Data bytes whose chunk was already stored., type: int, returned: always}
@@ -335,18 +438,73 @@ incremental:
   description:
     - For each disk, how it was read (C(mode) V(full) or V(changed_ranges)), the C(baseline) restore point, the
       C(change_id) recorded, and C(fallback_reason), why a disk given changed ranges was read in full.
+    - With changed ranges, C(partial_chunks) counts the chunks read only in their ranges (the rest from the
+      baseline), and C(partial_fallbacks) (C(chunks), C(offsets), C(reason)) names those whose baseline chunk
+      failed its check and were read whole from the source.
   returned: when O(operation=backup)
   type: dict
   sample: {web01-os.vhdx: {mode: changed_ranges, baseline: 20261123T220501.123456Z-0b1c2d3e, change_id: "rct:7"}}
 outputs:
-  description: The files the restore wrote (in check mode, would write), each with name, path, format and size.
-  returned: when O(operation=restore)
+  description:
+    - The files the restore wrote (in check mode, would write), each with name, path, format and size.
+    - A VHDX disk also has C(disk_id) (its virtual disk id, the source's when the restore point recorded it) and
+      C(vhd_type) (V(fixed) or V(dynamic); a differencing source is restored as one dynamic disk), and a
+      rolled-back disk (O(rollback)) C(rollback), what it compared, read and wrote.
+    - O(operation=restore_file) - each folder and file written (in check mode, would write), with C(path) (guest),
+      C(kind), C(size) and C(target) (host path).
+  returned: when O(operation) is V(restore) or V(restore_file)
   type: list
   elements: dict
 vm:
-  description: The VM of the restored restore point.
-  returned: when O(operation=restore)
+  description: The VM of the restored (or read) restore point.
+  returned: when O(operation) is V(restore), V(ls), V(find) or V(restore_file)
   type: str
+disk:
+  description: The disk whose guest volume was read.
+  returned: when O(operation) is V(ls), V(find) or V(restore_file)
+  type: str
+partition:
+  description: The number of the partition whose NTFS volume was read.
+  returned: when O(operation) is V(ls), V(find) or V(restore_file)
+  type: int
+partitions:
+  description:
+    - Every partition of the disk, with C(number), C(offset) and C(size) in bytes, C(scheme) (V(gpt), V(mbr), or
+      V(whole) for a volume without a partition table), C(type) (GPT type GUID or MBR type byte, with its name
+      when known), C(name) (GPT) and C(filesystem) (V(ntfs), or V(null) when not NTFS).
+  returned: when O(operation) is V(ls), V(find) or V(restore_file)
+  type: list
+  elements: dict
+path:
+  description: The guest path listed, searched or extracted, as the volume spells it.
+  returned: when O(operation) is V(ls), V(find) or V(restore_file)
+  type: str
+  sample: \Docs\Reports
+entries:
+  description:
+    - The files and folders of O(path) in name order (or O(path) itself when it is a file), each with C(name),
+      C(path), C(kind) (V(file), V(directory) or V(link) for a junction or symbolic link), C(size) in bytes,
+      C(created), C(modified) and C(accessed) (ISO 8601, UTC, from C($STANDARD_INFORMATION)) and C(attributes)
+      (V(readonly), V(hidden), V(system), V(archive), V(sparse), V(reparse_point), V(compressed), V(encrypted)).
+  returned: when O(operation=ls)
+  type: list
+  elements: dict
+  sample: [{name: q1.txt, path: "\\Docs\\q1.txt", kind: file, size: 5000, created: "2026-11-24T22:05:01+00:00",
+    modified: "2026-11-24T22:05:01+00:00", accessed: "2026-11-24T22:05:01+00:00", attributes: [archive]}]
+matches:
+  description: The entries below O(path) that match O(pattern), depth first in name order, described as RV(entries).
+  returned: when O(operation=find)
+  type: list
+  elements: dict
+skipped:
+  description: Guest paths O(operation=restore_file) left out, junctions and symbolic links (never followed).
+  returned: when O(operation=restore_file)
+  type: list
+  elements: str
+bytes_written:
+  description: Bytes of file data O(operation=restore_file) wrote (0 in check mode).
+  returned: when O(operation=restore_file)
+  type: int
 ok:
   description: Whether verification found no damage (the task fails otherwise).
   returned: when O(operation=verify)
@@ -356,8 +514,50 @@ checked_chunks:
   returned: when O(operation=verify)
   type: int
 damaged:
-  description: Each damaged chunk where it is used, with vm, restore_point, disk, offset, length and reason.
-  returned: when O(operation=verify)
+  description:
+    - O(operation=verify) - each damaged chunk where it is used, with vm, restore_point, disk, offset, length,
+      pack (V(null) when no pack holds it) and reason.
+    - O(operation=restore) with O(salvage) - each output that could not be written whole, with name, path,
+      marker (the C(.damaged.json) file beside it), ranges (C([offset, length]) pairs left zero), bytes_lost and
+      first_reason. Absent when the restore point was whole.
+  returned: when O(operation=verify), or a salvage restore met damage
+  type: list
+  elements: dict
+points:
+  description:
+    - O(operation=verify) - each restore point checked, with vm, restore_point and C(state), V(intact),
+      V(damaged) or V(unreadable) (its record or chunk list cannot be read; with C(reason)). A damaged one has
+      C(parts), its disks and files that reference damaged or missing chunks with the byte C(ranges) lost, and
+      C(shares_damage_with), the other restore points that use those chunks.
+    - O(operation=repair) - the restore points that lose data after repair (damaged or unreadable), as above.
+  returned: when O(operation) is V(verify) or V(repair)
+  type: list
+  elements: dict
+forgotten:
+  description: The restore points O(operation=forget) removed (in check mode, would remove), each with id and vm
+    (V(null) when its record was damaged).
+  returned: when O(operation=forget)
+  type: list
+  elements: dict
+chunks_indexed:
+  description: Chunks O(operation=repair) found whole and indexed (in check mode, would index).
+  returned: when O(operation=repair)
+  type: int
+chunks_dropped:
+  description: Chunks O(operation=repair) left out of the index because they did not read back whole (no whole
+    copy elsewhere), each with chunk (its id) and reason (the pack and offset, and what failed).
+  returned: when O(operation=repair)
+  type: list
+  elements: dict
+packs_missing:
+  description: Packs an index file named that are gone (O(operation=repair) drops their entries).
+  returned: when O(operation=repair)
+  type: list
+  elements: str
+packs_unreadable:
+  description: Packs O(operation=repair) could not read, their own entry table damaged and no intact index file
+    describing them, each with pack and reason. Their chunks are lost unless another pack holds them.
+  returned: when O(operation=repair)
   type: list
   elements: dict
 problems:
@@ -428,6 +628,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.query import GUEST_OPERATIONS
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 
@@ -439,6 +640,8 @@ def needed_libraries(params: Mapping[str, Any]) -> Iterator[str]:
         yield "blake3"
     if params["passphrase"] or params["encryption"] not in (None, "none"):
         yield "cryptography"
+    if params["operation"] in GUEST_OPERATIONS:
+        yield "dissect.ntfs"
 
 
 def missing_library(params: Mapping[str, Any]) -> Optional[Tuple[str, str]]:

@@ -11,5 +11,7 @@ Rooms, each importing only from the ones below it:
   ``chunk_store`` (the write side of one backup) and the format ``constants``;
 - ``disk/``: reading disks (``opener``, ``source``, ``extents``, ``raw``, ``vm_files``, ``vhdx/``) and
   writing restored ones (``outputs``, ``vhdx/writer``);
+- ``guest/``: file-level restore inside a stored disk: the disk ``view``, ``partition`` tables, ``ntfs``
+  volumes, ``locate`` and ``extract`` (the faces ``guest_files`` and ``cli_guest`` drive it);
 - ``base/``: the errors every room raises, durable file steps and direct I/O.
 """

@@ -8,6 +8,7 @@ the options object's (settings.py, run/values.py), which takes them from store/c
 
 from __future__ import annotations
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.query import GuestQuery
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
     Chunking,
     NewRepository,
@@ -43,10 +44,17 @@ ARGUMENT_SPEC = {
     "force": {"type": "bool", "default": DataMoverOptions.force},
     "lock_timeout": {"type": "float", "default": RepositoryAccess.lock_timeout},
     "overwrite": {"type": "bool", "default": RestoreEntry.overwrite},
+    "salvage": {"type": "bool", "default": RestoreEntry.salvage},
+    "rollback": {"type": "bool", "default": RestoreEntry.rollback},
+    "restore_points": {"type": "list", "elements": "str"},  # forget
     "workers": {"type": "int"},
     "jobs": {"type": "list", "elements": "dict"},
     "slots": {"type": "int", "default": DataMoverOptions.slots},
     "vms": {"type": "list", "elements": "str"},
+    "disk": {"type": "str"},  # ls, find, restore_file: the guest's volume and path (guest/query.py)
+    "partition": {"type": "int"},
+    "path": {"type": "str", "default": GuestQuery.path},
+    "pattern": {"type": "str"},
     "component": {"type": "str"},  # a Windows proxy's data mover (the action plugin); the engine ignores it
 }
 
@@ -56,6 +64,9 @@ VALIDATION = {
         ("operation", "backup", ("source", "jobs"), True),
         ("operation", "restore", ("destination", "jobs"), True),
         ("operation", "prune", ("keep_last",)),
+        ("operation", "forget", ("restore_points",)),
+        ("operation", "find", ("pattern",)),
+        ("operation", "restore_file", ("destination",)),
     ],
     "required_by": {"source": ("vm",), "destination": ("vm",)},
     "mutually_exclusive": [

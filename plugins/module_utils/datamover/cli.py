@@ -6,7 +6,8 @@ which calls the engine and shapes its reply (adding ``changed``). ``backup --job
 ``restore --job FILE`` run several VMs in one process against one open repository (run/jobs.py).
 
 ``hyperv-datamover run --options -`` reads one options document (``DataMoverOptions.to_json``) from stdin
-and prints the JSON result: what the action plugin sends a Windows proxy, so nothing is quoted into argv.
+and prints the JSON result, so nothing is quoted into argv; ``run --options-file FILE`` reads it from a file it
+deletes at once: what the scheduled task on a Windows proxy runs (options_document.py).
 
 Secrets never travel on the command line: the passphrase comes from ``--passphrase-file``, the
 ``BACKUP_HYPERV_PASSPHRASE`` environment variable, or inside the options document on stdin.
@@ -21,11 +22,21 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.cli_guest import (
+    LISTED,
+    add_guest_operations,
+    entry_lines,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import load_job_file
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
     parse_block_size,
     parse_changed_ranges,
     ranges_by_source,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options_document import (
+    STDIN,
+    read_document,
+    take_document,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.progress import ProgressBar, human_bytes
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import keep_freed_buffers
@@ -58,12 +69,11 @@ __all__ = [
 ]
 
 PASSPHRASE_ENV = "BACKUP_HYPERV_PASSPHRASE"
-STDIN = "-"
 JOB_HELP = {
     "backup": 'JSON list of {"vm": NAME, "sources": [PATH...], "changed_ranges": {PATH: [[offset, length]...]}, '
     '"change_ids": {PATH: RCT_ID}}',
     "restore": 'JSON list of {"vm": NAME, "destination": DIR, "restore_point": ID, "format": "vhdx"|"raw", '
-    '"overwrite": BOOL}',
+    '"overwrite": BOOL, "rollback": BOOL}',
 }
 
 
@@ -118,6 +128,10 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     restore.add_argument("--restore-point", help=f"restore point id (default {RestoreEntry.restore_point})")
     restore.add_argument("--format", choices=RESTORE_FORMATS, help=f"(default {RestoreEntry.format})")
     restore.add_argument("--overwrite", action="store_true", help="replace existing files")
+    salvage = "write what can be read of a damaged restore point; mark the lost ranges in OUTPUT.damaged.json"
+    restore.add_argument("--salvage", action="store_true", help=salvage)
+    rollback = "over an existing disk of the same size and format, write only the chunks that differ"
+    restore.add_argument("--rollback", action="store_true", help=rollback)
     restore.add_argument("--dry-run", action="store_true", help="show what would be restored; write nothing")
     verify = add("verify", "read back and check stored data (exit status 3 when damage is found)")
     verify.add_argument("--vm")
@@ -133,6 +147,12 @@ def _add_operations(sub: Any, common: argparse.ArgumentParser) -> None:
     unlock = add("unlock", "remove stale repository locks, naming whose they were (a live lock refuses it)")
     unlock.add_argument("--force", action="store_true", help="remove live locks too (their run then fails)")
     unlock.add_argument("--dry-run", action="store_true", help="show what would be removed; remove nothing")
+    forget = add("forget", "remove restore points from the catalog (their data stays until prune)")
+    forget.add_argument("restore_points", nargs="+", metavar="ID", help="restore point id (see list)")
+    forget.add_argument("--dry-run", action="store_true", help="show what would be removed; remove nothing")
+    repair = add("repair", "rebuild the index from the packs, dropping damaged and missing chunks; name what it hits")
+    repair.add_argument("--dry-run", action="store_true", help="show what would be done; write nothing")
+    add_guest_operations(add)  # ls, find, restore-file (cli_guest.py)
 
 
 def _add_backup_arguments(backup: argparse.ArgumentParser) -> None:
@@ -168,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_operations(sub, _common_options())
     text = "run the operation an options document describes; print its JSON result (what a Windows proxy runs)"
     run = sub.add_parser("run", help=text, description=text, allow_abbrev=False)
-    run.add_argument("--options", metavar="FILE", required=True, help=f"the options document, {STDIN!r} for stdin")
+    document = run.add_mutually_exclusive_group(required=True)  # options_document.py
+    document.add_argument("--options", metavar="FILE", help=f"the options document, {STDIN!r} for stdin")
+    document.add_argument("--options-file", metavar="FILE", help="the options document in a file, deleted once read")
+    run.add_argument("--progress", action="store_true", help="draw progress on stderr (a scheduled task follows it)")
     run.set_defaults(json=True, progress=False)
     return parser
 
@@ -240,7 +263,8 @@ def main(
         return 130
     if progress_bar is not None:
         progress_bar.finish()
-    text = json.dumps(result, indent=2, sort_keys=True, default=str) if args.json else "\n".join(_summary(result))
+    human = entry_lines(result) if any(key in result for key in LISTED) else _summary(result)
+    text = json.dumps(result, indent=2, sort_keys=True, default=str) if args.json else "\n".join(human)
     stdout.write(text + "\n")
     if result.get("failed_vms"):  # a job with failed VMs: the others are done, the status says not all
         stderr.write(f"hyperv-datamover: error: {options.operation} failed for VM {', '.join(result['failed_vms'])}\n")
@@ -251,22 +275,13 @@ def main(
 def _options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO) -> DataMoverOptions:
     """The run's options: from the options document (``run``), else from the arguments and the files they name."""
     if args.operation == "run":
-        return DataMoverOptions.from_json(_read_document(args.options, stdin))
+        document = read_document(args.options, stdin) if args.options else take_document(args.options_file)
+        return DataMoverOptions.from_json(document)
     passphrase = read_passphrase(args.passphrase_file, environ)
     ranges = _load_json_option(getattr(args, "changed_ranges", None), "changed ranges")
     change_ids = _load_json_option(getattr(args, "change_ids", None), "change ids")
     jobs = load_job_file(args.job) if getattr(args, "job", None) else None
     return DataMoverOptions.from_args(args, passphrase, ranges, jobs, change_ids)
-
-
-def _read_document(path: str, stdin: TextIO) -> str:
-    if path == STDIN:
-        return stdin.read()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise DataMoverError(f"cannot read the options document {path}: {exc.strerror}") from exc
 
 
 def _take_late_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: List[str]) -> None:

@@ -7,7 +7,7 @@ module's ``jobs`` option:
   {"since": RCT_ID, "ranges": [...] or null, "reason": TEXT}}, "change_ids": {PATH: RCT_ID}}`` (``changed_ranges``
   and ``change_ids`` optional; a PATH may be the source's file name);
 - restore: ``{"vm": NAME, "destination": DIR, "restore_point": ID or "latest", "format": "vhdx" | "raw",
-  "overwrite": BOOL}`` (all but ``vm`` and ``destination`` optional).
+  "overwrite": BOOL, "salvage": BOOL, "rollback": BOOL}`` (all but ``vm`` and ``destination`` optional).
 
 The whole job is checked before the repository is opened: a malformed entry fails the job and nothing is
 written. Running it is run/jobs.py's part.
@@ -31,7 +31,15 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
 Entry = Union[BackupEntry, RestoreEntry]
 
 BACKUP_KEYS = {"vm": True, "sources": True, "changed_ranges": False, "change_ids": False}  # key -> required
-RESTORE_KEYS = {"vm": True, "destination": True, "restore_point": False, "format": False, "overwrite": False}
+RESTORE_KEYS = {
+    "vm": True,
+    "destination": True,
+    "restore_point": False,
+    "format": False,
+    "overwrite": False,
+    "salvage": False,
+    "rollback": False,
+}
 
 
 def load_job_file(path: str) -> List[Any]:
@@ -90,9 +98,12 @@ def _restore_entry(where: str, entry: Mapping[str, Any]) -> RestoreEntry:
     parsed = RestoreEntry(**given)  # what the entry leaves out takes RestoreEntry's default
     if parsed.format not in RESTORE_FORMATS:
         raise DataMoverError(f"{where} (VM {entry['vm']}): format must be one of {', '.join(RESTORE_FORMATS)}")
-    fields = (parsed.destination, parsed.restore_point, parsed.overwrite)
-    if not isinstance(fields[0], str) or not isinstance(fields[1], str) or not isinstance(fields[2], bool):
-        raise DataMoverError(f"{where} (VM {entry['vm']}): destination and restore_point are strings, overwrite a bool")
+    fields = (parsed.destination, parsed.restore_point, parsed.overwrite, parsed.salvage, parsed.rollback)
+    if not all(isinstance(v, str) for v in fields[:2]) or not all(isinstance(v, bool) for v in fields[2:]):
+        raise DataMoverError(
+            f"{where} (VM {entry['vm']}): destination and restore_point are strings, "
+            "overwrite, salvage and rollback bools"
+        )
     return parsed
 
 

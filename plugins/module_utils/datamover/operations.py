@@ -14,14 +14,18 @@ from typing import Any, Callable, Dict, Optional
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import engine
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import DiskOpener
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest_files import HANDLERS as GUEST_HANDLERS
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import keyed_ranges
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import refuse_plaintext_with_passphrase
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.forget import forget
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.jobs import (
     backup_each,
     restore_each,
     run_each,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.outputs import output_name
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.repair import repair
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.restore_rollback import refuse_mismatches
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RepositoryAccess, RestoreEntry
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
@@ -61,8 +65,10 @@ def plan_restore(access: RepositoryAccess, entry: RestoreEntry) -> Reply:
     outputs = [_planned(folder, output_name(d, fmt), fmt, d["virtual_size"]) for d in point["disks"]]
     outputs += [_planned(folder, f["name"], "raw", f["size"]) for f in point["files"]]
     existing = [o["path"] for o in outputs if os.path.exists(o["path"])]
-    if existing and not entry.overwrite:
+    if existing and not (entry.overwrite or entry.rollback):
         raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
+    if entry.rollback:
+        refuse_mismatches([(d, os.path.join(folder, output_name(d, fmt)), fmt) for d in point["disks"]], entry.salvage)
     return {"changed": True, "restore_point": point["id"], "vm": entry.vm, "outputs": outputs}
 
 
@@ -110,6 +116,14 @@ def _unlock(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener
     return engine.unlock_repository(o.access, force=o.force, check_mode=o.check_mode)
 
 
+def _forget(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener]) -> Reply:
+    return forget(o.access, o.point_ids, check_mode=o.check_mode)
+
+
+def _repair(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener]) -> Reply:
+    return repair(o.access, check_mode=o.check_mode)
+
+
 _HANDLERS = {
     "backup": _backup,
     "restore": _restore,
@@ -119,6 +133,9 @@ _HANDLERS = {
     "prune": _prune,
     "init": _init,
     "unlock": _unlock,
+    "forget": _forget,
+    "repair": _repair,
+    **GUEST_HANDLERS,  # ls, find, restore_file (guest_files.py)
 }
 
 

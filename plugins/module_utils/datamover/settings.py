@@ -11,16 +11,20 @@ The options document is the module's parameters, normalised, plus ``schema`` (it
 ``check_mode``: ``to_json`` writes it, ``from_json`` reads it back into an equal object. Schema 2 added
 ``changed_ranges`` as ``{since, ranges, reason}``, ``change_ids``, ``slots``, ``vms`` and the operation
 ``baselines``: an engine that reads only schema 1 refuses such a document rather than drop what it does not
-know (a dropped ``change_ids`` would silently cost the next backup its incremental).
+know (a dropped ``change_ids`` would silently cost the next backup its incremental). The file-level operations
+(``ls``, ``find``, ``restore_file``, with ``disk``, ``partition``, ``path`` and ``pattern``) need no new schema:
+an older engine refuses their operation by name, so nothing they say can be dropped unnoticed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.query import GUEST_OPERATIONS, GuestQuery
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.job_entries import parse_job
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
     parse_block_size,
@@ -44,11 +48,24 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     HASH_ALGORITHMS,
     KDFS,
     LATEST,
+    MAX_LOCK_TIMEOUT,
+    MAX_WORKERS,
 )
 
 SCHEMA = 2  # version of the options document this engine writes
 READABLE_SCHEMAS = (1, SCHEMA)  # what it reads: schema 1 is schema 2 without its additions; another is refused
-OPERATIONS = ("backup", "restore", "verify", "list", "baselines", "prune", "unlock")  # the command line adds init
+OPERATIONS = (
+    "backup",
+    "restore",
+    "verify",
+    "list",
+    "baselines",
+    "prune",
+    "unlock",
+    "forget",
+    "repair",
+    *GUEST_OPERATIONS,
+)  # the CLI adds init
 ALL_OPERATIONS = (*OPERATIONS, "init")
 SINGLE_VM_KEYS = ("vm", "source", "destination", "changed_ranges", "change_ids")  # what a job's entries say instead
 Value = TypeVar("Value")
@@ -80,9 +97,11 @@ class DataMoverOptions:
     job: bool = False  # the entries came as ``jobs``: one result per VM
     keep_last: Optional[int] = None
     force: bool = False  # unlock: remove live locks too
+    point_ids: Tuple[str, ...] = ()  # forget: the restore points to remove from the catalog
     check_mode: bool = False
     slots: int = DEFAULT_SLOTS  # a backup job's VMs stored at once
     vms: Optional[Tuple[str, ...]] = None  # the VMs baselines describes; None: every one
+    guest: Optional[GuestQuery] = None  # ls, find and restore_file: the volume and path in a restore point
 
     # --- ways in ---------------------------------------------------------------------------------------------
     @classmethod
@@ -92,13 +111,12 @@ class DataMoverOptions:
         operation = _choice("operation", p.get("operation"), ALL_OPERATIONS)
         if not p.get("repository"):
             raise DataMoverError("repository is required")
-        lock_timeout = p.get("lock_timeout")
         access = _given(
             RepositoryAccess,
             path=p["repository"],
             passphrase=p.get("passphrase") or None,
-            lock_timeout=None if lock_timeout is None else float(lock_timeout),
-            workers=p.get("workers"),
+            lock_timeout=_lock_timeout(p.get("lock_timeout")),
+            workers=_workers(p.get("workers")),
         )
         new = _given(
             NewRepository,
@@ -123,6 +141,8 @@ class DataMoverOptions:
             job=_is_job(str(operation), p),
             keep_last=p.get("keep_last"),
             force=bool(p.get("force")),
+            point_ids=_point_ids(p.get("restore_points")),
+            guest=GuestQuery.from_params(str(operation), p) if operation in GUEST_OPERATIONS else None,
             check_mode=bool(check_mode),
             **_job_shape(str(operation), p),
             **_entries(str(operation), p),
@@ -168,15 +188,44 @@ class DataMoverOptions:
         document.update(repository=access.pop("path"), **access)
         document.update(dataclasses.asdict(self.new), **dataclasses.asdict(self.chunking))
         document.update(vm=self.vm, keep_last=self.keep_last, force=self.force, slots=self.slots)
+        if self.point_ids:  # forget's; an older engine refuses the operation by name, so no new schema
+            document["restore_points"] = list(self.point_ids)
         document["vms"] = None if self.vms is None else list(self.vms)
         if self.restore_point is not None:  # verify's; a restore's is its entry's
             document["restore_point"] = self.restore_point
+        if self.guest is not None:
+            document.update(self.guest.to_params())
         entries = [_entry_document(entry) for entry in (*self.backups, *self.restores)]
         if self.job:
             document["jobs"] = entries
         elif entries:
             document.update(_single_params(entries[0]))
         return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _lock_timeout(value: Any) -> Optional[float]:
+    """Seconds from 0 to MAX_LOCK_TIMEOUT (None: the default), checked before anything opens."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 <= seconds <= MAX_LOCK_TIMEOUT:  # NaN fails every comparison
+        raise DataMoverError(
+            f"lock_timeout must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g} (got {value!r}); 0 fails at "
+            "once when another run holds the lock"
+        )
+    return seconds
+
+
+def _workers(value: Any) -> Optional[int]:
+    """A whole number of threads from 1 to MAX_WORKERS (None: one per core), checked before anything opens."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS):
+        raise DataMoverError(
+            f"workers must be a whole number from 1 to {MAX_WORKERS} (got {value!r}); leave it out for one per core"
+        )
+    return value
 
 
 def _job_shape(operation: str, p: Mapping[str, Any]) -> Dict[str, Any]:
@@ -190,6 +239,15 @@ def _job_shape(operation: str, p: Mapping[str, Any]) -> Dict[str, Any]:
         raise DataMoverError("vms must be a list of VM names")
     shape: Dict[str, Any] = {} if slots is None else {"slots": slots}
     return shape if vms is None else dict(shape, vms=tuple(vms))
+
+
+def _point_ids(value: Any) -> Tuple[str, ...]:
+    """``restore_points`` (forget's restore point ids), checked."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise DataMoverError("restore_points must be a list of restore point ids")
+    return tuple(value)
 
 
 def _is_job(operation: str, p: Mapping[str, Any]) -> bool:
@@ -208,7 +266,8 @@ def _entries(operation: str, p: Mapping[str, Any]) -> Dict[str, tuple]:
         ranges, change_ids = parse_changed_ranges(p.get("changed_ranges")), parse_change_ids(p.get("change_ids"))
         return {"backups": (BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges, change_ids),)}
     if operation == "restore":
-        chosen = {key: p[key] for key in ("restore_point", "format", "overwrite") if p.get(key) is not None}
+        keys = ("restore_point", "format", "overwrite", "salvage", "rollback")
+        chosen = {key: p[key] for key in keys if p.get(key) is not None}
         return {"restores": (RestoreEntry(p.get("vm"), p.get("destination") or "", **chosen),)}
     return {}
 

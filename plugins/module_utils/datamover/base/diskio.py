@@ -27,7 +27,7 @@ import os
 from typing import Optional, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import (
-    O_BINARY,
+    create_private,
     pwrite_all,
     start_writeback,
 )
@@ -177,7 +177,7 @@ class DirectSink(DirectFile):
 
 def open_pack_file(path: str) -> Union[CachedSink, DirectSink]:
     """Create ``path`` (it must not exist) and return the sink that writes it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_BINARY, 0o644)
+    fd = create_private(path)
     try:
         direct_fd = open_direct(path)
     except OSError:

@@ -10,7 +10,7 @@ import contextlib
 import errno
 import os
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import RepositoryError
 
@@ -36,11 +36,51 @@ def describe_os_error(action: str, path: str, exc: OSError) -> str:
     return f"{action} {path} failed: {exc.strerror or exc}"
 
 
+# Repository files and folders are the owner's alone (the data mover's account: root, or SYSTEM on Windows): they
+# hold every VM's data and, when encrypted, the wrapped key. Set after creation, so that no umask widens them.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def create_private(path: str, flags: int = os.O_WRONLY) -> int:
+    """Create ``path`` (it must not exist) readable and writable by its owner only, whatever the umask."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL | O_BINARY, PRIVATE_FILE_MODE)
+    if os.name == "posix":  # Windows has no mode bits: the folder's ACL decides (docs/datamover.md)
+        try:
+            _set_mode(lambda: os.fchmod(fd, PRIVATE_FILE_MODE))
+        except OSError:
+            os.close(fd)
+            raise
+    return fd
+
+
+def _set_mode(change: Callable[[], None]) -> None:
+    """Run a chmod; a file system without POSIX modes (an SMB share mounted without them) refuses it, and there
+    the share's ACL decides, so that refusal is not an error."""
+    try:
+        change()
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+            raise
+
+
+def make_private_dirs(path: str) -> None:
+    """``os.makedirs`` whose new folders (only those: an admin's existing folder keeps its mode) are 0700."""
+    created, parent = [], os.path.abspath(path)
+    while parent and not os.path.isdir(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    os.makedirs(path, PRIVATE_DIR_MODE, exist_ok=True)
+    if os.name == "posix":
+        for folder in created:
+            _set_mode(lambda folder=folder: os.chmod(folder, PRIVATE_DIR_MODE))
+
+
 def publish(path: str, data: bytes, tmp_dir: str) -> None:
-    """Atomically and durably create or replace ``path`` with ``data``."""
+    """Atomically and durably create or replace ``path`` with ``data`` (owner-only, see ``create_private``)."""
     tmp = os.path.join(tmp_dir, f"{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
-        with open(tmp, "wb") as handle:
+        with os.fdopen(create_private(tmp), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Callable, Iterable, Iterator, Union
+import uuid
+from typing import Callable, Dict, Iterable, Iterator, Optional, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import O_BINARY, pread_into
@@ -73,6 +74,11 @@ class DiskSource(abc.ABC):
     logical_sector_size: int
     physical_sector_size: int
     block_size: int
+    # What a VHDX also says of itself (None for a raw image): the virtual disk id (MS-VHDX 2.6.2.3), the type
+    # ("fixed", "dynamic" or "differencing") and a differencing disk's parent locator (2.6.2.6) key/values.
+    disk_id: Optional[uuid.UUID] = None
+    vhd_type: Optional[str] = None
+    parent_locator: Optional[Dict[str, str]] = None
 
     @abc.abstractmethod
     def extents(self) -> Iterator[Extent]:

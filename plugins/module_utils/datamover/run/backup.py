@@ -1,6 +1,7 @@
 """Backup of one VM: plan each disk and file, run the chunk pipeline, commit, publish the restore point.
 
-Worker threads read their chunks themselves (ZERO/UNALLOCATED chunks are never read), check for zeros,
+Worker threads read their chunks themselves (ZERO/UNALLOCATED chunks are never read; a chunk the changed ranges
+touch only in part is read only there, over its baseline content: partial.py), check for zeros,
 hash, look the id up, and compress + seal only new chunks; the calling thread records each `ChunkResult`
 in its chunk list, in disk order, and appends new blobs to the pack. See pipeline.py for the memory bound
 and store/chunk_store.py for the commit order.
@@ -16,6 +17,13 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import SourceUnavailableError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.partial import (
+    BaselineChunks,
+    Filled,
+    fill_partial,
+    record_fill,
+    whole,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import BufferPool, ordered_map
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.streams import (
@@ -54,11 +62,12 @@ class ChunkResult(NamedTuple):
 
     stream_no: int
     number: int  # the chunk's number in its stream
-    size: int  # bytes read
+    size: int  # the chunk's length
     chunk_id: Optional[bytes]  # None: the chunk is all zero
     stored: Optional[bytes]  # the new blob; None: zero, or known already (dedup)
     flags: int  # BLOB_FLAG_* of ``stored``
     buffer: bytearray  # the pool buffer read into, to hand back once the result is recorded
+    filled: Filled  # what was read from the source and the repository to get the chunk's content
 
 
 @dataclass
@@ -75,33 +84,40 @@ class ChunkWork:
     session: StoreSession
     streams: List[Stream]
     pool: BufferPool
+    baseline: Optional[BaselineChunks] = None  # fills partial chunks; None: no repository, no partial chunk
 
     def __call__(self, item: Tuple[int, int]) -> ChunkResult:
         stream_no, number = item
-        data, buffer = self._read(stream_no, number)
+        data, buffer, filled = self._read(stream_no, number)
         size = len(data)
         # bytearray == bytes is a memcmp; a memoryview comparison would go item by item
         if buffer == self.pool.zero if size == self.pool.size else bytes(data) == bytes(size):
-            return ChunkResult(stream_no, number, size, None, None, 0, buffer)
+            return ChunkResult(stream_no, number, size, None, None, 0, buffer, filled)
         chunk_id = self.digest(data)
         if self.session.known(chunk_id):  # dedup before compressing: known chunks cost a hash only
-            return ChunkResult(stream_no, number, size, chunk_id, None, 0, buffer)
+            return ChunkResult(stream_no, number, size, chunk_id, None, 0, buffer, filled)
         stored, flags = encode_blob(data, chunk_id, self.codec, self.sealer)
-        return ChunkResult(stream_no, number, size, chunk_id, stored, flags, buffer)
+        return ChunkResult(stream_no, number, size, chunk_id, stored, flags, buffer, filled)
 
-    def _read(self, stream_no: int, number: int) -> Tuple[memoryview, bytearray]:
+    def _read(self, stream_no: int, number: int) -> Tuple[memoryview, bytearray, Filled]:
+        """The chunk's content, in a pool buffer: read whole, or only its ranges over the baseline's content."""
         stream = self.streams[stream_no]
         offset, length = stream.chunks.chunk_range(number)
+        partial = stream.partial.get(number) if self.baseline is not None else None
         buffer = self.pool.get()
         view = memoryview(buffer)[:length]
         try:
-            stream.source.readinto(offset, view)
+            if partial is None or self.baseline is None:
+                stream.source.readinto(offset, view)
+                filled = whole(length)
+            else:
+                filled = fill_partial(view, offset, partial, stream.source, self.baseline)
         except BaseException as exc:
             self.pool.put(buffer)
             if isinstance(exc, OSError):  # the readers raise SourceError; guard against a raw OS error too
                 raise SourceUnavailableError(f"reading {stream.path} at offset {offset} failed: {exc}") from exc
             raise
-        return view, buffer
+        return view, buffer, filled
 
 
 def chunks_to_read(streams: List[Stream]) -> Iterator[Tuple[int, int]]:
@@ -143,8 +159,11 @@ def run_streams(work: ChunkWork, threads: Tuple[int, Optional[Executor]], stats:
 
 def record_result(streams: List[Stream], result: ChunkResult, session: StoreSession, stats: Stats) -> int:
     """Store a worker's result in its chunk list (and a new blob in the pack); return the bytes covered."""
-    chunks, size = streams[result.stream_no].chunks, result.size
-    stats.bytes_read += size
+    stream, size = streams[result.stream_no], result.size
+    chunks = stream.chunks
+    stats.bytes_read += result.filled.source_bytes
+    stats.bytes_read_baseline += result.filled.baseline_bytes
+    record_fill(stream.incremental, result.number * chunks.chunk_size, result.filled)
     if result.chunk_id is None:
         chunks.set(result.number, KIND_ZERO)
         stats.bytes_zero += size
@@ -205,7 +224,8 @@ class BackupJob:
         session = StoreSession(None if self.check_mode else repo, index, self.limits)
         sealer = repo.sealer if repo is not None else None
         pool = self.buffers or buffer_pool(self.workers, self.streams[0].chunks.chunk_size)
-        work = ChunkWork(digest, self.codec, sealer, session, self.streams, pool)
+        baseline_chunks = BaselineChunks(repo) if repo is not None else None
+        work = ChunkWork(digest, self.codec, sealer, session, self.streams, pool, baseline_chunks)
         point_id = None if self.check_mode else new_point_id()
         try:
             run_streams(work, (self.workers, self.executor), stats, self.progress)

@@ -31,3 +31,8 @@ def other_baseline(point_id: str, vm: str, disk: str, recorded: Optional[str], s
     """The ranges start at an RCT id the baseline did not record: they may miss what changed in between."""
     what = "no RCT id" if recorded is None else f"RCT id {recorded}"
     return f"the latest restore point {point_id} of {vm} recorded {what} for {disk}, the ranges start at {since}"
+
+
+def baseline_chunk_failed(error: str) -> str:
+    """A partial chunk's baseline chunk did not pass its check: the chunk was read whole from the source."""
+    return f"a baseline chunk failed its check, so the whole chunk was read from the source: {error}"

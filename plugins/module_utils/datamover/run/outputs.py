@@ -1,14 +1,17 @@
 """Restore targets: a sparse raw image or a VHDX, written under ``<name>.partial`` and renamed when complete.
 
 A failed restore removes its ``.partial`` file, so a destination never holds a half-written image under
-its final name.
+its final name. A VHDX keeps the source's identity and geometry as the restore point recorded them (virtual
+disk id, fixed or dynamic, block and sector sizes); a differencing disk is written as one dynamic VHDX with
+its own disk id and no parent. Records written before identity was recorded give a new id and a dynamic disk.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Optional, Union
+import uuid
+from typing import Dict, Optional, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.diskio import positional_writer
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
@@ -52,6 +55,9 @@ class RawOutput:
     def write(self, offset: int, data: bytes) -> None:
         self._out.pwrite(data, offset)
 
+    def identity(self) -> Dict[str, str]:
+        return {}
+
     def commit(self) -> None:
         os.fsync(self._fd)
         self._close()
@@ -72,7 +78,7 @@ class RawOutput:
 
 
 class VhdxOutput:
-    """A dynamic VHDX written by the collection's VhdxWriter (zero chunks stay unallocated blocks)."""
+    """A VHDX written by the collection's VhdxWriter (zero chunks of a dynamic disk stay unallocated blocks)."""
 
     def __init__(self, path: str, disk: dict) -> None:
         self.path = path
@@ -87,7 +93,14 @@ class VhdxOutput:
             block_size=block,
             logical_sector_size=disk.get("logical_sector_size", 512),
             physical_sector_size=disk.get("physical_sector_size", 4096),
+            disk_id=_recorded_disk_id(disk),
+            fixed=disk.get("vhd_type") == "fixed",
         )
+        self._disk_id, self._fixed = self._writer.disk_id, disk.get("vhd_type") == "fixed"
+
+    def identity(self) -> Dict[str, str]:
+        """What the restored file says of itself: its virtual disk id and its type."""
+        return {"disk_id": str(self._disk_id), "vhd_type": "fixed" if self._fixed else "dynamic"}
 
     def write(self, offset: int, data: bytes) -> None:
         self._writer.write(offset, data)
@@ -105,6 +118,15 @@ class VhdxOutput:
                 self._writer.close()
             self._writer = None
         remove_quietly(self.partial)
+
+
+def _recorded_disk_id(disk: dict) -> Optional[uuid.UUID]:
+    """The virtual disk id the restore point recorded, or None (an older record: a new id is made)."""
+    recorded = disk.get("disk_id")
+    try:
+        return uuid.UUID(recorded) if recorded else None
+    except ValueError as exc:
+        raise DataMoverError(f"disk {disk.get('name')}: the restore point records a malformed disk id") from exc
 
 
 Output = Union[RawOutput, VhdxOutput]  # write(offset, data), then commit() or discard()

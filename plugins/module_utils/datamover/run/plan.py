@@ -2,7 +2,8 @@
 
 Words: the *grid* is the disk cut into ``chunk_size`` pieces from offset 0; a chunk's *kind* is DATA if any
 allocated data extent touches it, else ZERO if a zero extent does, else UNALLOCATED. *Changed ranges*
-(Hyper-V RCT) are widened to whole chunks. The *baseline* is the same disk in the previous restore point.
+(Hyper-V RCT) mark the chunks they touch as changed (of which partial.py reads only the ranges). The *baseline*
+is the same disk in the previous restore point.
 """
 
 from __future__ import annotations

@@ -2,19 +2,26 @@
 
 Worker threads read each stored chunk, open (authenticate), decompress and re-hash it; the calling thread
 writes verified bytes only. A damaged or missing chunk stops the restore with an error naming the disk and
-offset, and the unfinished output is removed.
+offset, and the unfinished output is removed; a salvage restore writes the rest and marks what it lost
+(run/salvage.py).
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import Executor
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError, DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import describe_os_error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.outputs import open_output, output_name
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import ordered_map
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.restore_rollback import (
+    refuse_mismatches,
+    rollback_stream,
+    rolls_back,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.salvage import Salvage, salvage_warning
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RestoreEntry
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, find_point
@@ -27,17 +34,21 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snap
 class ChunkLoader:
     """Fetch and verify chunks of one stream (thread-safe); errors name the stream and the offset."""
 
-    def __init__(self, repo: Repository, label: str, chunks: ChunkList) -> None:
-        self.repo, self.label, self.chunks = repo, label, chunks
+    def __init__(self, repo: Repository, label: str, chunks: ChunkList, salvage: bool = False) -> None:
+        self.repo, self.label, self.chunks, self.salvage = repo, label, chunks, salvage
         self.codec = Codec(0)
 
-    def __call__(self, item: Tuple[int, bytes]) -> Tuple[int, bytes]:
+    def __call__(self, item: Tuple[int, bytes]) -> Tuple[int, Union[bytes, CorruptionError]]:
+        """(offset, plaintext); with ``salvage``, (offset, the error) for a chunk that cannot be read."""
         number, chunk_id = item
         offset = number * self.chunks.chunk_size
         try:
             return offset, self.repo.load_chunk(chunk_id, self.codec)
         except CorruptionError as exc:
-            raise CorruptionError(f"{self.label} at offset {offset}: {exc}") from exc
+            error = CorruptionError(f"{self.label} at offset {offset}: {exc}")
+            if self.salvage:
+                return offset, error
+            raise error from exc
 
 
 def _targets(point: dict, destination: str, fmt: str) -> List[Tuple[dict, str, str]]:
@@ -70,24 +81,33 @@ def restore_into(
     streams = chunk_lists(repo, point)
     targets = _targets(point, destination, format)
     existing = [path for _ignored, path, _ignored in targets if os.path.exists(path)]
-    if existing and not entry.overwrite:
+    if existing and not (entry.overwrite or entry.rollback):
         raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
+    if entry.rollback:
+        refuse_mismatches(targets, entry.salvage)
     os.makedirs(destination, exist_ok=True)
     stats = Stats(bytes_logical=sum(s.size for s in streams))
     meter = Meter(stats.bytes_logical, progress)
-    written = []
+    written, damaged = [], []
     for record, path, fmt in targets:
         stream = streams[record["stream"]]
-        _restore_stream(repo, record, stream, path, fmt, (workers, executor), stats, meter)
+        salvage = Salvage() if entry.salvage else None
+        if rolls_back(entry.rollback, record, path):
+            identity = rollback_stream(repo, stream, path, fmt, (workers, executor), meter.reach, stats)
+        else:
+            identity = _restore_stream(repo, record, stream, path, fmt, (workers, executor), stats, meter, salvage)
         meter.advance(stream.size - meter.stream_done)
-        written.append({"name": record["name"], "path": path, "format": fmt, "size": stream.size})
-    return {
+        written.append({"name": record["name"], "path": path, "format": fmt, "size": stream.size, **identity})
+        lost = salvage.finish(path, point, record["name"]) if salvage is not None else None
+        damaged += [lost] if lost else []
+    reply = {
         "changed": True,
         "restore_point": point["id"],
         "vm": point["vm"],
         "outputs": written,
         "stats": stats.stop().to_dict(),
     }
+    return dict(reply, damaged=damaged, warnings=[salvage_warning(damaged)]) if damaged else reply
 
 
 class Meter:
@@ -111,17 +131,30 @@ class Meter:
 
 
 def _restore_stream(
-    repo: Repository, record: dict, chunks: ChunkList, path: str, fmt: str, pool: tuple, stats: Stats, meter: Meter
-) -> None:
-    """``pool``: (workers, shared executor or None)."""
+    repo: Repository,
+    record: dict,
+    chunks: ChunkList,
+    path: str,
+    fmt: str,
+    pool: tuple,
+    stats: Stats,
+    meter: Meter,
+    salvage: Optional[Salvage] = None,
+) -> Dict[str, str]:
+    """``pool``: (workers, shared executor or None); ``salvage``: where unreadable chunks are noted (they stay
+    zero) instead of stopping the restore. Returns what the written disk says of itself (outputs.py)."""
     kind = "disk" if "virtual_size" in record else "file"
     output = open_output(path, fmt, record if kind == "disk" else {"virtual_size": chunks.size})
     try:
-        loader = ChunkLoader(repo, f"{kind} {record['name']}", chunks)
+        loader = ChunkLoader(repo, f"{kind} {record['name']}", chunks, salvage is not None)
         for offset, data in ordered_map(chunks.data_chunks(), loader, pool[0], executor=pool[1]):
+            if isinstance(data, CorruptionError):
+                salvage.note(offset, min(chunks.chunk_size, chunks.size - offset), str(data))
+                continue
             output.write(offset, data)
             stats.bytes_read += len(data)
             meter.reach(offset + len(data))
+        identity = output.identity()
         output.commit()
     except OSError as exc:
         output.discard()
@@ -129,3 +162,4 @@ def _restore_stream(
     except BaseException:
         output.discard()
         raise
+    return identity

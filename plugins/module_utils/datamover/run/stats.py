@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class Stats:
     bytes_read: int = 0  # bytes read from the sources
+    bytes_read_baseline: int = 0  # repository bytes (stored blobs) read to fill partial chunks (run/partial.py)
     bytes_logical: int = 0  # virtual size of the disks plus size of the files
     bytes_stored: int = 0  # bytes newly written into packs (after compression and encryption)
     bytes_deduplicated: int = 0  # data bytes whose chunk was already stored (or reused from the baseline)

@@ -3,7 +3,8 @@
 A *stream* is one source (a disk or a VM file) with the chunk list being filled for it. Planning decides
 which chunks to read: every DATA chunk of the source's extents, or, with *changed ranges* (Hyper-V RCT)
 and a usable *baseline* (the same disk in the VM's previous restore point), only the changed ones; the
-others are carried over from the baseline (see plan.py).
+others are carried over from the baseline (see plan.py), and a changed chunk the ranges touch only in part is
+read only there, the rest taken from the baseline (see partial.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vm_fi
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import fallbacks
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit import RangeAudit, audit_result
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk_checked
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.partial import PartialChunk, partial_chunks
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan import (
     baseline_problem,
     changed_mask,
@@ -47,10 +49,17 @@ class DiskShape:
     logical_sector_size: int
     physical_sector_size: int
     block_size: int
+    disk_id: Optional[str] = None  # a VHDX's identity (see DiskSource); None for a raw image
+    vhd_type: Optional[str] = None
+    parent_locator: Optional[Dict[str, str]] = None
 
     @classmethod
     def of(cls, source: DiskSource) -> DiskShape:
-        return cls(source.format, source.logical_sector_size, source.physical_sector_size, source.block_size)
+        sizes = (source.logical_sector_size, source.physical_sector_size, source.block_size)
+        # An opener may give any disk with DiskSource's reads and geometry; identity is what a VHDX adds.
+        disk_id, locator = getattr(source, "disk_id", None), getattr(source, "parent_locator", None)
+        identity = (str(disk_id) if disk_id else None, getattr(source, "vhd_type", None), locator and dict(locator))
+        return cls(source.format, *sizes, *identity)
 
 
 @dataclass
@@ -63,6 +72,7 @@ class Stream:
     chunks: ChunkList
     disk: Optional[DiskShape] = None
     to_read: bytearray = field(default_factory=bytearray)  # 1 for each chunk to read
+    partial: Dict[int, PartialChunk] = field(default_factory=dict)  # chunks to read only in part, by number
     incremental: dict = field(default_factory=dict)  # how the chunks to read were chosen, and why
     change_id: Optional[str] = None  # a disk's RCT id at the time of the backup (the caller's), recorded
     audit: Optional[RangeAudit] = None  # set when the ranges are audited: the disk is read in full
@@ -83,6 +93,9 @@ class Stream:
             "logical_sector_size": self.disk.logical_sector_size,
             "physical_sector_size": self.disk.physical_sector_size,
             "block_size": self.disk.block_size,
+            "disk_id": self.disk.disk_id,
+            "vhd_type": self.disk.vhd_type,
+            "parent_locator": self.disk.parent_locator,
             "change_id": self.change_id,
         }
         return {**common, **shape, **sizes}
@@ -175,6 +188,9 @@ def plan_stream(
         "baseline": baseline.point_id if incremental else None,
         "change_id": stream.change_id,
     }
+    if base_chunks is not None and changes is not None and changes.ranges is not None:  # the ranges are used
+        stream.partial = partial_chunks(changes.ranges, chunks, stream.to_read, base_chunks)
+        stream.incremental["partial_chunks"] = 0  # counted as they are filled (partial.record_fill)
     if reason:
         stream.incremental["fallback_reason"] = reason
     _count_planned(stream, stats)

@@ -93,6 +93,8 @@ class RestoreEntry:
     restore_point: str = LATEST
     format: str = RESTORE_FORMATS[0]
     overwrite: bool = False
+    salvage: bool = False  # write what can be read of a damaged restore point, and mark the rest (run/salvage.py)
+    rollback: bool = False  # over an existing disk of the same size and format, write only what differs
 
 
 # Frozen, so one instance each serves as every default.

@@ -12,11 +12,16 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import ordered_map
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, points_by_vm
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import (
+    points_by_vm,
+    readable_chunk_lists,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.damage import point_states
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import read_pack_entries
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 
 
 def check_structure(repo: Repository) -> List[dict]:
@@ -77,17 +82,23 @@ def _check_chunks(repo: Repository, ids: Set[bytes], pool: tuple, progress: Opti
     return bad
 
 
-def _locate(repo: Repository, points: List[dict], bad: Dict[bytes, str]) -> List[dict]:
+def _locate(
+    index: Index, points: List[dict], streams_of: Dict[str, List[ChunkList]], bad: Dict[bytes, str]
+) -> List[dict]:
+    """Each damaged chunk where it is used: VM, point, disk or file, offset, and the pack it is in (None: the
+    index knows no pack holding it)."""
     damaged = []
     for point in points:
-        streams = chunk_lists(repo, point)
+        streams = streams_of[point["id"]]
         for record in point["disks"] + point["files"]:
             chunks = streams[record["stream"]]
             for number, chunk_id in chunks.data_chunks():
                 if chunk_id in bad:
                     offset, length = chunks.chunk_range(number)
                     where = {"vm": point["vm"], "restore_point": point["id"], "disk": record["name"]}
-                    damaged.append({**where, "offset": offset, "length": length, "reason": bad[chunk_id]})
+                    location = index.lookup(chunk_id)
+                    pack = None if location is None else location.pack_id.hex()
+                    damaged.append({**where, "offset": offset, "length": length, "pack": pack, "reason": bad[chunk_id]})
     return damaged
 
 
@@ -100,33 +111,44 @@ def verify_in(
     workers: int = 1,
     executor: Optional[Executor] = None,
 ) -> dict:
-    """Verify an opened and locked repository (its index is reloaded from disk, as a reader would)."""
+    """Verify an opened and locked repository (its index is reloaded from disk, as a reader would).
+
+    ``points`` in the reply says of each selected restore point whether it is intact, which of its disks and
+    files reference damaged or missing chunks (with the byte ranges lost), and which other points share
+    those chunks (store/damage.py); a point whose record or chunk list cannot be read is ``unreadable``."""
     problems = check_structure(repo)
-    groups = points_by_vm(repo, vm).values()
+    unreadable: Dict[str, str] = {}  # records, then chunk lists, that cannot be read: {id: reason}
+    everything = points_by_vm(repo, None, unreadable)
+    if restore_point not in (None, "latest"):  # a damaged record of another point is not this check's
+        unreadable = {pid: reason for pid, reason in unreadable.items() if pid == restore_point}
+    points = _selected(everything, vm, restore_point)
+    if restore_point not in (None, "latest") and not points and not unreadable:
+        raise DataMoverError(f"restore point {restore_point} does not exist in {repo.path}")
+    streams_of = readable_chunk_lists(repo, points, unreadable)
+    readable = [point for point in points if point["id"] in streams_of]
+    problems += [{"restore_point": pid, "reason": reason} for pid, reason in sorted(unreadable.items())]
+    ids = {chunk_id for streams in streams_of.values() for s in streams for _ignored, chunk_id in s.data_chunks()}
+    bad = _check_chunks(repo, ids, (workers, executor), progress)
+    damaged = _locate(repo.index, readable, streams_of, bad) if bad else []
+    if bad:  # the points outside the selection that share a damaged chunk are named too
+        others = [p for group in everything.values() for p in group if p["id"] not in streams_of]
+        streams_of.update(readable_chunk_lists(repo, others, {}))  # an unreadable one shares nothing telling
+    return {
+        "ok": not damaged and not problems,
+        "checked_chunks": len(ids),
+        "restore_points": len(readable) + len(unreadable),
+        "damaged": damaged,
+        "damaged_chunks": len(bad),
+        "problems": problems,
+        "points": point_states(readable, streams_of, bad, unreadable),
+    }
+
+
+def _selected(everything: Dict[str, List[dict]], vm: Optional[str], restore_point: Optional[str]) -> List[dict]:
+    """The readable points verify checks: of ``vm`` (or every VM), the latest of each, or the one named."""
+    groups = [group for name, group in everything.items() if vm is None or name == vm]
     latest_only = restore_point == "latest"  # the newest point of each VM in scope
     points = [p for group in groups for p in (group[-1:] if latest_only else group)]
     if restore_point not in (None, "latest"):
         points = [p for p in points if p["id"] == restore_point]
-        if not points:
-            raise DataMoverError(f"restore point {restore_point} does not exist in {repo.path}")
-    ids: Set[bytes] = set()
-    readable = []
-    for point in points:
-        try:
-            streams = chunk_lists(repo, point)
-        except DataMoverError as exc:
-            problems.append({"restore_point": point["id"], "reason": str(exc)})
-            continue
-        readable.append(point)
-        for stream in streams:
-            ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
-    bad = _check_chunks(repo, ids, (workers, executor), progress)
-    damaged = _locate(repo, readable, bad) if bad else []
-    return {
-        "ok": not damaged and not problems,
-        "checked_chunks": len(ids),
-        "restore_points": len(points),
-        "damaged": damaged,
-        "damaged_chunks": len(bad),
-        "problems": problems,
-    }
+    return points

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError, DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import (
     ChunkList,
@@ -12,14 +12,24 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snap
 )
 
 
-def points_by_vm(repository: Repository, vm: Optional[str] = None) -> Dict[str, List[dict]]:
-    """Restore point records grouped by VM, oldest first."""
+def points_by_vm(
+    repository: Repository, vm: Optional[str] = None, unreadable: Optional[Dict[str, str]] = None
+) -> Dict[str, List[dict]]:
+    """Restore point records grouped by VM, oldest first.
+
+    ``unreadable``: where a damaged record is noted ({id: reason}) instead of stopping the whole listing (a
+    damaged record's VM is unknown, so it is noted whatever ``vm`` is)."""
     grouped: Dict[str, List[dict]] = {}
     for point_id in repository.point_ids():
         try:
             point = repository.read_point(point_id)
         except FileNotFoundError:
             continue  # deleted by a concurrent prune between listing and reading
+        except (CorruptionError, ValueError) as exc:
+            if unreadable is None:
+                raise
+            unreadable[point_id] = str(exc)
+            continue
         if vm is None or point["vm"] == vm:
             grouped.setdefault(point["vm"], []).append(point)
     return grouped
@@ -55,3 +65,17 @@ def latest_point(repository: Repository, vm: str) -> Optional[dict]:
 
 def chunk_lists(repository: Repository, point: dict) -> List[ChunkList]:
     return decode_chunk_lists(repository.read_chunk_payload(point), point["id"])
+
+
+def readable_chunk_lists(
+    repository: Repository, points: List[dict], unreadable: Dict[str, str]
+) -> Dict[str, List[ChunkList]]:
+    """The chunk lists of ``points`` by restore point id; one that cannot be read is noted in ``unreadable``
+    ({id: reason}) instead, so that one damaged point does not stop a check of all the others."""
+    streams_of: Dict[str, List[ChunkList]] = {}
+    for point in points:
+        try:
+            streams_of[point["id"]] = chunk_lists(repository, point)
+        except DataMoverError as exc:
+            unreadable[point["id"]] = str(exc)
+    return streams_of

@@ -56,6 +56,9 @@ SALT_SIZE = 16
 # --- packs --------------------------------------------------------------------------------------------------------
 PACK_TARGET_SIZE = 32 << 20  # a pack is closed once it holds this many stored bytes (not on disk: packs vary)
 MAX_PACKS_IN_FLUSH = 2  # closed packs being made durable at once; more wait (not on disk)
+# packs a reader keeps open; more are opened for one read and closed (a backup filling partial chunks from a
+# large repository's baselines, or a long restore, must not run out of file handles; not on disk)
+MAX_OPEN_PACKS = 256
 # Pack header: magic[8], version u16, flags u16, reserved[20] -> 32 bytes.
 PACK_HEADER = struct.Struct("<8sHH20s")
 PACK_HEADER_SIZE = 32
@@ -115,4 +118,6 @@ ENCRYPTIONS = ("none", *CIPHERS)  # "none": a plaintext repository
 RESTORE_FORMATS = ("vhdx", "raw")  # the first is the default
 LATEST = "latest"  # the restore point named by its VM's newest one
 DEFAULT_LOCK_TIMEOUT = 0.0  # seconds to wait for a conflicting lock: fail at once
+MAX_LOCK_TIMEOUT = 86400.0  # a day: a longer wait is a mistake (a crashed holder's lock is stale in minutes)
+MAX_WORKERS = 256  # worker threads; each keeps chunks in flight, so memory grows with them
 DEFAULT_SLOTS = 1  # VMs of a backup job stored at once in the one engine run

@@ -24,6 +24,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     MASTER_KEY_SIZE,
     NONCE_SIZE,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hashing import sha256
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.kdf import (
     KdfSettings,
     derive_key,
@@ -42,6 +43,11 @@ else:
     CRYPTOGRAPHY_IMPORT_ERROR = None
 
 KEY_WRAP_AD = b"backup.hyperv datamover key v1"
+KEY_CHECKSUM = "sha256"  # key file field: its checksum (key_checksum); optional, absent from older key files
+KEY_FILE_DAMAGED = (
+    "the repository key file (keys/master.key) is damaged, not the passphrase wrong: put back a copy of that file "
+    "(the passphrase alone cannot unlock the repository)"
+)
 
 
 class MasterKey(NamedTuple):
@@ -95,24 +101,47 @@ def new_key_file(passphrase: str, cipher: str, kdf: str = DEFAULT_KDF) -> tuple[
         raise RepositoryError(str(exc)) from exc
     wrapped = Sealer(cipher, _kek(passphrase, settings)).seal(master, KEY_WRAP_AD)
     document = dict(settings_fields(settings), cipher=cipher, wrapped_key=base64.b64encode(wrapped).decode())
+    document[KEY_CHECKSUM] = key_checksum(document)
     return _split(master), json.dumps(document, indent=1).encode()
 
 
+def key_checksum(document: dict) -> str:
+    """SHA-256 of the key file's fields but this one, as compact sorted JSON: a passphrase-free check that tells
+    a damaged key file from a wrong passphrase (both fail to unwrap the key)."""
+    fields = {name: value for name, value in document.items() if name != KEY_CHECKSUM}
+    return sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hex()
+
+
+def _read_key_document(content: bytes) -> dict:
+    """The key file's fields, checked against its checksum when it has one (files before it have none)."""
+    try:
+        document = json.loads(content)
+    except ValueError as exc:
+        raise RepositoryError(f"{KEY_FILE_DAMAGED}: it is not JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise RepositoryError(f"{KEY_FILE_DAMAGED}: it is not a JSON object")
+    if KEY_CHECKSUM in document and document[KEY_CHECKSUM] != key_checksum(document):
+        raise RepositoryError(f"{KEY_FILE_DAMAGED}: its checksum does not match its content")
+    return document
+
+
 def unlock_key_file(content: bytes, passphrase: Optional[str]) -> MasterKey:
-    """Unwrap the master key; a wrong passphrase raises PassphraseError and changes nothing."""
+    """Unwrap the master key; a wrong passphrase raises PassphraseError and changes nothing, a damaged key file
+    a RepositoryError that says so."""
     if not passphrase:
         raise PassphraseError("the repository is encrypted: a passphrase is required")
+    doc = _read_key_document(content)
     try:
-        doc = json.loads(content)
-        wrapped = base64.b64decode(doc["wrapped_key"])
+        wrapped = base64.b64decode(doc["wrapped_key"], validate=True)
         kek = _kek(passphrase, settings_from(doc))
         sealer = Sealer(doc["cipher"], kek)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:  # whole, by its checksum: written so (by a newer version?)
         raise RepositoryError(f"the repository key file is malformed: {exc}") from exc
     try:
         master = sealer.open(wrapped, KEY_WRAP_AD)
     except CorruptionError:
-        raise PassphraseError("wrong passphrase: it does not unlock the repository key") from None
+        unsure = "" if KEY_CHECKSUM in doc else " (or the key file, written before key checksums, is damaged)"
+        raise PassphraseError(f"wrong passphrase: it does not unlock the repository key{unsure}") from None
     if len(master) != MASTER_KEY_SIZE:
         raise RepositoryError("the repository key file holds a key of the wrong size")
     return _split(master)

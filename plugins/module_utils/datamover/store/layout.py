@@ -16,7 +16,11 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
     PassphraseError,
     RepositoryError,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import publish, read_file
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import (
+    make_private_dirs,
+    publish,
+    read_file,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.crypto import MasterKey, new_key_file
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hashing import make_chunk_hasher
@@ -53,7 +57,7 @@ def create_layout(
     try:
         master = None
         for sub in SUBDIRS:
-            os.makedirs(os.path.join(path, sub), exist_ok=True)
+            make_private_dirs(os.path.join(path, sub))
         if encryption is not None:
             master, key_file = new_key_file(passphrase, encryption, kdf)
             publish(os.path.join(path, C.KEY_FILE), key_file, os.path.join(path, C.TMP_DIR))

@@ -32,7 +32,11 @@ import os
 import time
 from typing import Callable, List, Protocol
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import O_BINARY, fsync_dir
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import (
+    O_BINARY,
+    create_private,
+    fsync_dir,
+)
 
 # On Windows a file another process has open without FILE_SHARE_DELETE (a reader of the lock, for a few
 # milliseconds) cannot be removed or renamed: ERROR_SHARING_VIOLATION, raised as PermissionError.
@@ -101,7 +105,7 @@ class LocalLockFiles:
         return os.stat(path).st_mtime
 
     def write_new(self, path: str, data: bytes) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_BINARY, 0o600)
+        fd = create_private(path)
         try:
             _write_all(fd, data)
             os.fsync(fd)

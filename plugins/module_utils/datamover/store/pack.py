@@ -21,6 +21,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import (
     describe_os_error,
+    make_private_dirs,
     remove_quietly,
     rename_durably,
 )
@@ -109,7 +110,7 @@ class PackWriter:
             self._file.seal()
             self._close_file()
             self._before_publish()
-            os.makedirs(os.path.dirname(self.final_path), exist_ok=True)
+            make_private_dirs(os.path.dirname(self.final_path))
             rename_durably(self._tmp_path, self.final_path)
 
         self._guard(commit)

@@ -171,11 +171,24 @@ class Repository:
         """Read stored bytes; a missing or short pack is a CorruptionError."""
         with self._fd_lock:
             fd = self._fds.get(pack_id)
-            if fd is None:
-                try:
-                    fd = self._fds[pack_id] = os.open(self.pack_path(pack_id), os.O_RDONLY | O_BINARY)
-                except OSError as exc:
-                    raise CorruptionError(f"pack {pack_id.hex()} is missing or unreadable: {exc.strerror}") from exc
+            if fd is None and len(self._fds) < C.MAX_OPEN_PACKS:
+                fd = self._fds[pack_id] = self._open_pack(pack_id)
+        if fd is None:  # enough packs are held open: this one only for this read
+            fd = self._open_pack(pack_id)
+            try:
+                return self._pread_blob(fd, pack_id, offset, length)
+            finally:
+                os.close(fd)
+        return self._pread_blob(fd, pack_id, offset, length)
+
+    def _open_pack(self, pack_id: bytes) -> int:
+        try:
+            return os.open(self.pack_path(pack_id), os.O_RDONLY | O_BINARY)
+        except OSError as exc:
+            raise CorruptionError(f"pack {pack_id.hex()} is missing or unreadable: {exc.strerror}") from exc
+
+    @staticmethod
+    def _pread_blob(fd: int, pack_id: bytes, offset: int, length: int) -> bytes:
         data = pread(fd, length, offset)
         if len(data) != length:
             raise CorruptionError(f"pack {pack_id.hex()} is truncated at offset {offset}")

@@ -22,6 +22,8 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
 )
 
 STREAM_COUNT = struct.Struct("<I")
+# What a disk's record says of a VHDX's identity (run/streams.py); null in records written before it was kept.
+IDENTITY_KEYS = ("disk_id", "vhd_type", "parent_locator")
 ByteFlags = Union[bytes, bytearray]
 
 
@@ -143,7 +145,7 @@ def summary(point: dict) -> dict:
         "disks": [
             {
                 **{k: d[k] for k in ("name", "source", "format", "virtual_size", "chunk_size")},
-                "change_id": d.get("change_id"),
+                **{k: d.get(k) for k in ("change_id", *IDENTITY_KEYS)},
             }
             for d in point["disks"]
         ],

@@ -36,6 +36,14 @@ class Geometry:
     virtual_size: int
     logical_sector_size: int
     physical_sector_size: int
+    leave_blocks_allocated: bool = False  # set in a fixed disk (MS-VHDX 2.6.2.1); ignored with has_parent
+
+    @property
+    def vhd_type(self) -> str:
+        """Fixed, dynamic or differencing, as Get-VHD's VhdType names them."""
+        if self.has_parent:
+            return "differencing"
+        return "fixed" if self.leave_blocks_allocated else "dynamic"
 
     @property
     def chunk_ratio(self) -> int:
@@ -112,6 +120,7 @@ def geometry_of(values: Mapping[uuid.UUID, bytes], path: str) -> Geometry:
     geometry = Geometry(
         block_size=parameters & 0xFFFFFFFF,
         has_parent=bool((parameters >> 33) & 1),
+        leave_blocks_allocated=bool((parameters >> 32) & 1),
         virtual_size=number(fmt.VIRTUAL_DISK_SIZE_GUID, 8, "virtual disk size"),
         logical_sector_size=number(fmt.LOGICAL_SECTOR_SIZE_GUID, 4, "logical sector size"),
         physical_sector_size=number(fmt.PHYSICAL_SECTOR_SIZE_GUID, 4, "physical sector size"),
@@ -132,6 +141,7 @@ def _check_geometry(geometry: Geometry, path: str) -> None:
 
 
 def disk_id_of(values: Mapping[uuid.UUID, bytes]) -> Optional[uuid.UUID]:
-    """The page 83 virtual disk id, or None when the item is absent or malformed."""
+    """The virtual disk id (MS-VHDX 2.6.2.3, the SCSI page 83 id the guest sees), or None when the item is
+    absent or malformed."""
     page83 = values.get(fmt.PAGE83_GUID, b"")
     return uuid.UUID(bytes_le=page83) if len(page83) == 16 else None

@@ -34,8 +34,8 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.
 class VhdxSource(DiskSource):
     """One VHDX file and, for a differencing disk, its chain of parents.
 
-    Beyond DiskSource: `header` (the current header: `data_write_guid` changes whenever the virtual
-    content changes), `disk_id` (the page 83 virtual disk id, or None), `parent` and `chain`.
+    Beyond DiskSource (`disk_id`, `vhd_type`, `parent_locator`): `header` (the current header:
+    `data_write_guid` changes whenever the virtual content changes), `parent` and `chain`.
     """
 
     format = "vhdx"
@@ -60,11 +60,12 @@ class VhdxSource(DiskSource):
         self.virtual_size = geometry.virtual_size
         self.logical_sector_size = geometry.logical_sector_size
         self.physical_sector_size = geometry.physical_sector_size
-        self.disk_id = layout.disk_id_of(metadata)
-        self._view = view
-        self._bat = Bat(view, geometry, regions[fmt.BAT_GUID])
+        self.disk_id, self.vhd_type = layout.disk_id_of(metadata), geometry.vhd_type
+        self._view, self.bat_region = view, regions[fmt.BAT_GUID]
+        self._bat = Bat(view, geometry, self.bat_region)
         if self.has_parent:
-            self.parent = self._open_parent(metadata.get(fmt.PARENT_LOCATOR_GUID, b""), children)
+            self.parent_locator = chains.parent_locator(self.path, metadata.get(fmt.PARENT_LOCATOR_GUID, b""))
+            self.parent = self._open_parent(self.parent_locator, children)
 
     def _replayed_view(self) -> FileView:
         """The current header, and the file as its log says it is (replayed in memory)."""
@@ -88,8 +89,7 @@ class VhdxSource(DiskSource):
         return bytes(buffer)
 
     # --- differencing chain --------------------------------------------------------------------------------------
-    def _open_parent(self, locator_value: bytes, children: Tuple[str, ...]) -> VhdxSource:
-        locator = chains.parent_locator(self.path, locator_value)
+    def _open_parent(self, locator: chains.Locator, children: Tuple[str, ...]) -> VhdxSource:
         chain = (*children, os.path.realpath(self.path))
         parent = VhdxSource(chains.find_parent(self.path, locator, chain), _children=chain)
         try:
@@ -100,6 +100,10 @@ class VhdxSource(DiskSource):
             parent.close()
             raise
         return parent
+
+    def payload_entry(self, block: int) -> int:
+        """The BAT entry of payload block `block` of this file (an in-place update rewrites it, update.py)."""
+        return self._bat.payload_entry(block)
 
     @property
     def chain(self) -> List[str]:

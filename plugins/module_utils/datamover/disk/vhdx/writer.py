@@ -1,7 +1,8 @@
-"""Writes dynamic (sparse) and differencing VHDX files: used by restore, and by tests to build chains.
+"""Writes dynamic (sparse), fixed and differencing VHDX files: used by restore, and by tests to build chains.
 
-Payload blocks are placed in the file in the order they are first written, each at a 1 MiB-aligned
-offset; the file is extended with ftruncate so unwritten parts stay holes. All-zero data never
+Payload blocks of a dynamic disk are placed in the file in the order they are first written, each at a
+1 MiB-aligned offset; a fixed disk has every block allocated up front, in order (MS-VHDX 2.6.2.1
+LeaveBlockAllocated). The file is extended with ftruncate so unwritten parts stay holes. All-zero data never
 allocates a block of a dynamic disk, nor writes bytes that would read as zero anyway. A differencing
 disk records which sectors it holds in sector bitmaps (a set bit: read this file; clear: the parent).
 The BAT, metadata, region tables and both headers are written by close(), after the payload.
@@ -16,6 +17,7 @@ import bisect
 import os
 import sys
 import uuid
+from dataclasses import replace
 from typing import Dict, List, Optional, Tuple, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.diskio import positional_writer
@@ -23,6 +25,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import O_BINARY, pwrite_all
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import ZERO_BUFFER
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx import structures as fmt
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.metadata import NewDisk, build_metadata
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.reader import VhdxSource
 
 MiB = fmt.MiB
@@ -48,7 +51,10 @@ def is_zero(data: memoryview) -> bool:
 
 
 class VhdxWriter:
-    """A new VHDX file; write() virtual content in any order, then close() (or use it as a context manager)."""
+    """A new VHDX file; write() virtual content in any order, then close() (or use it as a context manager).
+
+    ``disk_id``: the virtual disk id to keep (a restore's source's); None makes a new one. ``fixed``: a fixed
+    disk (not with ``parent``)."""
 
     def __init__(
         self,
@@ -60,8 +66,12 @@ class VhdxWriter:
         physical_sector_size: int = 4096,
         parent: Optional[str] = None,
         parent_windows_path: Optional[str] = None,
+        disk_id: Optional[uuid.UUID] = None,
+        fixed: bool = False,
     ) -> None:
         _check_geometry(virtual_size, block_size, logical_sector_size, physical_sector_size)
+        if fixed and parent:
+            raise ValueError("a differencing disk cannot be fixed")
         self.path, self.virtual_size, self.block_size = path, virtual_size, block_size
         self.logical_sector_size, self.physical_sector_size = logical_sector_size, physical_sector_size
         self._locator = _parent_locator(path, parent, virtual_size, logical_sector_size) if parent else None
@@ -69,11 +79,16 @@ class VhdxWriter:
             # The parent as the Windows host that owns the chain names it (Hyper-V's absolute_win32_path), for
             # a chain made here for another host; the relative path is the same on both.
             self._locator["absolute_win32_path"] = parent_windows_path
+        self._disk = NewDisk(
+            virtual_size, block_size, logical_sector_size, physical_sector_size, disk_id or uuid.uuid4(), fixed
+        )
         self._ratio = fmt.chunk_ratio(block_size, logical_sector_size)
         count = fmt.bat_entry_count(virtual_size, block_size, logical_sector_size, parent is not None)
         self._bat = array.array("Q", bytes(8 * count))
         self._bat_length = -(-count * 8 // MiB) * MiB
         self._next_offset = BAT_OFFSET + self._bat_length
+        if fixed:
+            self._allocate_every_block()
         self._written: Dict[int, List[Tuple[int, int]]] = {}  # block -> written (start, end) within it
         self._bitmaps: Dict[int, bytearray] = {}  # chunk -> sector bitmap (differencing disks)
         self._open = False
@@ -97,6 +112,15 @@ class VhdxWriter:
             self.close()
         else:
             self._abandon()
+
+    @property
+    def disk_id(self) -> uuid.UUID:
+        return self._disk.disk_id
+
+    def _allocate_every_block(self) -> None:
+        for block in range(-(-self.virtual_size // self.block_size)):
+            self._bat[fmt.payload_entry_index(block, self._ratio)] = self._next_offset
+            self._next_offset += self.block_size
 
     # --- payload -------------------------------------------------------------------------------------------------
     def write(self, offset: int, data: Union[bytes, bytearray, memoryview]) -> None:
@@ -155,7 +179,7 @@ class VhdxWriter:
             self._finish_bat()
             os.ftruncate(self._fd, self._next_offset)
             self._pwrite(BAT_OFFSET, _bat_bytes(self._bat))
-            self._pwrite(METADATA_OFFSET, self._metadata())
+            self._pwrite(METADATA_OFFSET, build_metadata(replace(self._disk, locator=self._locator)))
             regions = {
                 fmt.BAT_GUID: fmt.Region(BAT_OFFSET, self._bat_length, True),
                 fmt.METADATA_GUID: fmt.Region(METADATA_OFFSET, METADATA_LENGTH, True),
@@ -174,7 +198,8 @@ class VhdxWriter:
 
     def _finish_bat(self) -> None:
         per_block = self.block_size // self.logical_sector_size
-        for block in self._written:
+        every_block = range(-(-self.virtual_size // self.block_size))
+        for block in every_block if self._disk.fixed else self._written:
             index = fmt.payload_entry_index(block, self._ratio)
             state = fmt.PAYLOAD_BLOCK_FULLY_PRESENT
             if self._locator is not None:
@@ -193,26 +218,6 @@ class VhdxWriter:
             if bitmap is not None:
                 self._pwrite(self._next_offset, bytes(bitmap))
             self._next_offset += fmt.SECTOR_BITMAP_BLOCK_SIZE
-
-    def _metadata(self) -> bytes:
-        has_parent = self._locator is not None
-        # file parameters: block size u32, then flags u32 (bit 1: has parent; MS-VHDX 2.6.2.1)
-        parameters = self.block_size.to_bytes(4, "little") + (2 if has_parent else 0).to_bytes(4, "little")
-        virtual_disk = fmt.METADATA_IS_VIRTUAL_DISK | fmt.METADATA_IS_REQUIRED
-        values = [
-            (fmt.FILE_PARAMETERS_GUID, fmt.METADATA_IS_REQUIRED, parameters),
-            (fmt.VIRTUAL_DISK_SIZE_GUID, virtual_disk, self.virtual_size.to_bytes(8, "little")),
-            (fmt.PAGE83_GUID, virtual_disk, uuid.uuid4().bytes_le),
-            (fmt.LOGICAL_SECTOR_SIZE_GUID, virtual_disk, self.logical_sector_size.to_bytes(4, "little")),
-            (fmt.PHYSICAL_SECTOR_SIZE_GUID, virtual_disk, self.physical_sector_size.to_bytes(4, "little")),
-        ]
-        if self._locator is not None:
-            values.append((fmt.PARENT_LOCATOR_GUID, fmt.METADATA_IS_REQUIRED, fmt.build_parent_locator(self._locator)))
-        items, body = {}, b""
-        for guid, flags, value in values:
-            items[guid] = fmt.MetadataItem(fmt.METADATA_TABLE_SIZE + len(body), len(value), flags)
-            body += value.ljust(-(-len(value) // 8) * 8, b"\x00")
-        return fmt.build_metadata_table(items) + body
 
     def _write_headers(self) -> None:
         file_write, data_write = uuid.uuid4(), uuid.uuid4()

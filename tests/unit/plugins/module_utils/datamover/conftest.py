@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 import runs
-from datamover_fakes import FakeDisk, open_fake_disk
+from datamover_fakes import FakeDisk, make_image, open_fake_disk
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
 
@@ -40,3 +40,11 @@ def fake_disks() -> FakeDisks:
     """Back up through FakeDisk (injected as the disk opener) with its read counter reset."""
     FakeDisk.bytes_read_total = 0
     return FakeDisks()
+
+
+@pytest.fixture
+def disk24(tmp_path):
+    """A 24 MiB raw disk image with data, zeros and holes, named disk0.raw (tests of changed ranges)."""
+    path = tmp_path / "disk0.raw"
+    make_image(str(path), 24 << 20, seed=7)
+    return path

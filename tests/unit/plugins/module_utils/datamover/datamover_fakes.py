@@ -13,6 +13,7 @@ import random
 from typing import List, Optional
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import Extent, ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 
 class FakeDisk:
@@ -106,6 +107,13 @@ def make_image(
     return bytes(content)
 
 
+def write_at(path, offset: int, data: bytes) -> None:
+    """Change a disk image in place, as a guest write would."""
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+
+
 def read_tree(folder: str) -> dict:
     """{relative path: bytes} of every file under ``folder``."""
     found = {}
@@ -115,3 +123,15 @@ def read_tree(folder: str) -> dict:
             with open(path, "rb") as handle:
                 found[os.path.relpath(path, folder)] = handle.read()
     return found
+
+
+def damage_stored_chunk(repo: str, chunk: bytes, passphrase: Optional[str] = None) -> None:
+    """Flip one byte in the middle of the stored blob of the chunk whose plaintext is ``chunk``."""
+    opened = Repository(str(repo), passphrase)
+    opened.load_index()
+    location = opened.index.lookup(opened.digest(chunk))
+    with open(opened.pack_path(location.pack_id), "r+b") as handle:
+        handle.seek(location.offset + location.stored_length // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))

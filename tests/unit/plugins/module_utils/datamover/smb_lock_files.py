@@ -6,10 +6,27 @@ FileRenameInformation (ReplaceIfExists FALSE), READ and WRITE through one open."
 from __future__ import annotations
 
 import errno
-from typing import Callable, List
+import functools
+from typing import Any, Callable, List, TypeVar
 
 import smbclient
 from smbprotocol.exceptions import SMBOSError
+
+Call = TypeVar("Call", bound=Callable[..., Any])
+
+
+def as_windows_errors(method: Call) -> Call:
+    """smbprotocol's SMBOSError as the built-in OSError subclass Python raises for the same errno on Windows
+    (a sharing violation is a PermissionError there, which the lock retries; a missing file FileNotFoundError)."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except SMBOSError as exc:
+            raise OSError(exc.errno, exc.strerror, getattr(exc, "filename", None)) from exc
+
+    return call  # type: ignore[return-value]
 
 
 class SmbLockFiles:
@@ -27,30 +44,38 @@ class SmbLockFiles:
     def join(self, folder: str, name: str) -> str:
         return f"{folder}\\{name}"
 
+    @as_windows_errors
     def listdir(self, folder: str) -> List[str]:
         return smbclient.listdir(folder, **self._kw)
 
+    @as_windows_errors
     def read(self, path: str) -> bytes:
         with smbclient.open_file(path, mode="rb", **self._kw) as handle:
             return handle.read()
 
+    @as_windows_errors
     def mtime(self, path: str) -> float:
         return smbclient.stat(path, **self._kw).st_mtime
 
+    @as_windows_errors
     def write_new(self, path: str, data: bytes) -> None:
         with smbclient.open_file(path, mode="xb", **self._kw) as handle:
             handle.write(data)
             handle.flush()
 
+    @as_windows_errors
     def link(self, source: str, target: str) -> None:
         smbclient.link(source, target, **self._kw)
 
+    @as_windows_errors
     def rename_noreplace(self, source: str, target: str) -> None:
         smbclient.rename(source, target, **self._kw)  # FileRenameInformation with ReplaceIfExists FALSE
 
+    @as_windows_errors
     def rename(self, source: str, target: str) -> None:
         smbclient.rename(source, target, **self._kw)
 
+    @as_windows_errors
     def remove(self, path: str) -> None:
         try:
             smbclient.remove(path, **self._kw)
@@ -58,6 +83,7 @@ class SmbLockFiles:
             if exc.errno != errno.ENOENT:
                 raise
 
+    @as_windows_errors
     def rewrite(self, path: str, still_ours: Callable[[bytes], bool], data: bytes) -> bool:
         try:
             handle = smbclient.open_file(path, mode="r+b", **self._kw)
@@ -73,6 +99,7 @@ class SmbLockFiles:
             handle.flush()
             return True
 
+    @as_windows_errors
     def append(self, path: str, data: bytes) -> None:
         with smbclient.open_file(path, mode="ab", **self._kw) as handle:
             handle.write(data)

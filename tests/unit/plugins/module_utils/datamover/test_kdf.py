@@ -20,6 +20,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import kdf
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KEY_FILE
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.crypto import KEY_CHECKSUM, key_checksum
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.layout import create_layout
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
@@ -94,9 +95,17 @@ def test_an_unknown_derivation_is_refused_before_anything_is_created(tmp_path: P
     assert not (tmp_path / "repo").exists()
 
 
+def rewrite(key_file: Path, **fields: object) -> None:
+    """Change fields of a key file as a writer would (its checksum kept right), so the fields' checks are reached."""
+    doc = json.loads(key_file.read_text())
+    doc.update(fields)
+    doc[KEY_CHECKSUM] = key_checksum(doc)
+    key_file.write_text(json.dumps(doc))
+
+
 def test_a_key_file_naming_an_unknown_derivation_is_a_clear_error(tmp_path: Path) -> None:
     key_file = make_key_file(tmp_path)
-    key_file.write_text(key_file.read_text().replace('"scrypt"', '"md5crypt"'))
+    rewrite(key_file, kdf="md5crypt")
     with pytest.raises(RepositoryError, match=r"malformed.*unknown key derivation 'md5crypt'"):
         Repository(str(tmp_path / "repo"), PASSPHRASE)
 
@@ -147,7 +156,7 @@ def test_nothing_is_started_without_a_passphrase(tmp_path: Path) -> None:
 
 def test_costs_the_derivation_refuses_fail_the_unlock_not_the_process(tmp_path: Path) -> None:
     key_file = make_key_file(tmp_path)
-    key_file.write_text(key_file.read_text().replace('"n": 32768', '"n": 3'))  # not a power of two
+    rewrite(key_file, n=3)  # not a power of two
     assert kdf.derive_ahead(str(key_file), PASSPHRASE) is not None
     with pytest.raises(ValueError):
         kdf.derive_key(PASSPHRASE, settings_in(key_file))
@@ -158,9 +167,7 @@ def test_costs_the_derivation_refuses_fail_the_unlock_not_the_process(tmp_path: 
 @pytest.mark.parametrize(("field", "value"), [("n", 1 << 22), ("r", 1024), ("p", 0)])
 def test_a_key_file_asking_too_much_memory_is_refused(tmp_path: Path, field: str, value: int) -> None:
     key_file = make_key_file(tmp_path)
-    doc = json.loads(key_file.read_text())
-    doc[field] = value
-    key_file.write_text(json.dumps(doc))
+    rewrite(key_file, **{field: value})
     with pytest.raises(ValueError, match="scrypt costs"):
         kdf.derive_key(PASSPHRASE, settings_in(key_file))
     with pytest.raises(RepositoryError, match="malformed"):

@@ -119,7 +119,7 @@ def test_two_writers_on_a_samba_share_one_killed_the_other_goes_on_after_the_sta
         assert (record["host"], record["operation"]) == ("proxy-1", "backup")
         second = start_holder(locks, "proxy-2", log, timeout=15, steps=3, smb=share.smb_spec)
         time.sleep(0.5)
-        assert second.poll() is None  # waiting: the first writer refreshes its lock over SMB
+        assert second.poll() is None, second.stderr.read()  # waiting: the first writer refreshes its lock over SMB
         first.kill()
         first.wait()
         killed = time.monotonic()

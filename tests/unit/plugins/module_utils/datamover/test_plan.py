@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import Extent, ExtentKind
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.partial import partial_chunks
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan import (
     changed_mask,
     chunk_kinds,
@@ -88,3 +89,40 @@ def test_covered_bytes_counts_a_short_last_chunk_by_its_length():
     assert chunks.covered_bytes(bytes([1, 0, 1]), 1) == 1500
     assert chunks.covered_bytes(bytes([1, 1, 0]), 1) == 2000
     assert chunks.covered_bytes(bytes([0, 0, 0]), 1) == 0
+
+
+SECTOR = 4096
+SECTORS_PER_CHUNK = 4
+
+
+def reference_partial(ranges: list, size: int, to_read: bytes) -> dict:
+    """partial_chunks sector by sector: {chunk: pieces} for each chunk to read the rounded ranges touch, not all."""
+    chunk_size, found = SECTOR * SECTORS_PER_CHUNK, {}
+    touched = {s for o, n in ranges for s in range(o // SECTOR, -(-(o + n) // SECTOR)) if s * SECTOR < size}
+    for number in range(-(-size // chunk_size)):
+        mine = [s for s in range(number * SECTORS_PER_CHUNK, (number + 1) * SECTORS_PER_CHUNK) if s * SECTOR < size]
+        hit = [s for s in mine if s in touched]
+        if to_read[number] and hit and hit != mine:
+            runs = [(start * SECTOR, end * SECTOR) for start, end in runs_of(bytes(s in touched for s in mine), 1)]
+            base = number * chunk_size
+            found[number] = tuple((base + a, min(base + b, size) - base - a) for a, b in runs)
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 20 * 4 * SECTOR), st.integers(1, 13 * SECTOR)), max_size=12),
+    st.integers(1, 20 * 4 * SECTOR),
+    st.integers(0, (1 << 20) - 1),
+)
+@example([(SECTOR, 12 * SECTOR), (5 * SECTOR, 100)], 20 * 4 * SECTOR, (1 << 20) - 1)  # one inside a covered chunk
+def test_partial_chunks_are_the_sector_rounded_ranges_of_chunks_they_do_not_cover(ranges, size, read_bits):
+    """Pieces per chunk from the ranges rounded out to sectors; a chunk they cover (by one range through it or
+    by several together) is a whole read, as is a chunk not to read. The baseline's kind chooses the filler."""
+    chunks, baseline = ChunkList(size, SECTOR * SECTORS_PER_CHUNK), ChunkList(size, SECTOR * SECTORS_PER_CHUNK)
+    to_read = bytearray((read_bits >> (n % 20)) & 1 for n in range(chunks.count))
+    for number in range(0, chunks.count, 2):
+        baseline.set(number, D, bytes([number + 1]) * 32)
+    found = partial_chunks(ranges, chunks, to_read, baseline)
+    assert {n: p.pieces for n, p in found.items()} == reference_partial(ranges, size, to_read)
+    assert all((p.baseline_id is None) == (n % 2 == 1) for n, p in found.items())

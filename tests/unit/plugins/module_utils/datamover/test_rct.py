@@ -11,7 +11,7 @@ import json
 
 import pytest
 import runs
-from datamover_fakes import make_image
+from datamover_fakes import write_at
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
@@ -25,51 +25,38 @@ MiB = 1 << 20
 DISK = "disk0.raw"
 
 
-@pytest.fixture
-def disk(tmp_path):
-    path = tmp_path / DISK
-    make_image(str(path), 24 * MiB, seed=7)
-    return path
-
-
-def _write(path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        handle.write(data)
-
-
 def _restored(tmp_path, repo, name: str) -> bytes:
     runs.restore(repo, "vm1", str(tmp_path / name), format="raw")
     return (tmp_path / name / DISK).read_bytes()
 
 
-def test_ranges_from_a_later_reference_point_than_the_baseline_give_a_full_read(tmp_path, disk, fake_disks):
+def test_ranges_from_a_later_reference_point_than_the_baseline_give_a_full_read(tmp_path, disk24, fake_disks):
     """The repository's latest point recorded X; Hyper-V moved on to Y (a backup that failed after the
     reference point was made) and the disk changed before and after Y. Ranges since Y miss the change before
     Y: used on baseline X they would restore a disk that never existed. They must give a full read."""
     repo = str(tmp_path / "repo")
-    point_x = fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:X"})["restore_point"]
-    _write(disk, 3 * MiB, b"before Y" * 1000)  # changed between X and Y: not in the ranges since Y
-    _write(disk, 17 * MiB, b"after Y" * 1000)
-    since_y = {str(disk): {"since": "rct:Y", "ranges": [[17 * MiB, 7000]], "reason": None}}
+    point_x = fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:X"})["restore_point"]
+    write_at(disk24, 3 * MiB, b"before Y" * 1000)  # changed between X and Y: not in the ranges since Y
+    write_at(disk24, 17 * MiB, b"after Y" * 1000)
+    since_y = {str(disk24): {"since": "rct:Y", "ranges": [[17 * MiB, 7000]], "reason": None}}
     fake_disks.bytes_read_total = 0
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges=since_y, change_ids={DISK: "rct:Z"})
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=since_y, change_ids={DISK: "rct:Z"})
     info = result["incremental"][DISK]
     assert info["mode"] == "full" and info["baseline"] is None
     assert info["fallback_reason"] == fallbacks.other_baseline(point_x, "vm1", DISK, "rct:X", "rct:Y")
     assert fake_disks.bytes_read_total > 10 * MiB  # every allocated chunk, not the one the ranges name
-    assert _restored(tmp_path, repo, "out") == disk.read_bytes()
+    assert _restored(tmp_path, repo, "out") == disk24.read_bytes()
 
 
-def test_ranges_since_an_older_id_than_the_latest_point_recorded_give_a_full_read(tmp_path, disk, fake_disks):
+def test_ranges_since_an_older_id_than_the_latest_point_recorded_give_a_full_read(tmp_path, disk24, fake_disks):
     """A recorded X, then B recorded Y: ranges since X (not Y) are refused, and the restore is exact."""
     repo = str(tmp_path / "repo")
-    fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:X"})
-    _write(disk, 5 * MiB, b"one" * 5000)
-    point_b = fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:Y"})["restore_point"]
-    _write(disk, 9 * MiB, b"two" * 5000)
+    fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:X"})
+    write_at(disk24, 5 * MiB, b"one" * 5000)
+    point_b = fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:Y"})["restore_point"]
+    write_at(disk24, 9 * MiB, b"two" * 5000)
     since_x = {DISK: {"since": "rct:X", "ranges": [[5 * MiB, 15000], [9 * MiB, 15000]]}}
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges=since_x)
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=since_x)
     info = result["incremental"][DISK]
     assert info == {
         "mode": "full",
@@ -78,43 +65,44 @@ def test_ranges_since_an_older_id_than_the_latest_point_recorded_give_a_full_rea
         "fallback_reason": f"the latest restore point {point_b} of vm1 recorded RCT id rct:Y for {DISK}, "
         "the ranges start at rct:X",
     }
-    assert _restored(tmp_path, repo, "out") == disk.read_bytes()
+    assert _restored(tmp_path, repo, "out") == disk24.read_bytes()
 
 
-def test_ranges_since_the_recorded_id_are_used_and_the_new_id_is_recorded(tmp_path, disk, fake_disks):
+def test_ranges_since_the_recorded_id_are_used_and_the_new_id_is_recorded(tmp_path, disk24, fake_disks):
     repo = str(tmp_path / "repo")
-    first = fake_disks.backup(repo, "vm1", [str(disk)], change_ids={str(disk): "rct:X"})
+    first = fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={str(disk24): "rct:X"})
     assert first["disks"][0]["change_id"] == "rct:X" == first["incremental"][DISK]["change_id"]
-    _write(disk, 11 * MiB + 5, b"new" * 100)
-    since_x = {str(disk): {"since": "rct:X", "ranges": [[11 * MiB + 5, 300]], "reason": None}}
+    write_at(disk24, 11 * MiB + 5, b"new" * 100)
+    since_x = {str(disk24): {"since": "rct:X", "ranges": [[11 * MiB + 5, 300]], "reason": None}}
     fake_disks.bytes_read_total = 0
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges=since_x, change_ids={DISK: "rct:Y"})
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=since_x, change_ids={DISK: "rct:Y"})
     assert result["incremental"][DISK] == {
         "mode": "changed_ranges",
         "baseline": first["restore_point"],
         "change_id": "rct:Y",
+        "partial_chunks": 1,
     }
-    assert fake_disks.bytes_read_total == MiB and result["disks"][0]["change_id"] == "rct:Y"
-    assert _restored(tmp_path, repo, "out") == disk.read_bytes()
+    assert fake_disks.bytes_read_total == 4096 and result["disks"][0]["change_id"] == "rct:Y"  # the range's sector
+    assert _restored(tmp_path, repo, "out") == disk24.read_bytes()
 
 
-def test_a_baseline_without_a_recorded_id_refuses_ranges_that_name_one(tmp_path, disk, fake_disks):
+def test_a_baseline_without_a_recorded_id_refuses_ranges_that_name_one(tmp_path, disk24, fake_disks):
     repo = str(tmp_path / "repo")
-    point = fake_disks.backup(repo, "vm1", [str(disk)])["restore_point"]  # no change_ids: null recorded
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges={DISK: {"since": "rct:X", "ranges": []}})
+    point = fake_disks.backup(repo, "vm1", [str(disk24)])["restore_point"]  # no change_ids: null recorded
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges={DISK: {"since": "rct:X", "ranges": []}})
     reason = result["incremental"][DISK]["fallback_reason"]
     assert reason == f"the latest restore point {point} of vm1 recorded no RCT id for {DISK}, the ranges start at rct:X"
 
 
-def test_ranges_null_read_in_full_and_record_the_reason_given(tmp_path, disk, fake_disks):
+def test_ranges_null_read_in_full_and_record_the_reason_given(tmp_path, disk24, fake_disks):
     repo = str(tmp_path / "repo")
-    fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:X"})
+    fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:X"})
     given = "the host does not know RCT id rct:X for this disk (moved, storage-migrated, resized...): 32779"
     changes = {DISK: {"since": "rct:X", "ranges": None, "reason": given}}
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges=changes)
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=changes)
     assert result["incremental"][DISK]["mode"] == "full"
     assert result["incremental"][DISK]["fallback_reason"] == given
-    bare = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges={DISK: {"ranges": None}})
+    bare = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges={DISK: {"ranges": None}})
     assert bare["incremental"][DISK]["fallback_reason"] == fallbacks.NO_RANGES
 
 
@@ -179,11 +167,11 @@ def test_slots_is_a_whole_number_from_one(slots):
         runs.options("backup", "/r", vm="v", source=["/d/a"], slots=slots)
 
 
-def test_baselines_name_each_vms_latest_point_and_its_ids(tmp_path, disk, fake_disks):
+def test_baselines_name_each_vms_latest_point_and_its_ids(tmp_path, disk24, fake_disks):
     repo = str(tmp_path / "repo")
-    fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:1"})
-    latest = fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:2"})
-    other = fake_disks.backup(repo, "vm2", [str(disk)])
+    fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:1"})
+    latest = fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:2"})
+    other = fake_disks.backup(repo, "vm2", [str(disk24)])
     reply = runs.run("baselines", repo, vms=["vm1", "ghost"])
     assert reply["changed"] is False
     point = runs.points(repo, "vm1")["vms"]["vm1"][-1]
@@ -200,12 +188,12 @@ def test_baselines_name_each_vms_latest_point_and_its_ids(tmp_path, disk, fake_d
     assert every["vm2"]["disks"][DISK]["change_id"] is None
 
 
-def test_baselines_take_no_lock_and_answer_before_the_first_backup(tmp_path, disk, fake_disks):
+def test_baselines_take_no_lock_and_answer_before_the_first_backup(tmp_path, disk24, fake_disks):
     repo = tmp_path / "repo"
     missing = runs.run("baselines", repo, vms=["vm1"])
     assert missing["baselines"] == {"vm1": {"restore_point": None, "time": None, "disks": {}}}
     assert not repo.exists()
-    fake_disks.backup(str(repo), "vm1", [str(disk)], passphrase="pw", change_ids={DISK: "rct:1"})
+    fake_disks.backup(str(repo), "vm1", [str(disk24)], passphrase="pw", change_ids={DISK: "rct:1"})
     with runs.open_session(repo, passphrase="pw"):  # a backup holds the exclusive lock
         reply = runs.run("baselines", repo, vms=["vm1"], passphrase="pw")
     assert reply["baselines"]["vm1"]["disks"][DISK]["change_id"] == "rct:1"
@@ -223,14 +211,14 @@ def _cli(*argv: str) -> tuple:
     return status, out.getvalue(), err.getvalue()
 
 
-def test_the_command_line_takes_the_mapping_form_and_change_ids_and_runs_baselines(tmp_path, disk):
+def test_the_command_line_takes_the_mapping_form_and_change_ids_and_runs_baselines(tmp_path, disk24):
     repo = str(tmp_path / "repo")
     ids, ranges = tmp_path / "ids.json", tmp_path / "ranges.json"
     ids.write_text(json.dumps({DISK: "rct:1"}))
-    status, _out, err = _cli("backup", repo, str(disk), "--vm", "vm1", "--change-ids", str(ids))
+    status, _out, err = _cli("backup", repo, str(disk24), "--vm", "vm1", "--change-ids", str(ids))
     assert status == 0, err
     ranges.write_text(json.dumps({DISK: {"since": "rct:1", "ranges": [[0, 10]], "reason": None}}))
-    status, out, err = _cli("backup", repo, str(disk), "--vm", "vm1", "--changed-ranges", str(ranges), "--json")
+    status, out, err = _cli("backup", repo, str(disk24), "--vm", "vm1", "--changed-ranges", str(ranges), "--json")
     assert status == 0 and json.loads(out)["incremental"][DISK]["mode"] == "changed_ranges", err
     status, out, err = _cli("baselines", repo, "--vm", "vm1", "--vm", "vm2", "--json")
     reply = json.loads(out)["baselines"]

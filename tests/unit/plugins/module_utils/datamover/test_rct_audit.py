@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import runs
-from datamover_fakes import make_image
+from datamover_fakes import write_at
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import parse_changed_ranges
@@ -19,53 +19,40 @@ MiB = 1 << 20
 DISK = "disk0.raw"
 
 
-@pytest.fixture
-def disk(tmp_path):
-    path = tmp_path / DISK
-    make_image(str(path), 24 * MiB, seed=11)
-    return path
-
-
-def _write(path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        handle.write(data)
-
-
 def _changes(ranges, audit: bool) -> dict:
     return {DISK: {"since": "rct:1", "ranges": ranges, "reason": None, "audit": audit}}
 
 
-def test_an_audit_names_the_chunks_the_ranges_missed_and_stores_them(tmp_path, disk, fake_disks):
+def test_an_audit_names_the_chunks_the_ranges_missed_and_stores_them(tmp_path, disk24, fake_disks):
     repo = str(tmp_path / "repo")
-    fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:1"})
-    _write(disk, 2 * MiB, b"reported" * 1000)
-    _write(disk, 13 * MiB + 5, b"not reported" * 1000)  # the host leaves this one out
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges=_changes([[2 * MiB, 8000]], True))
+    fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:1"})
+    write_at(disk24, 2 * MiB, b"reported" * 1000)
+    write_at(disk24, 13 * MiB + 5, b"not reported" * 1000)  # the host leaves this one out
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=_changes([[2 * MiB, 8000]], True))
     info = result["incremental"][DISK]
     assert info["mode"] == "full" and info["fallback_reason"] == fallbacks.AUDITED
     assert info["rct_audit"] == {"chunks_checked": 23, "chunks_missed": 1, "missed_offsets": [13 * MiB]}
     runs.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
-    assert (tmp_path / "out" / DISK).read_bytes() == disk.read_bytes()
+    assert (tmp_path / "out" / DISK).read_bytes() == disk24.read_bytes()
 
 
-def test_honest_ranges_pass_the_audit(tmp_path, disk, fake_disks):
+def test_honest_ranges_pass_the_audit(tmp_path, disk24, fake_disks):
     repo = str(tmp_path / "repo")
-    fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:1"})
-    _write(disk, 7 * MiB, b"x" * 3 * MiB)
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges=_changes([[7 * MiB, 3 * MiB]], True))
+    fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:1"})
+    write_at(disk24, 7 * MiB, b"x" * 3 * MiB)
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=_changes([[7 * MiB, 3 * MiB]], True))
     assert result["incremental"][DISK]["rct_audit"]["chunks_missed"] == 0
 
 
-def test_without_the_audit_missed_ranges_go_unseen(tmp_path, disk, fake_disks):
+def test_without_the_audit_missed_ranges_go_unseen(tmp_path, disk24, fake_disks):
     """Why the audit exists: the same lying answer, not audited, restores a disk that never existed."""
     repo = str(tmp_path / "repo")
-    fake_disks.backup(repo, "vm1", [str(disk)], change_ids={DISK: "rct:1"})
-    _write(disk, 13 * MiB + 5, b"not reported" * 1000)
-    result = fake_disks.backup(repo, "vm1", [str(disk)], changed_ranges=_changes([], False))
+    fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:1"})
+    write_at(disk24, 13 * MiB + 5, b"not reported" * 1000)
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=_changes([], False))
     assert result["incremental"][DISK]["mode"] == "changed_ranges"
     runs.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
-    assert (tmp_path / "out" / DISK).read_bytes() != disk.read_bytes()
+    assert (tmp_path / "out" / DISK).read_bytes() != disk24.read_bytes()
 
 
 def test_audit_must_be_a_boolean():

@@ -13,7 +13,12 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
     RepositoryError,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import BackupEntry
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, find_point
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreLimits
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import FORMAT_VERSION, PACK_HEADER
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 
 @pytest.fixture
@@ -93,3 +98,19 @@ def test_the_latest_point_is_found_without_reading_the_whole_history():
     assert history.reads == 2  # newest first: web01's record, then db01's
     assert find_point(history, "web01", "latest")["id"] == "20260000001000"
     assert latest_point(history, "nope") is None and history.reads == 2 + 1 + 1001
+
+
+def test_a_reader_keeps_few_packs_open_and_still_reads_every_chunk(tmp_path, fake_disks, monkeypatch):
+    """Partial chunks read baselines from anywhere in a large repository: its open packs stay bounded."""
+    disk = tmp_path / "d.raw"
+    content = make_image(str(disk), 8 << 20, seed=3)
+    with fake_disks.open_session(tmp_path / "repo", limits=StoreLimits(pack_target=1 << 20)) as session:
+        session.backup(BackupEntry("vm", (str(disk),)))
+    monkeypatch.setattr(constants, "MAX_OPEN_PACKS", 2)
+    opened = Repository(str(tmp_path / "repo"))
+    opened.load_index()
+    assert len(opened.index.pack_ids) > 2
+    chunks = chunk_lists(opened, find_point(opened, "vm", "latest"))[0]
+    for number, chunk_id in chunks.data_chunks():
+        assert opened.load_chunk(chunk_id, Codec(0)) == content[number << 20 : (number + 1) << 20]
+    assert len(opened._fds) == 2

@@ -1,8 +1,9 @@
 """The data mover's rooms show the flow: each imports only from the rooms below it, and no module circles back.
 
 Floors, lowest first: ``base``; ``disk`` and ``store``; ``disk.vhdx`` (a disk format, on the disk
-interface); ``run``; the faces (the package itself: engine, cli, operations...). A room may import from its
-own floor's room and from any lower floor, never from a higher one.
+interface) and ``guest`` (the files inside a stored disk, on the store); ``run``; the faces (the package
+itself: engine, cli, operations...). A room may import from its own floor's room and from any lower floor,
+never from a higher one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ sys.path.insert(0, str(REPO_ROOT / "tools"))
 import import_graph  # noqa: E402
 
 DATAMOVER = "plugins.module_utils.datamover"
-FLOORS = {"base": 0, "disk": 1, "store": 1, "disk.vhdx": 2, "run": 3, "": 4}
+FLOORS = {"base": 0, "disk": 1, "store": 1, "disk.vhdx": 2, "guest": 2, "run": 3, "": 4}
 
 
 PACKAGES = {name for name, path in import_graph.modules_of(REPO_ROOT).items() if path.name == "__init__.py"}

@@ -27,6 +27,7 @@ REQUIRED = {
     "backup": {"vm": "web01", "source": ["/vms/web01.vhdx"]},
     "restore": {"vm": "web01", "destination": "/restore"},
     "prune": {"keep_last": 2},
+    "ls": {"vm": "web01"},
 }
 EXAMPLES = [
     ("backup", {"vm": "a", "source": ["/d/a.vhdx"], "changed_ranges": {"a.vhdx": [[0, 4096]]}, "block_size": "2M"}),
@@ -36,6 +37,8 @@ EXAMPLES = [
     ("verify", {"vm": "a", "restore_point": "latest", "lock_timeout": 5}),
     ("prune", {"keep_last": 3, "vm": "a", "workers": 2}),
     ("unlock", {"force": True}),  # what a Windows proxy gets for an unlock: force must travel
+    ("find", {"vm": "a", "disk": "a.vhdx", "partition": 3, "path": "\\Users", "pattern": "*.docx"}),
+    ("restore_file", {"vm": "a", "path": "\\Users\\ann", "destination": "C:\\out", "overwrite": True}),
     ("init", {"encryption": "chacha20-poly1305", "kdf": "argon2id", "hash": "sha256", "passphrase": "pw"}),
 ]
 

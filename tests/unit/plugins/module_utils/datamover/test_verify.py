@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import runs
-from datamover_fakes import make_image, read_tree
+from datamover_fakes import damage_stored_chunk, make_image, read_tree
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 MiB = 1 << 20
 
@@ -24,16 +23,7 @@ def two_points(tmp_path, fake_disks):
 
 def _damage_chunk_at(repo, content: bytes, offset: int) -> None:
     """Flip one byte inside the stored blob of the chunk holding ``offset``."""
-    opened = Repository(str(repo))
-    opened.load_index()
-    chunk_id = opened.digest(content[offset : offset + MiB])
-    location = opened.index.lookup(chunk_id)
-    path = opened.pack_path(location.pack_id)
-    with open(path, "r+b") as handle:
-        handle.seek(location.offset + location.stored_length // 2)
-        byte = handle.read(1)
-        handle.seek(-1, 1)
-        handle.write(bytes([byte[0] ^ 0xFF]))
+    damage_stored_chunk(repo, content[offset : offset + MiB])
 
 
 def test_verify_of_healthy_repository(two_points):

@@ -1,0 +1,175 @@
+"""Guest files and folders written into a folder of the data mover host, safely.
+
+Names come from the guest and are not trusted: each is one path component, with the characters neither
+Linux nor Windows takes in a name (``/ \\ : * ? " < > |`` and control characters) replaced by ``_`` and the
+names ``.`` and ``..`` refused, and every target is checked to lie inside the destination once links are
+resolved. An existing file is replaced only with ``overwrite``. A file is written to a temporary name and
+renamed when complete, so a failure leaves no half file; zero stretches become holes (sparse files stay
+sparse), and its modification time is the guest's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Iterable, List, Optional, Tuple
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError, DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import (
+    describe_os_error,
+    remove_quietly,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.locate import GuestVolume
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.ntfs import Entry
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.view import DamagedChunkError
+
+BLOCK = 1 << 20  # bytes read and written at a time
+_ZEROS = bytes(BLOCK)
+_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+Progress = Optional[Callable[[int, int], None]]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One file or folder to write: the guest entry and the host path it goes to."""
+
+    entry: Entry
+    target: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.entry.path, "kind": self.entry.kind, "size": self.entry.size, "target": self.target}
+
+
+def safe_name(name: str) -> str:
+    """``name`` as one path component of the host: unsafe characters replaced, never ``.`` or ``..``."""
+    cleaned = _UNSAFE.sub("_", name)
+    return "_" + cleaned if cleaned in ("", ".", "..") else cleaned
+
+
+def plan(
+    guest: GuestVolume, chosen: Iterable[Entry], destination: str, overwrite: bool
+) -> Tuple[List[Planned], List[str]]:
+    """What extracting ``chosen`` (files and folders, folders whole) writes, and the links left out; fails as
+    the extraction would (an existing file without ``overwrite``, a target outside ``destination``)."""
+    root = os.path.realpath(destination)
+    planned: List[Planned] = []
+    skipped: List[str] = []
+    for entry in chosen:
+        _add(
+            guest,
+            entry,
+            os.path.join(root, safe_name(entry.name or guest.partition.name or "volume")),
+            planned,
+            skipped,
+        )
+    for item in planned:
+        _check_inside(root, item.target)
+    _refuse_existing(planned, overwrite)
+    return planned, skipped
+
+
+def _add(guest: GuestVolume, entry: Entry, target: str, planned: List[Planned], skipped: List[str]) -> None:
+    if entry.kind == "link":
+        skipped.append(entry.path)  # its target is a path of the running guest: not followed
+        return
+    planned.append(Planned(entry, target))
+    if entry.kind == "directory":
+        for child in guest.volume.entries(entry):
+            _add(guest, child, os.path.join(target, safe_name(child.name)), planned, skipped)
+
+
+def _check_inside(root: str, target: str) -> None:
+    resolved = os.path.realpath(target)
+    if os.path.commonpath([root, resolved]) != root:
+        raise DataMoverError(f"{target} would be written outside the destination {root}: refused")
+
+
+def _refuse_existing(planned: List[Planned], overwrite: bool) -> None:
+    """A folder may exist (the extraction adds to it); a file only with ``overwrite``; a link or a thing of the
+    other kind never (writing through a link could leave the destination)."""
+    wrong = [p.target for p in planned if os.path.lexists(p.target) and _other_kind(p)]
+    if wrong:
+        raise DataMoverError(f"the destination holds a link or another kind of item at {', '.join(wrong[:5])}")
+    files = [p.target for p in planned if p.entry.kind == "file" and os.path.lexists(p.target)]
+    if files and not overwrite:
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        raise DataMoverError(f"destination exists: {shown} (set overwrite to replace)")
+
+
+def _other_kind(item: Planned) -> bool:
+    return os.path.islink(item.target) or os.path.isdir(item.target) != (item.entry.kind == "directory")
+
+
+class _Meter:
+    """File bytes written so far, reported as ``progress(done, total)``."""
+
+    def __init__(self, total: int, progress: Progress) -> None:
+        self.total, self.progress, self.done = total, progress, 0
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def extract(guest: GuestVolume, planned: List[Planned], progress: Progress = None) -> int:
+    """Write every planned folder and file (folders come before what they hold); returns the file bytes written."""
+    meter = _Meter(sum(p.entry.size for p in planned if p.entry.kind == "file"), progress)
+    for item in planned:
+        if item.entry.kind == "directory":
+            _make_folder(item.target)
+        else:
+            _write_file(guest, item, meter)
+    return meter.done
+
+
+def _make_folder(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise DataMoverError(describe_os_error("creating", path, exc)) from exc
+
+
+def _write_file(guest: GuestVolume, item: Planned, meter: _Meter) -> None:
+    """Write one file under a temporary name, then rename it over the target."""
+    _make_folder(os.path.dirname(item.target))
+    temporary = f"{item.target}.{os.getpid()}.restoring"
+    try:
+        stream = guest.volume.open_data(item.entry)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(temporary, flags, 0o644), "wb") as output:
+            _copy(guest, item.entry, stream, output, meter)
+            output.truncate(item.entry.size)  # a trailing hole
+        os.utime(temporary, (item.entry.mtime, item.entry.mtime))
+        os.replace(temporary, item.target)
+    except OSError as exc:
+        remove_quietly(temporary)
+        raise DataMoverError(describe_os_error("writing", item.target, exc)) from exc
+    except BaseException:
+        remove_quietly(temporary)
+        raise
+
+
+def _copy(guest: GuestVolume, entry: Entry, stream: BinaryIO, output: BinaryIO, meter: _Meter) -> None:
+    position = 0
+    while position < entry.size:
+        try:
+            block = stream.read(min(BLOCK, entry.size - position))
+        except DamagedChunkError as exc:
+            raise CorruptionError(_damage(guest, entry, position, exc)) from exc
+        if not block:
+            raise CorruptionError(f"{entry.path} on {guest.volume.label} ends at {position} of its {entry.size} bytes")
+        if block == _ZEROS[: len(block)]:
+            output.seek(len(block), os.SEEK_CUR)  # a hole: the guest's zeros cost no space here
+        else:
+            output.write(block)
+        position += len(block)
+        meter.advance(len(block))
+
+
+def _damage(guest: GuestVolume, entry: Entry, position: int, exc: DamagedChunkError) -> str:
+    """Which byte of the file is lost: the first of its data in the damaged chunk (else the block being read)."""
+    offset = guest.volume.file_offset(entry, exc.start, exc.end, guest.partition.offset)
+    where = position if offset is None else offset
+    return f"{entry.path} on {guest.volume.label} is damaged at file offset {where}: {exc}; the file was not written"
