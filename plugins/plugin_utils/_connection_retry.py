@@ -23,10 +23,10 @@ The policy, and why:
   ``shadow_copy_create`` would leave a second persistent snapshot set behind and
   ``shadow_copy_import`` fails on a set already imported; ``change_tracking_checkpoint`` would leave a
   second recovery checkpoint per VM, and ``change_tracking_reference`` would find the checkpoint already
-  converted and lose the new reference point's RCT ids; ``data_mover_run`` may still be running
-  on the proxy (WinRS keeps a command running after its client's connection drops), so a second
-  backup would meet the first one's repository lock, or, after it, read every disk again for a
-  second restore point.
+  converted and lose the new reference point's RCT ids; ``data_mover_run`` (the in-shell runner the
+  action no longer sends) may still be running on the proxy (WinRS keeps a command running after its
+  client's connection drops). ``data_mover_start`` is safe to send again because the controller chose
+  the job's id: a re-sent start finds the job's task and starts no second one (``data_mover_job.py``).
 * Rejected credentials are not transient: each attempt would be one more failed logon towards the
   account lockout threshold, so they fail at once as before.
 * Before each retry the connection is reset (``Connection.reset``): pywinrm opens a new shell,
@@ -63,12 +63,15 @@ except ImportError:  # neither pywinrm nor pypsrp installed: only the plugins' o
 CONNECTION_RETRIES = 3  # retries after the first attempt: 4 attempts in all
 RETRY_DELAY_SECONDS = 1.0  # before the first retry; doubles for each next one (about 7 s at most in all)
 
-# Scripts that may run twice with the same outcome: the reads change nothing, and the releases
-# skip what is already gone (shadow_copy_release.ps1, change_tracking_release.ps1). Why the
+# Scripts that may run twice with the same outcome: the reads change nothing, the releases skip what
+# is already gone (shadow_copy_release.ps1, change_tracking_release.ps1, data_mover_poll.ps1 with
+# Release), and data_mover_start.ps1 starts a job only once per id. Why the
 # others are not here: the module docstring.
 RESEND_SAFE = frozenset(
     {
         "change_tracking_release",
+        "data_mover_poll",
+        "data_mover_start",
         "host_facts",
         "proxy_components_read",
         "shadow_copy_read",

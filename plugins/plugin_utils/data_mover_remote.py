@@ -1,15 +1,14 @@
-"""The data mover on a Windows proxy: what ``data_mover_run.ps1`` is sent, and what its reply means.
+"""The data mover on a Windows proxy: which paths may be sent, and what the engine's result means.
 
 On a proxy the data mover is a component ``proxy_components`` installed (requirement R3): a Python
 runtime and the engine (``datamover.pyz``, the ``hyperv-datamover`` command line) in the component's
 destination folder. The action plugin checks the module's options once (ansible-core's argument spec,
 then ``DataMoverOptions.from_params``) and sends the options object as one JSON document
-(``DataMoverOptions.to_json``), and the name of the component when the task gives one. The script finds
-the data mover by the record ``proxy_components`` wrote on the proxy (``desired_state/component_record.py``:
-role ``data_mover``, its destination, runtime and engine), starts
-``python.exe datamover.pyz run --options -`` and writes the document to its stdin: nothing is quoted into
-a command line, no file is written, and the passphrase (inside the document) is never in a command line,
-a file or the environment. The engine runs the same entry point as the module (``operations.run``).
+(``DataMoverOptions.to_json``), and the name of the component when the task gives one. The start script
+finds the data mover by the record ``proxy_components`` wrote on the proxy (``desired_state/component_record.py``:
+role ``data_mover``, its destination, runtime and engine) and runs it as a scheduled task
+(``data_mover_job.py``); here: the paths' checks, why nothing ran (R3), and the task result of the engine's
+exit code, stdout and stderr. The engine runs the same entry point as the module (``operations.run``).
 """
 
 from __future__ import annotations
@@ -18,10 +17,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_path, check_windows_paths
 
-SCRIPT = "data_mover_run"
 COMPONENT_RECORD = "HKLM:\\SOFTWARE\\backup.hyperv\\Components"
 _REMEDY = (
     "Install it with the backup.hyperv.offhost_proxy role, or backup.hyperv.proxy_components with a "
@@ -69,6 +66,8 @@ def _check_job_paths(jobs: Any) -> None:
 def check_paths(args: Mapping[str, Any]) -> None:
     """Every path the engine opens is the proxy's and absolute; raises WindowsPathError naming the option."""
     _require_absolute("repository", args["repository"])
+    if args["operation"] == "restore_file":  # the guest path is the guest's; the destination is the proxy's
+        _require_absolute("destination", args["destination"])
     if args["operation"] not in ("backup", "restore"):
         return
     if _is_job(args):
@@ -80,13 +79,6 @@ def check_paths(args: Mapping[str, Any]) -> None:
                 check_windows_path(option, path)
     else:
         _require_absolute("destination", args["destination"])
-
-
-def script_params(options: DataMoverOptions, component: str | None) -> dict[str, Any]:
-    """Parameters of ``data_mover_run.ps1``: the component's name ('' for the proxy's one data mover), and the
-    options document the engine reads on stdin (the passphrase inside it: the script's parameters travel on
-    stdin too, never in a command line)."""
-    return {"Component": component or "", "Options": options.to_json()}
 
 
 def not_run_message(host: str, reply: Mapping[str, Any], wanted: str | None) -> str:

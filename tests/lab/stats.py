@@ -2,8 +2,9 @@
 
 Per host: `http_requests` (records of the request log), `commands` (round trips: records that ran a command,
 `handled_by` set), and the host's own counters (`lab.windows.hoststate.count`): `snapshot_sets` created,
-`imports`, `checkpoints` (recovery checkpoints) and `reference_points`. `--reset` prints, then remembers the
-current numbers in `stats-baseline.json` so the next `stats` counts from there.
+`imports`, `checkpoints` (recovery checkpoints), `reference_points` and `data_mover_jobs` (scheduled tasks
+started). `--reset` prints, then remembers the current numbers in `stats-baseline.json` so the next `stats` counts
+from there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lab.windows.hoststate import HostState
 from lab.wire.requestlog import read_log
 
 BASELINE_FILE = "stats-baseline.json"
-COUNTERS = ("snapshot_sets", "imports", "checkpoints", "reference_points")
+COUNTERS = ("snapshot_sets", "imports", "checkpoints", "reference_points", "data_mover_jobs")
 
 
 def _totals(state_dir: Path) -> dict[str, dict[str, int]]:

@@ -51,3 +51,28 @@ function Invoke-Program {
     }
     return [ordered]@{ ExitCode = $process.ExitCode; StdOut = $stdout.Result; StdErr = $stderr.Result }
 }
+
+function ConvertTo-QuotedLiteral {
+    # Text as a single-quoted PowerShell literal: each quote doubled, the typographic ones too (the tokenizer
+    # takes U+2018 to U+201B for single quotes as well).
+    param([string]$Text)
+    return "'" + ($Text -replace "['\u2018\u2019\u201A\u201B]", '$0$0') + "'"
+}
+
+function New-RedirectedRunner {
+    # The text of a small Windows PowerShell script that runs a program to its end with its stdout and stderr
+    # written to files (UTF-8), then writes its exit code to a third file (written under another name and
+    # renamed, so a reader that sees it sees the whole number): what a scheduled task runs, since Task Scheduler
+    # has no redirection of its own. Start-Process opens the output files shared for reading, so another
+    # process can follow them while the program writes.
+    # -Environment: variables the program gets besides the task's own.
+    param([string]$FilePath, [string]$Arguments, [string]$StdOut, [string]$StdErr, [string]$ExitCodeFile, [hashtable]$Environment = @{})
+    return @(
+        '$ErrorActionPreference = ''Stop'''
+        foreach ($name in $Environment.Keys) { '[Environment]::SetEnvironmentVariable({0}, {1})' -f (ConvertTo-QuotedLiteral $name), (ConvertTo-QuotedLiteral ([string]$Environment[$name])) }
+        ('$process = Start-Process -FilePath {0} -ArgumentList {1} -RedirectStandardOutput {2} -RedirectStandardError {3} -NoNewWindow -PassThru -Wait' -f
+            (ConvertTo-QuotedLiteral $FilePath), (ConvertTo-QuotedLiteral $Arguments), (ConvertTo-QuotedLiteral $StdOut), (ConvertTo-QuotedLiteral $StdErr))
+        ('[IO.File]::WriteAllText({0}, [string]$process.ExitCode)' -f (ConvertTo-QuotedLiteral "$ExitCodeFile.tmp"))
+        ('Move-Item -LiteralPath {0} -Destination {1} -Force' -f (ConvertTo-QuotedLiteral "$ExitCodeFile.tmp"), (ConvertTo-QuotedLiteral $ExitCodeFile))
+    ) -join "`r`n"
+}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lab_testkit import ESTATES, ansible_environment, estate_lab, handled_since
+from lab_testkit import ESTATES, ansible_environment, estate_lab, handled_since, run_lab
 from test_installs_lab import MANIFEST, stage_component_sources
 
 # isort: split
@@ -114,7 +114,7 @@ def test_without_the_component_the_task_fails_with_r3(proxy_lab, tmp_path):
         assert result["msg"].startswith("R3: the data mover component is not installed on " + host)
         assert "no record with Role data_mover under HKLM:\\SOFTWARE\\backup.hyperv\\Components" in result["msg"]
         assert "backup.hyperv.offhost_proxy" in result["msg"] and "backup.hyperv.proxy_components" in result["msg"]
-        assert handled_since(proxy_lab, host, before[host]) == ["collection:data_mover_run"]
+        assert handled_since(proxy_lab, host, before[host]) == ["collection:data_mover_start"]
 
 
 def stage_proxies(lab, disks: dict[str, Path]) -> dict:
@@ -172,7 +172,9 @@ def test_backup_verify_restore_over_psrp_and_winrm(proxy_lab, tmp_path):
         results = saved(tmp_path, host)
         assert PASSPHRASE not in json.dumps(results)
         round_trips = handled_since(proxy_lab, host, before[host])
-        assert round_trips[-6:] == ["collection:data_mover_run"] * 6, round_trips
+        # one job a task: started once, polled until done (and released); never run inside the shell
+        assert round_trips.count("collection:data_mover_start") == 6, round_trips
+        assert "collection:data_mover_run" not in round_trips, round_trips
         stored, estimated = results["stored"], results["estimated"]
         assert estimated["restore_point"] is None and estimated["stats"]["chunks_new"] == stored["stats"]["chunks_new"]
         assert stored["changed"] is True and stored["disks"][0]["source"] == DISK
@@ -212,7 +214,7 @@ def test_a_job_backs_up_and_restores_two_vms_in_one_task(proxy_lab, tmp_path):
     for host in PROXIES:
         results = saved(tmp_path, host)
         # One engine run a task, whatever the number of VMs.
-        assert handled_since(proxy_lab, host, before[host]).count("collection:data_mover_run") == len(tasks)
+        assert handled_since(proxy_lab, host, before[host]).count("collection:data_mover_start") == len(tasks)
         stored, restored = results["stored"], results["restored"]
         assert stored["failed_vms"] == [] and [r["vm"] for r in stored["results"]] == ["web01", "db01"]
         assert stored["results"][1]["disks"][0]["source"] == DB_DISK  # in Windows form again
@@ -249,3 +251,29 @@ def test_a_job_with_a_missing_source_fails_only_that_vm(proxy_lab, tmp_path):
         listed = results["listed"]["vms"]
         assert [point["id"] for point in listed["web01"]] == [web["restore_point"]]  # the other VM's is published
         assert "ghost01" not in listed
+
+
+def test_a_start_whose_reply_is_dropped_is_sent_again_and_starts_one_job(proxy_lab, tmp_path):
+    """docs/backup.md, "When the connection drops": the controller names the job, so a start sent again after a
+    lost reply finds the job it already started (one job, one restore point), and the task collects its result."""
+    original = make_vhdx(tmp_path)
+    manifest = stage_proxies(proxy_lab, {DISK: original})
+    common = {"repository": REPOSITORY, "passphrase": "{{ vault_passphrase }}"}
+    install = proxy_play(manifest, [])
+    run_playbook(proxy_lab, tmp_path, "install", [install])
+    jobs_before = {host: stats_of(proxy_lab)[host]["data_mover_jobs"] for host in PROXIES}
+    for host in PROXIES:  # the start's reply (its Receive) is lost once
+        run_lab("fault", host, "--drop", "1", "--operation", "Receive", "--state-dir", str(proxy_lab.state_dir))
+    task = data_mover_task("stored", operation="backup", vm="web01", source=[DISK], **common)
+    play = {"hosts": "offhost_proxies", "gather_facts": False, "tasks": [task]}
+    completed = run_playbook(proxy_lab, tmp_path, "dropped", [play, save_results_play(tmp_path, ("stored",))])
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    for host in PROXIES:
+        stored = saved(tmp_path, host)["stored"]
+        assert stored["restore_point"] and stored["changed"] is True, stored
+        assert [r["script"] for r in stored["connection_retries"]] == ["data_mover_start"], stored["connection_retries"]
+        assert stats_of(proxy_lab)[host]["data_mover_jobs"] - jobs_before[host] == 1
+
+
+def stats_of(lab) -> dict:
+    return json.loads(run_lab("stats", "--state-dir", str(lab.state_dir)).stdout)

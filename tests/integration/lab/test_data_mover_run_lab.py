@@ -9,6 +9,7 @@ names both. The playbook tests are in test_data_mover_lab.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -86,6 +87,7 @@ def test_two_data_movers_run_the_one_named_and_otherwise_name_both(tmp_path):
 
 def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):
     lab = healthy_with_component(tmp_path)
+    lab.estate = delegating(lab.estate, "px1")  # inside the shell, a UNC read needs delegation (second hop)
     disk, repository = "\\\\fs1\\vms\\vm3\\vm3.vhdx", "\\\\fs1\\vms\\repo"
     reply = lab.call(
         "px1",
@@ -102,6 +104,22 @@ def test_unc_paths_are_the_smb_servers_share_and_come_back_as_unc(tmp_path):
     device = "\\\\?\\GLOBALROOT\\Device\\HarddiskVolumeShadowCopy1\\vm3.vhdx"
     with pytest.raises(ScriptFailure, match="not emulated"):
         lab.call("px1", "data_mover_run", run_params("backup", repository, vm="vm3", source=[device]))
+
+
+def delegating(estate, host: str):
+    """`estate` with `delegation: true` on `host` (Kerberos delegation to the file servers, or CredSSP)."""
+    model = estate.model
+    hosts = tuple(dataclasses.replace(h, delegation=True) if h.name == host else h for h in model.hosts)
+    return dataclasses.replace(estate, model=dataclasses.replace(model, hosts=hosts))
+
+
+def test_a_unc_read_inside_the_shell_is_a_second_hop_refused_without_delegation(tmp_path):
+    lab = healthy_with_component(tmp_path)
+    disk = "\\\\fs1\\vms\\vm3\\vm3.vhdx"
+    reply = lab.call("px1", "data_mover_run", run_params("backup", "C:\\Backup\\repo", vm="vm3", source=[disk]))
+    assert (reply["ran"], reply["exit_code"], reply["stdout"]) == (True, 1, "")
+    assert reply["stderr"] == f"hyperv-datamover: error: [WinError 5] Access is denied: {disk!r}\n"
+    assert not lab.host_file("px1", "C:\\Backup\\repo").exists()
 
 
 @pytest.mark.parametrize("destination", ["C:\\Restore\x0bm1", "C:\\Restore\\m1|old", "\\\\fs1\\vms\\m1\t"])

@@ -16,11 +16,18 @@ from lab.estate.loader import load_estate
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.components import plan_components
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import validate_manifest
 
-PX2 = {"name": "px2", "address": "127.0.0.45", "role": "proxy", "credentials": {"username": "a", "password": "b"}}
+# delegation: the shares are read from inside the shell here (data_mover_run), a second hop without it
+PX2 = {
+    "name": "px2",
+    "address": "127.0.0.45",
+    "role": "proxy",
+    "credentials": {"username": "a", "password": "b"},
+    "delegation": True,
+}
 DISK = "\\\\fs1\\vms\\vm3\\vm3.vhdx"
 TWO_PROXIES = {
     "extends": str(ESTATES / "healthy.yml"),
-    "hosts": [PX2],
+    "hosts": [{"name": "px1", "delegation": True}, PX2],
 }
 
 

@@ -47,7 +47,8 @@ INSTALLER_SERVICE = {
     "version": "0.1.0.0",
 }
 _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
-_WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed"}  # who the host is
+# who the host is
+_WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed", "delegation"}
 _HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors", "switches"}
 _DOES_KEYS = {"diskshadow_no_op", "missing_modules", "rct_drop_ranges"}  # how its tools misbehave
 _HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
@@ -120,6 +121,9 @@ class WindowsHost:
     missing_modules: tuple[str, ...] = ()  # PowerShell modules not installed (MODULE_FEATURES)
     rct_drop_ranges: bool = False  # GetVirtualDiskChanges leaves out every other range: a lying RCT (tests)
     switches: tuple[str, ...] = ()  # Hyper-V virtual switches (Get-VMSwitch); default: LAN on hyperv and proxy hosts
+    # Kerberos delegation (or CredSSP) from this host to the file servers: a program run inside a WinRM shell here
+    # may read \\server\share (a second hop); without it the file server refuses it (lab.handlers.data_mover).
+    delegation: bool = False
 
 
 def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
@@ -275,6 +279,7 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
         diskshadow_no_op=_diskshadow_no_op(entry.get("diskshadow_no_op"), where / "diskshadow_no_op"),
         missing_modules=_missing_modules(entry.get("missing_modules"), where / "missing_modules"),
         rct_drop_ranges=bool(optional_bool(entry.get("rct_drop_ranges"), where / "rct_drop_ranges")),
+        delegation=bool(optional_bool(entry.get("delegation"), where / "delegation")),
         switches=switch_names(
             entry.get("switches", ["LAN"] if role in ("hyperv", "proxy") else []), where / "switches"
         ),

@@ -10,6 +10,12 @@ SMB server's share, a CSV path to the cluster's shared directory), runs the engi
 (`bin/hyperv-datamover`, which finds this checkout's `cli.main`) in a process of its own with the document on
 its stdin, so proxies run at once, and maps the paths in what it printed back to their Windows form. One code
 path: the engine the lab runs is the checkout's.
+
+Who reads: `data_mover_run.ps1` runs the engine inside the WinRM shell, as the account the controller logged on
+with. A read of `\\\\server\\share\\...` from there is a second hop: with Kerberos and no delegation (or CredSSP)
+the file server sees an anonymous logon and refuses it, so the lab fails the engine's open of such a path with
+"Access is denied" unless the host's estate entry says `delegation: true`. The scheduled task
+(`data_mover_task.py`) reads as the proxy's computer account and is not refused.
 """
 
 from __future__ import annotations
@@ -41,12 +47,33 @@ def engine_cli() -> ModuleType:
         raise ScriptFailure(str(exc)) from exc
 
 
-class PathMap:
-    """Windows paths of one run mapped into the lab, and the way back for what the engine prints."""
+class SecondHopDenied(Exception):
+    """A UNC path read from inside the WinRM shell of a host without delegation: the file server refuses it."""
 
-    def __init__(self, call: ScriptCall) -> None:
+    winerror = 5  # ERROR_ACCESS_DENIED
+
+    def __init__(self, windows_path: str) -> None:
+        super().__init__("Access is denied.")
+        self.windows_path = windows_path
+
+
+class PathMap:
+    """Windows paths of one run mapped into the lab, and the way back for what the engine prints.
+
+    `in_shell`: the run is inside the WinRM shell (a UNC path is a second hop, refused without delegation); else
+    it is the scheduled task's, which reads as the computer account."""
+
+    def __init__(self, call: ScriptCall, in_shell: bool = True, back: dict[str, str] | None = None) -> None:
         self._call = call
-        self._back: dict[str, str] = {}
+        model = call.estate.model
+        windows_host = model.find_host(call.host.name) if model else None
+        self._second_hop = in_shell and not (windows_host and windows_host.delegation)
+        self._back: dict[str, str] = dict(back or {})
+
+    @property
+    def back(self) -> dict[str, str]:
+        """The mapping back (lab path -> Windows path), to keep with a job that outlives this request."""
+        return dict(self._back)
 
     def to_local(self, windows_path: str) -> str:
         path = windows_path[len(_LONG_PATH_PREFIX) :] if windows_path.startswith(_LONG_PATH_PREFIX) else windows_path
@@ -59,6 +86,8 @@ class PathMap:
             raise InvalidNameError(windows_path) from exc  # the engine fails opening it (run_engine)
         except HostPathError as exc:
             raise ScriptFailure(f"lab: the data mover's path {windows_path} is not emulated: {exc}") from exc
+        if self._second_hop and path.startswith("\\\\"):  # a name Windows refuses fails first, on the client
+            raise SecondHopDenied(windows_path)
         self._back[str(local)] = path.rstrip("\\/")
         return str(local)
 
@@ -125,7 +154,7 @@ def _mapped_job_entry(paths: PathMap, entry: Any) -> Any:
     return mapped
 
 
-def _mapped_document(paths: PathMap, text: str) -> str:
+def mapped_document(paths: PathMap, text: str) -> str:
     """The options document with every path the engine opens mapped into the lab; the rest as is."""
     document = json.loads(text)
     if not isinstance(document, dict):
@@ -142,7 +171,7 @@ def _mapped_document(paths: PathMap, text: str) -> str:
     return json.dumps(document)
 
 
-def _output_to_windows(paths: PathMap, output: str) -> str:
+def output_to_windows(paths: PathMap, output: str) -> str:
     """The engine's JSON (also a failed job's, status 1) with its lab paths in Windows form."""
     try:
         result = json.loads(output)
@@ -151,17 +180,25 @@ def _output_to_windows(paths: PathMap, output: str) -> str:
     return json.dumps(paths.result_to_windows(result), indent=2, sort_keys=True) + "\n"
 
 
+def engine_command(*arguments: str) -> list[str]:
+    """`hyperv-datamover <arguments>` as the lab runs it: the checkout's launcher and Python (refused unless the
+    engine is this checkout's)."""
+    engine_cli()
+    return [sys.executable, str(LAUNCHER), *arguments]
+
+
+ENGINE_ENVIRONMENT = {"PATH": os.environ.get("PATH", "")}  # an empty environment but PATH, as in-process had
+
+
 def _engine_process(document: str) -> tuple[int, str, str]:
-    """`hyperv-datamover run --options -` in a process of its own (the checkout's launcher and Python, an empty
-    environment but PATH, as the in-process run had): two proxies' runs at once share no stdin, stdout or stderr,
-    and run in parallel."""
-    engine_cli()  # refused unless the engine is this checkout's
+    """`hyperv-datamover run --options -` in a process of its own: two proxies' runs at once share no stdin, stdout
+    or stderr, and run in parallel."""
     done = subprocess.run(
-        [sys.executable, str(LAUNCHER), "run", "--options", "-"],
+        engine_command("run", "--options", "-"),
         input=document,
         capture_output=True,
         text=True,
-        env={"PATH": os.environ.get("PATH", "")},
+        env=ENGINE_ENVIRONMENT,
         check=False,
     )
     return done.returncode, done.stdout, done.stderr
@@ -172,17 +209,17 @@ def run_engine(call: ScriptCall, document: str) -> dict[str, Any]:
     stderr in Windows form."""
     paths = PathMap(call)
     try:
-        mapped = _mapped_document(paths, document)
-    except InvalidNameError as exc:
+        mapped = mapped_document(paths, document)
+    except (InvalidNameError, SecondHopDenied) as exc:
         return _refused_name(exc)
     exit_code, output, errors = _engine_process(mapped)
     if output.strip():
-        output = _output_to_windows(paths, output)
+        output = output_to_windows(paths, output)
     return {"exit_code": exit_code, "stdout": output, "stderr": paths.to_windows(errors)}
 
 
-def _refused_name(error: InvalidNameError) -> dict[str, Any]:
-    """What the engine prints when Windows refuses a name it opens (Python's OSError on Windows), status 1.
+def _refused_name(error: InvalidNameError | SecondHopDenied) -> dict[str, Any]:
+    """What the engine prints when Windows refuses a path it opens (Python's OSError on Windows), status 1.
 
     Python words a Windows error as FormatMessage does, without the trailing period.
     """

@@ -1,4 +1,5 @@
-"""data_mover action: a Windows proxy is one round trip to its installed engine; other hosts run the module."""
+"""data_mover action: a Windows proxy runs its installed engine as a job (start, poll, release: recorded
+data_mover_run replies are played as those three, as_job); other hosts run the module."""
 
 from __future__ import annotations
 
@@ -48,7 +49,21 @@ JOB_RESTORE = {
 }
 
 
+def as_job(reply) -> list:
+    """A recorded in-shell reply (data_mover_run.ps1: ran, exit_code, stdout, stderr) as the job's round trips:
+    the start's reply, then, when it ran, the poll that finds it done and the release."""
+    if not isinstance(reply, dict) or "ran" not in reply.get("stdout", {}):
+        return [reply]
+    ran = reply["stdout"]
+    found = {key: ran[key] for key in ("component", "found", "outdated")}
+    start = {"stdout": {**found, "job": "0" * 32, "started": ran["ran"], "already": False}}
+    done = {key: ran[key] for key in ("exit_code", "stdout", "stderr")}
+    poll = {"stdout": {"job": "0" * 32, "state": "done", "progress": None, **done, "released": False}}
+    return [start] if not ran["ran"] else [start, poll, {"stdout": {**poll["stdout"], "released": True}}]
+
+
 def run(make_action, replies, args, check_mode=False, transport=TRANSPORTS[0], task_vars=None):
+    replies = [played for reply in replies for played in as_job(reply)]
     action, calls = make_action("data_mover", replies=replies, args=args, check_mode=check_mode, transport=transport)
     original = copy.deepcopy(action._task.args)
     result = action.run(task_vars=task_vars or {"inventory_hostname": "px1"})
@@ -59,17 +74,22 @@ def run(make_action, replies, args, check_mode=False, transport=TRANSPORTS[0], t
 def options_document(call) -> dict:
     """The options document the script hands the engine on stdin (DataMoverOptions.to_json)."""
     params = call.request()["params"]
-    assert sorted(params) == ["Component", "Options"]  # nothing else: no command line, no files, no layout
+    assert sorted(params) == ["Component", "JobId", "Options"]  # nothing else: no command line, no layout
     return json.loads(params["Options"])
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_windows_proxy_is_one_round_trip_with_the_request_on_stdin(make_action, recorded, transport):
+def test_windows_proxy_starts_a_job_polls_it_and_releases_it(make_action, recorded, transport):
     result, calls = run(make_action, [recorded(DONE)], BACKUP, transport=transport)
-    assert len(calls) == 1 and calls[0].cmd == COMMAND and not calls[0].sudoable
+    assert len(calls) == 3 and all(call.cmd == COMMAND and not call.sudoable for call in calls)
     request = calls[0].request()
-    assert request["name"] == "data_mover_run"
-    assert base64.b64decode(request["script"]) == load_script("data_mover_run")
+    assert [call.request()["name"] for call in calls] == ["data_mover_start", "data_mover_poll", "data_mover_poll"]
+    assert base64.b64decode(request["script"]) == load_script("data_mover_start")
+    job_id = request["params"]["JobId"]
+    assert len(job_id) == 32 and int(job_id, 16) >= 0  # the controller's choice: a re-sent start finds it
+    polls = [call.request()["params"] for call in calls[1:]]
+    assert polls == [{"JobId": job_id, "WaitSeconds": 5}, {"JobId": job_id, "WaitSeconds": 0, "Release": True}]
+    assert all(PASSPHRASE not in json.dumps(poll) for poll in polls)
     assert request["params"]["Component"] == ""  # no name: the script finds the data mover's record itself
     document = options_document(calls[0])
     module_params = {name: spec.get("default") for name, spec in ARGUMENT_SPEC.items()}  # as the module fills
@@ -193,7 +213,7 @@ def test_a_job_with_a_failed_vm_fails_with_every_vms_result(make_action, recorde
 )
 def test_a_proxy_without_the_component_fails_with_r3_and_the_remedy(make_action, recorded, fixture, starts, names):
     result, calls = run(make_action, [recorded(fixture)], BACKUP)
-    assert len(calls) == 1 and result["failed"] is True and result["changed"] is False
+    assert len(calls) == 1 and result["failed"] is True and result["changed"] is False  # nothing started
     assert result["msg"].startswith(starts)
     assert names in result["msg"]
     assert "backup.hyperv.offhost_proxy role" in result["msg"] and "backup.hyperv.proxy_components" in result["msg"]
@@ -217,7 +237,7 @@ def test_verify_damage_fails_the_task_with_the_damage(make_action, recorded):
 
 
 def test_a_script_failure_is_reported_without_the_passphrase(make_action):
-    failure = {"failed": True, "name": "data_mover_run", "msg": f"Access denied {PASSPHRASE}", "at": ""}
+    failure = {"failed": True, "name": "data_mover_start", "msg": f"Access denied {PASSPHRASE}", "at": ""}
     result, _calls = run(make_action, [(1, json.dumps(failure), "")], BACKUP)
     assert result["failed"] is True and "Access denied ********" in result["msg"]
     assert PASSPHRASE not in json.dumps(result)
@@ -279,3 +299,14 @@ def test_a_key_value_mangled_destination_says_how_to_pass_it(make_action):
     result, calls = run(make_action, [], {**RESTORE, "destination": "C:\\Restore\x0bm1"})
     assert calls == [] and "vertical tab, what \\v becomes when a path is passed as -e key=value" in result["msg"]
     assert "-e @vars.yml" in result["msg"] and '-e \'{"VARIABLE": "C:\\\\Restore\\\\vm1"}\'' in result["msg"]
+
+
+def test_a_relative_restore_file_destination_fails_before_any_round_trip(make_action):
+    args = {**BACKUP, "operation": "restore_file", "path": "\\Users", "destination": "out"}
+    del args["source"]
+    result, calls = run(make_action, [], args)
+    assert (
+        calls == []
+        and result["failed"] is True
+        and "destination: 'out' must be an absolute Windows path" in result["msg"]
+    )

@@ -7,7 +7,7 @@ one of several. What the script itself does is run through the lab (test_data_mo
 from __future__ import annotations
 
 import pytest
-from test_data_mover_action import BACKUP, DONE, options_document, run
+from test_data_mover_action import BACKUP, DONE, as_job, options_document, run
 
 
 @pytest.mark.parametrize("delegated", [False, True])
@@ -15,7 +15,7 @@ def test_no_role_variable_is_read(make_action, recorded, delegated):
     # The proxy's record says where its data mover is; the offhost_proxy role's manifest changes nothing.
     bogus = {"offhost_proxy_manifest": {"components": "not a manifest"}}
     plain, _calls = run(make_action, [recorded(DONE)], BACKUP)
-    action, calls = make_action("data_mover", replies=[recorded(DONE)], args=BACKUP)
+    action, calls = make_action("data_mover", replies=as_job(recorded(DONE)), args=BACKUP)
     task_vars = {"inventory_hostname": "px1", **bogus}
     if delegated:
         action._task.delegate_to = "px9"

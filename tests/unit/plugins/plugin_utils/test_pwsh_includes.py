@@ -46,7 +46,9 @@ DISKSHADOW = ["Invoke-DiskShadow", "Invoke-Program"]
 HYPERV_WMI = ["Invoke-HyperVMethod", "Wait-HyperVJob", "New-List", "Get-Text"]
 # The shared functions each script gets through its includes (#include, nested in diskshadow_common.ps1).
 SHARED_FUNCTIONS = {
-    "data_mover_run": ["Invoke-Program"],
+    "data_mover_run": ["Invoke-Program", "Find-DataMover"],
+    "data_mover_start": ["Find-DataMover", "New-RedirectedRunner", "Get-JobTaskName"],
+    "data_mover_poll": ["Get-JobTaskName"],
     "host_facts": ["Invoke-Program", "New-List", "Get-Text"],
     "proxy_components_read": ["New-List"],
     "proxy_components_apply": ["Invoke-Program", "Invoke-PlanSteps"],

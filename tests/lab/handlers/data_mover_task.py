@@ -1,0 +1,169 @@
+"""Handlers of `data_mover_start.ps1` and `data_mover_poll.ps1`: Task Scheduler, as the data mover's job uses it.
+
+On Windows the start script registers a one-time task (`\\backup.hyperv\\data mover <job id>`, principal
+`NT AUTHORITY\\SYSTEM`, no time limit), writes the options document to `options.json` in the job's folder
+`C:\\ProgramData\\backup.hyperv\\jobs\\<job id>` and starts the task, whose runner starts
+`python.exe datamover.pyz run --options-file <folder>\\options.json --progress` with stdout and stderr in
+`stdout.txt` and `stderr.txt` and writes `exit_code.txt` when it ends. The lab does the same on the emulated
+host: the task is an entry of the host's state (`scheduled_tasks`: principal, state Running or Ready, last
+result), the folder is in the host's tree, and the engine is this checkout's (`data_mover.engine_command`), run
+by a thread of the lab in a process of its own, so the request that started it answers at once and the job
+outlives the connection. It reads as the proxy's computer account: a `\\\\server\\share` path is not refused as
+a second hop (the shell's runs are, `data_mover.py`). A start whose task is registered starts nothing
+(`already`), as the script does; the poll reports `running` with the end of stderr (the engine's progress),
+`done` with the exit code and the output in Windows form, `lost` or `absent`, and `Release` unregisters the task
+and removes the folder. `lab stats` counts `data_mover_jobs` started.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.handlers.data_mover import (
+    ENGINE_ENVIRONMENT,
+    PathMap,
+    data_mover_records,
+    engine_command,
+    installed_component,
+    mapped_document,
+    output_to_windows,
+)
+from lab.windows.hostfs import InvalidNameError
+from lab.windows.hoststate import HostState, count
+
+JOB_ROOT = "C:\\ProgramData\\backup.hyperv\\jobs"
+TASK_PATH = "\\backup.hyperv\\"
+PRINCIPAL = "NT AUTHORITY\\SYSTEM"
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # ValidatePattern matches case-blind, as -match does
+_PROGRESS_BYTES = 1024  # the end of stderr a running job reports, as the poll script reads it
+_POLL_STEP = 0.1  # seconds between two looks at a running job (the script: 0.5 s)
+
+
+def _job_id(call: ScriptCall) -> str:
+    job_id = call.params.get("JobId")
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        raise ScriptFailure(
+            f"Cannot validate argument on parameter 'JobId'. The argument \"{job_id}\" does not match the "
+            '"^[0-9a-f]{32}$" pattern. Supply an argument that matches "^[0-9a-f]{32}$" and try the command again.'
+        )
+    return job_id
+
+
+def _task_name(job_id: str) -> str:
+    return f"{TASK_PATH}data mover {job_id}"
+
+
+def _folder(call: ScriptCall, job_id: str) -> Path:
+    return call.files.local_path(f"{JOB_ROOT}\\{job_id}")
+
+
+def _run_task(state: HostState, task: str, command: list[str], folder: Path) -> None:
+    """The task's runner: the engine with its output in the folder, then the exit code, then the task Ready."""
+    with open(folder / "stdout.txt", "wb") as stdout, open(folder / "stderr.txt", "wb") as stderr:
+        code = subprocess.run(command, stdout=stdout, stderr=stderr, env=ENGINE_ENVIRONMENT, check=False).returncode
+    (folder / "exit_code.tmp").write_text(str(code), encoding="ascii")
+    (folder / "exit_code.tmp").replace(folder / "exit_code.txt")
+    with state.edit() as document:
+        entry = document.setdefault("scheduled_tasks", {}).get(task)
+        if entry is not None:
+            entry.update(state="Ready", last_result=0)
+
+
+def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any]) -> threading.Thread:
+    """New-JobFolder, the options file and Register-ScheduledTask (in `host`, the state being edited); the thread
+    returned is Start-ScheduledTask."""
+    folder, paths = _folder(call, job_id), PathMap(call, in_shell=False)
+    try:
+        mapped = mapped_document(paths, document)
+    except InvalidNameError as exc:
+        raise ScriptFailure(f"lab: the options document names a path Windows refuses: {exc}") from exc
+    shutil.rmtree(folder, ignore_errors=True)  # left by a start that failed before registering
+    folder.mkdir(parents=True)
+    (folder / "options.json").write_text(mapped, encoding="utf-8")
+    command = engine_command("run", "--options-file", str(folder / "options.json"), "--progress")
+    task = _task_name(job_id)
+    entry = {"principal": PRINCIPAL, "state": "Running", "last_result": None, "paths": paths.back}
+    host.setdefault("scheduled_tasks", {})[task] = entry
+    count(host, "data_mover_jobs")
+    runner = (HostState(call.state_dir), task, command, folder)
+    return threading.Thread(target=_run_task, args=runner, daemon=True, name=task)
+
+
+def data_mover_start(call: ScriptCall) -> dict[str, Any]:
+    job_id, wanted, document = _job_id(call), call.params.get("Component") or "", call.params.get("Options")
+    if not isinstance(wanted, str) or not isinstance(document, str):
+        raise ScriptFailure("Cannot bind argument to parameter 'Options' because it is null.")
+    chosen, found, outdated = data_mover_records(call, wanted)
+    reply: dict[str, Any] = {"component": None, "found": found, "outdated": outdated}
+    reply.update(job=job_id, started=False, already=False)
+    if len(chosen) != 1:
+        return reply
+    [(name, record)] = chosen.items()
+    reply["component"] = installed_component(call, name, record)
+    if reply["component"]["Version"] is None or reply["component"]["Missing"]:
+        return reply
+    with HostState(call.state_dir).edit() as host:  # the script's mutex: one start of a job at a time
+        if _task_name(job_id) in host.get("scheduled_tasks", {}):
+            return {**reply, "started": True, "already": True}
+        task = _register(call, job_id, document, host)
+    task.start()  # once the task is registered (the state written): the runner marks it Ready when it ends
+    return {**reply, "started": True}
+
+
+def _read(path: Path, tail: int = 0) -> str:
+    if not path.is_file():
+        return ""
+    data = path.read_bytes()
+    return data[-tail:].decode("utf-8", "replace") if tail else data.decode("utf-8", "replace")
+
+
+def _job_state(call: ScriptCall, job_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = {"job": job_id, "state": "absent", "progress": None, "exit_code": None}
+    state.update(stdout="", stderr="", task_result=None, released=False)
+    task = HostState(call.state_dir).read().get("scheduled_tasks", {}).get(_task_name(job_id))  # the task first
+    folder = _folder(call, job_id)
+    if (folder / "exit_code.txt").is_file():
+        paths = PathMap(call, in_shell=False, back=(task or {}).get("paths"))
+        stdout = _read(folder / "stdout.txt")
+        state.update(state="done", exit_code=int((folder / "exit_code.txt").read_text(encoding="ascii").strip()))
+        state.update(stdout=output_to_windows(paths, stdout) if stdout.strip() else stdout)
+        state.update(stderr=paths.to_windows(_read(folder / "stderr.txt")))
+    elif task is not None and task["state"] == "Running":
+        state.update(state="running", progress=_read(folder / "stderr.txt", _PROGRESS_BYTES))
+    elif task is not None or folder.exists():
+        state.update(state="lost", task_result=(task or {}).get("last_result"), stderr=_read(folder / "stderr.txt"))
+    return state
+
+
+def _release(call: ScriptCall, job_id: str) -> None:
+    """Unregister-ScheduledTask and Remove-Item of the folder: only what is still there."""
+    with HostState(call.state_dir).edit() as host:
+        host.setdefault("scheduled_tasks", {}).pop(_task_name(job_id), None)
+    shutil.rmtree(_folder(call, job_id), ignore_errors=True)
+
+
+def data_mover_poll(call: ScriptCall) -> dict[str, Any]:
+    job_id, wait = _job_id(call), call.params.get("WaitSeconds") or 0
+    if not isinstance(wait, int):
+        raise ScriptFailure(f"Cannot process argument transformation on parameter 'WaitSeconds'. \"{wait}\"")
+    deadline = time.monotonic() + wait
+    state = _job_state(call, job_id)
+    while state["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(_POLL_STEP)
+        state = _job_state(call, job_id)
+    if call.params.get("Release") and state["state"] != "running":
+        _release(call, job_id)
+        state["released"] = True
+    return state
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.add("data_mover_start", data_mover_start)
+    registry.add("data_mover_poll", data_mover_poll)
