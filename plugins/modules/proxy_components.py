@@ -11,11 +11,16 @@ description:
   - Converges the components an off-host backup proxy runs, the installer service (R2), the data mover (R3)
     and the Hyper-V integration service with changed block tracking (R4), to what O(manifest) describes.
   - For each component it copies the files from the manifest's source folder on the host into its destination
-    folder (all of them when the version changes, otherwise only missing or altered ones), creates or corrects
-    the Windows service (binary path, start mode, built-in account, dependencies, recovery actions, values under
-    its C(Parameters) key), opens the inbound firewall rule of its port, and starts it.
-  - With O(state=absent), stops and deletes the services, removes the firewall rules, the files and the version
-    records, in reverse manifest order.
+    folder (all of them when the version changes, otherwise only missing or altered ones), records its version and
+    location, creates or corrects the Windows service (binary path, start mode, built-in account, dependencies,
+    recovery actions, values under its C(Parameters) key), opens the inbound firewall rule of its port, and starts
+    it.
+  - A component without O(manifest.components[].service), a program started per job such as the data mover, is its
+    files, its record and, when declared, its firewall rule. A service an earlier manifest declared for a component
+    (the component's record names it) and the manifest no longer declares, or declares under another name, is
+    stopped and deleted.
+  - With O(state=absent), stops and deletes the services (the declared one and the one the record names), removes
+    the firewall rules, the files and the version records, in reverse manifest order.
   - The manifest is checked before anything is sent to the host; a bad field fails the task with its path in
     the message.
   - Reads the host in one round trip and changes it in a second one, only when something differs. A second run
@@ -30,8 +35,8 @@ options:
       - Beyond the types and choices below, names are case-blind unique (component, service and firewall rule
         names across components, file paths within one), and a service cannot be
         O(manifest.components[].service.state=running) with O(manifest.components[].service.start_mode=disabled).
-      - The collection's documentation (C(docs/installs.md)) gives the manifest of the collection's own three
-        services.
+      - The collection's documentation (C(docs/installs.md)) explains the manifest of the collection's own package,
+        the role C(backup.hyperv.offhost_proxy)'s default.
     type: dict
     required: true
     suboptions:
@@ -90,9 +95,11 @@ options:
                 description: Expected file version (the executable's version resource).
                 type: str
           service:
-            description: The Windows service that runs the component.
+            description:
+              - The Windows service that runs the component.
+              - Omit it for a program that runs only when a job starts it (the data mover). A service the component's
+                record names from an earlier manifest is then stopped and deleted.
             type: dict
-            required: true
             suboptions:
               name:
                 description:
@@ -209,11 +216,14 @@ attributes:
     details: Reads the host and returns the plan and the state it would reach; applies nothing.
   diff_mode:
     support: full
-    details: The diff shows each component (version, file hashes, service, firewall rule) before and after.
+    details: The diff shows each component (version, record, file hashes, service, former service, firewall rule) before
+      and after.
   platform:
     platforms: windows
 notes:
-  - The installed version of each component is recorded in C(HKLM:\SOFTWARE\backup.hyperv\Components\<name>).
+  - The installed version of each component is recorded in C(HKLM:\SOFTWARE\backup.hyperv\Components\<name>),
+    with its role, destination, service (when it has one) and, for the data mover, its runtime and engine; the data
+    mover and the facts find the component by this record.
   - Services run as built-in accounts only, so no service password is ever needed.
   - Recovery actions are read from C(sc.exe qfailure), whose action words are English; on a localised Windows
     the recovery actions are set again on every run.
@@ -235,7 +245,7 @@ EXAMPLES = r"""
   check_mode: true
   diff: true
 
-- name: Install only the data mover, with its firewall rule
+- name: Install only the data mover, which runs per job and so has no service
   backup.hyperv.proxy_components:
     manifest:
       components:
@@ -244,12 +254,22 @@ EXAMPLES = r"""
           version: 0.1.0
           source: C:\ProgramData\backup.hyperv\packages\0.1.0\data_mover
           destination: C:\Program Files\backup.hyperv\DataMover
-          files: [BackupHyperVDataMover.exe, datamover.pyz]
+          files: [datamover.pyz, python\python.exe, python\python313.dll, python\python313.zip, python\python313._pth]
+
+- name: Install a component that runs as a service, with its firewall rule
+  backup.hyperv.proxy_components:
+    manifest:
+      components:
+        - name: agent
+          version: 1.2.0
+          source: \\files\packages\agent\1.2.0
+          destination: C:\Program Files\Agent
+          files: [agent.exe]
           service:
-            name: BackupHyperVDataMover
-            binary_path: '"C:\Program Files\backup.hyperv\DataMover\BackupHyperVDataMover.exe" --service --port 6170'
+            name: ExampleAgent
+            binary_path: '"C:\Program Files\Agent\agent.exe" --service --port 6170'
             dependencies: [Tcpip]
-          firewall: {name: BackupHyperV-DataMover-TCP-In, local_port: 6170, profiles: [domain]}
+          firewall: {name: ExampleAgent-TCP-In, local_port: 6170, profiles: [domain]}
 
 - name: Remove the components
   backup.hyperv.proxy_components:
@@ -261,22 +281,27 @@ RETURN = r"""
 components:
   description:
     - Each component of the manifest, by name, after the task; in check mode, as it would be.
-    - C(version) is the recorded version, C(files) maps each file to its C(sha256) and C(version) (V(null) when
-      absent), C(service) is the service's configuration and state, C(firewall) the rule.
+    - C(version) is the recorded version, C(record) the record's other values, C(files) maps each file to its
+      C(sha256) and C(version) (V(null) when absent), C(service) is the service's configuration and state (V(null)
+      for a component without one), C(former_service) a service the record names that the manifest no longer
+      declares (V(null) after the task), C(firewall) the rule.
   returned: success
   type: dict
   sample:
     data_mover:
       version: 0.1.0
-      files: {BackupHyperVDataMover.exe: {sha256: 9f2c..., version: 0.1.0.0}}
-      service: {name: BackupHyperVDataMover, start_mode: auto, account: LocalSystem, state: running}
-      firewall: {name: BackupHyperV-DataMover-TCP-In, protocol: TCP, local_port: 6170, enabled: true}
+      record: {Role: data_mover, Destination: C:\Program Files\backup.hyperv\DataMover, Service: null,
+               Runtime: python\python.exe, Engine: datamover.pyz}
+      files: {datamover.pyz: {sha256: 9f2c..., version: null}}
+      service: null
+      former_service: null
+      firewall: null
 steps:
   description: The steps the apply script ran, or in check mode would run, in order; empty when nothing differs.
   returned: success
   type: list
   elements: dict
-  sample: [{action: stop_service, name: BackupHyperVDataMover}, {action: copy_files, component: data_mover}]
+  sample: [{action: stop_service, name: ExampleAgent}, {action: copy_files, component: agent}]
 reboot_required:
   description: Always V(false); the components need no reboot.
   returned: success

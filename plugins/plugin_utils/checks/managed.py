@@ -15,8 +15,11 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Find
 
 
 def installer_service(components: Sequence[Component]) -> Component | None:
-    """The host's installer service, the component that makes it a managed server (None: not managed)."""
-    return next((item for item in components if item.role == "installer"), None)
+    """The host's installer service, the component that makes it a managed server (None: not managed).
+
+    A record of the installer role without a service (the service was removed) does not make it managed.
+    """
+    return next((item for item in components if item.role == "installer" and item.service_name), None)
 
 
 def hosts_to_manage(sources: Sequence[HostFacts]) -> list[str]:

@@ -1,9 +1,11 @@
 """The record ``proxy_components`` keeps of each installed component: what it is, and where it lives.
 
 ``HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>`` holds text values: ``Version``, ``Role``,
-``Destination`` and, for the ``data_mover`` role, ``Runtime`` (the file named ``python.exe``) and
-``Engine`` (the ``.pyz`` zip application), both relative to ``Destination``. ``data_mover_run.ps1``
-finds the data mover on a proxy by this record, so no plugin reads the role's manifest to know it.
+``Destination``, ``Service`` (the Windows service the manifest declared, absent without one) and, for
+the ``data_mover`` role, ``Runtime`` (the file named ``python.exe``) and ``Engine`` (the ``.pyz`` zip
+application), both relative to ``Destination``. ``data_mover_run.ps1`` and the facts
+(``facts_software.ps1``) find the data mover on a proxy by this record, so no plugin reads the role's
+manifest to know it, and a service a later manifest no longer declares is found by ``Service`` and removed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 DATA_MOVER_ROLE = "data_mover"
 DATA_MOVER_FILES = "a data_mover component must list the Python runtime (python.exe) and the engine (a .pyz file)"
 # The record's values besides Version; one absent from a component's record is removed from the key.
-LOCATION_VALUES = ("Role", "Destination", "Runtime", "Engine")
+LOCATION_VALUES = ("Role", "Destination", "Service", "Runtime", "Engine")
 
 
 def data_mover_files(paths: Iterable[str]) -> tuple[str | None, str | None]:
@@ -30,7 +32,14 @@ def component_location(component: Mapping[str, Any]) -> dict[str, str | None]:
     runtime = engine = None
     if component["role"] == DATA_MOVER_ROLE:
         runtime, engine = data_mover_files(entry["path"] for entry in component["files"])
-    return {"Role": component["role"], "Destination": component["destination"], "Runtime": runtime, "Engine": engine}
+    service = component["service"]["name"] if component["service"] else None
+    return {
+        "Role": component["role"],
+        "Destination": component["destination"],
+        "Service": service,
+        "Runtime": runtime,
+        "Engine": engine,
+    }
 
 
 def recorded_location(values: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -24,13 +24,9 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan i
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import parse_qfailure
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.service import (
     firewall_matches,
-    service_changes,
-    service_parameters_changes,
-    service_step,
+    retire_service_steps,
+    service_plan,
 )
-
-# Service settings a running process only picks up when it starts again.
-RESTART_ON = ("binary_path", "account", "dependencies")
 
 
 def read_params(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,8 +38,8 @@ def read_params(manifest: Mapping[str, Any]) -> dict[str, Any]:
                 "Source": c["source"],
                 "Destination": c["destination"],
                 "Files": [f["path"] for f in c["files"]],
-                "Service": c["service"]["name"],
-                "Parameters": sorted(c["service"]["parameters"]),
+                "Service": c["service"]["name"] if c["service"] else None,
+                "Parameters": sorted(c["service"]["parameters"]) if c["service"] else [],
                 "FirewallRule": c["firewall"]["name"] if c["firewall"] else None,
             }
             for c in manifest["components"]
@@ -61,6 +57,7 @@ def parse_components_state(reply: Mapping[str, Any]) -> dict[str, Any]:
             "files": {f["Path"]: _file_state(f) for f in item.get("Files") or []},
             "source_files": {f["Path"]: _file_state(f) for f in item.get("SourceFiles") or []},
             "service": _service_state(item.get("Service")),
+            "former_service": _service_state(item.get("FormerService")),
             "firewall": _firewall_state(item.get("FirewallRule")),
         }
     return {"components": components}
@@ -87,56 +84,52 @@ def view(components: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    service_name = wanted["service"]["name"]
     upgrade = not same_version(found.get("version"), wanted["version"])
     location = component_location(wanted)
     to_copy = [f for f in wanted["files"] if upgrade or not _file_current(found, f)]
     _require_sources(found, wanted, to_copy)
-    service = found.get("service")
-    changes = service_changes(service, wanted["service"]) if service else {}
-    parameters = service_parameters_changes(service, wanted["service"])
-    recovery_differs = not service or service.get("recovery") != wanted["service"]["recovery"]
-    running = bool(service) and service.get("state") == "running"
-    restart = running and bool(to_copy or parameters or any(key in changes for key in RESTART_ON))
+    install = _install_steps(wanted, to_copy, upgrade or found.get("record") != location, location)
+    firewall: list[dict[str, Any]] = []
+    if wanted["firewall"] and not firewall_matches(found.get("firewall"), wanted["firewall"]):
+        firewall.append({"action": "set_firewall_rule", **wanted["firewall"]})
+    steps = retire_service_steps(found.get("former_service"))
+    if wanted["service"] is None:  # files, record and firewall rule only: nothing runs between jobs
+        steps += install + firewall
+    else:
+        steps += service_plan(found.get("service"), wanted["service"], install, firewall, bool(to_copy))
+    return steps, {**_present_after(found, wanted, to_copy), "record": location}
 
+
+def _install_steps(
+    wanted: Mapping[str, Any], to_copy: list[dict[str, Any]], record: bool, location: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Copy the files that differ, then write the record (version and location) when it differs."""
     steps: list[dict[str, Any]] = []
-    if restart or (running and wanted["service"]["state"] == "stopped"):
-        steps.append({"action": "stop_service", "name": service_name})
     if to_copy:
+        files = [f["path"] for f in to_copy]
         steps.append(
             {
                 "action": "copy_files",
                 "component": wanted["name"],
                 "source": wanted["source"],
                 "destination": wanted["destination"],
-                "files": [f["path"] for f in to_copy],
+                "files": files,
             }
         )
-    if upgrade or found.get("record") != location:
-        record = {"component": wanted["name"], "version": wanted["version"], "record": location}
-        steps.append({"action": "set_component_version", **record})
-    if not service:
-        steps.append(service_step("create_service", wanted["service"]))
-    elif changes:
-        steps.append({"action": "set_service", "name": service_name, "changes": changes})
-    if recovery_differs:
-        steps.append({"action": "set_recovery", "name": service_name, **wanted["service"]["recovery"]})
-    if parameters:
-        steps.append({"action": "set_service_parameters", "name": service_name, "values": parameters})
-    if wanted["firewall"] and not firewall_matches(found.get("firewall"), wanted["firewall"]):
-        steps.append({"action": "set_firewall_rule", **wanted["firewall"]})
-    if wanted["service"]["state"] == "running" and (restart or not running):
-        steps.append({"action": "start_service", "name": service_name})
-    return steps, {**_present_after(found, wanted, to_copy), "record": location}
+    if record:
+        steps.append(
+            {
+                "action": "set_component_version",
+                "component": wanted["name"],
+                "version": wanted["version"],
+                "record": location,
+            }
+        )
+    return steps
 
 
 def _plan_absent(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    steps: list[dict[str, Any]] = []
-    service = found.get("service")
-    if service:
-        if service.get("state") != "stopped":
-            steps.append({"action": "stop_service", "name": service["name"]})
-        steps.append({"action": "remove_service", "name": service["name"]})
+    steps = retire_service_steps(found.get("service")) + retire_service_steps(found.get("former_service"))
     if found.get("firewall"):
         steps.append({"action": "remove_firewall_rule", "name": found["firewall"]["name"]})
     present = [path for path, state in (found.get("files") or {}).items() if state]
@@ -160,15 +153,27 @@ def _present_after(
             }
         else:
             files[entry["path"]] = dict(found["files"][entry["path"]])
-    service = dict(wanted["service"])
-    found_service = found.get("service") or {}
-    if service["description"] is None:  # not managed: whatever the host has stays
-        service["description"] = found_service.get("description")
-    service["parameters"] = {**(found_service.get("parameters") or {}), **service["parameters"]}
     firewall = found.get("firewall")
     if wanted["firewall"]:
         firewall = {**wanted["firewall"], "enabled": True, "direction": "inbound", "action": "allow"}
-    return {"version": wanted["version"], "files": files, "service": service, "firewall": firewall}
+    service = _service_after(found.get("service"), wanted["service"])
+    return {
+        "version": wanted["version"],
+        "files": files,
+        "service": service,
+        "former_service": None,
+        "firewall": firewall,
+    }
+
+
+def _service_after(found: Mapping[str, Any] | None, wanted: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if wanted is None:
+        return None
+    service = dict(wanted)
+    if service["description"] is None:  # not managed: whatever the host has stays
+        service["description"] = (found or {}).get("description")
+    service["parameters"] = {**((found or {}).get("parameters") or {}), **service["parameters"]}
+    return service
 
 
 def _file_current(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -213,7 +218,7 @@ def _wrong_source(wanted: Mapping[str, Any], entry: Mapping[str, Any], what: str
 def _missing(component: Mapping[str, Any]) -> dict[str, Any]:
     """A component the host did not report at all: nothing installed."""
     files = {f["path"]: None for f in component["files"]}
-    return {"version": None, "record": None, "files": files, "service": None, "firewall": None}
+    return {"version": None, "record": None, "files": files, "service": None, "former_service": None, "firewall": None}
 
 
 def _by_name(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

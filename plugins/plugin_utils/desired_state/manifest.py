@@ -2,8 +2,8 @@
 
 A manifest lists the proxy's components (installer, data mover, Hyper-V integration, R2-R4). Each
 component has a version, the files it consists of (copied from ``source``, a folder on the host,
-into ``destination``), the Windows service that runs it and, optionally, the inbound firewall rule
-its port needs.
+into ``destination``) and, optionally, the Windows service that runs it (none for a program started
+per job, as the data mover is) and the inbound firewall rule its port needs.
 
 ``validate_manifest`` applies ``manifest_spec.manifest_argument_spec()`` with ansible-core one level
 at a time, so an error names its place with list indexes (``manifest.components[1].service: ...``;
@@ -73,7 +73,7 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
     _not_empty(components, "manifest.components")
     components = [_component(item, f"manifest.components[{index}]") for index, item in enumerate(components)]
     _unique(components, lambda c: c["name"], "name")
-    _unique(components, lambda c: c["service"]["name"], "service.name")
+    _unique(components, lambda c: c["service"]["name"] if c["service"] else None, "service.name")
     _unique(components, lambda c: c["firewall"]["name"] if c["firewall"] else None, "firewall.name")
     return {"components": components}
 
@@ -148,7 +148,7 @@ def _component(raw: dict[str, Any], where: str) -> dict[str, Any]:
         "source": _absolute_folder(raw["source"], f"{where}.source"),
         "destination": _absolute_folder(raw["destination"], f"{where}.destination"),
         "files": [_file(entry, f"{where}.files[{index}]") for index, entry in enumerate(raw["files"])],
-        "service": _service(raw["service"], f"{where}.service"),
+        "service": None if raw["service"] is None else _service(raw["service"], f"{where}.service"),
         "firewall": None if raw["firewall"] is None else _firewall(raw["firewall"], f"{where}.firewall"),
     }
     _unique(component["files"], lambda f: f["path"], "path", prefix=f"{where}.files")

@@ -44,7 +44,7 @@ def _component_options() -> dict[str, dict[str, Any]]:
                 "version": {"type": "str"},
             },
         },
-        "service": {"type": "dict", "required": True, "options": _service_options()},
+        "service": {"type": "dict", "options": _service_options()},  # none: a program run per job (the data mover)
         "firewall": {"type": "dict", "options": _firewall_options()},
     }
 

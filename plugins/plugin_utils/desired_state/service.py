@@ -1,4 +1,8 @@
-"""Compare one Windows service and its firewall rule with what the manifest wants.
+"""Compare one Windows service and its firewall rule with what the manifest wants, and plan its steps.
+
+``service_plan`` places a component's install and firewall steps around its service's (stopped while
+its files change, then set and started); ``retire_service_steps`` stops and deletes a service the
+manifest does not (or no longer) declare.
 
 Windows compares service names and account names without regard to case, so these comparisons
 do too; a binary path is compared exactly, because its arguments may be case-sensitive.
@@ -12,6 +16,8 @@ from typing import Any
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import same_text
 
 CONFIG_FIELDS = ("display_name", "description", "binary_path", "start_mode", "account", "dependencies")
+# Service settings a running process only picks up when it starts again.
+RESTART_ON = ("binary_path", "account", "dependencies")
 
 
 def service_changes(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
@@ -34,6 +40,50 @@ def service_parameters_changes(current: Mapping[str, Any] | None, wanted: Mappin
 def service_step(action: str, wanted: Mapping[str, Any]) -> dict[str, Any]:
     """A step that carries the whole configuration of one service."""
     return {"action": action, "name": wanted["name"], **{field: wanted[field] for field in CONFIG_FIELDS}}
+
+
+def service_plan(
+    service: Mapping[str, Any] | None,
+    wanted: Mapping[str, Any],
+    install: list[dict[str, Any]],
+    firewall: list[dict[str, Any]],
+    files_change: bool,
+) -> list[dict[str, Any]]:
+    """The install and firewall steps around the service's: stopped while its files change, then set and started."""
+    name = wanted["name"]
+    changes = service_changes(service, wanted) if service else {}
+    parameters = service_parameters_changes(service, wanted)
+    running = bool(service) and service.get("state") == "running"
+    restart = running and (files_change or bool(parameters) or any(key in changes for key in RESTART_ON))
+    steps: list[dict[str, Any]] = []
+    if restart or (running and wanted["state"] == "stopped"):
+        steps.append({"action": "stop_service", "name": name})
+    steps += install
+    if not service:
+        steps.append(service_step("create_service", wanted))
+    elif changes:
+        steps.append({"action": "set_service", "name": name, "changes": changes})
+    if not service or service.get("recovery") != wanted["recovery"]:
+        steps.append({"action": "set_recovery", "name": name, **wanted["recovery"]})
+    if parameters:
+        steps.append({"action": "set_service_parameters", "name": name, "values": parameters})
+    steps += firewall
+    if wanted["state"] == "running" and (restart or not running):
+        steps.append({"action": "start_service", "name": name})
+    return steps
+
+
+def retire_service_steps(service: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Stop (unless stopped) and delete a service the host has: the manifest declares it no more, or absent.
+
+    Stopped first: a running service is only marked for deletion and stays in the SCM database until it
+    stops ("DeleteService function", Remarks,
+    https://learn.microsoft.com/en-us/windows/win32/api/winsvc/nf-winsvc-deleteservice).
+    """
+    if not service:
+        return []
+    stop = [] if service.get("state") == "stopped" else [{"action": "stop_service", "name": service["name"]}]
+    return [*stop, {"action": "remove_service", "name": service["name"]}]
 
 
 def firewall_matches(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:

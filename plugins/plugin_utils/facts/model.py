@@ -207,8 +207,11 @@ class Vm:
 
 @dataclass(frozen=True)
 class Component:
+    """An installed proxy component: by its record (``name``), its service (``service_name``), or both."""
+
     role: str
-    service_name: str
+    service_name: str | None = None  # None: no service runs it (the data mover runs per job)
+    name: str | None = None  # the record HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>; None: found by its service
     display_name: str | None = None
     version: str | None = None
     state: str | None = None

@@ -16,6 +16,7 @@ $ProgressPreference = 'SilentlyContinue'
 $SchemaVersion = '1.0'
 
 #include process_common.ps1
+#include records_common.ps1
 #include values_common.ps1
 
 function Get-FileVersion {

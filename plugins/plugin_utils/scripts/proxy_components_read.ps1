@@ -1,12 +1,15 @@
 # Read of backup.hyperv.proxy_components: for each component of the manifest, what is on the host.
-# -Components: @{ Name; Source; Destination; Files (paths relative to both folders); Service;
-#                 Parameters (value names under the service's Parameters key); FirewallRule (or $null) }
+# -Components: @{ Name; Source; Destination; Files (paths relative to both folders); Service (or $null: the
+#                 component runs per job); Parameters (value names under the service's Parameters key);
+#                 FirewallRule (or $null) }
 # Returns @{ components = @( per component, keeping the Windows property names:
 #   Name, Version (marker HKLM:\SOFTWARE\backup.hyperv\Components\<Name>, or $null),
-#   Record: every value of that key by name (Version, Role, Destination, Runtime, Engine), or $null,
+#   Record: every value of that key by name (Version, Role, Destination, Service, Runtime, Engine), or $null,
 #   Files / SourceFiles: @{ Path; Exists; Sha256; FileVersion } for Destination / Source,
 #   Service: Win32_Service (Name, DisplayName, Description, PathName, StartMode, DelayedAutoStart,
 #            StartName, State) + DependOnService + Parameters + QFailure (sc.exe qfailure text), or $null,
+#   FormerService: the same for the service the record names when the manifest declares none or another
+#            (an earlier manifest's service, which the plan removes), or $null,
 #   FirewallRule: Get-NetFirewallRule + Get-NetFirewallPortFilter (Name, DisplayName, Enabled,
 #            Direction, Action, Profile, Protocol, LocalPort), or $null ) }
 # Nothing is changed. Lists are List[object] so Windows PowerShell 5.1 serialises them as arrays.
@@ -67,6 +70,7 @@ function Get-RegistryValues {
 
 function Get-ServiceState {
     param([string]$ServiceName, [object[]]$ParameterNames)
+    if (-not $ServiceName) { return $null }
     # Service names are checked on the controller ([A-Za-z0-9_.-]), so the WQL filter needs no escaping.
     $service = Get-CimInstance -ClassName 'Win32_Service' -Filter "Name='$ServiceName'" -OperationTimeoutSec $ProbeTimeout
     if ($null -eq $service) { return $null }
@@ -97,6 +101,16 @@ function Get-ServiceState {
     }
 }
 
+function Get-FormerServiceName {
+    # The service the record names, unless it is the declared one (service names are case-blind). The record is
+    # this collection's, but the name goes into a WQL filter, so it must be a name the manifest could declare.
+    param($Record, [string]$Declared)
+    if ($null -eq $Record -or -not $Record.Contains('Service')) { return $null }
+    $recorded = "$($Record['Service'])"
+    if ($recorded -notmatch '^[A-Za-z0-9][A-Za-z0-9_.-]*$' -or $recorded -ieq $Declared) { return $null }
+    return $recorded
+}
+
 function Get-FirewallState {
     param([string]$RuleName)
     if (-not $RuleName) { return $null }
@@ -120,15 +134,18 @@ function Get-FirewallState {
 
 $result = New-List
 foreach ($component in $Components) {
-    $record = Join-Path -Path $ComponentRecordRoot -ChildPath $component.Name
+    $key = Join-Path -Path $ComponentRecordRoot -ChildPath $component.Name
+    $record = Get-RegistryValues -Path $key
+    $former = Get-FormerServiceName -Record $record -Declared $component.Service
     $result.Add([ordered]@{
-            Name         = $component.Name
-            Version      = Get-RegistryValue -Path $record -Name 'Version'
-            Record       = Get-RegistryValues -Path $record
-            Files        = Get-FileStates -Folder $component.Destination -Files $component.Files
-            SourceFiles  = Get-FileStates -Folder $component.Source -Files $component.Files
-            Service      = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters
-            FirewallRule = Get-FirewallState -RuleName $component.FirewallRule
+            Name          = $component.Name
+            Version       = Get-RegistryValue -Path $key -Name 'Version'
+            Record        = $record
+            Files         = Get-FileStates -Folder $component.Destination -Files $component.Files
+            SourceFiles   = Get-FileStates -Folder $component.Source -Files $component.Files
+            Service       = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters
+            FormerService = Get-ServiceState -ServiceName $former -ParameterNames @()
+            FirewallRule  = Get-FirewallState -RuleName $component.FirewallRule
         })
 }
 return [ordered]@{ components = $result }

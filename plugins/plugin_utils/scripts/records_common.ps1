@@ -2,9 +2,10 @@
 # the scripts that read or write them, which include it (#include records_common.ps1). The collection's
 # action plugins send each script with its includes expanded (plugin_utils/_pwsh.py).
 
-# proxy_components writes <root>\<component> once a component is installed: Version, Role, Destination and,
-# for the data_mover role, Runtime and Engine relative to Destination (desired_state/component_record.py);
-# proxy_components_read reads it, data_mover_run finds the data mover by its Role.
+# proxy_components writes <root>\<component> once a component is installed: Version, Role, Destination,
+# Service (when it runs as one) and, for the data_mover role, Runtime and Engine relative to Destination
+# (desired_state/component_record.py); proxy_components_read reads it (and removes a Service the manifest no
+# longer declares), data_mover_run finds the data mover by its Role, host_facts lists the components by it.
 $ComponentRecordRoot = 'HKLM:\SOFTWARE\backup.hyperv\Components'
 # vss_provider_apply writes <root>\<provider name> (never the password); vss_provider_read reads it.
 $VssProviderRecordRoot = 'HKLM:\SOFTWARE\backup.hyperv\VssProviders'

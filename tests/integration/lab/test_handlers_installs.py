@@ -103,6 +103,27 @@ def test_the_component_record_holds_what_the_step_says_and_loses_what_it_nulls(l
     assert read_record(lab, "dm") == ("1.0", {"Version": "1.0", "Role": "other", "Destination": "C:\\DM"})
 
 
+def test_a_component_without_service_reads_none_and_the_service_its_record_names_as_former(lab):
+    lab.host_file("px1", "C:\\App\\svc.exe").parent.mkdir(parents=True)
+    lab.host_file("px1", "C:\\App\\svc.exe").write_bytes(executable_bytes("1.2.3.4"))
+    lab.call("px1", "proxy_components_apply", {"Steps": service_steps('"C:\\App\\svc.exe" --run')[:1]})
+    record = {"Role": "other", "Destination": "C:\\D", "Service": "svc"}  # Windows matches service names case-blind
+    step = {"action": "set_component_version", "component": "c", "version": "1.0", "record": record}
+    lab.call("px1", "proxy_components_apply", {"Steps": [step]})
+    component = {"Name": "c", "Source": "C:\\S", "Destination": "C:\\D", "Files": [], "Parameters": []}
+
+    def read(declared: str | None) -> dict:
+        reply = lab.call("px1", "proxy_components_read", {"Components": [{**component, "Service": declared}]})
+        return reply["components"][0]
+
+    without = read(None)
+    assert without["Service"] is None and without["FormerService"]["Name"] == "Svc"
+    assert read("SVC")["FormerService"] is None and read("SVC")["Service"]["Name"] == "Svc"  # declared: not former
+    assert read("Other")["FormerService"]["Name"] == "Svc"  # renamed in the manifest
+    lab.call("px1", "proxy_components_apply", {"Steps": [{**step, "record": {**record, "Service": "bad name;"}}]})
+    assert read(None)["FormerService"] is None  # not a service name: never looked up
+
+
 def test_a_service_without_its_executable_does_not_start(lab):
     with pytest.raises(ScriptFailure, match=r"step 3 \(start_service Dep\): .*cannot be started"):
         lab.call("px1", "proxy_components_apply", {"Steps": service_steps('"C:\\App\\svc.exe" --run')})

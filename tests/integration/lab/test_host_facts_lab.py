@@ -61,6 +61,7 @@ def test_probe_options_reach_the_script(healthy_lab, tmp_path):
     assert facts["hv1"]["components"] == [
         {
             "role": "data_mover",
+            "name": None,  # no component record names vmms
             "service_name": "vmms",
             "display_name": "Hyper-V Virtual Machine Management",
             "version": "10.0.20348.2340",

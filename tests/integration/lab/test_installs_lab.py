@@ -180,3 +180,38 @@ def test_a_record_an_older_version_wrote_is_brought_up_to_date(proxy_lab, tmp_pa
     assert_converges(
         proxy_lab, tmp_path, "backup.hyperv.proxy_components", args, "proxy_components_read", "proxy_components_apply"
     )
+
+
+def test_a_service_the_manifest_no_longer_declares_is_removed_and_facts_find_the_component_by_its_record(
+    proxy_lab, tmp_path
+):
+    # Installed as above, the data mover with its service; the next manifest declares none (it runs per job).
+    manifest = json.loads(json.dumps(MANIFEST["manifest"]))
+    del manifest["components"][1]["service"]
+    for host in PROXIES:
+        stage_component_sources(proxy_lab, host)
+    applied = assert_converges(
+        proxy_lab,
+        tmp_path,
+        "backup.hyperv.proxy_components",
+        {"manifest": manifest},
+        "proxy_components_read",
+        "proxy_components_apply",
+    )
+    options = json.dumps({"probe_timeout": 30})
+    facts = ansible_adhoc(proxy_lab, tmp_path, "offhost_proxies", "-m", "backup.hyperv.host_facts", "-a", options)
+    for host in PROXIES:
+        steps = [(s["action"], s.get("name") or s.get("component")) for s in applied[host]["steps"]]
+        assert steps == [
+            ("stop_service", "BackupHyperVDataMover"),
+            ("remove_service", "BackupHyperVDataMover"),
+            ("set_component_version", "data_mover"),
+        ], host
+        mover = applied[host]["components"]["data_mover"]
+        assert (mover["service"], mover["former_service"], mover["record"]["Service"]) == (None, None, None)
+        components = facts[host]["ansible_facts"]["hyperv_offhost"]["components"]
+        assert [(c["role"], c["name"], c["service_name"], c["version"]) for c in components] == [
+            ("installer", "installer", "BackupHyperVInstaller", "0.1.0.0"),
+            ("hyperv_integration", "hyperv_integration", "BackupHyperVIntegration", "0.1.0.0"),
+            ("data_mover", "data_mover", None, "0.1.0"),  # by its record: no service runs it
+        ], host

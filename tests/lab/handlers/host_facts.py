@@ -4,7 +4,7 @@ Same keys, in the same order, as the script writes them; every section is comput
 and a failure (an estate `section_errors` entry, or a `missing_modules` module a section needs)
 becomes the script's error object `{"error": {"message", "category", "exception"}}`. Params:
 `ProbeTimeout` (the read test of a LUN that never answers reports it), `Components` (services to
-report, absent ones left out).
+report, absent ones left out, after the component records `proxy_components` wrote).
 """
 
 from __future__ import annotations
@@ -92,22 +92,44 @@ def features_section(context: FactsContext) -> list[dict[str, Any]]:
     return result
 
 
+def _component_entry(
+    context: FactsContext, role: str, name: str | None, service: dict[str, Any] | None, recorded: Any = None
+) -> dict[str, Any]:
+    """Version: the file version of the service's executable; for a component without a service, the record's."""
+    return {
+        "role": role,
+        "name": name or None,
+        "service_name": service["Name"] if service else None,
+        "display_name": (service["DisplayName"] or None) if service else None,
+        "version": _file_version(context, service_executable(service["PathName"])) if service else recorded,
+        "state": service["State"] if service else None,
+        "start_mode": service["StartMode"] if service else None,
+    }
+
+
+def _component_records(context: FactsContext) -> list[tuple[str, dict[str, Any]]]:
+    """Records with a Role, in registry order (by name); older records without one are no component."""
+    records = sorted(context.state["components"].items(), key=lambda item: item[0].casefold())
+    return [(name, record) for name, record in records if record.get("Role")]
+
+
 def components_section(context: FactsContext, requested: list[Any]) -> list[dict[str, Any]]:
-    found = []
+    """Each requested service (with the record naming it), then each record not listed yet (the data mover's)."""
+    records = _component_records(context)
+    record_of = {str(r["Service"]).lower(): name for name, r in records if r.get("Service")}
+    found, listed = [], set()
     for component in requested:
         service = service_entry(context.state, str(component.get("Service", "")))
         if service is None:
             continue
-        found.append(
-            {
-                "role": str(component.get("Role", "")),
-                "service_name": service["Name"],
-                "display_name": service["DisplayName"] or None,
-                "version": _file_version(context, service_executable(service["PathName"])),
-                "state": service["State"],
-                "start_mode": service["StartMode"],
-            }
-        )
+        name = record_of.get(service["Name"].lower())
+        listed.add(name)
+        found.append(_component_entry(context, str(component.get("Role", "")), name, service))
+    for name, record in records:
+        if name in listed:
+            continue
+        service = service_entry(context.state, str(record["Service"])) if record.get("Service") else None
+        found.append(_component_entry(context, str(record["Role"]), name, service, record.get("Version") or None))
     return found
 
 

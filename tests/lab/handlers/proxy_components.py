@@ -2,7 +2,9 @@
 
 Files are the host's own (its file system tree); component records (the values of
 `HKLM:\\SOFTWARE\\backup.hyperv\\Components\\<name>` by name), services, their registry parameters and
-recovery actions, and firewall rules are in its state document. Start-Service
+recovery actions, and firewall rules are in its state document. A component without a service is read
+with `Service` null; `FormerService` is the service its record names when the manifest declares none or
+another, as the script reports it. Start-Service
 fails for a disabled service or a missing executable; Stop-Service -Force stops running
 dependents, which the script starts again at the end.
 """
@@ -10,6 +12,7 @@ dependents, which the script starts again at the end.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
@@ -25,6 +28,9 @@ from lab.windows.services import (
     start,
     stop,
 )
+
+# The names a manifest may give a service (desired_state/manifest.py); the read script checks a recorded one so.
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _join(folder: str, relative: str) -> str:
@@ -42,8 +48,8 @@ def _file_state(files: HostFileSystem, folder: str, relative: str) -> dict[str, 
     return {"Path": relative, "Exists": True, "Sha256": digest, "FileVersion": file_version(path)}
 
 
-def _service_state(state: dict[str, Any], name: str, parameter_names: list[Any]) -> dict[str, Any] | None:
-    service = service_entry(state, name)
+def _service_state(state: dict[str, Any], name: str | None, parameter_names: list[Any]) -> dict[str, Any] | None:
+    service = service_entry(state, name) if name else None
     if service is None:
         return None
     parameters = {str(n): service["Parameters"][str(n)] for n in parameter_names if str(n) in service["Parameters"]}
@@ -59,6 +65,14 @@ def _service_state(state: dict[str, Any], name: str, parameter_names: list[Any])
     }
 
 
+def _former_service(record: dict[str, Any] | None, declared: str | None) -> str | None:
+    """The service the record names, unless it is the declared one (case-blind) or no service name."""
+    recorded = str((record or {}).get("Service") or "")
+    if not SERVICE_NAME.match(recorded) or recorded.casefold() == str(declared or "").casefold():
+        return None
+    return recorded
+
+
 def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
     components = call.params.get("Components")
     if not isinstance(components, list):
@@ -66,16 +80,18 @@ def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
     state = HostState(call.state_dir).read()
     result = []
     for component in components:
-        rule = component.get("FirewallRule")
+        rule, declared = component.get("FirewallRule"), component.get("Service")
         files = [str(f) for f in component.get("Files") or []]
+        record = state["components"].get(str(component.get("Name")))
         result.append(
             {
                 "Name": component.get("Name"),
-                "Version": (state["components"].get(str(component.get("Name"))) or {}).get("Version"),
-                "Record": state["components"].get(str(component.get("Name"))),
+                "Version": (record or {}).get("Version"),
+                "Record": record,
                 "Files": [_file_state(call.files, str(component.get("Destination")), f) for f in files],
                 "SourceFiles": [_file_state(call.files, str(component.get("Source")), f) for f in files],
-                "Service": _service_state(state, str(component.get("Service")), component.get("Parameters") or []),
+                "Service": _service_state(state, declared and str(declared), component.get("Parameters") or []),
+                "FormerService": _service_state(state, _former_service(record, declared), []),
                 "FirewallRule": dict(state["firewall"][rule]) if rule and rule in state["firewall"] else None,
             }
         )

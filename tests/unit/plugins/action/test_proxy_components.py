@@ -144,3 +144,40 @@ def test_bad_manifest_fails_with_the_field_named_and_no_round_trip(make_action, 
     assert calls == [] and result["failed"] is True and "changed" not in result
     assert result["msg"].startswith(message)
     assert action._task.args == given
+
+
+def _former_service_reply(recorded) -> dict:
+    """The converged host, read for a manifest whose data mover declares no service: its service is former."""
+    reply = recorded("proxy_components_read_converged.json")
+    mover = reply["stdout"]["components"][1]
+    mover["FormerService"], mover["Service"] = mover["Service"], None
+    return reply
+
+
+def test_a_component_without_service_asks_for_none_and_its_former_service_is_removed(make_action, recorded):
+    manifest = copy.deepcopy(MANIFEST)
+    del manifest["components"][1]["service"]
+    replies = [_former_service_reply(recorded), recorded("proxy_components_apply_applied.json")]
+    result, calls = run_action(make_action, "proxy_components", replies, {"manifest": manifest}, False, True)
+    read = calls[0].request()["params"]["Components"][1]
+    assert (read["Service"], read["Parameters"]) == (None, [])
+    steps = calls[1].request()["params"]["Steps"]
+    assert [(s["action"], s.get("name") or s.get("component")) for s in steps] == [
+        ("stop_service", "BackupHyperVDataMover"),
+        ("remove_service", "BackupHyperVDataMover"),
+        ("set_component_version", "data_mover"),
+    ]
+    assert steps[2]["record"]["Service"] is None and result["changed"] is True
+    before, after = (result["diff"][side]["components"]["data_mover"] for side in ("before", "after"))
+    assert before["former_service"]["name"] == "BackupHyperVDataMover" and before["service"] is None
+    assert (after["former_service"], after["service"]) == (None, None)
+
+
+def test_check_mode_shows_the_former_service_removal_and_applies_nothing(make_action, recorded):
+    manifest = copy.deepcopy(MANIFEST)
+    del manifest["components"][1]["service"]
+    result, calls = run_action(
+        make_action, "proxy_components", [_former_service_reply(recorded)], {"manifest": manifest}, True, False
+    )
+    assert len(calls) == 1 and result["changed"] is True
+    assert [s["action"] for s in result["steps"]] == ["stop_service", "remove_service", "set_component_version"]

@@ -141,6 +141,34 @@ def test_a_proxy_without_a_data_mover_takes_no_jobs(host):
     assert decision["blocking"] == [] and decision["can_take_jobs"] is False
 
 
+# What host_facts reports for the data mover proxy_components installed: its record, no service (it runs per job).
+DATA_MOVER_BY_RECORD = {
+    "role": "data_mover",
+    "name": "data_mover",
+    "service_name": None,
+    "display_name": None,
+    "version": "0.1.0",
+    "state": None,
+    "start_mode": None,
+}
+
+
+def test_a_data_mover_found_by_its_record_without_a_service_takes_jobs(host):
+    components = [
+        {"role": "installer", "service_name": "BackupHvInstaller"},
+        DATA_MOVER_BY_RECORD,
+        {"role": "hyperv_integration", "service_name": "BackupHvIntegration"},
+    ]
+    decision = decision_for(host("PX1", components=components), [host("HV1"), host("HV2")])
+    assert decision["needs"]["components"] == [] and decision["can_take_jobs"] is True
+
+
+def test_an_installer_record_without_its_service_is_not_a_managed_server(host):
+    installer_record = {**DATA_MOVER_BY_RECORD, "role": "installer", "name": "installer"}
+    sources = [host("HV1", components=[installer_record]), host("HV2")]
+    assert decision_for(host("PX1"), sources)["needs"]["managed_servers"] == ["HV1"]
+
+
 def test_an_unknown_policy_value_is_refused(host):
     with pytest.raises(ValueError, match="fail_on"):
         decision_for(host("PX1"), [host("HV1")], fail_on="sometimes")

@@ -24,6 +24,7 @@ ROLE_DEFAULTS = Path(__file__).resolve().parents[4] / "roles" / "offhost_proxy" 
 DATA_MOVER_RECORD = {
     "Role": "data_mover",
     "Destination": "C:\\Program Files\\backup.hyperv\\DataMover",
+    "Service": "BackupHyperVDataMover",
     "Runtime": "python\\python.exe",
     "Engine": "datamover.pyz",
 }
@@ -42,6 +43,7 @@ def recorded_as(name: str, record: dict | None) -> dict:
         {"Version": "0.1.0"},  # written by a version that recorded only Version
         {"Version": "0.1.0", **DATA_MOVER_RECORD, "Engine": "old.pyz"},
         {"Version": "0.1.0", **DATA_MOVER_RECORD, "Role": "other"},
+        {"Version": "0.1.0", **DATA_MOVER_RECORD, "Service": None},  # written before the record named its service
     ],
 )
 def test_a_record_without_where_the_data_mover_is_is_brought_up_to_date(record):
@@ -59,6 +61,7 @@ def test_a_record_of_another_role_holds_no_runtime_or_engine():
     assert records["installer"] == {
         "Role": "installer",
         "Destination": "C:\\Program Files\\backup.hyperv\\Installer",
+        "Service": "BackupHyperVInstaller",
         "Runtime": None,  # removed from the record, if an earlier role left one
         "Engine": None,
     }
@@ -71,6 +74,7 @@ def test_a_record_of_another_role_holds_no_runtime_or_engine():
 def test_the_role_default_manifest_records_where_its_data_mover_is():
     # What data_mover_run.ps1 reads instead of the role's variable (test_data_mover_run_lab.py runs it).
     manifest = validate_manifest(yaml.safe_load(ROLE_DEFAULTS.read_text())["offhost_proxy_manifest"])
-    plan = plan_components(state("fresh_host"), manifest, "present")
+    plan = plan_components({"components": {}}, manifest, "present")  # nothing installed, sources not looked at
     steps = [s for s in plan.steps if s["action"] == "set_component_version" and s["record"]["Role"] == "data_mover"]
-    assert [(s["component"], s["record"]) for s in steps] == [("data_mover", DATA_MOVER_RECORD)]
+    # The data mover runs per job: the default manifest declares no service, so the record names none.
+    assert [(s["component"], s["record"]) for s in steps] == [("data_mover", {**DATA_MOVER_RECORD, "Service": None})]

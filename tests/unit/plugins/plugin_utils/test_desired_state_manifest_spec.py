@@ -78,8 +78,6 @@ def test_the_role_defers_to_the_module_spec_and_its_default_passes_it():
     # No second copy of the tree: the role hands the variable to proxy_components, which applies the spec.
     assert ROLE_OPTION["type"] == DOCUMENTED["type"]
     assert "options" not in ROLE_OPTION and "backup.hyperv.proxy_components" in " ".join(ROLE_OPTION["description"])
-    assert [c["name"] for c in validate_manifest(ROLE_OPTION["default"])["components"]] == [
-        "installer",
-        "data_mover",
-        "hyperv_integration",
-    ]
+    # The data mover, the one component the package builds, runs per job: no service.
+    components = validate_manifest(ROLE_OPTION["default"])["components"]
+    assert [(c["name"], c["role"], c["service"]) for c in components] == [("data_mover", "data_mover", None)]
