@@ -37,8 +37,10 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lab.handlers.shadow_copy",
     "lab.handlers.change_tracking",
     "lab.handlers.data_mover",
+    "lab.handlers.data_mover_task",
     "lab.handlers.vm_restore",
     "lab.handlers.vm_restore_apply",
+    "lab.handlers.vm_disk_restore",
 )
 
 

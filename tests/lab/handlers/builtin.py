@@ -9,9 +9,11 @@ from lab.handlers import (
     HandlerRegistry,
     change_tracking,
     data_mover,
+    data_mover_task,
     host_facts,
     proxy_components,
     shadow_copy,
+    vm_disk_restore,
     vm_restore,
     vm_restore_apply,
     vss_provider,
@@ -28,8 +30,10 @@ BUILTIN_MODULES = (
     shadow_copy,
     change_tracking,
     data_mover,
+    data_mover_task,
     vm_restore,
     vm_restore_apply,
+    vm_disk_restore,
 )
 
 
