@@ -35,7 +35,21 @@ BASE_IMAGE_PACKAGE_MANAGER = "/usr/bin/dnf"
 EE_PROFILES = ["default", "platform:rpm", "platform:redhat", "platform:rhel", "platform:rhel-9"]
 DEBIAN_PROFILES = ["platform:dpkg", "platform:debian", "platform:debian-12"]
 # Packages only the tests, the demo or the benchmark use (no plugin runs them).
-TEST_ONLY_PACKAGES = {"qemu-img", "qemu-utils", "git", "chromium", "samba", "cifs-utils", "restic", "borgbackup"}
+TEST_ONLY_PACKAGES = {
+    "qemu-img",
+    "qemu-utils",
+    "git",
+    "chromium",
+    "samba",
+    "cifs-utils",
+    "restic",
+    "borgbackup",
+    "gdisk",
+    "parted",
+    "ntfs-3g",
+    "wine64",
+    "gcc-mingw-w64-x86-64",
+}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +134,21 @@ def test_no_test_tool_reaches_an_execution_environment(build_context, profiles):
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ([], {"qemu-utils", "git", "chromium", "samba", "cifs-utils"}),
+        (
+            [],
+            {
+                "qemu-utils",
+                "git",
+                "chromium",
+                "samba",
+                "cifs-utils",
+                "gdisk",
+                "parted",
+                "ntfs-3g",
+                "wine64",
+                "gcc-mingw-w64-x86-64",
+            },
+        ),
         (["bench"], {"qemu-utils", "restic", "borgbackup"}),
     ],
     ids=["test", "bench"],
