@@ -49,6 +49,11 @@ VMS = {
     "sql01": ("hv2", ["sql01.vhdx", "data.vhdx"]),
 }
 VM_FOLDERS = {"files01": "\\\\fs1\\vms"}  # an SMB3 share: backed up through a shadow copy share on fs1
+# app01's disk is a guest disk with an NTFS volume (GPT, made with sgdisk, mkntfs and ntfscp by the file-level
+# restore tests' builder), so the demo can list and extract a file from inside a restore point.
+GUEST_DISK_VM = "app01"
+GUEST_FILES = {"\\q3-report.txt": b"Q3 revenue by region\n" * 2000, "\\ledger.bin": random.Random(5).randbytes(3 * MiB)}
+RESTORED_VM = ("web01", "web01-copy")  # restored as a new VM on hv2 at the end
 SHOWN = re.compile(r"^(PLAY \[|fatal: |PLAY RECAP|\S+\s+: ok=)|\"msg\": \"(px\d backed up|px\d: )")
 
 
@@ -78,6 +83,18 @@ def make_disk(vhdx: Path, base: bytes, seed: int) -> None:
     raw.unlink()
 
 
+def make_guest_disk(vhdx: Path) -> None:
+    """A GPT disk with one NTFS volume holding GUEST_FILES, made by real tools (tests' guest_disks builder)."""
+    sys.path.insert(0, str(REPO_ROOT / "tests/unit/plugins/module_utils/datamover"))
+    from guest_disks import Volume, gpt_disk
+
+    raw = vhdx.with_suffix(".raw")
+    gpt_disk(raw, DISK_SIZE, [Volume("DATA", 40 * MiB, files=dict(GUEST_FILES))])
+    command = ["qemu-img", "convert", "-q", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic", str(raw), str(vhdx)]
+    subprocess.run(command, check=True)
+    raw.unlink()
+
+
 def make_disks(workdir: Path) -> dict[str, list[Path]]:
     base, disks = os_base(seed=7), {}
     for index, (vm, (_host, names)) in enumerate(VMS.items()):
@@ -85,7 +102,10 @@ def make_disks(workdir: Path) -> dict[str, list[Path]]:
         for number, name in enumerate(names):
             path = workdir / "disks" / vm / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            make_disk(path, base, seed=100 + 10 * index + number)
+            if vm == GUEST_DISK_VM:
+                make_guest_disk(path)
+            else:
+                make_disk(path, base, seed=100 + 10 * index + number)
             disks[vm].append(path)
     return disks
 
@@ -274,8 +294,47 @@ def run_demo(args: argparse.Namespace, state_dir: Path, disks: dict[str, list[Pa
             return 1
     say("qemu-img compare: every restored disk against the disk as it is on day 2")
     days["identical"] = compare_restored(state_dir, days["current"])
-    print_summary(verdicts, deployed, ansible.repository_list(), days)
-    return 0 if all(days["identical"].values()) else 1
+    listing = ansible.repository_list()
+    extras = {"new_vm": restore_new_vm(ansible), "file": restore_guest_file(ansible, state_dir, listing)}
+    print_summary(verdicts, deployed, listing, days)
+    print(f"   {RESTORED_VM[0]} restored as the new VM {RESTORED_VM[1]} on hv2: {extras['new_vm']}")
+    print(f"   file-level restore from {GUEST_DISK_VM}'s day-1 restore point: {extras['file']}")
+    return 0 if all(days["identical"].values()) and "FAILED" not in str(extras) else 1
+
+
+def restore_new_vm(ansible: Ansible) -> str:
+    """restore_vm.yml: RESTORED_VM[0]'s latest restore point as a new VM (new ID) on hv2, started."""
+    source, name = RESTORED_VM
+    say(f"restore_vm.yml: {source} as a new VM {name} on hv2 (Compare-VM first, Import-VM -Copy -GenerateNewId)")
+    variables = {
+        "restore_vm": source,
+        "restore_host": "hv2",
+        "restore_staging": f"\\\\fs1\\vms\\restore\\{name}",
+        "restore_name": name,
+        "restore_storage_path": f"{CSV}\\{name}",
+        "restore_start": True,
+        "restore_proxy": "px1",
+    }
+    rc, _output = ansible.playbook("restore_vm", "restore-vm", variables)
+    return "registered and started" if rc == 0 else f"FAILED (rc {rc}, see {ansible.workdir / 'restore-vm.log'})"
+
+
+def restore_guest_file(ansible: Ansible, state_dir: Path, listing: dict) -> str:
+    """data_mover ls and restore_file on px1: one file out of the NTFS volume of a restore point's disk, read
+    from the repository chunk by chunk, compared with what was put in."""
+    say(f"File-level restore: list {GUEST_DISK_VM}'s day-1 restore point and extract one file (ls, restore_file)")
+    point = listing["vms"][GUEST_DISK_VM][0]["id"]
+    listed = ansible.data_mover("px1", {"operation": "ls", "vm": GUEST_DISK_VM, "restore_point": point, "path": "\\"})
+    for entry in listed.get("entries") or []:
+        print(f"   {entry['kind']:<9} {entry['size']:>10}  {entry['modified']}  {entry['path']}")
+    wanted = "\\q3-report.txt"
+    arguments = {"operation": "restore_file", "vm": GUEST_DISK_VM, "restore_point": point, "path": wanted}
+    extracted = ansible.data_mover("px1", {**arguments, "destination": "C:\\Restore\\files"})
+    local = state_dir / "hosts/px1/fs/C/Restore/files" / wanted.lstrip("\\")
+    if extracted.get("failed") or not local.is_file():
+        return f"FAILED ({extracted.get('msg', 'no file')})"
+    same = local.read_bytes() == GUEST_FILES[wanted]
+    return f"{wanted} extracted, {'identical to what was written into the guest' if same else 'FAILED: it differs'}"
 
 
 def main(argv: list[str] | None = None) -> int:
