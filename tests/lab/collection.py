@@ -25,6 +25,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils import _pwsh
 from lab.checkout import from_checkout
 from lab.context import HostContext
 from lab.handlers import ScriptCall, ScriptFailure
+from lab.handlers.binding import BindingError, bound_call
 from lab.outcome import Outcome, refused
 from lab.windows.hostfs import InvalidNameError
 
@@ -133,8 +134,9 @@ def run_collection_request(context: HostContext, lines: list[str]) -> Outcome:
         state_dir=context.state_dir,
         files=context.files,
     )
-    try:
-        return _reply(handler(call), handled_by, 0)
+    try:  # PowerShell binds the params to the script's param() block before it runs (lab.handlers.binding)
+        return _reply(handler(bound_call(call, expected.decode("utf-8-sig"))), handled_by, 0)
     except (ScriptFailure, InvalidNameError) as exc:  # a name Windows refuses fails the script as New-Item would
-        failure = {"failed": True, "name": name, "msg": str(exc), "category": "NotSpecified", "at": None}
+        category = exc.category if isinstance(exc, BindingError) else "NotSpecified"
+        failure = {"failed": True, "name": name, "msg": str(exc), "category": category, "at": None}
         return _reply(failure, handled_by, 1)

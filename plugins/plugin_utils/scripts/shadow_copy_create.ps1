@@ -5,16 +5,20 @@
 #   set metadata <cab>                                  where the Backup Components Document is saved
 #   writer verify {66841cd4-...}                        fail unless the Hyper-V VSS writer takes part
 #   begin backup / add volume <v> alias VolN / create / end backup
-# DiskShadow prints "Alias VolN for shadow ID {id} set as environment variable." and
-# "Alias VSS_SHADOW_SET for shadow set ID {id} set as environment variable."; those lines give the ids.
+# DiskShadow's text is translated with the Windows display language (a German Windows prints "Schattenkopie-ID"), so
+# no label of it is read. The ids come from DiskShadow's alias environment: after `create` each alias (VolN, and
+# VSS_SHADOW_SET for the set) is an environment variable holding the id in braces, and `exec <file.cmd>` runs a cmd
+# script with that environment, which writes them to a file (a failing exec ends DiskShadow with an error).
+# https://learn.microsoft.com/windows-server/administration/windows-commands/add-volume   (alias)
+# https://learn.microsoft.com/windows-server/administration/windows-commands/exec
 # With -Transportable $false the volumes are SMB3 shares (\\server\share\): "add volume \\fs1\vms\" goes through
 # the File Share Shadow Copy Provider to the File Server VSS Agent Service on the file server (VSS for SMB File
 # Shares, Windows Server 2012 and later, MS-FSRVP), which shadows the volume behind the share and exposes the copy
 # as a shadow copy share (\\server\share@{GUID}) until the set is deleted. The file server names that share:
-# it is the copy's "Shadow copy device name" in DiskShadow's report of the created set. Such a set is not
-# transportable: the proxy reads the shadow copy share, nothing is imported. The copies are recorded in
-# <MetadataDir>\<set id>.shares.json so the read and release scripts find them without relying on this host's
-# Win32_ShadowCopy listing copies held by the file server.
+# it is the copy's device name in DiskShadow's report of the created set, found by its shape (Get-ShareName).
+# Such a set is not transportable: the proxy reads the shadow copy share, nothing is imported. The copies are
+# recorded in <MetadataDir>\<set id>.shares.json so the read and release scripts find them without relying on this
+# host's Win32_ShadowCopy listing copies held by the file server.
 # The metadata file is renamed to <set id>.cab under -MetadataDir and returned base64-encoded, so the
 # proxy can import the set without a file copy.
 # Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume; ShadowCopyShare }); MetadataPath; Metadata }
@@ -33,13 +37,14 @@ $GuidPattern = '\{[0-9A-Fa-f-]{36}\}'
 
 #include diskshadow_common.ps1
 
-function Get-DeviceName {
-    # DiskShadow's report of the set: "* Shadow copy ID = {id} ... - Shadow copy device name: <name>".
+function Get-ShareName {
+    # The shadow copy share by its shape, not its label: the first \\server\share@{GUID} path DiskShadow prints after
+    # the copy's id last appears (its entry in the report of the set). The server may be a cluster node's name.
     param([string]$Output, [string]$ShadowId)
-    $pattern = "Shadow copy ID = $([regex]::Escape($ShadowId))[\s\S]*?Shadow copy device name: (\S+)"
-    $match = [regex]::Match($Output, $pattern, [System.Text.RegularExpressions.RegexOptions]::IgnoreCase)
-    if (-not $match.Success) { throw "diskshadow did not report the shadow copy share of $ShadowId" }
-    return $match.Groups[1].Value
+    $at = $Output.LastIndexOf($ShadowId, [System.StringComparison]::OrdinalIgnoreCase)
+    $match = if ($at -ge 0) { [regex]::Match($Output.Substring($at), "\\\\[^\\\s]+\\[^\s]*@$GuidPattern\S*") }
+    if (-not $match -or -not $match.Success) { throw "diskshadow printed no shadow copy share path after $ShadowId" }
+    return $match.Value
 }
 
 function Get-VolumeArgument {
@@ -49,11 +54,32 @@ function Get-VolumeArgument {
     return $Path.TrimEnd('\')
 }
 
-function Get-AliasId {
-    param([string]$Output, [string]$Alias)
-    $match = [regex]::Match($Output, "Alias $([regex]::Escape($Alias)) for shadow (set )?ID ($GuidPattern)")
-    if (-not $match.Success) { throw "diskshadow did not report the id of alias $Alias" }
-    return $match.Groups[2].Value.ToLowerInvariant()
+function New-AliasScript {
+    # The cmd script DiskShadow's exec runs after create: it writes NAME=%NAME% for each alias to $IdsFile.
+    param([string[]]$Aliases, [string]$Folder, [string]$IdsFile)
+    $cmd = Join-Path -Path $Folder -ChildPath 'aliases.cmd'
+    $body = @('@echo off', "type nul > `"$IdsFile`"")
+    # The redirection first: a value ending in a digit would otherwise read as a stream number ("1>>").
+    $body += foreach ($alias in $Aliases) { ">> `"$IdsFile`" echo $alias=%$alias%" }
+    Set-Content -LiteralPath $cmd -Value $body -Encoding ASCII
+    return $cmd
+}
+
+function Read-AliasId {
+    # Alias name -> id (lower case) from the file the exec script wrote; an alias DiskShadow did not set expands to
+    # nothing in the cmd script and fails here.
+    param([string]$IdsFile, [string[]]$Aliases)
+    $ids = @{}
+    foreach ($line in Get-Content -LiteralPath $IdsFile) {
+        $name, $value = "$line" -split '=', 2
+        $ids[$name.Trim()] = "$value".Trim()
+    }
+    foreach ($alias in $Aliases) {
+        $id = "$($ids[$alias])"
+        if ($id -notmatch "^$GuidPattern$") { throw "diskshadow set no id for alias $alias (got '$id')" }
+        $ids[$alias] = $ids[$alias].ToLowerInvariant()
+    }
+    return $ids
 }
 
 $null = New-Item -ItemType Directory -Path $MetadataDir -Force
@@ -68,8 +94,16 @@ try {
     $lines.Add("set metadata `"$cab`"")
     $lines.Add("writer verify $HyperVWriterId")
     $lines.Add('begin backup')
-    foreach ($volume in $Volumes) { $lines.Add("add volume `"$(Get-VolumeArgument -Path $volume.Path)`" alias $($volume.Alias)") }
+    foreach ($volume in $Volumes) {
+        # The alias becomes a cmd environment variable name in aliases.cmd: letters, digits and underscores only.
+        $alias = "$($volume.Alias)"
+        if ($alias -notmatch '^[A-Za-z][A-Za-z0-9_]*$') { throw "alias '$alias' is not a plain name" }
+        $lines.Add("add volume `"$(Get-VolumeArgument -Path $volume.Path)`" alias $alias")
+    }
     $lines.Add('create')
+    $aliases = @('VSS_SHADOW_SET') + @($Volumes | ForEach-Object { "$($_.Alias)" })
+    $idsFile = Join-Path -Path $work -ChildPath 'aliases.txt'
+    $lines.Add("exec `"$(New-AliasScript -Aliases $aliases -Folder $work -IdsFile $idsFile)`"")
     $lines.Add('end backup')
     $output = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What 'creating the shadow copy set'
 
@@ -78,10 +112,11 @@ try {
     if (-not (Test-Path -LiteralPath $cab -PathType Leaf) -or (Get-Item -LiteralPath $cab).Length -eq 0) {
         throw "diskshadow reported success but wrote no metadata file ($cab)"
     }
-    $setId = Get-AliasId -Output $output -Alias 'VSS_SHADOW_SET'
+    $ids = Read-AliasId -IdsFile $idsFile -Aliases $aliases
+    $setId = $ids['VSS_SHADOW_SET']
     $shadows = foreach ($volume in $Volumes) {
-        $shadowId = Get-AliasId -Output $output -Alias $volume.Alias
-        $share = if ("$($volume.Path)".StartsWith('\\')) { Get-DeviceName -Output $output -ShadowId $shadowId } else { $null }
+        $shadowId = $ids["$($volume.Alias)"]
+        $share = if ("$($volume.Path)".StartsWith('\\')) { Get-ShareName -Output $output -ShadowId $shadowId } else { $null }
         [ordered]@{ ShadowId = $shadowId; Alias = "$($volume.Alias)"; Volume = "$($volume.Path)"; ShadowCopyShare = $share }
     }
     if (-not $Transportable) {

@@ -142,11 +142,14 @@ class ProvisionedLab:
 
     def call(self, host: str, script: str, params: dict[str, Any]) -> Any:
         """The handler's reply (raises ScriptFailure as the script would fail)."""
+        from lab.context import SCRIPTS_DIR
         from lab.handlers import ScriptCall
+        from lab.handlers.binding import bound_call
 
         context = self.contexts[host]
         call = ScriptCall(context.host, self.estate, script, params, context.state_dir, context.files)
-        return self.registry.get(script)(call)
+        source = SCRIPTS_DIR / f"{script}.ps1"  # bound as PowerShell binds them, when the script is the collection's
+        return self.registry.get(script)(bound_call(call, source.read_text()) if source.exists() else call)
 
     def host_file(self, host: str, windows_path: str) -> Path:
         return self.contexts[host].files.local_path(windows_path)

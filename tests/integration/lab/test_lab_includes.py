@@ -17,6 +17,7 @@ from lab.collection import run_collection_request
 from lab.context import SCRIPTS_DIR, HostContext
 from lab.estate.loader import load_estate
 from lab.handlers import HandlerRegistry, ScriptCall
+from lab.handlers.binding import param_block
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import build_request, expand_includes
 
@@ -59,11 +60,21 @@ def with_script_dir(context: HostContext, directory: Path) -> HostContext:
     return dataclasses.replace(context, config=config)
 
 
+# A value each type of mandatory parameter binds ("0" * 32 also matches the data mover's job id pattern).
+SAMPLES = {"string": "0" * 32, "string[]": ["x"], "object[]": [{}]}
+
+
+def mandatory_params(name: str) -> dict[str, object]:
+    """Params that bind to the collection script `name`: its mandatory parameters, each with a sample value."""
+    block = param_block((SCRIPTS_DIR / f"{name}.ps1").read_text())
+    return {p.name: SAMPLES[p.type] for p in block.parameters.values() if p.mandatory} if block else {}
+
+
 def answer(context: HostContext, name: str, body: bytes | None = None) -> tuple[int, dict]:
-    """Exit code and reply (or the lab's errors) for a request to run `name`: as the collection sends it,
-    or with `body`, a script the collection's directory does not hold."""
+    """Exit code and reply (or the lab's errors) for a request to run `name`: as the collection sends it (with
+    params that bind), or with `body`, a script the collection's directory does not hold."""
     if body is None:
-        request = build_request(name, {}).decode("ascii")
+        request = build_request(name, mandatory_params(name)).decode("ascii")
     else:
         request = json.dumps({"name": name, "script": base64.b64encode(body).decode("ascii"), "params": {}})
     outcome = run_collection_request(context, [request])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.checkout import from_checkout
+from lab.estate import display_language
 from lab.estate.fields import (
     EstateError,
     Where,
@@ -50,7 +51,8 @@ _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
 # who the host is
 _WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed", "delegation"}
 _HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors", "switches"}
-_DOES_KEYS = {"diskshadow_no_op", "missing_modules", "rct_drop_ranges"}  # how its tools misbehave
+# how its tools misbehave, and the language they print in
+_DOES_KEYS = {"diskshadow_no_op", "missing_modules", "rct_drop_ranges", "display_language"}
 _HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
 
 
@@ -124,6 +126,7 @@ class WindowsHost:
     # Kerberos delegation (or CredSSP) from this host to the file servers: a program run inside a WinRM shell here
     # may read \\server\share (a second hop); without it the file server refuses it (lab.handlers.data_mover).
     delegation: bool = False
+    display_language: str = display_language.DEFAULT  # what native tools print in (lab.estate.display_language)
 
 
 def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
@@ -213,6 +216,13 @@ def _diskshadow_no_op(value: Any, where: Where) -> tuple[str, ...]:
     return commands
 
 
+def _display_language(value: Any, where: Where) -> str:
+    language, known = text(value, where), display_language.LANGUAGES
+    if language not in known:
+        raise EstateError(f"{where}: the lab has no labels for {language!r} (known: {', '.join(known)})")
+    return language
+
+
 def _missing_modules(value: Any, where: Where) -> tuple[str, ...]:
     modules = tuple(text(module, where) for module in sequence(value, where))
     unknown = sorted(set(modules) - set(MODULE_FEATURES))
@@ -280,6 +290,9 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
         missing_modules=_missing_modules(entry.get("missing_modules"), where / "missing_modules"),
         rct_drop_ranges=bool(optional_bool(entry.get("rct_drop_ranges"), where / "rct_drop_ranges")),
         delegation=bool(optional_bool(entry.get("delegation"), where / "delegation")),
+        display_language=_display_language(
+            entry.get("display_language", display_language.DEFAULT), where / "display_language"
+        ),
         switches=switch_names(
             entry.get("switches", ["LAN"] if role in ("hyperv", "proxy") else []), where / "switches"
         ),

@@ -105,11 +105,18 @@ def _share_record(call: ScriptCall, set_id: str, share: tuple[str, str], shadow:
     }
 
 
+def _read_report(call: ScriptCall, set_id: str, shadows: list[dict[str, Any]]) -> None:
+    """The script reads the ids from what DiskShadow printed: in the host's display language (the set stays made)."""
+    host = call.estate.model.host(call.host.name)
+    failure = diskshadow.report_unread(call.name, host.display_language, set_id, shadows, host.computer_name)
+    if failure:
+        raise ScriptFailure(failure)
+
+
 def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
-    volumes, metadata_dir = call.params.get("Volumes"), str(call.params.get("MetadataDir") or "")
+    # Bound already (lab.handlers.binding): Volumes a non-empty list, MetadataDir a non-empty string.
+    volumes, metadata_dir = list(call.params["Volumes"]), str(call.params["MetadataDir"])
     transportable = call.params.get("Transportable", True) is not False
-    if not isinstance(volumes, list) or not volumes or not metadata_dir:
-        raise ScriptFailure("Cannot bind argument to parameter 'Volumes' because it is an empty array.")
     state = HostState(call.state_dir).read()
     if service_entry(state, "vmms") is None:
         raise _diskshadow_failed("", f"Writer verification failed for {HYPERV_WRITER}")
@@ -146,6 +153,7 @@ def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     if records:
         record_file = call.files.local_path(f"{folder}\\{set_id.strip('{}')}.shares.json")
         record_file.write_text(json.dumps([_public(r) for r in records]))
+    _read_report(call, set_id, shadows)
     return {
         "SnapshotSetId": set_id,
         "Shadows": shadows,
