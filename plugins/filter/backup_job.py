@@ -19,6 +19,8 @@ import ntpath
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.report_html import human_bytes
+
 
 def _vms_of(result: Any) -> Mapping[str, Any]:
     """``vms`` of a registered change_tracking result; empty when the task was skipped or failed."""
@@ -108,9 +110,14 @@ def backup_job_entries(
     return entries
 
 
-def _stored(mover: Any) -> dict[str, Mapping[str, Any]]:
+def _outcomes(mover: Any) -> dict[str, Mapping[str, Any]]:
+    """Each VM's result in the data mover job's ``results``; empty when the job did not run."""
     results = mover.get("results") if isinstance(mover, Mapping) else None
-    return {str(r["vm"]): r for r in results or [] if isinstance(r, Mapping) and not r.get("failed")}
+    return {str(r["vm"]): r for r in results or [] if isinstance(r, Mapping)}
+
+
+def _stored(mover: Any) -> dict[str, Mapping[str, Any]]:
+    return {vm: result for vm, result in _outcomes(mover).items() if not result.get("failed")}
 
 
 def backup_release(checkpoint: Any, reference: Any, mover: Any) -> dict[str, dict[str, Optional[str]]]:
@@ -129,15 +136,16 @@ def backup_release(checkpoint: Any, reference: Any, mover: Any) -> dict[str, dic
     return release
 
 
-def _failure(vm: str, checkpoint: Any, mover: Any, group_msg: Optional[str], check_mode: bool) -> Optional[str]:
-    described = _vms_of(checkpoint).get(vm, {})
+def _failure(
+    vm: str, described: Mapping[str, Any], outcome: Mapping[str, Any], group_msg: Optional[str], check_mode: bool
+) -> Optional[str]:
+    """Why ``vm`` was not stored: its checkpoint entry ``described`` and its data mover ``outcome`` (``{}`` for
+    none) say it first, then the step that stopped the group; ``None`` when it was stored."""
     if described.get("failed"):
         return f"checkpoint: {described.get('msg') or 'failed'}"
-    results = mover.get("results") if isinstance(mover, Mapping) else None
-    for result in results or []:
-        if isinstance(result, Mapping) and result.get("vm") == vm and result.get("failed"):
-            return f"data mover: {result.get('msg') or 'failed'}"
-    if vm in _stored(mover):
+    if outcome.get("failed"):
+        return f"data mover: {outcome.get('msg') or 'failed'}"
+    if outcome:
         return None
     if group_msg:
         return group_msg
@@ -155,10 +163,12 @@ def backup_vm_results(
 ) -> list[dict[str, Any]]:
     """One record per VM of the group: its restore point and figures, or why it failed (in check mode, a VM that
     nothing refused has no restore point and has not failed)."""
-    stored = _stored(mover)
+    described = _vms_of(checkpoint)
+    outcomes = _outcomes(mover)
+    stored = {vm: outcome for vm, outcome in outcomes.items() if not outcome.get("failed")}
     records = []
     for vm in vms:
-        failure = _failure(vm, checkpoint, mover, group_msg, check_mode)
+        failure = _failure(vm, described.get(vm, {}), outcomes.get(vm, {}), group_msg, check_mode)
         record: dict[str, Any] = {"vm": f"{host}/{vm}", "proxy": proxy, "failed": failure is not None}
         if failure is None:
             result = stored.get(vm, {})
@@ -189,14 +199,6 @@ def _incremental_disks(record: Mapping[str, Any]) -> int:
     return sum(1 for disk in disks if isinstance(disk, Mapping) and disk.get("mode") == "changed_ranges")
 
 
-def _human(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if count < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count} B"  # unreachable: the loop returns at TiB
-
-
 def backup_summary(records: Sequence[Mapping[str, Any]], snapshots: Any = 0) -> str:
     """One line for a proxy's run: VMs stored and failed, disks read by RCT ranges, bytes read and stored."""
     stored = [r for r in records if not r.get("failed")]
@@ -205,7 +207,7 @@ def backup_summary(records: Sequence[Mapping[str, Any]], snapshots: Any = 0) -> 
     return (
         f"{len(stored)} VM(s) stored, {len(records) - len(stored)} failed; "
         f"{sum(_incremental_disks(r) for r in stored)} disk(s) read by RCT changed ranges; "
-        f"read {_human(read)}, stored {_human(kept)}; {int(snapshots)} shadow copy set(s). Stored: "
+        f"read {human_bytes(read)}, stored {human_bytes(kept)}; {int(snapshots)} shadow copy set(s). Stored: "
         + (", ".join(f"{r['vm']} -> {r.get('restore_point') or 'check mode'}" for r in stored) or "nothing")
     )
 

@@ -21,6 +21,7 @@ from typing import Any, Optional
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.backup.hyperv.plugins.filter.assign_proxies import assign_proxies
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set import is_vhd_set_file
 
 DEFAULT_MAX_VMS_PER_SNAPSHOT = 16  # backup_max_vms_per_snapshot when unset; docs/backup.md says why
 _LONG_PREFIX = "\\\\?\\"
@@ -43,11 +44,8 @@ def volume_of(path: str) -> str:
 
 
 def is_vhd_set(vm: Mapping[str, Any]) -> bool:
-    """R15: a disk in VHD Set format (by Get-VHD, or a .vhds file) cannot be backed up off-host."""
-    return any(
-        str(disk.get("format") or "").lower() == "vhdset" or str(disk.get("path", "")).lower().endswith(".vhds")
-        for disk in vm.get("disks") or []
-    )
+    """R15: a VM with a VHD Set disk cannot be backed up off-host (the rule is checks/vhd_set.py's)."""
+    return any(is_vhd_set_file(disk.get("format"), disk.get("path", "")) for disk in vm.get("disks") or [])
 
 
 class _Components:
@@ -119,8 +117,8 @@ def _selected(vms: Sequence[Mapping[str, Any]], names: Optional[Iterable[str]]) 
     if names is None:
         return list(vms), []
     wanted = list(dict.fromkeys(str(name) for name in names))
-    found = {str(vm["name"]) for vm in vms}
-    return [vm for vm in vms if str(vm["name"]) in set(wanted)], [name for name in wanted if name not in found]
+    asked, found = set(wanted), {str(vm["name"]) for vm in vms}
+    return [vm for vm in vms if str(vm["name"]) in asked], [name for name in wanted if name not in found]
 
 
 def _max_vms(value: Any) -> int:
@@ -161,9 +159,11 @@ def backup_plan(
     max_vms = _max_vms(max_vms_per_snapshot)
     chosen, missing = _selected(vms, selected)
     vhd_set = [vm for vm in chosen if is_vhd_set(vm)]
+    refused = {id(vm) for vm in vhd_set}
     serving = _proxies_of_hosts(proxies)
-    plannable = [vm for vm in chosen if not is_vhd_set(vm) and serving.get(str(vm["host"]))]
-    unserved = [_key(vm) for vm in chosen if not is_vhd_set(vm) and not serving.get(str(vm["host"]))]
+    eligible = [vm for vm in chosen if id(vm) not in refused]
+    plannable = [vm for vm in eligible if serving.get(str(vm["host"]))]
+    unserved = [_key(vm) for vm in eligible if not serving.get(str(vm["host"]))]
     groups = _groups(plannable, max_vms, {str(k): int(v) for k, v in (sizes or {}).items()})
     pool = [{"name": p["name"], "slots": int(p.get("slots", 1))} for p in proxies if p.get("healthy", True)]
     by_id = {group["id"]: group for group in groups}

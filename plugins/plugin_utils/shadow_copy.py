@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set import is_vhd_set_file
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import share_root
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_name, check_windows_path
 
@@ -89,8 +90,8 @@ def exposed_path(expose_root: str, snapshot_set_id: str, alias: str) -> str:
 
 
 def is_vhd_set(file: Mapping[str, Any]) -> bool:
-    """R15: a VHD Set by its format or, when Get-VHD could not tell, by its extension."""
-    return file.get("Format") == "VHDSet" or str(file["Path"]).lower().endswith(".vhds")
+    """R15 for a file of the read script's reply (checks/vhd_set.py holds the rule)."""
+    return is_vhd_set_file(file.get("Format"), file["Path"])
 
 
 def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> None:

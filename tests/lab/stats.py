@@ -1,10 +1,10 @@
 """`lab stats [--reset]`: what the collection cost each emulated host since the lab started (or the last reset).
 
 Per host: `http_requests` (records of the request log), `commands` (round trips: records that ran a command,
-`handled_by` set), and the host's own counters (`lab.windows.hoststate.count`): `snapshot_sets` created,
-`imports`, `checkpoints` (recovery checkpoints), `reference_points` and `data_mover_jobs` (scheduled tasks
-started). `--reset` prints, then remembers the current numbers in `stats-baseline.json` so the next `stats` counts
-from there.
+`handled_by` set), and the lab's counts of the host's events (`lab.windows.hoststate.count`, kept in
+`stats/<host>.json`, not in the host's state): `snapshot_sets` created, `imports`, `checkpoints` (recovery
+checkpoints), `reference_points` and `data_mover_jobs` (scheduled tasks started). `--reset` prints, then remembers
+the current numbers in `stats-baseline.json` so the next `stats` counts from there.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.runtime import LOG_FILE
-from lab.windows.hoststate import HostState
+from lab.windows.hoststate import read_counters
 from lab.wire.requestlog import read_log
 
 BASELINE_FILE = "stats-baseline.json"
@@ -29,7 +29,7 @@ def _totals(state_dir: Path) -> dict[str, dict[str, int]]:
         counted["http_requests"] += 1
         counted["commands"] += 1 if record.get("handled_by") else 0
     for host in hosts:
-        counters = HostState(state_dir / "hosts" / host / "state").read().get("counters", {})
+        counters = read_counters(state_dir / "hosts" / host / "state")
         totals[host].update({name: counters.get(name, 0) for name in COUNTERS})
     return totals
 

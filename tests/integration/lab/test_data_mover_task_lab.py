@@ -16,7 +16,7 @@ from test_data_mover_run_lab import healthy_with_component, run_params
 
 # isort: split
 from lab.handlers import ScriptFailure
-from lab.windows.hoststate import HostState
+from lab.windows.hoststate import HostState, read_counters
 
 JOBS = "C:\\ProgramData\\backup.hyperv\\jobs"
 
@@ -64,7 +64,7 @@ def test_a_resent_start_finds_the_job_and_starts_no_second_one(tmp_path):
     assert start(lab, job_id, params)["already"] is True
     state = poll_until_done(lab, job_id)
     assert state["exit_code"] == 1 and "C:\\Backup\\none" in state["stderr"] and str(tmp_path) not in state["stderr"]
-    counters = HostState(lab.contexts["px1"].state_dir).read()["counters"]
+    counters = read_counters(lab.contexts["px1"].state_dir)
     assert counters["data_mover_jobs"] == 1
 
 

@@ -129,21 +129,11 @@ def playbook(lab: RunningLab, work: Path, path: Path, extra: dict[str, Any], *op
     return completed.returncode, completed.stdout + completed.stderr
 
 
-def windows_content(path: Path) -> bytes:
-    """A file as Windows would hold it: a host's state document without the lab's own event counters (`lab
-    stats`: a check-mode data mover job is counted, and leaves nothing on the host)."""
-    if path.name != "windows.json":
-        return path.read_bytes()
-    document = json.loads(path.read_text())
-    document.pop("counters", None)
-    return json.dumps(document, sort_keys=True).encode()
-
-
 def host_snapshot(lab: RunningLab) -> dict[str, str]:
     """Every file of every emulated host and of the shared storage, by path, with its SHA-256."""
     roots = [lab.state_dir / "hosts", lab.state_dir / "shared"]
     return {
-        str(path.relative_to(lab.state_dir)): hashlib.sha256(windows_content(path)).hexdigest()
+        str(path.relative_to(lab.state_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
         for root in roots
         for path in root.rglob("*")
         if path.is_file()

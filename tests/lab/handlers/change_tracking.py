@@ -112,7 +112,7 @@ def _checkpoint_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, since: dict[
     frozen = {disk.path.lower(): rct.live_disk(state, vm, disk) for disk in vm.disks}
     layers = {d.path.lower(): _new_layer(call, d, frozen[d.path.lower()]) for d in vm.disks}
     record["checkpoint"] = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "layers": layers}
-    count(state, "checkpoints")
+    count(call.state_dir, "checkpoints")
     disks = []
     for disk in vm.disks:
         path = frozen[disk.path.lower()]
@@ -172,7 +172,7 @@ def _reference_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, checkpoint_id
         disks.append({"Path": path, "Name": _file_name(path), "ChangeId": ids[disk.path.lower()]})
     point = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "disks": ids}
     record["reference_points"].append(point)
-    count(state, "reference_points")
+    count(call.state_dir, "reference_points")
     return {"Name": vm.name, "ReferencePoint": point["id"], "Failed": False, "Message": None, "Disks": disks}
 
 

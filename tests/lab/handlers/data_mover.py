@@ -227,19 +227,27 @@ def _refused_name(error: InvalidNameError | SecondHopDenied) -> dict[str, Any]:
     return {"exit_code": 1, "stdout": "", "stderr": f"hyperv-datamover: error: {line}\n"}
 
 
-def data_mover_run(call: ScriptCall) -> dict[str, Any]:
+def find_component(call: ScriptCall) -> tuple[dict[str, Any], str | None]:
+    """What data_mover_run.ps1 and data_mover_start.ps1 both report about the component to run (``component``,
+    ``found``, ``outdated``), and the options document when one installed component can run it, else None."""
     wanted, document = call.params.get("Component") or "", call.params.get("Options")
     if not isinstance(wanted, str) or not isinstance(document, str):
         raise ScriptFailure("Cannot bind argument to parameter 'Options' because it is null.")
     chosen, found, outdated = data_mover_records(call, wanted)
-    reply = {"component": None, "found": found, "outdated": outdated, "ran": False}
-    reply.update(exit_code=None, stdout="", stderr="")
+    reply: dict[str, Any] = {"component": None, "found": found, "outdated": outdated}
     if len(chosen) != 1:
-        return reply
+        return reply, None
     [(name, record)] = chosen.items()
     reply["component"] = installed_component(call, name, record)
     if reply["component"]["Version"] is None or reply["component"]["Missing"]:
-        return reply
+        return reply, None
+    return reply, document
+
+
+def data_mover_run(call: ScriptCall) -> dict[str, Any]:
+    reply, document = find_component(call)
+    if document is None:
+        return {**reply, "ran": False, "exit_code": None, "stdout": "", "stderr": ""}
     return {**reply, "ran": True, **run_engine(call, document)}
 
 

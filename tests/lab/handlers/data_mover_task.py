@@ -29,9 +29,8 @@ from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.handlers.data_mover import (
     ENGINE_ENVIRONMENT,
     PathMap,
-    data_mover_records,
     engine_command,
-    installed_component,
+    find_component,
     mapped_document,
     output_to_windows,
 )
@@ -91,23 +90,16 @@ def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any]
     task = _task_name(job_id)
     entry = {"principal": PRINCIPAL, "state": "Running", "last_result": None, "paths": paths.back}
     host.setdefault("scheduled_tasks", {})[task] = entry
-    count(host, "data_mover_jobs")
+    count(call.state_dir, "data_mover_jobs")
     runner = (HostState(call.state_dir), task, command, folder)
     return threading.Thread(target=_run_task, args=runner, daemon=True, name=task)
 
 
 def data_mover_start(call: ScriptCall) -> dict[str, Any]:
-    job_id, wanted, document = _job_id(call), call.params.get("Component") or "", call.params.get("Options")
-    if not isinstance(wanted, str) or not isinstance(document, str):
-        raise ScriptFailure("Cannot bind argument to parameter 'Options' because it is null.")
-    chosen, found, outdated = data_mover_records(call, wanted)
-    reply: dict[str, Any] = {"component": None, "found": found, "outdated": outdated}
-    reply.update(job=job_id, started=False, already=False)
-    if len(chosen) != 1:
-        return reply
-    [(name, record)] = chosen.items()
-    reply["component"] = installed_component(call, name, record)
-    if reply["component"]["Version"] is None or reply["component"]["Missing"]:
+    job_id = _job_id(call)
+    found, document = find_component(call)
+    reply = {**found, "job": job_id, "started": False, "already": False}
+    if document is None:
         return reply
     with HostState(call.state_dir).edit() as host:  # the script's mutex: one start of a job at a time
         if _task_name(job_id) in host.get("scheduled_tasks", {}):

@@ -149,7 +149,7 @@ def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     local.write_bytes(metadata)
     with HostState(call.state_dir).edit() as edited:
         edited["shadow_copies"].update({r["ID"].lower(): r for r in records})
-        count(edited, "snapshot_sets")  # lab stats
+        count(call.state_dir, "snapshot_sets")  # lab stats
     if records:
         record_file = call.files.local_path(f"{folder}\\{set_id.strip('{}')}.shares.json")
         record_file.write_text(json.dumps([_public(r) for r in records]))
@@ -243,7 +243,7 @@ def shadow_copy_import(call: ScriptCall) -> dict[str, Any]:
         commands = [("import", partial(_import, call, state, description, set_id))] if do_import else []
         commands += [(f"expose {i.get('ShadowId')}", partial(_expose, call, state, set_id, i)) for i in expose]
         failure = diskshadow.run(commands, call.estate.model.host(call.host.name).diskshadow_no_op)
-        count(state, "imports", 1 if do_import and not failure else 0)  # lab stats
+        count(call.state_dir, "imports", 1 if do_import and not failure else 0)  # lab stats
     if failure:  # after the state is saved: what ran before the failing command stays done
         raise _diskshadow_failed(f"importing set {set_id}", failure)
     _check_listed(call, set_id, expose)

@@ -78,7 +78,7 @@ def _import(call: ScriptCall, state: dict, configuration: VmConfiguration, switc
             _copy(call, _join(source, file.name), _join(folder, f"{new_id.upper()}{file.suffix}"))
     vms[new_id] = entry
     _write_configuration(call, entry)
-    count(state, "vm_imports")
+    count(call.state_dir, "vm_imports")
     return entry
 
 

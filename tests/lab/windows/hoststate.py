@@ -78,10 +78,31 @@ class HostState:
                 self.write(document)
 
 
-def count(state: dict[str, Any], event: str, by: int = 1) -> None:
-    """Count an event of the host (`counters`: shadow copy sets created, imports, checkpoints; `lab stats`)."""
-    counters = state.setdefault("counters", {})
-    counters[event] = counters.get(event, 0) + by
+def counters_file(state_dir: Path) -> Path:
+    """Where the lab counts a host's events (`lab stats`): `<lab>/stats/<host>.json`, beside the hosts, not in the
+    state document, which holds only what Windows would (`state_dir` is `<lab>/hosts/<host>/state`)."""
+    return state_dir.parents[2] / "stats" / f"{state_dir.parent.name}.json"
+
+
+def read_counters(state_dir: Path) -> dict[str, int]:
+    path = counters_file(state_dir)
+    with _lock(path):
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def count(state_dir: Path, event: str, by: int = 1) -> None:
+    """Count an event of the host: shadow copy sets created, imports, checkpoints, data mover jobs... The lab's
+    control commands read them from another process: a file lock orders the writers as for the state."""
+    path = counters_file(state_dir)
+    with _lock(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes
+            counters = read_counters(state_dir)
+            counters[event] = counters.get(event, 0) + by
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(counters, sort_keys=True), encoding="utf-8")
+            os.replace(temporary, path)
 
 
 def service_entry(state: dict[str, Any], name: str) -> dict[str, Any] | None:
