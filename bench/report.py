@@ -12,7 +12,7 @@ with a peer's worst mode would flatter ours.
 
 from __future__ import annotations
 
-from steps import RANGES_STEP
+from steps import BUSY, RANGES_STEP
 
 from tools import Run
 
@@ -20,11 +20,17 @@ MB = 1_000_000
 SPEEDUP_TARGET = 3  # like-for-like steps (same input, same work): ours at least this many times the peer
 RANGES_TARGET = 20  # the RCT-ranges feature against the peer re-reading everything
 LIMIT_SHARE_TARGET = 0.9  # full backup against the machine limit, which includes reading and encryption
+RESTORE_TARGET = 2  # restore against restic's best mode
+BUSY_SPEEDUP_TARGET = 2  # busy full backup against borg's, both with load.py's load running
+BUSY_CORES_TARGET = 1.5  # cores ours uses in the busy full backup: the free core and its share of the hog's
 FOOTNOTES = (
     f"{RANGES_STEP}: ours given the exact changed ranges, as Hyper-V RCT supplies them; restic and borg cannot "
     "use them and re-read every disk, so it is a feature, not a like-for-like row (that is 'incremental').\n"
     "Ratios to a peer use its best mode for the step (fastest wall, smallest stored); every step is timed "
-    "until its writes are durable (sync -f of what it wrote)."
+    "until its writes are durable (sync -f of what it wrote).\n"
+    f"'{BUSY}...' steps: the same, with a CPU hog pinned to core 0 and an I/O writer fsyncing a file on the "
+    "repositories' file system (bench/load.py) running during the step; 'cores used' is the CPU seconds of "
+    "the tool's processes over the step's wall seconds."
 )
 
 
@@ -33,7 +39,7 @@ def rate(run: Run, content: int) -> float:
 
 
 def table(runs: list, content: int) -> str:
-    columns = ("wall s", "MB/s", "CPU s", "CPU/wall")
+    columns = ("wall s", "MB/s", "CPU s", "cores used")
     header = f"{'tool':<26} {'step':<20} " + " ".join(f"{c:>8}" for c in columns)
     header += f" {'peak RSS MB':>11} {'stored MB':>10}  runs (wall s)"
     lines = [header, "-" * len(header)]
@@ -41,9 +47,14 @@ def table(runs: list, content: int) -> str:
         stored = f"{run.stored / MB:10.1f}" if run.stored else f"{'-':>10}"
         lines.append(
             f"{run.tool:<26} {run.step:<20} {run.wall:8.2f} {rate(run, content):8.1f} {run.cpu:8.2f} "
-            f"{run.cpu / run.wall if run.wall else 0:8.2f} {run.peak_rss / MB:11.1f} {stored}  {repetitions(run)}"
+            f"{cores_used(run):10.2f} {run.peak_rss / MB:11.1f} {stored}  {repetitions(run)}"
         )
     return "\n".join(lines)
+
+
+def cores_used(run: Run) -> float:
+    """CPU seconds of the tool's process tree over the step's wall seconds."""
+    return run.cpu / run.wall if run.wall else 0.0
 
 
 def repetitions(run: Run) -> str:
@@ -107,8 +118,27 @@ def checks(runs: list, content: int, limit_seconds: float, peers: list) -> list:
     growth = large.peak_rss / small.peak_rss
     detail = f"{small.peak_rss / MB:.0f} MB -> {large.peak_rss / MB:.0f} MB ({growth:.2f}x)"
     results.append(("RSS flat as the disk grows (<= 1.25x)", growth <= 1.25, detail))
-    cores = ours.cpu / ours.wall
+    cores = cores_used(ours)
     results.append(("both cores used (CPU/wall > 1.3)", cores > 1.3, f"{cores:.2f}"))
+    if "restic" in peers:
+        ours, other = _find(runs, "ours", "restore"), best_mode(runs, "restic", "restore")
+        passed = other.wall / ours.wall >= RESTORE_TARGET
+        results.append((f"restore >= {RESTORE_TARGET}x restic's best mode", passed, _speedup(ours, other)))
+    return results + busy_checks(runs, peers)
+
+
+def busy_checks(runs: list, peers: list) -> list:
+    """With the load running: ours' full backup against borg's, and the cores ours still takes."""
+    busy_full = BUSY + "full"
+    if not any(r.step == busy_full for r in runs):
+        return []
+    ours = _find(runs, "ours", busy_full)
+    cores = cores_used(ours)
+    results = [(f"busy full: ours uses >= {BUSY_CORES_TARGET} cores", cores >= BUSY_CORES_TARGET, f"{cores:.2f}")]
+    if "borg" in peers:
+        other = best_mode(runs, "borg", busy_full)
+        passed = other.wall / ours.wall >= BUSY_SPEEDUP_TARGET
+        results.append((f"busy full >= {BUSY_SPEEDUP_TARGET}x borg", passed, _speedup(ours, other)))
     return results
 
 

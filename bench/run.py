@@ -6,7 +6,12 @@ then a restore of day 2; ours again on a small and a 4x larger single disk (memo
 and the machine limit (limit.py), measured right after our full backup so that both see the same load.
 Prints one table plus the target checks, and writes JSON.
 
-    .venv/bin/python bench/run.py [--size 4] [--vms 3] [--repeat 5] [--work build/bench] [--no-borg-fixed] [--strict]
+    .venv/bin/python bench/run.py [--size 4] [--vms 3] [--repeat 5] [--work build/bench] [--no-borg-fixed]
+        [--no-busy] [--strict]
+
+Busy rows (``--busy``, the default): full, incremental (like for like) and restore again for ours, restic's
+best mode and borg, each step timed with a CPU hog on one core and an I/O writer fsyncing a file on the
+repositories' file system (load.py), started after the step's untimed setup and stopped when it ends.
 
 ``--repeat``: our full backup (alternating with the machine limit) and our incremental with ranges run this
 many times and the median is reported, with the range: they are compared with a ratio (the machine limit,
@@ -32,6 +37,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -72,6 +78,13 @@ def parse_args() -> argparse.Namespace:
         help="runs of our full backup (each next to a machine limit measurement) and of our incremental with "
         "ranges, the steps short enough for a shared machine's noise to matter; the median is reported",
     )
+    parser.add_argument(
+        "--busy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time full, incremental and restore of ours, restic's best mode and borg with a CPU hog on one "
+        "core and an I/O writer on the repositories' file system running (load.py)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target check fails")
     return parser.parse_args()
 
@@ -101,6 +114,8 @@ def locked_work_dir(work: Path) -> Iterator[Path]:
 
 def main() -> int:
     args = parse_args()
+    # a kill ends the run through its finally blocks, so that no busy step's load outlives it
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     tools.ensure_installed()
     with locked_work_dir(args.work.resolve()) as work:
         return run_bench(args, work)
@@ -114,7 +129,7 @@ def run_bench(args: argparse.Namespace, work: Path) -> int:
     disks = manifest["disks"]
     content = limit.allocated_bytes([d["day1"] for d in disks]) + sum(os.path.getsize(d["config_day1"]) for d in disks)
     peers = peer_tools(work, args)
-    runs, machine, limits = all_runs(work, manifest, peers, max(1, args.repeat))
+    runs, machine, limits = all_runs(work, manifest, peers, args)
     results = report.checks(
         runs, content, machine["seconds"], [p.label for p in peers if p.label in ("restic", "borg")]
     )
@@ -134,19 +149,32 @@ def run_bench(args: argparse.Namespace, work: Path) -> int:
     return 1 if args.strict and not all(ok for name, ok, detail in results) else 0
 
 
-def all_runs(work: Path, manifest: dict, peers: list, repeat: int) -> tuple:
-    """Every timed step, ours first: (runs in table order, median machine limit, all limits)."""
+def all_runs(work: Path, manifest: dict, peers: list, args: argparse.Namespace) -> tuple:
+    """Every timed step, ours first, the busy ones after the quiet ones: (runs in table order, median machine
+    limit, all limits)."""
     disks = manifest["disks"]
-    runs, machine, limits = steps.our_steps(work, disks, repeat)
+    runs, machine, limits = steps.our_steps(work, disks, max(1, args.repeat))
     runs += steps.per_vm_steps(work, disks)
     for peer in peers:
         runs += steps.peer_steps(peer, work, disks)
         print(f"{peer.label}: done", file=sys.stderr)
+    if args.busy:
+        runs += steps.busy_steps(work, disks, busy_tools(work, runs, peers))
+        print("busy steps: done", file=sys.stderr)
     runs.sort(key=lambda r: steps.STEPS.index(r.step))  # one table ordered by step, tools in the order they ran
     runs += steps.growth_runs(work, manifest)
     samples = [m["seconds"] for m in limits]
     runs.append(tools.Run("machine limit (2 threads)", limit.STEP, machine["seconds"], machine["cpu"], samples=samples))
     return runs, machine, limits
+
+
+def busy_tools(work: Path, runs: list, peers: list) -> list:
+    """Ours (job mode), restic's best mode of the quiet full backup, and borg (its default chunker)."""
+    chosen = [tools.Ours(work)]
+    if any(p.label.startswith("restic") for p in peers):
+        best = report.best_mode(runs, "restic", "full").tool
+        chosen += [p for p in peers if p.label == best]
+    return chosen + [p for p in peers if p.label == "borg"]
 
 
 def peer_tools(work: Path, args: argparse.Namespace) -> list:

@@ -14,12 +14,15 @@ import subprocess
 from pathlib import Path
 
 import limit
+import load
 
 import tools
 
 PER_VM_LABEL = "ours (process per VM)"
 RANGES_STEP = "incr+RCT (feature)"  # exact changed ranges, which the peers cannot take: not like for like
-STEPS = ("full", "incremental", RANGES_STEP, "restore")
+BUSY = "busy "  # the prefix of a step timed with load.py's load running
+BUSY_STEPS = tuple(BUSY + step for step in ("full", "incremental", "restore"))
+STEPS = ("full", "incremental", RANGES_STEP, "restore", *BUSY_STEPS)
 
 
 def link_live(work: Path, disks: list, day: str) -> dict:
@@ -70,31 +73,34 @@ def settle() -> None:
 
 
 def backup_all(tool: object, step: str, live: dict, ranges: dict | None = None) -> tools.Run:
+    """``step`` of ``tool`` for every VM of ``live``, timed to durability; a busy step with the load running."""
     settle()
     warm_page_cache(live)
     run = tools.Run(tool.label, step)
-    if getattr(tool, "job_mode", False):
-        tool.backup_job(run, live, ranges)
-    else:
-        for vm, paths in live.items():
-            tool.backup(run, vm, paths, ranges[vm] if ranges else None)
-    tools.make_durable(run, tool.repo)
+    with load.running(tool.repo.parent, step.startswith(BUSY)):
+        if getattr(tool, "job_mode", False):
+            tool.backup_job(run, live, ranges)
+        else:
+            for vm, paths in live.items():
+                tool.backup(run, vm, paths, ranges[vm] if ranges else None)
+        tools.make_durable(run, tool.repo)
     run.stored = tools.repository_size(tool.repo)
     return run
 
 
-def restore_all(tool: object, work: Path, live: dict) -> tools.Run:
-    run = tools.Run(tool.label, "restore")
+def restore_all(tool: object, work: Path, live: dict, step: str = "restore") -> tools.Run:
+    run = tools.Run(tool.label, step)
     targets = {vm: work / "restore" / tool.label / vm for vm in live}
     for target in targets.values():
         shutil.rmtree(target, ignore_errors=True)
     settle()
-    if getattr(tool, "job_mode", False):
-        tool.restore_job(run, targets)
-    else:
-        for vm, target in targets.items():
-            tool.restore(run, vm, target)
-    tools.make_durable(run, work / "restore")
+    with load.running(work, step.startswith(BUSY)):
+        if getattr(tool, "job_mode", False):
+            tool.restore_job(run, targets)
+        else:
+            for vm, target in targets.items():
+                tool.restore(run, vm, target)
+        tools.make_durable(run, work / "restore")
     for vm, target in targets.items():
         if tool.label == "ours":  # correctness, untimed: the restored disk equals the source
             restored = target / live[vm][0].name
@@ -166,14 +172,21 @@ def per_vm_steps(work: Path, disks: list) -> list:
     return runs
 
 
-def peer_steps(peer: object, work: Path, disks: list) -> list:
-    """A peer's full backup of day 1, incremental of day 2 and restore; its repository is removed after."""
+def peer_steps(peer: object, work: Path, disks: list, prefix: str = "") -> list:
+    """A tool's full backup of day 1, incremental of day 2 (like for like: no ranges) and restore, each step
+    named with ``prefix`` (``BUSY``: with the load running); its repository is removed after."""
     peer.init()
-    runs = [backup_all(peer, "full", link_live(work, disks, "day1"))]
+    runs = [backup_all(peer, prefix + "full", link_live(work, disks, "day1"))]
     live = link_live(work, disks, "day2")
-    runs += [backup_all(peer, "incremental", live), restore_all(peer, work, live)]
+    runs += [backup_all(peer, prefix + "incremental", live), restore_all(peer, work, live, prefix + "restore")]
     peer.remove()
     return runs
+
+
+def busy_steps(work: Path, disks: list, tools_to_load: list) -> list:
+    """The like-for-like steps again for each of ``tools_to_load`` (ours, restic's best mode, borg), with
+    load.py's CPU hog and I/O writer running during each timed step."""
+    return [run for tool in tools_to_load for run in peer_steps(tool, work, disks, BUSY)]
 
 
 def growth_runs(work: Path, manifest: dict) -> list:

@@ -119,8 +119,8 @@ class Ours(Tool):
 
     name = "hyperv-datamover"
 
-    def __init__(self, work: Path, label: str = "ours", compression: str = "default", job_mode: bool = True) -> None:
-        self.label, self.compression, self.job_mode = label, compression, job_mode
+    def __init__(self, work: Path, label: str = "ours", job_mode: bool = True, launcher: Path = LAUNCHER) -> None:
+        self.label, self.compression, self.job_mode, self.launcher = label, "default", job_mode, launcher
         self.repo = repository_for(work, label)
         self.jobs = work / "jobs"
         self.secret = work / "passphrase.txt"
@@ -128,7 +128,15 @@ class Ours(Tool):
         self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
     def _cli(self, *args: str) -> list:
-        return [sys.executable, str(LAUNCHER), *args, "--passphrase-file", str(self.secret), "--no-progress", "--json"]
+        return [
+            sys.executable,
+            str(self.launcher),
+            *args,
+            "--passphrase-file",
+            str(self.secret),
+            "--no-progress",
+            "--json",
+        ]
 
     def init(self) -> None:
         self.remove()
@@ -143,13 +151,16 @@ class Ours(Tool):
 
     def backup_job(self, run: Run, live: dict, ranges: dict | None = None) -> None:
         """Every VM of ``live`` ({vm: paths}) in one process; ``ranges``: {vm: changed ranges file}."""
+        measured(run, self.backup_job_command(live, ranges), self.env)
+
+    def backup_job_command(self, live: dict, ranges: dict | None = None) -> list:
+        """The command line backing up every VM of ``live`` in one process (its job file written)."""
         entries = [
             {"vm": vm, "sources": list(map(str, paths)), "changed_ranges": _ranges(ranges, vm)}
             for vm, paths in live.items()
         ]
         job = self._job_file("backup", entries)
-        command = self._cli("backup", str(self.repo), "--job", str(job), "--compression", self.compression)
-        measured(run, command, self.env)
+        return self._cli("backup", str(self.repo), "--job", str(job), "--compression", self.compression)
 
     def restore(self, run: Run, vm: str, target: Path) -> None:
         measured(run, self._cli("restore", str(self.repo), str(target), "--vm", vm, "--overwrite"), self.env)

@@ -1,8 +1,10 @@
 """The write side of one backup: appends new chunks to packs and commits them (packs, then an index file).
 
-A full pack is made durable (fsync, rename, directory fsync) on a background thread, so the disk flush
-overlaps with hashing and compressing the next chunks; its chunks stay "pending" (known for dedup) until
-then. ``commit`` waits for every pack before writing the index file, keeping the commit order.
+The disk never makes the caller wait while there is room: new blobs are appended to the pack on a thread
+of their own (append_queue.py, up to ``StoreLimits.queued_bytes`` waiting), and a full pack is made durable
+(fsync, rename, directory fsync) on another, so writes and fsyncs overlap with hashing and compressing the
+next chunks. A chunk stays "pending" (known for dedup) from ``store`` until its pack is durable. ``commit``
+waits for every blob and pack before writing the index file, keeping the commit order.
 
 The shared in-memory index (a job keeps one for all its VMs) learns a session's packs only at ``commit``,
 once its index file is durable: until then they are the session's own (``known`` still finds their chunks
@@ -24,8 +26,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Deque, Dict, Iterable, List, Optional, Tuple
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.diskio import PACK_STAGE_SIZE
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import remove_quietly
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.protocol import Protocol
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.append_queue import AppendQueue
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     INDEX_DIR,
     MAX_PACKS_IN_FLUSH,
@@ -38,11 +42,14 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repo
 
 @dataclass(frozen=True)
 class StoreLimits:
-    """How large a pack grows before it is closed, and how many closed packs are flushed at once (more wait:
-    this bounds the dirty data, not the memory). Tests pass small ones to get many packs from a small disk."""
+    """How large a pack grows before it is closed, how many closed packs are flushed at once (more wait:
+    this bounds the dirty data, not the memory), and how many bytes of new blobs may wait for their append
+    (the memory the overlap costs: four direct writes' worth). Tests pass small ones to get many packs from a
+    small disk."""
 
     pack_target: int = PACK_TARGET_SIZE
     packs_in_flush: int = MAX_PACKS_IN_FLUSH
+    queued_bytes: int = 4 * PACK_STAGE_SIZE
 
 
 DEFAULT_LIMITS = StoreLimits()  # frozen, so one instance serves as every default
@@ -73,6 +80,7 @@ class StoreSession:
         self._flusher: Optional[ThreadPoolExecutor] = None
         self.finished: Dict[bytes, List[PackEntry]] = {}
         self._finished_index = Index()  # the chunks of ``finished``: durable packs no index file names yet
+        self._appends = AppendQueue(self._append, limits.queued_bytes, PACK_STAGE_SIZE, "datamover-append")
 
     def known(self, chunk_id: bytes) -> bool:
         """True when the chunk is stored already or queued in this session (safe from worker threads)."""
@@ -83,14 +91,20 @@ class StoreSession:
         if self.known(chunk_id):
             return False
         self._pending[chunk_id] = None
-        if self.repository is None:
-            return True
+        if self.repository is not None:
+            # A blob stored as read (incompressible, unencrypted) is a view of the caller's read buffer, which
+            # the caller reuses once this returns: the append, later, needs bytes of its own.
+            blob = stored if isinstance(stored, bytes) else bytes(stored)
+            self._appends.put((chunk_id, blob, raw_length, flags), len(blob))
+        return True
+
+    def _append(self, blob: Tuple[bytes, bytes, int, int]) -> None:
+        """Add a blob to the open pack, closing the pack once full (on the append thread)."""
         if self._writer is None:
             self._writer = self.repository.new_pack_writer()
-        self._writer.add(chunk_id, stored, raw_length, flags)
+        self._writer.add(*blob)
         if self._writer.size >= self.limits.pack_target:
             self._finish_pack()
-        return True
 
     def _finish_pack(self) -> None:
         writer, self._writer = self._writer, None
@@ -115,6 +129,7 @@ class StoreSession:
         and for packs an interrupted run left unindexed."""
         if self.repository is None:
             return
+        self._appends.drain()  # the append thread is idle from here on: this thread finishes the last pack
         if self._writer is not None and len(self._writer):
             self._finish_pack()
         elif self._writer is not None:
@@ -145,6 +160,7 @@ class StoreSession:
 
     def abort(self) -> None:
         """Undo what this session wrote (nothing durable names it yet)."""
+        self._appends.close()  # after the blob being appended, if any: nothing else touches the pack from here
         if self._writer is not None:
             self._writer.abort()
             self._writer = None
@@ -163,6 +179,7 @@ class StoreSession:
         self._pending.clear()
 
     def _stop_flusher(self) -> None:
+        self._appends.close()
         if self._flusher is not None:
             self._flusher.shutdown(wait=True)
             self._flusher = None

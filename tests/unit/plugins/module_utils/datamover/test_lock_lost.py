@@ -25,7 +25,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock
 MiB = 1 << 20
 STALE = 1.0  # the run's lease is half of it
 SMALL = Chunking(block_size=256 << 10, compression="none")  # many chunks and (with LIMITS) many packs
-LIMITS = StoreLimits(pack_target=MiB)
+LIMITS = StoreLimits(pack_target=MiB, queued_bytes=0)  # no blob queued ahead: packs are published half way
 
 
 def packs_of(repo: Path) -> List[str]:

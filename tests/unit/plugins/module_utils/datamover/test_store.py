@@ -38,7 +38,8 @@ CHILD = textwrap.dedent(
             print("PARKED", flush=True)
             sys.stdin.readline()  # park here, mid-backup, until killed
 
-    limits = StoreLimits(pack_target=2 << 20)  # many small packs, so some are durable when the kill comes
+    # many small packs, and no blob queued ahead of its append, so some packs are durable when the kill comes
+    limits = StoreLimits(pack_target=2 << 20, queued_bytes=0)
     with runs.open_session(sys.argv[1], workers=2, disk_opener=open_fake_disk, limits=limits) as session:
         session.backup(BackupEntry("vm1", (sys.argv[2],)), Chunking(compression="none"), progress)
     """
