@@ -248,3 +248,21 @@ def build(root: Path, vms: int, scale: float) -> dict:
     }
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+# The largest virtual size a VHDX may declare (64 TiB, MS-VHDX 2.6.2.2 "Virtual Disk Size"), holding a few written
+# stretches far apart: what the data mover keeps per chunk of the virtual size shows up here, and only here.
+HUGE_VIRTUAL_SIZE = "64T"
+HUGE_WRITES = ((0, 4 * MIB, 0x5A), (32 << 40, MIB, 0xA5), ((64 << 40) - MIB, MIB, 0x3C))  # (offset, length, byte)
+
+
+def build_huge_disk(root: Path) -> Path:
+    """A dynamic VHDX of HUGE_VIRTUAL_SIZE made by qemu-img, with HUGE_WRITES written by qemu-io (a few MiB on disk)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "huge.vhdx"
+    path.unlink(missing_ok=True)
+    options = f"subformat=dynamic,block_size={VHDX_BLOCK}"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "vhdx", "-o", options, str(path), HUGE_VIRTUAL_SIZE], check=True)
+    writes = [arg for offset, length, byte in HUGE_WRITES for arg in ("-c", f"write -P {byte} {offset} {length}")]
+    subprocess.run(["qemu-io", "-f", "vhdx", *writes, str(path)], check=True, capture_output=True)
+    return path

@@ -163,6 +163,7 @@ def all_runs(work: Path, manifest: dict, peers: list, args: argparse.Namespace) 
         print("busy steps: done", file=sys.stderr)
     runs.sort(key=lambda r: steps.STEPS.index(r.step))  # one table ordered by step, tools in the order they ran
     runs += steps.growth_runs(work, manifest)
+    runs += steps.huge_disk_runs(work)
     samples = [m["seconds"] for m in limits]
     runs.append(tools.Run("machine limit (2 threads)", limit.STEP, machine["seconds"], machine["cpu"], samples=samples))
     return runs, machine, limits

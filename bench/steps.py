@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import corpus
 import limit
 import load
 
@@ -204,3 +205,28 @@ def growth_runs(work: Path, manifest: dict) -> list:
         runs.append(run)
         ours.remove()
     return runs
+
+
+HUGE_LABEL = "ours (64 TiB virtual disk)"
+
+
+def huge_disk_runs(work: Path) -> list:
+    """Ours' full backup and restore of a 64 TiB dynamic VHDX holding a few MiB (corpus.build_huge_disk): the
+    peak memory of both must not follow the virtual size."""
+    disk = corpus.build_huge_disk(work / "rss-huge")
+    ours = tools.Ours(work, label="rss-huge")
+    ours.init()
+    backup = tools.Run(HUGE_LABEL, "full", content=limit.allocated_bytes([disk]))
+    settle()
+    ours.backup(backup, "huge", [disk])
+    tools.make_durable(backup, ours.repo)
+    backup.stored = tools.repository_size(ours.repo)
+    target = work / "restore" / "rss-huge"
+    shutil.rmtree(target, ignore_errors=True)
+    restore = tools.Run(HUGE_LABEL, "restore", content=backup.content)
+    settle()
+    ours.restore(restore, "huge", target)
+    tools.make_durable(restore, target)
+    shutil.rmtree(target, ignore_errors=True)
+    ours.remove()
+    return [backup, restore]

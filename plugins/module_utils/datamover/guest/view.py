@@ -16,9 +16,8 @@ from typing import Optional
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList, id_span
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 
 CACHED_CHUNKS = 8  # 8 MiB with the default 1 MiB chunk: an MFT stretch and a folder's index stay warm
 
@@ -111,20 +110,20 @@ class DiskView(RandomAccessFile):
 
     def _chunk(self, number: int) -> bytes:
         start, length = self.chunks.chunk_range(number)
-        if self.chunks.kinds[number] != KIND_DATA:
+        chunk_id = self.chunks.id_of(number)
+        if chunk_id is None:  # a zero or unallocated chunk
             return bytes(length)
         data = self._cache.get(number)
         if data is not None:
             self._cache.move_to_end(number)
             return data
-        data = self._load(number, start, length)
+        data = self._load(chunk_id, start, length)
         self._cache[number] = data
         if len(self._cache) > CACHED_CHUNKS:
             self._cache.popitem(last=False)
         return data
 
-    def _load(self, number: int, start: int, length: int) -> bytes:
-        chunk_id = bytes(self.chunks.ids[id_span(number, number + 1)])
+    def _load(self, chunk_id: bytes, start: int, length: int) -> bytes:
         try:
             data = self.repo.load_chunk(chunk_id, self._codec)
         except CorruptionError as exc:

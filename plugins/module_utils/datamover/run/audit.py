@@ -12,36 +12,68 @@ ranges called unchanged with the baseline's: any difference is a change RCT did 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import Iterator, Optional, Tuple
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList, id_span
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_runs import Entry, Ids
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import CHUNK_ID_SIZE
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import Spans, complement, total
 
 SHOWN_OFFSETS = 16  # the first missed chunks named in the result; the count says how many in all
+Piece = Tuple[int, int, Optional[Ids], Optional[Ids]]  # start, end, the ids in each list (None: not DATA)
 
 
 @dataclass(frozen=True)
 class RangeAudit:
-    """The baseline of one disk and the chunks its changed ranges touch (1) or leave alone (0)."""
+    """The baseline of one disk and the chunks its changed ranges touch."""
 
     baseline: ChunkList
-    changed: bytearray
+    changed: Spans
 
 
-def _same(read: ChunkList, base: ChunkList, number: int) -> bool:
-    """Whether chunk ``number`` holds the same content in both lists (zero and unallocated read alike)."""
-    read_data, base_data = read.kinds[number] == KIND_DATA, base.kinds[number] == KIND_DATA
-    if read_data != base_data:
-        return False
-    return not read_data or read.ids[id_span(number, number + 1)] == base.ids[id_span(number, number + 1)]
+def _ids_in(entry: Entry, start: int, end: int) -> Optional[Ids]:
+    ids = entry[3]
+    if ids is None:
+        return None
+    return ids[(start - entry[0]) * CHUNK_ID_SIZE : (end - entry[0]) * CHUNK_ID_SIZE]
+
+
+def _pieces(read: Iterator[Entry], base: Iterator[Entry]) -> Iterator[Piece]:
+    """The two lists' runs over one span, cut where either changes kind."""
+    one, other = next(read, None), next(base, None)
+    while one is not None and other is not None:
+        start, end = max(one[0], other[0]), min(one[1], other[1])
+        yield start, end, _ids_in(one, start, end), _ids_in(other, start, end)
+        if one[1] == end:
+            one = next(read, None)
+        if other[1] == end:
+            other = next(base, None)
+
+
+def _missed(piece: Piece) -> Iterator[int]:
+    """The chunks of ``piece`` whose content differs (zero and unallocated read alike): only DATA is compared."""
+    start, end, read_ids, base_ids = piece
+    if read_ids is None and base_ids is None:
+        return
+    if read_ids is None or base_ids is None:
+        yield from range(start, end)
+        return
+    if bytes(read_ids) == bytes(base_ids):
+        return
+    for number in range(start, end):
+        at = slice((number - start) * CHUNK_ID_SIZE, (number - start + 1) * CHUNK_ID_SIZE)
+        if read_ids[at] != base_ids[at]:
+            yield number
 
 
 def audit_result(read: ChunkList, audit: RangeAudit) -> dict:
     """``{chunks_checked, chunks_missed, missed_offsets}``: the chunks outside the ranges, and those that changed."""
-    unchanged = list(read.numbers(audit.changed, 0))
-    missed: List[int] = [number for number in unchanged if not _same(read, audit.baseline, number)]
-    return {
-        "chunks_checked": len(unchanged),
-        "chunks_missed": len(missed),
-        "missed_offsets": [read.chunk_range(number)[0] for number in missed[:SHOWN_OFFSETS]],
-    }
+    unchanged = complement(audit.changed, read.count)
+    missed_count, shown = 0, []
+    for start, end in unchanged:
+        for piece in _pieces(read.entries(start, end), audit.baseline.entries(start, end)):
+            for number in _missed(piece):
+                missed_count += 1
+                if len(shown) < SHOWN_OFFSETS:
+                    shown.append(read.chunk_range(number)[0])
+    return {"chunks_checked": total(unchanged), "chunks_missed": missed_count, "missed_offsets": shown}

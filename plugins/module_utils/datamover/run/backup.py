@@ -52,6 +52,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hash
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import encode_chunk_lists
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import numbers
 
 Progress = Optional[Callable[[int, int], None]]
 IN_FLIGHT_BUDGET = 48 << 20  # bytes of chunks being hashed/compressed at once (bounds peak memory)
@@ -123,7 +124,7 @@ class ChunkWork:
 def chunks_to_read(streams: List[Stream]) -> Iterator[Tuple[int, int]]:
     """(stream, chunk number) of every chunk to read, in disk order."""
     for stream_no, stream in enumerate(streams):
-        for number in stream.chunks.numbers(stream.to_read, 1):
+        for number in numbers(stream.to_read):
             yield stream_no, number
 
 
@@ -144,7 +145,7 @@ def run_streams(work: ChunkWork, threads: Tuple[int, Optional[Executor]], stats:
     workers, executor = threads
     streams = work.streams
     total = sum(s.chunks.size for s in streams)
-    done = total - sum(s.chunks.covered_bytes(s.to_read, 1) for s in streams)
+    done = total - sum(s.chunks.bytes_of(s.to_read) for s in streams)
     window = in_flight(workers, work.pool.size)
     results = ordered_map(chunks_to_read(streams), work, workers, window, executor=executor)
     try:

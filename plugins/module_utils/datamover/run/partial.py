@@ -15,7 +15,6 @@ disk's ``incremental.partial_fallbacks`` says so.
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import DefaultDict, Dict, Iterable, List, NamedTuple, Optional, Tuple
@@ -26,9 +25,9 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit import SHOWN_OFFSETS
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import Range
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList, id_span
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import Spans, contains, merged
 
 # Reads of the source are rounded out to 4 KiB, the largest sector size of a virtual disk (a VHDX's logical and
 # physical sector sizes are 512 or 4096 bytes, [MS-VHDX] 2.6.2.4 and 2.6.2.5,
@@ -63,17 +62,17 @@ def whole(length: int) -> Filled:
 
 
 def partial_chunks(
-    ranges: Iterable[Range], chunks: ChunkList, to_read: bytearray, baseline: ChunkList
+    ranges: Iterable[Range], chunks: ChunkList, to_read: Spans, baseline: ChunkList
 ) -> Dict[int, PartialChunk]:
-    """The chunks to read (1 in ``to_read``) that the ranges touch but do not cover; the others stay whole reads."""
+    """The chunks to read (in ``to_read``) that the ranges touch but do not cover; the others stay whole reads."""
     pieces, covered = _cut(ranges, chunks.size, chunks.chunk_size)
     found = {}
-    for number, spans in pieces.items():
+    for number, byte_spans in pieces.items():
         start, length = chunks.chunk_range(number)
-        merged = _merged(spans)
-        if not to_read[number] or merged == [(start, start + length)] or _inside(covered, number):
+        joined = merged(byte_spans)
+        if not contains(to_read, number) or joined == [(start, start + length)] or contains(covered, number):
             continue
-        found[number] = PartialChunk(tuple((s, e - s) for s, e in merged), _baseline_id(baseline, number))
+        found[number] = PartialChunk(tuple((s, e - s) for s, e in joined), baseline.id_of(number))
     return found
 
 
@@ -92,30 +91,7 @@ def _cut(ranges: Iterable[Range], size: int, chunk_size: int) -> Tuple[DefaultDi
         if last > first:
             pieces[last].append((last * chunk_size, end))
             covered.append((first + 1, last))
-    return pieces, _merged(covered)
-
-
-def _merged(spans: List[Span]) -> List[Span]:
-    """Sorted spans with overlapping or touching ones joined."""
-    merged: List[Span] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _inside(spans: List[Span], number: int) -> bool:
-    """Whether ``number`` lies in one of the sorted, disjoint spans."""
-    at = bisect.bisect_right(spans, (number, float("inf"))) - 1
-    return at >= 0 and spans[at][0] <= number < spans[at][1]
-
-
-def _baseline_id(baseline: ChunkList, number: int) -> Optional[bytes]:
-    if baseline.kinds[number] != KIND_DATA:
-        return None
-    return bytes(baseline.ids[id_span(number, number + 1)])
+    return pieces, merged(covered)
 
 
 class BaselineChunks:

@@ -27,7 +27,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.partial import PartialChunk, partial_chunks
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan import (
     baseline_problem,
-    changed_mask,
+    changed_spans,
     chunk_kinds,
     plan_reads,
 )
@@ -36,9 +36,10 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import Spans
 
 Value = TypeVar("Value")
-Plan = Tuple[Optional[ChunkList], Optional[bytearray], Optional[str]]  # baseline chunks, changed mask, reason
+Plan = Tuple[Optional[ChunkList], Optional[Spans], Optional[str]]  # baseline chunks, changed chunks, reason
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Stream:
     source: Readable
     chunks: ChunkList
     disk: Optional[DiskShape] = None
-    to_read: bytearray = field(default_factory=bytearray)  # 1 for each chunk to read
+    to_read: Spans = field(default_factory=list)  # the chunks to read
     partial: Dict[int, PartialChunk] = field(default_factory=dict)  # chunks to read only in part, by number
     incremental: dict = field(default_factory=dict)  # how the chunks to read were chosen, and why
     change_id: Optional[str] = None  # a disk's RCT id at the time of the backup (the caller's), recorded
@@ -223,13 +224,13 @@ def _usable_baseline(
     problem = baseline_problem(base_chunks, chunks.size, chunks.chunk_size, index)
     if problem is not None:
         return None, None, problem
-    return base_chunks, changed_mask(changes.ranges, chunks.size, chunks.chunk_size), None
+    return base_chunks, changed_spans(changes.ranges, chunks.size, chunks.chunk_size), None
 
 
 def _count_planned(stream: Stream, stats: Stats) -> None:
     """After planning, DATA entries are exactly the chunks carried over; every other chunk not read is empty."""
     chunks = stream.chunks
-    carried = chunks.covered_bytes(chunks.kinds, KIND_DATA)
-    stats.chunks_reused += chunks.kinds.count(KIND_DATA)
+    carried = chunks.covered_bytes(KIND_DATA)
+    stats.chunks_reused += chunks.count_of(KIND_DATA)
     stats.bytes_deduplicated += carried
-    stats.bytes_zero += chunks.size - carried - chunks.covered_bytes(stream.to_read, 1)
+    stats.bytes_zero += chunks.size - carried - chunks.bytes_of(stream.to_read)

@@ -1,125 +1,100 @@
 """Restore points: the chunk list of each disk/file and the small JSON record that publishes them.
 
-A chunk list is compact (one kind byte and a 32-byte id slot per chunk, no per-chunk objects). A restore
-point is two files in ``points/``: ``<id>.chunks`` (all its chunk lists) and, written last, ``<id>.point``
-(JSON: VM, time, disks, files, stats, and the SHA-256 of the chunk list file). The set of ``.point``
-files is the catalog: a restore point exists exactly when its record does.
+A chunk list is held and stored as runs of one kind (chunk_runs.py): its cost is what the disk holds, not its
+virtual size; points written before runs (one kind byte per chunk) are still read. A restore point is two files
+in ``points/``: ``<id>.chunks`` (all its chunk lists) and, written last, ``<id>.point`` (JSON: VM, time, disks,
+files, stats, and the SHA-256 of the chunk list file). The set of ``.point`` files is the catalog: a restore
+point exists exactly when its record does.
 """
 
 from __future__ import annotations
 
-import re
 import struct
-from functools import lru_cache
-from typing import Iterator, List, Optional, Pattern, Tuple, Union
+from typing import List, Optional, Tuple
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.byteruns import byte_runs
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_runs import ChunkList, RunBuilder
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CHUNK_ID_SIZE,
     KIND_DATA,
     KIND_UNALLOCATED,
+    KIND_ZERO,
     STREAM_HEADER,
 )
 
 STREAM_COUNT = struct.Struct("<I")
+# How a stream's entries follow its header, said by the header's third field (reserved, always 0, before runs):
+KINDS_ENCODING = 0  # one kind byte per chunk, then the ids of the DATA chunks (still read: older points)
+RUNS_ENCODING = 1  # a run count, (length, kind) per run, then the ids of the DATA chunks (written since)
+RUN_COUNT = struct.Struct("<Q")
+RUN_ENTRY = struct.Struct("<QB")  # chunks in the run, their kind
+KINDS = (KIND_DATA, KIND_ZERO, KIND_UNALLOCATED)
 # What a disk's record says of a VHDX's identity (run/streams.py); null in records written before it was kept.
 IDENTITY_KEYS = ("disk_id", "vhd_type", "parent_locator")
-ByteFlags = Union[bytes, bytearray]
 
 
-@lru_cache(maxsize=None)
-def _run_pattern(value: int) -> Pattern[bytes]:
-    return re.compile(re.escape(bytes([value])) + b"+")
+def encode_stream(chunks: ChunkList) -> bytes:
+    """A stream as RUNS_ENCODING: its size costs nothing, only its runs and its DATA ids do."""
+    runs = list(chunks.entries())
+    table = b"".join(RUN_ENTRY.pack(end - start, kind) for start, end, kind, _ids in runs)
+    ids = b"".join(bytes(ids) for _start, _end, _kind, ids in runs if ids is not None)
+    return STREAM_HEADER.pack(chunks.size, chunks.chunk_size, RUNS_ENCODING) + RUN_COUNT.pack(len(runs)) + table + ids
 
 
-def runs_of(flags: ByteFlags, value: int) -> Iterator[Tuple[int, int]]:
-    """(start, end) of every maximal run of ``value`` in ``flags`` (one byte per chunk).
-
-    Whole-disk passes go run by run instead of chunk by chunk: a disk of a million chunks is a few runs
-    of unchanged, zero or unallocated chunks, found at the speed of a byte scan.
-    """
-    return (match.span() for match in _run_pattern(value).finditer(flags))
+def _take(payload: memoryview, position: int, length: int, name: str) -> memoryview:
+    piece = payload[position : position + length]
+    if len(piece) != length:
+        raise CorruptionError(f"chunk list {name} is truncated")
+    return piece
 
 
-def id_span(start: int, end: int) -> slice:
-    """Where the ids of chunks ``start`` to ``end`` (excluded) sit in a chunk list's id array."""
-    return slice(start * CHUNK_ID_SIZE, end * CHUNK_ID_SIZE)
+def _runs_table(payload: memoryview, position: int, name: str) -> Tuple[List[Tuple[int, int]], int]:
+    """RUNS_ENCODING's (length, kind) table at ``position``; return it and the position after it."""
+    (count,) = RUN_COUNT.unpack(_take(payload, position, RUN_COUNT.size, name))
+    position += RUN_COUNT.size
+    table = _take(payload, position, count * RUN_ENTRY.size, name)
+    return list(RUN_ENTRY.iter_unpack(table)), position + len(table)
 
 
-class ChunkList:
-    """Kinds and ids of the chunks of one stream (a disk or a file) on a fixed grid of ``chunk_size``."""
-
-    def __init__(self, size: int, chunk_size: int) -> None:
-        self.size = size
-        self.chunk_size = chunk_size
-        self.count = -(-size // chunk_size)
-        self.kinds = bytearray([KIND_UNALLOCATED]) * self.count
-        self.ids = bytearray(self.count * CHUNK_ID_SIZE)
-
-    def chunk_range(self, number: int) -> Tuple[int, int]:
-        """Byte offset and length of chunk ``number`` (the last one may be short)."""
-        offset = number * self.chunk_size
-        return offset, min(self.chunk_size, self.size - offset)
-
-    def set(self, number: int, kind: int, chunk_id: Optional[bytes] = None) -> None:
-        self.kinds[number] = kind
-        if kind == KIND_DATA:
-            self.ids[id_span(number, number + 1)] = chunk_id
-
-    def numbers(self, flags: ByteFlags, value: int) -> Iterator[int]:
-        """The chunk numbers whose entry in ``flags`` (one byte per chunk) is ``value``, in disk order."""
-        for start, end in runs_of(flags, value):
-            yield from range(start, end)
-
-    def data_chunks(self) -> Iterator[Tuple[int, bytes]]:
-        """(chunk number, id) of every stored chunk, in disk order."""
-        ids = self.ids
-        for number in self.numbers(self.kinds, KIND_DATA):
-            yield number, bytes(ids[id_span(number, number + 1)])
-
-    def copy_span(self, other: ChunkList, start: int, end: int) -> None:
-        """Take the entries of chunks ``start`` to ``end`` (excluded) from ``other``, a list on the same grid."""
-        self.kinds[start:end] = other.kinds[start:end]
-        self.ids[id_span(start, end)] = other.ids[id_span(start, end)]
-
-    def covered_bytes(self, flags: ByteFlags, value: int) -> int:
-        """Bytes of the chunks whose entry in ``flags`` (one byte per chunk) is ``value``."""
-        covered = flags.count(value) * self.chunk_size
-        if covered and flags[-1] == value:  # the last chunk may be short
-            covered -= self.count * self.chunk_size - self.size
-        return covered
-
-    def encode(self) -> bytes:
-        data_ids = b"".join(self.ids[id_span(start, end)] for start, end in runs_of(self.kinds, KIND_DATA))
-        return STREAM_HEADER.pack(self.size, self.chunk_size, 0) + bytes(self.kinds) + data_ids
+def _kinds_table(payload: memoryview, position: int, count: int, name: str) -> Tuple[List[Tuple[int, int]], int]:
+    """KINDS_ENCODING's kind bytes at ``position`` as a (length, kind) table; and the position after them."""
+    kinds = _take(payload, position, count, name)
+    return [(end - start, kind) for start, end, kind in byte_runs(kinds)], position + count
 
 
 def decode_stream(payload: memoryview, position: int, name: str) -> Tuple[ChunkList, int]:
-    """Decode one stream at ``position``; return it and the position after it."""
+    """Decode one stream (either encoding) at ``position``; return it and the position after it."""
     try:
-        size, chunk_size, _ignored = STREAM_HEADER.unpack_from(payload, position)
+        size, chunk_size, encoding = STREAM_HEADER.unpack_from(payload, position)
     except struct.error as exc:
         raise CorruptionError(f"chunk list {name} is truncated") from exc
     if chunk_size == 0:
         raise CorruptionError(f"chunk list {name} has chunk size 0")
+    if encoding not in (KINDS_ENCODING, RUNS_ENCODING):
+        raise CorruptionError(f"chunk list {name} has an unknown encoding {encoding} (written by a newer version?)")
     chunks = ChunkList(size, chunk_size)
     position += STREAM_HEADER.size
-    chunks.kinds[:] = payload[position : position + chunks.count]
-    if len(chunks.kinds) != chunks.count:
-        raise CorruptionError(f"chunk list {name} is truncated")
-    position += chunks.count
-    for start, end in runs_of(chunks.kinds, KIND_DATA):
-        length = (end - start) * CHUNK_ID_SIZE
-        run_ids = payload[position : position + length]
-        if len(run_ids) != length:
-            raise CorruptionError(f"chunk list {name} is truncated")
-        chunks.ids[id_span(start, end)] = run_ids
-        position += length
+    if encoding == RUNS_ENCODING:
+        table, position = _runs_table(payload, position, name)
+    else:
+        table, position = _kinds_table(payload, position, chunks.count, name)
+    builder, start = RunBuilder(), 0
+    for length, kind in table:
+        if kind not in KINDS or length == 0 or start + length > chunks.count:
+            raise CorruptionError(f"chunk list {name} has a bad run at chunk {start}")
+        ids = _take(payload, position, length * CHUNK_ID_SIZE, name) if kind == KIND_DATA else None
+        position += len(ids) if ids is not None else 0
+        builder.add(start, start + length, kind, ids)
+        start += length
+    if start != chunks.count:
+        raise CorruptionError(f"chunk list {name} covers {start} of its {chunks.count} chunks")
+    chunks.adopt(builder)
     return chunks, position
 
 
 def encode_chunk_lists(streams: List[ChunkList]) -> bytes:
-    return STREAM_COUNT.pack(len(streams)) + b"".join(stream.encode() for stream in streams)
+    return STREAM_COUNT.pack(len(streams)) + b"".join(encode_stream(stream) for stream in streams)
 
 
 def decode_chunk_lists(payload: bytes, name: str) -> List[ChunkList]:

@@ -10,10 +10,13 @@ All integers are little-endian; GUIDs are stored in Microsoft's mixed-endian lay
 
 from __future__ import annotations
 
+import array
+import bisect
 import struct
+import sys
 import uuid
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.checksum import (
     checksum_valid,
@@ -211,6 +214,9 @@ def build_parent_locator(pairs: Dict[str, str]) -> bytes:
 
 
 # --- BAT geometry --------------------------------------------------------------------------------------------------
+BAT_SLICE_ENTRIES = 1 << 17  # BAT entries read or written at once: 1 MiB (the table is never held whole)
+
+
 def chunk_ratio(block_size: int, logical_sector_size: int) -> int:
     """Payload blocks described by one sector bitmap block: 2^23 sectors per bitmap block."""
     return (1 << 23) * logical_sector_size // block_size
@@ -231,3 +237,20 @@ def payload_entry_index(block: int, ratio: int) -> int:
 
 def bitmap_entry_index(chunk: int, ratio: int) -> int:
     return chunk * (ratio + 1) + ratio
+
+
+def bat_slices(entries: Dict[int, int], count: int) -> Iterator[Tuple[int, bytes]]:
+    """(byte offset in the BAT, bytes) of each slice of a ``count``-entry BAT that holds one of the non-zero
+    ``entries`` (index -> entry). A slice of zeros is left out: a new file's hole reads as zeros already, and a
+    64 TiB disk of 1 MiB blocks has a 512 MiB BAT, mostly zeros, never built whole."""
+    indexes = sorted(entries)
+    for first in range(0, count, BAT_SLICE_ENTRIES):
+        last = min(first + BAT_SLICE_ENTRIES, count)
+        inside = indexes[bisect.bisect_left(indexes, first) : bisect.bisect_left(indexes, last)]
+        if inside:
+            table = array.array("Q", bytes(8 * (last - first)))
+            for index in inside:
+                table[index - first] = entries[index]
+            if sys.byteorder == "big":  # pragma: no cover
+                table.byteswap()
+            yield first * 8, table.tobytes()

@@ -12,10 +12,8 @@ Layout: 0 file identifier, 64/128 KiB headers, 192/256 KiB region tables, 1 MiB 
 
 from __future__ import annotations
 
-import array
 import bisect
 import os
-import sys
 import uuid
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple, Union
@@ -84,7 +82,8 @@ class VhdxWriter:
         )
         self._ratio = fmt.chunk_ratio(block_size, logical_sector_size)
         count = fmt.bat_entry_count(virtual_size, block_size, logical_sector_size, parent is not None)
-        self._bat = array.array("Q", bytes(8 * count))
+        self._bat: Dict[int, int] = {}  # BAT index -> entry, for the entries that are not 0 (the table is sparse)
+        self._bat_count = count
         self._bat_length = -(-count * 8 // MiB) * MiB
         self._next_offset = BAT_OFFSET + self._bat_length
         if fixed:
@@ -147,7 +146,7 @@ class VhdxWriter:
     def _write_piece(self, block: int, within: int, piece: memoryview) -> None:
         zero = is_zero(piece)
         index = fmt.payload_entry_index(block, self._ratio)
-        if self._bat[index] == 0:
+        if index not in self._bat:
             if zero and self._locator is None:
                 return  # a dynamic disk reads unallocated blocks as zero
             self._bat[index] = self._next_offset
@@ -178,7 +177,7 @@ class VhdxWriter:
         try:
             self._finish_bat()
             os.ftruncate(self._fd, self._next_offset)
-            self._pwrite(BAT_OFFSET, _bat_bytes(self._bat))
+            self._write_bat()
             self._pwrite(METADATA_OFFSET, build_metadata(replace(self._disk, locator=self._locator)))
             regions = {
                 fmt.BAT_GUID: fmt.Region(BAT_OFFSET, self._bat_length, True),
@@ -212,12 +211,16 @@ class VhdxWriter:
             return
         # Every chunk gets a bitmap block, all-clear ones as file holes: some readers (libvhdi) mishandle
         # a differencing disk whose bitmap entries are NOT_PRESENT, although MS-VHDX allows it.
-        for chunk in range(len(self._bat) // (self._ratio + 1)):
+        for chunk in range(self._bat_count // (self._ratio + 1)):
             self._bat[fmt.bitmap_entry_index(chunk, self._ratio)] = self._next_offset | fmt.SB_BLOCK_PRESENT
             bitmap = self._bitmaps.get(chunk)
             if bitmap is not None:
                 self._pwrite(self._next_offset, bytes(bitmap))
             self._next_offset += fmt.SECTOR_BITMAP_BLOCK_SIZE
+
+    def _write_bat(self) -> None:
+        for position, table in fmt.bat_slices(self._bat, self._bat_count):
+            self._pwrite(BAT_OFFSET + position, table)
 
     def _write_headers(self) -> None:
         file_write, data_write = uuid.uuid4(), uuid.uuid4()
@@ -289,10 +292,3 @@ def _add_interval(intervals: List[Tuple[int, int]], start: int, end: int) -> Non
     if first < last:
         start, end = min(start, intervals[first][0]), max(end, intervals[last - 1][1])
     intervals[first:last] = [(start, end)]
-
-
-def _bat_bytes(bat: array.array) -> bytes:
-    if sys.byteorder == "big":  # pragma: no cover
-        bat = array.array("Q", bat)
-        bat.byteswap()
-    return bat.tobytes()

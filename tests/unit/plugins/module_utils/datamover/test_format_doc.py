@@ -113,10 +113,7 @@ class DocReader:
         payload, position = self.envelope(chunk_file), 4
         disk = point["disks"][0]
         for _ignored in range(disk["stream"] + 1):
-            size, chunk_size, _ignored = struct.unpack_from("<QII", payload, position)
-            count = -(-size // chunk_size)
-            kinds = payload[position + 16 : position + 16 + count]
-            ids_at = position + 16 + count
+            size, chunk_size, kinds, ids_at = stream_at(payload, position)
             position = ids_at + 32 * kinds.count(0)
         out = bytearray(size)
         for number, kind in enumerate(kinds):
@@ -125,6 +122,20 @@ class DocReader:
                 out[number * chunk_size : number * chunk_size + len(data)] = data
                 ids_at += 32
         return bytes(out)
+
+
+def stream_at(payload: bytes, position: int) -> tuple:
+    """One stream's header, its kinds (one byte per chunk, from either encoding) and where its ids start."""
+    size, chunk_size, encoding = struct.unpack_from("<QII", payload, position)
+    count, position = -(-size // chunk_size), position + 16
+    if encoding == 0:
+        return size, chunk_size, payload[position : position + count], position + count
+    assert encoding == 1
+    (runs,) = struct.unpack_from("<Q", payload, position)
+    table = [struct.unpack_from("<QB", payload, position + 8 + 9 * n) for n in range(runs)]
+    kinds = b"".join(bytes([kind]) * length for length, kind in table)
+    assert len(kinds) == count
+    return size, chunk_size, kinds, position + 8 + 9 * runs
 
 
 @pytest.mark.parametrize(

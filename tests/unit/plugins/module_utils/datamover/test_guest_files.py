@@ -171,7 +171,7 @@ def _damage_chunk_at(repository: Path, disk_offset: int) -> None:
     point = find_point(repo, "web01", "latest")
     stream = chunk_lists(repo, point)[next(d["stream"] for d in point["disks"] if d["name"] == "gpt.vhdx")]
     number = disk_offset // stream.chunk_size
-    location = repo.index.lookup(bytes(stream.ids[number * 32 : number * 32 + 32]))
+    location = repo.index.lookup(stream.id_of(number))
     repo.close()
     with open(repo.pack_path(location.pack_id), "r+b") as pack:
         pack.seek(location.offset + location.stored_length // 2)
