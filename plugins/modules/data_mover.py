@@ -72,7 +72,22 @@ options:
       - O(operation=restore_file) extracts the guest file or folder O(path) into this directory (created when
         missing). Guest names are made safe for the host (characters such as C(/), C(\), C(:), C(*) or C(?)
         become C(_)) and nothing is written outside it.
+      - For O(operation=restore_file), a UNC path (C(\\server\share\folder)) writes onto a Windows host's folder
+        through SMB as O(smb_username) (the Python package smbprotocol, on a data mover host that is not Windows);
+        on Windows without O(smb_username), Windows opens it as the data mover's identity. The same refusals
+        apply; a C(.) or C(..) in it is refused.
     type: path
+  smb_username:
+    description:
+      - User (C(DOMAIN\user) or C(user@domain)) that O(operation=restore_file) writes a UNC O(destination) as.
+    type: str
+  smb_password:
+    description: Password of O(smb_username).
+    type: str
+  smb_port:
+    description: TCP port of the SMB server of a UNC O(destination).
+    type: int
+    default: 445
   format:
     description: Disk format the restore writes. V(raw) writes sparse raw images.
     type: str
@@ -168,7 +183,8 @@ options:
         and comparing them with the restore point's chunk ids. The result is the same virtual content as a full
         restore; the file keeps its own disk id, type and block size.
       - Refused, before anything is written, when an existing disk differs in format (O(format)), virtual size or
-        logical sector size, or is a differencing disk or a VHDX with a pending log. A disk that does not exist
+        logical sector size, or is a differencing disk or a VHDX with a pending log; with O(overwrite), such a disk
+        is restored in full over it instead, its output naming why in C(full_restore). A disk that does not exist
         yet is restored in full; VM files are replaced.
       - Each rolled-back output reports C(rollback) with bytes_compared, bytes_read, bytes_written,
         chunks_written and chunks_unchanged. Not with O(salvage).
@@ -261,8 +277,11 @@ attributes:
     platforms: [posix, windows]
     details:
       - On a host reached over C(ansible.builtin.winrm) or C(ansible.builtin.psrp), the action plugin runs the data
-        mover component that M(backup.hyperv.proxy_components) installed, in one round trip; the passphrase travels
-        on standard input (inside the options document), never on a command line, in a file or in the environment.
+        mover component that M(backup.hyperv.proxy_components) installed as a scheduled task; the start polls it in
+        the same round trip and the poll that sees it end releases it, so a job that ends within a few seconds is
+        one round trip, a longer one a poll every 5 seconds. The passphrase travels on standard input (inside the
+        options document), then only in the job's folder until the engine has read it, never on a command line or
+        in the environment.
       - Elsewhere (C(local), C(ssh)) it runs as a Python module where the task runs.
 seealso:
   - name: Data mover guide
@@ -370,6 +389,16 @@ EXAMPLES = r"""
     path: '\Users\ann\Documents'
     destination: /srv/restore/ann
 
+- name: Extract the same folder onto a Windows file server through SMB
+  backup.hyperv.data_mover:
+    operation: restore_file
+    repository: /srv/backup/repo
+    vm: web01
+    path: '\Users\ann\Documents'
+    destination: '\\fs1\restore\ann'
+    smb_username: CONTOSO\svc-restore
+    smb_password: "{{ vault_smb_password }}"
+
 - name: Check every stored chunk
   backup.hyperv.data_mover:
     operation: verify
@@ -449,7 +478,8 @@ outputs:
     - The files the restore wrote (in check mode, would write), each with name, path, format and size.
     - A VHDX disk also has C(disk_id) (its virtual disk id, the source's when the restore point recorded it) and
       C(vhd_type) (V(fixed) or V(dynamic); a differencing source is restored as one dynamic disk), and a
-      rolled-back disk (O(rollback)) C(rollback), what it compared, read and wrote.
+      rolled-back disk (O(rollback)) C(rollback), what it compared, read and wrote; a disk O(rollback) with
+      O(overwrite) restored in full C(full_restore), why it could not be rolled back.
     - O(operation=restore_file) - each folder and file written (in check mode, would write), with C(path) (guest),
       C(kind), C(size) and C(target) (host path).
   returned: when O(operation) is V(restore) or V(restore_file)
@@ -506,8 +536,10 @@ bytes_written:
   returned: when O(operation=restore_file)
   type: int
 ok:
-  description: Whether verification found no damage (the task fails otherwise).
-  returned: when O(operation=verify)
+  description:
+    - Whether verification found no damage, or O(operation=list) no damaged restore point record (the task fails
+      otherwise, with the whole result).
+  returned: when O(operation) is V(verify) or V(list)
   type: bool
 checked_chunks:
   description: Distinct chunks read back and re-hashed.
@@ -517,10 +549,12 @@ damaged:
   description:
     - O(operation=verify) - each damaged chunk where it is used, with vm, restore_point, disk, offset, length,
       pack (V(null) when no pack holds it) and reason.
+    - O(operation=list) - each restore point whose record cannot be read, with C(id) and C(reason); the other
+      points are listed in RV(vms). O(operation=forget) removes it; prune deletes nothing while it is there.
     - O(operation=restore) with O(salvage) - each output that could not be written whole, with name, path,
       marker (the C(.damaged.json) file beside it), ranges (C([offset, length]) pairs left zero), bytes_lost and
       first_reason. Absent when the restore point was whole.
-  returned: when O(operation=verify), or a salvage restore met damage
+  returned: when O(operation) is V(verify) or V(list), or a salvage restore met damage
   type: list
   elements: dict
 points:
@@ -662,8 +696,10 @@ def main() -> None:
         result = run(DataMoverOptions.from_params(module.params, check_mode=module.check_mode))
     except DataMoverError as err:
         module.fail_json(msg=str(err))
-    if module.params["operation"] == "verify" and not result.get("ok", True):
-        module.fail_json(**dict(result, msg=f"verification found damage in {module.params['repository']}"))
+    operation = module.params["operation"]
+    if operation in ("verify", "list") and not result.get("ok", True):
+        found = "verification found damage" if operation == "verify" else "list found damaged restore point records"
+        module.fail_json(**dict(result, msg=f"{found} in {module.params['repository']}"))
     if result.get("failed_vms"):  # the job's other VMs are done; their results are in the task's
         failed = ", ".join(result["failed_vms"])
         module.fail_json(**dict(result, msg=f"{module.params['operation']} failed for VM {failed}"))

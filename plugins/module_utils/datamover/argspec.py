@@ -55,6 +55,9 @@ ARGUMENT_SPEC = {
     "partition": {"type": "int"},
     "path": {"type": "str", "default": GuestQuery.path},
     "pattern": {"type": "str"},
+    "smb_username": {"type": "str"},  # restore_file to a UNC destination through SMB (guest/targets.py)
+    "smb_password": {"type": "str", "no_log": True},
+    "smb_port": {"type": "int", "default": GuestQuery.smb_port},
     "component": {"type": "str"},  # a Windows proxy's data mover (the action plugin); the engine ignores it
 }
 

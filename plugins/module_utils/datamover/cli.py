@@ -269,7 +269,7 @@ def main(
     if result.get("failed_vms"):  # a job with failed VMs: the others are done, the status says not all
         stderr.write(f"hyperv-datamover: error: {options.operation} failed for VM {', '.join(result['failed_vms'])}\n")
         return 1
-    return 3 if options.operation == "verify" and not result.get("ok", True) else 0
+    return 3 if options.operation in ("verify", "list") and not result.get("ok", True) else 0
 
 
 def _options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO) -> DataMoverOptions:

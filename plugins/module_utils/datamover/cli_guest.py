@@ -2,7 +2,8 @@
 
 Each names a volume inside a restore point (``--vm`` for its latest one, or ``--restore-point``; ``--disk``
 and ``--partition`` when there are several) and a guest path such as ``'\\Docs\\report.txt'`` (``/`` works
-too). ``restore-file`` draws a progress bar on stderr when it is a terminal (``--progress`` to force it).
+too). ``restore-file`` draws a progress bar on stderr when it is a terminal (``--progress`` to force it), and
+writes a UNC destination through SMB (``--smb-username``, ``--smb-password-file``; guest/targets.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,27 @@ def add_guest_operations(add: AddParser) -> None:
     extract.add_argument("destination", help="host folder to write into (created if missing)")
     extract.add_argument("--overwrite", action="store_true", help="replace files that exist in the destination")
     extract.add_argument("--dry-run", action="store_true", help="show what would be written; write nothing")
+    _smb_arguments(extract)
     _volume_arguments(extract)
+
+
+def _smb_arguments(parser: argparse.ArgumentParser) -> None:
+    """A UNC destination (\\\\server\\share\\folder) written through SMB; the password only from a file."""
+    smb = "a UNC destination, written through SMB"
+    parser.add_argument("--smb-username", help=f"user for {smb} (DOMAIN\\user or user@domain)")
+    parser.add_argument(
+        "--smb-password-file", dest="smb_password", type=_first_line, metavar="FILE", help="its password, first line"
+    )
+    parser.add_argument("--smb-port", type=int, help="SMB port of the server (default: 445)")
+
+
+def _first_line(path: str) -> str:
+    """A secret from the first line of a file (never from the command line, which other users can read)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _volume_arguments(parser: argparse.ArgumentParser) -> None:

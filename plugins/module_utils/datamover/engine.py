@@ -10,7 +10,7 @@ here. Each takes the lock it needs (exclusive to write, shared to read) and retu
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.prune import prune
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
@@ -43,10 +43,15 @@ def init_repository(access: RepositoryAccess, new: NewRepository = AS_CONFIGURED
 
 
 def list_restore_points(access: RepositoryAccess, vm: Optional[str] = None) -> dict:
-    """Catalog of restore points; lock-free, since a record appears and disappears atomically."""
+    """Catalog of restore points; lock-free, since a record appears and disappears atomically. A record that
+    cannot be read is in ``damaged`` with the reason (its VM is unknown, so it is named whatever ``vm`` is), the
+    others are listed, and ``ok`` is false."""
     repo = Repository(access.path, access.passphrase)
-    grouped = points_by_vm(repo, vm)
-    return {"vms": {name: [summary(p) for p in points] for name, points in sorted(grouped.items())}}
+    unreadable: Dict[str, str] = {}
+    grouped = points_by_vm(repo, vm, unreadable)
+    damaged = [{"id": point_id, "reason": reason} for point_id, reason in sorted(unreadable.items())]
+    listing = {name: [summary(p) for p in points] for name, points in sorted(grouped.items())}
+    return {"vms": listing, "damaged": damaged, "ok": not damaged}
 
 
 def baselines(access: RepositoryAccess, vms: Optional[Sequence[str]] = None) -> dict:

@@ -17,6 +17,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.extr
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.locate import GuestVolume, open_volume
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.ntfs import Entry
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.query import GuestQuery
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.targets import host_folder
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.session import Session
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import find_point
@@ -91,11 +92,12 @@ def _matches(guest: GuestVolume, start: Entry, pattern: str) -> Iterator[Entry]:
 def restore_file(o: DataMoverOptions, progress: Progress, opener: Any) -> Reply:
     def extraction(guest: GuestVolume, query: GuestQuery) -> Reply:
         entry = guest.volume.resolve(query.path)
-        destination = str(query.destination)
-        planned, skipped = plan(guest, [entry], destination, query.overwrite)
-        written = 0
-        if not o.check_mode:
-            written = extract(guest, planned, progress)
+        folder = host_folder(str(query.destination), query.smb_credentials())
+        try:
+            planned, skipped = plan(guest, [entry], folder, query.overwrite)
+            written = 0 if o.check_mode else extract(guest, folder, planned, progress)
+        finally:
+            folder.close()
         outputs = [item.to_dict() for item in planned]
         return {
             "changed": bool(planned),

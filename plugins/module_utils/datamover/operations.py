@@ -68,7 +68,9 @@ def plan_restore(access: RepositoryAccess, entry: RestoreEntry) -> Reply:
     if existing and not (entry.overwrite or entry.rollback):
         raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
     if entry.rollback:
-        refuse_mismatches([(d, os.path.join(folder, output_name(d, fmt)), fmt) for d in point["disks"]], entry.salvage)
+        disks = [(d, os.path.join(folder, output_name(d, fmt)), fmt) for d in point["disks"]]
+        full = refuse_mismatches(disks, entry.salvage, entry.overwrite)
+        outputs = [{**o, "full_restore": full[o["path"]]} if o["path"] in full else o for o in outputs]
     return {"changed": True, "restore_point": point["id"], "vm": entry.vm, "outputs": outputs}
 
 

@@ -1,4 +1,5 @@
-"""Guest files and folders written into a folder of the data mover host, safely.
+"""Guest files and folders written into a folder of the data mover host or a Windows host's (guest/targets.py),
+safely.
 
 Names come from the guest and are not trusted: each is one path component, with the characters neither
 Linux nor Windows takes in a name (``/ \\ : * ? " < > |`` and control characters) replaced by ``_`` and the
@@ -16,12 +17,10 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, List, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError, DataMoverError
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import (
-    describe_os_error,
-    remove_quietly,
-)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import describe_os_error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.locate import GuestVolume
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.ntfs import Entry
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.targets import Folder
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.view import DamagedChunkError
 
 BLOCK = 1 << 20  # bytes read and written at a time
@@ -48,57 +47,55 @@ def safe_name(name: str) -> str:
 
 
 def plan(
-    guest: GuestVolume, chosen: Iterable[Entry], destination: str, overwrite: bool
+    guest: GuestVolume, chosen: Iterable[Entry], folder: Folder, overwrite: bool
 ) -> Tuple[List[Planned], List[str]]:
-    """What extracting ``chosen`` (files and folders, folders whole) writes, and the links left out; fails as
-    the extraction would (an existing file without ``overwrite``, a target outside ``destination``)."""
-    root = os.path.realpath(destination)
+    """What extracting ``chosen`` (files and folders, folders whole) into ``folder`` writes, and the links left out;
+    fails as the extraction would (an existing file without ``overwrite``, a target outside the folder)."""
     planned: List[Planned] = []
     skipped: List[str] = []
     for entry in chosen:
-        _add(
-            guest,
-            entry,
-            os.path.join(root, safe_name(entry.name or guest.partition.name or "volume")),
-            planned,
-            skipped,
-        )
+        name = safe_name(entry.name or guest.partition.name or "volume")
+        _add(guest, entry, folder, folder.join(folder.root, name), (planned, skipped))
     for item in planned:
-        _check_inside(root, item.target)
-    _refuse_existing(planned, overwrite)
+        _check_inside(folder, item.target)
+    _refuse_existing(folder, planned, overwrite)
     return planned, skipped
 
 
-def _add(guest: GuestVolume, entry: Entry, target: str, planned: List[Planned], skipped: List[str]) -> None:
+def _add(guest: GuestVolume, entry: Entry, folder: Folder, target: str, found: Tuple[list, list]) -> None:
+    planned, skipped = found
     if entry.kind == "link":
         skipped.append(entry.path)  # its target is a path of the running guest: not followed
         return
     planned.append(Planned(entry, target))
     if entry.kind == "directory":
         for child in guest.volume.entries(entry):
-            _add(guest, child, os.path.join(target, safe_name(child.name)), planned, skipped)
+            _add(guest, child, folder, folder.join(target, safe_name(child.name)), found)
 
 
-def _check_inside(root: str, target: str) -> None:
-    resolved = os.path.realpath(target)
-    if os.path.commonpath([root, resolved]) != root:
-        raise DataMoverError(f"{target} would be written outside the destination {root}: refused")
+def _check_inside(folder: Folder, target: str) -> None:
+    if not folder.inside(target):
+        raise DataMoverError(f"{target} would be written outside the destination {folder.root}: refused")
 
 
-def _refuse_existing(planned: List[Planned], overwrite: bool) -> None:
+def _refuse_existing(folder: Folder, planned: List[Planned], overwrite: bool) -> None:
     """A folder may exist (the extraction adds to it); a file only with ``overwrite``; a link or a thing of the
     other kind never (writing through a link could leave the destination)."""
-    wrong = [p.target for p in planned if os.path.lexists(p.target) and _other_kind(p)]
+    try:
+        present = [p for p in planned if folder.lexists(p.target)]
+        wrong = [p.target for p in present if folder.islink(p.target) or folder.isdir(p.target) != _is_folder(p)]
+    except OSError as exc:
+        raise DataMoverError(describe_os_error("reading", folder.root, exc)) from exc
     if wrong:
         raise DataMoverError(f"the destination holds a link or another kind of item at {', '.join(wrong[:5])}")
-    files = [p.target for p in planned if p.entry.kind == "file" and os.path.lexists(p.target)]
+    files = [p.target for p in present if not _is_folder(p)]
     if files and not overwrite:
         shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
         raise DataMoverError(f"destination exists: {shown} (set overwrite to replace)")
 
 
-def _other_kind(item: Planned) -> bool:
-    return os.path.islink(item.target) or os.path.isdir(item.target) != (item.entry.kind == "directory")
+def _is_folder(item: Planned) -> bool:
+    return item.entry.kind == "directory"
 
 
 class _Meter:
@@ -113,41 +110,39 @@ class _Meter:
             self.progress(self.done, self.total)
 
 
-def extract(guest: GuestVolume, planned: List[Planned], progress: Progress = None) -> int:
+def extract(guest: GuestVolume, folder: Folder, planned: List[Planned], progress: Progress = None) -> int:
     """Write every planned folder and file (folders come before what they hold); returns the file bytes written."""
     meter = _Meter(sum(p.entry.size for p in planned if p.entry.kind == "file"), progress)
     for item in planned:
         if item.entry.kind == "directory":
-            _make_folder(item.target)
+            _make_folder(folder, item.target)
         else:
-            _write_file(guest, item, meter)
+            _write_file(guest, folder, item, meter)
     return meter.done
 
 
-def _make_folder(path: str) -> None:
+def _make_folder(folder: Folder, path: str) -> None:
     try:
-        os.makedirs(path, exist_ok=True)
+        folder.makedirs(path)
     except OSError as exc:
         raise DataMoverError(describe_os_error("creating", path, exc)) from exc
 
 
-def _write_file(guest: GuestVolume, item: Planned, meter: _Meter) -> None:
+def _write_file(guest: GuestVolume, folder: Folder, item: Planned, meter: _Meter) -> None:
     """Write one file under a temporary name, then rename it over the target."""
-    _make_folder(os.path.dirname(item.target))
+    _make_folder(folder, folder.parent(item.target))
     temporary = f"{item.target}.{os.getpid()}.restoring"
     try:
         stream = guest.volume.open_data(item.entry)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-        with os.fdopen(os.open(temporary, flags, 0o644), "wb") as output:
+        with folder.open_new(temporary) as output:
             _copy(guest, item.entry, stream, output, meter)
             output.truncate(item.entry.size)  # a trailing hole
-        os.utime(temporary, (item.entry.mtime, item.entry.mtime))
-        os.replace(temporary, item.target)
+        folder.put_in_place(temporary, item.target, item.entry.mtime)
     except OSError as exc:
-        remove_quietly(temporary)
+        folder.remove_quietly(temporary)
         raise DataMoverError(describe_os_error("writing", item.target, exc)) from exc
     except BaseException:
-        remove_quietly(temporary)
+        folder.remove_quietly(temporary)
         raise
 
 

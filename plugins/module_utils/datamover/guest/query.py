@@ -3,10 +3,11 @@ where to extract. Frozen, checked by ``from_params`` (one place for each rule an
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.targets import SMB_PORT, SmbCredentials
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import LATEST
 
 GUEST_OPERATIONS = ("ls", "find", "restore_file")
@@ -23,8 +24,11 @@ class GuestQuery:
     partition: Optional[int] = None
     path: str = ROOT  # ls: the folder; find: where to search; restore_file: the file or folder to extract
     pattern: Optional[str] = None  # find: a glob such as *.docx, or Reports\*\q?.txt
-    destination: Optional[str] = None  # restore_file: a folder of the host that runs the data mover
+    destination: Optional[str] = None  # restore_file: a folder of the data mover host, or a UNC path
     overwrite: bool = False
+    smb_username: Optional[str] = None  # restore_file to a UNC path through SMB (guest/targets.py)
+    smb_password: Optional[str] = field(default=None, repr=False)
+    smb_port: int = SMB_PORT
 
     @classmethod
     def from_params(cls, operation: str, p: Mapping[str, Any]) -> GuestQuery:
@@ -38,8 +42,15 @@ class GuestQuery:
             raise DataMoverError("find needs pattern, a glob such as *.docx")
         if operation == "restore_file" and not p.get("destination"):
             raise DataMoverError("restore_file needs destination, a folder to extract into")
+        port = p.get("smb_port")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+            raise DataMoverError(f"smb_port must be a TCP port from 1 to 65535 (got {port!r})")
         keys = ("vm", "restore_point", "disk", "partition", "path", "pattern", "destination", "overwrite")
+        keys += ("smb_username", "smb_password", "smb_port")
         return cls(**{key: p[key] for key in keys if p.get(key) is not None})  # type: ignore[arg-type]
+
+    def smb_credentials(self) -> SmbCredentials:
+        return SmbCredentials(self.smb_username, self.smb_password, self.smb_port)
 
     def to_params(self) -> Dict[str, Any]:
         return asdict(self)

@@ -44,6 +44,6 @@ def _describe(repo: Repository, point_id: str) -> Dict[str, Optional[str]]:
     """The id and VM of a point; a damaged record's VM is unknown (null)."""
     try:
         vm: Optional[str] = repo.read_point(point_id)["vm"]
-    except (DataMoverError, ValueError):
+    except (DataMoverError, ValueError, OSError):  # damaged, or the disk cannot read it
         vm = None
     return {"id": point_id, "vm": vm}

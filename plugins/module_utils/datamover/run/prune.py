@@ -4,6 +4,9 @@ Order, so that a crash at any step never breaks a listed restore point: (1) dele
 records; (2) copy the live chunks of mostly-garbage packs into new packs; (3) publish one new index of
 every surviving pack; (4) delete the old index files; (5) delete garbage and repacked packs. A crash
 between steps leaves only extra (unreferenced or unindexed) data, which the next prune removes.
+
+A restore point record or chunk list that cannot be read stops prune before anything is deleted (that point
+may use any chunk): docs/datamover.md, "Failure and repair".
 """
 
 from __future__ import annotations
@@ -14,18 +17,36 @@ from typing import Dict, List, Optional, Set
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RepositoryAccess
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, points_by_vm
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import (
+    points_by_vm,
+    readable_chunk_lists,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreSession
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackEntry
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 
 
-def _referenced(repo: Repository, points: List[dict]) -> Set[bytes]:
+def _referenced(streams_of: Dict[str, List[ChunkList]]) -> Set[bytes]:
     ids: Set[bytes] = set()
-    for point in points:
-        for stream in chunk_lists(repo, point):
+    for streams in streams_of.values():
+        for stream in streams:
             ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
     return ids
+
+
+def _refuse_damage(unreadable: Dict[str, str]) -> None:
+    """A restore point whose record or chunk list cannot be read may use any chunk (its VM and chunks are
+    unknown): no chunk can be proved unused, so nothing is deleted until it is recovered or forgotten."""
+    if not unreadable:
+        return
+    named = "; ".join(f"restore point {point_id}: {reason}" for point_id, reason in sorted(unreadable.items()))
+    ids = ", ".join(sorted(unreadable))
+    raise DataMoverError(
+        f"prune refused, nothing was deleted: {named}. Its chunks are unknown, so no chunk can be proved unused. "
+        f"Put the file back from a copy of the repository, or forget it (operation forget, restore_points [{ids}]), "
+        "then prune again"
+    )
 
 
 def _classify(repo: Repository, live_ids: Set[bytes]) -> Dict[str, Dict[bytes, List[PackEntry]]]:
@@ -60,12 +81,15 @@ def prune(access: RepositoryAccess, keep_last: int, *, vm: Optional[str] = None,
             if not check_mode:
                 repo.clean_tmp()
             repo.load_index()
+            unreadable: Dict[str, str] = {}
             dropped, kept = [], []
-            for group in points_by_vm(repo).values():
+            for group in points_by_vm(repo, unreadable=unreadable).values():
                 in_scope = vm is None or group[0]["vm"] == vm
                 dropped += group[:-keep_last] if in_scope else []
                 kept += group[-keep_last:] if in_scope else group
-            plan = _classify(repo, _referenced(repo, kept))
+            streams_of = readable_chunk_lists(repo, kept, unreadable)
+            _refuse_damage(unreadable)
+            plan = _classify(repo, _referenced(streams_of))
             result = _summary(dropped, plan)
             if not check_mode and (dropped or plan["repack"] or plan["delete"]):
                 _apply(repo, dropped, plan)

@@ -83,8 +83,7 @@ def restore_into(
     existing = [path for _ignored, path, _ignored in targets if os.path.exists(path)]
     if existing and not (entry.overwrite or entry.rollback):
         raise DataMoverError(f"destination exists: {', '.join(existing)} (set overwrite to replace)")
-    if entry.rollback:
-        refuse_mismatches(targets, entry.salvage)
+    full = refuse_mismatches(targets, entry.salvage, entry.overwrite) if entry.rollback else {}
     os.makedirs(destination, exist_ok=True)
     stats = Stats(bytes_logical=sum(s.size for s in streams))
     meter = Meter(stats.bytes_logical, progress)
@@ -92,10 +91,11 @@ def restore_into(
     for record, path, fmt in targets:
         stream = streams[record["stream"]]
         salvage = Salvage() if entry.salvage else None
-        if rolls_back(entry.rollback, record, path):
+        if rolls_back(entry.rollback, record, path) and path not in full:
             identity = rollback_stream(repo, stream, path, fmt, (workers, executor), meter.reach, stats)
         else:
             identity = _restore_stream(repo, record, stream, path, fmt, (workers, executor), stats, meter, salvage)
+            identity.update({"full_restore": full[path]} if path in full else {})
         meter.advance(stream.size - meter.stream_done)
         written.append({"name": record["name"], "path": path, "format": fmt, "size": stream.size, **identity})
         lost = salvage.finish(path, point, record["name"]) if salvage is not None else None

@@ -31,10 +31,12 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.pipeline import ordered_map
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan import chunk_kinds
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import spans
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList, id_span
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import contains, merged
 
 
 @dataclass
@@ -102,19 +104,22 @@ class ChunkCompare:
 
     def __init__(self, repo: Repository, chunks: ChunkList, existing: DiskSource) -> None:
         self.repo, self.chunks, self.existing, self.codec = repo, chunks, existing, Codec(0)
-        self.existing_kinds = chunk_kinds(existing.extents(), chunks.size, chunks.chunk_size)
+        kinds = chunk_kinds(existing.extents(), chunks.size, chunks.chunk_size)
+        self.existing_data = [(start, end) for start, end, kind in kinds if kind == KIND_DATA]
+        # Only a chunk stored on either side can differ: the others are zero in both, and never visited.
+        self.spans = merged(self.existing_data + [(start, end) for start, end, _ids in chunks.data_runs()])
 
     def __call__(self, number: int) -> Tuple[int, RollbackCounts, Optional[bytes]]:
         offset, length = self.chunks.chunk_range(number)
         counts = RollbackCounts()
         current = None  # None: the existing chunk is known to be zero
-        if self.existing_kinds[number] == KIND_DATA:
+        if contains(self.existing_data, number):
             current = self.existing.read(offset, length)
             counts.bytes_compared = length
-        if self.chunks.kinds[number] != KIND_DATA:
+        chunk_id = self.chunks.id_of(number)
+        if chunk_id is None:
             same = current is None or is_zero(memoryview(current))
             return offset, counts, None if same else bytes(length)
-        chunk_id = bytes(self.chunks.ids[id_span(number, number + 1)])
         if self.repo.digest(current if current is not None else bytes(length)) == chunk_id:
             return offset, counts, None
         data = self.repo.load_chunk(chunk_id, self.codec)
@@ -136,7 +141,8 @@ def rollback_stream(
     total = RollbackCounts()
     try:
         compare = ChunkCompare(repo, chunks, target.source)
-        for offset, counts, data in ordered_map(range(chunks.count), compare, pool[0], executor=pool[1]):
+        total.chunks_unchanged = chunks.count - spans.total(compare.spans)
+        for offset, counts, data in ordered_map(spans.numbers(compare.spans), compare, pool[0], executor=pool[1]):
             if data is not None:
                 target.write(offset, data)
                 counts.bytes_written, counts.chunks_written = len(data), 1
@@ -162,18 +168,20 @@ def _identity(source: DiskSource) -> Dict[str, str]:
     return {"disk_id": str(source.disk_id), "vhd_type": str(source.vhd_type)}
 
 
-def refuse_mismatches(targets: List[Tuple[dict, str, str]], salvage: bool) -> None:
-    """Before anything is written: every existing disk to roll back matches its restore point disk."""
+def refuse_mismatches(targets: List[Tuple[dict, str, str]], salvage: bool, overwrite: bool = False) -> Dict[str, str]:
+    """Before anything is written: every existing disk to roll back matches its restore point disk. With
+    ``overwrite``, a disk that does not is restored in full instead: returns {path: why} of those."""
     if salvage:
         raise DataMoverError("rollback and salvage cannot be combined: salvage a damaged restore point into a new file")
-    problems = []
+    problems = {}
     for record, path, fmt in targets:
         if rolls_back(True, record, path):
             problem = rollback_problem(record, path, fmt)
             if problem:
-                problems.append(f"disk {record['name']}: {problem}")
-    if problems:
+                problems[path] = f"disk {record['name']}: {problem}"
+    if problems and not overwrite:
         raise DataMoverError(
-            "rollback refused: " + "; ".join(problems) + " (restore without rollback, into another folder or with "
-            "overwrite)"
+            "rollback refused: " + "; ".join(problems.values()) + " (restore without rollback, into another folder, "
+            "or with overwrite to restore such a disk in full)"
         )
+    return problems

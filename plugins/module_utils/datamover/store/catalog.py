@@ -25,14 +25,21 @@ def points_by_vm(
             point = repository.read_point(point_id)
         except FileNotFoundError:
             continue  # deleted by a concurrent prune between listing and reading
-        except (CorruptionError, ValueError) as exc:
+        except (CorruptionError, ValueError, OSError) as exc:
             if unreadable is None:
                 raise
-            unreadable[point_id] = str(exc)
+            unreadable[point_id] = describe_unreadable(exc)
             continue
         if vm is None or point["vm"] == vm:
             grouped.setdefault(point["vm"], []).append(point)
     return grouped
+
+
+def describe_unreadable(exc: Exception) -> str:
+    """Why a record or chunk list cannot be read, in words (an OS error says what failed, not its class)."""
+    if isinstance(exc, OSError) and not isinstance(exc, DataMoverError):
+        return f"cannot be read: {exc.strerror or exc}"
+    return str(exc)
 
 
 def find_point(repository: Repository, vm: Optional[str], restore_point: str) -> dict:
@@ -76,6 +83,6 @@ def readable_chunk_lists(
     for point in points:
         try:
             streams_of[point["id"]] = chunk_lists(repository, point)
-        except DataMoverError as exc:
-            unreadable[point["id"]] = str(exc)
+        except (DataMoverError, ValueError, OSError) as exc:
+            unreadable[point["id"]] = describe_unreadable(exc)
     return streams_of

@@ -55,6 +55,9 @@ class Share:
     folder: Path  # the folder smbd serves, for reading results behind the server's back
     transport: str  # "cifs mount" or "smbprotocol"
     smb_spec: Optional[str]  # for lock_process.py --smb, None when mounted
+    unc: str = ""  # the share's UNC path, \\127.0.0.1\share, reached through smbprotocol with the two below
+    port: int = 0
+    user: str = ""
 
     def path(self, *parts: str) -> str:
         result = self.root
@@ -115,16 +118,18 @@ def samba_share(tmp: Path) -> Iterator[Share]:
             stderr=out,
             start_new_session=True,
         )
+    unc = f"\\\\127.0.0.1\\{SHARE}"
     try:
         _wait_for_port(port, server, log)
         if _try_mount(port, user, mount_point):
             try:
-                yield Share(LOCAL_FILES, str(mount_point), folder, "cifs mount", None)
+                yield Share(LOCAL_FILES, str(mount_point), folder, "cifs mount", None, unc, port, user)
             finally:
                 subprocess.run(["umount", "-l", str(mount_point)], check=False)
         else:
             files = SmbLockFiles(port, user, PASSWORD)
-            yield Share(files, f"\\\\127.0.0.1\\{SHARE}", folder, "smbprotocol", f"127.0.0.1:{port}:{user}:{PASSWORD}")
+            spec = f"127.0.0.1:{port}:{user}:{PASSWORD}"
+            yield Share(files, unc, folder, "smbprotocol", spec, unc, port, user)
     finally:
         server.terminate()
         server.wait(timeout=10)

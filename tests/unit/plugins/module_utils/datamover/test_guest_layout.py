@@ -11,6 +11,7 @@ from guest_disks import tool
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.extract import _check_inside, safe_name
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.partition import partitions
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.targets import LocalFolder
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.view import RandomAccessFile
 
 MiB = 1 << 20
@@ -96,4 +97,4 @@ def test_a_target_reached_through_a_link_out_of_the_destination_is_refused(tmp_p
     outside.mkdir()
     os.symlink(outside, destination / "Docs")
     with pytest.raises(DataMoverError, match="outside the destination"):
-        _check_inside(os.path.realpath(destination), str(destination / "Docs" / "a.txt"))
+        _check_inside(LocalFolder(str(destination)), str(destination / "Docs" / "a.txt"))

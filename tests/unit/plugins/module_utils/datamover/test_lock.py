@@ -102,7 +102,7 @@ def test_backup_refuses_while_another_writer_holds_the_repository(tmp_path, fake
     runs.init(str(repo))
     with RepositoryLock(str(repo / "locks"), exclusive=True), pytest.raises(LockedError, match=f"pid {os.getpid()}"):
         fake_disks.backup(str(repo), "vm", [str(disk)])
-    assert runs.points(str(repo)) == {"vms": {}}
+    assert runs.points(str(repo)) == {"vms": {}, "damaged": [], "ok": True}
     fake_disks.backup(str(repo), "vm", [str(disk)])
 
 

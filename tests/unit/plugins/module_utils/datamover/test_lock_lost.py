@@ -73,7 +73,7 @@ def test_a_backup_whose_lock_is_taken_over_mid_run_publishes_no_restore_point(re
             session.backup(BackupEntry("vm1", (disks[0],)), SMALL, take_over)
         assert "Run the operation again" in str(lost.value)
         assert [r["operation"] for r in take_over.removed] == ["backup"]  # the lock named its holder's operation
-        assert runs.points(str(repo)) == {"vms": {}}
+        assert runs.points(str(repo)) == {"vms": {}, "damaged": [], "ok": True}
         assert not os.listdir(repo / "index")
         # no pack published after the loss, and none deleted: the new holder may be indexing them already
         assert take_over.packs_then and packs_of(repo) == take_over.packs_then
@@ -96,4 +96,4 @@ def test_a_job_that_lost_its_lock_fails_its_next_vms_without_reading_them(repo, 
     assert result["failed_vms"] == ["vm1", "vm2"]
     assert all("lost its repository lock" in r["msg"] for r in result["results"])
     assert fake_disks.bytes_read_total == read_by_vm1 and read_by_vm1 <= 8 * MiB  # vm2 was never read
-    assert runs.points(str(repo)) == {"vms": {}}
+    assert runs.points(str(repo)) == {"vms": {}, "damaged": [], "ok": True}

@@ -141,3 +141,21 @@ def test_rollback_is_not_combined_with_salvage(tmp_path, backed_up):
     restore(repo, "vm1", str(tmp_path / "live"))
     with pytest.raises(DataMoverError, match="rollback and salvage cannot be combined"):
         restore(repo, "vm1", str(tmp_path / "live"), rollback=True, salvage=True)
+
+
+@pytest.mark.parametrize("existing", ["other size", "other format"])
+def test_rollback_with_overwrite_restores_a_mismatched_disk_in_full(tmp_path, backed_up, existing):
+    """overwrite lets a disk that cannot be rolled back be restored in full over it, named in its output."""
+    repo, source = backed_up
+    live = tmp_path / "live" / "os.vhdx"
+    live.parent.mkdir()
+    if existing == "other size":
+        qemu_img("create", "-q", "-f", "vhdx", str(live), str(SIZE + MiB))
+    else:
+        live.write_bytes(b"\x07" * SIZE)
+    planned = restore(repo, "vm1", str(tmp_path / "live"), rollback=True, overwrite=True, check_mode=True)
+    assert "rollback refused" not in str(planned)
+    result = restore(repo, "vm1", str(tmp_path / "live"), rollback=True, overwrite=True)
+    output = result["outputs"][0]
+    assert "rollback" not in output and str(live) in output["full_restore"], output
+    qemu_img("compare", "-q", "-f", "vhdx", "-F", "vhdx", str(source), str(live))

@@ -67,7 +67,7 @@ def test_kill_9_mid_backup_then_verify_rerun_and_restore(tmp_path, fake_disks, f
     assert child.returncode == -signal.SIGKILL
     assert (repo / "locks" / "exclusive").exists()  # left behind by the killed writer
     assert not list((repo / "index").iterdir())  # killed before its commit
-    assert runs.points(str(repo)) == {"vms": {}}
+    assert runs.points(str(repo)) == {"vms": {}, "damaged": [], "ok": True}
     assert runs.verify(str(repo))["ok"]  # stale lock recovered, unindexed packs are fine
     rerun = fake_disks.backup(str(repo), "vm1", [str(disk)], compression="none")
     durable = rerun["stats"]["chunks_reused"]  # chunks of the killed run's durable packs
