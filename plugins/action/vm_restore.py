@@ -6,7 +6,7 @@
 3. Any incompatibility, or a running VM without ``force``: the task fails, naming each in words an admin acts on,
    and nothing is changed. Check mode stops here and says what the import would register.
 4. vm_restore_apply.ps1: stop and unregister the VM it replaces (original), import (Import-VM), cluster role,
-   start. Two round trips in all.
+   start. Two round trips in all. With ``prepare``, only the stop (none when the VM is off already).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.vm_restore import (
     VmRestoreError,
     apply_params,
     check_args,
+    disk_folder,
     planned_vm,
     refusal_message,
     refusals,
@@ -48,11 +49,12 @@ class ActionModule(ActionBase):
             check_args(args)
             read = run_script(self, script, script_params(args))
             result.update(self._decide(args, read))
-            if result.get("failed") or self._task.check_mode:
+            if result.get("failed") or self._task.check_mode or not result["changed"]:
                 return result
             script = "vm_restore_apply"
             applied = run_script(self, script, apply_params(args, read))
             result.update(changed=True, vm=vm_of(applied["Vm"]), steps=list(applied["Steps"] or []))
+            result.update({"disk_folder": disk_folder(result["vm"])} if args["prepare"] else {})
             if self._task.diff:
                 result["diff"]["after"] = result["vm"]
         except ScriptError as exc:
@@ -70,8 +72,19 @@ class ActionModule(ActionBase):
         decided: dict[str, Any] = {"changed": False, "incompatibilities": found, "vm": before}
         if found:
             return {**decided, "failed": True, "msg": refusal_message(found)}
+        if args["prepare"]:  # only the VM turned off, when it runs
+            return self._prepared(decided, before, apply_params(args, read)["Stop"])
         after = planned_vm(args, read)
         decided.update(changed=True, vm=after if self._task.check_mode else before)
         if self._task.diff:
+            decided["diff"] = {"before": before or {}, "after": after}
+        return decided
+
+    def _prepared(self, decided: dict[str, Any], before: dict[str, Any] | None, stop: bool) -> dict[str, Any]:
+        """prepare: a change only when the VM must be turned off; check mode says it would be off."""
+        after = {**(before or {}), "state": "Off"}
+        decided.update(changed=stop, vm=after if stop and self._task.check_mode else before)
+        decided["disk_folder"] = disk_folder(before)
+        if self._task.diff and stop:
             decided["diff"] = {"before": before or {}, "after": after}
         return decided

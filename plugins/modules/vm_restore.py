@@ -31,8 +31,9 @@ options:
     description:
       - Folder on this host holding the restored disks and configuration files, as this host sees it (a CSV path or
         an SMB3 path). Removed after a successful import unless O(remove_source=false).
+      - With O(disks_in_place), the folder holding the restored configuration files (the VM's disk folder, where the
+        data mover rolled the disks back). Required unless O(prepare).
     type: str
-    required: true
   location:
     description: V(original) replaces the VM O(vm); V(new) imports a copy under O(name) with a new VM ID.
     type: str
@@ -77,6 +78,21 @@ options:
     description: Remove O(source) after a successful import (the import copied its files).
     type: bool
     default: true
+  prepare:
+    description:
+      - With O(location=original), only turn the VM off (O(force)) or refuse while it runs, and return it (RV(vm),
+        its disks included); O(source) is not read. The step before the data mover rolls its disks back in place
+        (C(playbooks/restore_vm.yml)), so that the VM is off before anything is written.
+    type: bool
+    default: false
+  disks_in_place:
+    description:
+      - With O(location=original), the VM's own disk files already hold the restore point (a quick rollback by the
+        data mover, O(backup.hyperv.data_mover#module:rollback)); O(source) holds its configuration files. They
+        are moved into the VM's C(Virtual Machines) folder and the VM registered there with its disks where they
+        are (C(Import-VM) without C(-Copy)); O(source) stays.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -148,6 +164,12 @@ incompatibilities:
   returned: success or refusal
   type: list
   elements: dict
+disk_folder:
+  description:
+    - With O(prepare), the folder of the VM's disks as this host names it (where the data mover rolls them back).
+  returned: with O(prepare)
+  type: str
+  sample: C:\ClusterStorage\Volume1\web01
 steps:
   description: What the import did, in order (Stop-VM, Remove-VM, Import-VM, Add-ClusterVirtualMachineRole, ...).
   returned: when the import ran

@@ -15,6 +15,7 @@ Words:
 
 from __future__ import annotations
 
+import ntpath
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +38,7 @@ def vm_restore_argument_spec() -> dict[str, dict[str, Any]]:
     """Options of ``backup.hyperv.vm_restore``."""
     return {
         "vm": {"type": "str", "required": True},
-        "source": {"type": "str", "required": True},
+        "source": {"type": "str"},
         "location": {"type": "str", "required": True, "choices": list(LOCATIONS)},
         "configuration": {"type": "str"},
         "name": {"type": "str"},
@@ -48,6 +49,8 @@ def vm_restore_argument_spec() -> dict[str, dict[str, Any]]:
         "force": {"type": "bool", "default": False},
         "cluster_role": {"type": "bool", "default": True},
         "remove_source": {"type": "bool", "default": True},
+        "prepare": {"type": "bool", "default": False},
+        "disks_in_place": {"type": "bool", "default": False},
     }
 
 
@@ -57,8 +60,10 @@ _NEW_ONLY = ("name", "storage_path", "disk_path")
 
 def check_args(args: Mapping[str, Any]) -> None:
     """Raise VmRestoreError for input Windows would refuse or misread; runs before any round trip."""
+    _check_steps(args)
     try:
-        check_windows_path("source", args["source"], absolute=True, forward_slashes=False)
+        if args["source"] is not None:
+            check_windows_path("source", args["source"], absolute=True, forward_slashes=False)
         if args.get("configuration") is not None:
             check_windows_name("configuration", args["configuration"])
         for option in ("storage_path", "disk_path"):
@@ -84,6 +89,18 @@ def check_args(args: Mapping[str, Any]) -> None:
             raise VmRestoreError(f"{option} must be a VM name, not blank")
 
 
+def _check_steps(args: Mapping[str, Any]) -> None:
+    """prepare (turn the VM off before its disks are rolled back) and disks_in_place (register it over them) are the
+    two steps of a quick rollback around the data mover (playbooks/restore_vm.yml); only prepare reads no source."""
+    if args["location"] == "new" and (args["prepare"] or args["disks_in_place"]):
+        raise VmRestoreError(
+            "prepare and disks_in_place replace the VM of the original location: set location=original, or leave "
+            "them out to import a new VM"
+        )
+    if args["source"] is None and not args["prepare"]:
+        raise VmRestoreError("source is required: the folder on this host holding the restored configuration files")
+
+
 def _check_switches(switches: Mapping[str, Any]) -> None:
     folded = [str(source).casefold() for source in switches]
     twice = sorted({str(s) for s in switches if folded.count(str(s).casefold()) > 1})
@@ -103,13 +120,15 @@ def script_params(args: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters vm_restore_read.ps1 and vm_restore_apply.ps1 share."""
     return {
         "Vm": args["vm"],
-        "Source": args["source"],
+        "Source": args["source"] or "",
         "Location": args["location"],
         "Configuration": args.get("configuration") or "",
         "Name": args.get("name") or "",
         "VirtualMachinePath": args.get("storage_path") or "",
         "VhdPath": args.get("disk_path") or args.get("storage_path") or "",
         "Switches": [{"Source": source, "Target": target} for source, target in args["switches"].items()],
+        "Prepare": args["prepare"],
+        "InPlace": args["disks_in_place"],
     }
 
 
@@ -165,6 +184,12 @@ def vm_of(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "disks": [str(disk) for disk in entry["Disks"] or []],
         "adapters": [{"name": a["Name"], "switch": a["Switch"]} for a in entry["Adapters"] or []],
     }
+
+
+def disk_folder(vm: Mapping[str, Any] | None) -> str | None:
+    """The folder of a VM's disks (the read refuses a VM to replace whose disks are in several folders)."""
+    disks = (vm or {}).get("disks") or []
+    return ntpath.dirname(disks[0]) if disks else None
 
 
 def planned_vm(args: Mapping[str, Any], read: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 # Apply step of backup.hyperv.vm_restore, on the target Hyper-V host, after vm_restore_read.ps1 found nothing in the
 # way. Params: those of vm_restore_read.ps1, and Stop (turn the VM off first), ClusterRole, Start, RemoveSource.
+# Prepare: only Stop-VM -TurnOff (the step before the data mover rolls the disks back in place). InPlace: the disks
+#   are kept (the data mover rolled them back), the configuration files moved from the source into the VM's
+#   'Virtual Machines' folder and registered there (Import-VM without -Copy), the source folder kept.
 # Steps, each run once, in order (the steps before a failure stay done, as on Windows):
 #   original: Stop-VM -TurnOff (its state is replaced anyway; https://learn.microsoft.com/powershell/module/hyper-v/stop-vm),
 #     Remove-ClusterGroup -RemoveResources of its role (FailoverClusters), Remove-VM, then its disk and
@@ -12,13 +15,15 @@
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][string]$Vm,
-    [Parameter(Mandatory = $true)][string]$Source,
+    [string]$Source = '',
     [Parameter(Mandatory = $true)][string]$Location,
     [string]$Configuration = '',
     [string]$Name = '',
     [string]$VirtualMachinePath = '',
     [string]$VhdPath = '',
     [object[]]$Switches = @(),
+    [bool]$Prepare = $false,
+    [bool]$InPlace = $false,
     [bool]$Stop = $false,
     [bool]$ClusterRole = $false,
     [bool]$Start = $false,
@@ -47,6 +52,7 @@ function Remove-ReplacedVm {
     $steps.Add("Remove-VM $($Existing.Name)")
     $restored = @(Get-ChildItem -LiteralPath $Source -File | ForEach-Object { $_.Name })
     foreach ($disk in $disks) {
+        if ($InPlace) { break }  # the rolled-back disks are the restore point's
         if ($restored -contains (Split-Path -Path $disk -Leaf)) { Remove-Item -LiteralPath $disk -Force; $steps.Add("Remove-Item $disk") }
     }
     $folder = $Target.VirtualMachinePath.TrimEnd('\') + '\Virtual Machines'
@@ -56,13 +62,32 @@ function Remove-ReplacedVm {
     }
 }
 
+function Move-Configuration {
+    # InPlace: the restored configuration files (<VM ID>.*) into the VM's 'Virtual Machines' folder, where the
+    # import registers them; returns the moved configuration file.
+    param([string]$Path, $Target)
+    $id = [IO.Path]::GetFileNameWithoutExtension($Path)
+    $folder = $Target.VirtualMachinePath.TrimEnd('\') + '\Virtual Machines'
+    foreach ($file in @(Get-ChildItem -LiteralPath $Source -File -Filter "$id.*")) {
+        Move-Item -LiteralPath $file.FullName -Destination $folder -Force
+        $steps.Add("Move-Item $($file.FullName) $folder")
+    }
+    return $folder + '\' + [IO.Path]::GetFileName($Path)
+}
+
+if ($Prepare) {
+    $existing = Get-VM -Name $Vm | Select-Object -First 1
+    if ($Stop) { Stop-VM -VM $existing -TurnOff -Force; $steps.Add("Stop-VM -TurnOff $($existing.Name)") }
+    return [ordered]@{ Vm = (Get-VmEntry -Vm (Get-VM -Id $existing.Id)); Steps = $steps }
+}
 $path = Get-SourceConfiguration -Source $Source -Configuration $Configuration
 if (-not $path) { throw "no configuration file in $Source" }
 $existing = $null
 if ($Location -eq 'original') { $existing = Get-VM -Name $Vm | Select-Object -First 1 }
 $target = Get-RestoreTarget -Location $Location -VirtualMachinePath $VirtualMachinePath -VhdPath $VhdPath -Existing $existing
 if ($existing) { Remove-ReplacedVm -Existing $existing -Target $target -Path $path }
-$report = New-RestoreReport -Path $path -Source $Source -Location $Location -Target $target -Switches $Switches
+if ($InPlace) { $path = Move-Configuration -Path $path -Target $target }
+$report = New-RestoreReport -Path $path -Source $Source -Location $Location -Target $target -Switches $Switches -InPlace $InPlace
 $left = @($report.Incompatibilities | Where-Object { $null -ne $_ })
 if ($left.Count -gt 0) { throw "Compare-VM reports $($left.Count) incompatibilities: $(($left | ForEach-Object { $_.Message }) -join '; ')" }
 $imported = Import-VM -CompatibilityReport $report
@@ -73,5 +98,5 @@ if ($ClusterRole) {
     $steps.Add("Add-ClusterVirtualMachineRole $($imported.Id)")
 }
 if ($Start) { Start-VM -VM $imported; $steps.Add("Start-VM $($imported.Name)") }
-if ($RemoveSource) { Remove-Item -LiteralPath $Source -Recurse -Force; $steps.Add("Remove-Item $Source") }
+if ($RemoveSource -and -not $InPlace) { Remove-Item -LiteralPath $Source -Recurse -Force; $steps.Add("Remove-Item $Source") }
 return [ordered]@{ Vm = (Get-VmEntry -Vm (Get-VM -Id $imported.Id)); Steps = $steps }

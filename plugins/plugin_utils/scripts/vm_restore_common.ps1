@@ -43,13 +43,15 @@ function Get-RestoreTarget {
 
 function New-RestoreReport {
     # Compare-VM for Import-VM -Copy from the source folder (-GenerateNewId for a new VM), the switch mapping applied
-    # to the report's VM, then compared again.
-    param([string]$Path, [string]$Source, [string]$Location, $Target, [object[]]$Switches)
+    # to the report's VM, then compared again. InPlace: for Import-VM registering the configuration where it is (no
+    # -Copy), its disks at the paths it names (the VM's own files, rolled back by the data mover).
+    param([string]$Path, [string]$Source, [string]$Location, $Target, [object[]]$Switches, [bool]$InPlace = $false)
     $arguments = @{
         Path = $Path; Copy = $true; VhdSourcePath = $Source; VhdDestinationPath = $Target.VhdPath
         VirtualMachinePath = $Target.VirtualMachinePath; SnapshotFilePath = $Target.VirtualMachinePath
         SmartPagingFilePath = $Target.VirtualMachinePath
     }
+    if ($InPlace) { $arguments = @{ Path = $Path } }
     if ($Location -eq 'new') { $arguments.GenerateNewId = $true }
     $report = Compare-VM @arguments
     $map = @{}

@@ -1,7 +1,8 @@
 # Read step of backup.hyperv.vm_restore, on the target Hyper-V host; changes nothing (Compare-VM only reports).
 # Params: Vm (the restore point's VM), Source (folder of the restored files), Location (original | new),
 #   Configuration (file name or ''), Name (new VM's name), VirtualMachinePath, VhdPath (new VM's folders),
-#   Switches ([{ Source; Target or $null }]).
+#   Switches ([{ Source; Target or $null }]), Prepare (original: only the VM to replace, the source is not read),
+#   InPlace (original: the disks were rolled back over the VM's own files; the source holds its configuration files).
 # Checks beside Compare-VM, which reports what the import itself would refuse:
 #   * the VM ID (Hyper-V names a .vmcx by it) registered already, for an import that keeps it (original): unless it
 #     is the VM being replaced;
@@ -14,13 +15,15 @@
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][string]$Vm,
-    [Parameter(Mandatory = $true)][string]$Source,
+    [string]$Source = '',
     [Parameter(Mandatory = $true)][string]$Location,
     [string]$Configuration = '',
     [string]$Name = '',
     [string]$VirtualMachinePath = '',
     [string]$VhdPath = '',
-    [object[]]$Switches = @()
+    [object[]]$Switches = @(),
+    [bool]$Prepare = $false,
+    [bool]$InPlace = $false
 )
 
 $ErrorActionPreference = 'Stop'
@@ -55,6 +58,7 @@ if ($Location -eq 'original' -and -not $existing) {
     $reply.Incompatibilities.Add((New-Incompatibility -Kind 'missing_vm' -Message "VM '$Vm' was not found" -Subject $Vm))
     return $reply
 }
+if ($Prepare) { return $reply }  # the step before a quick rollback: only the VM to turn off
 
 $path = Get-SourceConfiguration -Source $Source -Configuration $Configuration
 if (-not $path) {
@@ -79,7 +83,7 @@ if (@($target.Folders).Count -gt 1) {
     $reply.Incompatibilities.Add((New-Incompatibility -Kind 'layout' -Message 'disks in several folders' -Subject ($target.Folders -join ', ')))
 }
 if ($reply.Incompatibilities.Count -gt 0) { return $reply }
-try { $report = New-RestoreReport -Path $path -Source $Source -Location $Location -Target $target -Switches $Switches }
+try { $report = New-RestoreReport -Path $path -Source $Source -Location $Location -Target $target -Switches $Switches -InPlace $InPlace }
 catch {
     $reply.Incompatibilities.Add((New-Incompatibility -Kind 'other' -Message "Compare-VM: $($_.Exception.Message)" -Subject $null))
     return $reply

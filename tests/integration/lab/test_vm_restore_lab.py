@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ COMMON = {"backup_repository": "C:\\Backup\\restore", "backup_passphrase": "Lab-
 VM1_DISK = "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"
 MODEL = load_estate(ESTATE).model
 VM1 = MODEL.host("hv1").vms[0]
+VM1_FOLDER_ON_PX1 = "\\\\hv1\\Volume1\\vm1"  # hv1 shares its CSV (tests/lab/estates/restore.yml)
+MiB = 1 << 20
 VM1_CONFIGURATION = f"C:\\ClusterStorage\\Volume1\\vm1\\Virtual Machines\\{VM1.id.upper()}.vmcx"
 
 
@@ -142,29 +145,30 @@ def test_every_incompatibility_is_reported_and_nothing_changes(backed_up, tmp_pa
     assert kinds(mapped) == ["path"], mapped  # the switch is mapped; the disk is still missing
 
 
+def bytes_written(output: str) -> dict[str, int]:
+    """What the playbook says each disk cost ("<disk>: N bytes written (...)")."""
+    return {name: int(count) for name, count in re.findall(r"([\w.-]+\.vhdx): (\d+) bytes written", output)}
+
+
 def test_restore_to_the_original_location(backed_up, tmp_path: Path) -> None:
+    """A quick rollback: the VM is refused while it runs before anything is written, then turned off, and only the
+    chunks that changed since the backup are written over its disk."""
     lab, work, files = backed_up
-    run_lab("write", "hv1", "vm1", "--percent", "20", "--seed", "after", "--state-dir", str(lab.state_dir))
-    assert not same_guest_content(work / "vm1.vhdx", host_path(lab, "hv1", VM1_DISK))
-    checked = restore_vm(
-        lab,
-        tmp_path,
-        restore_host="hv1",
-        restore_location="original",
-        restore_staging="\\\\fs1\\vms\\restore\\vm1-back",
-    )
+    changed = 3 * MiB
+    run_lab("write", "hv1", "vm1", "--ranges", "8M:2M,40M:1M", "--seed", "after", "--state-dir", str(lab.state_dir))
+    disk = host_path(lab, "hv1", VM1_DISK)
+    assert not same_guest_content(work / "vm1.vhdx", disk)
+    untouched = hashlib.sha256(disk.read_bytes()).hexdigest()
+    original = {"restore_host": "hv1", "restore_location": "original", "restore_disk_folder": VM1_FOLDER_ON_PX1}
+    checked = restore_vm(lab, tmp_path, **original)
     assert checked[0] != 0 and "set force" in checked[1], checked[1][-3000:]
-    rc, output = restore_vm(
-        lab,
-        tmp_path,
-        restore_host="hv1",
-        restore_location="original",
-        restore_staging="\\\\fs1\\vms\\restore\\vm1-again",
-        restore_force=True,
-        restore_start=True,
-    )
+    assert hashlib.sha256(disk.read_bytes()).hexdigest() == untouched  # refused before the data mover wrote
+    rc, output = restore_vm(lab, tmp_path, **original, restore_force=True, restore_start=True)
     assert rc == 0, output[-4000:]
     vm1 = registered(lab, "hv1")["vm1"]
     assert vm1["id"] == VM1.id.lower() and vm1["state"] == "Running" and vm1["clustered"], vm1
-    assert same_guest_content(work / "vm1.vhdx", host_path(lab, "hv1", VM1_DISK))
+    assert same_guest_content(work / "vm1.vhdx", disk)
     assert host_path(lab, "hv1", VM1_CONFIGURATION).read_bytes() == files["vmcx"]
+    written = bytes_written(output)["vm1.vhdx"]
+    assert changed <= written <= 2 * changed < VM1.disks[0].size // 8, output[-3000:]
+    assert "rolled back" in output

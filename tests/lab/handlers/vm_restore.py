@@ -11,10 +11,13 @@ What Windows does, and the lab refuses likewise:
   IDs); a configuration version newer than the host's (`lab.windows.vm_config.supported_versions`) cannot be
   imported. -Copy copies the disks into VhdDestinationPath and the configuration into
   `<VirtualMachinePath>\\Virtual Machines\\<ID>.vmcx`, and refuses to overwrite a file.
+- Import-VM without -Copy (the script's InPlace, after a quick rollback) registers the configuration where it is and
+  the disks at the paths it names.
 - Remove-VM refuses a VM that is not off; Start-VM refuses a VM whose disk file is missing;
   Add-ClusterVirtualMachineRole needs a cluster node.
 The checks the script makes beside Compare-VM (ID registered, version, storage roots, the VM to replace) are made
-here as the script makes them.
+here as the script makes them. The params arrive bound (`lab.handlers.binding`): of the script's types, every
+parameter present, a left-out one with the default its param() block declares.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def host_info(call: ScriptCall) -> dict[str, Any]:
 
 def source_configuration(call: ScriptCall) -> str | None:
     """Get-SourceConfiguration: the file named, else the only .vmcx/.xml of the source folder."""
-    source, named = str(call.params["Source"]), str(call.params.get("Configuration") or "")
+    source, named = call.params["Source"], call.params["Configuration"]
     if named:
         path = _join(source, named)
         return path if _exists(call, path) and _local(call, path).is_file() else None
@@ -91,13 +94,14 @@ def source_configuration(call: ScriptCall) -> str | None:
 def targets(call: ScriptCall, existing: dict[str, Any] | None) -> tuple[str, str, list[str]]:
     """Get-RestoreTarget: (VirtualMachinePath, VhdDestinationPath, the replaced VM's disk folders)."""
     if call.params["Location"] == "new":
-        return str(call.params["VirtualMachinePath"]), str(call.params["VhdPath"]), []
+        return call.params["VirtualMachinePath"], call.params["VhdPath"], []
     folders = sorted({_folder(disk["path"]) for disk in existing["disks"]}, key=str.lower)
     return existing["configuration_location"], folders[0] if folders else "", folders
 
 
 def _mapped(configuration: VmConfiguration, switches: Any) -> tuple[str | None, ...]:
     """The adapters' switches after the script's Connect-/Disconnect-VMNetworkAdapter on the report."""
+    # Switches may be $null (sent as null): the script's @($Switches) then maps nothing.
     mapping = {str(e["Source"]).lower(): e.get("Target") for e in switches or [] if isinstance(e, dict)}
     return tuple(mapping.get(s.lower(), s) if s is not None else None for s in configuration.switches)
 
@@ -108,13 +112,14 @@ def compare(call: ScriptCall, configuration: VmConfiguration, vhd_path: str) -> 
     found = []
     if configuration.version not in host["SupportedVersions"]:
         found.append(_incompatibility("version", "configuration version not supported", configuration.version))
-    switches = _mapped(configuration, call.params.get("Switches"))
+    switches = _mapped(configuration, call.params["Switches"])
     known = {name.lower() for name in host["Switches"]}
     for switch in dict.fromkeys(s for s in switches if s is not None and s.lower() not in known):
         found.append(_incompatibility("switch", f"Could not find Ethernet switch '{switch}'.", switch, 33012))
+    folder = vhd_path if call.params["InPlace"] else call.params["Source"]  # registered where they are
     for disk in configuration.disks:
-        if not _exists(call, _join(str(call.params["Source"]), _leaf(disk))):
-            message = f"Virtual hard disk file '{_leaf(disk)}' was not found in {call.params['Source']}."
+        if not _exists(call, _join(folder, _leaf(disk))):
+            message = f"Virtual hard disk file '{_leaf(disk)}' was not found in {folder}."
             found.append(_incompatibility("path", message, _join(vhd_path, _leaf(disk))))
     return found, switches
 
@@ -123,9 +128,9 @@ def _precheck(call: ScriptCall, vms: dict, existing: dict | None) -> tuple[list[
     """The script's checks before Compare-VM: the VM to replace or the new name, the configuration file."""
     params, found = call.params, []
     if params["Location"] == "original" and existing is None:
-        return [_incompatibility("missing_vm", f"VM '{params['Vm']}' was not found", str(params["Vm"]))], None
-    if params["Location"] == "new" and hyperv.by_name(vms, str(params["Name"])):
-        found.append(_incompatibility("name_taken", f"VM '{params['Name']}' exists", str(params["Name"])))
+        return [_incompatibility("missing_vm", f"VM '{params['Vm']}' was not found", params["Vm"])], None
+    if params["Location"] == "new" and hyperv.by_name(vms, params["Name"]):
+        found.append(_incompatibility("name_taken", f"VM '{params['Name']}' exists", params["Name"]))
     path = source_configuration(call)
     if path is None:
         found.append(_incompatibility("path", "no configuration file", f"the configuration file in {params['Source']}"))
@@ -155,8 +160,10 @@ def _postcheck(call: ScriptCall, vms: dict, existing: dict | None, configuration
 def plan(call: ScriptCall, state: dict[str, Any]) -> dict[str, Any]:
     """What vm_restore_read.ps1 answers; `_configuration` and `_switches` (private) for the apply."""
     vms = hyperv.registered(state, call.estate.model, call.host.name)
-    existing = hyperv.by_name(vms, str(call.params["Vm"])) if call.params["Location"] == "original" else None
+    existing = hyperv.by_name(vms, call.params["Vm"]) if call.params["Location"] == "original" else None
     reply = {"Host": host_info(call), "Existing": hyperv.vm_entry(existing), "Planned": None}
+    if call.params["Prepare"] and existing is not None:  # the step before a quick rollback: the VM only
+        return {**reply, "Incompatibilities": []}
     found, path = _precheck(call, vms, existing)
     configuration = decode(_local(call, path).read_bytes()) if path else None
     if path and configuration is None:
@@ -171,7 +178,7 @@ def plan(call: ScriptCall, state: dict[str, Any]) -> dict[str, Any]:
     planned = hyperv.new_entry(configuration, vm_path, False)
     planned.update(switches=list(switches), disks=[{"path": _join(vhd_path, _leaf(d))} for d in configuration.disks])
     if call.params["Location"] == "new":
-        planned.update(name=str(call.params["Name"]))
+        planned.update(name=call.params["Name"])
     reply["Planned"] = {**hyperv.vm_entry(planned), **({"Id": None} if call.params["Location"] == "new" else {})}
     return {**reply, "Incompatibilities": found, "_configuration": configuration, "_switches": switches}
 

@@ -29,7 +29,7 @@ def _write_configuration(call: ScriptCall, entry: dict[str, Any]) -> None:
 
 def _remove_replaced(call: ScriptCall, state: dict, existing: dict[str, Any], steps: list[str]) -> None:
     """Stop-VM -TurnOff, Remove-ClusterGroup, Remove-VM, and the files the import writes again deleted."""
-    if call.params.get("Stop") and existing["state"] != "Off":
+    if call.params["Stop"] and existing["state"] != "Off":
         existing["state"] = "Off"
         steps.append(f"Stop-VM -TurnOff {existing['name']}")
     if existing["clustered"]:
@@ -37,11 +37,13 @@ def _remove_replaced(call: ScriptCall, state: dict, existing: dict[str, Any], st
         steps.append(f"Remove-ClusterGroup {existing['name']}")
     del hyperv.registered(state, call.estate.model, call.host.name)[existing["id"]]
     steps.append(f"Remove-VM {existing['name']}")
-    restored = {p.name.lower() for p in _local(call, str(call.params["Source"])).iterdir()}
+    restored = {p.name.lower() for p in _local(call, call.params["Source"]).iterdir()}
     for disk in existing["disks"]:
+        rct.invalidate(state, VmDisk(disk["path"], 0, None, None))  # a new or rewritten file: its RCT ids are gone
+        if call.params["InPlace"]:
+            continue  # the data mover rolled it back: it is the restore point's
         if _leaf(disk["path"]).lower() in restored and _exists(call, disk["path"]):
             _local(call, disk["path"]).unlink()
-            rct.invalidate(state, VmDisk(disk["path"], 0, None, None))  # a new file: the host's RCT ids are gone
             steps.append(f"Remove-Item {disk['path']}")
     folder = _local(call, _join(existing["configuration_location"], "Virtual Machines"))
     for file in sorted(folder.glob(f"{existing['id'].upper()}.*")) if folder.is_dir() else []:
@@ -64,8 +66,8 @@ def _import(call: ScriptCall, state: dict, configuration: VmConfiguration, switc
     new_id = str(uuid.uuid4()) if call.params["Location"] == "new" else configuration.id
     if new_id in vms:
         raise ScriptFailure(f"Import-VM: a virtual machine with identifier {new_id} is registered already.")
-    source = str(call.params["Source"])
-    for disk in configuration.disks:
+    source, in_place = call.params["Source"], call.params["InPlace"]
+    for disk in () if in_place else configuration.disks:
         _copy(call, _join(source, _leaf(disk)), _join(vhd_path, _leaf(disk)))
     disks = tuple(_join(vhd_path, _leaf(disk)) for disk in configuration.disks)
     imported = VmConfiguration(
@@ -74,7 +76,9 @@ def _import(call: ScriptCall, state: dict, configuration: VmConfiguration, switc
     entry = hyperv.new_entry(imported, vm_path, False)
     folder = _join(vm_path, "Virtual Machines")
     for file in sorted(_local(call, source).glob(f"{configuration.id.upper()}.*")):
-        if file.suffix.lower() not in (".vmcx", ".xml"):
+        if in_place:  # Move-Item into the VM's folder, then registered there
+            file.replace(_local(call, _join(folder, file.name)))
+        elif file.suffix.lower() not in (".vmcx", ".xml"):
             _copy(call, _join(source, file.name), _join(folder, f"{new_id.upper()}{file.suffix}"))
     vms[new_id] = entry
     _write_configuration(call, entry)
@@ -85,35 +89,48 @@ def _import(call: ScriptCall, state: dict, configuration: VmConfiguration, switc
 def _finish(call: ScriptCall, entry: dict[str, Any], steps: list[str]) -> None:
     """Rename-VM (new), Add-ClusterVirtualMachineRole, Start-VM, the source folder removed."""
     if call.params["Location"] == "new":
-        entry["name"] = str(call.params["Name"])
+        entry["name"] = call.params["Name"]
         _write_configuration(call, entry)
         steps.append(f"Rename-VM {entry['name']}")
-    if call.params.get("ClusterRole"):
+    if call.params["ClusterRole"]:
         if host_info(call)["Cluster"] is None:
             raise ScriptFailure("Add-ClusterVirtualMachineRole: this host is not a node of a failover cluster.")
         entry["clustered"] = True
         steps.append(f"Add-ClusterVirtualMachineRole {entry['id']}")
-    if call.params.get("Start"):
+    if call.params["Start"]:
         missing = [disk["path"] for disk in entry["disks"] if not _exists(call, disk["path"])]
         if missing:
             raise ScriptFailure(f"Start-VM: '{entry['name']}' failed to start: the file {missing[0]} was not found.")
         entry["state"] = "Running"
         steps.append(f"Start-VM {entry['name']}")
-    if call.params.get("RemoveSource", True):
-        source = _local(call, str(call.params["Source"]))
+    if call.params["RemoveSource"] and not call.params["InPlace"]:
+        source = _local(call, call.params["Source"])
         for file in source.iterdir():
             file.unlink()
         source.rmdir()
         steps.append(f"Remove-Item {call.params['Source']}")
 
 
+def _prepare(call: ScriptCall, state: dict[str, Any], steps: list[str]) -> dict[str, Any]:
+    """Prepare: only Stop-VM -TurnOff of the VM whose disks the data mover rolls back next."""
+    existing = hyperv.by_name(hyperv.registered(state, call.estate.model, call.host.name), call.params["Vm"])
+    if existing is None:
+        raise ScriptFailure(f'Hyper-V was unable to find a virtual machine with name "{call.params["Vm"]}".')
+    if call.params["Stop"] and existing["state"] != "Off":
+        existing["state"] = "Off"
+        steps.append(f"Stop-VM -TurnOff {existing['name']}")
+    return existing
+
+
 def _apply(call: ScriptCall, state: dict[str, Any], steps: list[str]) -> dict[str, Any]:
+    if call.params["Prepare"]:
+        return _prepare(call, state, steps)
     path = source_configuration(call)
     configuration = decode(_local(call, path).read_bytes()) if path else None
     if configuration is None:
         raise ScriptFailure(f"no configuration file in {call.params['Source']}")
     vms = hyperv.registered(state, call.estate.model, call.host.name)
-    existing = hyperv.by_name(vms, str(call.params["Vm"])) if call.params["Location"] == "original" else None
+    existing = hyperv.by_name(vms, call.params["Vm"]) if call.params["Location"] == "original" else None
     if call.params["Location"] == "original" and existing is None:
         raise ScriptFailure(f'Hyper-V was unable to find a virtual machine with name "{call.params["Vm"]}".')
     vm_path, vhd_path, _folders = targets(call, existing)

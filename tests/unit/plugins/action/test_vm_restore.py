@@ -98,3 +98,50 @@ def test_force_stops_and_the_cluster_role_comes_back(make_action):
     params = calls[1].request()["params"]
     assert params["Stop"] and params["ClusterRole"] and not params["Start"], params
     assert result["changed"] and result["steps"][0] == "Stop-VM -TurnOff web01"
+
+
+ORIGINAL = {"vm": "web01", "location": "original"}
+
+
+def test_prepare_refuses_a_running_vm_without_force_and_reads_no_source(make_action):
+    result, calls = run(make_action, [read(existing=EXISTING, planned=None)], prepare=True, **ORIGINAL)
+    assert len(calls) == 1 and result["failed"] and "set force" in result["msg"], result
+    assert calls[0].request()["params"]["Prepare"] is True
+
+
+def test_prepare_with_force_only_turns_the_vm_off(make_action):
+    applied = {"Vm": {**EXISTING, "State": "Off"}, "Steps": ["Stop-VM -TurnOff web01"]}
+    replies = [read(existing=EXISTING, planned=None), {"rc": 0, "stdout": applied, "stderr": ""}]
+    result, calls = run(make_action, replies, prepare=True, force=True, **ORIGINAL)
+    params = calls[1].request()["params"]
+    assert calls[1].request()["name"] == "vm_restore_apply" and params["Prepare"] and params["Stop"], params
+    assert result["changed"] and result["vm"]["state"] == "Off" and result["steps"] == ["Stop-VM -TurnOff web01"]
+    assert result["disk_folder"] == "C:\\ClusterStorage\\Volume1\\web01"
+
+
+def test_prepare_of_a_vm_that_is_off_changes_nothing(make_action):
+    off = {**EXISTING, "State": "Off"}
+    result, calls = run(make_action, [read(existing=off, planned=None)], prepare=True, **ORIGINAL)
+    assert len(calls) == 1 and not result["changed"] and not result.get("failed"), result
+    assert result["vm"]["disks"] == EXISTING["Disks"] and result["disk_folder"] == EXISTING["ConfigurationLocation"]
+
+
+def test_disks_in_place_is_passed_to_both_scripts(make_action):
+    applied = {"Vm": {**EXISTING, "State": "Off"}, "Steps": ["Import-VM x"]}
+    off = {**EXISTING, "State": "Off"}
+    replies = [read(existing=off, planned=off), {"rc": 0, "stdout": applied, "stderr": ""}]
+    result, calls = run(make_action, replies, source=SOURCE, disks_in_place=True, **ORIGINAL)
+    assert [call.request()["params"]["InPlace"] for call in calls] == [True, True], result
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({**NEW, "prepare": True}, "prepare and disks_in_place replace the VM"),
+        ({**NEW, "disks_in_place": True}, "prepare and disks_in_place replace the VM"),
+        (ORIGINAL, "source is required"),
+    ],
+)
+def test_prepare_and_disks_in_place_are_for_the_original_location(make_action, args, words):
+    result, calls = run(make_action, [], **args)
+    assert result["failed"] and words in result["msg"] and calls == [], result
