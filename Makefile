@@ -14,6 +14,7 @@ DIST := $(BUILD)/dist
 INSTALL_ROOT := $(BUILD)/install
 COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := $(DIST)/backup-hyperv-$(COLLECTION_VERSION).tar.gz
+PROXY_PACKAGE := $(BUILD)/proxy-package/$(COLLECTION_VERSION)/package/SHA256SUMS
 # Sanity tests run by `make sanity` (ansible-test's list; pslint and shellcheck run only where pwsh/shellcheck exist).
 SANITY_TESTS ?= action-plugin-docs ansible-doc changelog compile empty-init ignores import line-endings \
 	no-assert no-get-exception no-illegal-filenames no-smart-quotes pep8 pylint replace-urlopen \
@@ -43,7 +44,7 @@ ruff: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff format --check .
 
 .PHONY: unit
-unit: $(STAMP) system-deps  ## pytest: unit and integration tests
+unit: $(STAMP) system-deps $(PROXY_PACKAGE)  ## pytest: unit and integration tests
 	$(BIN)/python -m pytest -n 2 tests/unit $(wildcard tests/integration) $(PYTEST_ARGS)
 
 .PHONY: sanity
@@ -65,7 +66,7 @@ docs: build  ## check that ansible-doc renders every module and role of the inst
 	tools/check_docs.sh $(BIN) $(INSTALL_ROOT)
 
 .PHONY: molecule
-molecule: $(STAMP) system-deps  ## Molecule `test` of both roles on the lab (create, converge, idempotence, verify, destroy)
+molecule: $(STAMP) system-deps $(PROXY_PACKAGE)  ## Molecule `test` of both roles on the lab (create, converge, idempotence, verify, destroy)
 	for role in managed_server offhost_proxy; do \
 		(cd roles/$$role && PATH="$(abspath $(BIN)):$$PATH" ../../$(BIN)/molecule test); \
 	done
@@ -75,12 +76,18 @@ test: ruff unit sanity lint docs molecule  ## the whole suite (what CI runs)
 	@echo "make test: all gates passed"
 
 .PHONY: proxy-package
-proxy-package: $(STAMP)  ## build the proxy's data mover for Windows: build/proxy-package/<version>/ (docs/installs.md)
+proxy-package: $(PROXY_PACKAGE)  ## build the proxy package (data mover, installer service) for Windows: build/proxy-package/<version>/ (docs/installs.md)
+
+# Rebuilt only when what goes into it changed; the demo, Molecule and the lab tests stage this one.
+$(PROXY_PACKAGE): $(STAMP) tools/proxy_package.py tools/proxy_package_launcher.py tools/proxy_package_constraints.txt \
+		requirements.txt galaxy.yml roles/offhost_proxy/defaults/main.yml roles/managed_server/defaults/main.yml \
+		$(shell find plugins/module_utils/datamover proxy/installer -name '*.py' -o -name '*.c')
+	@tools/install_system_deps.sh package
 	$(BIN)/python tools/proxy_package.py
 
 .PHONY: demo
-demo: $(STAMP) system-deps build  ## run the main job on the embedded lab
-	$(BIN)/python tools/demo.py --collections $(INSTALL_ROOT)
+demo: $(STAMP) system-deps build $(PROXY_PACKAGE)  ## run the main job on the embedded lab
+	$(BIN)/python tools/demo.py --collections $(INSTALL_ROOT) --package-version $(COLLECTION_VERSION)
 
 .PHONY: bench
 bench: $(STAMP)  ## data mover benchmark against restic and borg (prints one table)

