@@ -1,6 +1,6 @@
 # Shared by the apply scripts, which include it (#include steps_common.ps1): proxy_components_apply,
-# vss_provider_apply and windows_feature_apply run the steps of a plan the controller made
-# (plugins/plugin_utils/desired_state/). The collection's action plugins send each script with its
+# vss_provider_apply, windows_feature_apply and repository_folder_apply run the steps of a plan the controller
+# made (plugins/plugin_utils/desired_state/). The collection's action plugins send each script with its
 # includes expanded (plugin_utils/_pwsh.py).
 
 function Invoke-PlanSteps {

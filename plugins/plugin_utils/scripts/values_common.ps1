@@ -1,6 +1,6 @@
 # Value helpers shared by the probing scripts, which include it (#include values_common.ps1): host_facts,
-# proxy_components_read and vss_provider_read. The collection's action plugins send each script with its
-# includes expanded (plugin_utils/_pwsh.py).
+# proxy_components_read, vss_provider_read and repository_folder_read. The collection's action plugins send each
+# script with its includes expanded (plugin_utils/_pwsh.py).
 
 function New-List {
     # List[object], never an array: Windows PowerShell 5.1 can serialise a wrapped array as

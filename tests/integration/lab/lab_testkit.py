@@ -125,6 +125,18 @@ def handled_since(lab: RunningLab, host: str, since: int) -> list[str]:
     return [record["handled_by"] for record in lab.log(host)[since:] if record.get("handled_by")]
 
 
+def adhoc_round_trips(
+    lab: RunningLab, work_dir: Path, hosts: tuple[str, ...], pattern: str, *arguments: str
+) -> dict[str, dict[str, Any]]:
+    """`ansible_adhoc` on `hosts` (all must answer); each result with the round trips it made as `_round_trips`."""
+    before = {host: len(lab.log(host)) for host in hosts}
+    results = ansible_adhoc(lab, work_dir, pattern, *arguments)
+    assert sorted(results) == sorted(hosts), results
+    for host in hosts:
+        results[host]["_round_trips"] = handled_since(lab, host, before[host])
+    return results
+
+
 class ProvisionedLab:
     """An estate provisioned under `state_dir` as `lab up` does, without servers: handlers called in-process."""
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from ansible.playbook.play_context import PlayContext
 from ansible.plugins.loader import connection_loader
-from lab_testkit import ESTATES, TESTS_DIR, ansible_adhoc, estate_lab, handled_since
+from lab_testkit import ESTATES, TESTS_DIR, adhoc_round_trips, ansible_adhoc, estate_lab
 
 # isort: split
 from lab.windows.hoststate import HostState
@@ -57,12 +57,7 @@ def host_snapshot(lab, host: str) -> dict[str, str]:
 
 def run_module(lab, work_dir: Path, module: str, args: dict, *options: str) -> dict[str, dict]:
     """The module on both proxies; each result, with the round trips it made as `_round_trips`."""
-    before = {host: len(lab.log(host)) for host in PROXIES}
-    results = ansible_adhoc(lab, work_dir, "offhost_proxies", "-m", module, "-a", json.dumps(args), *options)
-    assert sorted(results) == list(PROXIES), results
-    for host in PROXIES:
-        results[host]["_round_trips"] = handled_since(lab, host, before[host])
-    return results
+    return adhoc_round_trips(lab, work_dir, PROXIES, "offhost_proxies", "-m", module, "-a", json.dumps(args), *options)
 
 
 def put_file(lab, host: str, local: Path, remote: str) -> None:
