@@ -225,8 +225,8 @@ notes:
     with its role, destination, service (when it has one) and, for the data mover, its runtime and engine; the data
     mover and the facts find the component by this record.
   - Services run as built-in accounts only, so no service password is ever needed.
-  - Recovery actions are read from C(sc.exe qfailure), whose action words are English; on a localised Windows
-    the recovery actions are set again on every run.
+  - Recovery actions are read from the service's C(FailureActions) registry value as numbers, so a localised
+    Windows is read as an English one.
   - The option O(components) of the shared probe options is accepted for C(module_defaults) of the
     C(backup.hyperv.probe) group and not used here; O(manifest) names the services.
 seealso:

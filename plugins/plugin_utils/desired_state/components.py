@@ -21,7 +21,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.compon
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import canonical_account
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import Plan, PlanError, same_version
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import parse_qfailure
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import recovery_terms
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.service import (
     firewall_matches,
     retire_service_steps,
@@ -236,7 +236,7 @@ _START_MODES = {"auto": "auto", "manual": "manual", "disabled": "disabled", "boo
 
 
 def _service_state(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Win32_Service properties (plus DependOnService, Parameters, qfailure text) as planner terms."""
+    """Win32_Service properties (plus DependOnService, Parameters, Recovery) as planner terms."""
     if not item:
         return None
     mode = _START_MODES.get(str(item.get("StartMode") or "").lower(), "unknown")
@@ -251,7 +251,7 @@ def _service_state(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "account": canonical_account(item.get("StartName")),
         "state": str(item.get("State") or "unknown").strip().lower().replace(" ", "_"),
         "dependencies": list(item.get("DependOnService") or []),
-        "recovery": parse_qfailure(item.get("QFailure")),
+        "recovery": recovery_terms(item.get("Recovery")),
         "parameters": dict(item.get("Parameters") or {}),
     }
 

@@ -45,7 +45,7 @@ ACCOUNTS = {
 # failure ("SERVICE_FAILURE_ACTIONS structure", Remarks,
 # https://learn.microsoft.com/en-us/windows/win32/api/winsvc/ns-winsvc-service_failure_actionsa).
 # Three actions (first, second, later failures, as the Services console shows them) say all the
-# collection needs, and are what its qfailure parsing and the lab were written for.
+# collection needs, and are what its recovery reading and the lab were written for.
 DWORD_MAX = 0xFFFFFFFF
 MAX_RECOVERY_ACTIONS = 3
 

@@ -70,45 +70,83 @@ function Get-IdentitySection {
     return $section
 }
 
-function ConvertFrom-NltestLine {
-    # One line of `nltest /domain_trusts`: "N: NETBIOS dns.name (NT 5) (Direct Outbound) ... ( Attr: ... )".
-    param([string]$Line, [string]$Source)
-    if ($Line -notmatch '^\s*\d+:\s+(\S+)\s+(\S+)?\s*(.*)$') { return $null }
-    $netbios = $Matches[1]
-    $dns = $Matches[2]
-    $flags = $Matches[3]
-    if ($dns -like '(*') { $flags = "$dns $flags"; $dns = $null }
-    if ($flags -match '\(Primary Domain\)') { return $null }
-    $outbound = $flags -match 'Direct Outbound'
-    $inbound = $flags -match 'Direct Inbound'
+function Get-DomainTrusts {
+    # The direct trusts of this computer's domain, from DsEnumerateDomainTrustsW with no server name: the local
+    # Netlogon service answers, as it does for `nltest /domain_trusts`, so there is no second hop to a domain
+    # controller, and the answer is flags and numbers, not nltest's words, which are translated on a localised
+    # Windows ("DsEnumerateDomainTrustsW function (dsgetdc.h)", learn.microsoft.com/windows/win32/api/dsgetdc/
+    # nf-dsgetdc-dsenumeratedomaintrustsw; "DS_DOMAIN_TRUSTSW structure", .../ns-dsgetdc-ds_domain_trustsw).
+    if (-not ('BackupHyperV.NativeTrusts' -as [type])) {
+        Add-Type -TypeDefinition @'
+using System;
+using System.Runtime.InteropServices;
+namespace BackupHyperV {
+    [StructLayout(LayoutKind.Sequential, CharSet = CharSet.Unicode)]
+    public struct DomainTrust {
+        public string NetbiosDomainName; public string DnsDomainName; public uint Flags; public uint ParentIndex;
+        public uint TrustType; public uint TrustAttributes; public IntPtr DomainSid; public Guid DomainGuid;
+    }
+    public static class NativeTrusts {
+        [DllImport("netapi32.dll", CharSet = CharSet.Unicode)]
+        public static extern int DsEnumerateDomainTrustsW(string server, uint flags, out IntPtr domains, out uint count);
+        [DllImport("netapi32.dll")]
+        public static extern int NetApiBufferFree(IntPtr buffer);
+    }
+}
+'@
+    }
+    $buffer = [IntPtr]::Zero
+    $count = [uint32]0
+    $direct = [uint32]0x22  # DS_DOMAIN_DIRECT_OUTBOUND | DS_DOMAIN_DIRECT_INBOUND
+    # [NullString]::Value: PowerShell would pass $null to a string parameter as "", not as the local computer's null.
+    $local = [NullString]::Value
+    $status = [BackupHyperV.NativeTrusts]::DsEnumerateDomainTrustsW($local, $direct, [ref]$buffer, [ref]$count)
+    if ($status -ne 0) { throw [System.ComponentModel.Win32Exception]::new($status) }
+    try {
+        $type = [BackupHyperV.DomainTrust]
+        $size = [System.Runtime.InteropServices.Marshal]::SizeOf([type]$type)
+        for ($index = 0; $index -lt $count; $index++) {
+            $address = [IntPtr]::new($buffer.ToInt64() + $index * $size)
+            [System.Runtime.InteropServices.Marshal]::PtrToStructure($address, [type]$type)
+        }
+    }
+    finally {
+        [void][BackupHyperV.NativeTrusts]::NetApiBufferFree($buffer)
+    }
+}
+
+function ConvertFrom-DomainTrust {
+    # One DS_DOMAIN_TRUSTSW entry as a trust of the facts; $null for this computer's own domain (DS_DOMAIN_PRIMARY).
+    param($Trust, [string]$Source)
+    if ($Trust.Flags -band 0x8) { return $null }
+    $outbound = [bool]($Trust.Flags -band 0x2)
+    $inbound = [bool]($Trust.Flags -band 0x20)
     $direction = if ($outbound -and $inbound) { 'Bidirectional' } elseif ($outbound) { 'Outbound' } elseif ($inbound) { 'Inbound' } else { $null }
     if (-not $direction) { return $null }  # reached only through another trust
-    $type = if ($flags -match '\(NT 5\)') { 'Uplevel' } elseif ($flags -match '\(NT 4\)') { 'Downlevel' } elseif ($flags -match '\(MIT\)') { 'MIT' } elseif ($flags -match '\(DCE\)') { 'DCE' } else { $null }
-    $withinForest = $flags -match 'withinforest'
-    $forestTransitive = $flags -match 'foresttrans'
-    $transitive = if ($flags -match 'non-?trans') { $false } elseif ($withinForest -or $forestTransitive) { $true } else { $null }
+    $types = @{ 1 = 'Downlevel'; 2 = 'Uplevel'; 3 = 'MIT'; 4 = 'DCE' }  # TRUST_TYPE_*
+    # TRUST_ATTRIBUTE_NON_TRANSITIVE 0x1, _FOREST_TRANSITIVE 0x8, _WITHIN_FOREST 0x20
+    $withinForest = [bool]($Trust.TrustAttributes -band 0x20)
+    $forestTransitive = [bool]($Trust.TrustAttributes -band 0x8)
+    $transitive = if ($Trust.TrustAttributes -band 0x1) { $false } elseif ($withinForest -or $forestTransitive) { $true } else { $null }
+    $netbios = "$($Trust.NetbiosDomainName)"
     return [ordered]@{
         source            = $Source
-        target            = if ($dns) { $dns } else { $netbios }
+        target            = if ($Trust.DnsDomainName) { "$($Trust.DnsDomainName)" } else { $netbios }
         target_netbios    = $netbios
         direction         = $direction
-        trust_type        = $type
-        forest_transitive = [bool]$forestTransitive
-        intra_forest      = [bool]$withinForest
+        trust_type        = if ($types.ContainsKey([int]$Trust.TrustType)) { $types[[int]$Trust.TrustType] } else { $null }
+        forest_transitive = $forestTransitive
+        intra_forest      = $withinForest
         transitive        = $transitive
     }
 }
 
 function Get-TrustsSection {
-    # nltest asks the local Netlogon service, so it needs no second hop to a domain controller.
     $trusts = New-List
     $system = Get-Cim 'Win32_ComputerSystem'
     if (-not $system.PartOfDomain) { return , $trusts }
-    $nltest = "$env:SystemRoot\System32\nltest.exe"
-    $result = Invoke-Program -FilePath $nltest -Arguments '/domain_trusts' -TimeoutSeconds $ProbeTimeout
-    if ($result.ExitCode -ne 0) { throw "nltest /domain_trusts failed with exit code $($result.ExitCode)" }
-    foreach ($line in $result.StdOut -split "`r?`n") {
-        $trust = ConvertFrom-NltestLine $line "$($system.Domain)"
+    foreach ($entry in Get-DomainTrusts) {
+        $trust = ConvertFrom-DomainTrust $entry "$($system.Domain)"
         if ($trust) { $trusts.Add($trust) }
     }
     return , $trusts

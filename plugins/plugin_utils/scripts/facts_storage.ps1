@@ -78,14 +78,38 @@ function Get-CsvLun {
     return , $luns
 }
 
+function Open-PhysicalDrive {
+    # A stream over \\.\PhysicalDriveN opened by CreateFileW and wrapped in a SafeFileHandle. FileStream's own
+    # constructor refuses a "\\.\" path under .NET Framework's legacy path handling, which some hosts of
+    # Windows PowerShell 5.1 run with ("FileStream will not open Win32 devices"). CreateFileW with GENERIC_READ,
+    # FILE_SHARE_READ | FILE_SHARE_WRITE and OPEN_EXISTING is how Microsoft says to open a disk: "CreateFileW
+    # function (fileapi.h)", section "Physical Disks and Volumes",
+    # learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-createfilew
+    param([int]$Number)
+    if (-not ('BackupHyperV.NativeDisk' -as [type])) {
+        Add-Type -Namespace 'BackupHyperV' -Name 'NativeDisk' -MemberDefinition @'
+[DllImport("kernel32.dll", CharSet = CharSet.Unicode, SetLastError = true)]
+public static extern Microsoft.Win32.SafeHandles.SafeFileHandle CreateFileW(string fileName, uint desiredAccess,
+    uint shareMode, IntPtr securityAttributes, uint creationDisposition, uint flagsAndAttributes, IntPtr templateFile);
+'@
+    }
+    $genericRead = [uint32]2147483648  # GENERIC_READ, 0x80000000
+    $shareReadWrite = [uint32]3  # FILE_SHARE_READ | FILE_SHARE_WRITE
+    $openExisting = [uint32]3
+    $handle = [BackupHyperV.NativeDisk]::CreateFileW("\\.\PhysicalDrive$Number", $genericRead, $shareReadWrite,
+        [IntPtr]::Zero, $openExisting, [uint32]0, [IntPtr]::Zero)
+    if ($handle.IsInvalid) {
+        throw [System.ComponentModel.Win32Exception]::new([System.Runtime.InteropServices.Marshal]::GetLastWin32Error())
+    }
+    return [System.IO.FileStream]::new($handle, [System.IO.FileAccess]::Read, 4096, $false)
+}
+
 function Test-DiskRead {
-    # Opens \\.\PhysicalDriveN and reads its first 4 KiB (a whole sector for 512 and 4K disks).
+    # Reads the first 4 KiB of \\.\PhysicalDriveN (a whole sector for 512 and 4K disks).
     param([int]$Number)
     $stream = $null
     try {
-        $path = "\\.\PhysicalDrive$Number"
-        $mode = [System.IO.FileMode]::Open
-        $stream = [System.IO.FileStream]::new($path, $mode, [System.IO.FileAccess]::Read, [System.IO.FileShare]::ReadWrite)
+        $stream = Open-PhysicalDrive $Number
         $buffer = [byte[]]::new(4096)
         $read = $stream.ReadAsync($buffer, 0, $buffer.Length)
         if (-not $read.Wait($ProbeTimeout * 1000)) {

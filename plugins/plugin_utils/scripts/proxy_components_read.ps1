@@ -7,7 +7,8 @@
 #   Record: every value of that key by name (Version, Role, Destination, Service, Runtime, Engine), or $null,
 #   Files / SourceFiles: @{ Path; Exists; Sha256; FileVersion } for Destination / Source,
 #   Service: Win32_Service (Name, DisplayName, Description, PathName, StartMode, DelayedAutoStart,
-#            StartName, State) + DependOnService + Parameters + QFailure (sc.exe qfailure text), or $null,
+#            StartName, State) + DependOnService + Parameters + Recovery (@{ reset_period; actions = @( @{ type; delay_ms } ) }
+#            from the FailureActions registry value), or $null,
 #   FormerService: the same for the service the record names when the manifest declares none or another
 #            (an earlier manifest's service, which the plan removes), or $null,
 #   FirewallRule: Get-NetFirewallRule + Get-NetFirewallPortFilter (Name, DisplayName, Enabled,
@@ -68,6 +69,28 @@ function Get-RegistryValues {
     return $values
 }
 
+function Get-RecoveryActions {
+    # The service's recovery actions from its FailureActions registry value, which holds a SERVICE_FAILURE_ACTIONS
+    # with 32-bit pointer fields: dwResetPeriod at 0, cActions at 12, then cActions SC_ACTION { Type; Delay } from
+    # 20 ("SERVICE_FAILURE_ACTIONSW structure", learn.microsoft.com/windows/win32/api/winsvc/
+    # ns-winsvc-service_failure_actionsw; "SC_ACTION structure", .../ns-winsvc-sc_action). Numbers, not the words
+    # `sc.exe qfailure` prints, which are translated on a localised Windows. SC_ACTION_NONE entries are left out;
+    # a service without the value has no recovery actions (reset period 0, as QueryServiceConfig2 reports it).
+    param([string]$Key)
+    $actions = New-List
+    $bytes = Get-RegistryValue -Path $Key -Name 'FailureActions'
+    if ($bytes -isnot [byte[]] -or $bytes.Length -lt 20) { return [ordered]@{ reset_period = 0; actions = $actions } }
+    $types = @{ 1 = 'restart'; 2 = 'reboot'; 3 = 'run' }
+    $count = [BitConverter]::ToUInt32($bytes, 12)
+    for ($index = 0; $index -lt $count -and 28 + 8 * $index -le $bytes.Length; $index++) {
+        $type = [int][BitConverter]::ToUInt32($bytes, 20 + 8 * $index)
+        if ($type -eq 0) { continue }
+        $word = if ($types.ContainsKey($type)) { $types[$type] } else { 'unknown' }
+        $actions.Add([ordered]@{ type = $word; delay_ms = [int64][BitConverter]::ToUInt32($bytes, 24 + 8 * $index) })
+    }
+    return [ordered]@{ reset_period = [int64][BitConverter]::ToUInt32($bytes, 0); actions = $actions }
+}
+
 function Get-ServiceState {
     param([string]$ServiceName, [object[]]$ParameterNames)
     if (-not $ServiceName) { return $null }
@@ -97,7 +120,7 @@ function Get-ServiceState {
         State            = "$($service.State)"
         DependOnService  = $dependencies
         Parameters       = $parameters
-        QFailure         = (& sc.exe qfailure $ServiceName) -join "`r`n"
+        Recovery         = Get-RecoveryActions $key
     }
 }
 

@@ -19,34 +19,16 @@ $ProgressPreference = 'SilentlyContinue'
 #include records_common.ps1
 #include values_common.ps1
 
-$VssadminTypes = @{ 'Unknown' = 0; 'System' = 1; 'Software' = 2; 'Hardware' = 3 }
-
-function Get-VssadminProvider {
-    # Fallback when the VSS WMI provider is missing: parse the English output of
-    #   Provider name: 'X'  /  Provider type: Hardware  /  Provider Id: {guid}  /  Version: 1.0
-    $text = (& vssadmin.exe list providers) -join "`n"
-    $blocks = $text -split "Provider name: "
-    foreach ($block in $blocks) {
-        if ($block -notmatch "^'(?<name>[^']*)'") { continue }
-        if ($Matches['name'] -ne $Name) { continue }
-        $type = if ($block -match 'Provider type: (?<type>\w+)') { $VssadminTypes[$Matches['type']] } else { 0 }
-        return [ordered]@{
-            ID      = if ($block -match 'Provider Id: (?<id>\{[^}]+\})') { $Matches['id'] } else { '' }
-            Name    = $Name
-            Type    = if ($null -ne $type) { $type } else { 0 }
-            Version = if ($block -match 'Version: (?<version>\S+)') { $Matches['version'] } else { $null }
-        }
-    }
-    return $null
-}
-
 function Get-Provider {
-    # Win32_ShadowProvider lists what `vssadmin list providers` lists, with Type as a number.
+    # Win32_ShadowProvider lists what `vssadmin list providers` lists, with Type as a number and in no display
+    # language ("Win32_ShadowProvider class", learn.microsoft.com/previous-versions/windows/desktop/vsswmi/
+    # win32-shadowprovider). vssadmin's text is translated on a localised Windows, so it is no fallback: when the
+    # class cannot be read the read fails, rather than reporting an installed provider as absent.
     try {
         $providers = Get-CimInstance -ClassName 'Win32_ShadowProvider' -OperationTimeoutSec $ProbeTimeout
     }
     catch [Microsoft.Management.Infrastructure.CimException] {
-        return Get-VssadminProvider
+        throw "Win32_ShadowProvider cannot be read ($($_.Exception.Message)); repair WMI's VSS provider (check that winmgmt and VSS run) and retry"
     }
     foreach ($provider in $providers) {
         if ("$($provider.Name)" -eq $Name) {

@@ -154,7 +154,7 @@ def test_stopping_a_service_restarts_its_running_dependents_at_the_end(lab):
         "actions": [{"type": "reboot", "delay_ms": 5}],
     }
     lab.call("px1", "proxy_components_apply", {"Steps": [recovery, {"action": "remove_service", "name": "Dep"}]})
-    assert "FAILURE_ACTIONS              : REBOOT -- Delay = 5 milliseconds." in read_service(lab, "Svc")["QFailure"]
+    assert read_service(lab, "Svc")["Recovery"] == {"reset_period": 60, "actions": [{"type": "reboot", "delay_ms": 5}]}
     assert read_service(lab, "Dep") is None
 
 

@@ -58,9 +58,25 @@ def test_a_mandatory_parameter_left_out_fails(lab):
     assert category == "InvalidArgument"
 
 
-def test_null_for_a_mandatory_parameter_fails(lab):
+def test_null_for_a_mandatory_string_fails_as_the_empty_string_it_converts_to(lab):
+    """PowerShell converts before it validates: $null for a [string] is "" (ParameterBinderBase)."""
     msg, _ = refused(lab, "px1", "shadow_copy_read", {**READ, "MetadataDir": None})
-    assert msg == "Cannot bind argument to parameter 'MetadataDir' because it is null."
+    assert msg == "Cannot bind argument to parameter 'MetadataDir' because it is an empty string."
+
+
+def test_null_for_a_mandatory_array_fails(lab):
+    msg, _ = refused(lab, "px1", "proxy_package_apply", {"Steps": None})
+    assert msg == "Cannot bind argument to parameter 'Steps' because it is null."
+
+
+def test_a_null_element_of_a_mandatory_array_fails(lab):
+    msg, _ = refused(lab, "px1", "proxy_package_apply", {"Steps": [None]})
+    assert msg == "Cannot bind argument to parameter 'Steps' because it is null."
+
+
+def test_an_empty_element_of_a_mandatory_string_array_fails(lab):
+    msg, _ = refused(lab, "px1", "windows_feature_read", {"Name": ["Hyper-V", None]})
+    assert msg == "Cannot bind argument to parameter 'Name' because it is an empty string."
 
 
 def test_an_empty_string_for_a_mandatory_string_fails(lab):

@@ -42,3 +42,25 @@ DISKSHADOW_LABELS: dict[str, dict[str, str]] = {
     },
 }
 LANGUAGES = tuple(DISKSHADOW_LABELS)
+
+# Other native tools: an English phrase of their output and the lab's German for it (`lab.windows.native_text`).
+# The words a script might look for; ids, names, numbers and attribute keywords are not translated.
+NATIVE_TOOL_LABELS: dict[str, dict[str, str]] = {
+    "vssadmin": {"Provider name:": "Anbietername:", "Provider type:": "Anbietertyp:", "Provider Id:": "Anbieter-ID:"},
+    "qfailure": {
+        "RUN PROCESS": "PROZESS AUSFÜHREN",
+        "REBOOT": "COMPUTERNEUSTART",
+        "RESTART": "NEUSTART",
+        "Delay": "Verzögerung",
+        "milliseconds": "Millisekunden",
+    },
+    "nltest": {
+        "List of domain trusts:": "Liste der Domänenvertrauensstellungen:",
+        "(Direct Outbound)": "(Direkt ausgehend)",
+        "(Direct Inbound)": "(Direkt eingehend)",
+        "(Primary Domain)": "(Primäre Domäne)",
+        "(Forest Tree Root)": "(Gesamtstrukturstamm)",
+        "(Native)": "(Systemeigen)",
+        "The command completed successfully": "Der Befehl wurde erfolgreich ausgeführt.",
+    },
+}

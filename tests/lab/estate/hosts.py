@@ -24,6 +24,7 @@ from lab.estate.fields import (
     stable_number,
     text,
 )
+from lab.estate.host_tools import TOOL_KEYS, parse_tools
 from lab.estate.vms import Vm, parse_vm, switch_names, windows_path
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts import model as facts_model
@@ -36,11 +37,7 @@ CAPTIONS = {
     20348: "Microsoft Windows Server 2022 Datacenter",
     26100: "Microsoft Windows Server 2025 Datacenter",
 }
-# The DiskShadow commands the lab's handlers run, by the first word of their text (lab.windows.diskshadow).
-DISKSHADOW_COMMANDS = ("import", "expose", "unexpose", "delete")
 PROVIDER_TYPES = {"unknown": 0, "system": 1, "software": 2, "hardware": 3}
-# PowerShell modules a host may lack (`missing_modules`), by the Windows feature that installs each one.
-MODULE_FEATURES = {"FailoverClusters": "RSAT-Clustering-PowerShell", "Hyper-V": "Hyper-V-PowerShell"}
 INSTALLER_SERVICE = {
     "name": "BackupHyperVInstaller",
     "display_name": "Backup Hyper-V Installer Service",
@@ -49,11 +46,9 @@ INSTALLER_SERVICE = {
 }
 _CONNECTION_KEYS = {"name", "address", "connection", "credentials", "facts"}
 # who the host is
-_WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed", "delegation"}
+_WHO_KEYS = {"role", "computer_name", "domain", "os", "virtual", "features", "groups", "managed", "delegation", "cpus"}
 _HAS_KEYS = {"luns", "vss_providers", "dedup_volumes", "shares", "vms", "services", "section_errors", "switches"}
-# how its tools misbehave, and the language they print in
-_DOES_KEYS = {"diskshadow_no_op", "missing_modules", "rct_drop_ranges", "display_language"}
-_HOST_KEYS = _WHO_KEYS | _HAS_KEYS | _DOES_KEYS
+_HOST_KEYS = _WHO_KEYS | _HAS_KEYS | TOOL_KEYS
 
 
 @dataclass(frozen=True)
@@ -127,6 +122,22 @@ class WindowsHost:
     # may read \\server\share (a second hop); without it the file server refuses it (lab.handlers.data_mover).
     delegation: bool = False
     display_language: str = display_language.DEFAULT  # what native tools print in (lab.estate.display_language)
+    # PowerShell runs on .NET Framework with legacy path handling (Switch.System.IO.UseLegacyPathHandling): FileStream
+    # refuses a "\\.\" device path (lab.windows.dotnet).
+    legacy_path_handling: bool = False
+    broken_wmi: tuple[str, ...] = ()  # WMI classes Get-CimInstance fails to read here (lab.estate.host_tools)
+    # The cores of this machine the lab's data mover runs for this host may use (lab.handlers.data_mover_cpus): a
+    # proxy is a machine of its own, so a benchmark gives each proxy its own core. None: every core.
+    cpus: tuple[int, ...] | None = None
+
+
+def _cpus(value: Any, where: Where) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    cores = tuple(integer(core, where) for core in sequence(value, where))
+    if not cores:
+        raise EstateError(f"{where}: name at least one core, or leave the key out for every core")
+    return cores
 
 
 def _os(entry: Any, virtual: bool, where: Where) -> OsInfo:
@@ -207,30 +218,6 @@ def _section_errors(value: Any, where: Where) -> dict[str, str]:
     return errors
 
 
-def _diskshadow_no_op(value: Any, where: Where) -> tuple[str, ...]:
-    commands = tuple(text(command, where).lower() for command in sequence(value, where))
-    unknown = sorted(set(commands) - set(DISKSHADOW_COMMANDS))
-    if unknown:
-        known = ", ".join(DISKSHADOW_COMMANDS)
-        raise EstateError(f"{where}: unknown DiskShadow commands {', '.join(unknown)} (known: {known})")
-    return commands
-
-
-def _display_language(value: Any, where: Where) -> str:
-    language, known = text(value, where), display_language.LANGUAGES
-    if language not in known:
-        raise EstateError(f"{where}: the lab has no labels for {language!r} (known: {', '.join(known)})")
-    return language
-
-
-def _missing_modules(value: Any, where: Where) -> tuple[str, ...]:
-    modules = tuple(text(module, where) for module in sequence(value, where))
-    unknown = sorted(set(modules) - set(MODULE_FEATURES))
-    if unknown:
-        raise EstateError(f"{where}: unknown modules {', '.join(unknown)} (known: {', '.join(MODULE_FEATURES)})")
-    return modules
-
-
 def _domain_of(entry: dict[str, Any], where: Where, domains: dict[str, Any]) -> str | None:
     if "domain" not in entry:
         return next(iter(domains)) if len(domains) == 1 else None
@@ -286,13 +273,9 @@ def parse_host(entry: dict[str, Any], where: Where, domains: dict[str, Any], lun
         vms=tuple(parse_vm(v, where / f"vms[{i}]", name) for i, v in enumerate(sequence(entry.get("vms"), where))),
         services=tuple(services),
         section_errors=_section_errors(entry.get("section_errors", {}), where / "section_errors"),
-        diskshadow_no_op=_diskshadow_no_op(entry.get("diskshadow_no_op"), where / "diskshadow_no_op"),
-        missing_modules=_missing_modules(entry.get("missing_modules"), where / "missing_modules"),
-        rct_drop_ranges=bool(optional_bool(entry.get("rct_drop_ranges"), where / "rct_drop_ranges")),
         delegation=bool(optional_bool(entry.get("delegation"), where / "delegation")),
-        display_language=_display_language(
-            entry.get("display_language", display_language.DEFAULT), where / "display_language"
-        ),
+        cpus=_cpus(entry.get("cpus"), where / "cpus"),
+        **parse_tools(entry, where),
         switches=switch_names(
             entry.get("switches", ["LAN"] if role in ("hyperv", "proxy") else []), where / "switches"
         ),

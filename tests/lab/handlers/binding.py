@@ -3,15 +3,19 @@
 The collection's bootstrap (`_pwsh.BOOTSTRAP`) splats the request's params onto the script (`& $s @p`), values as
 `ConvertFrom-Json` made them. Before a handler sees them the lab binds them as PowerShell would, from the script's
 own `param()` block, so a request no script would accept fails here as it fails on Windows, and the handler gets
-the values the script would hold ([string] "", [int] 0, a scalar as a one-element array; a parameter left out stays
-out, the handler's default standing for the script's):
+the values the script would hold ([string] "", [int] 0, a scalar as a one-element array). A parameter left out
+gets the default its param() entry declares (a literal: a number, a quoted string, $true, $false, $null or @()),
+so a handler reads the script's default and keeps none of its own; one without a declared default stays out:
 - a name the script does not declare, in an advanced script ([CmdletBinding()] or a [Parameter()] attribute):
   "A parameter cannot be found that matches parameter name 'Y'." (a simple script would take it into $args);
-- a mandatory parameter missing, or $null, "" or @() for it (the message of each below);
+- a mandatory parameter missing, or $null, "" or @() for it, or for an element of its array, after conversion
+  ($null for a [string] is "") (the message of each below; about_Functions_Advanced_Parameters, AllowNull,
+  AllowEmptyString and AllowEmptyCollection, attributes no script here uses);
 - a value the parameter's type refuses ([bool] takes only Boolean values and numbers, [int] a number);
 - a [ValidatePattern()] the value does not match (case-blind, as PowerShell's default RegexOptions).
 https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_functions_advanced_parameters
 https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_splatting
+https://github.com/PowerShell/PowerShell/blob/master/src/System.Management.Automation/engine/ParameterBinderBase.cs
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ COMMON = frozenset(
         *("WarningVariable", "InformationVariable", "OutVariable", "OutBuffer", "PipelineVariable"),
     ]
 )
-_NAME = re.compile(r"\$(?P<name>\w+)\s*(?:=.*)?$", re.S)  # the variable, then an optional default
+_NAME = re.compile(r"\$(?P<name>\w+)\s*(?:=\s*(?P<default>.*?))?\s*$", re.S)  # the variable, then its default
 _ATTRIBUTE = re.compile(r"\[(?P<word>[\w.]+(?:\[\])?)\s*(?:\((?P<args>[^)]*)\))?\s*\]")
 
 
@@ -49,6 +53,7 @@ class Parameter:
     type: str  # lower case, without brackets: "string", "string[]", "object[]", "bool", "int"; "" when untyped
     mandatory: bool
     pattern: str | None  # [ValidatePattern()]
+    default: str | None = None  # the default's text in the param() block
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def _parameter(entry: str) -> Parameter:
             pattern = args.strip().strip("'\"")
         elif attribute["args"] is None:
             kind = word
-    return Parameter(found["name"], kind, mandatory, pattern)
+    return Parameter(found["name"], kind, mandatory, pattern, found["default"])
 
 
 def param_block(script: str) -> ParamBlock | None:
@@ -195,14 +200,18 @@ def _convert(parameter: Parameter, value: Any) -> Any:
     return value
 
 
-def _check_mandatory(parameter: Parameter, value: Any) -> None:
-    name = parameter.name
+def _check_mandatory(parameter: Parameter, value: Any, element: bool = False) -> None:
+    """A mandatory parameter's converted value (PowerShell converts first: $null for a [string] is ""), and each
+    element of an array but a value type's (ParameterBinderBase.ValidateNullOrEmptyArgument)."""
+    name, kind = parameter.name, parameter.type[:-2] if element else parameter.type
     if value is None:
         raise BindingError(f"Cannot bind argument to parameter '{name}' because it is null.")
-    if parameter.type == "string" and value == "":
+    if kind == "string" and value == "":
         raise BindingError(f"Cannot bind argument to parameter '{name}' because it is an empty string.")
-    if parameter.type.endswith("[]") and value == []:
+    if kind.endswith("[]") and value == []:
         raise BindingError(f"Cannot bind argument to parameter '{name}' because it is an empty array.")
+    for item in value if kind.endswith("[]") and kind[:-2] not in ("int", "bool") else []:
+        _check_mandatory(parameter, item, element=True)
 
 
 def _check_pattern(parameter: Parameter, value: Any) -> None:
@@ -213,6 +222,33 @@ def _check_pattern(parameter: Parameter, value: Any) -> None:
                 f'not match the "{parameter.pattern}" pattern. Supply an argument that matches "{parameter.pattern}" '
                 "and try the command again."
             )
+
+
+_NO_DEFAULT = object()
+
+
+def _literal(text: str | None) -> Any:
+    """The value of a default written as a literal, or _NO_DEFAULT for none or an expression the lab does not run."""
+    if text is None:
+        return _NO_DEFAULT
+    words = {"$true": True, "$false": False, "$null": None, "@()": []}
+    if text.lower() in words:
+        return words[text.lower()]
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    if re.fullmatch(r"'[^']*'|\"[^\"$`]*\"", text):
+        return text[1:-1]
+    return _NO_DEFAULT
+
+
+def _defaults(block: ParamBlock, given: set[str]) -> dict[str, Any]:
+    """The declared defaults of the parameters left out, as their types hold them."""
+    found = {}
+    for parameter in block.parameters.values():
+        value = _literal(parameter.default)
+        if parameter.name.lower() not in given and value is not _NO_DEFAULT:
+            found[parameter.name] = _convert(parameter, value)
+    return found
 
 
 def _declared(block: ParamBlock, params: Mapping[str, Any]) -> dict[str, tuple[Parameter, Any]]:
@@ -243,13 +279,13 @@ def bind(script: str, params: Mapping[str, Any]) -> dict[str, Any]:
         )
     bound = {}
     for parameter, value in declared.values():
-        if parameter.mandatory:
-            _check_mandatory(parameter, value)
         converted = _convert(parameter, value)
+        if parameter.mandatory:
+            _check_mandatory(parameter, converted)
         if converted is not None:
             _check_pattern(parameter, converted)
         bound[parameter.name] = converted
-    return bound
+    return {**_defaults(block, given), **bound}
 
 
 def bound_call(call: ScriptCall, script: str) -> ScriptCall:

@@ -31,6 +31,7 @@ from typing import Any
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
 from lab.checkout import LAUNCHER, CheckoutImportError, from_checkout
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.handlers.data_mover_cpus import host_cores, run_on_cores
 from lab.windows.hostfs import HostPathError, InvalidNameError
 from lab.windows.hoststate import HostState
 from lab.windows.storage import local_path as estate_local_path
@@ -190,18 +191,18 @@ def engine_command(*arguments: str) -> list[str]:
 ENGINE_ENVIRONMENT = {"PATH": os.environ.get("PATH", "")}  # an empty environment but PATH, as in-process had
 
 
-def _engine_process(document: str) -> tuple[int, str, str]:
-    """`hyperv-datamover run --options -` in a process of its own: two proxies' runs at once share no stdin, stdout
-    or stderr, and run in parallel."""
-    done = subprocess.run(
+def _engine_process(document: str, cores: tuple[int, ...] | None) -> tuple[int, str, str]:
+    """`hyperv-datamover run --options -` in a process of its own, on the host's `cores`: two proxies' runs at once
+    share no stdin, stdout or stderr, and run in parallel."""
+    return run_on_cores(
         engine_command("run", "--options", "-"),
-        input=document,
-        capture_output=True,
+        cores,
+        document,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=ENGINE_ENVIRONMENT,
-        check=False,
     )
-    return done.returncode, done.stdout, done.stderr
 
 
 def run_engine(call: ScriptCall, document: str) -> dict[str, Any]:
@@ -212,7 +213,7 @@ def run_engine(call: ScriptCall, document: str) -> dict[str, Any]:
         mapped = mapped_document(paths, document)
     except (InvalidNameError, SecondHopDenied) as exc:
         return _refused_name(exc)
-    exit_code, output, errors = _engine_process(mapped)
+    exit_code, output, errors = _engine_process(mapped, host_cores(call))
     if output.strip():
         output = output_to_windows(paths, output)
     return {"exit_code": exit_code, "stdout": output, "stderr": paths.to_windows(errors)}
@@ -230,9 +231,8 @@ def _refused_name(error: InvalidNameError | SecondHopDenied) -> dict[str, Any]:
 def find_component(call: ScriptCall) -> tuple[dict[str, Any], str | None]:
     """What data_mover_run.ps1 and data_mover_start.ps1 both report about the component to run (``component``,
     ``found``, ``outdated``), and the options document when one installed component can run it, else None."""
-    wanted, document = call.params.get("Component") or "", call.params.get("Options")
-    if not isinstance(wanted, str) or not isinstance(document, str):
-        raise ScriptFailure("Cannot bind argument to parameter 'Options' because it is null.")
+    # Bound already (lab.handlers.binding): Options a non-empty string, Component the script's default ''.
+    wanted, document = call.params["Component"], call.params["Options"]
     chosen, found, outdated = data_mover_records(call, wanted)
     reply: dict[str, Any] = {"component": None, "found": found, "outdated": outdated}
     if len(chosen) != 1:

@@ -159,10 +159,8 @@ def _context(call: ScriptCall, timeout: int) -> FactsContext:
 
 def host_facts(call: ScriptCall) -> dict[str, Any]:
     clock = time.monotonic()
-    timeout = call.params.get("ProbeTimeout", 60)
-    requested = call.params.get("Components") or []
-    if not isinstance(timeout, int) or not isinstance(requested, list):
-        raise ScriptFailure("Cannot process argument transformation on parameter 'ProbeTimeout' or 'Components'.")
+    # Bound already (lab.handlers.binding): the script's [int] and [object[]], its defaults where left out.
+    timeout, requested = call.params["ProbeTimeout"], call.params["Components"] or []
     context = _context(call, timeout)
     facts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.estate.hosts import MODULE_FEATURES, WindowsHost
+from lab.estate.host_tools import MODULE_FEATURES
+from lab.estate.hosts import WindowsHost
 from lab.estate.model import Domain, WindowsEstate
 from lab.windows.hostfs import HostFileSystem
 

@@ -1,5 +1,8 @@
-"""host_facts sections about who the host is: `identity` and `trusts` (nltest emulated, then parsed
-the way host_facts.ps1 parses it)."""
+"""host_facts sections about who the host is: `identity` and `trusts`.
+
+The trusts are what DsEnumerateDomainTrustsW answers (flags and numbers, as facts_identity.ps1 reads them); while
+the script still runs `nltest /domain_trusts`, the lab prints nltest's text in the host's display language and
+parses it the way that script did (lab.windows.native_text), so on a German host such a script finds no trust."""
 
 from __future__ import annotations
 
@@ -7,15 +10,9 @@ import re
 from typing import Any
 
 from lab.handlers.host_facts_context import FactsContext
+from lab.windows import native_text
+from lab.windows.accounts import LOCAL_GROUPS
 
-LOCAL_GROUPS = (  # Get-LocalGroup on a member server, sorted by name as it lists them
-    ("S-1-5-32-544", "Administrators"),
-    ("S-1-5-32-551", "Backup Operators"),
-    ("S-1-5-32-546", "Guests"),
-    ("S-1-5-32-578", "Hyper-V Administrators"),
-    ("S-1-5-32-580", "Remote Management Users"),
-    ("S-1-5-32-545", "Users"),
-)
 TOKEN_WELL_KNOWN = ("S-1-1-0", "S-1-5-32-545", "S-1-5-2", "S-1-5-11", "S-1-5-15", "S-1-18-2")
 
 
@@ -128,9 +125,43 @@ def parse_nltest_line(line: str, source: str) -> dict[str, Any] | None:
     }
 
 
+def _transitive(kind: str, transitive: bool) -> bool | None:
+    """TRUST_ATTRIBUTE_NON_TRANSITIVE says false; FOREST_TRANSITIVE or WITHIN_FOREST true; else unknown."""
+    if not transitive:
+        return False
+    return True if kind in ("forest", "parent_child") else None
+
+
+def _direct_trusts(context: FactsContext) -> list[dict[str, Any]]:
+    """ConvertFrom-DomainTrust of each DS_DOMAIN_TRUSTSW entry with a direct flag (the primary domain left out)."""
+    reverse = {"Outbound": "Inbound", "Inbound": "Outbound", "Bidirectional": "Bidirectional"}
+    found = []
+    for trust in context.model.trusts:
+        if context.domain.dns not in (trust.domain, trust.partner):
+            continue
+        mine = trust.domain == context.domain.dns
+        partner = context.model.domain(trust.partner if mine else trust.domain)
+        realm = trust.kind == "realm"
+        found.append(
+            {
+                "source": context.domain.dns,
+                "target": partner.dns.upper() if realm else partner.dns,
+                "target_netbios": partner.dns.upper() if realm else partner.netbios,
+                "direction": trust.direction if mine else reverse[trust.direction],
+                "trust_type": "MIT" if realm else "Uplevel",
+                "forest_transitive": trust.kind == "forest",
+                "intra_forest": trust.kind == "parent_child",
+                "transitive": _transitive(trust.kind, trust.transitive),
+            }
+        )
+    return found
+
+
 def trusts_section(context: FactsContext) -> list[dict[str, Any]]:
     if context.domain is None:
         return []
-    source = context.domain.dns
-    parsed = (parse_nltest_line(line, source) for line in re.split(r"\r?\n", nltest_domain_trusts(context)))
+    if not native_text.runs("facts_identity", "nltest"):
+        return _direct_trusts(context)
+    text = native_text.printed(nltest_domain_trusts(context), "nltest", context.host.display_language)
+    parsed = (parse_nltest_line(line, context.domain.dns) for line in re.split(r"\r?\n", text))
     return [trust for trust in parsed if trust]

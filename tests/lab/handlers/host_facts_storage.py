@@ -13,7 +13,8 @@ from lab.estate.fields import stable_number
 from lab.estate.hosts import LunView
 from lab.estate.model import Lun
 from lab.handlers.host_facts_context import FactsContext
-from lab.windows import features
+from lab.handlers.host_facts_roles import guards_role, without_role
+from lab.windows import dotnet, features
 from lab.windows.hostfs import HostPathError
 from lab.windows.rct import live_disk
 from lab.windows.storage import local_path, vhd_format
@@ -40,9 +41,11 @@ def _lun_id(lun: Lun, number: int) -> dict[str, Any]:
 
 def cluster_section(context: FactsContext) -> dict[str, Any] | None:
     cluster = context.model.cluster_of(context.host.name)
-    if cluster is None:  # ClusSvc absent, or disabled: not a node
+    if cluster is None and guards_role("cluster"):  # ClusSvc absent, or disabled: not a node
         return None
     context.require_module("FailoverClusters")
+    if cluster is None:  # the module without the role: Get-Cluster fails
+        raise without_role("cluster")
     numbers = {lun.id: number for number, (lun, _view) in enumerate(visible_luns(context), start=1)}
     return {
         "name": cluster.name,
@@ -60,7 +63,7 @@ def cluster_section(context: FactsContext) -> dict[str, Any] | None:
     }
 
 
-def _boot_disk(context: FactsContext) -> dict[str, Any]:
+def _boot_disk(context: FactsContext, refused: bool) -> dict[str, Any]:
     virtual = context.host.os.model == "Virtual Machine"
     seed = stable_number(f"boot:{context.host.name}", 1 << 48)
     return {
@@ -74,9 +77,14 @@ def _boot_disk(context: FactsContext) -> dict[str, Any]:
         "operational_status": "Online",
         "is_offline": False,
         "is_read_only": False,
-        "readable": True,
-        "read_error": None,
+        "readable": not refused,
+        "read_error": dotnet.DEVICE_PATH_REFUSED if refused else None,
     }
+
+
+def _refused_by_dotnet(context: FactsContext) -> bool:
+    """Test-DiskRead opens every disk as FileStream on `\\\\.\\PhysicalDriveN` and the host's .NET refuses it."""
+    return context.host.legacy_path_handling and dotnet.opens_device_by_path("facts_storage")
 
 
 def _read_test(view: LunView, timeout: int) -> tuple[bool, str | None]:
@@ -86,10 +94,11 @@ def _read_test(view: LunView, timeout: int) -> tuple[bool, str | None]:
 
 
 def disks_section(context: FactsContext) -> list[dict[str, Any]]:
-    disks = [_boot_disk(context)]
+    refused = _refused_by_dotnet(context)
+    disks = [_boot_disk(context, refused)]
     shared_online = context.is_cluster_node
     for number, (lun, view) in enumerate(visible_luns(context), start=1):
-        readable, error = _read_test(view, context.probe_timeout)
+        readable, error = (False, dotnet.DEVICE_PATH_REFUSED) if refused else _read_test(view, context.probe_timeout)
         online = shared_online and any(csv.lun == lun.id for csv in context.model.cluster_of(context.host.name).csvs)
         disks.append(
             {
@@ -153,9 +162,12 @@ def disk_format(context: FactsContext, path: str) -> str:
 
 
 def vms_section(context: FactsContext) -> list[dict[str, Any]]:
-    if not features.is_installed(context.state, "Hyper-V"):  # no vmms: no VMs, whatever tools are installed
+    role = features.is_installed(context.state, "Hyper-V")
+    if not role and guards_role("vms"):  # no vmms: no VMs, whatever tools are installed
         return []
     context.require_module("Hyper-V")
+    if not role:  # the module without the role: Get-VM fails
+        raise without_role("vms")
     vms = []
     for vm in context.host.vms:
         scsi = vm.generation >= 2

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.windows import native_text
 from lab.windows.hostfs import HostFileSystem, HostPathError
 from lab.windows.hoststate import HostState, service_entry
 from lab.windows.pe_version import file_version
@@ -24,6 +25,7 @@ from lab.windows.services import (
     ServiceError,
     new_service,
     qfailure_text,
+    recovery_of,
     service_account,
     start,
     stop,
@@ -48,7 +50,17 @@ def _file_state(files: HostFileSystem, folder: str, relative: str) -> dict[str, 
     return {"Path": relative, "Exists": True, "Sha256": digest, "FileVersion": file_version(path)}
 
 
-def _service_state(state: dict[str, Any], name: str | None, parameter_names: list[Any]) -> dict[str, Any] | None:
+def _recovery(service: dict[str, Any], language: str) -> dict[str, Any]:
+    """The recovery actions as the script reads them: from FailureActions, or while the script still runs
+    `sc.exe qfailure`, that tool's text in the host's display language (lab.windows.native_text)."""
+    if native_text.runs("proxy_components_read", "qfailure"):
+        return {"QFailure": native_text.printed(qfailure_text(service), "qfailure", language)}
+    return {"Recovery": recovery_of(service)}
+
+
+def _service_state(
+    state: dict[str, Any], name: str | None, parameter_names: list[Any], language: str
+) -> dict[str, Any] | None:
     service = service_entry(state, name) if name else None
     if service is None:
         return None
@@ -61,7 +73,7 @@ def _service_state(state: dict[str, Any], name: str | None, parameter_names: lis
         "State": service["State"],
         "DependOnService": list(service["DependOnService"]),
         "Parameters": parameters,
-        "QFailure": qfailure_text(service),
+        **_recovery(service, language),
     }
 
 
@@ -74,13 +86,13 @@ def _former_service(record: dict[str, Any] | None, declared: str | None) -> str 
 
 
 def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
-    components = call.params.get("Components")
-    if not isinstance(components, list):
-        raise ScriptFailure("Cannot bind argument to parameter 'Components' because it is null.")
+    components = call.params["Components"]  # bound already (lab.handlers.binding): a non-empty list
     state = HostState(call.state_dir).read()
+    language = call.estate.model.host(call.host.name).display_language
     result = []
     for component in components:
         rule, declared = component.get("FirewallRule"), component.get("Service")
+        parameters = component.get("Parameters") or []
         files = [str(f) for f in component.get("Files") or []]
         record = state["components"].get(str(component.get("Name")))
         result.append(
@@ -90,8 +102,8 @@ def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
                 "Record": record,
                 "Files": [_file_state(call.files, str(component.get("Destination")), f) for f in files],
                 "SourceFiles": [_file_state(call.files, str(component.get("Source")), f) for f in files],
-                "Service": _service_state(state, declared and str(declared), component.get("Parameters") or []),
-                "FormerService": _service_state(state, _former_service(record, declared), []),
+                "Service": _service_state(state, declared and str(declared), parameters, language),
+                "FormerService": _service_state(state, _former_service(record, declared), [], language),
                 "FirewallRule": dict(state["firewall"][rule]) if rule and rule in state["firewall"] else None,
             }
         )
@@ -212,9 +224,7 @@ def _run_step(call: ScriptCall, state: dict[str, Any], step: dict[str, Any], col
 
 
 def proxy_components_apply(call: ScriptCall) -> dict[str, Any]:
-    steps = call.params.get("Steps")
-    if not isinstance(steps, list):
-        raise ScriptFailure("Cannot bind argument to parameter 'Steps' because it is null.")
+    steps = call.params["Steps"]  # bound already (lab.handlers.binding): a non-empty list
     store = HostState(call.state_dir)
     collateral: list[str] = []
     applied = 0

@@ -43,12 +43,13 @@ def _vm_entry(entry: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def vm_disk_restore_read(call: ScriptCall) -> dict[str, Any]:
     with HostState(call.state_dir).edit() as state:
-        vm = hyperv.by_name(hyperv.registered(state, call.estate.model, call.host.name), str(call.params["Vm"]))
-        return {"Vm": _vm_entry(vm), "PathExists": _exists(call, str(call.params["Path"]))}
+        vm = hyperv.by_name(hyperv.registered(state, call.estate.model, call.host.name), call.params["Vm"])
+        return {"Vm": _vm_entry(vm), "PathExists": _exists(call, call.params["Path"])}
 
 
 def _slot(params: dict[str, Any]) -> tuple[str, int, int]:
-    return str(params["ControllerType"]).upper(), int(params["ControllerNumber"]), int(params["ControllerLocation"])
+    # Bound already (lab.handlers.binding): [string] and [int], the script's defaults where left out.
+    return params["ControllerType"].upper(), params["ControllerNumber"], params["ControllerLocation"]
 
 
 def _drive_at(entry: dict[str, Any], slot: tuple[str, int, int]) -> dict[str, Any] | None:
@@ -71,10 +72,10 @@ def _refuse_change(entry: dict[str, Any], slot: tuple[str, int, int], path_exist
 
 def _change(call: ScriptCall, entry: dict[str, Any], steps: list[str]) -> None:
     params = call.params
-    if params.get("Stop") and entry["state"] != "Off":
+    if params["Stop"] and entry["state"] != "Off":
         entry["state"] = "Off"
         steps.append(f"Stop-VM -TurnOff {entry['name']}")
-    slot, path = _slot(params), str(params["Path"])
+    slot, path = _slot(params), params["Path"]
     where = f"{slot[0]} {slot[1]}:{slot[2]}"
     drive = _drive_at(entry, slot)
     if params["Mode"] == "replace":
@@ -101,7 +102,7 @@ def vm_disk_restore_apply(call: ScriptCall) -> dict[str, Any]:
     steps: list[str] = []
     failure = None
     with HostState(call.state_dir).edit() as state:
-        entry = hyperv.by_name(hyperv.registered(state, call.estate.model, call.host.name), str(call.params["Vm"]))
+        entry = hyperv.by_name(hyperv.registered(state, call.estate.model, call.host.name), call.params["Vm"])
         if entry is None:
             raise ScriptFailure(f'Hyper-V was unable to find a virtual machine with name "{call.params["Vm"]}".')
         try:

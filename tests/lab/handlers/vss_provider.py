@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.windows import native_text
 from lab.windows.hostfs import HostFileSystem, HostPathError, environment
 from lab.windows.hoststate import HostState
 from lab.windows.packages import PackageError, product_entry, provider_entry, read_package
@@ -35,12 +36,38 @@ def _exists(files: HostFileSystem, windows_path: str | None) -> bool:
         return False
 
 
-def vss_provider_read(call: ScriptCall) -> dict[str, Any]:
-    name, product_id, package = call.params.get("Name"), call.params.get("ProductId"), call.params.get("Package")
-    if not name or not product_id:
-        raise ScriptFailure("Cannot bind argument to parameter 'Name' or 'ProductId' because it is an empty string.")
-    state = HostState(call.state_dir).read()
+def vssadmin_list_providers(providers: list[dict[str, Any]]) -> str:
+    """What `vssadmin list providers` prints in English."""
+    kinds = {0: "Unknown", 1: "System", 2: "Software", 3: "Hardware"}
+    lines = [
+        "Provider name: '{Name}'\n   Provider type: {kind}\n   Provider Id: {ID}\n   Version: {Version}".format(
+            kind=kinds.get(p["Type"], "Unknown"), **p
+        )
+        for p in providers
+    ]
+    return "\n\n".join(lines)
+
+
+def _provider(call: ScriptCall, state: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """Win32_ShadowProvider named `name`. Where the host's WMI cannot read the class, the script fails, unless it
+    still falls back on vssadmin's text, which on a host in another language holds no label it looks for."""
     provider = next((p for p in state["providers"] if p["Name"] == name), None)
+    host = call.estate.model.host(call.host.name)
+    if "Win32_ShadowProvider" not in host.broken_wmi:
+        return provider
+    if not native_text.runs(call.name, "vssadmin"):
+        raise ScriptFailure(
+            "Win32_ShadowProvider cannot be read (Invalid class ); repair WMI's VSS provider (check that winmgmt "
+            "and VSS run) and retry"
+        )
+    printed = native_text.printed(vssadmin_list_providers(state["providers"]), "vssadmin", host.display_language)
+    return None if native_text.unread_label(call.name, "vssadmin", printed) else provider
+
+
+def vss_provider_read(call: ScriptCall) -> dict[str, Any]:
+    name, product_id, package = call.params["Name"], call.params["ProductId"], call.params.get("Package")
+    state = HostState(call.state_dir).read()
+    provider = _provider(call, state, name)
     product = state["products"].get(product_id)
     configuration = state["vss_configurations"].get(name)
     return {
@@ -140,9 +167,7 @@ def _uninstall(state: dict[str, Any], step: dict[str, Any], call: ScriptCall) ->
 
 
 def vss_provider_apply(call: ScriptCall) -> dict[str, Any]:
-    steps, password = call.params.get("Steps"), call.params.get("Password")
-    if not isinstance(steps, list):
-        raise ScriptFailure("Cannot bind argument to parameter 'Steps' because it is null.")
+    steps, password = call.params["Steps"], call.params.get("Password")  # bound already (lab.handlers.binding)
     store = HostState(call.state_dir)
     applied = 0
     with store.edit() as state:

@@ -22,7 +22,7 @@ def _names(value: Any) -> list[str]:
 def windows_feature_read(call: ScriptCall) -> dict[str, Any]:
     state = HostState(call.state_dir).read()
     found = []
-    for name in _names(call.params.get("Name")):
+    for name in call.params["Name"]:  # bound already (lab.handlers.binding): non-empty strings, a scalar as a list
         known = next((k for k in features.DISPLAY_NAMES if k.lower() == name.lower()), None)
         if known is None:
             continue
@@ -68,9 +68,7 @@ def _apply_step(state: dict[str, Any], step: dict[str, Any], cluster_node: bool)
 
 
 def windows_feature_apply(call: ScriptCall) -> dict[str, Any]:
-    steps = call.params.get("Steps")
-    if not isinstance(steps, list):
-        raise ScriptFailure("Cannot bind argument to parameter 'Steps' because it is null.")
+    steps = call.params["Steps"]  # bound already (lab.handlers.binding): a non-empty list
     model = call.estate.model
     host = model.host(call.host.name) if model else None
     cluster_node = bool(model and model.cluster_of(call.host.name))

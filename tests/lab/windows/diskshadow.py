@@ -9,7 +9,7 @@ does) pairs, runs it here with the host's state open for editing, and raises the
 saved, so what the commands before the failure did stays done, as on Windows.
 
 DiskShadow can also exit 0 having done nothing: the host's `diskshadow_no_op` estate option names commands (by
-their first word, `lab.estate.hosts.DISKSHADOW_COMMANDS`) that then report success and leave the state as it
+their first word, `lab.estate.host_tools.DISKSHADOW_COMMANDS`) that then report success and leave the state as it
 was. The collection's scripts do not trust the exit code: after DiskShadow they compare Win32_ShadowCopy with what
 they asked for and fail. The handlers model that comparison only where the script makes it (`script_checks_after`),
 so removing the check from a script makes the lab report the false success the script would, and a test fails.

@@ -130,9 +130,14 @@ def stop(services: dict[str, Any], name: str) -> list[str]:
     return stopped
 
 
+def recovery_of(service: dict[str, Any]) -> dict[str, Any]:
+    """The service's recovery actions (SERVICE_FAILURE_ACTIONS as numbers turned into words); none when never set."""
+    return service.get("Recovery") or {"reset_period": 0, "actions": []}
+
+
 def qfailure_text(service: dict[str, Any]) -> str:
-    """What `sc.exe qfailure <name>` prints, as PowerShell joins its lines with CRLF."""
-    recovery = service.get("Recovery") or {"reset_period": 0, "actions": []}
+    """What `sc.exe qfailure <name>` prints in English, as PowerShell joins its lines with CRLF."""
+    recovery = recovery_of(service)
     lines = [
         "[SC] QueryServiceConfig2 SUCCESS",
         "",

@@ -1,4 +1,4 @@
-"""validate_manifest: defaults filled in, and a bad field named in the error; parse_qfailure."""
+"""validate_manifest: defaults filled in, and a bad field named in the error; recovery_terms."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manife
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest_spec import DEFAULT_RECOVERY
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import same_version
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import (
-    format_qfailure,
-    parse_qfailure,
+    recovery_terms,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -192,20 +191,19 @@ def test_duplicate_names_are_rejected_without_regard_to_case(component, service,
         validate_manifest(manifest)
 
 
-def test_qfailure_text_round_trips():
+def test_recovery_actions_as_the_read_script_reports_them():
     recovery = {
         "reset_period": 86400,
         "actions": [{"type": "restart", "delay_ms": 60000}, {"type": "reboot", "delay_ms": 0}],
     }
-    assert parse_qfailure(format_qfailure("Svc", recovery)) == recovery
+    assert recovery_terms(recovery) == recovery
+    assert recovery_terms({"reset_period": 0, "actions": []}) == {"reset_period": 0, "actions": []}
 
 
-def test_qfailure_without_actions_and_with_an_unknown_word():
-    text = "[SC] QueryServiceConfig2 SUCCESS\r\n\r\nSERVICE_NAME: Svc\r\n        RESET_PERIOD (in seconds)    : 0\r\n"
-    assert parse_qfailure(text) == {"reset_period": 0, "actions": []}
-    localised = text + "        FAILURE_ACTIONS              : NEUSTART -- Verzoegerung = 5000 Millisekunden.\r\n"
-    assert parse_qfailure(localised)["actions"] == [{"type": "unknown", "delay_ms": 5000}]
-    assert parse_qfailure("") is None
+def test_an_action_type_the_collection_does_not_set_is_unknown_and_no_object_is_none():
+    odd = {"reset_period": 5, "actions": [{"type": "NEUSTART", "delay_ms": 5000}]}
+    assert recovery_terms(odd)["actions"] == [{"type": "unknown", "delay_ms": 5000}]
+    assert recovery_terms(None) is None
 
 
 @pytest.mark.parametrize(

@@ -47,8 +47,8 @@ HYPERV_WMI = ["Invoke-HyperVMethod", "Wait-HyperVJob", "New-List", "Get-Text"]
 # The shared functions each script gets through its includes (#include, nested in diskshadow_common.ps1).
 SHARED_FUNCTIONS = {
     "data_mover_run": ["Invoke-Program", "Find-DataMover"],
-    "data_mover_start": ["Find-DataMover", "New-RedirectedRunner", "Get-JobTaskName"],
-    "data_mover_poll": ["Get-JobTaskName"],
+    "data_mover_start": ["Find-DataMover", "New-RedirectedRunner", "Get-JobTaskName", "Wait-DataMoverJob"],
+    "data_mover_poll": ["Get-JobTaskName", "Get-KeptReplyPath", "Wait-DataMoverJob"],
     "host_facts": ["Invoke-Program", "New-List", "Get-Text"],
     "proxy_components_read": ["New-List"],
     "proxy_components_apply": ["Invoke-Program", "Invoke-PlanSteps"],
