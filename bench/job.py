@@ -7,20 +7,26 @@ with the collection's packages staged, deploy the proxies (``offhost_proxy.yml``
 day 1 (full), let the lab write about ``--churn`` percent of each disk in random tracking blocks (``lab churn``),
 and run it for day 2 (incremental with RCT). With one proxy the run is limited to px1 (``--limit``).
 
+The churn model: ``--churn`` percent of each disk's tracking blocks (the lab's ``rct_block``, 256 KiB), whole and
+aligned, at random places (``lab churn --blocks``); ``--churn-pieces`` writes that share of the disk as 64 KiB pieces
+instead, which touches more tracking blocks and 1 MiB chunks than it writes. A proxy is a machine of its own: the
+lab gives px1's data mover runs core 0 and px2's core 1 (the estate's ``cpus``), so one proxy has one core for its
+data mover and two proxies two; the lab's WS-Management server and ``ansible-playbook`` still share both cores
+(``--no-pin``: every data mover run on every core).
+
 Per run: the shadow copy sets the lab created, the WS-Management HTTP requests and commands (round trips) it
 answered (``lab stats``), the bytes the data mover read and stored (the new restore points' stats, listed from
 each proxy's repository), the bytes the lab wrote between the days (``lab churn``), and the wall time of
 ``ansible-playbook``. Printed as one table, then the issue's targets checked against it; JSON in the work dir.
 
     .venv/bin/python bench/job.py [--vms 40,256] [--proxies 1,2] [--disk 8M] [--big-vms 4 --big-disk 256M]
-        [--churn 2] [--work build/bench-job]
+        [--big-proxies 1,2] [--churn 2] [--churn-pieces] [--no-pin] [--work build/bench-job]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import time
@@ -28,14 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tools"))
-from demo import PACKAGES, Ansible, lab  # noqa: E402  (the demo's lab and ansible-playbook helpers)
-
-MiB = 1 << 20
-CREDENTIALS = {"username": "Administrator", "password": "Lab-Passw0rd!"}
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+from demo import PACKAGES, PROXY_PACKAGES, Ansible, lab  # noqa: E402  (the demo's lab and ansible-playbook helpers)
+from job_estate import MiB, estate  # noqa: E402  (the benchmark's estate and VM disks)
 
 
 @dataclass
@@ -65,73 +68,6 @@ class Config:
 def size_of(text: str) -> int:
     units = {"K": 1 << 10, "M": MiB, "G": 1 << 30}
     return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
-
-
-def make_disk(path: Path, size: int, seed: int) -> None:
-    """A dynamic VHDX whose first half holds random data in 1 MiB runs, the rest never written."""
-    raw, rng = path.with_suffix(".raw"), random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with raw.open("wb") as disk:
-        disk.truncate(size)
-        for offset in range(0, size // 2, MiB):
-            disk.seek(offset)
-            disk.write(rng.randbytes(min(MiB, size // 2 - offset)))
-    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "vhdx", str(raw), str(path)], check=True)
-    raw.unlink()
-
-
-def estate(work: Path, vms: int, disk: int) -> Path:
-    """hv1/hv2 (CL1, CSVs Volume1 and Volume2), px1/px2 reading both LUNs; VM i on hv(i%2+1), CSV by i//2 % 2."""
-    hosts: dict[str, list[dict[str, Any]]] = {"hv1": [], "hv2": []}
-    for index in range(vms):
-        name, volume = f"vm{index:03d}", f"Volume{index // 2 % 2 + 1}"
-        file = work / "disks" / f"{name}.vhdx"
-        make_disk(file, disk, seed=index)
-        path = f"C:\\ClusterStorage\\{volume}\\{name}\\{name}.vhdx"
-        hosts[f"hv{index % 2 + 1}"].append({"name": name, "disks": [{"path": path, "file": str(file)}]})
-    document = {
-        "domains": [{"dns": "contoso.local"}],
-        "luns": [{"id": "csv1"}, {"id": "csv2"}],
-        "defaults": {"vss_providers": [{"name": "Contoso Array VSS Hardware Provider", "version": "5.2.1"}]},
-        "clusters": [{"name": "CL1", "nodes": ["hv1", "hv2"], "csvs": [{"lun": "csv1"}, {"lun": "csv2"}]}],
-        "hosts": [
-            {
-                "name": "hv1",
-                "address": "127.0.0.61",
-                "connection": "winrm",
-                "credentials": CREDENTIALS,
-                "role": "hyperv",
-                "vms": hosts["hv1"],
-            },
-            {
-                "name": "hv2",
-                "address": "127.0.0.62",
-                "connection": "psrp",
-                "credentials": CREDENTIALS,
-                "role": "hyperv",
-                "vms": hosts["hv2"],
-            },
-            {
-                "name": "px1",
-                "address": "127.0.0.63",
-                "connection": "psrp",
-                "credentials": CREDENTIALS,
-                "role": "proxy",
-                "luns": ["csv1", "csv2"],
-            },
-            {
-                "name": "px2",
-                "address": "127.0.0.64",
-                "connection": "winrm",
-                "credentials": CREDENTIALS,
-                "role": "proxy",
-                "luns": ["csv1", "csv2"],
-            },
-        ],
-    }
-    path = work / "estate.yml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
 
 
 def lab_json(*arguments: str) -> Any:
@@ -183,15 +119,17 @@ def run_config(args: argparse.Namespace, config: Config) -> Config:
         lab("down", "--state-dir", str(state))
     subprocess.run(["rm", "-rf", str(work)], check=True)
     work.mkdir(parents=True)
-    path = estate(work, config.vms, config.disk)
+    path = estate(work, config.vms, config.disk, not args.no_pin)
     lab_json("up", str(path), "--state-dir", str(state), "--port", "0", "--handlers", str(PACKAGES))
     try:
         ansible = Ansible(args.collections, work, state / "inventory.yml")
-        rc, output = ansible.playbook("offhost_proxy", "offhost_proxy", {})
+        package = {"offhost_proxy_package_src": str(PROXY_PACKAGES / args.package_version / "package")}
+        rc, output = ansible.playbook("offhost_proxy", "offhost_proxy", package)
         if rc != 0:
             raise RuntimeError(f"offhost_proxy.yml failed: {output[-2000:]}")
         config.runs.append(backup(ansible, state, config, 1, 0))
-        churn = lab_json("churn", "--percent", str(args.churn), "--seed", "1", "--state-dir", str(state))
+        blocks = [] if args.churn_pieces else ["--blocks"]
+        churn = lab_json("churn", "--percent", str(args.churn), *blocks, "--seed", "1", "--state-dir", str(state))
         written = sum(int(disk.get("bytes", 0)) for disk in churn)
         config.runs.append(backup(ansible, state, config, 2, written))
     finally:
@@ -263,12 +201,13 @@ def targets(configs: list[Config], groups: dict[int, int]) -> list[str]:
                 f"{two.requests / config.vms:.1f}",
             )
         )
-    small = {(c.vms, c.proxies): c for c in configs}
-    for vms in sorted({c.vms for c in configs}):
-        one, both = small.get((vms, 1)), small.get((vms, 2))
+    by_size = {(c.vms, c.disk, c.proxies): c for c in configs}
+    for vms, disk in sorted({(c.vms, c.disk) for c in configs}):
+        one, both = by_size.get((vms, disk, 1)), by_size.get((vms, disk, 2))
         if one and both:
             ratio = day(one, 1).wall_s / day(both, 1).wall_s
-            checks.append((f"2 proxies >= 1.7x faster than 1 ({vms} VMs, day 1)", ratio >= 1.7, f"{ratio:.2f}x"))
+            what = f"{vms} VMs, {disk // MiB} MiB disks, day 1"
+            checks.append((f"2 proxies >= 1.7x faster than 1 ({what})", ratio >= 1.7, f"{ratio:.2f}x"))
     return [f"{'PASS' if ok else 'MISS'}  {name}: {figures}" for name, ok, figures in checks]
 
 
@@ -279,19 +218,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--disk", default="8M")
     parser.add_argument("--big-vms", type=int, default=4)
     parser.add_argument("--big-disk", default="256M")
-    parser.add_argument("--churn", type=float, default=2.0)
+    parser.add_argument("--big-proxies", default="1,2")
+    parser.add_argument("--churn", type=float, default=2.0, help="percent of each disk's tracking blocks")
+    parser.add_argument("--churn-pieces", action="store_true", help="churn as 64 KiB pieces, not whole blocks")
+    parser.add_argument("--no-pin", action="store_true", help="data mover runs on every core, not one per proxy")
     parser.add_argument("--max-vms-per-snapshot", type=int, default=16)
     parser.add_argument("--collections", type=Path, default=REPO_ROOT / "build/install")
+    parser.add_argument("--package-version", default="0.1.0", help="the proxy package to deploy (make proxy-package)")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "build/bench-job")
     args = parser.parse_args(argv)
     args.work = args.work.resolve()
     configs = [
         Config(int(vms), int(proxies), size_of(args.disk))
-        for vms in args.vms.split(",")
+        for vms in filter(None, args.vms.split(","))  # --vms "": the big disks only
         for proxies in args.proxies.split(",")
     ]
     if args.big_vms:
-        configs.append(Config(args.big_vms, 2, size_of(args.big_disk)))
+        configs += [Config(args.big_vms, int(n), size_of(args.big_disk)) for n in args.big_proxies.split(",")]
     for config in configs:
         print(f"==> {config.vms} VMs, {config.proxies} proxies, {config.disk // MiB} MiB disks", flush=True)
         run_config(args, config)
@@ -305,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = day(config, 2).wall_s / day(config, 1).wall_s
         lines.append(
             f"{'PASS' if ratio <= 0.2 else 'MISS'}  day-2 wall <= 1/5 of day 1"
-            f" ({config.disk // MiB} MiB disks): {ratio:.2f}"
+            f" ({config.vms} VMs, {config.proxies} px, {config.disk // MiB} MiB disks): {ratio:.2f}"
         )
     seconds = planning_seconds(args.collections)
     lines.append(f"{'PASS' if seconds <= 1 else 'MISS'}  planning <= 1 s for 1,000 VMs: {seconds * 1000:.1f} ms")

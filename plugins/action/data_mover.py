@@ -5,9 +5,10 @@
   variable of a role is read here). The options are checked once here and sent as one JSON document
   (``DataMoverOptions.to_json``); ``data_mover_start.ps1`` starts the installed engine
   (``hyperv-datamover run --options-file``) as a one-time scheduled task running as LocalSystem, outside
-  the WinRM shell, and ``data_mover_poll.ps1`` follows it until it ends, then collects its JSON result and
-  removes the task (``plugin_utils/data_mover_job.py`` says why); a proxy without the component fails with
-  R3 and how to install it.
+  the WinRM shell, and polls it once in the same round trip; ``data_mover_poll.ps1`` follows a job still
+  running until it ends. The poll that sees the end returns the JSON result and removes the task in the same
+  round trip (``plugin_utils/data_mover_job.py`` says why): a job that ends within the start's wait is one
+  round trip. A proxy without the component fails with R3 and how to install it.
 * Anything else (``local``, ``ssh``): the Python module ``backup.hyperv.data_mover`` runs as usual.
 
 Both paths accept the same options (``module_utils/datamover/argspec.py``) and build the same options
@@ -17,6 +18,7 @@ folder (LocalSystem and Administrators only) until the engine has read and delet
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.module_utils.common.parameters import remove_values
@@ -70,12 +72,12 @@ class ActionModule(ActionBase):
             if not reply.get("started"):
                 result.update(failed=True, changed=False, msg=not_run_message(host, reply, args.get("component")))
                 return result
-            ended = collect(lambda name, params: run_script(self, name, params), job_id, self._reporter(host))
+            ended = collect(self._round_trip, job_id, self._reporter(host), reply.get("poll"), options.check_mode)
         except (DataMoverError, WindowsPathError, JobLost) as exc:  # the first two: before any round trip
             result.update(failed=True, changed=False, msg=str(exc))
             return result
         except ScriptError as exc:
-            result.update(mask(exc.to_result(), secret))
+            result.update(mask(mask(exc.to_result(), secret), args.get("smb_password")))
             return result
         outcome = engine_result(ended, args["repository"])
         # The engine never prints the passphrase; masking is the belt to that brace.
@@ -86,6 +88,9 @@ class ActionModule(ActionBase):
         """True on a Windows connection (winrm, psrp): its shell plugin is PowerShell's."""
         shell = getattr(self._connection, "_shell", None)
         return getattr(shell, "SHELLFAMILY", None) == "powershell" or bool(getattr(shell, "_IS_WINDOWS", False))
+
+    def _round_trip(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return run_script(self, name, params)
 
     @staticmethod
     def _reporter(host: str) -> Any:

@@ -9,12 +9,13 @@
   share (``\\\\server\\share@{GUID}``, named by the file server) the proxy reads directly, so
   ``import_required`` is false.
 * ``state: imported`` on the proxy: load that metadata, import the set and expose each shadow copy
-  under ``expose_root`` (shadow_copy_import.ps1); a set already imported and exposed there is one
-  round trip and no change.
+  under ``expose_root`` (shadow_copy_import.ps1, which first asks Win32_ShadowCopy what is already there);
+  a set already imported and exposed there is one round trip and no change.
 * ``state: absent`` on either side: unexpose, delete the shadow copies, remove the metadata file
-  and mount folders (shadow_copy_release.ps1); nothing left is one round trip and no change.
+  and mount folders (shadow_copy_release.ps1); nothing left is no change. With the set's ``shadow_copies``
+  (what the backup job passes) it is one round trip: the release script looks each place up itself.
 
-Check mode reads and reports what would happen; it never creates, imports or releases.
+Check mode reads (the import script: plans) and reports what would happen; it never creates, imports or releases.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     check_vms,
     exposed_path,
     exposures,
-    import_plan,
+    known_release_plan,
     map_vm_files,
     normal_guid,
     plan_volumes,
@@ -52,6 +53,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares i
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
 SHADOW_COPY_SPEC = {**probe_argument_spec(), **shadow_copy_argument_spec()}
+RELEASE_COUNTS = ("unexposed", "deleted", "removed_files", "removed_directories")  # the release script's reply
 
 
 class ActionModule(ActionBase):
@@ -111,28 +113,39 @@ class ActionModule(ActionBase):
     def _import(self, args: dict[str, Any]) -> dict[str, Any]:
         set_id = normal_guid(args["snapshot_set_id"], "snapshot_set_id")
         wanted = exposures(set_id, args["shadow_copies"], args["expose_root"])
-        plan = import_plan(self._read(args, SnapshotSetId=set_id), wanted)
+        # One round trip: the script asks Win32_ShadowCopy what is missing and imports and exposes only that
+        # (-Missing); in check mode it only says what it would do (-PlanOnly).
+        params = {"SnapshotSetId": set_id, "Metadata": args["metadata"], "Expose": wanted, "Missing": True}
+        done = run_script(self, "shadow_copy_import", {**params, "PlanOnly": bool(self._task.check_mode)})
         result = {
-            "changed": plan is not None,
+            "changed": bool(done["imported"]) or bool(done["exposed"]),
             "snapshot_set_id": set_id,
             "exposed_path": set_folder(args["expose_root"], set_id),
             "shadow_copies": [
                 {"shadow_id": w["ShadowId"], "alias": w["Alias"], "exposed_path": w["Path"]} for w in wanted
             ],
         }
-        if plan is not None and not self._task.check_mode:
-            run_script(self, "shadow_copy_import", {**plan, "SnapshotSetId": set_id, "Metadata": args["metadata"]})
         return result
 
     def _release(self, args: dict[str, Any]) -> dict[str, Any]:
         by_set = bool(args["snapshot_set_id"])
         ident = normal_guid(args["snapshot_set_id"] or args["shadow_id"], "snapshot_set_id" if by_set else "shadow_id")
+        copies = args["shadow_copies"] or []
+        if by_set and copies and not self._task.check_mode and not any(is_share(str(c["volume"])) for c in copies):
+            return self._release_known(ident, copies, args)
         plan = release_plan(self._read(args, **{"SnapshotSetId" if by_set else "ShadowId": ident}))
         result: dict[str, Any] = {"changed": plan is not None, "released": plan or {}}
         result["snapshot_set_id" if by_set else "shadow_id"] = ident
         if plan is not None and not self._task.check_mode:
             run_script(self, "shadow_copy_release", plan)
         return result
+
+    def _release_known(self, set_id: str, copies: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+        """One round trip: the release script looks up each place itself; ``changed`` is what it says it did."""
+        plan = known_release_plan(set_id, copies, args)
+        done = run_script(self, "shadow_copy_release", plan)
+        changed = any(int(done.get(count) or 0) for count in RELEASE_COUNTS)
+        return {"changed": changed, "released": plan if changed else {}, "snapshot_set_id": set_id}
 
 
 def _created_copy(shadow: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,11 @@ options:
       O(state=imported).
     type: str
   shadow_copies:
-    description: The shadow copies of the set, as RV(shadow_copies) returned them. Required with O(state=imported).
+    description:
+      - The shadow copies of the set, as RV(shadow_copies) returned them. Required with O(state=imported).
+      - With O(state=absent) and O(snapshot_set_id), the release is one round trip instead of a read and a release;
+        the release script looks up each copy, mount folder and metadata file itself and reports only what it
+        removed, so C(changed) stays exact. Check mode, and a set of SMB3 share copies, still read first.
     type: list
     elements: dict
     suboptions:
@@ -77,7 +81,7 @@ options:
         description: DiskShadow alias (C(Vol1), C(Vol2), ...); names the mount folder.
         type: str
         required: true
-      volume: {description: Source volume; informational., type: str}
+      volume: {description: Source volume (a share root for a copy of an SMB3 share)., type: str}
       exposed_path:
         description: Where the set was planned to be exposed; informational (recomputed from O(expose_root)).
         type: str

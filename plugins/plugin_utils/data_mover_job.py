@@ -6,12 +6,14 @@ configuration for Windows Remote Management",
 https://learn.microsoft.com/windows/win32/winrm/installation-and-configuration-for-windows-remote-management),
 and its reads of ``\\\\server\\share`` are a second hop the file server refuses without delegation.
 ``data_mover_start.ps1`` registers and starts a one-time task running as LocalSystem (the proxy's computer
-account on the network, the identity R12 to R14 check); ``data_mover_poll.ps1`` reports its state and, once
-the controller has the result, removes the task and its folder (docs/backup.md, "Which identity reads what").
+account on the network, the identity R12 to R14 check); ``data_mover_poll.ps1`` reports its state and, in the
+same round trip once the job has ended, removes the task and its folder (every poll asks for that: one round
+trip fewer than a release of its own; docs/backup.md, "Which identity reads what").
 
 The controller chooses the job's id, so every round trip is safe to send again after a dropped connection
-(``_connection_retry.RESEND_SAFE``): a re-sent start finds its task and starts no second one, a poll reads,
-and a release removes only what is left. A dropped connection costs a reconnection, not the job.
+(``_connection_retry.RESEND_SAFE``): a re-sent start finds its task and starts no second one, a poll reads, and
+the poll that released the job kept its reply on the proxy (``<job id>.json``), which a re-sent poll answers
+again. A dropped connection costs a reconnection, not the job nor its result.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ POLL_WAIT_SECONDS = 5
 # The engine redraws its progress line on stderr ("\r[####----]  42.0% 1.2 GiB/2.9 GiB 88.0 MiB/s ETA 0:19").
 _PROGRESS = re.compile(r"\r?\[[#-]+\][^\r\n]*")
 
+
+def poll_params(check_mode: bool) -> dict[str, Any]:
+    """Every poll's parameters, and the start's own poll: wait a while, and release the job in the same round trip
+    once it has ended (its reply kept on the proxy for a poll re-sent after a lost reply). A check run writes
+    nothing on the proxy, so it keeps no reply: its polls do not release, and ``collect`` releases after them."""
+    return {"WaitSeconds": POLL_WAIT_SECONDS, "Release": not check_mode}
+
+
 RunScript = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 
 
@@ -46,9 +56,14 @@ def new_job_id() -> str:
 
 def start_params(job_id: str, options: DataMoverOptions, component: str | None) -> dict[str, Any]:
     """Parameters of ``data_mover_start.ps1``: the job's id, the component's name ('' for the proxy's one data
-    mover), and the options document (the passphrase inside it travels on stdin, then in the job's folder only
-    until the engine has read it)."""
-    return {"JobId": job_id, "Component": component or "", "Options": options.to_json()}
+    mover), the options document (the passphrase inside it travels on stdin, then in the job's folder only
+    until the engine has read it), and a poll's (the start polls once: a short job costs no poll of its own)."""
+    return {
+        "JobId": job_id,
+        "Component": component or "",
+        "Options": options.to_json(),
+        **poll_params(options.check_mode),
+    }
 
 
 def progress_line(stderr: str) -> str | None:
@@ -62,19 +77,27 @@ def without_progress(stderr: str) -> str:
     return _PROGRESS.sub("", stderr or "").lstrip("\r\n")
 
 
-def collect(run_script: RunScript, job_id: str, report: Callable[[str], None]) -> dict[str, Any]:
-    """Poll the job until it ends, release it, and return its end (exit_code, stdout, stderr); raises JobLost.
+def collect(
+    run_script: RunScript,
+    job_id: str,
+    report: Callable[[str], None],
+    first: Mapping[str, Any] | None = None,
+    check_mode: bool = False,
+) -> dict[str, Any]:
+    """Poll the job until it ends (the poll that sees the end releases it) and return its end (exit_code, stdout,
+    stderr); raises JobLost.
 
-    ``run_script(name, params)`` is one round trip; ``report`` shows each progress line as it comes."""
-    while True:
-        state = run_script(POLL, {"JobId": job_id, "WaitSeconds": POLL_WAIT_SECONDS})
-        if state.get("state") != "running":
-            break
+    ``run_script(name, params)`` is one round trip; ``report`` shows each progress line as it comes; ``first`` is
+    the start's own poll (its reply's ``poll``), or None to poll first; ``check_mode``: the job is a check run's
+    (poll_params)."""
+    state = first or {"state": "running"}
+    while state.get("state") == "running":
         line = progress_line(str(state.get("progress") or ""))
         if line:
             report(f"data mover job {job_id}: {line}")
-    if state.get("state") in ("done", "lost"):
-        run_script(POLL, {"JobId": job_id, "WaitSeconds": 0, "Release": True})
+        state = run_script(POLL, {"JobId": job_id, **poll_params(check_mode)})
+    if check_mode:  # the end is in hand: a reply lost now loses nothing, so none is kept
+        run_script(POLL, {"JobId": job_id, "Release": True, "KeepReply": False})
     if state.get("state") != "done":
         raise JobLost(_lost_message(job_id, state))
     return {**state, "stderr": without_progress(str(state.get("stderr") or ""))}

@@ -211,6 +211,24 @@ def map_vm_files(vms: Sequence[Mapping[str, Any]], bases: Mapping[str, str] | No
     }
 
 
+def metadata_file(metadata_dir: str, snapshot_set_id: str) -> str:
+    """Where the create script keeps a set's metadata: ``<metadata_dir>\\<set>.cab``."""
+    return f"{metadata_dir.rstrip(chr(92))}\\{snapshot_set_id.strip('{}').lower()}.cab"
+
+
+def known_release_plan(snapshot_set_id: str, copies: Sequence[Mapping[str, Any]], args: Mapping[str, Any]) -> dict:
+    """The release of a set whose copies the job named (``shadow_copies``), without a read: every place the set may
+    have left something on this host, since the release script skips what Win32_ShadowCopy no longer lists and
+    what is not on disk (and counts only what it did)."""
+    return {
+        "ExposedPaths": [exposed_path(args["expose_root"], snapshot_set_id, copy["alias"]) for copy in copies],
+        "ShadowIds": [normal_guid(copy["shadow_id"], "shadow_copies.shadow_id") for copy in copies],
+        "ShareShadowIds": [],
+        "Files": [metadata_file(args["metadata_dir"], snapshot_set_id)],
+        "Directories": [set_folder(args["expose_root"], snapshot_set_id)],
+    }
+
+
 def release_plan(reply: Mapping[str, Any]) -> dict[str, Any] | None:
     """What the release script must do for what the read found, or ``None`` when nothing is left."""
     shadows = list(reply.get("shadows") or [])
@@ -243,18 +261,3 @@ def exposures(
         }
         for copy in shadow_copies
     ]
-
-
-def import_plan(reply: Mapping[str, Any], wanted: Sequence[Mapping[str, str]]) -> dict[str, Any] | None:
-    """Whether the set still needs importing and which copies exposing; ``None`` when all are in place."""
-    present = {normal_guid(str(s["ID"]), "ID"): s for s in reply.get("shadows") or []}
-    needs_import = any(w["ShadowId"] not in present for w in wanted)
-    expose = [w for w in wanted if not _exposed_at(present.get(w["ShadowId"]), w["Path"])]
-    if not needs_import and not expose:
-        return None
-    return {"Import": needs_import, "Expose": expose}
-
-
-def _exposed_at(shadow: Mapping[str, Any] | None, path: str) -> bool:
-    name = (shadow or {}).get("ExposedName") or ""
-    return _with_slash(name).casefold() == _with_slash(path).casefold()

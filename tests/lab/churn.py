@@ -1,8 +1,10 @@
 """`lab write`, `lab churn` and `lab disk`: change a running lab's VM disks between backups, as the VMs and
 their administrators would, and keep the host's change tracking (`lab.windows.rct`) in step.
 
-- write: random bytes at given ranges, or over a share of the disk at random places (64 KiB pieces, so
-  the RCT answer, rounded out to the tracking block, is larger than what was written);
+- write: random bytes at given ranges, or over a share of the disk at random places: 64 KiB pieces (so the RCT
+  answer, rounded out to the tracking block, is larger than what was written), or with `--blocks` whole tracking
+  blocks (the estate's `rct_block`, aligned: that share of the disk's blocks changed, as a VM that rewrites whole
+  blocks would);
 - churn: `write --percent` on every disk of every VM of the estate (the estate's `churn_percent`);
 - disk: Resize-VHD (`--resize`), another disk in its place (`--replace`) or a storage migration away and back
   (`--migrate`): each makes the host forget the disk's RCT ids.
@@ -40,16 +42,16 @@ def _vm_and_disk(estate: Estate, host: str, vm_name: str, index: int) -> tuple[V
     return vm, vm.disks[index]
 
 
-def random_ranges(size: int, percent: float, seed: Any) -> list[tuple[int, int]]:
-    """`percent` of the disk in 64 KiB pieces at random places (adjacent pieces joined), ascending."""
-    pieces = max(size // PIECE, 1)
+def random_ranges(size: int, percent: float, seed: Any, piece: int = PIECE) -> list[tuple[int, int]]:
+    """`percent` of the disk's `piece`-sized, aligned pieces at random places (adjacent pieces joined), ascending."""
+    pieces = max(size // piece, 1)
     chosen = sorted(random.Random(seed).sample(range(pieces), max(1, round(pieces * percent / 100))))
     ranges: list[tuple[int, int]] = []
-    for piece in chosen:
-        if ranges and ranges[-1][0] + ranges[-1][1] == piece * PIECE:
-            ranges[-1] = (ranges[-1][0], ranges[-1][1] + PIECE)
+    for index in chosen:
+        if ranges and ranges[-1][0] + ranges[-1][1] == index * piece:
+            ranges[-1] = (ranges[-1][0], ranges[-1][1] + piece)
         else:
-            ranges.append((piece * PIECE, min(PIECE, size - piece * PIECE)))
+            ranges.append((index * piece, min(piece, size - index * piece)))
     return ranges
 
 
@@ -69,11 +71,15 @@ class DiskChange:
         path = rct.live_disk(state, self.vm, self.disk)
         return path, local_path(self.estate.model, self.state_dir, self.host, path)
 
-    def write(self, ranges: list[tuple[int, int]] | None, percent: float | None, seed: Any) -> dict[str, Any]:
+    def write(
+        self, ranges: list[tuple[int, int]] | None, percent: float | None, seed: Any, blocks: bool = False
+    ) -> dict[str, Any]:
+        """`ranges`, or `percent` of the disk at random places: 64 KiB pieces, or whole tracking blocks."""
         with HostState(self.state_dir / "hosts" / self.host / "state").edit() as state:
             path, file = self._file(state)
             size = vmdisk.virtual_size(file)
-            ranges = ranges if ranges is not None else random_ranges(size, percent or 0, seed)
+            piece = self.estate.model.rct_block if blocks else PIECE
+            ranges = ranges if ranges is not None else random_ranges(size, percent or 0, seed, piece)
             beyond = [r for r in ranges if r[0] < 0 or r[1] <= 0 or r[0] + r[1] > size]
             if beyond:
                 raise ChurnError(f"{path}: ranges {beyond} are not within the disk ({size} bytes)")
@@ -105,9 +111,12 @@ class DiskChange:
         return {"host": self.host, "vm": self.vm.name, "disk": path, "size": vmdisk.virtual_size(file)}
 
 
-def churn(estate: Estate, state_dir: Path, percent: float | None = None, seed: Any = None) -> list[dict[str, Any]]:
-    """Write `percent` (the estate's `churn_percent`) of every disk of every VM; a disk the lab cannot write
-    (a recovery checkpoint, a differencing disk) is reported with `skipped` and its reason."""
+def churn(
+    estate: Estate, state_dir: Path, percent: float | None = None, seed: Any = None, blocks: bool = False
+) -> list[dict[str, Any]]:
+    """Write `percent` (the estate's `churn_percent`) of every disk of every VM (of its tracking blocks with
+    `blocks`); a disk the lab cannot write (a recovery checkpoint, a differencing disk) is reported with `skipped`
+    and its reason."""
     share = percent if percent is not None else estate.model.churn_percent
     results = []
     for host in estate.model.hosts:
@@ -115,7 +124,7 @@ def churn(estate: Estate, state_dir: Path, percent: float | None = None, seed: A
             for index, disk in enumerate(vm.disks):
                 change = DiskChange(estate, state_dir, host.name, vm.name, index)
                 try:
-                    results.append(change.write(None, share, f"{seed}/{host.name}/{vm.name}/{index}"))
+                    results.append(change.write(None, share, f"{seed}/{host.name}/{vm.name}/{index}", blocks))
                 except (ChurnError, vmdisk.DiskWriteError) as exc:
                     results.append({"host": host.name, "vm": vm.name, "disk": disk.path, "skipped": str(exc)})
     return results

@@ -1,7 +1,7 @@
 """The command line of the lab's change commands (`lab.churn`) and of `lab stats`, on a running lab.
 
-    lab write HOST VM [--disk N] (--ranges OFF:LEN,... | --percent P [--seed S])
-    lab churn [--percent P] [--seed S]
+    lab write HOST VM [--disk N] (--ranges OFF:LEN,... | --percent P [--seed S] [--blocks])
+    lab churn [--percent P] [--seed S] [--blocks]
     lab disk HOST VM [--disk N] (--resize SIZE | --replace | --migrate)
     lab stats [--reset]
 
@@ -52,15 +52,20 @@ def _target(commands: Any, name: str, text: str, state_dir: Path) -> argparse.Ar
     return command
 
 
+_BLOCKS = "with --percent: whole tracking blocks (the estate's rct_block), not 64 KiB pieces"
+
+
 def add_change_commands(commands: Any, state_dir: Path) -> None:
     write = _target(commands, "write", "write random bytes into a VM's disk", state_dir)
     what = write.add_mutually_exclusive_group(required=True)
     what.add_argument("--ranges", type=_ranges, help="OFFSET:LENGTH,... of the virtual disk")
     what.add_argument("--percent", type=float, help="this share of the disk, at random places")
     write.add_argument("--seed", help="random seed (places and bytes)")
+    write.add_argument("--blocks", action="store_true", help=_BLOCKS)
     every = commands.add_parser("churn", help="write into every VM's disks (the estate's churn_percent)")
     every.add_argument("--percent", type=float)
     every.add_argument("--seed")
+    every.add_argument("--blocks", action="store_true", help=_BLOCKS)
     every.add_argument("--state-dir", type=Path, default=state_dir)
     disk = _target(commands, "disk", "resize, replace or storage-migrate a VM's disk", state_dir)
     change = disk.add_mutually_exclusive_group(required=True)
@@ -87,8 +92,8 @@ def run_change_command(arguments: argparse.Namespace, state_dir: Path) -> Any:
         return stats(state_dir, arguments.reset)
     estate = running_estate(state_dir)
     if arguments.command == "churn":
-        return churn(estate, state_dir, arguments.percent, arguments.seed)
+        return churn(estate, state_dir, arguments.percent, arguments.seed, arguments.blocks)
     target = DiskChange(estate, state_dir, arguments.host, arguments.vm, arguments.disk)
     if arguments.command == "write":
-        return target.write(arguments.ranges, arguments.percent, arguments.seed)
+        return target.write(arguments.ranges, arguments.percent, arguments.seed, arguments.blocks)
     return target.change(arguments.resize, arguments.replace, arguments.migrate)

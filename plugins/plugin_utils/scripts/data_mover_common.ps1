@@ -9,6 +9,14 @@ $DataMoverJobRoot = [Environment]::GetFolderPath('CommonApplicationData') + '\ba
 # The job's one-time scheduled task: \backup.hyperv\data mover <job id>.
 $DataMoverTaskPath = '\backup.hyperv\'
 
+# A released job's last poll reply, kept in the jobs folder (its ACL) so that a re-sent poll answers the same;
+# data_mover_start.ps1 removes those older than $KeptReplyDays.
+$KeptReplyDays = 7
+function Get-KeptReplyPath {
+    param([string]$JobId)
+    return "$DataMoverJobRoot\$JobId.json"
+}
+
 function Get-JobTaskName {
     param([string]$JobId)
     return "data mover $JobId"
@@ -53,4 +61,74 @@ function Find-DataMover {
     $result.Reply.component = [ordered]@{ Name = $record.PSChildName; Version = $version; Destination = $destination; Missing = $missing }
     if ($null -ne $version -and $missing.Count -eq 0) { $result.Runtime = $paths[0]; $result.Engine = $paths[1] }
     return $result
+}
+
+$ProgressBytes = 1024  # the end of stderr a running job reports: the progress line the engine redraws
+
+function Read-SharedText {
+    # A file the engine may still be writing (opened shared for writing), as UTF-8; '' when absent.
+    param([string]$Path, [long]$Tail = 0)
+    if (-not (Test-Path -LiteralPath $Path -PathType Leaf)) { return '' }
+    $stream = [IO.File]::Open($Path, 'Open', 'Read', 'ReadWrite')
+    try {
+        if ($Tail -gt 0 -and $stream.Length -gt $Tail) { [void]$stream.Seek(-$Tail, 'End') }
+        return (New-Object System.IO.StreamReader($stream, [Text.Encoding]::UTF8)).ReadToEnd()
+    }
+    finally { $stream.Dispose() }
+}
+
+function Get-DataMoverJob {
+    param([string]$JobId, [string]$Folder, [string]$TaskName)
+    $state = [ordered]@{ job = $JobId; state = 'absent'; progress = $null; exit_code = $null; stdout = ''; stderr = ''; task_result = $null; released = $false }
+    # The task first, then the exit code: the runner writes the exit code before its task ends.
+    $task = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName $TaskName -ErrorAction SilentlyContinue
+    if (Test-Path -LiteralPath "$Folder\exit_code.txt" -PathType Leaf) {
+        $state.state = 'done'
+        $state.exit_code = [int](Get-Content -LiteralPath "$Folder\exit_code.txt" -Raw).Trim()
+        $state.stdout = Read-SharedText -Path "$Folder\stdout.txt"
+        $state.stderr = Read-SharedText -Path "$Folder\stderr.txt"
+    }
+    elseif ($null -ne $task -and @('Running', 'Queued') -contains [string]$task.State) {
+        $state.state = 'running'
+        $state.progress = Read-SharedText -Path "$Folder\stderr.txt" -Tail $ProgressBytes
+    }
+    elseif ($null -ne $task -or (Test-Path -LiteralPath $Folder)) {
+        $state.state = 'lost'
+        if ($null -ne $task) { $state.task_result = [long]($task | Get-ScheduledTaskInfo).LastTaskResult }
+        $state.stderr = Read-SharedText -Path "$Folder\stderr.txt"
+    }
+    return $state
+}
+
+function Wait-DataMoverJob {
+    # data_mover_poll.ps1's reply (its header says what it holds): wait up to $WaitSeconds for a running job to
+    # end, then, with $Release, release a job that ended, keeping this reply first. Shared by
+    # data_mover_start.ps1, whose WaitSeconds makes a short job cost no poll at all. $KeepReply $false: the caller
+    # has the job's end already (a check run releases it after its last poll), so nothing stays on the proxy.
+    param([string]$JobId, [int]$WaitSeconds, [bool]$Release, [bool]$KeepReply = $true)
+    $folder = "$DataMoverJobRoot\$JobId"
+    $kept = Get-KeptReplyPath -JobId $JobId
+    $name = Get-JobTaskName -JobId $JobId
+    $deadline = (Get-Date).AddSeconds($WaitSeconds)
+    $state = Get-DataMoverJob -JobId $JobId -Folder $folder -TaskName $name
+    while ($state.state -eq 'running' -and (Get-Date) -lt $deadline) {
+        Start-Sleep -Milliseconds 500
+        $state = Get-DataMoverJob -JobId $JobId -Folder $folder -TaskName $name
+    }
+    if ($state.state -eq 'absent' -and (Test-Path -LiteralPath $kept -PathType Leaf)) {
+        return (Get-Content -LiteralPath $kept -Raw -Encoding UTF8 | ConvertFrom-Json)  # released by an earlier poll
+    }
+    if ($Release -and $state.state -ne 'running') {
+        $state.released = $true
+        if ($KeepReply -and $state.state -ne 'absent') {
+            # Kept before anything is removed: a poll re-sent after this one's reply was lost answers the same.
+            $json = ConvertTo-Json -InputObject $state -Depth 4 -Compress
+            [IO.File]::WriteAllText($kept, $json, (New-Object System.Text.UTF8Encoding($false)))
+        }
+        if (Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName $name -ErrorAction SilentlyContinue) {
+            Unregister-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName $name -Confirm:$false
+        }
+        if (Test-Path -LiteralPath $folder) { Remove-Item -LiteralPath $folder -Recurse -Force }
+    }
+    return $state
 }

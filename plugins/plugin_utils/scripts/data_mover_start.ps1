@@ -16,14 +16,21 @@
 #   Options    the options document (DataMoverOptions.to_json). It is written to options.json in the job's folder,
 #              whose ACL grants only LocalSystem and Administrators; the engine deletes it once it has read it
 #              ("datamover.pyz run --options-file"), and data_mover_poll.ps1 removes the folder when collected.
+#              A start also removes the kept replies of released jobs older than a week (data_mover_common.ps1).
 #   Component  '' or the name of the data mover component to run (the module's option component).
-# Returns @{ component; found; outdated (Find-DataMover); job; started; already }: started is $false when no
-# data mover is installed (the controller says why: R3, or which to pick).
+#   WaitSeconds, Release  as data_mover_poll.ps1's: once started, the script polls the job in the same round trip
+#              (Wait-DataMoverJob), so a job that ends within WaitSeconds costs no poll of its own.
+# Returns @{ component; found; outdated (Find-DataMover); job; started; already; poll }: started is $false when no
+# data mover is installed (the controller says why: R3, or which to pick); already is $true when the job's task is
+# registered or the job was already released (its kept reply, data_mover_common.ps1); poll is data_mover_poll.ps1's
+# reply when WaitSeconds or Release was given, else $null.
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][ValidatePattern('^[0-9a-f]{32}$')][string]$JobId,
     [Parameter(Mandatory = $true)][string]$Options,
-    [string]$Component = ''
+    [string]$Component = '',
+    [int]$WaitSeconds = 0,
+    [bool]$Release = $false
 )
 
 $ErrorActionPreference = 'Stop'
@@ -52,6 +59,14 @@ function New-JobFolder {
     [void][IO.Directory]::CreateDirectory($Path, $security)
 }
 
+function Remove-OldKeptReply {
+    # The last replies data_mover_poll.ps1 kept of released jobs (<job id>.json), once older than $KeptReplyDays:
+    # a poll re-sent after a dropped connection comes within seconds, not days.
+    $limit = (Get-Date).AddDays(-$KeptReplyDays)
+    Get-ChildItem -LiteralPath $DataMoverJobRoot -Filter '*.json' -File | Where-Object { $_.LastWriteTime -lt $limit } |
+        Remove-Item -Force
+}
+
 function Register-JobTask {
     # The one-time task: no trigger (Start-ScheduledTask starts it), no time limit (-ExecutionTimeLimit 0: a
     # backup of a large disk takes hours), normal priority (a task's default, 7, is below normal, with low I/O
@@ -70,11 +85,23 @@ function Register-JobTask {
     Start-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName $name
 }
 
+function Start-DataMoverJob {
+    # The job's folder and options document, then its task (the script's $JobId, $Options and $found).
+    $folder = "$DataMoverJobRoot\$JobId"
+    New-JobFolder -Path $folder
+    Remove-OldKeptReply
+    [IO.File]::WriteAllText("$folder\options.json", $Options, (New-Object System.Text.UTF8Encoding($false)))
+    $arguments = '"' + $found.Engine + '" run --options-file "' + $folder + '\options.json" --progress'
+    $runner = New-RedirectedRunner -FilePath $found.Runtime -Arguments $arguments -StdOut "$folder\stdout.txt" -StdErr "$folder\stderr.txt" -ExitCodeFile "$folder\exit_code.txt" -Environment @{ PYTHONIOENCODING = 'utf-8' }
+    Register-JobTask -Folder $folder -Runner $runner
+}
+
 $found = Find-DataMover -Component $Component
 $reply = $found.Reply
 $reply.job = $JobId
 $reply.started = $false
 $reply.already = $false
+$reply.poll = $null
 if ($null -eq $found.Runtime) { return $reply }
 
 # A start re-sent while the first one still runs here (WinRS keeps a command running after its client's
@@ -83,19 +110,14 @@ $mutex = New-Object System.Threading.Mutex($false, "Global\backup.hyperv.data_mo
 try { [void]$mutex.WaitOne() } catch [System.Threading.AbandonedMutexException] { }
 try {
     $reply.started = $true
-    if (Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName (Get-JobTaskName -JobId $JobId) -ErrorAction SilentlyContinue) {
-        $reply.already = $true
-        return $reply
-    }
-    $folder = "$DataMoverJobRoot\$JobId"
-    New-JobFolder -Path $folder
-    [IO.File]::WriteAllText("$folder\options.json", $Options, (New-Object System.Text.UTF8Encoding($false)))
-    $arguments = '"' + $found.Engine + '" run --options-file "' + $folder + '\options.json" --progress'
-    $runner = New-RedirectedRunner -FilePath $found.Runtime -Arguments $arguments -StdOut "$folder\stdout.txt" -StdErr "$folder\stderr.txt" -ExitCodeFile "$folder\exit_code.txt" -Environment @{ PYTHONIOENCODING = 'utf-8' }
-    Register-JobTask -Folder $folder -Runner $runner
+    $registered = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName (Get-JobTaskName -JobId $JobId) -ErrorAction SilentlyContinue
+    # A start re-sent after its reply was lost may find its job ended and released already: its reply was kept.
+    $reply.already = ($null -ne $registered) -or (Test-Path -LiteralPath (Get-KeptReplyPath -JobId $JobId) -PathType Leaf)
+    if (-not $reply.already) { Start-DataMoverJob }
 }
 finally {
     $mutex.ReleaseMutex()
     $mutex.Dispose()
 }
+if ($WaitSeconds -gt 0 -or $Release) { $reply.poll = Wait-DataMoverJob -JobId $JobId -WaitSeconds $WaitSeconds -Release $Release }
 return $reply

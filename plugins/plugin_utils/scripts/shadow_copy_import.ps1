@@ -4,22 +4,37 @@
 #   load metadata <cab> / import          only when -Import: the set is not on this host yet
 #   expose {shadow id} <folder>           for each entry of -Expose (the folder must exist and be empty)
 # -Metadata is the .cab the create script returned, base64-encoded; it is written to a temporary file.
+# -Missing: first ask Win32_ShadowCopy what is already here, and import only when a copy of -Expose is not listed,
+# expose only the copies not exposed at their folder yet (so the module needs no read before, and a set already
+# imported and exposed is no DiskShadow run and no change); -PlanOnly (check mode): that look-up, nothing done.
 # DiskShadow's exit code alone is not trusted: afterwards Win32_ShadowCopy must list the set (imported) and each
 # copy of -Expose exposed at its folder, else the script fails naming what is missing.
 # https://learn.microsoft.com/previous-versions/windows/desktop/vsswmi/win32-shadowcopy
-# Returns @{ imported; exposed = @(@{ ShadowId; Path }) }.
+# Returns @{ imported; exposed = @(@{ ShadowId; Path }) } (what this run did, or with -PlanOnly would do).
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][string]$SnapshotSetId,
     [Parameter(Mandatory = $true)][string]$Metadata,
     [bool]$Import = $true,
-    [object[]]$Expose = @()
+    [object[]]$Expose = @(),
+    [bool]$Missing = $false,
+    [bool]$PlanOnly = $false
 )
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 #include diskshadow_common.ps1
+
+function Get-Listed {
+    # The set's shadow copies this host lists, by lower-case id, each with the folder it is exposed at (or '').
+    param([string]$SetId)
+    $listed = @{}
+    foreach ($shadow in Get-CimInstance -ClassName 'Win32_ShadowCopy' -Filter "SetID='$SetId'") {
+        $listed["$($shadow.ID)".ToLowerInvariant()] = "$($shadow.ExposedName)".TrimEnd('\').ToLowerInvariant()
+    }
+    return $listed
+}
 
 function Assert-Imported {
     # Compare what Win32_ShadowCopy lists for the set with what was asked (ids case-blind: WMI reports them in
@@ -39,6 +54,15 @@ function Assert-Imported {
     }
 }
 
+if ($Missing -or $PlanOnly) {
+    $listed = Get-Listed -SetId $SnapshotSetId
+    $Import = @($Expose | Where-Object { -not $listed.ContainsKey("$($_.ShadowId)".ToLowerInvariant()) }).Count -gt 0
+    $Expose = @($Expose | Where-Object { $listed["$($_.ShadowId)".ToLowerInvariant()] -ne "$($_.Path)".TrimEnd('\').ToLowerInvariant() })
+    if ($PlanOnly -or (-not $Import -and $Expose.Count -eq 0)) {
+        $planned = foreach ($item in $Expose) { [ordered]@{ ShadowId = "$($item.ShadowId)"; Path = "$($item.Path)" } }
+        return [ordered]@{ imported = $Import; exposed = @($planned) }
+    }
+}
 $work = Join-Path -Path $env:TEMP -ChildPath "backup.hyperv-import-$([guid]::NewGuid())"
 $null = New-Item -ItemType Directory -Path $work
 try {

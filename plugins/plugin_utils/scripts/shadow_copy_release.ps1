@@ -1,6 +1,7 @@
 # Release of backup.hyperv.shadow_copy, on either side: unexpose the shadow copies, delete them, then
 # remove the set's metadata file and its (then empty) mount folders. What is already gone is skipped, not an
-# error, so a release run again (or after a partial one) finishes the work.
+# error (and not counted), so a release run again (or after a partial one) finishes the work, and the module may
+# send a set's copies without reading first.
 # https://learn.microsoft.com/windows-server/administration/windows-commands/delete-shadows
 #   unexpose <folder>          for each of -ExposedPaths still exposed
 #   delete shadows id {id}     for each of -ShadowIds still listed
@@ -71,7 +72,14 @@ if ($unexpose.Count -gt 0 -or $delete.Count -gt 0) {
     $left += @($ExposedPaths | Where-Object { $after.Exposed.ContainsKey((Get-FolderKey -Path $_)) })
     if ($left.Count -gt 0) { throw "diskshadow reported success but Win32_ShadowCopy still lists $($left -join ', ')" }
 }
-foreach ($file in $Files) { Remove-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue }
+# Counted only when it was there: the module may name a set's files without reading first, and reports a change only
+# when this run removed something.
+$removedFiles = 0
+foreach ($file in $Files) {
+    if (-not (Test-Path -LiteralPath $file -PathType Leaf)) { continue }
+    Remove-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue
+    $removedFiles += 1
+}
 $removed = 0
 foreach ($folder in $Directories) {
     # Not recursive: a folder still holding an exposed shadow copy must fail here, not be walked into.
@@ -83,6 +91,6 @@ foreach ($folder in $Directories) {
 return [ordered]@{
     unexposed           = $unexpose.Count
     deleted             = $delete.Count + $ShareShadowIds.Count
-    removed_files       = $Files.Count
+    removed_files       = $removedFiles
     removed_directories = $removed
 }

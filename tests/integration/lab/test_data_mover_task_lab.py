@@ -8,6 +8,7 @@ the engine deletes the options document once read; Release removes the task and 
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -54,7 +55,25 @@ def test_the_task_reads_a_share_as_the_computer_account_and_is_released(tmp_path
     assert (released["state"], released["released"]) == ("done", True)
     assert not folder.exists() and not tasks(lab)
     again = lab.call("px1", "data_mover_poll", {"JobId": job_id, "WaitSeconds": 0, "Release": True})
-    assert (again["state"], again["released"]) == ("absent", True)  # a re-sent release removes nothing more
+    assert again == released  # a poll re-sent after its reply was lost: the kept reply, nothing more removed
+
+
+def test_the_poll_that_sees_the_end_releases_and_a_start_removes_week_old_kept_replies(tmp_path):
+    lab = healthy_with_component(tmp_path)
+    job_id = uuid.uuid4().hex
+    start(lab, job_id, run_params("list", "C:\\Backup\\none"))
+    deadline = time.monotonic() + 60
+    state = {"state": "running"}
+    while state["state"] == "running" and time.monotonic() < deadline:
+        state = lab.call("px1", "data_mover_poll", {"JobId": job_id, "WaitSeconds": 1, "Release": True})
+    assert (state["state"], state["exit_code"], state["released"]) == ("done", 1, True)
+    assert not lab.host_file("px1", f"{JOBS}\\{job_id}").exists() and not tasks(lab)
+    kept = lab.host_file("px1", f"{JOBS}\\{job_id}.json")
+    assert json.loads(kept.read_text()) == state
+    week_ago = time.time() - 7 * 24 * 3600 - 60
+    os.utime(kept, (week_ago, week_ago))
+    start(lab, uuid.uuid4().hex, run_params("list", "C:\\Backup\\none"))
+    assert not kept.exists()  # older than a week: removed by the next start
 
 
 def test_a_resent_start_finds_the_job_and_starts_no_second_one(tmp_path):
@@ -75,3 +94,16 @@ def test_no_data_mover_starts_nothing_and_a_bad_job_id_is_refused(tmp_path):
     with pytest.raises(ScriptFailure, match="does not match"):
         start(lab, "..\\..\\x", run_params("list", "C:\\Backup\\none"))
     assert lab.call("px1", "data_mover_poll", {"JobId": uuid.uuid4().hex, "WaitSeconds": 0})["state"] == "absent"
+
+
+def test_a_start_that_waits_polls_and_releases_and_a_resent_start_starts_no_second_job(tmp_path):
+    lab = healthy_with_component(tmp_path)
+    job_id, params = uuid.uuid4().hex, {**run_params("list", "C:\\Backup\\none"), "WaitSeconds": 30, "Release": True}
+    reply = start(lab, job_id, params)
+    assert (reply["started"], reply["already"]) == (True, False)
+    assert (reply["poll"]["state"], reply["poll"]["exit_code"], reply["poll"]["released"]) == ("done", 1, True)
+    assert not lab.host_file("px1", f"{JOBS}\\{job_id}").exists() and not tasks(lab)
+    again = start(lab, job_id, params)  # its reply was lost: the job ended and was released meanwhile
+    assert (again["already"], again["poll"]) == (True, reply["poll"])
+    assert read_counters(lab.contexts["px1"].state_dir)["data_mover_jobs"] == 1
+    assert start(lab, uuid.uuid4().hex, run_params("list", "C:\\Backup\\none"))["poll"] is None  # not asked

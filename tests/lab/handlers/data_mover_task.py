@@ -11,15 +11,17 @@ by a thread of the lab in a process of its own, so the request that started it a
 outlives the connection. It reads as the proxy's computer account: a `\\\\server\\share` path is not refused as
 a second hop (the shell's runs are, `data_mover.py`). A start whose task is registered starts nothing
 (`already`), as the script does; the poll reports `running` with the end of stderr (the engine's progress),
-`done` with the exit code and the output in Windows form, `lost` or `absent`, and `Release` unregisters the task
-and removes the folder. `lab stats` counts `data_mover_jobs` started.
+`done` with the exit code and the output in Windows form, `lost` or `absent`, and `Release` (sent with every
+poll) keeps the reply of a job that ended as `<job id>.json` in the jobs folder, unregisters the task and removes
+the folder; a poll of a released job answers its kept reply, and a start removes kept replies older than a week.
+`lab stats` counts `data_mover_jobs` started.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -34,6 +36,7 @@ from lab.handlers.data_mover import (
     mapped_document,
     output_to_windows,
 )
+from lab.handlers.data_mover_cpus import host_cores, run_on_cores
 from lab.windows.hostfs import InvalidNameError
 from lab.windows.hoststate import HostState, count
 
@@ -43,6 +46,7 @@ PRINCIPAL = "NT AUTHORITY\\SYSTEM"
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # ValidatePattern matches case-blind, as -match does
 _PROGRESS_BYTES = 1024  # the end of stderr a running job reports, as the poll script reads it
 _POLL_STEP = 0.1  # seconds between two looks at a running job (the script: 0.5 s)
+KEPT_REPLY_SECONDS = 7 * 24 * 3600  # data_mover_common.ps1's $KeptReplyDays
 
 
 def _job_id(call: ScriptCall) -> str:
@@ -63,10 +67,23 @@ def _folder(call: ScriptCall, job_id: str) -> Path:
     return call.files.local_path(f"{JOB_ROOT}\\{job_id}")
 
 
-def _run_task(state: HostState, task: str, command: list[str], folder: Path) -> None:
-    """The task's runner: the engine with its output in the folder, then the exit code, then the task Ready."""
+def _kept_reply(call: ScriptCall, job_id: str) -> Path:
+    return call.files.local_path(f"{JOB_ROOT}\\{job_id}.json")
+
+
+def _remove_old_kept_replies(call: ScriptCall) -> None:
+    """Remove-OldKeptReply: the kept replies of released jobs written more than a week ago."""
+    limit = time.time() - KEPT_REPLY_SECONDS
+    for kept in call.files.local_path(JOB_ROOT).glob("*.json"):
+        if kept.stat().st_mtime < limit:
+            kept.unlink()
+
+
+def _run_task(state: HostState, task: str, command: list[str], folder: Path, cores: tuple[int, ...] | None) -> None:
+    """The task's runner: the engine (on the host's `cores`) with its output in the folder, then the exit code, then
+    the task Ready."""
     with open(folder / "stdout.txt", "wb") as stdout, open(folder / "stderr.txt", "wb") as stderr:
-        code = subprocess.run(command, stdout=stdout, stderr=stderr, env=ENGINE_ENVIRONMENT, check=False).returncode
+        code = run_on_cores(command, cores, stdout=stdout, stderr=stderr, env=ENGINE_ENVIRONMENT)[0]
     (folder / "exit_code.tmp").write_text(str(code), encoding="ascii")
     (folder / "exit_code.tmp").replace(folder / "exit_code.txt")
     with state.edit() as document:
@@ -91,22 +108,27 @@ def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any]
     entry = {"principal": PRINCIPAL, "state": "Running", "last_result": None, "paths": paths.back}
     host.setdefault("scheduled_tasks", {})[task] = entry
     count(call.state_dir, "data_mover_jobs")
-    runner = (HostState(call.state_dir), task, command, folder)
+    runner = (HostState(call.state_dir), task, command, folder, host_cores(call))
     return threading.Thread(target=_run_task, args=runner, daemon=True, name=task)
 
 
 def data_mover_start(call: ScriptCall) -> dict[str, Any]:
-    job_id = _job_id(call)
+    job_id, wait = _job_id(call), _wait_seconds(call)  # parameters bind before anything runs
     found, document = find_component(call)
-    reply = {**found, "job": job_id, "started": False, "already": False}
+    reply = {**found, "job": job_id, "started": False, "already": False, "poll": None}
     if document is None:
         return reply
     with HostState(call.state_dir).edit() as host:  # the script's mutex: one start of a job at a time
-        if _task_name(job_id) in host.get("scheduled_tasks", {}):
-            return {**reply, "started": True, "already": True}
-        task = _register(call, job_id, document, host)
-    task.start()  # once the task is registered (the state written): the runner marks it Ready when it ends
-    return {**reply, "started": True}
+        # registered, or released already (its kept reply): a start re-sent after its reply was lost
+        already = _task_name(job_id) in host.get("scheduled_tasks", {}) or _kept_reply(call, job_id).is_file()
+        task = None if already else _register(call, job_id, document, host)
+    if task is not None:
+        _remove_old_kept_replies(call)
+        task.start()  # once the task is registered (the state written): the runner marks it Ready when it ends
+    reply.update(started=True, already=already)
+    if wait > 0 or call.params.get("Release"):
+        reply["poll"] = _wait(call, job_id)
+    return reply
 
 
 def _read(path: Path, tail: int = 0) -> str:
@@ -141,18 +163,32 @@ def _release(call: ScriptCall, job_id: str) -> None:
     shutil.rmtree(_folder(call, job_id), ignore_errors=True)
 
 
-def data_mover_poll(call: ScriptCall) -> dict[str, Any]:
-    job_id, wait = _job_id(call), call.params.get("WaitSeconds") or 0
+def _wait_seconds(call: ScriptCall) -> int:
+    wait = call.params.get("WaitSeconds") or 0
     if not isinstance(wait, int):
         raise ScriptFailure(f"Cannot process argument transformation on parameter 'WaitSeconds'. \"{wait}\"")
-    deadline = time.monotonic() + wait
+    return wait
+
+
+def data_mover_poll(call: ScriptCall) -> dict[str, Any]:
+    return _wait(call, _job_id(call))
+
+
+def _wait(call: ScriptCall, job_id: str) -> dict[str, Any]:
+    """Wait-DataMoverJob (data_mover_common.ps1): the poll's reply, shared with the start's own poll."""
+    deadline = time.monotonic() + _wait_seconds(call)
     state = _job_state(call, job_id)
     while state["state"] == "running" and time.monotonic() < deadline:
         time.sleep(_POLL_STEP)
         state = _job_state(call, job_id)
+    kept = _kept_reply(call, job_id)
+    if state["state"] == "absent" and kept.is_file():
+        return json.loads(kept.read_text(encoding="utf-8"))  # released by an earlier poll
     if call.params.get("Release") and state["state"] != "running":
-        _release(call, job_id)
         state["released"] = True
+        if call.params.get("KeepReply", True) and state["state"] != "absent":
+            kept.write_text(json.dumps(state), encoding="utf-8")  # before anything is removed, as the script
+        _release(call, job_id)
     return state
 
 

@@ -32,8 +32,10 @@ from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.handlers.shadow_copy_release import shadow_copy_release
 from lab.handlers.shadow_copy_volumes import (
     Volume,
+    empty_mount_folder,
     find_volume,
     host_volumes,
+    missing_only,
     readable_lun,
     same_folder,
     shadow_root,
@@ -204,14 +206,6 @@ def _expose(call: ScriptCall, state: dict[str, Any], set_id: str, item: dict[str
     shadow["ExposedName"] = str(item["Path"]).rstrip("\\") + "\\"
 
 
-def _empty_mount_folder(call: ScriptCall, item: dict[str, Any]) -> None:
-    """The script's own check, before DiskShadow runs: the mount folder exists and is empty."""
-    folder = call.files.local_path(str(item["Path"]))
-    folder.mkdir(parents=True, exist_ok=True)
-    if any(folder.iterdir()):
-        raise ScriptFailure(f"mount folder {item['Path']} is not empty")
-
-
 def _check_listed(call: ScriptCall, set_id: str, expose: list[dict[str, Any]]) -> None:
     """The script's `Assert-Imported` after DiskShadow: Win32_ShadowCopy lists the set and each copy of -Expose
     exposed at its folder, ids and folders compared case-blind. Applied only while the script calls it."""
@@ -235,10 +229,14 @@ def _check_listed(call: ScriptCall, set_id: str, expose: list[dict[str, Any]]) -
 
 def shadow_copy_import(call: ScriptCall) -> dict[str, Any]:
     set_id, do_import = str(call.params.get("SnapshotSetId") or ""), call.params.get("Import", True)
+    expose, plan_only = list(call.params.get("Expose") or []), call.params.get("PlanOnly")
+    if call.params.get("Missing") or plan_only:
+        do_import, expose = missing_only(HostState(call.state_dir).read()["shadow_copies"], set_id, expose)
+        if plan_only or not (do_import or expose):
+            return {"imported": do_import, "exposed": _exposed(expose)}
     description = _description(str(call.params.get("Metadata") or ""), set_id)
-    expose = list(call.params.get("Expose") or [])
     for item in expose:
-        _empty_mount_folder(call, item)
+        empty_mount_folder(call, item)
     with HostState(call.state_dir).edit() as state:
         commands = [("import", partial(_import, call, state, description, set_id))] if do_import else []
         commands += [(f"expose {i.get('ShadowId')}", partial(_expose, call, state, set_id, i)) for i in expose]
@@ -247,8 +245,11 @@ def shadow_copy_import(call: ScriptCall) -> dict[str, Any]:
     if failure:  # after the state is saved: what ran before the failing command stays done
         raise _diskshadow_failed(f"importing set {set_id}", failure)
     _check_listed(call, set_id, expose)
-    exposed = [{"ShadowId": str(item["ShadowId"]), "Path": str(item["Path"])} for item in expose]
-    return {"imported": bool(do_import), "exposed": exposed}
+    return {"imported": bool(do_import), "exposed": _exposed(expose)}
+
+
+def _exposed(expose: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"ShadowId": str(item["ShadowId"]), "Path": str(item["Path"])} for item in expose]
 
 
 def _path_state(call: ScriptCall, windows_path: str) -> dict[str, Any]:

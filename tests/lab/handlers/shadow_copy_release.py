@@ -108,12 +108,15 @@ def shadow_copy_release(call: ScriptCall) -> dict[str, Any]:
         raise ScriptFailure(failure)
     if unexposed or deleted:  # the script checks only when it sent this host's copies to DiskShadow
         _check_released(call, params)
-    for file in params["Files"]:
-        call.files.local_path(file).unlink(missing_ok=True)
+    removed_files = 0
+    for file in params["Files"]:  # Test-Path, then Remove-Item: only a file that was there counts
+        local = call.files.local_path(file)
+        removed_files += local.is_file()
+        local.unlink(missing_ok=True)
     removed = sum(_remove_directory(call, directory) for directory in params["Directories"])
     return {
         "unexposed": unexposed,
         "deleted": deleted + len(params["ShareShadowIds"]),
-        "removed_files": len(params["Files"]),
+        "removed_files": removed_files,
         "removed_directories": removed,
     }

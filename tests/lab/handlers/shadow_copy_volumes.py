@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.estate.vms import Vm
-from lab.handlers import ScriptCall
+from lab.handlers import ScriptCall, ScriptFailure
 from lab.windows.hostfs import HostPathError
 from lab.windows.hoststate import HostState
 from lab.windows.rct import live_chain
@@ -81,6 +81,25 @@ def shadow_root(call: ScriptCall) -> Path:
 def same_folder(exposed: str | None, path: str) -> bool:
     """Whether Win32_ShadowCopy's `ExposedName` names the folder `path` (case-blind, trailing backslash or not)."""
     return bool(exposed) and str(exposed).rstrip("\\").upper() == path.rstrip("\\").upper()
+
+
+def empty_mount_folder(call: ScriptCall, item: dict[str, Any]) -> None:
+    """The import script's own check, before DiskShadow runs: the mount folder exists and is empty."""
+    folder = call.files.local_path(str(item["Path"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise ScriptFailure(f"mount folder {item['Path']} is not empty")
+
+
+def missing_only(
+    shadows: dict[str, dict[str, Any]], set_id: str, expose: list[dict[str, Any]]
+) -> tuple[bool, list[dict[str, Any]]]:
+    """The import script's `-Missing` look-up in Win32_ShadowCopy: import when a copy of `expose` is not listed;
+    expose only the copies not exposed at their folder yet."""
+    listed = {key: shadow for key, shadow in shadows.items() if shadow["SetID"].lower() == set_id.lower()}
+    do_import = any(str(item["ShadowId"]).lower() not in listed for item in expose)
+    exposed = {key: shadow["ExposedName"] for key, shadow in listed.items()}
+    return do_import, [i for i in expose if not same_folder(exposed.get(str(i["ShadowId"]).lower()), str(i["Path"]))]
 
 
 def readable_lun(call: ScriptCall, lun: str) -> bool:

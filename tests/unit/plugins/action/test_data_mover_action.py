@@ -1,5 +1,6 @@
-"""data_mover action: a Windows proxy runs its installed engine as a job (start, poll, release: recorded
-data_mover_run replies are played as those three, as_job); other hosts run the module."""
+"""data_mover action: a Windows proxy runs its installed engine as a job (a start that polls it once, then polls
+while it runs; the poll that sees its end releases it: recorded data_mover_run replies are played as a start whose
+poll found the job done, as_job); other hosts run the module."""
 
 from __future__ import annotations
 
@@ -49,21 +50,22 @@ JOB_RESTORE = {
 }
 
 
-def as_job(reply) -> list:
+def as_job(reply, check_mode: bool = False) -> list:
     """A recorded in-shell reply (data_mover_run.ps1: ran, exit_code, stdout, stderr) as the job's round trips:
-    the start's reply, then, when it ran, the poll that finds it done and the release."""
+    the start's reply, whose own poll found the job done and released it when it ran; in check mode the poll
+    leaves it, and a release without a kept reply follows."""
     if not isinstance(reply, dict) or "ran" not in reply.get("stdout", {}):
         return [reply]
     ran = reply["stdout"]
     found = {key: ran[key] for key in ("component", "found", "outdated")}
-    start = {"stdout": {**found, "job": "0" * 32, "started": ran["ran"], "already": False}}
     done = {key: ran[key] for key in ("exit_code", "stdout", "stderr")}
-    poll = {"stdout": {"job": "0" * 32, "state": "done", "progress": None, **done, "released": False}}
-    return [start] if not ran["ran"] else [start, poll, {"stdout": {**poll["stdout"], "released": True}}]
+    poll = {"job": "0" * 32, "state": "done", "progress": None, **done, "released": not check_mode} if ran["ran"] else None
+    start = {"stdout": {**found, "job": "0" * 32, "started": ran["ran"], "already": False, "poll": poll}}
+    return [start, {"stdout": {**poll, "released": True}}] if check_mode and poll else [start]
 
 
 def run(make_action, replies, args, check_mode=False, transport=TRANSPORTS[0], task_vars=None):
-    replies = [played for reply in replies for played in as_job(reply)]
+    replies = [played for reply in replies for played in as_job(reply, check_mode)]
     action, calls = make_action("data_mover", replies=replies, args=args, check_mode=check_mode, transport=transport)
     original = copy.deepcopy(action._task.args)
     result = action.run(task_vars=task_vars or {"inventory_hostname": "px1"})
@@ -74,22 +76,21 @@ def run(make_action, replies, args, check_mode=False, transport=TRANSPORTS[0], t
 def options_document(call) -> dict:
     """The options document the script hands the engine on stdin (DataMoverOptions.to_json)."""
     params = call.request()["params"]
-    assert sorted(params) == ["Component", "JobId", "Options"]  # nothing else: no command line, no layout
+    # nothing else: no command line, no layout
+    assert sorted(params) == ["Component", "JobId", "Options", "Release", "WaitSeconds"]
     return json.loads(params["Options"])
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_windows_proxy_starts_a_job_polls_it_and_releases_it(make_action, recorded, transport):
+def test_windows_proxy_starts_a_short_job_polls_and_releases_it_in_one_round_trip(make_action, recorded, transport):
     result, calls = run(make_action, [recorded(DONE)], BACKUP, transport=transport)
-    assert len(calls) == 3 and all(call.cmd == COMMAND and not call.sudoable for call in calls)
+    assert len(calls) == 1 and all(call.cmd == COMMAND and not call.sudoable for call in calls)
     request = calls[0].request()
-    assert [call.request()["name"] for call in calls] == ["data_mover_start", "data_mover_poll", "data_mover_poll"]
+    assert request["name"] == "data_mover_start"  # its own poll found the job done and released it
     assert base64.b64decode(request["script"]) == load_script("data_mover_start")
     job_id = request["params"]["JobId"]
     assert len(job_id) == 32 and int(job_id, 16) >= 0  # the controller's choice: a re-sent start finds it
-    polls = [call.request()["params"] for call in calls[1:]]
-    assert polls == [{"JobId": job_id, "WaitSeconds": 5}, {"JobId": job_id, "WaitSeconds": 0, "Release": True}]
-    assert all(PASSPHRASE not in json.dumps(poll) for poll in polls)
+    assert (request["params"]["WaitSeconds"], request["params"]["Release"]) == (5, True)
     assert request["params"]["Component"] == ""  # no name: the script finds the data mover's record itself
     document = options_document(calls[0])
     module_params = {name: spec.get("default") for name, spec in ARGUMENT_SPEC.items()}  # as the module fills
@@ -116,6 +117,10 @@ def test_windows_proxy_starts_a_job_polls_it_and_releases_it(make_action, record
 def test_check_mode_travels_in_the_document(make_action, recorded, args):
     _result, calls = run(make_action, [recorded(DONE)], args, check_mode=True)
     document = options_document(calls[0])
+    start = calls[0].request()["params"]
+    assert start["Release"] is False  # the start's poll leaves the ended job; the one release after keeps no reply
+    release = {"name": "data_mover_poll", "params": {"JobId": start["JobId"], "Release": True, "KeepReply": False}}
+    assert [{key: call.request()[key] for key in ("name", "params")} for call in calls[1:]] == [release]
     assert document["operation"] == args["operation"] and document["check_mode"] is True
     _result, calls = run(make_action, [recorded(DONE)], args)
     assert options_document(calls[0])["check_mode"] is False

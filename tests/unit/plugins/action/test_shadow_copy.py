@@ -96,31 +96,45 @@ def test_import_on_a_fresh_proxy_imports_and_exposes(make_action, recorded):
     ]
     result, calls = run(
         make_action,
-        [recorded("shadow_copy_read_set_gone.json"), recorded("shadow_copy_import_done.json")],
+        [recorded("shadow_copy_import_done.json")],
         state="imported",
         snapshot_set_id=SET_ID.upper(),
         metadata="TVNDRgAAAAA=",
         shadow_copies=registered,
     )
-    assert names(calls) == ["shadow_copy_read", "shadow_copy_import"]
-    params = calls[1].request()["params"]
-    assert params["Import"] is True and params["Metadata"] == "TVNDRgAAAAA=" and params["SnapshotSetId"] == SET_ID
+    # One round trip: the import script asks Win32_ShadowCopy itself what is missing (-Missing), no read before.
+    assert names(calls) == ["shadow_copy_import"]
+    params = calls[0].request()["params"]
+    assert params["Missing"] is True and params["PlanOnly"] is False
+    assert params["Metadata"] == "TVNDRgAAAAA=" and params["SnapshotSetId"] == SET_ID
     assert [e["Path"] for e in params["Expose"]] == [SET_FOLDER + "\\Vol1", SET_FOLDER + "\\Vol2"]
     assert result["changed"] is True and result["exposed_path"] == SET_FOLDER
 
 
-def test_import_of_an_exposed_set_is_one_round_trip_and_no_change(make_action, recorded):
-    result, calls = run(make_action, [recorded("shadow_copy_read_set_exposed.json")], **IMPORT)
-    assert len(calls) == 1 and result["changed"] is False
+def test_import_of_an_exposed_set_is_one_round_trip_and_no_change(make_action):
+    result, calls = run(make_action, [{"rc": 0, "stdout": {"imported": False, "exposed": []}}], **IMPORT)
+    assert names(calls) == ["shadow_copy_import"] and result["changed"] is False
+
+
+def test_import_of_a_set_imported_but_not_exposed_is_a_change(make_action):
+    exposed = [{"ShadowId": COPIES[1]["shadow_id"], "Path": SET_FOLDER + "\\Vol2"}]
+    result, calls = run(make_action, [{"rc": 0, "stdout": {"imported": False, "exposed": exposed}}], **IMPORT)
+    assert names(calls) == ["shadow_copy_import"] and result["changed"] is True
+
+
+def test_import_in_check_mode_asks_the_script_for_its_plan_only(make_action):
+    plan = {"imported": True, "exposed": [{"ShadowId": c["shadow_id"], "Path": "x"} for c in COPIES]}
+    result, calls = run(make_action, [{"rc": 0, "stdout": plan}], check_mode=True, **IMPORT)
+    assert names(calls) == ["shadow_copy_import"] and calls[0].request()["params"]["PlanOnly"] is True
+    assert result["changed"] is True
 
 
 @pytest.mark.parametrize(
     ("read_reply", "args"),
     [
-        ("shadow_copy_read_set_gone.json", IMPORT),
         ("shadow_copy_read_set_exposed.json", {"state": "absent", "snapshot_set_id": SET_ID}),
     ],
-    ids=["import", "release"],
+    ids=["release"],
 )
 def test_check_mode_reads_once_and_applies_nothing(make_action, recorded, read_reply, args):
     result, calls = run(make_action, [recorded(read_reply)], check_mode=True, **args)
@@ -142,6 +156,51 @@ def test_release_of_a_gone_set_is_no_change_and_one_round_trip(make_action, reco
 def test_release_on_the_source_removes_the_metadata_file(make_action, recorded):
     params = release(make_action, recorded, "shadow_copy_read_source_metadata_only.json")
     assert params["Files"] == [ROOT + "\\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77.cab"]
+
+
+NOTHING_RELEASED = {"rc": 0, "stdout": {"unexposed": 0, "deleted": 0, "removed_files": 0, "removed_directories": 0}}
+
+
+def test_release_of_known_copies_is_one_round_trip_the_script_checks_itself(make_action, recorded):
+    # The copies the job created (present/imported) are named: no read first, the release script looks each one up.
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_release_done.json")],
+        state="absent",
+        snapshot_set_id=SET_ID,
+        shadow_copies=COPIES,
+    )
+    assert names(calls) == ["shadow_copy_release"] and result["changed"] is True
+    params = calls[0].request()["params"]
+    assert params["ExposedPaths"] == [SET_FOLDER + "\\Vol1", SET_FOLDER + "\\Vol2"]
+    assert params["ShadowIds"] == [c["shadow_id"] for c in COPIES] and params["ShareShadowIds"] == []
+    assert params["Files"] == [ROOT + "\\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77.cab"]
+    assert params["Directories"] == [SET_FOLDER]
+
+
+def test_release_of_known_copies_already_gone_is_no_change(make_action):
+    result, calls = run(make_action, [NOTHING_RELEASED], state="absent", snapshot_set_id=SET_ID, shadow_copies=COPIES)
+    assert names(calls) == ["shadow_copy_release"] and result["changed"] is False and result["released"] == {}
+
+
+def test_release_of_known_copies_in_check_mode_still_reads_and_releases_nothing(make_action, recorded):
+    result, calls = run(
+        make_action,
+        [recorded("shadow_copy_read_set_exposed.json")],
+        check_mode=True,
+        state="absent",
+        snapshot_set_id=SET_ID,
+        shadow_copies=COPIES,
+    )
+    assert names(calls) == ["shadow_copy_read"] and result["changed"] is True
+
+
+def test_release_of_known_share_copies_reads_first(make_action, recorded):
+    # A share's copy lives on the file server, which the release script deletes by a run of its own (no look-up).
+    copies = [{"shadow_id": SHARE_SHADOW, "alias": "Share1", "volume": "\\\\fs1\\vms\\", "exposed_path": COPY_SHARE}]
+    replies = [recorded("shadow_copy_read_set_gone.json")]
+    result, calls = run(make_action, replies, state="absent", snapshot_set_id=SHARE_SET, shadow_copies=copies)
+    assert names(calls) == ["shadow_copy_read"] and result["changed"] is False
 
 
 def test_a_bad_id_fails_with_no_round_trip(make_action):
