@@ -59,7 +59,9 @@ def as_job(reply, check_mode: bool = False) -> list:
     ran = reply["stdout"]
     found = {key: ran[key] for key in ("component", "found", "outdated")}
     done = {key: ran[key] for key in ("exit_code", "stdout", "stderr")}
-    poll = {"job": "0" * 32, "state": "done", "progress": None, **done, "released": not check_mode} if ran["ran"] else None
+    poll = (
+        {"job": "0" * 32, "state": "done", "progress": None, **done, "released": not check_mode} if ran["ran"] else None
+    )
     start = {"stdout": {**found, "job": "0" * 32, "started": ran["ran"], "already": False, "poll": poll}}
     return [start, {"stdout": {**poll, "released": True}}] if check_mode and poll else [start]
 
