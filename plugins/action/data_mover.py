@@ -79,7 +79,7 @@ class ActionModule(ActionBase):
         except ScriptError as exc:
             result.update(mask(mask(exc.to_result(), secret), args.get("smb_password")))
             return result
-        outcome = engine_result(ended, args["repository"])
+        outcome = engine_result(ended, args["repository"], args["operation"])
         # The engine never prints the passphrase; masking is the belt to that brace.
         result.update(remove_values(mask(outcome, secret), validation._no_log_values))
         return result

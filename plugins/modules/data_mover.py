@@ -537,9 +537,9 @@ bytes_written:
   type: int
 ok:
   description:
-    - Whether verification found no damage, or O(operation=list) no damaged restore point record (the task fails
-      otherwise, with the whole result).
-  returned: when O(operation) is V(verify) or V(list)
+    - Whether verification found no damage, or O(operation=list) or O(operation=prune) no damaged restore point
+      (the task fails otherwise, with the whole result).
+  returned: when O(operation) is V(verify), V(list) or V(prune)
   type: bool
 checked_chunks:
   description: Distinct chunks read back and re-hashed.
@@ -550,7 +550,9 @@ damaged:
     - O(operation=verify) - each damaged chunk where it is used, with vm, restore_point, disk, offset, length,
       pack (V(null) when no pack holds it) and reason.
     - O(operation=list) - each restore point whose record cannot be read, with C(id) and C(reason); the other
-      points are listed in RV(vms). O(operation=forget) removes it; prune deletes nothing while it is there.
+      points are listed in RV(vms). O(operation=forget) removes it.
+    - O(operation=prune) - each restore point whose record or chunk list cannot be read, with C(id), C(reason)
+      and C(chunks_known) (its chunks were kept; when false, no chunk was collected at all).
     - O(operation=restore) with O(salvage) - each output that could not be written whole, with name, path,
       marker (the C(.damaged.json) file beside it), ranges (C([offset, length]) pairs left zero), bytes_lost and
       first_reason. Absent when the restore point was whole.
@@ -665,6 +667,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.query import GUEST_OPERATIONS
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.operations import run
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.verdicts import damage_found
 
 
 def needed_libraries(params: Mapping[str, Any]) -> Iterator[str]:
@@ -696,10 +699,9 @@ def main() -> None:
         result = run(DataMoverOptions.from_params(module.params, check_mode=module.check_mode))
     except DataMoverError as err:
         module.fail_json(msg=str(err))
-    operation = module.params["operation"]
-    if operation in ("verify", "list") and not result.get("ok", True):
-        found = "verification found damage" if operation == "verify" else "list found damaged restore point records"
-        module.fail_json(**dict(result, msg=f"{found} in {module.params['repository']}"))
+    damage = damage_found(module.params["operation"], result, module.params["repository"])
+    if damage:
+        module.fail_json(**dict(result, msg=damage))
     if result.get("failed_vms"):  # the job's other VMs are done; their results are in the task's
         failed = ", ".join(result["failed_vms"])
         module.fail_json(**dict(result, msg=f"{module.params['operation']} failed for VM {failed}"))

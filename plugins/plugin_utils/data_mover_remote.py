@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.verdicts import EXIT_DAMAGE, damage_found
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_path, check_windows_paths
 
 COMPONENT_RECORD = "HKLM:\\SOFTWARE\\backup.hyperv\\Components"
@@ -26,7 +27,7 @@ _REMEDY = (
 )
 
 # Engine exit statuses (docs/datamover.md, "The command line").
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGE = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 _ERROR_PREFIX = "hyperv-datamover: error: "
 _MASK = "********"
 
@@ -150,7 +151,7 @@ def _failed_job_result(code: Any, stdout: str, stderr: str) -> dict[str, Any] | 
     return result
 
 
-def engine_result(reply: Mapping[str, Any], repository: str) -> dict[str, Any]:
+def engine_result(reply: Mapping[str, Any], repository: str, operation: str) -> dict[str, Any]:
     """The task result of an engine run on the proxy (the reply's ``ran`` is true)."""
     code, stdout, stderr = reply.get("exit_code"), str(reply.get("stdout") or ""), str(reply.get("stderr") or "")
     failed_job = _failed_job_result(code, stdout, stderr)
@@ -167,6 +168,7 @@ def engine_result(reply: Mapping[str, Any], repository: str) -> dict[str, Any]:
             "stdout": stdout,
             "stderr": stderr,
         }
-    if code == EXIT_DAMAGE or not result.get("ok", True):
-        result.update(failed=True, msg=f"verification found damage in {repository}")
+    damage = damage_found(operation, result, repository)
+    if damage:
+        result.update(failed=True, msg=damage)
     return result

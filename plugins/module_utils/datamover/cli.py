@@ -55,6 +55,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     RESTORE_FORMATS,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.kdf import derive_ahead
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.verdicts import EXIT_DAMAGE, damage_found
 
 __all__ = [
     "PASSPHRASE_ENV",
@@ -269,7 +270,7 @@ def main(
     if result.get("failed_vms"):  # a job with failed VMs: the others are done, the status says not all
         stderr.write(f"hyperv-datamover: error: {options.operation} failed for VM {', '.join(result['failed_vms'])}\n")
         return 1
-    return 3 if options.operation in ("verify", "list") and not result.get("ok", True) else 0
+    return EXIT_DAMAGE if damage_found(options.operation, result, options.access.path) else 0
 
 
 def _options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO) -> DataMoverOptions:

@@ -5,8 +5,11 @@ records; (2) copy the live chunks of mostly-garbage packs into new packs; (3) pu
 every surviving pack; (4) delete the old index files; (5) delete garbage and repacked packs. A crash
 between steps leaves only extra (unreferenced or unindexed) data, which the next prune removes.
 
-A restore point record or chunk list that cannot be read stops prune before anything is deleted (that point
-may use any chunk): docs/datamover.md, "Failure and repair".
+A restore point record that cannot be read does not stop prune for the other VMs (docs/datamover.md, "Failure
+and repair"): retention applies to the records it can read, the damaged point is kept and reported (``damaged``,
+``ok`` false), and its chunks are kept, read from its chunk list file. When that file cannot be read either, its
+chunks are unknown and no chunk can be proved unused: no pack is deleted or repacked until it is recovered or
+forgotten.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RepositoryAccess
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import (
+    chunk_lists_without_record,
     points_by_vm,
     readable_chunk_lists,
 )
@@ -35,18 +39,17 @@ def _referenced(streams_of: Dict[str, List[ChunkList]]) -> Set[bytes]:
     return ids
 
 
-def _refuse_damage(unreadable: Dict[str, str]) -> None:
-    """A restore point whose record or chunk list cannot be read may use any chunk (its VM and chunks are
-    unknown): no chunk can be proved unused, so nothing is deleted until it is recovered or forgotten."""
-    if not unreadable:
-        return
-    named = "; ".join(f"restore point {point_id}: {reason}" for point_id, reason in sorted(unreadable.items()))
-    ids = ", ".join(sorted(unreadable))
-    raise DataMoverError(
-        f"prune refused, nothing was deleted: {named}. Its chunks are unknown, so no chunk can be proved unused. "
-        f"Put the file back from a copy of the repository, or forget it (operation forget, restore_points [{ids}]), "
-        "then prune again"
-    )
+def _damage_report(unreadable: Dict[str, str], unknown: Set[str]) -> List[dict]:
+    """Each damaged point, why, and whether its chunks were known (kept) or not (nothing collected)."""
+    return [
+        {"id": point_id, "reason": reason, "chunks_known": point_id not in unknown}
+        for point_id, reason in sorted(unreadable.items())
+    ]
+
+
+def _keep_every_pack(repo: Repository) -> Dict[str, Dict[bytes, List[PackEntry]]]:
+    """The plan when a point's chunks are unknown: it may use any chunk, so no pack is deleted or repacked."""
+    return {"keep": repo.index.by_pack(), "repack": {}, "delete": {}}
 
 
 def _classify(repo: Repository, live_ids: Set[bytes]) -> Dict[str, Dict[bytes, List[PackEntry]]]:
@@ -88,9 +91,11 @@ def prune(access: RepositoryAccess, keep_last: int, *, vm: Optional[str] = None,
                 dropped += group[:-keep_last] if in_scope else []
                 kept += group[-keep_last:] if in_scope else group
             streams_of = readable_chunk_lists(repo, kept, unreadable)
-            _refuse_damage(unreadable)
-            plan = _classify(repo, _referenced(streams_of))
+            streams_of.update(chunk_lists_without_record(repo, [p for p in unreadable if p not in streams_of]))
+            unknown = set(unreadable) - set(streams_of)
+            plan = _keep_every_pack(repo) if unknown else _classify(repo, _referenced(streams_of))
             result = _summary(dropped, plan)
+            result.update(damaged=_damage_report(unreadable, unknown), ok=not unreadable)
             if not check_mode and (dropped or plan["repack"] or plan["delete"]):
                 _apply(repo, dropped, plan)
     finally:

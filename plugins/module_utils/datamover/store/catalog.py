@@ -74,6 +74,18 @@ def chunk_lists(repository: Repository, point: dict) -> List[ChunkList]:
     return decode_chunk_lists(repository.read_chunk_payload(point), point["id"])
 
 
+def chunk_lists_without_record(repository: Repository, point_ids: List[str]) -> Dict[str, List[ChunkList]]:
+    """The chunk lists of points whose records cannot be read, by id, where their own file can still be read
+    (prune keeps their chunks); a point whose chunk lists cannot be read either is left out."""
+    found: Dict[str, List[ChunkList]] = {}
+    for point_id in point_ids:
+        try:
+            found[point_id] = decode_chunk_lists(repository.read_chunk_payload_without_record(point_id), point_id)
+        except (DataMoverError, ValueError, OSError):
+            continue  # its chunks stay unknown: the caller keeps every chunk
+    return found
+
+
 def readable_chunk_lists(
     repository: Repository, points: List[dict], unreadable: Dict[str, str]
 ) -> Dict[str, List[ChunkList]]:

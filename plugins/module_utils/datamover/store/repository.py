@@ -233,6 +233,12 @@ class Repository:
             raise CorruptionError(f"chunk list of restore point {point['id']} is damaged")
         return open_envelope(C.CHUNK_LIST_MAGIC, data, self.sealer, f"chunk list of {point['id']}")
 
+    def read_chunk_payload_without_record(self, point_id: str) -> bytes:
+        """The chunk lists of a point whose record cannot be read, found by their file name: checked by the
+        envelope's own digest (the record, which holds the file's SHA-256 too, is what cannot be read)."""
+        data = read_file(self._p(C.POINTS_DIR, point_id + C.CHUNKS_SUFFIX))
+        return open_envelope(C.CHUNK_LIST_MAGIC, data, self.sealer, f"chunk list of {point_id}")
+
     def write_point(self, point: dict, chunk_payload: bytes) -> None:
         """Chunk lists first, the record last: the record's presence is the commit."""
         chunk_file = seal_envelope(C.CHUNK_LIST_MAGIC, chunk_payload, self.sealer)

@@ -1,7 +1,8 @@
-"""A damaged or unreadable restore point record stops neither ``list`` nor ``forget`` (issue 17): list names it,
-with the reason, lists every other point and says damage was found (``ok`` false, exit status 3); prune deletes
-nothing while such a record is in the catalog (its chunks are unknown, so no chunk can be proved unused) and says
-to forget it; once forgotten, prune runs."""
+"""A damaged or unreadable restore point record stops neither ``list``, ``prune`` nor ``forget`` (issue 17): list
+names it, with the reason, lists every other point and says damage was found (``ok`` false, exit status 3); prune
+applies retention to the records it can read, keeps the damaged point and its chunks (read from its chunk list
+file), collects no chunk at all while a point's chunks are unknown, and says damage was found; once forgotten,
+prune runs clean."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import runs
 from datamover_fakes import make_image
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 
 MiB = 1 << 20
@@ -74,25 +74,70 @@ def test_the_command_line_list_shows_the_damage_and_exits_3(catalog):
     assert document["damaged"][0]["id"] == new and document["vms"]["vm2"][0]["id"] == other
 
 
+def packs(repo: Path) -> dict:
+    return {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "packs").rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def history(tmp_path, fake_disks):
+    """vm1 backed up three times from a changing disk, vm2 once; returns (repository, [vm1 x3, vm2])."""
+    repo, disk, other = tmp_path / "repo", tmp_path / "disk0.raw", tmp_path / "other.raw"
+    make_image(str(other), 4 * MiB, seed=2)
+    ids = []
+    for seed in (1, 3, 5):
+        make_image(str(disk), 4 * MiB, seed=seed)
+        ids.append(fake_disks.backup(str(repo), "vm1", [str(disk)])["restore_point"])
+    ids.append(fake_disks.backup(str(repo), "vm2", [str(other)])["restore_point"])
+    return repo, ids
+
+
+def test_prune_goes_on_past_a_damaged_record_and_keeps_its_chunks(history):
+    repo, (oldest, middle, newest, other) = history
+    record = repo / "points" / f"{newest}.point"
+    saved = record.read_bytes()
+    damage(repo, newest, "damaged")
+    result = runs.prune(str(repo), 1)
+    assert [p["id"] for p in result["removed"]] == [oldest]  # retention on the records it can read
+    assert result["ok"] is False and result["damaged"][0]["id"] == newest and result["damaged"][0]["chunks_known"]
+    assert result["chunks_deleted"] > 0  # the dropped point's own chunks went
+    record.write_bytes(saved)  # the admin puts the record back from a copy: nothing it needs was collected
+    assert runs.verify(str(repo))["ok"]
+    assert {vm: [p["id"] for p in points] for vm, points in runs.points(repo)["vms"].items()} == {
+        "vm1": [middle, newest],
+        "vm2": [other],
+    }
+
+
 @pytest.mark.parametrize("check_mode", [True, False])
-def test_prune_deletes_nothing_while_a_record_is_damaged_and_says_to_forget_it(catalog, check_mode):
-    repo, (_old, new, _other) = catalog
-    damage(repo, new, "damaged")
-    before = tree(repo)
-    with pytest.raises(DataMoverError, match=rf"prune refused, nothing was deleted: .*{new}.*forget"):
-        runs.prune(str(repo), 1, check_mode=check_mode)
-    assert tree(repo) == before
+def test_prune_collects_no_chunk_while_a_points_chunks_are_unknown(history, check_mode):
+    repo, (oldest, _middle, newest, _other) = history
+    damage(repo, newest, "unreadable")
+    (repo / "points" / f"{newest}.chunks").write_bytes(b"damaged beyond reading")
+    before = packs(repo)
+    result = runs.prune(str(repo), 1, check_mode=check_mode)
+    assert [p["id"] for p in result["removed"]] == [oldest] and result["chunks_deleted"] == 0
+    assert result["damaged"] == [{"id": newest, "reason": result["damaged"][0]["reason"], "chunks_known": False}]
+    assert packs(repo) == before  # the unknown point may use any chunk
+    assert (repo / "points" / f"{oldest}.point").exists() == check_mode
 
 
-def test_prune_deletes_nothing_while_a_chunk_list_is_damaged(catalog):
-    repo, (_old, new, _other) = catalog
-    chunks = repo / "points" / f"{new}.chunks"
+def test_prune_treats_a_damaged_chunk_list_as_unknown_chunks(history):
+    repo, (_oldest, _middle, newest, _other) = history
+    chunks = repo / "points" / f"{newest}.chunks"
     content = chunks.read_bytes()
     chunks.write_bytes(content[:-1] + bytes([content[-1] ^ 0xFF]))  # a flipped last byte, whatever it was
-    before = tree(repo)
-    with pytest.raises(DataMoverError, match=rf"prune refused, nothing was deleted: .*{new}.*forget"):
-        runs.prune(str(repo), 1)
-    assert tree(repo) == before
+    before = packs(repo)
+    result = runs.prune(str(repo), 1)
+    assert result["ok"] is False and [d["id"] for d in result["damaged"]] == [newest]
+    assert packs(repo) == before
+
+
+def test_the_command_line_prune_reports_the_damage_and_exits_3(history):
+    repo, (_oldest, _middle, newest, _other) = history
+    damage(repo, newest, "damaged")
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["prune", str(repo), "--keep-last", "1", "--json"], environ={}, stdout=out, stderr=err) == 3
+    assert json.loads(out.getvalue())["damaged"][0]["id"] == newest
 
 
 def test_after_forgetting_the_damaged_point_prune_runs(catalog):
