@@ -9,8 +9,8 @@
 param(
     [Parameter(Mandatory = $true)][string]$Vm,
     [Parameter(Mandatory = $true)][string]$Path,
-    [Parameter(Mandatory = $true)][string]$Mode,
-    [Parameter(Mandatory = $true)][string]$ControllerType,
+    [Parameter(Mandatory = $true)][ValidateSet('replace', 'attach')][string]$Mode,
+    [Parameter(Mandatory = $true)][ValidateSet('IDE', 'SCSI')][string]$ControllerType,
     [int]$ControllerNumber = 0,
     [int]$ControllerLocation = 0,
     [bool]$Stop = $false

@@ -16,7 +16,7 @@
 param(
     [Parameter(Mandatory = $true)][string]$Vm,
     [string]$Source = '',
-    [Parameter(Mandatory = $true)][string]$Location,
+    [Parameter(Mandatory = $true)][ValidateSet('new', 'original')][string]$Location,
     [string]$Configuration = '',
     [string]$Name = '',
     [string]$VirtualMachinePath = '',

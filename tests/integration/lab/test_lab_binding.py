@@ -115,6 +115,19 @@ def test_a_value_outside_validate_pattern_fails(lab):
     )
 
 
+def test_a_value_outside_validate_set_fails_before_the_handler_runs(lab):
+    """Without the set an unknown Mode read as attach (the script's else branch): now PowerShell refuses it."""
+    params = {"Vm": "vm1", "Path": "C:\\Restore\\d.vhdx", "Mode": "swap", "ControllerType": "scsi"}
+    msg, _ = refused(lab, "hv1", "vm_disk_restore_apply", params)
+    assert msg == (
+        "Cannot validate argument on parameter 'Mode'. The argument \"swap\" does not belong to the set "
+        '"replace,attach" specified by the ValidateSet attribute. Supply an argument that is in the set and then '
+        "try the command again."
+    )
+    msg, _ = refused(lab, "hv1", "vm_restore_read", {"Vm": "vm1", "Location": "elsewhere"})
+    assert msg.startswith("Cannot validate argument on parameter 'Location'. The argument \"elsewhere\" does not")
+
+
 def test_a_scalar_for_a_string_array_reaches_the_handler_as_one_element(lab):
     """[string[]] takes one string as a one-element array: the handler sees the list the script would."""
     made = lab.call("hv1", "shadow_copy_create", {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT})

@@ -2,17 +2,17 @@
 
 The collection's bootstrap (`_pwsh.BOOTSTRAP`) splats the request's params onto the script (`& $s @p`), values as
 `ConvertFrom-Json` made them. Before a handler sees them the lab binds them as PowerShell would, from the script's
-own `param()` block, so a request no script would accept fails here as it fails on Windows, and the handler gets
-the values the script would hold ([string] "", [int] 0, a scalar as a one-element array). A parameter left out
-gets the default its param() entry declares (a literal: a number, a quoted string, $true, $false, $null or @()),
-so a handler reads the script's default and keeps none of its own; one without a declared default stays out:
+own `param()` block: a request no script would accept fails here as on Windows, and the handler gets the values
+the script would hold ([string] "", [int] 0, a scalar as a one-element array), a parameter left out its declared
+literal default (none declared: it stays out), so a handler keeps no default of its own. Refused:
 - a name the script does not declare, in an advanced script ([CmdletBinding()] or a [Parameter()] attribute):
   "A parameter cannot be found that matches parameter name 'Y'." (a simple script would take it into $args);
 - a mandatory parameter missing, or $null, "" or @() for it, or for an element of its array, after conversion
   ($null for a [string] is "") (the message of each below; about_Functions_Advanced_Parameters, AllowNull,
   AllowEmptyString and AllowEmptyCollection, attributes no script here uses);
 - a value the parameter's type refuses ([bool] takes only Boolean values and numbers, [int] a number);
-- a [ValidatePattern()] the value does not match (case-blind, as PowerShell's default RegexOptions).
+- a [ValidatePattern()] the value does not match (case-blind, as PowerShell's default RegexOptions), or a
+  [ValidateSet()] it is not in (case-blind: the attribute's IgnoreCase is true by default).
 https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_functions_advanced_parameters
 https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_splatting
 https://github.com/PowerShell/PowerShell/blob/master/src/System.Management.Automation/engine/ParameterBinderBase.cs
@@ -54,6 +54,7 @@ class Parameter:
     mandatory: bool
     pattern: str | None  # [ValidatePattern()]
     default: str | None = None  # the default's text in the param() block
+    choices: tuple[str, ...] = ()  # [ValidateSet()]
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,18 @@ def _parameter(entry: str) -> Parameter:
     found = _NAME.search(entry)
     if not found:
         raise ValueError(f"cannot read the parameter {entry!r}")
-    kind, mandatory, pattern = "", False, None
+    kind, mandatory, pattern, choices = "", False, None, ()
     for attribute in _ATTRIBUTE.finditer(entry[: found.start()]):
         word, args = attribute["word"].lower(), attribute["args"] or ""
         if word == "parameter":
             mandatory = bool(re.search(r"Mandatory\s*(=\s*\$true)?\s*(,|$)", args, re.I))
         elif word == "validatepattern":
             pattern = args.strip().strip("'\"")
+        elif word == "validateset":
+            choices = tuple(single or double for single, double in re.findall(r"'([^']*)'|\"([^\"]*)\"", args))
         elif attribute["args"] is None:
             kind = word
-    return Parameter(found["name"], kind, mandatory, pattern, found["default"])
+    return Parameter(found["name"], kind, mandatory, pattern, found["default"], choices)
 
 
 def param_block(script: str) -> ParamBlock | None:
@@ -116,7 +119,7 @@ def param_block(script: str) -> ParamBlock | None:
         return None
     head = code[: found.start()]
     parameters = [_parameter(entry) for entry in _entries(_balanced(code, found.end() - 1))]
-    advanced = "[cmdletbinding" in head.lower() or any(p.mandatory or p.pattern for p in parameters)
+    advanced = "[cmdletbinding" in head.lower() or any(p.mandatory or p.pattern or p.choices for p in parameters)
     return ParamBlock({p.name.lower(): p for p in parameters}, advanced)
 
 
@@ -214,13 +217,20 @@ def _check_mandatory(parameter: Parameter, value: Any, element: bool = False) ->
         _check_mandatory(parameter, item, element=True)
 
 
-def _check_pattern(parameter: Parameter, value: Any) -> None:
-    for item in value if isinstance(value, list) else [value]:
-        if parameter.pattern and not re.search(parameter.pattern, _to_string(item), re.I):
+def _check_validators(parameter: Parameter, value: Any) -> None:
+    """[ValidatePattern()] and [ValidateSet()] on the value, or on each element of an array."""
+    lowered = [choice.lower() for choice in parameter.choices]
+    for text in (_to_string(item) for item in (value if isinstance(value, list) else [value])):
+        head = f"Cannot validate argument on parameter '{parameter.name}'. The argument \"{text}\""
+        if parameter.pattern and not re.search(parameter.pattern, text, re.I):
             raise BindingError(
-                f"Cannot validate argument on parameter '{parameter.name}'. The argument \"{_to_string(item)}\" does "
-                f'not match the "{parameter.pattern}" pattern. Supply an argument that matches "{parameter.pattern}" '
-                "and try the command again."
+                f'{head} does not match the "{parameter.pattern}" pattern. Supply an argument that matches '
+                f'"{parameter.pattern}" and try the command again.'
+            )
+        if lowered and text.lower() not in lowered:
+            raise BindingError(
+                f'{head} does not belong to the set "{",".join(parameter.choices)}" specified by the ValidateSet '
+                "attribute. Supply an argument that is in the set and then try the command again."
             )
 
 
@@ -283,7 +293,7 @@ def bind(script: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if parameter.mandatory:
             _check_mandatory(parameter, converted)
         if converted is not None:
-            _check_pattern(parameter, converted)
+            _check_validators(parameter, converted)
         bound[parameter.name] = converted
     return {**_defaults(block, given), **bound}
 

@@ -118,7 +118,7 @@ def _read_report(call: ScriptCall, set_id: str, shadows: list[dict[str, Any]]) -
 def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     # Bound already (lab.handlers.binding): Volumes a non-empty list, MetadataDir a non-empty string.
     volumes, metadata_dir = list(call.params["Volumes"]), str(call.params["MetadataDir"])
-    transportable = call.params.get("Transportable", True) is not False
+    transportable = call.params["Transportable"]  # bound: the script's default ($true) when left out
     state = HostState(call.state_dir).read()
     if service_entry(state, "vmms") is None:
         raise _diskshadow_failed("", f"Writer verification failed for {HYPERV_WRITER}")
@@ -228,13 +228,13 @@ def _check_listed(call: ScriptCall, set_id: str, expose: list[dict[str, Any]]) -
 
 
 def shadow_copy_import(call: ScriptCall) -> dict[str, Any]:
-    set_id, do_import = str(call.params.get("SnapshotSetId") or ""), call.params.get("Import", True)
-    expose, plan_only = list(call.params.get("Expose") or []), call.params.get("PlanOnly")
-    if call.params.get("Missing") or plan_only:
+    set_id, do_import = call.params["SnapshotSetId"], call.params["Import"]
+    expose, plan_only = list(call.params["Expose"]), call.params["PlanOnly"]
+    if call.params["Missing"] or plan_only:
         do_import, expose = missing_only(HostState(call.state_dir).read()["shadow_copies"], set_id, expose)
         if plan_only or not (do_import or expose):
             return {"imported": do_import, "exposed": _exposed(expose)}
-    description = _description(str(call.params.get("Metadata") or ""), set_id)
+    description = _description(call.params["Metadata"], set_id)
     for item in expose:
         empty_mount_folder(call, item)
     with HostState(call.state_dir).edit() as state:
