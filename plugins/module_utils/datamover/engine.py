@@ -63,14 +63,16 @@ def baselines(access: RepositoryAccess, vms: Optional[Sequence[str]] = None) -> 
     if not os.path.exists(os.path.join(access.path, CONFIG_FILE)):
         return {"baselines": {vm: baseline_summary(None) for vm in vms or ()}}
     repo = Repository(access.path, access.passphrase)
+    unreadable: Dict[str, str] = {}  # a damaged record stops no VM's backup: each gets its newest readable point
     try:
         if vms is None:
-            latest = {vm: points[-1] for vm, points in points_by_vm(repo).items()}
+            latest = {vm: points[-1] for vm, points in points_by_vm(repo, unreadable=unreadable).items()}
         else:
-            latest = {vm: latest_point(repo, vm) for vm in vms}
+            latest = {vm: latest_point(repo, vm, unreadable) for vm in vms}
     finally:
         repo.close()
-    return {"baselines": {vm: baseline_summary(point) for vm, point in sorted(latest.items())}}
+    damaged = [{"id": point_id, "reason": reason} for point_id, reason in sorted(unreadable.items())]
+    return {"baselines": {vm: baseline_summary(point) for vm, point in sorted(latest.items())}, "damaged": damaged}
 
 
 def unlock_repository(access: RepositoryAccess, *, force: bool = False, check_mode: bool = False) -> dict:

@@ -250,5 +250,6 @@ class BackupJob:
 
     def _baseline(self, repo: Optional[Repository]) -> Optional[Baseline]:
         """The VM's latest restore point, when changed ranges may let it spare reads."""
-        previous = latest_point(repo, self.vm) if repo is not None and self.changed_ranges else None
+        # a damaged record is passed over, as baselines passes it over: both name the same newest readable point
+        previous = latest_point(repo, self.vm, {}) if repo is not None and self.changed_ranges else None
         return Baseline.of(previous, chunk_lists(repo, previous) if repo is not None and previous else [])

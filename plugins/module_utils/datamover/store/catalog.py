@@ -57,14 +57,24 @@ def find_point(repository: Repository, vm: Optional[str], restore_point: str) ->
     return point
 
 
-def latest_point(repository: Repository, vm: str) -> Optional[dict]:
+def latest_point(repository: Repository, vm: str, unreadable: Optional[Dict[str, str]] = None) -> Optional[dict]:
     """The newest restore point of ``vm``. Ids sort by time, so records are read newest first until one of
-    ``vm`` turns up: a VM backed up daily is found among the last few records, however long the history."""
+    ``vm`` turns up: a VM backed up daily is found among the last few records, however long the history.
+
+    ``unreadable``: where a damaged record met on the way is noted ({id: reason}) and passed over, so the newest
+    readable point is returned (a backup's baseline: the changed ranges are asked since that point's own RCT ids,
+    so they describe the change from it whoever the damaged point belonged to); without it, it raises (a restore
+    of "latest" must not quietly pick an older point)."""
     for point_id in reversed(repository.point_ids()):
         try:
             point = repository.read_point(point_id)
         except FileNotFoundError:
             continue  # deleted by a concurrent prune between listing and reading
+        except (CorruptionError, ValueError, OSError) as exc:
+            if unreadable is None:
+                raise
+            unreadable[point_id] = describe_unreadable(exc)
+            continue
         if point["vm"] == vm:
             return point
     return None

@@ -224,3 +224,34 @@ def test_the_command_line_takes_the_mapping_form_and_change_ids_and_runs_baselin
     reply = json.loads(out)["baselines"]
     assert status == 0 and reply["vm2"]["restore_point"] is None, err
     assert reply["vm1"]["disks"][DISK]["change_id"] is None  # the second backup was given no change ids
+
+
+def _damage_record(repo: str, point_id: str) -> None:
+    """Flip the record's last byte (its envelope's digest no longer matches)."""
+    with open(f"{repo}/points/{point_id}.point", "r+b") as handle:
+        handle.seek(-1, 2)
+        last = handle.read(1)[0]
+        handle.seek(-1, 2)
+        handle.write(bytes([last ^ 0xFF]))
+
+
+def test_a_damaged_newest_record_stops_no_backup_the_baseline_is_the_newest_readable_point(
+    tmp_path, disk24, fake_disks
+):
+    """vm1's newest record (Y) is damaged. Its next backup is not refused: baselines and the data mover both
+    take X, the newest point they can read, and ranges asked since X's own RCT id describe the change from X,
+    whoever the damaged point belonged to; the restore is exact. Another VM's backup is not stopped either."""
+    repo = str(tmp_path / "repo")
+    point_x = fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:X"})["restore_point"]
+    write_at(disk24, 5 * MiB, b"between" * 1000)
+    point_y = fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:Y"})["restore_point"]
+    _damage_record(repo, point_y)
+    reply = runs.run("baselines", repo, vms=["vm1", "vm2"])
+    assert reply["baselines"]["vm1"]["restore_point"] == point_x and reply["baselines"]["vm2"]["restore_point"] is None
+    assert [entry["id"] for entry in reply["damaged"]] == [point_y]
+    write_at(disk24, 9 * MiB, b"after" * 1000)
+    since_x = {DISK: {"since": "rct:X", "ranges": [[5 * MiB, 7000], [9 * MiB, 5000]], "reason": None}}
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=since_x, change_ids={DISK: "rct:Z"})
+    assert result["incremental"][DISK]["mode"] == "changed_ranges"
+    assert result["incremental"][DISK]["baseline"] == point_x
+    assert _restored(tmp_path, repo, "out") == disk24.read_bytes()
