@@ -553,7 +553,7 @@ damaged:
       points are listed in RV(vms). O(operation=forget) removes it.
     - O(operation=prune) - each restore point whose record or chunk list cannot be read, with C(id), C(reason)
       and C(chunks_known) (its chunks were kept; when false, no chunk was collected at all).
-    - O(operation=baselines) - each record that could not be read and was passed over, with C(id) and C(reason):
+    - O(operation=baselines) - each record that could not be read and was passed over, with C(id) and C(reason);
       every VM's baseline is its newest readable restore point.
     - O(operation=restore) with O(salvage) - each output that could not be written whole, with name, path,
       marker (the C(.damaged.json) file beside it), ranges (C([offset, length]) pairs left zero), bytes_lost and

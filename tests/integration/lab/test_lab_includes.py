@@ -65,9 +65,14 @@ SAMPLES = {"string": "0" * 32, "string[]": ["x"], "object[]": [{}]}
 
 
 def mandatory_params(name: str) -> dict[str, object]:
-    """Params that bind to the collection script `name`: its mandatory parameters, each with a sample value."""
+    """Params that bind to the collection script `name`: its mandatory parameters, each with a sample value (the
+    first of its [ValidateSet()] when it has one)."""
     block = param_block((SCRIPTS_DIR / f"{name}.ps1").read_text())
-    return {p.name: SAMPLES[p.type] for p in block.parameters.values() if p.mandatory} if block else {}
+    return (
+        {p.name: p.choices[0] if p.choices else SAMPLES[p.type] for p in block.parameters.values() if p.mandatory}
+        if block
+        else {}
+    )
 
 
 def answer(context: HostContext, name: str, body: bytes | None = None) -> tuple[int, dict]:
