@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -112,12 +112,34 @@ def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int
     )
 
 
+# Bytes on disk a configuration needs per byte of virtual disk size: the VHDX (half its size written), the raw image
+# qemu-img converts from while it is built, the repository (the random half stores as it is) and day 2's writes.
+DISK_BYTES_PER_VIRTUAL_BYTE = 1.5
+DISK_MARGIN = 2 << 30
+
+
+def refuse_when_the_disk_is_too_small(work: Path, config: Config) -> None:
+    """Stop before making anything when the configuration's disks and repository cannot fit (a full disk stops
+    every other process on the machine too)."""
+    needed = int(config.vms * config.disk * DISK_BYTES_PER_VIRTUAL_BYTE) + DISK_MARGIN
+    free = shutil.disk_usage(work).free
+    if free < needed:
+        raise SystemExit(
+            f"bench-job: {config.vms} VMs of {config.disk // MiB} MiB need about {needed / 2**30:.1f} GiB free under "
+            f"{work}, {free / 2**30:.1f} GiB are: use a smaller --big-disk or fewer --big-vms, or free disk space"
+        )
+
+
 def run_config(args: argparse.Namespace, config: Config) -> Config:
+    """One configuration on a lab of its own; its disks, lab and repository are deleted when it ends, however it
+    ends, so that the next configuration has the disk to itself."""
     work = args.work / f"{config.vms}vm-{config.proxies}px-{config.disk // MiB}M"
     state = work / "lab"
     if state.exists():
         lab("down", "--state-dir", str(state))
-    subprocess.run(["rm", "-rf", str(work)], check=True)
+    shutil.rmtree(work, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    refuse_when_the_disk_is_too_small(args.work, config)
     work.mkdir(parents=True)
     path = estate(work, config.vms, config.disk, not args.no_pin)
     lab_json("up", str(path), "--state-dir", str(state), "--port", "0", "--handlers", str(PACKAGES))
@@ -134,6 +156,7 @@ def run_config(args: argparse.Namespace, config: Config) -> Config:
         config.runs.append(backup(ansible, state, config, 2, written))
     finally:
         lab("down", "--state-dir", str(state))
+        shutil.rmtree(work, ignore_errors=True)
     return config
 
 
