@@ -21,18 +21,24 @@ def points_by_vm(
     damaged record's VM is unknown, so it is noted whatever ``vm`` is)."""
     grouped: Dict[str, List[dict]] = {}
     for point_id in repository.point_ids():
-        try:
-            point = repository.read_point(point_id)
-        except FileNotFoundError:
-            continue  # deleted by a concurrent prune between listing and reading
-        except (CorruptionError, ValueError, OSError) as exc:
-            if unreadable is None:
-                raise
-            unreadable[point_id] = describe_unreadable(exc)
-            continue
-        if vm is None or point["vm"] == vm:
+        point = _read_or_note(repository, point_id, unreadable)
+        if point is not None and (vm is None or point["vm"] == vm):
             grouped.setdefault(point["vm"], []).append(point)
     return grouped
+
+
+def _read_or_note(repository: Repository, point_id: str, unreadable: Optional[Dict[str, str]]) -> Optional[dict]:
+    """The record of ``point_id``; None when a concurrent prune deleted it, or when it cannot be read and
+    ``unreadable`` is given to note why in ({id: reason}); without ``unreadable`` a damaged record raises."""
+    try:
+        return repository.read_point(point_id)
+    except FileNotFoundError:
+        return None  # deleted by a concurrent prune between listing and reading
+    except (CorruptionError, ValueError, OSError) as exc:
+        if unreadable is None:
+            raise
+        unreadable[point_id] = describe_unreadable(exc)
+        return None
 
 
 def describe_unreadable(exc: Exception) -> str:
@@ -66,16 +72,8 @@ def latest_point(repository: Repository, vm: str, unreadable: Optional[Dict[str,
     so they describe the change from it whoever the damaged point belonged to); without it, it raises (a restore
     of "latest" must not quietly pick an older point)."""
     for point_id in reversed(repository.point_ids()):
-        try:
-            point = repository.read_point(point_id)
-        except FileNotFoundError:
-            continue  # deleted by a concurrent prune between listing and reading
-        except (CorruptionError, ValueError, OSError) as exc:
-            if unreadable is None:
-                raise
-            unreadable[point_id] = describe_unreadable(exc)
-            continue
-        if point["vm"] == vm:
+        point = _read_or_note(repository, point_id, unreadable)
+        if point is not None and point["vm"] == vm:
             return point
     return None
 
