@@ -31,29 +31,27 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     SHADOW_COPY_MUTUALLY_EXCLUSIVE,
     SHADOW_COPY_REQUIRED_IF,
     ShadowCopyError,
-    aliases,
     check_folders,
-    check_vms,
-    exposed_path,
     exposures,
     known_release_plan,
-    map_vm_files,
     normal_guid,
-    plan_volumes,
-    release_plan,
     set_folder,
     shadow_copy_argument_spec,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import (
-    MixedStorageError,
-    file_bases,
-    is_share,
-    set_kind,
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import MixedStorageError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps import (
+    create_params,
+    created_result,
+    known_release_result,
+    plan_present,
+    planned_result,
+    read_params,
+    release_after_read,
+    released_by_known_copies,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
 SHADOW_COPY_SPEC = {**probe_argument_spec(), **shadow_copy_argument_spec()}
-RELEASE_COUNTS = ("unexposed", "deleted", "removed_files", "removed_directories")  # the release script's reply
 
 
 class ActionModule(ActionBase):
@@ -85,30 +83,14 @@ class ActionModule(ActionBase):
         return result
 
     def _read(self, args: dict[str, Any], **query: Any) -> dict[str, Any]:
-        params = {"Vms": None, "SnapshotSetId": None, "ShadowId": None, **query}
-        params.update(MetadataDir=args["metadata_dir"], ExposeRoot=args["expose_root"])
-        return run_script(self, "shadow_copy_read", params)
+        return run_script(self, "shadow_copy_read", read_params(args, **query))
 
     def _create(self, args: dict[str, Any]) -> dict[str, Any]:
         wanted = list(dict.fromkeys(args["vms"]))
-        reply = self._read(args, Vms=wanted)
-        check_vms(reply["vms"], wanted)  # R15 and unknown VMs: refused before anything is created
-        volumes, vms = plan_volumes(reply)
-        transportable = set_kind(volumes) == "transportable"  # shares and local volumes never share a set
-        volume_aliases = aliases(volumes)
-        planned = [{"shadow_id": None, "alias": volume_aliases[v], "volume": v} for v in volumes]
+        plan = plan_present(self._read(args, Vms=wanted), wanted)  # refusals come before anything is created
         if self._task.check_mode:
-            return _present_result(None, planned, map_vm_files(vms, None), args, transportable)
-        volume_params = [{"Path": volume, "Alias": volume_aliases[volume]} for volume in volumes]
-        create_params = {"Volumes": volume_params, "MetadataDir": args["metadata_dir"], "Transportable": transportable}
-        created = run_script(self, "shadow_copy_create", create_params)
-        set_id = normal_guid(str(created["SnapshotSetId"]), "SnapshotSetId")
-        copies = [_created_copy(s) for s in created["Shadows"]]
-        _locate_copies(copies, set_id, args["expose_root"])
-        bases = file_bases(volume_aliases, _shares(copies), {c["alias"]: c["exposed_path"] for c in copies})
-        result = _present_result(set_id, copies, map_vm_files(vms, bases), args, transportable)
-        result.update(metadata=created["Metadata"], metadata_path=created["MetadataPath"])
-        return result
+            return planned_result(plan, args)
+        return created_result(plan, run_script(self, "shadow_copy_create", create_params(plan, args)), args)
 
     def _import(self, args: dict[str, Any]) -> dict[str, Any]:
         set_id = normal_guid(args["snapshot_set_id"], "snapshot_set_id")
@@ -131,61 +113,8 @@ class ActionModule(ActionBase):
         by_set = bool(args["snapshot_set_id"])
         ident = normal_guid(args["snapshot_set_id"] or args["shadow_id"], "snapshot_set_id" if by_set else "shadow_id")
         copies = args["shadow_copies"] or []
-        if by_set and copies and not self._task.check_mode and not any(is_share(str(c["volume"])) for c in copies):
-            return self._release_known(ident, copies, args)
-        plan = release_plan(self._read(args, **{"SnapshotSetId" if by_set else "ShadowId": ident}))
-        result: dict[str, Any] = {"changed": plan is not None, "released": plan or {}}
-        result["snapshot_set_id" if by_set else "shadow_id"] = ident
-        if plan is not None and not self._task.check_mode:
-            run_script(self, "shadow_copy_release", plan)
-        return result
-
-    def _release_known(self, set_id: str, copies: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
-        """One round trip: the release script looks up each place itself; ``changed`` is what it says it did."""
-        plan = known_release_plan(set_id, copies, args)
-        done = run_script(self, "shadow_copy_release", plan)
-        changed = any(int(done.get(count) or 0) for count in RELEASE_COUNTS)
-        return {"changed": changed, "released": plan if changed else {}, "snapshot_set_id": set_id}
-
-
-def _created_copy(shadow: dict[str, Any]) -> dict[str, Any]:
-    """One shadow copy of the create script's reply; a share's copy keeps its shadow copy share."""
-    copy = {"shadow_id": normal_guid(str(shadow["ShadowId"]), "ShadowId"), "alias": shadow["Alias"]}
-    copy["volume"] = shadow["Volume"]
-    if is_share(str(shadow["Volume"])):
-        if not shadow.get("ShadowCopyShare"):
-            raise ShadowCopyError(f"the create script named no shadow copy share for {shadow['Volume']}")
-        copy["exposed_path"] = str(shadow["ShadowCopyShare"])
-    return copy
-
-
-def _locate_copies(copies: list[dict[str, Any]], set_id: str | None, expose_root: str) -> None:
-    """Where the proxy reads each copy: its shadow copy share, else its folder under ``expose_root``."""
-    for copy in copies:
-        if "exposed_path" not in copy:
-            copy["exposed_path"] = None if set_id is None else exposed_path(expose_root, set_id, copy["alias"])
-
-
-def _shares(copies: list[dict[str, Any]]) -> dict[str, str]:
-    return {copy["volume"]: copy["exposed_path"] for copy in copies if is_share(str(copy["volume"]))}
-
-
-def _present_result(
-    set_id: str | None,
-    copies: list[dict[str, Any]],
-    vm_files: dict[str, list[dict[str, Any]]],
-    args: dict[str, Any],
-    transportable: bool,
-) -> dict[str, Any]:
-    """The result of ``state: present``; ids and proxy paths are ``None`` in check mode."""
-    _locate_copies(copies, set_id, args["expose_root"])
-    return {
-        "changed": True,
-        "snapshot_set_id": set_id,
-        "shadow_id": copies[0]["shadow_id"] if copies else None,
-        "shadow_copies": copies,
-        "exposed_path": None if set_id is None or not transportable else set_folder(args["expose_root"], set_id),
-        "import_required": transportable,
-        "shadow_copy_shares": _shares(copies),
-        "vm_files": vm_files,
-    }
+        if released_by_known_copies(by_set, copies, self._task.check_mode):
+            # One round trip: the release script looks up each place itself; changed is what it says it did.
+            plan = known_release_plan(ident, copies, args)
+            return known_release_result(ident, plan, run_script(self, "shadow_copy_release", plan))
+        return release_after_read(self, args, by_set, ident)

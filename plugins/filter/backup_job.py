@@ -19,6 +19,7 @@ import ntpath
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import checkpoints_to_convert, ready_vms
 from ansible_collections.backup.hyperv.plugins.plugin_utils.report_html import human_bytes
 
 
@@ -77,13 +78,12 @@ def backup_since(baselines: Any, vms: Sequence[str]) -> dict[str, dict[str, str]
 
 def backup_ready_vms(vms: Sequence[str], checkpoint: Any) -> list[str]:
     """The VMs of the group that go on after the checkpoint step (a VM that failed there fails alone)."""
-    described = _vms_of(checkpoint)
-    return [vm for vm in vms if vm in described and not described[vm].get("failed")]
+    return ready_vms(vms, checkpoint)
 
 
 def backup_checkpoints(checkpoint: Any) -> dict[str, str]:
     """``{vm: recovery checkpoint}`` for the VMs that got one, to convert into reference points."""
-    return {vm: str(entry["checkpoint"]) for vm, entry in _vms_of(checkpoint).items() if entry.get("checkpoint")}
+    return checkpoints_to_convert(checkpoint)
 
 
 def backup_job_entries(

@@ -83,6 +83,7 @@ RESEND_SAFE = frozenset(
 )
 
 CONNECT, RUN = "connect", "run"
+BATCH_SEPARATOR = "+"  # a batch of scripts in one round trip (_pwsh.run_scripts) is named by their names joined
 CONNECTION_ERRORS = (AnsibleConnectionFailure, _DroppedConnection)
 # How ansible.builtin.winrm and ansible.builtin.psrp say the credentials were refused, and a TLS
 # certificate the controller does not trust: retrying changes neither.
@@ -139,7 +140,7 @@ def with_connection_retries(action: ActionBase, script: str, round_trip: Callabl
             if not _transient(exc):
                 raise
             # from None: the message names the last error already; Ansible would append the cause again.
-            if stage == RUN and script not in RESEND_SAFE:
+            if stage == RUN and not resend_safe(script):
                 raise ConnectionFailed(_not_resent_message(failure), retries) from None
             if attempt > CONNECTION_RETRIES:
                 raise ConnectionFailed(_exhausted_message(failure), retries) from None
@@ -149,6 +150,11 @@ def with_connection_retries(action: ActionBase, script: str, round_trip: Callabl
             display.vvv(f"{script}.ps1: connection failed ({failure.error}); retry {attempt} in {delay:.1f} s")
             sleep(delay)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def resend_safe(script: str) -> bool:
+    """Whether a round trip may be sent again: a batch only when every script of it may."""
+    return all(name in RESEND_SAFE for name in script.split(BATCH_SEPARATOR))
 
 
 def backoff_delay(retry: int, draw: Callable[[], float] = random.random) -> float:

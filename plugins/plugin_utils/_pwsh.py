@@ -36,13 +36,16 @@ import base64
 import importlib.resources
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from xml.etree import ElementTree
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import with_connection_retries
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import (
+    BATCH_SEPARATOR,
+    with_connection_retries,
+)
 
 # ansible.plugins.shell.powershell._common_args joined, plus -EncodedCommand: the psrp plugin
 # runs in-process only commands starting with exactly this, and winrm skips re-encoding them.
@@ -63,6 +66,25 @@ category=[string]$_.CategoryInfo.Category;at=$_.InvocationInfo.PositionMessage};
 [regex]::Replace($j,'[^\x00-\x7f]',{param($m)'\u{0:x4}' -f [int][char]$m.Value});exit $x"""
 
 COMMAND = PWSH_PREFIX + base64.b64encode(BOOTSTRAP.encode("utf-16-le")).decode("ascii")
+
+# A batch: several requests in one round trip (stdin: {"stop": bool, "requests": [request, ...]}), run in order in
+# one PowerShell process. Each reply is {"value": <the script's return value>} or the failure record the single
+# bootstrap prints; with "stop", the first failure ends the batch (the scripts after it are not run, and have no
+# reply). It prints {"replies": [...]} and exits 0: each reply says how its script went. Why: a WinRS command costs
+# four HTTP requests and a task's shell six more, so steps of one job on one host share a round trip
+# (docs/backup.md, "The backup job").
+BATCH_BOOTSTRAP = r"""$ProgressPreference='SilentlyContinue';$ErrorActionPreference='Stop';$o=@()
+$b=(@($input) -join "`n")|ConvertFrom-Json
+foreach($r in @($b.requests)){try{$c=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($r.script))
+$s=[Management.Automation.Language.Parser]::ParseInput($c,"$($r.name).ps1",[ref]$null,[ref]$null).GetScriptBlock()
+$p=@{};foreach($q in $r.params.PSObject.Properties){$p[$q.Name]=$q.Value}
+$o+=,@{value=(& $s @p)}}
+catch{$o+=,@{failed=$true;name=$r.name;msg="$_";category=[string]$_.CategoryInfo.Category
+at=$_.InvocationInfo.PositionMessage};if($b.stop){break}}}
+$j=ConvertTo-Json -InputObject @{replies=$o} -Depth 19 -Compress
+[regex]::Replace($j,'[^\x00-\x7f]',{param($m)'\u{0:x4}' -f [int][char]$m.Value});exit 0"""
+
+BATCH_COMMAND = PWSH_PREFIX + base64.b64encode(BATCH_BOOTSTRAP.encode("utf-16-le")).decode("ascii")
 
 _SCRIPT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -115,11 +137,22 @@ def load_script(name: str) -> bytes:
     return expand_includes(_script_file(name), _script_file, (name,))
 
 
+def _request(name: str, params: Mapping[str, object]) -> dict[str, Any]:
+    return {"name": name, "script": base64.b64encode(load_script(name)).decode("ascii"), "params": dict(params)}
+
+
+def _stdin_line(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
 def build_request(name: str, params: Mapping[str, object]) -> bytes:
     """The stdin line for one run of ``name``: script and params, ASCII JSON, newline-terminated."""
-    script = base64.b64encode(load_script(name)).decode("ascii")
-    request = {"name": name, "script": script, "params": dict(params)}
-    return json.dumps(request, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+    return _stdin_line(_request(name, params))
+
+
+def build_batch_request(calls: Sequence[tuple[str, Mapping[str, object]]], stop_on_failure: bool) -> bytes:
+    """The stdin line of a batch: its requests in order, and whether the first failure ends it."""
+    return _stdin_line({"stop": stop_on_failure, "requests": [_request(name, params) for name, params in calls]})
 
 
 def run_script(action: ActionBase, name: str, params: Mapping[str, object]) -> dict[str, Any]:
@@ -135,6 +168,46 @@ def run_script(action: ActionBase, name: str, params: Mapping[str, object]) -> d
         return action._low_level_execute_command(COMMAND, in_data=request, sudoable=False)
 
     return decode_reply(name, with_connection_retries(action, name, round_trip))
+
+
+def run_scripts(
+    action: ActionBase, calls: Sequence[tuple[str, Mapping[str, object]]], stop_on_failure: bool
+) -> list[dict[str, Any] | ScriptError]:
+    """Run several scripts in ONE round trip, in order: per script its JSON object or its ScriptError.
+
+    With ``stop_on_failure`` the list ends at the first ScriptError (the scripts after it did not run).
+    A batch whose reply is not a batch's (no JSON, a failed bootstrap) raises the ScriptError of the whole batch.
+    """
+    names = [name for name, _params in calls]
+    batch = BATCH_SEPARATOR.join(names)
+    request = build_batch_request(calls, stop_on_failure)
+
+    def round_trip() -> dict[str, Any]:
+        return action._low_level_execute_command(BATCH_COMMAND, in_data=request, sudoable=False)
+
+    return decode_batch_reply(names, with_connection_retries(action, batch, round_trip))
+
+
+def decode_batch_reply(names: Sequence[str], reply: Mapping[str, Any]) -> list[dict[str, Any] | ScriptError]:
+    """Each script's document or ScriptError, decoded by the rule of a single reply (``decode_reply``)."""
+    replies = decode_reply(BATCH_SEPARATOR.join(names), reply).get("replies")
+    if isinstance(replies, dict):  # ConvertTo-Json writes a one-element array as its element
+        replies = [replies]
+    if not isinstance(replies, list) or len(replies) > len(names):
+        raise ScriptError(BATCH_SEPARATOR.join(names), 0, str(reply.get("stdout") or ""), "", "no batch replies")
+    decoded: list[dict[str, Any] | ScriptError] = []
+    for name, item in zip(names, replies):
+        failed = isinstance(item, dict) and bool(item.get("failed"))
+        document = item if failed or not isinstance(item, dict) else item.get("value")
+        one = {"rc": 1 if failed else 0, "stdout": json.dumps(document), "stderr": reply.get("stderr") or ""}
+        try:
+            decoded.append(decode_reply(name, one))
+        except ScriptError as exc:
+            decoded.append(exc)
+    if len(decoded) < len(names) and not (decoded and isinstance(decoded[-1], ScriptError)):
+        message = f"replied for {len(decoded)} of {len(names)} scripts without a failure"
+        raise ScriptError(BATCH_SEPARATOR.join(names), 0, str(reply.get("stdout") or ""), "", message)
+    return decoded
 
 
 def decode_reply(name: str, reply: Mapping[str, Any]) -> dict[str, Any]:

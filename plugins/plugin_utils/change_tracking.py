@@ -246,3 +246,20 @@ def release_result(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str, An
 def release_check_mode(args: Mapping[str, Any]) -> dict[str, Any]:
     """Check mode cannot know what is still there without a read: nothing is reported as released."""
     return {"changed": False, "released": {vm: {"checkpoints": [], "reference_points": []} for vm in args["release"]}}
+
+
+def ready_vms(vms: Sequence[str], checkpoint: Any) -> list[str]:
+    """The VMs that go on after the checkpoint step (a VM that failed there fails alone), in ``vms``'s order."""
+    described = _described(checkpoint)
+    return [vm for vm in vms if vm in described and not described[vm].get("failed")]
+
+
+def checkpoints_to_convert(checkpoint: Any) -> dict[str, str]:
+    """``{vm: recovery checkpoint}`` for the VMs that got one, to convert into reference points."""
+    return {vm: str(entry["checkpoint"]) for vm, entry in _described(checkpoint).items() if entry.get("checkpoint")}
+
+
+def _described(result: Any) -> Mapping[str, Any]:
+    """``vms`` of a change_tracking result; empty when the step was skipped or failed before it."""
+    vms = result.get("vms") if isinstance(result, Mapping) else None
+    return vms if isinstance(vms, Mapping) else {}

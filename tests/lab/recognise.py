@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab.ansible_exec import ansible_script, plan_shell_command, run_ansible_manifest
-from lab.collection import collection_bootstrap, run_collection_request
+from lab.collection import collection_bootstrap, run_collection_batch, run_collection_request
 from lab.context import HostContext
 from lab.outcome import Outcome, refused
 
@@ -149,6 +149,9 @@ def plan_script(context: HostContext, script: str, depth: int = 0) -> Plan:
     bootstrap = collection_bootstrap(context.config.pwsh_source)
     if bootstrap is not None and lines == normalise(bootstrap):
         return Plan(reads_input=True, run=lambda data: run_collection_request(context, data))
+    batch_bootstrap = collection_bootstrap(context.config.pwsh_source, "BATCH_BOOTSTRAP")
+    if batch_bootstrap is not None and lines == normalise(batch_bootstrap):
+        return Plan(reads_input=True, run=lambda data: run_collection_batch(context, data))
     if lines == normalise(ansible_script("bootstrap_wrapper.ps1").decode("utf-8")):
         return Plan(reads_input=True, run=lambda data: run_ansible_manifest(context, data))
     shell_command = plan_shell_command(context, lines)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from lab_testkit import ESTATES, RunningLab, ansible_adhoc
+from lab_testkit import ESTATES, RunningLab, ansible_adhoc, handled_since
 from test_site_lab import playbook, staged_lab
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -169,3 +169,16 @@ def test_an_unknown_vhd_set_policy_fails_before_any_host_is_reached(deployed: Ru
     assert rc != 0, output[-3000:]
     assert "backup_vhd_set_policy must be one of fail, skip (got 'ignore')" in output, output[-3000:]
     assert len(deployed.log()) == requests  # no probe, no job: nothing was sent to any host
+
+
+def test_a_volume_group_costs_its_source_host_three_round_trips(deployed: RunningLab, tmp_path: Path) -> None:
+    """group_snapshot: checkpoint + read, create + reference, and both releases, each one batch (one command)."""
+    before = len(deployed.log("hv1"))
+    rc, output, stored = backup_run(deployed, tmp_path, {"backup_vms": ["vm1"]}, "--limit", "px1")
+    assert rc == 0 and stored == {"vm1"}, output[-3000:]
+    steps = [name for name in handled_since(deployed, "hv1", before) if "change_tracking" in name or "shadow" in name]
+    assert steps == [
+        "collection:change_tracking_checkpoint+shadow_copy_read",
+        "collection:shadow_copy_create+change_tracking_reference",
+        "collection:change_tracking_release+shadow_copy_release",
+    ]

@@ -173,3 +173,32 @@ def test_ntlm_with_message_encryption_like_a_default_windows_host(lab):
     with pytest.raises(InvalidCredentialsError):
         wrong.run_cmd("whoami")
     assert "NTLM authentication failed" in lab.log("hv1")[-1]["reason"]
+
+
+def batch_request(texts: list[str], stop: bool) -> bytes:
+    """A batch of lab_echo requests as `_pwsh.build_batch_request` frames them."""
+    requests = [json.loads(collection_request("lab_echo", {"Text": text})) for text in texts]
+    return json.dumps({"stop": stop, "requests": requests}, separators=(",", ":")).encode() + b"\n"
+
+
+@pytest.mark.parametrize(("stop", "answered"), [(True, 2), (False, 3)])
+def test_a_batch_is_one_command_answered_in_order(lab, protocol, stop: bool, answered: int):
+    before = len(lab.log("hv1"))
+    stdout, _ignored, rc = run_with_stdin(protocol, _pwsh.BATCH_COMMAND, batch_request(["one", "fail", "two"], stop))
+    assert rc == 0
+    decoded = _pwsh.decode_batch_reply(["lab_echo"] * 3, {"rc": rc, "stdout": stdout.decode(), "stderr": ""})
+    assert len(decoded) == answered  # with stop, the script after the failure did not run
+    assert decoded[0] == {"echo": "one", "host": "hv1", "role": "hyperv"}
+    assert isinstance(decoded[1], _pwsh.ScriptError) and "asked lab_echo to fail" in decoded[1].msg
+    if not stop:
+        assert decoded[2] == {"echo": "two", "host": "hv1", "role": "hyperv"}
+    handled = [r.get("handled_by") for r in lab.log("hv1")[before:] if r.get("handled_by")]
+    assert handled == ["collection:lab_echo+lab_echo+lab_echo"]  # one round trip
+
+
+def test_a_batch_with_a_script_the_lab_does_not_know_is_refused_whole(protocol):
+    requests = [json.loads(collection_request("lab_echo", {"Text": "one"}))]
+    requests.append(json.loads(collection_request("lab_echo", {}, body=b"Remove-Item C:\\ -Recurse\n")))
+    line = json.dumps({"stop": False, "requests": requests}).encode() + b"\n"
+    stdout, stderr, rc = run_with_stdin(protocol, _pwsh.BATCH_COMMAND, line)
+    assert rc == 1 and stdout == b"" and b"differs from the lab's copy" in stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ def _stage(call: ScriptCall, data: bytes, target: Path) -> None:
     blobs.mkdir(exist_ok=True)
     blob = blobs / hashlib.sha256(data).hexdigest()
     if not blob.exists():
-        partial = blob.with_suffix(f".{os.getpid()}.partial")
+        # Emulated hosts answer concurrently in one process: the thread, not only the process, names the file.
+        partial = blob.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
         partial.write_bytes(data)
         partial.replace(blob)
     target.parent.mkdir(parents=True, exist_ok=True)

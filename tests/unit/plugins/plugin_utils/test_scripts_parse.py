@@ -12,7 +12,7 @@ import pytest
 import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import BOOTSTRAP, load_script
+from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import BATCH_BOOTSTRAP, BOOTSTRAP, load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 SCRIPTS = sorted(path for top in ("plugins", "roles") for path in (REPO_ROOT / top).rglob("*.ps1"))
@@ -58,8 +58,9 @@ def test_script_parses_as_sent_with_its_includes_expanded(name: str):
     assert not errors, f"{name}.ps1 as sent:\n" + "\n".join(errors)
 
 
-def test_runner_bootstrap_parses():
-    assert syntax_errors(BOOTSTRAP.encode("utf-8")) == []
+@pytest.mark.parametrize("bootstrap", [BOOTSTRAP, BATCH_BOOTSTRAP], ids=["single", "batch"])
+def test_runner_bootstrap_parses(bootstrap: str):
+    assert syntax_errors(bootstrap.encode("utf-8")) == []
 
 
 @pytest.mark.parametrize(
