@@ -13,6 +13,7 @@ import stat
 import struct
 from typing import Iterator, List, Optional, Tuple
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import start_reading
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import (
     Extent,
     ExtentKind,
@@ -108,6 +109,9 @@ class RawSource(DiskSource):
 
     def _readinto(self, offset: int, buffer: memoryview) -> None:
         pread_exact(self._fd, buffer, offset, self.path)
+
+    def _prefetch(self, offset: int, length: int) -> None:
+        start_reading(self._fd, offset, length)
 
     def close(self) -> None:
         fd, self._fd = self._fd, -1

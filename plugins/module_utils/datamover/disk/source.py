@@ -10,6 +10,7 @@ read()/readinto() use positional reads and keep no per-read state, so threads ma
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import uuid
 from typing import Callable, Dict, Iterable, Iterator, Optional, Union
@@ -96,6 +97,17 @@ class DiskSource(abc.ABC):
         view = memoryview(buffer).cast("B")
         self._check_bounds(offset, len(view))
         self._readinto(offset, view)
+
+    def prefetch(self, offset: int, length: int) -> None:
+        """Start reading the virtual bytes [offset, offset + length) from the disk now, for a read soon: a hint
+        that neither waits nor fails, so that an incremental's scattered reads queue at the disk together."""
+        if offset >= 0 and length > 0 and offset + length <= self.virtual_size:
+            with contextlib.suppress(DataMoverError, OSError):  # a damaged map: the read says so, where it happens
+                self._prefetch(offset, length)
+
+    def _prefetch(self, offset: int, length: int) -> None:
+        """Hint the file bytes behind a checked virtual range; by default nothing (a hint is never needed)."""
+        return
 
     def read(self, offset: int, length: int) -> bytes:
         self._check_bounds(offset, length)

@@ -14,7 +14,7 @@ import socket
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import SourceUnavailableError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.partial import (
@@ -100,6 +100,27 @@ class ChunkWork:
         stored, flags = encode_blob(data, chunk_id, self.codec, self.sealer)
         return ChunkResult(stream_no, number, size, chunk_id, stored, flags, buffer, filled)
 
+    def ahead(self, items: Iterable[Tuple[int, int]]) -> Iterator[Tuple[int, int]]:
+        """``items`` as the pipeline takes them, each one's reads hinted on the way: the pipeline takes an item a
+        window of chunks before a worker reads it, so the disks read that many ahead."""
+        for item in items:
+            self._hint(*item)
+            yield item
+
+    def _hint(self, stream_no: int, number: int) -> None:
+        """Start the reads of an incremental's chunk: its baseline blob (packs are written with direct I/O, not
+        left in the page cache), and its bytes in the source, scattered where a full read is sequential."""
+        stream = self.streams[stream_no]
+        if self.baseline is None or stream.incremental.get("mode") != "changed_ranges":
+            return
+        partial = stream.partial.get(number)
+        if partial is not None and partial.baseline_id is not None:
+            self.baseline.prefetch(partial.baseline_id)
+        prefetch = getattr(stream.source, "prefetch", None)  # disks have it; VM files are read in full anyway
+        if prefetch is not None:
+            for offset, length in partial.pieces if partial is not None else (stream.chunks.chunk_range(number),):
+                prefetch(offset, length)
+
     def _read(self, stream_no: int, number: int) -> Tuple[memoryview, bytearray, Filled]:
         """The chunk's content, in a pool buffer: read whole, or only its ranges over the baseline's content."""
         stream = self.streams[stream_no]
@@ -147,7 +168,7 @@ def run_streams(work: ChunkWork, threads: Tuple[int, Optional[Executor]], stats:
     total = sum(s.chunks.size for s in streams)
     done = total - sum(s.chunks.bytes_of(s.to_read) for s in streams)
     window = in_flight(workers, work.pool.size)
-    results = ordered_map(chunks_to_read(streams), work, workers, window, executor=executor)
+    results = ordered_map(work.ahead(chunks_to_read(streams)), work, workers, window, executor=executor)
     try:
         for result in results:
             done += record_result(streams, result, work.session, stats)

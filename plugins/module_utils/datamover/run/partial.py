@@ -107,6 +107,12 @@ class BaselineChunks:
         data = self.repo.load_chunk(chunk_id, self.codec)  # raises for a missing location too
         return data, location.stored_length if location is not None else 0
 
+    def prefetch(self, chunk_id: bytes) -> None:
+        """Start reading the chunk's stored bytes from the disk now, for a ``load`` soon (a hint, never fails)."""
+        location = self.repo.index.lookup(chunk_id)
+        if location is not None:
+            self.repo.prefetch_blob(location.pack_id, location.offset, location.stored_length)
+
 
 def fill_partial(
     view: memoryview, offset: int, partial: PartialChunk, source: Readable, baseline: BaselineChunks

@@ -11,6 +11,7 @@ deletion. A run that lost its lock (frozen past its lease, or its lock taken ove
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -27,6 +28,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsuti
     publish,
     read_file,
     remove_quietly,
+    start_reading,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.blob import decode_blob
@@ -169,10 +171,7 @@ class Repository:
 
     def read_blob(self, pack_id: bytes, offset: int, length: int) -> bytes:
         """Read stored bytes; a missing or short pack is a CorruptionError."""
-        with self._fd_lock:
-            fd = self._fds.get(pack_id)
-            if fd is None and len(self._fds) < C.MAX_OPEN_PACKS:
-                fd = self._fds[pack_id] = self._open_pack(pack_id)
+        fd = self._held_pack(pack_id)
         if fd is None:  # enough packs are held open: this one only for this read
             fd = self._open_pack(pack_id)
             try:
@@ -180,6 +179,25 @@ class Repository:
             finally:
                 os.close(fd)
         return self._pread_blob(fd, pack_id, offset, length)
+
+    def prefetch_blob(self, pack_id: bytes, offset: int, length: int) -> None:
+        """Ask the system to start reading stored bytes now, so that a later ``read_blob`` of them does not wait
+        for the disk: a hint only, it neither waits nor fails (a missing pack is ``read_blob``'s to report).
+
+        Packs are written with direct I/O (base/diskio.py), so an incremental's baseline chunks are on the disk,
+        not in the page cache; hinted a window ahead, their reads queue at the disk together."""
+        with contextlib.suppress(CorruptionError):
+            fd = self._held_pack(pack_id)
+            if fd is not None:
+                start_reading(fd, offset, length)
+
+    def _held_pack(self, pack_id: bytes) -> Optional[int]:
+        """The pack's descriptor held open for the session; None once ``MAX_OPEN_PACKS`` are held."""
+        with self._fd_lock:
+            fd = self._fds.get(pack_id)
+            if fd is None and len(self._fds) < C.MAX_OPEN_PACKS:
+                fd = self._fds[pack_id] = self._open_pack(pack_id)
+        return fd
 
     def _open_pack(self, pack_id: bytes) -> int:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Iterator, List, Optional, Tuple
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.fsutil import start_reading
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.extents import (
     Extent,
     ExtentKind,
@@ -144,6 +145,17 @@ class VhdxSource(DiskSource):
             else:
                 fill_zero(piece)
             position += step
+
+    def _prefetch(self, offset: int, length: int) -> None:
+        """Hint the blocks this file holds whole; a partly present block or a parent's is read unhinted."""
+        size, end = self.block_size, offset + length
+        while offset < end:
+            block, within = divmod(offset, size)
+            step = min(end - offset, size - within)
+            entry = self._bat.payload_entry(block)
+            if entry & 7 == fmt.PAYLOAD_BLOCK_FULLY_PRESENT:
+                start_reading(self._view.fd, file_offset(entry) + within, step)
+            offset += step
 
     def _read_partial(self, block: int, entry: int, virtual: int, piece: memoryview) -> None:
         block_start = file_offset(entry) - block * self.block_size
