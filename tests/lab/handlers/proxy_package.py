@@ -72,19 +72,22 @@ def proxy_package_read(call: ScriptCall) -> dict[str, Any]:
     return {"Destination": _folder(_mapped(call, destination)), "Source": source_state}
 
 
+_STAGING = threading.Lock()
+
+
 def _stage(call: ScriptCall, data: bytes, target: Path) -> None:
     """`target` becomes a hard link to the lab's one copy of `data` (replacing what was there)."""
     blobs = _lab_root(call) / "package-blobs"
-    blobs.mkdir(exist_ok=True)
     blob = blobs / hashlib.sha256(data).hexdigest()
-    if not blob.exists():
-        # Emulated hosts answer concurrently in one process: the thread, not only the process, names the file.
-        partial = blob.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
-        partial.write_bytes(data)
-        partial.replace(blob)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)
-    os.link(blob, target)
+    with _STAGING:  # emulated hosts answer concurrently in one process: two proxies stage the same blobs at once
+        blobs.mkdir(exist_ok=True)
+        if not blob.exists():
+            partial = blob.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(data)
+            partial.replace(blob)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        os.link(blob, target)
 
 
 def _target(call: ScriptCall, destination: str, relative: str) -> Path:
