@@ -12,15 +12,14 @@ aligned, at random places (``lab churn --blocks``); ``--churn-pieces`` writes th
 instead, which touches more tracking blocks and 1 MiB chunks than it writes. A proxy is a machine of its own: the
 lab gives px1's data mover runs core 0 and px2's core 1 (the estate's ``cpus``), so one proxy has one core for its
 data mover and two proxies two; the lab's WS-Management server and ``ansible-playbook`` still share both cores
-(``--no-pin``: every data mover run on every core).
-
-Per run: the shadow copy sets the lab created, the WS-Management HTTP requests and commands (round trips) it
-answered (``lab stats``), the bytes the data mover read and stored (the new restore points' stats, listed from
-each proxy's repository), the bytes the lab wrote between the days (``lab churn``), and the wall time of
-``ansible-playbook``. Printed as one table, then the issue's targets checked against it; JSON in the work dir.
+(``--no-pin``: every data mover run on every core). Per run: the shadow copy sets the lab created, the HTTP
+requests and commands (round trips) it answered (``lab stats``), the bytes the data mover read and stored (the new
+restore points' stats), the bytes the lab wrote between the days (``lab churn``), the wall time of
+``ansible-playbook`` and the cores the machine kept busy meanwhile (``cores``: busy CPU seconds per second). One
+table, then the issue's targets checked against it; JSON in the work dir.
 
     .venv/bin/python bench/job.py [--vms 40,256] [--proxies 1,2] [--disk 8M] [--big-vms 4 --big-disk 256M]
-        [--big-proxies 1,2] [--churn 2] [--churn-pieces] [--no-pin] [--work build/bench-job]
+        [--big-proxies 1,2] [--churn 2] [--churn-pieces] [--no-pin] [--block-size 1M] [--work build/bench-job]
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
+import machine  # noqa: E402  (the machine's busy CPU time)
 from demo import PACKAGES, PROXY_PACKAGES, Ansible, lab  # noqa: E402  (the demo's lab and ansible-playbook helpers)
 from job_estate import MiB, estate  # noqa: E402  (the benchmark's estate and VM disks)
 
@@ -55,6 +55,7 @@ class Run:
     vms_stored: int
     disks_incremental: int
     bytes_written_before: int = 0
+    busy_cores: float = 0.0  # the machine's busy CPU seconds during the run per second of wall time
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Config:
     vms: int
     proxies: int
     disk: int
+    block: str = "1M"  # the data mover's chunk size (backup_block_size)
     runs: list[Run] = field(default_factory=list)
 
 
@@ -88,9 +90,10 @@ def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int
     lab_json("stats", "--reset", "--state-dir", str(state))
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     limit = ["--limit", "px1"] if config.proxies == 1 else []
-    began = time.monotonic()
-    rc, output = ansible.playbook("backup", f"backup-{config.vms}-{config.proxies}-day{day}", {}, *limit)
-    wall = time.monotonic() - began
+    began, busy = time.monotonic(), machine.busy_cpu_seconds()
+    block = {"backup_block_size": config.block}
+    rc, output = ansible.playbook("backup", f"backup-{config.vms}-{config.proxies}-day{day}", block, *limit)
+    wall, busy = time.monotonic() - began, machine.busy_cpu_seconds() - busy
     if rc != 0:
         raise RuntimeError(f"backup.yml day {day} failed (rc {rc}): {output[-2000:]}")
     stats = lab_json("stats", "--state-dir", str(state))
@@ -109,6 +112,7 @@ def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int
             1 for p in points for how in (p.get("incremental") or {}).values() if how.get("mode") == "changed_ranges"
         ),
         bytes_written_before=written,
+        busy_cores=round(busy / wall, 2),
     )
 
 
@@ -188,6 +192,7 @@ def table(configs: list[Config]) -> list[str]:
     header = (
         f"{'VMs':>4} {'proxies':>7} {'disk':>6} {'day':>3} {'wall s':>7} {'s/VM':>6} {'snapshots':>9} "
         f"{'HTTP/VM':>7} {'cmds':>5} {'written MiB':>11} {'read MiB':>9} {'stored MiB':>10} {'RCT disks':>9}"
+        f" {'block':>5} {'cores':>5}"
     )
     lines = [header]
     for config in configs:
@@ -196,13 +201,17 @@ def table(configs: list[Config]) -> list[str]:
                 f"{config.vms:>4} {config.proxies:>7} {config.disk // MiB:>5}M {run.day:>3} {run.wall_s:>7.1f}"
                 f" {run.wall_s / config.vms:>6.2f} {run.snapshots:>9} {run.requests / config.vms:>7.1f}"
                 f" {run.commands:>5} {run.bytes_written_before / MiB:>11.1f} {run.bytes_read / MiB:>9.1f}"
-                f" {run.bytes_stored / MiB:>10.1f} {run.disks_incremental:>9}"
+                f" {run.bytes_stored / MiB:>10.1f} {run.disks_incremental:>9} {config.block:>5}"
+                f" {run.busy_cores:>5.2f}"
             )
     return lines
 
 
 def day(config: Config, number: int) -> Run:
     return next(run for run in config.runs if run.day == number)
+
+
+ESTATE_VMS = 40  # the issue's estate: at least 40 VMs on 2 CSVs and 2 proxies
 
 
 def targets(configs: list[Config], groups: dict[int, int]) -> list[str]:
@@ -217,6 +226,8 @@ def targets(configs: list[Config], groups: dict[int, int]) -> list[str]:
                 f"{two.snapshots} <= {groups[config.vms]}",
             )
         )
+        if config.vms < ESTATE_VMS:  # a few big-disk VMs measure bytes; requests amortise over an estate
+            continue
         checks.append(
             (
                 f"HTTP requests per VM <= 5 amortised ({config.vms} VMs, {config.proxies} px, day 2)",
@@ -246,18 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--churn-pieces", action="store_true", help="churn as 64 KiB pieces, not whole blocks")
     parser.add_argument("--no-pin", action="store_true", help="data mover runs on every core, not one per proxy")
     parser.add_argument("--max-vms-per-snapshot", type=int, default=16)
+    parser.add_argument("--block-size", default="1M", help="backup_block_size, the data mover's chunk size")
     parser.add_argument("--collections", type=Path, default=REPO_ROOT / "build/install")
     parser.add_argument("--package-version", default="0.1.0", help="the proxy package to deploy (make proxy-package)")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "build/bench-job")
     args = parser.parse_args(argv)
     args.work = args.work.resolve()
     configs = [
-        Config(int(vms), int(proxies), size_of(args.disk))
+        Config(int(vms), int(proxies), size_of(args.disk), args.block_size)
         for vms in filter(None, args.vms.split(","))  # --vms "": the big disks only
         for proxies in args.proxies.split(",")
     ]
     if args.big_vms:
-        configs += [Config(args.big_vms, int(n), size_of(args.big_disk)) for n in args.big_proxies.split(",")]
+        big_disk = size_of(args.big_disk)
+        configs += [Config(args.big_vms, int(n), big_disk, args.block_size) for n in args.big_proxies.split(",")]
     for config in configs:
         print(f"==> {config.vms} VMs, {config.proxies} proxies, {config.disk // MiB} MiB disks", flush=True)
         run_config(args, config)
@@ -271,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = day(config, 2).wall_s / day(config, 1).wall_s
         lines.append(
             f"{'PASS' if ratio <= 0.2 else 'MISS'}  day-2 wall <= 1/5 of day 1"
-            f" ({config.vms} VMs, {config.proxies} px, {config.disk // MiB} MiB disks): {ratio:.2f}"
+            f" ({config.vms} VMs, {config.proxies} px, {config.disk // MiB} MiB disks, {config.block} chunks):"
+            f" {ratio:.2f}"
         )
     seconds = planning_seconds(args.collections)
     lines.append(f"{'PASS' if seconds <= 1 else 'MISS'}  planning <= 1 s for 1,000 VMs: {seconds * 1000:.1f} ms")

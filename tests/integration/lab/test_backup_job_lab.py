@@ -182,3 +182,17 @@ def test_a_volume_group_costs_its_source_host_three_round_trips(deployed: Runnin
         "collection:shadow_copy_create+change_tracking_reference",
         "collection:change_tracking_release+shadow_copy_release",
     ]
+
+
+def newest_point(lab: RunningLab, work: Path, vm: str) -> dict[str, Any]:
+    """The VM's newest restore point as px1's data mover lists it."""
+    arguments = {"operation": "list", **{key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}}
+    listed = ansible_adhoc(lab, work, "px1", "-m", "backup.hyperv.data_mover", "-a", json.dumps(arguments))
+    return listed["px1"]["vms"][vm][-1]
+
+
+def test_backup_block_size_sets_the_chunk_size_of_the_restore_point(deployed: RunningLab, tmp_path: Path) -> None:
+    rc, output, stored = backup_run(deployed, tmp_path, {"backup_vms": ["vm3"], "backup_block_size": "256K"})
+    assert rc == 0 and stored == {"vm3"}, output[-3000:]
+    disks = newest_point(deployed, tmp_path, "vm3")["disks"]
+    assert disks and {disk["chunk_size"] for disk in disks} == {256 * 1024}, disks
