@@ -104,3 +104,16 @@ def test_negotiate_and_ntlm_with_message_encryption(lab, auth):
     with RunspacePool(connection) as pool:
         pipeline = invoke_bootstrap(pool, collection_request("lab_echo", {"Text": auth}))
     assert json.loads(pipeline.output[0])["echo"] == auth
+
+
+def test_a_batch_runs_in_the_runspace_pool_as_one_pipeline(lab):
+    requests = [json.loads(collection_request("lab_echo", {"Text": text})) for text in ("a", "fail", "b")]
+    batch = json.dumps({"stop": False, "requests": requests})
+    with RunspacePool(wsman(lab)) as pool:
+        pipeline = PowerShell(pool)
+        pipeline.add_script(_pwsh.BATCH_BOOTSTRAP)
+        pipeline.invoke(input=[batch])
+    reply = {"rc": 0, "stdout": pipeline.output[0], "stderr": ""}
+    first, failed, last = _pwsh.decode_batch_reply(["lab_echo"] * 3, reply)
+    assert first == {"echo": "a", "host": "px1", "role": "proxy"} and last["echo"] == "b"
+    assert isinstance(failed, _pwsh.ScriptError) and "asked lab_echo to fail" in failed.msg
