@@ -137,11 +137,27 @@ checkpoint:
   type: dict
 shadow:
   description:
-    - The set's result, as M(backup.hyperv.shadow_copy) returns it for V(present) (C(snapshot_set_id),
-      C(shadow_copies), C(import_required), C(vm_files), C(metadata)).
+    - The set's result, as M(backup.hyperv.shadow_copy) returns it for V(present).
     - Absent when no VM's checkpoint succeeded.
   returned: with O(state=present), once the set was created
   type: dict
+  contains:
+    snapshot_set_id:
+      description: The set's id (V(null) in check mode), for the import on the proxy and for O(snapshot_set_id).
+      type: str
+    shadow_copies:
+      description: The set's copies (C(shadow_id), C(alias), C(volume), C(exposed_path)), for O(shadow_copies).
+      type: list
+      elements: dict
+    import_required:
+      description: Whether the proxy imports the set (false for shadow copy shares of SMB3 shares, read directly).
+      type: bool
+    vm_files:
+      description: Per VM, each file with its path on the proxy, for the data mover.
+      type: dict
+    metadata:
+      description: The set's metadata (base64), for the import on the proxy.
+      type: str
 reference:
   description: The conversion's result, as M(backup.hyperv.change_tracking) returns it for V(reference).
   returned: with O(state=present), when checkpoints were converted
