@@ -19,14 +19,12 @@ import ntpath
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import checkpoints_to_convert, ready_vms
+from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import (
+    checkpoints_to_convert,
+    ready_vms,
+    step_vms,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.report_html import human_bytes
-
-
-def _vms_of(result: Any) -> Mapping[str, Any]:
-    """``vms`` of a registered change_tracking result; empty when the task was skipped or failed."""
-    vms = result.get("vms") if isinstance(result, Mapping) else None
-    return vms if isinstance(vms, Mapping) else {}
 
 
 def _same_path(left: str, right: str) -> bool:
@@ -91,7 +89,7 @@ def backup_job_entries(
 ) -> list:
     """The data mover job's entries: ``{vm, sources, changed_ranges, change_ids}`` per VM that has files; with
     ``audit``, disks with ranges are read in full and the ranges checked against the data (rct_audit)."""
-    described, referenced = _vms_of(checkpoint), _vms_of(reference)
+    described, referenced = step_vms(checkpoint), step_vms(reference)
     entries = []
     for vm in vms:
         files = vm_files.get(vm) if isinstance(vm_files, Mapping) else None
@@ -122,9 +120,9 @@ def _stored(mover: Any) -> dict[str, Mapping[str, Any]]:
 
 def backup_release(checkpoint: Any, reference: Any, mover: Any) -> dict[str, dict[str, Optional[str]]]:
     """Per VM, what ``change_tracking state=absent`` destroys; VMs with nothing to release are left out."""
-    referenced, stored = _vms_of(reference), _stored(mover)
+    referenced, stored = step_vms(reference), _stored(mover)
     release = {}
-    for vm, entry in _vms_of(checkpoint).items():
+    for vm, entry in step_vms(checkpoint).items():
         point = referenced.get(vm, {}).get("reference_point")
         item = {
             "checkpoint": None if point else entry.get("checkpoint"),  # converted: the checkpoint is gone
@@ -163,7 +161,7 @@ def backup_vm_results(
 ) -> list[dict[str, Any]]:
     """One record per VM of the group: its restore point and figures, or why it failed (in check mode, a VM that
     nothing refused has no restore point and has not failed)."""
-    described = _vms_of(checkpoint)
+    described = step_vms(checkpoint)
     outcomes = _outcomes(mover)
     stored = {vm: outcome for vm, outcome in outcomes.items() if not outcome.get("failed")}
     records = []

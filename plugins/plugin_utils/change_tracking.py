@@ -250,16 +250,17 @@ def release_check_mode(args: Mapping[str, Any]) -> dict[str, Any]:
 
 def ready_vms(vms: Sequence[str], checkpoint: Any) -> list[str]:
     """The VMs that go on after the checkpoint step (a VM that failed there fails alone), in ``vms``'s order."""
-    described = _described(checkpoint)
+    described = step_vms(checkpoint)
     return [vm for vm in vms if vm in described and not described[vm].get("failed")]
 
 
 def checkpoints_to_convert(checkpoint: Any) -> dict[str, str]:
     """``{vm: recovery checkpoint}`` for the VMs that got one, to convert into reference points."""
-    return {vm: str(entry["checkpoint"]) for vm, entry in _described(checkpoint).items() if entry.get("checkpoint")}
+    return {vm: str(entry["checkpoint"]) for vm, entry in step_vms(checkpoint).items() if entry.get("checkpoint")}
 
 
-def _described(result: Any) -> Mapping[str, Any]:
-    """``vms`` of a change_tracking result; empty when the step was skipped or failed before it."""
+def step_vms(result: Any) -> Mapping[str, Any]:
+    """``vms`` of a change_tracking result (checkpoint or reference); empty when the step was skipped or failed
+    before it."""
     vms = result.get("vms") if isinstance(result, Mapping) else None
     return vms if isinstance(vms, Mapping) else {}
