@@ -31,7 +31,7 @@ from lab.windows import rct
 from lab.windows.hoststate import HostState, count
 from lab.windows.provision import make_layer
 from lab.windows.storage import local_path, vhd_format
-from lab.windows.vmdisk import copy_sparse, virtual_size
+from lab.windows.vmdisk import POINT_IN_TIME, copy_sparse, virtual_size
 
 RCT_VERSION = (6, 2)
 UNKNOWN_ID_ERROR = "GetVirtualDiskChanges returned 32768 (Failed)"
@@ -67,10 +67,11 @@ def _new_layer(call: ScriptCall, disk: VmDisk, frozen: str) -> str:
     folder, name = disk.path.rsplit("\\", 1)
     vhd = frozen.lower().endswith((".vhd", ".avhd"))
     layer = f"{folder}\\{name.rsplit('.', 1)[0]}_{str(uuid.uuid4()).upper()}.{'avhd' if vhd else 'avhdx'}"
-    if vhd:
-        copy_sparse(_local(call, frozen), _local(call, layer))
-    else:
-        make_layer(_local(call, layer), _local(call, frozen), frozen, virtual_size(_local(call, frozen)))
+    with POINT_IN_TIME:  # a shadow copy taken meanwhile holds the layer whole or not at all
+        if vhd:
+            copy_sparse(_local(call, frozen), _local(call, layer))
+        else:
+            make_layer(_local(call, layer), _local(call, frozen), frozen, virtual_size(_local(call, frozen)))
     return layer
 
 
@@ -152,8 +153,9 @@ def _failed_checkpoint(call: ScriptCall, name: str) -> dict[str, Any]:
 
 
 def _remove_layers(call: ScriptCall, checkpoint: dict[str, Any]) -> None:
-    for layer in checkpoint["layers"].values():
-        _local(call, layer).unlink(missing_ok=True)
+    with POINT_IN_TIME:  # not while a shadow copy of the volume is being taken
+        for layer in checkpoint["layers"].values():
+            _local(call, layer).unlink(missing_ok=True)
 
 
 def _reference_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, checkpoint_id: str) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class PathMap:
         windows_host = model.find_host(call.host.name) if model else None
         self._second_hop = in_shell and not (windows_host and windows_host.delegation)
         self._back: dict[str, str] = dict(back or {})
+        self._compiled: tuple[int, re.Pattern[str]] | None = None
 
     @property
     def back(self) -> dict[str, str]:
@@ -97,10 +98,20 @@ class PathMap:
 
     def to_windows(self, text: str) -> str:
         """Every mapped local path (and anything under it) in `text` in its Windows form."""
-        for local in sorted(self._back, key=len, reverse=True):
-            pattern = re.escape(local) + r"(?P<rest>(?:/[^\s'\",]*)?)(?![^\s'\",])"
-            text = re.sub(pattern, lambda m, local=local: self._back[local] + m["rest"].replace("/", "\\"), text)
-        return text
+        if not self._back:
+            return text
+        return self._pattern().sub(lambda m: self._back[m["local"]] + m["rest"].replace("/", "\\"), text)
+
+    def _pattern(self) -> re.Pattern[str]:
+        """One expression for every mapped path, the longest first (alternatives are tried in order), compiled
+        once per set of paths (paths are only ever added): an engine's result holds thousands of strings, and a
+        pattern per path per string made the lab, not the collection, the slowest step of a job (0.35 s for a
+        24 KB result of ten VMs)."""
+        if self._compiled is None or self._compiled[0] != len(self._back):
+            alternatives = "|".join(re.escape(local) for local in sorted(self._back, key=len, reverse=True))
+            expression = f"(?P<local>{alternatives})(?P<rest>(?:/[^\\s'\",]*)?)(?![^\\s'\",])"
+            self._compiled = (len(self._back), re.compile(expression))
+        return self._compiled[1]
 
     def result_to_windows(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -46,6 +46,7 @@ from lab.windows import diskshadow
 from lab.windows.hostfs import HostPathError
 from lab.windows.hoststate import HostState, count, service_entry
 from lab.windows.storage import shadow_share_directory
+from lab.windows.vmdisk import POINT_IN_TIME
 
 HYPERV_WRITER = "{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}"
 _CAB_MAGIC = b"MSCF\0\0\0\0"
@@ -76,7 +77,8 @@ def _copy_volume(volume: Volume, target: Path) -> None:
     """The point-in-time view: a hard link to every file of the volume, so it costs the same whatever the data
     size. A link shares the file, so every lab writer of VM files gives the file an inode of its own before it
     writes (`lab.windows.vmdisk.break_link`); the shadow copy keeps the old one, as it was."""
-    _link_tree(volume.root, target, volume.excluded)
+    with POINT_IN_TIME:
+        _link_tree(volume.root, target, volume.excluded)
     target.chmod(0o555)
 
 

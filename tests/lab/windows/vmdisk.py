@@ -15,6 +15,7 @@ import os
 import random
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from lab.windows.provision import QEMU_FORMATS
@@ -24,6 +25,13 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.writer import VhdxWriter
 
 _CHUNK = 4 << 20
+
+# A shadow copy's point in time. The lab makes a copy by walking the volume (`lab.handlers.shadow_copy`), which
+# takes a while, where VSS's snapshot is one instant; the server's writers of files on a volume (checkpoint layers
+# made and merged, by any host: a CSV is every node's) and the walk hold this lock, so another job's change falls
+# wholly before or after the copy, never half in it (a file deleted mid-walk failed the walk). `lab churn` and
+# `lab write` run in a process of their own, between jobs.
+POINT_IN_TIME = threading.RLock()
 
 
 class DiskWriteError(RuntimeError):
@@ -43,14 +51,15 @@ def copy_sparse(source: Path, target: Path) -> None:
 
 def replace_file(path: Path, fill: object) -> None:
     """Make the new content in a temporary file beside `path` (`fill(temporary)`), then rename it over `path`."""
-    temporary = _temporary_beside(path)
-    try:
-        fill(temporary)  # type: ignore[operator]
-        temporary.chmod(0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with POINT_IN_TIME:
+        temporary = _temporary_beside(path)
+        try:
+            fill(temporary)  # type: ignore[operator]
+            temporary.chmod(0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 def break_link(path: Path) -> None:
