@@ -4,7 +4,8 @@
 #include process_common.ps1
 
 function Invoke-DiskShadow {
-    # Runs "diskshadow /s <script>"; returns its output, throws with its last lines on a non-zero exit code.
+    # Runs "diskshadow /s <script>"; returns its output, throws with its last lines on a non-zero exit code (the
+    # exception's Data['Output'] holds the whole output).
     param([string[]]$Lines, [string]$Folder, [string]$What)
     $scriptPath = Join-Path -Path $Folder -ChildPath 'diskshadow.dsh'
     Set-Content -LiteralPath $scriptPath -Value $Lines -Encoding ASCII
@@ -12,7 +13,9 @@ function Invoke-DiskShadow {
     $run = Invoke-Program -FilePath $exe -Arguments "/s `"$scriptPath`""
     if ($run.ExitCode -ne 0) {
         $lines = "$($run.StdOut)$($run.StdErr)" -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -Last 5
-        throw "diskshadow exited with $($run.ExitCode) while $What`: $($lines -join ' | ')"
+        $failure = [System.Exception]::new("diskshadow exited with $($run.ExitCode) while $What`: $($lines -join ' | ')")
+        $failure.Data['Output'] = "$($run.StdOut)$($run.StdErr)"  # all of it, for a caller that tells failures apart
+        throw $failure
     }
     return $run.StdOut
 }

@@ -23,19 +23,64 @@
 # proxy can import the set without a file copy.
 # Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume; ShadowCopyShare }); MetadataPath; Metadata }
 # (ShadowCopyShare is $null for local and cluster shared volumes).
+# VSS creates one shadow copy set at a time on a host: from StartSnapshotSet until DoSnapshotSet returns, another
+# requester's StartSnapshotSet fails with VSS_E_SNAPSHOT_SET_IN_PROGRESS (0x80042316), "the second requester should
+# wait and try again".
+# https://learn.microsoft.com/windows/win32/vss/state-transitions-in-shadow-copy-providers
+# https://learn.microsoft.com/windows/win32/api/vsbackup/nf-vsbackup-ivssbackupcomponents-startsnapshotset
+# Two proxies of one run back up volume groups of the same host at once, so this script's own runs queue on a named
+# mutex of the host (Global\, so every WinRM session shares it) instead of refusing each other; another requester
+# (a backup application, Windows Server Backup, a storage snapshot schedule) is waited for by trying again every
+# $InProgressRetrySeconds until -InProgressTimeoutSeconds. DiskShadow's wording of this failure is not documented:
+# the retry looks for the HRESULT or its name anywhere in DiskShadow's output, and any other failure fails at once.
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][object[]]$Volumes,
     [Parameter(Mandatory = $true)][string]$MetadataDir,
-    [bool]$Transportable = $true
+    [bool]$Transportable = $true,
+    [int]$InProgressTimeoutSeconds = 600
 )
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $HyperVWriterId = '{66841cd4-6ded-4f4b-8f17-fd23f8ddc3de}'
 $GuidPattern = '\{[0-9A-Fa-f-]{36}\}'
+$CreationMutex = 'Global\backup.hyperv.shadow_copy_create'
+$InProgressPattern = '0x80042316|VSS_E_SNAPSHOT_SET_IN_PROGRESS'
+$InProgressRetrySeconds = 15
 
 #include diskshadow_common.ps1
+
+function Invoke-DiskShadowCreate {
+    # Invoke-DiskShadow, tried again while another requester is creating a set on this host, until the deadline.
+    param([string[]]$Lines, [string]$Folder)
+    $deadline = [DateTime]::UtcNow.AddSeconds($InProgressTimeoutSeconds)
+    while ($true) {
+        try { return Invoke-DiskShadow -Lines $Lines -Folder $Folder -What 'creating the shadow copy set' }
+        catch {
+            $output = "$($_.Exception.Data['Output'])"
+            if ($output -notmatch $InProgressPattern) { throw }
+            if ([DateTime]::UtcNow -ge $deadline) {
+                throw ("another requester kept creating a shadow copy set on this host for $InProgressTimeoutSeconds s " +
+                    '(VSS_E_SNAPSHOT_SET_IN_PROGRESS: VSS creates one set at a time). A backup application, Windows ' +
+                    'Server Backup or a storage snapshot schedule is running on this host: schedule it apart from this ' +
+                    "job. $($_.Exception.Message)")
+            }
+            Start-Sleep -Seconds $InProgressRetrySeconds
+        }
+    }
+}
+
+function Enter-CreationMutex {
+    # The host's mutex of this script, held until Exit-CreationMutex; an abandoned one (its holder's process ended)
+    # is held by this run. $null when another run of this script kept it past the deadline.
+    $mutex = [System.Threading.Mutex]::new($false, $CreationMutex)
+    try { $held = $mutex.WaitOne([TimeSpan]::FromSeconds($InProgressTimeoutSeconds)) }
+    catch [System.Threading.AbandonedMutexException] { $held = $true }
+    if ($held) { return $mutex }
+    $mutex.Dispose()
+    return $null
+}
 
 function Get-ShareName {
     # The shadow copy share by its shape, not its label: the first \\server\share@{GUID} path DiskShadow prints after
@@ -105,7 +150,15 @@ try {
     $idsFile = Join-Path -Path $work -ChildPath 'aliases.txt'
     $lines.Add("exec `"$(New-AliasScript -Aliases $aliases -Folder $work -IdsFile $idsFile)`"")
     $lines.Add('end backup')
-    $output = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What 'creating the shadow copy set'
+    $mutex = Enter-CreationMutex
+    if (-not $mutex) {
+        throw "another run of this script kept creating a shadow copy set on this host for $InProgressTimeoutSeconds s"
+    }
+    try { $output = Invoke-DiskShadowCreate -Lines $lines.ToArray() -Folder $work }
+    finally {
+        $mutex.ReleaseMutex()
+        $mutex.Dispose()
+    }
 
     # The exit code alone is not trusted: a set whose metadata file was not written cannot be imported. (A transportable
     # set is not surfaced on this host, so Win32_ShadowCopy here cannot confirm it; the import on the proxy does.)

@@ -22,6 +22,9 @@ import yaml
 from lab_testkit import ESTATES, RunningLab, ansible_adhoc, handled_since
 from test_site_lab import playbook, staged_lab
 
+# isort: split
+from lab.windows.hoststate import HostState, read_counters
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BACKUP = REPO_ROOT / "playbooks" / "backup.yml"
 OFFHOST_PROXY = REPO_ROOT / "playbooks" / "offhost_proxy.yml"
@@ -196,3 +199,25 @@ def test_backup_block_size_sets_the_chunk_size_of_the_restore_point(deployed: Ru
     assert rc == 0 and stored == {"vm3"}, output[-3000:]
     disks = newest_point(deployed, tmp_path, "vm3")["disks"]
     assert disks and {disk["chunk_size"] for disk in disks} == {256 * 1024}, disks
+
+
+def test_a_host_where_another_requester_keeps_vss_busy_fails_its_groups_alone(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    """VSS_E_SNAPSHOT_SET_IN_PROGRESS on hv2 for longer than the create script tries (600 s): hv2's group fails
+    naming the cause and its checkpoint is released; hv1's VMs are stored; the run fails at the end naming vm2."""
+    hv2 = HostState(deployed.state_dir / "hosts" / "hv2" / "state")
+    with hv2.edit() as state:
+        state["vss_other_requester"] = 1000
+    try:
+        rc, output, stored = backup_run(deployed, tmp_path, {"backup_vhd_set_policy": "skip"})
+    finally:
+        with hv2.edit() as state:
+            state["vss_other_requester"] = 0
+    assert rc == 2 and stored == {"vm1", "vm3"}, output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    assert "hv2/vm2" in last_failure and "kept creating a shadow copy set on this host for 600 s" in last_failure
+    assert "VSS_E_SNAPSHOT_SET_IN_PROGRESS" in last_failure
+    assert read_counters(hv2.path.parent)["vss_in_progress"] >= 41  # 1 + 600 // 15 attempts
+    held = [vm["checkpoint"] for vm in hv2.read().get("change_tracking", {}).get("vms", {}).values()]
+    assert held and not any(held), f"no checkpoint taken, or one left behind on hv2: {held}"

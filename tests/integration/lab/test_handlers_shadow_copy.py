@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,10 @@ from lab_testkit import ESTATES, ProvisionedLab, ansible_adhoc, estate_lab
 # isort: split
 from lab.collection import run_collection_request
 from lab.estate.loader import load_estate
-from lab.handlers import ScriptFailure
+from lab.handlers import ScriptFailure, shadow_copy
+from lab.windows import diskshadow
 from lab.windows.hostfs import HostPathError
+from lab.windows.hoststate import HostState, read_counters
 from lab.windows.storage import local_path
 from lab.windows.vmdisk import break_link
 
@@ -160,3 +164,70 @@ def test_the_shadow_copy_module_runs_the_whole_flow_through_ansible(tmp_path):
         for host in ("px1", "hv1"):
             assert run(host, {"state": "absent", "snapshot_set_id": made["snapshot_set_id"]})["changed"] is True
         assert not any((lab.state_dir / "shared" / "shadows").iterdir())
+
+
+def another_requester_creating(lab: ProvisionedLab, host: str, attempts: int) -> None:
+    """Another requester's set is being created on `host` for the script's next `attempts` attempts."""
+    with HostState(lab.contexts[host].state_dir).edit() as state:
+        state["vss_other_requester"] = attempts
+
+
+def sets_created(lab: ProvisionedLab, host: str) -> int:
+    return read_counters(lab.contexts[host].state_dir).get("snapshot_sets", 0)
+
+
+def test_the_create_waits_out_another_requesters_creation_and_tries_again(healthy):
+    """VSS_E_SNAPSHOT_SET_IN_PROGRESS: the script tries again (every 15 s of its 600) until the other set is made."""
+    another_requester_creating(healthy, "hv1", 3)
+    made = create(healthy)
+    counters = read_counters(healthy.contexts["hv1"].state_dir)
+    assert counters["vss_in_progress"] == 3 and counters["snapshot_sets"] == 1
+    assert healthy.host_file("hv1", made["MetadataPath"]).is_file()
+
+
+def test_a_creation_that_outlasts_the_wait_fails_naming_it_and_creates_nothing(healthy):
+    another_requester_creating(healthy, "hv1", 1000)
+    with pytest.raises(ScriptFailure) as failed:
+        healthy.call(
+            "hv1",
+            "shadow_copy_create",
+            {
+                "Volumes": [{"Path": "C:\\ClusterStorage\\Volume1\\", "Alias": "Vol1"}],
+                "MetadataDir": ROOT,
+                "InProgressTimeoutSeconds": 60,
+            },
+        )
+    message = str(failed.value)
+    assert "kept creating a shadow copy set on this host for 60 s" in message
+    assert "VSS_E_SNAPSHOT_SET_IN_PROGRESS" in message and "schedule it apart from this job" in message
+    assert read_counters(healthy.contexts["hv1"].state_dir)["vss_in_progress"] == 5  # 1 + 60 // 15 attempts
+    assert sets_created(healthy, "hv1") == 0
+
+
+def test_two_proxies_creating_on_one_host_at_once_queue_on_the_scripts_mutex(healthy, monkeypatch):
+    """Two groups of one host on two proxies: neither is refused, and their creations do not overlap."""
+    inside, most = [0], [0]
+    copy_volume = shadow_copy._copy_volume
+
+    def slow_copy(volume, target):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.2)
+        copy_volume(volume, target)
+        inside[0] -= 1
+
+    monkeypatch.setattr(shadow_copy, "_copy_volume", slow_copy)
+    with ThreadPoolExecutor(2) as pool:
+        made = list(pool.map(lambda _: create(healthy), range(2)))
+    assert len({m["SnapshotSetId"] for m in made}) == 2 and most[0] == 1
+    assert sets_created(healthy, "hv1") == 2
+
+
+def test_without_the_scripts_mutex_and_retry_windows_refuses_the_second_creation(healthy, monkeypatch):
+    """What the lab answers a script that neither queues nor tries again: DiskShadow's failure, as VSS refuses."""
+    monkeypatch.setattr(diskshadow, "script_queues_creation", lambda _script: False)
+    monkeypatch.setattr(diskshadow, "creation_attempts", lambda _script, _timeout: 1)
+    another_requester_creating(healthy, "hv1", 1)
+    with pytest.raises(ScriptFailure, match=r"VSS_E_SNAPSHOT_SET_IN_PROGRESS, 0x80042316"):
+        create(healthy)
+    assert create(healthy)["SnapshotSetId"]  # the other requester's set is made: the next creation goes through

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
+from lab.handlers.shadow_copy_creation import one_creation_at_a_time
 from lab.handlers.shadow_copy_release import shadow_copy_release
 from lab.handlers.shadow_copy_volumes import (
     Volume,
@@ -117,6 +118,23 @@ def _read_report(call: ScriptCall, set_id: str, shadows: list[dict[str, Any]]) -
         raise ScriptFailure(failure)
 
 
+def _take_copies(
+    call: ScriptCall, found: list[tuple[dict[str, Any], Volume, tuple[str, str] | None]]
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The set's id, its shadow copies (one per volume, in the order asked) and the records of those on shares."""
+    set_id = "{" + str(uuid.uuid4()) + "}"
+    shadows, records = [], []
+    for entry, volume, share in found:
+        shadow_id = "{" + str(uuid.uuid4()) + "}"
+        _copy_volume(volume, shadow_root(call) / set_id.strip("{}") / str(entry["Alias"]))
+        copy_share = f"{str(entry['Path']).rstrip(chr(92))}@{shadow_id}" if share else None
+        shadow = {"ShadowId": shadow_id, "Alias": str(entry["Alias"]), "Volume": str(entry["Path"])}
+        shadows.append({**shadow, "ShadowCopyShare": copy_share})
+        if share:
+            records.append(_share_record(call, set_id, share, shadows[-1]))
+    return set_id, shadows, records
+
+
 def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     # Bound already (lab.handlers.binding): Volumes a non-empty list, MetadataDir a non-empty string.
     volumes, metadata_dir = list(call.params["Volumes"]), str(call.params["MetadataDir"])
@@ -130,16 +148,8 @@ def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     missing = [str(entry.get("Path")) for entry, volume, _share in found if volume is None]
     if missing:
         raise _diskshadow_failed("", f"The volume {missing[0]} is not a valid volume for a shadow copy.")
-    set_id = "{" + str(uuid.uuid4()) + "}"
-    shadows, records = [], []
-    for entry, volume, share in found:
-        shadow_id = "{" + str(uuid.uuid4()) + "}"
-        _copy_volume(volume, shadow_root(call) / set_id.strip("{}") / str(entry["Alias"]))
-        copy_share = f"{str(entry['Path']).rstrip(chr(92))}@{shadow_id}" if share else None
-        shadow = {"ShadowId": shadow_id, "Alias": str(entry["Alias"]), "Volume": str(entry["Path"])}
-        shadows.append({**shadow, "ShadowCopyShare": copy_share})
-        if share:
-            records.append(_share_record(call, set_id, share, shadows[-1]))
+    with one_creation_at_a_time(call):  # VSS: StartSnapshotSet .. DoSnapshotSet, one set at a time per host
+        set_id, shadows, records = _take_copies(call, found)
     description = {
         "set": set_id,
         "origin": call.host.name,

@@ -127,3 +127,20 @@ def report_unread(
     if phrase is None:
         return None
     return f"diskshadow on this {language} host printed no '{phrase}', which the script looks for in its report"
+
+
+def script_queues_creation(script_name: str) -> bool:
+    """Whether the collection's `<script_name>.ps1` waits on a named mutex of the host before it creates a set, so
+    its own runs on one host queue instead of refusing each other."""
+    return any("System.Threading.Mutex" in line for line in _code_lines(script_name))
+
+
+def creation_attempts(script_name: str, timeout_seconds: Any) -> int:
+    """How many times `<script_name>.ps1` runs DiskShadow's create while VSS answers VSS_E_SNAPSHOT_SET_IN_PROGRESS:
+    1 when the script does not look for that failure; else one, then one more every `$InProgressRetrySeconds` of
+    its code until `timeout_seconds` (its bound -InProgressTimeoutSeconds) have passed."""
+    code = "\n".join(_code_lines(script_name))
+    step = re.search(r"\$InProgressRetrySeconds\s*=\s*(\d+)", code)
+    if "80042316" not in code or step is None or not isinstance(timeout_seconds, int) or int(step[1]) <= 0:
+        return 1
+    return 1 + max(timeout_seconds, 0) // int(step[1])
