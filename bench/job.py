@@ -15,8 +15,11 @@ data mover and two proxies two; the lab's WS-Management server and ``ansible-pla
 (``--no-pin``: every data mover run on every core). Per run: the shadow copy sets the lab created, the HTTP
 requests and commands (round trips) it answered (``lab stats``), the bytes the data mover read and stored (the new
 restore points' stats), the bytes the lab wrote between the days (``lab churn``), the wall time of
-``ansible-playbook`` and the cores the machine kept busy meanwhile (``cores``: busy CPU seconds per second). One
-table, then the issue's targets checked against it; JSON in the work dir.
+``ansible-playbook``, the cores the machine kept busy meanwhile (``cores``: busy CPU seconds per second) or left
+waiting for the disk (``io``: iowait seconds per second), and who
+spent that CPU time: ``ctl s`` the controller (``ansible-playbook`` and its workers), ``lab s`` the lab's server (the
+emulated hosts, one process), ``mover s`` the data mover runs (the lab's children). One table, then the issue's
+targets checked against it; JSON in the work dir.
 
     .venv/bin/python bench/job.py [--vms 40,256] [--proxies 1,2] [--disk 8M] [--big-vms 4 --big-disk 256M]
         [--big-proxies 1,2] [--churn 2] [--churn-pieces] [--no-pin] [--block-size 1M] [--work build/bench-job]
@@ -36,9 +39,11 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
+sys.path.insert(0, str(REPO_ROOT / "tests"))
 import machine  # noqa: E402  (the machine's busy CPU time)
 from demo import PACKAGES, PROXY_PACKAGES, Ansible, lab  # noqa: E402  (the demo's lab and ansible-playbook helpers)
 from job_estate import MiB, estate  # noqa: E402  (the benchmark's estate and VM disks)
+from lab.control import PID_FILE as LAB_PID_FILE  # noqa: E402  (where `lab up` keeps its server's pid)
 
 
 @dataclass
@@ -56,6 +61,10 @@ class Run:
     disks_incremental: int
     bytes_written_before: int = 0
     busy_cores: float = 0.0  # the machine's busy CPU seconds during the run per second of wall time
+    iowait_cores: float = 0.0  # the machine's cores idle waiting for the disk, per second of wall time
+    controller_cpu_s: float = 0.0  # ansible-playbook and its workers
+    lab_cpu_s: float = 0.0  # the lab's server: every emulated host's answers
+    mover_cpu_s: float = 0.0  # the data mover runs the lab started (children of its server)
 
 
 @dataclass
@@ -90,10 +99,15 @@ def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int
     lab_json("stats", "--reset", "--state-dir", str(state))
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     limit = ["--limit", "px1"] if config.proxies == 1 else []
-    began, busy = time.monotonic(), machine.busy_cpu_seconds()
+    lab_pid = int((state / LAB_PID_FILE).read_text())
+    lab_cpu, controller_cpu = machine.process_cpu_seconds(lab_pid), machine.children_cpu_seconds()
+    began, busy, iowait = time.monotonic(), machine.busy_cpu_seconds(), machine.iowait_seconds()
     block = {"backup_block_size": config.block}
     rc, output = ansible.playbook("backup", f"backup-{config.vms}-{config.proxies}-day{day}", block, *limit)
     wall, busy = time.monotonic() - began, machine.busy_cpu_seconds() - busy
+    iowait = machine.iowait_seconds() - iowait
+    controller_cpu = machine.children_cpu_seconds() - controller_cpu
+    lab_cpu = tuple(after - before for after, before in zip(machine.process_cpu_seconds(lab_pid), lab_cpu))
     if rc != 0:
         raise RuntimeError(f"backup.yml day {day} failed (rc {rc}): {output[-2000:]}")
     stats = lab_json("stats", "--state-dir", str(state))
@@ -113,6 +127,10 @@ def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int
         ),
         bytes_written_before=written,
         busy_cores=round(busy / wall, 2),
+        iowait_cores=round(iowait / wall, 2),
+        controller_cpu_s=round(controller_cpu, 1),
+        lab_cpu_s=round(lab_cpu[0], 1),
+        mover_cpu_s=round(lab_cpu[1], 1),
     )
 
 
@@ -192,7 +210,7 @@ def table(configs: list[Config]) -> list[str]:
     header = (
         f"{'VMs':>4} {'proxies':>7} {'disk':>6} {'day':>3} {'wall s':>7} {'s/VM':>6} {'snapshots':>9} "
         f"{'HTTP/VM':>7} {'cmds':>5} {'written MiB':>11} {'read MiB':>9} {'stored MiB':>10} {'RCT disks':>9}"
-        f" {'block':>5} {'cores':>5}"
+        f" {'block':>5} {'cores':>5} {'io':>4} {'ctl s':>5} {'lab s':>5} {'mover s':>7}"
     )
     lines = [header]
     for config in configs:
@@ -202,7 +220,8 @@ def table(configs: list[Config]) -> list[str]:
                 f" {run.wall_s / config.vms:>6.2f} {run.snapshots:>9} {run.requests / config.vms:>7.1f}"
                 f" {run.commands:>5} {run.bytes_written_before / MiB:>11.1f} {run.bytes_read / MiB:>9.1f}"
                 f" {run.bytes_stored / MiB:>10.1f} {run.disks_incremental:>9} {config.block:>5}"
-                f" {run.busy_cores:>5.2f}"
+                f" {run.busy_cores:>5.2f} {run.iowait_cores:>4.2f} {run.controller_cpu_s:>5.1f}"
+                f" {run.lab_cpu_s:>5.1f} {run.mover_cpu_s:>7.1f}"
             )
     return lines
 
