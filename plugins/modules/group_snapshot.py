@@ -81,6 +81,7 @@ options:
     default: C:\ProgramData\backup.hyperv\shadow
 extends_documentation_fragment:
   - backup.hyperv.probe
+  - backup.hyperv.vss_creation
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -98,10 +99,6 @@ notes:
     C(backup.hyperv.probe) group and not used here.
   - The connection is not retried once a batch that creates something was sent (a second recovery checkpoint or
     set would be left behind); the release batch is, since it skips what is gone.
-  - VSS creates one shadow copy set at a time on a host (C(VSS_E_SNAPSHOT_SET_IN_PROGRESS)). The create step
-    queues behind another run of it on the same host (a named mutex of the host, so two proxies backing up one host
-    wait for each other) and, while another requester such as a backup application or Windows Server Backup is
-    creating a set, tries again every 15 seconds for up to 600 seconds, then fails naming the cause.
 seealso:
   - module: backup.hyperv.change_tracking
   - module: backup.hyperv.shadow_copy

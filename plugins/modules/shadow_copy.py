@@ -100,6 +100,7 @@ options:
     default: C:\ProgramData\backup.hyperv\shadow
 extends_documentation_fragment:
   - backup.hyperv.probe
+  - backup.hyperv.vss_creation
   - ansible.builtin.action_common_attributes
   - backup.hyperv.windows_path
 attributes:
@@ -118,10 +119,6 @@ notes:
     C(backup.hyperv.probe) group and not used here.
   - Release the set on the proxy (where it is imported) and on the source host (which keeps the metadata file);
     put both in the C(always) section of a C(block) so a failed backup does not leave a shadow copy behind.
-  - VSS creates one shadow copy set at a time on a host (C(VSS_E_SNAPSHOT_SET_IN_PROGRESS)). The create step
-    queues behind another run of it on the same host (a named mutex of the host, so two proxies backing up one host
-    wait for each other) and, while another requester such as a backup application or Windows Server Backup is
-    creating a set, tries again every 15 seconds for up to 600 seconds, then fails naming the cause.
 seealso:
   - module: backup.hyperv.vss_provider
   - module: backup.hyperv.data_mover
