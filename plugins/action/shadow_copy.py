@@ -32,6 +32,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     SHADOW_COPY_REQUIRED_IF,
     ShadowCopyError,
     check_folders,
+    check_vss_wait,
     exposures,
     known_release_plan,
     normal_guid,
@@ -71,6 +72,7 @@ class ActionModule(ActionBase):
         handlers = {"present": self._create, "imported": self._import, "absent": self._release}
         try:
             check_folders(args)  # before any round trip: a folder Windows refuses changes nothing
+            check_vss_wait(args)
             result.update(handlers[args["state"]](args))
         except ScriptError as exc:
             result.update(exc.to_result())

@@ -14,6 +14,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking impo
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     ShadowCopyError,
     check_folders,
+    check_vss_wait,
     normal_guid,
     shadow_copy_argument_spec,
 )
@@ -34,7 +35,10 @@ def group_snapshot_argument_spec() -> dict[str, dict[str, Any]]:
         "vms": {"type": "list", "elements": "str"},
         "since": {"type": "dict"},
         "release": {"type": "dict"},
-        **{option: shadow[option] for option in ("snapshot_set_id", "shadow_copies", "metadata_dir", "expose_root")},
+        **{
+            option: shadow[option]
+            for option in ("snapshot_set_id", "shadow_copies", "metadata_dir", "expose_root", "vss_wait_timeout")
+        },
     }
 
 
@@ -65,6 +69,7 @@ def check_group_args(args: Mapping[str, Any]) -> None:
     if foreign:
         raise ShadowCopyError(f"state={args['state']} does not take {', '.join(foreign)}; remove it from the task")
     check_folders(args)
+    check_vss_wait(args)
     tracking = tracking_args(args)
     if args["state"] == "present" or tracking["release"]:  # nothing to release is no step, not an error
         check_tracking_args(tracking)

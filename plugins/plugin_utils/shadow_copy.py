@@ -50,6 +50,7 @@ def shadow_copy_argument_spec() -> dict[str, dict[str, Any]]:
         },
         "metadata_dir": {"type": "str", "default": DEFAULT_ROOT},
         "expose_root": {"type": "str", "default": DEFAULT_ROOT},
+        "vss_wait_timeout": {"type": "int", "default": 600},  # doc_fragments/vss_creation.py
     }
 
 
@@ -71,6 +72,14 @@ def check_folders(args: Mapping[str, Any]) -> None:
         check_windows_path(option, args[option], forward_slashes=False)
     for index, copy in enumerate(args.get("shadow_copies") or []):
         check_windows_name(f"shadow_copies[{index}].alias", copy["alias"])  # names the mount folder
+
+
+def check_vss_wait(args: Mapping[str, Any]) -> None:
+    """Refuse a negative wait for VSS before any round trip."""
+    if args["vss_wait_timeout"] < 0:
+        raise ShadowCopyError(
+            f"vss_wait_timeout must be 0 or more seconds (got {args['vss_wait_timeout']}); 0 waits for nothing"
+        )
 
 
 def normal_guid(value: str, option: str) -> str:

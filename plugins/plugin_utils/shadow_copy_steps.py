@@ -64,7 +64,12 @@ def plan_present(reply: Mapping[str, Any], wanted: Sequence[str]) -> PresentPlan
 
 def create_params(plan: PresentPlan, args: Mapping[str, Any]) -> dict[str, Any]:
     volume_params = [{"Path": volume, "Alias": plan.volume_aliases[volume]} for volume in plan.volumes]
-    return {"Volumes": volume_params, "MetadataDir": args["metadata_dir"], "Transportable": plan.transportable}
+    return {
+        "Volumes": volume_params,
+        "MetadataDir": args["metadata_dir"],
+        "Transportable": plan.transportable,
+        "InProgressTimeoutSeconds": args["vss_wait_timeout"],
+    }
 
 
 def planned_result(plan: PresentPlan, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,21 +24,22 @@
 # Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume; ShadowCopyShare }); MetadataPath; Metadata }
 # (ShadowCopyShare is $null for local and cluster shared volumes).
 # VSS creates one shadow copy set at a time on a host: from StartSnapshotSet until DoSnapshotSet returns, another
-# requester's StartSnapshotSet fails with VSS_E_SNAPSHOT_SET_IN_PROGRESS (0x80042316), "the second requester should
-# wait and try again".
+# requester's StartSnapshotSet fails with VSS_E_SNAPSHOT_SET_IN_PROGRESS (0x80042316), and Microsoft tells that
+# requester to wait and retry.
 # https://learn.microsoft.com/windows/win32/vss/state-transitions-in-shadow-copy-providers
 # https://learn.microsoft.com/windows/win32/api/vsbackup/nf-vsbackup-ivssbackupcomponents-startsnapshotset
 # Two proxies of one run back up volume groups of the same host at once, so this script's own runs queue on a named
 # mutex of the host (Global\, so every WinRM session shares it) instead of refusing each other; another requester
 # (a backup application, Windows Server Backup, a storage snapshot schedule) is waited for by trying again every
-# $InProgressRetrySeconds until -InProgressTimeoutSeconds. DiskShadow's wording of this failure is not documented:
-# the retry looks for the HRESULT or its name anywhere in DiskShadow's output, and any other failure fails at once.
+# $InProgressRetrySeconds until -InProgressTimeoutSeconds (the modules' vss_wait_timeout, default 600). DiskShadow's
+# wording of this failure is not documented: the retry looks for the HRESULT or its name anywhere in its output,
+# and any other failure fails at once.
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][object[]]$Volumes,
     [Parameter(Mandatory = $true)][string]$MetadataDir,
     [bool]$Transportable = $true,
-    [int]$InProgressTimeoutSeconds = 600
+    [Parameter(Mandatory = $true)][int]$InProgressTimeoutSeconds
 )
 
 $ErrorActionPreference = 'Stop'

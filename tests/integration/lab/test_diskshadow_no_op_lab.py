@@ -39,7 +39,11 @@ def provisioned(tmp_path: Path, *commands: str) -> ProvisionedLab:
 
 
 def create_set(lab: ProvisionedLab) -> tuple[dict, list[dict]]:
-    made = lab.call("hv1", "shadow_copy_create", {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT})
+    made = lab.call(
+        "hv1",
+        "shadow_copy_create",
+        {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600},
+    )
     folder = f"{ROOT}\\{made['SnapshotSetId'].strip('{}')}"
     return made, [{"ShadowId": made["Shadows"][0]["ShadowId"], "Path": f"{folder}\\Vol1"}]
 

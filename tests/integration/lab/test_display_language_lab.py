@@ -32,7 +32,11 @@ def german_estate(directory: Path, language: str = "de-DE") -> Path:
 
 
 def create(lab: ProvisionedLab) -> dict:
-    return lab.call("hv1", "shadow_copy_create", {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT})
+    return lab.call(
+        "hv1",
+        "shadow_copy_create",
+        {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600},
+    )
 
 
 def test_a_german_host_creates_imports_and_releases_a_set(tmp_path):

@@ -43,7 +43,9 @@ def change_after_the_snapshot(path: Path) -> None:
 
 def create(lab: ProvisionedLab, host: str = "hv1") -> dict:
     volumes = [{"Path": "C:\\ClusterStorage\\Volume1\\", "Alias": "Vol1"}]
-    return lab.call(host, "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT})
+    return lab.call(
+        host, "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600}
+    )
 
 
 def test_read_lists_the_vm_files_and_the_volumes_holding_them(healthy):
@@ -94,7 +96,11 @@ def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_r
 
     before = unc(VM3_DISK).read_bytes()
     volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
-    made = healthy.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False})
+    made = healthy.call(
+        "hv1",
+        "shadow_copy_create",
+        {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
+    )
     shadow, set_id = made["Shadows"][0], made["SnapshotSetId"]
     assert shadow["ShadowCopyShare"] == f"\\\\fs1\\vms@{shadow['ShadowId']}"
     change_after_the_snapshot(unc(VM3_DISK))
@@ -117,14 +123,22 @@ def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_r
 def test_a_share_no_estate_host_serves_is_refused(healthy):
     volumes = [{"Path": "\\\\nas9\\vms\\", "Alias": "Vol1"}]
     with pytest.raises(ScriptFailure, match="not a valid volume"):
-        healthy.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False})
+        healthy.call(
+            "hv1",
+            "shadow_copy_create",
+            {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
+        )
 
 
 def test_what_diskshadow_refuses(healthy, tmp_path):
     with pytest.raises(ScriptFailure, match="Writer verification failed"):
         create(healthy, "fs1")  # no Hyper-V there
     with pytest.raises(ScriptFailure, match="not a valid volume"):
-        healthy.call("hv1", "shadow_copy_create", {"Volumes": [{"Path": "E:\\", "Alias": "Vol1"}], "MetadataDir": ROOT})
+        healthy.call(
+            "hv1",
+            "shadow_copy_create",
+            {"Volumes": [{"Path": "E:\\", "Alias": "Vol1"}], "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600},
+        )
     unreadable = ProvisionedLab(load_estate(ESTATES / "r9-lun-unreadable.yml"), tmp_path / "r9")
     made = create(unreadable)
     with pytest.raises(ScriptFailure, match="not visible or not readable on this host"):

@@ -43,7 +43,11 @@ def test_the_proxy_reads_a_checkpoint_disk_through_its_chain_inside_the_shadow_c
     reply = read_vms(estate, "vm2")
     volumes, vms = plan_volumes(reply)
     assert volumes == [CSV] and len(vms[0]["files"][0]["parents"]) == 2
-    made = estate.call("hv2", "shadow_copy_create", {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT})
+    made = estate.call(
+        "hv2",
+        "shadow_copy_create",
+        {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600},
+    )
     set_id, shadow = made["SnapshotSetId"], made["Shadows"][0]["ShadowId"]
     mount = f"{ROOT}\\{set_id.strip('{}')}\\Vol1"
     expose = [{"ShadowId": shadow, "Path": mount}]
@@ -87,7 +91,11 @@ def test_diskshadow_stops_a_script_at_the_first_failing_command():
 
 
 def test_release_sends_only_what_still_exists_and_is_idempotent(estate):
-    made = estate.call("hv2", "shadow_copy_create", {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT})
+    made = estate.call(
+        "hv2",
+        "shadow_copy_create",
+        {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600},
+    )
     set_id, shadow = made["SnapshotSetId"], made["Shadows"][0]["ShadowId"]
     folder = f"{ROOT}\\{set_id.strip('{}')}"
     expose = [{"ShadowId": shadow, "Path": f"{folder}\\Vol1"}]

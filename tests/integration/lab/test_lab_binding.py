@@ -90,7 +90,12 @@ def test_an_empty_array_for_a_mandatory_array_fails(lab):
 
 
 def test_a_string_for_a_bool_fails_instead_of_reading_as_true(lab):
-    params = {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT, "Transportable": "false"}
+    params = {
+        "Volumes": [{"Path": CSV, "Alias": "Vol1"}],
+        "MetadataDir": ROOT,
+        "Transportable": "false",
+        "InProgressTimeoutSeconds": 600,
+    }
     msg, _ = refused(lab, "hv1", "shadow_copy_create", params)
     assert msg == (
         "Cannot process argument transformation on parameter 'Transportable'. Cannot convert value "
@@ -130,7 +135,11 @@ def test_a_value_outside_validate_set_fails_before_the_handler_runs(lab):
 
 def test_a_scalar_for_a_string_array_reaches_the_handler_as_one_element(lab):
     """[string[]] takes one string as a one-element array: the handler sees the list the script would."""
-    made = lab.call("hv1", "shadow_copy_create", {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT})
+    made = lab.call(
+        "hv1",
+        "shadow_copy_create",
+        {"Volumes": [{"Path": CSV, "Alias": "Vol1"}], "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600},
+    )
     shadow_id = made["Shadows"][0]["ShadowId"]
     path = f"{ROOT}\\{made['SnapshotSetId'].strip('{}')}\\Vol1"
     imported = {"SnapshotSetId": made["SnapshotSetId"], "Metadata": made["Metadata"]}

@@ -37,7 +37,11 @@ def test_a_path_in_another_case_opens_the_stored_file_and_a_listing_keeps_the_st
 
 def test_a_shadow_copy_share_path_in_another_case_reaches_the_copy(healthy):
     volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
-    made = healthy.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False})
+    made = healthy.call(
+        "hv1",
+        "shadow_copy_create",
+        {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
+    )
     share = made["Shadows"][0]["ShadowCopyShare"]
     copy = local_path(healthy.estate.model, healthy.state_dir, "px1", f"{share.upper()}\\VM3\\VM3.VHDX")
     source = local_path(healthy.estate.model, healthy.state_dir, "px1", "\\\\fs1\\vms\\vm3\\vm3.vhdx")
@@ -46,7 +50,9 @@ def test_a_shadow_copy_share_path_in_another_case_reaches_the_copy(healthy):
 
 def test_a_set_named_in_upper_case_is_the_set_named_in_lower_case(healthy):
     volumes = [{"Path": CSV, "Alias": "Vol1"}]
-    made = healthy.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT})
+    made = healthy.call(
+        "hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600}
+    )
     upper, lower = made["SnapshotSetId"].upper(), made["SnapshotSetId"].lower()
     shadow = made["Shadows"][0]["ShadowId"].upper()
     expose = [{"ShadowId": shadow, "Path": f"{ROOT}\\{upper.strip('{}')}\\Vol1"}]

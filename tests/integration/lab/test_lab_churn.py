@@ -62,7 +62,9 @@ def test_a_lab_write_after_a_shadow_copy_leaves_the_copy_as_it_was(tmp_path):
     disk = lab.host_file("hv1", "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx")
     before = disk.read_bytes()
     volumes = [{"Path": "C:\\ClusterStorage\\Volume1\\", "Alias": "Vol1"}]
-    made = lab.call("hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": "C:\\m"})
+    made = lab.call(
+        "hv1", "shadow_copy_create", {"Volumes": volumes, "MetadataDir": "C:\\m", "InProgressTimeoutSeconds": 600}
+    )
     copy = tmp_path / "shared" / "shadows" / made["SnapshotSetId"].strip("{}") / "Vol1" / "vm1" / "vm1.vhdx"
     assert copy.stat().st_ino == disk.stat().st_ino  # a hard link: no data copied
     DiskChange(lab.estate, lab.state_dir, "hv1", "vm1", 0).write([(0, 1 << 20)], None, 5)

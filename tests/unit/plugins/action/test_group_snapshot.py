@@ -216,3 +216,18 @@ def test_absent_without_the_copies_reads_what_is_left_first(make_action):
 def test_bad_input_fails_before_any_round_trip(make_action, args: dict[str, Any], message: str):
     result, calls = run(make_action, [], **args)
     assert calls == [] and result["failed"] is True and message in result["msg"], json.dumps(result)
+
+
+def test_the_wait_for_vss_reaches_the_create_script(make_action):
+    """vss_wait_timeout (default 600) is the create script's InProgressTimeoutSeconds: one place for the default."""
+    for args, seconds in (({}, 600), ({"vss_wait_timeout": 0}, 0)):
+        replies = [batch(CHECKPOINTS, READ), batch(CREATED, referenced("web01", "sql01"))]
+        _result, calls = run(make_action, replies, vms=["web01", "sql01"], **args)
+        create = calls[1].request()["requests"][0]
+        assert create["name"] == "shadow_copy_create" and create["params"]["InProgressTimeoutSeconds"] == seconds
+
+
+def test_a_negative_wait_for_vss_is_refused_before_any_round_trip(make_action):
+    result, calls = run(make_action, [], vms=["web01"], vss_wait_timeout=-1)
+    assert result["failed"] is True and calls == []
+    assert "vss_wait_timeout must be 0 or more seconds (got -1)" in result["msg"]

@@ -306,3 +306,9 @@ def test_a_folder_windows_refuses_fails_before_any_round_trip(make_action, args,
     result, calls = run(make_action, [], **args)
     assert calls == [] and result["failed"] is True and result["changed"] is False
     assert result["msg"].startswith(f"{option}: ") and shown in result["msg"]
+
+
+def test_a_negative_wait_for_vss_is_refused_before_any_round_trip(make_action):
+    result, calls = run(make_action, [], vms=["web01"], vss_wait_timeout=-5)
+    assert result["failed"] is True and calls == []
+    assert "vss_wait_timeout must be 0 or more seconds (got -5)" in result["msg"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.backup.hyperv.plugins.doc_fragments import vss_creation
 from ansible_collections.backup.hyperv.plugins.modules import group_snapshot
 from ansible_collections.backup.hyperv.plugins.plugin_utils.group_snapshot import (
     GROUP_SNAPSHOT_REQUIRED_IF,
@@ -13,10 +14,12 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.group_snapshot impor
 )
 
 DOCUMENTATION = yaml.safe_load(group_snapshot.DOCUMENTATION)
+VSS_CREATION = yaml.safe_load(vss_creation.ModuleDocFragment.DOCUMENTATION)
 
 
 def test_every_option_of_the_spec_is_documented_with_its_type_default_and_choices():
-    documented = DOCUMENTATION["options"]
+    assert "backup.hyperv.vss_creation" in DOCUMENTATION["extends_documentation_fragment"]
+    documented = {**DOCUMENTATION["options"], **VSS_CREATION["options"]}
     spec = group_snapshot_argument_spec()
     assert set(documented) == set(spec)  # the probe options come from the backup.hyperv.probe fragment
     for name, option in spec.items():
