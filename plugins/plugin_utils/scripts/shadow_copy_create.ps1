@@ -73,7 +73,7 @@ function Invoke-DiskShadowCreate {
 }
 
 function Enter-CreationMutex {
-    # The host's mutex of this script, held until Exit-CreationMutex; an abandoned one (its holder's process ended)
+    # The host's mutex of this script, held (the caller releases it); an abandoned one (its holder's process ended)
     # is held by this run. $null when another run of this script kept it past the deadline.
     $mutex = [System.Threading.Mutex]::new($false, $CreationMutex)
     try { $held = $mutex.WaitOne([TimeSpan]::FromSeconds($InProgressTimeoutSeconds)) }

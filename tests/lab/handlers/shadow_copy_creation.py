@@ -33,8 +33,8 @@ _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _in_progress(what: str = "creating the shadow copy set") -> ScriptFailure:
-    return ScriptFailure(f"diskshadow exited with 1 while {what}: {IN_PROGRESS}")
+def _in_progress() -> ScriptFailure:
+    return ScriptFailure(f"diskshadow exited with 1 while creating the shadow copy set: {IN_PROGRESS}")
 
 
 def _host_lock(call: ScriptCall) -> threading.Lock:
@@ -47,24 +47,19 @@ def one_creation_at_a_time(call: ScriptCall) -> Iterator[None]:
     """Hold the host's creation for the body: queued when the script queues or tries again, else refused while
     another run holds it."""
     lock = _host_lock(call)
-    waits = diskshadow.script_queues_creation(SCRIPT) or _attempts(call) > 1
-    if not lock.acquire(blocking=waits):
+    attempts = diskshadow.creation_attempts(SCRIPT, call.params.get("InProgressTimeoutSeconds"))
+    if not lock.acquire(blocking=diskshadow.script_queues_creation(SCRIPT) or attempts > 1):
         raise _in_progress()
     try:
-        _outlast_other_requester(call)
+        _outlast_other_requester(call, attempts)
         yield
     finally:
         lock.release()
 
 
-def _attempts(call: ScriptCall) -> int:
-    return diskshadow.creation_attempts(SCRIPT, call.params.get("InProgressTimeoutSeconds"))
-
-
-def _outlast_other_requester(call: ScriptCall) -> None:
-    """The script's attempts against another requester's creation: through when it ends within them, else the
+def _outlast_other_requester(call: ScriptCall, attempts: int) -> None:
+    """The script's `attempts` against another requester's creation: through when it ends within them, else the
     script's failure (the plain DiskShadow failure when the script does not try again)."""
-    attempts = _attempts(call)
     with HostState(call.state_dir).edit() as state:
         busy = int(state.get("vss_other_requester") or 0)
         refused = min(busy, attempts)
