@@ -12,10 +12,11 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 
@@ -110,27 +111,28 @@ class DiskView(RandomAccessFile):
 
     def _chunk(self, number: int) -> bytes:
         start, length = self.chunks.chunk_range(number)
-        chunk_id = self.chunks.id_of(number)
-        if chunk_id is None:  # a zero or unallocated chunk
+        reference = self.chunks.reference_of(number)
+        if reference is None:  # a zero or unallocated chunk
             return bytes(length)
         data = self._cache.get(number)
         if data is not None:
             self._cache.move_to_end(number)
             return data
-        data = self._load(chunk_id, start, length)
+        data = self._load(reference, start, length)
         self._cache[number] = data
         if len(self._cache) > CACHED_CHUNKS:
             self._cache.popitem(last=False)
         return data
 
-    def _load(self, chunk_id: bytes, start: int, length: int) -> bytes:
+    def _load(self, reference: Union[bytes, Patch], start: int, length: int) -> bytes:
         try:
-            data = self.repo.load_chunk(chunk_id, self._codec)
+            data = self.repo.load_content(reference, length, self._codec)
         except CorruptionError as exc:
             raise DamagedChunkError(f"{self.label} at offset {start}: {exc}", start, start + length) from exc
-        location = self.repo.index.lookup(chunk_id)
+        blobs = reference.blob_ids() if isinstance(reference, Patch) else (reference,)
+        locations = [self.repo.index.lookup(chunk_id) for chunk_id in blobs]
         self.counter.chunks_fetched += 1
-        self.counter.bytes_read += location.stored_length if location is not None else 0
+        self.counter.bytes_read += sum(location.stored_length for location in locations if location is not None)
         self.counter.bytes_fetched += len(data)
         return data
 

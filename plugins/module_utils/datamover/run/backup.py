@@ -1,9 +1,10 @@
 """Backup of one VM: plan each disk and file, run the chunk pipeline, commit, publish the restore point.
 
 Worker threads read their chunks themselves (ZERO/UNALLOCATED chunks are never read; a chunk the changed ranges
-touch only in part is read only there, over its baseline content: partial.py), check for zeros,
-hash, look the id up, and compress + seal only new chunks; the calling thread records each `ChunkResult`
-in its chunk list, in disk order, and appends new blobs to the pack. See pipeline.py for the memory bound
+touch only in part is read only there, and stored as a patch over its baseline content or rebuilt over it:
+partial.py), check for zeros, hash, look the id up, and compress + seal only new chunks (a patched chunk's
+pieces each as a chunk of their own); the calling thread records each `ChunkResult` in its chunk list, in disk
+order, and appends new blobs to the pack. See pipeline.py for the memory bound
 and store/chunk_store.py for the commit order.
 """
 
@@ -16,11 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import SourceUnavailableError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
+    CorruptionError,
+    SourceUnavailableError,
+)
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit import ContentId
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.partial import (
     BaselineChunks,
     Filled,
+    PartialChunk,
     fill_partial,
+    read_pieces,
     record_fill,
     whole,
 )
@@ -45,17 +52,28 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.comp
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     FORMAT_VERSION,
     KIND_DATA,
+    KIND_PATCHED,
     KIND_ZERO,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.crypto import Sealer
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hashing import Digest
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Extent, Patch
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import encode_chunk_lists
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import numbers
 
 Progress = Optional[Callable[[int, int], None]]
+UNREADABLE = b"unreadable"  # an audit's content id for a patched chunk it cannot read: equals no real id
 IN_FLIGHT_BUDGET = 48 << 20  # bytes of chunks being hashed/compressed at once (bounds peak memory)
+
+
+class Piece(NamedTuple):
+    """One piece of a patched chunk, made a chunk of its own."""
+
+    extent: Extent  # where it lies in the chunk, and its blob (None: the piece is all zero)
+    stored: Optional[bytes]  # the new blob; None: zero, or known already (dedup)
+    flags: int
 
 
 class ChunkResult(NamedTuple):
@@ -69,6 +87,7 @@ class ChunkResult(NamedTuple):
     flags: int  # BLOB_FLAG_* of ``stored``
     buffer: bytearray  # the pool buffer read into, to hand back once the result is recorded
     filled: Filled  # what was read from the source and the repository to get the chunk's content
+    pieces: Optional[Tuple[Piece, ...]] = None  # a patched chunk's pieces (its ``chunk_id`` is then None)
 
 
 @dataclass
@@ -91,14 +110,36 @@ class ChunkWork:
         stream_no, number = item
         data, buffer, filled = self._read(stream_no, number)
         size = len(data)
+        if filled.patched:
+            stream = self.streams[stream_no]
+            pieces = self._pieces(data, stream.partial[number], stream.chunks.chunk_range(number)[0])
+            return ChunkResult(stream_no, number, size, None, None, 0, buffer, filled, pieces)
         # bytearray == bytes is a memcmp; a memoryview comparison would go item by item
         if buffer == self.pool.zero if size == self.pool.size else bytes(data) == bytes(size):
             return ChunkResult(stream_no, number, size, None, None, 0, buffer, filled)
+        chunk_id, stored, flags = self._blob(data)
+        return ChunkResult(stream_no, number, size, chunk_id, stored, flags, buffer, filled)
+
+    def _blob(self, data: memoryview) -> Tuple[bytes, Optional[bytes], int]:
+        """The id of ``data`` (not all zero), and its blob when the repository does not hold it yet."""
         chunk_id = self.digest(data)
         if self.session.known(chunk_id):  # dedup before compressing: known chunks cost a hash only
-            return ChunkResult(stream_no, number, size, chunk_id, None, 0, buffer, filled)
+            return chunk_id, None, 0
         stored, flags = encode_blob(data, chunk_id, self.codec, self.sealer)
-        return ChunkResult(stream_no, number, size, chunk_id, stored, flags, buffer, filled)
+        return chunk_id, stored, flags
+
+    def _pieces(self, data: memoryview, partial: PartialChunk, offset: int) -> Tuple[Piece, ...]:
+        """Each piece read of a patched chunk (``data``, at ``offset`` in its disk) as a chunk of its own."""
+        pieces = []
+        for start, length in partial.pieces:
+            within = start - offset
+            piece = data[within : within + length]
+            if bytes(piece) == bytes(length):
+                pieces.append(Piece(Extent(within, length, None), None, 0))
+                continue
+            chunk_id, stored, flags = self._blob(piece)
+            pieces.append(Piece(Extent(within, length, chunk_id), stored, flags))
+        return tuple(pieces)
 
     def ahead(self, items: Iterable[Tuple[int, int]]) -> Iterator[Tuple[int, int]]:
         """``items`` as the pipeline takes them, each one's reads hinted on the way: the pipeline takes an item a
@@ -114,8 +155,8 @@ class ChunkWork:
         if self.baseline is None or stream.incremental.get("mode") != "changed_ranges":
             return
         partial = stream.partial.get(number)
-        if partial is not None and partial.baseline_id is not None:
-            self.baseline.prefetch(partial.baseline_id)
+        if partial is not None and partial.baseline is not None and not partial.patched:
+            self.baseline.prefetch(partial.baseline)  # a patched chunk reads nothing of its baseline
         prefetch = getattr(stream.source, "prefetch", None)  # disks have it; VM files are read in full anyway
         if prefetch is not None:
             for offset, length in partial.pieces if partial is not None else (stream.chunks.chunk_range(number),):
@@ -132,6 +173,8 @@ class ChunkWork:
             if partial is None or self.baseline is None:
                 stream.source.readinto(offset, view)
                 filled = whole(length)
+            elif partial.patched:
+                filled = read_pieces(view, offset, partial, stream.source)
             else:
                 filled = fill_partial(view, offset, partial, stream.source, self.baseline)
         except BaseException as exc:
@@ -186,6 +229,8 @@ def record_result(streams: List[Stream], result: ChunkResult, session: StoreSess
     stats.bytes_read += result.filled.source_bytes
     stats.bytes_read_baseline += result.filled.baseline_bytes
     record_fill(stream.incremental, result.number * chunks.chunk_size, result.filled)
+    if result.pieces is not None:
+        return record_patch(stream, result, session, stats)
     if result.chunk_id is None:
         chunks.set(result.number, KIND_ZERO)
         stats.bytes_zero += size
@@ -198,6 +243,47 @@ def record_result(streams: List[Stream], result: ChunkResult, session: StoreSess
         stats.chunks_reused += 1
         stats.bytes_deduplicated += size
     return size
+
+
+def record_patch(stream: Stream, result: ChunkResult, session: StoreSession, stats: Stats) -> int:
+    """Store a patched chunk's new pieces and record the chunk as its baseline content with them laid over it;
+    the part of the chunk the pieces leave is carried from the baseline (deduplicated)."""
+    extents = []
+    for piece in result.pieces or ():
+        extent = piece.extent
+        extents.append(extent)
+        if extent.blob is None:
+            stats.bytes_zero += extent.length
+        elif piece.stored is not None and session.store(extent.blob, piece.stored, extent.length, piece.flags):
+            stats.chunks_new += 1
+            stats.bytes_stored += len(piece.stored)
+        else:
+            stats.chunks_reused += 1
+            stats.bytes_deduplicated += extent.length
+    patch = stream.partial[result.number].patch(tuple(extents))
+    carried = result.size - sum(extent.length for extent in extents)  # the rest of the chunk, as it was
+    zero = result.size - patch.patched_bytes if patch.base is None else 0  # what no extent covers over zeros
+    stats.bytes_zero += zero
+    stats.bytes_deduplicated += carried - zero
+    stream.chunks.set(result.number, KIND_PATCHED, patch=patch)
+    return result.size
+
+
+def patch_content_id(repo: Optional[Repository], digest: Digest) -> ContentId:
+    """How an audit compares a patched baseline chunk: its content read back and hashed (None: all zero). One
+    that cannot be read counts as changed: nothing proves it unchanged."""
+    codec = Codec(0)
+
+    def content_id(patch: Patch, length: int) -> Optional[bytes]:
+        if repo is None:
+            return UNREADABLE
+        try:
+            data = repo.load_content(patch, length, codec)
+        except CorruptionError:
+            return UNREADABLE
+        return None if data == bytes(length) else digest(data)
+
+    return content_id
 
 
 def new_point_id() -> str:
@@ -251,7 +337,7 @@ class BackupJob:
         point_id = None if self.check_mode else new_point_id()
         try:
             run_streams(work, (self.workers, self.executor), stats, self.progress)
-            record_audits(self.streams)
+            record_audits(self.streams, patch_content_id(repo, digest))
             stats.stop()
             point = point_record(point_id or "check-mode", self.vm, self.streams, stats)
             if repo is not None and not self.check_mode:

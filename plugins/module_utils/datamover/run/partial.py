@@ -2,13 +2,18 @@
 
 Scattered small writes touch many chunks a little each: reading those chunks whole would read the source many
 times over what changed (the SAN load an off-host backup exists to keep low). So for a chunk to read that the
-ranges do not cover in full, the worker starts from the chunk's content in the baseline, its chunk in the
-repository (read, authenticated, decompressed and re-hashed as a restore does) or zeros when the baseline chunk
-was zero or unallocated, then reads the ranges from the source over it; the result is hashed and stored like
-any chunk read whole. The ranges are trusted as much as for the chunks they leave out entirely: Windows
-promises a superset of what changed
-(https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-imagemanagementservice-getvirtualdiskchanges).
+ranges do not cover in full, only the ranges are read from the source, and the chunk is stored one of two ways:
 
+- **patched** (store/patches.py): the pieces read are stored as blobs of their own and the chunk names its
+  baseline content (the baseline's chunk, or zeros) as its base, with the pieces laid over it. Nothing of the
+  baseline is read, and only what changed is stored: the day-2 cost follows the changed blocks, not the chunks
+  they fall in. A chunk stays patched while its extents (this run's and earlier ones') cover at most half of it.
+- **rebuilt**: past that bound, the worker starts from the chunk's baseline content, read from the repository
+  (authenticated, decompressed and re-hashed as a restore does; zeros when the baseline chunk was zero or
+  unallocated), reads the ranges over it, and the result is hashed and stored like any chunk read whole.
+
+The ranges are trusted as much as for the chunks they leave out entirely: Windows promises a superset of what
+changed (https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-imagemanagementservice-getvirtualdiskchanges).
 A baseline chunk that fails its check is never used: the chunk is read whole from the source instead, and the
 disk's ``incremental.partial_fallbacks`` says so.
 """
@@ -17,14 +22,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import DefaultDict, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import DefaultDict, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import CorruptionError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import Readable, fill_zero
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import fallbacks
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit import SHOWN_OFFSETS
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import Range
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_runs import Reference
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Location
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Extent, Patch
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import Spans, contains, merged
@@ -38,14 +46,32 @@ Span = Tuple[int, int]  # [start, end) in disk bytes
 
 @dataclass(frozen=True)
 class PartialChunk:
-    """A chunk to read that the ranges touch only in part: the pieces to read, and what holds the rest."""
+    """A chunk to read that the ranges touch only in part: the pieces to read, what holds the rest, and whether
+    the chunk is stored as a patch over it (else rebuilt whole)."""
 
     pieces: Tuple[Range, ...]  # (offset, length) in disk bytes inside the chunk: sorted, apart, sector-aligned
-    baseline_id: Optional[bytes]  # the baseline chunk's id; None: it was zero or unallocated (the rest is zeros)
+    baseline: Reference  # the baseline chunk's id or patch; None: it was zero or unallocated (the rest is zeros)
+    patched: bool = False
 
     @property
     def length(self) -> int:
         return sum(length for _offset, length in self.pieces)
+
+    def patch(self, extents: Tuple[Extent, ...]) -> Patch:
+        """The chunk as a patch: its baseline content with ``extents`` (the pieces, stored) laid over it."""
+        return patch_base(self.baseline).over(extents)
+
+
+def patch_base(baseline: Reference) -> Patch:
+    """The patch a changed chunk's pieces are laid over: its baseline's own patch, or its baseline chunk (or
+    zeros) with nothing over it yet."""
+    return baseline if isinstance(baseline, Patch) else Patch(baseline, ())
+
+
+def _patchable(pieces: Tuple[Range, ...], baseline: Reference, chunk_start: int, chunk_length: int) -> bool:
+    """Whether the chunk, with the pieces laid over its baseline content, is still worth keeping as a patch."""
+    extents = tuple(Extent(offset - chunk_start, length, None) for offset, length in pieces)
+    return patch_base(baseline).over(extents).fits(chunk_length)
 
 
 class Filled(NamedTuple):
@@ -55,6 +81,7 @@ class Filled(NamedTuple):
     baseline_bytes: int  # stored bytes read from the repository
     partial: bool  # only the ranges came from the source
     fallback: Optional[str] = None  # why a partial chunk was read whole after all
+    patched: bool = False  # stored as a patch over its baseline content (nothing of the baseline read)
 
 
 def whole(length: int) -> Filled:
@@ -72,7 +99,9 @@ def partial_chunks(
         joined = merged(byte_spans)
         if not contains(to_read, number) or joined == [(start, start + length)] or contains(covered, number):
             continue
-        found[number] = PartialChunk(tuple((s, e - s) for s, e in joined), baseline.id_of(number))
+        pieces_read = tuple((s, e - s) for s, e in joined)
+        reference = baseline.reference_of(number)
+        found[number] = PartialChunk(pieces_read, reference, _patchable(pieces_read, reference, start, length))
     return found
 
 
@@ -101,17 +130,21 @@ class BaselineChunks:
         self.repo = repo
         self.codec = Codec(0)  # decompression only
 
-    def load(self, chunk_id: bytes) -> Tuple[bytes, int]:
-        """The verified plaintext and the stored bytes read; a missing or damaged chunk is a CorruptionError."""
-        location = self.repo.index.lookup(chunk_id)
-        data = self.repo.load_chunk(chunk_id, self.codec)  # raises for a missing location too
-        return data, location.stored_length if location is not None else 0
+    def load(self, reference: Union[bytes, Patch], length: int) -> Tuple[bytes, int]:
+        """The verified plaintext of a chunk of ``length`` bytes and the stored bytes read; a missing or damaged
+        part is a CorruptionError."""
+        data = self.repo.load_content(reference, length, self.codec)  # raises for a missing location too
+        return data, sum(location.stored_length for location in self._locations(reference))
 
-    def prefetch(self, chunk_id: bytes) -> None:
+    def prefetch(self, reference: Union[bytes, Patch]) -> None:
         """Start reading the chunk's stored bytes from the disk now, for a ``load`` soon (a hint, never fails)."""
-        location = self.repo.index.lookup(chunk_id)
-        if location is not None:
+        for location in self._locations(reference):
             self.repo.prefetch_blob(location.pack_id, location.offset, location.stored_length)
+
+    def _locations(self, reference: Union[bytes, Patch]) -> List[Location]:
+        blobs = set(reference.blob_ids()) if isinstance(reference, Patch) else {reference}
+        found = (self.repo.index.lookup(chunk_id) for chunk_id in blobs)
+        return [location for location in found if location is not None]
 
 
 def fill_partial(
@@ -119,11 +152,11 @@ def fill_partial(
 ) -> Filled:
     """Fill ``view``, the chunk at ``offset``, with its content now: the baseline's, then the ranges over it."""
     stored = 0
-    if partial.baseline_id is None:
+    if partial.baseline is None:
         fill_zero(view)
     else:
         try:
-            data, stored = baseline.load(partial.baseline_id)
+            data, stored = baseline.load(partial.baseline, len(view))
             if len(data) != len(view):
                 raise CorruptionError(f"the baseline chunk has {len(data)} bytes, the chunk {len(view)}")
         except (CorruptionError, OSError) as exc:  # a damaged or unreadable baseline chunk is never used
@@ -135,10 +168,21 @@ def fill_partial(
     return Filled(partial.length, stored, True)
 
 
+def read_pieces(view: memoryview, offset: int, partial: PartialChunk, source: Readable) -> Filled:
+    """Read only the pieces of a chunk stored as a patch into ``view`` (the chunk at ``offset``): the rest of it
+    stays as it was, and nothing of the baseline is read."""
+    for start, length in partial.pieces:
+        source.readinto(start, view[start - offset : start - offset + length])
+    return Filled(partial.length, 0, True, patched=True)
+
+
 def record_fill(incremental: dict, offset: int, filled: Filled) -> None:
-    """Count a partial chunk in its disk's ``incremental`` entry, or note why it was read whole."""
+    """Count a partial chunk (and a patched one) in its disk's ``incremental`` entry, or note why it was read
+    whole."""
     if filled.partial:
         incremental["partial_chunks"] = incremental.get("partial_chunks", 0) + 1
+    if filled.patched:
+        incremental["patched_chunks"] = incremental.get("patched_chunks", 0) + 1
     if filled.fallback is None:
         return
     noted = incremental.setdefault("partial_fallbacks", {"chunks": 0, "offsets": [], "reason": filled.fallback})

@@ -76,7 +76,7 @@ def baseline_problem(baseline: Optional[ChunkList], size: int, chunk_size: int, 
         return fallbacks.size_changed(baseline.size, size)
     if baseline.chunk_size != chunk_size:
         return fallbacks.chunk_size_changed(baseline.chunk_size, chunk_size)
-    if not index.contains_all(chunk_id for _ignored, chunk_id in baseline.data_chunks()):
+    if not index.contains_all(chunk_id for _ignored, chunk_id in baseline.blob_refs()):
         return fallbacks.MISSING_CHUNKS
     return None
 

@@ -35,7 +35,7 @@ def _referenced(streams_of: Dict[str, List[ChunkList]]) -> Set[bytes]:
     ids: Set[bytes] = set()
     for streams in streams_of.values():
         for stream in streams:
-            ids.update(chunk_id for _ignored, chunk_id in stream.data_chunks())
+            ids.update(chunk_id for _ignored, chunk_id in stream.blob_refs())
     return ids
 
 

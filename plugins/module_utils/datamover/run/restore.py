@@ -27,6 +27,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, find_point
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import RESTORE_FORMATS
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 
@@ -38,12 +39,12 @@ class ChunkLoader:
         self.repo, self.label, self.chunks, self.salvage = repo, label, chunks, salvage
         self.codec = Codec(0)
 
-    def __call__(self, item: Tuple[int, bytes]) -> Tuple[int, Union[bytes, CorruptionError]]:
+    def __call__(self, item: Tuple[int, Union[bytes, Patch]]) -> Tuple[int, Union[bytes, CorruptionError]]:
         """(offset, plaintext); with ``salvage``, (offset, the error) for a chunk that cannot be read."""
-        number, chunk_id = item
-        offset = number * self.chunks.chunk_size
+        number, reference = item
+        offset, length = self.chunks.chunk_range(number)
         try:
-            return offset, self.repo.load_chunk(chunk_id, self.codec)
+            return offset, self.repo.load_content(reference, length, self.codec)
         except CorruptionError as exc:
             error = CorruptionError(f"{self.label} at offset {offset}: {exc}")
             if self.salvage:
@@ -147,7 +148,7 @@ def _restore_stream(
     output = open_output(path, fmt, record if kind == "disk" else {"virtual_size": chunks.size})
     try:
         loader = ChunkLoader(repo, f"{kind} {record['name']}", chunks, salvage is not None)
-        for offset, data in ordered_map(chunks.data_chunks(), loader, pool[0], executor=pool[1]):
+        for offset, data in ordered_map(chunks.stored_chunks(), loader, pool[0], executor=pool[1]):
             if isinstance(data, CorruptionError):
                 salvage.note(offset, min(chunks.chunk_size, chunks.size - offset), str(data))
                 continue

@@ -34,6 +34,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import spans
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import contains, merged
@@ -107,7 +108,7 @@ class ChunkCompare:
         kinds = chunk_kinds(existing.extents(), chunks.size, chunks.chunk_size)
         self.existing_data = [(start, end) for start, end, kind in kinds if kind == KIND_DATA]
         # Only a chunk stored on either side can differ: the others are zero in both, and never visited.
-        self.spans = merged(self.existing_data + [(start, end) for start, end, _ids in chunks.data_runs()])
+        self.spans = merged(self.existing_data + list(chunks.stored_runs()))
 
     def __call__(self, number: int) -> Tuple[int, RollbackCounts, Optional[bytes]]:
         offset, length = self.chunks.chunk_range(number)
@@ -116,14 +117,17 @@ class ChunkCompare:
         if contains(self.existing_data, number):
             current = self.existing.read(offset, length)
             counts.bytes_compared = length
-        chunk_id = self.chunks.id_of(number)
-        if chunk_id is None:
+        reference = self.chunks.reference_of(number)
+        if reference is None:
             same = current is None or is_zero(memoryview(current))
             return offset, counts, None if same else bytes(length)
-        if self.repo.digest(current if current is not None else bytes(length)) == chunk_id:
+        existing = current if current is not None else bytes(length)
+        if isinstance(reference, bytes) and self.repo.digest(existing) == reference:
             return offset, counts, None
-        data = self.repo.load_chunk(chunk_id, self.codec)
+        data = self.repo.load_content(reference, length, self.codec)  # a patched chunk has no id of its content
         counts.bytes_read = len(data)
+        if isinstance(reference, Patch) and data == existing:
+            return offset, counts, None
         return offset, counts, data
 
 

@@ -22,7 +22,11 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.sourc
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vm_files import OpaqueFile, is_disk
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import fallbacks
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit import RangeAudit, audit_result
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit import (
+    ContentId,
+    RangeAudit,
+    audit_result,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk_checked
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.partial import PartialChunk, partial_chunks
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan import (
@@ -33,7 +37,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan i
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import DiskChanges
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA, KIND_PATCHED
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import Spans
@@ -144,11 +148,12 @@ def _open_stream(path: str, name: str, chunk_size: int, opener: DiskOpener) -> S
     return Stream(name, path, disk, ChunkList(disk.virtual_size, chunk_size), DiskShape.of(disk))
 
 
-def record_audits(streams: List[Stream]) -> None:
-    """After the reads: each audited disk's check of its ranges, in its ``incremental`` entry."""
+def record_audits(streams: List[Stream], content_id: ContentId) -> None:
+    """After the reads: each audited disk's check of its ranges, in its ``incremental`` entry (``content_id``:
+    a patched baseline chunk's content id, see audit.py)."""
     for stream in streams:
         if stream.audit is not None:
-            stream.incremental["rct_audit"] = audit_result(stream.chunks, stream.audit)
+            stream.incremental["rct_audit"] = audit_result(stream.chunks, stream.audit, content_id)
 
 
 def close_streams(streams: List[Stream]) -> None:
@@ -228,9 +233,10 @@ def _usable_baseline(
 
 
 def _count_planned(stream: Stream, stats: Stats) -> None:
-    """After planning, DATA entries are exactly the chunks carried over; every other chunk not read is empty."""
+    """After planning, DATA and PATCHED entries are exactly the chunks carried over; every other chunk not read is
+    empty."""
     chunks = stream.chunks
-    carried = chunks.covered_bytes(KIND_DATA)
-    stats.chunks_reused += chunks.count_of(KIND_DATA)
+    carried = chunks.covered_bytes(KIND_DATA) + chunks.covered_bytes(KIND_PATCHED)
+    stats.chunks_reused += chunks.count_of(KIND_DATA) + chunks.count_of(KIND_PATCHED)
     stats.bytes_deduplicated += carried
     stats.bytes_zero += chunks.size - carried - chunks.bytes_of(stream.to_read)

@@ -92,7 +92,7 @@ def _locate(
         streams = streams_of[point["id"]]
         for record in point["disks"] + point["files"]:
             chunks = streams[record["stream"]]
-            for number, chunk_id in chunks.data_chunks():
+            for number, chunk_id in chunks.blob_refs():  # a patched chunk names each bad blob of its own
                 if chunk_id in bad:
                     offset, length = chunks.chunk_range(number)
                     where = {"vm": point["vm"], "restore_point": point["id"], "disk": record["name"]}
@@ -127,7 +127,7 @@ def verify_in(
     streams_of = readable_chunk_lists(repo, points, unreadable)
     readable = [point for point in points if point["id"] in streams_of]
     problems += [{"restore_point": pid, "reason": reason} for pid, reason in sorted(unreadable.items())]
-    ids = {chunk_id for streams in streams_of.values() for s in streams for _ignored, chunk_id in s.data_chunks()}
+    ids = {chunk_id for streams in streams_of.values() for s in streams for _ignored, chunk_id in s.blob_refs()}
     bad = _check_chunks(repo, ids, (workers, executor), progress)
     damaged = _locate(repo.index, readable, streams_of, bad) if bad else []
     if bad:  # the points outside the selection that share a damaged chunk are named too

@@ -4,22 +4,30 @@ A disk's chunk list costs what the disk holds, not its virtual size: a 64 TiB di
 (data, unallocated, data) and five ids, where one kind byte and one id slot per chunk took 2.2 GB. Adjacent runs
 always differ in kind. Entries set one by one (a backup recording its reads, in disk order) wait in a small
 batch that is merged into the runs in one pass, touching only the runs it spans.
+
+A run's payload is what its chunks need besides their kind: the ids of a DATA run (CHUNK_ID_SIZE bytes each),
+the patches of a PATCHED run (one ``Patch`` each, store/patches.py), nothing for the others. A chunk's stored
+content is its *reference*: an id, a ``Patch``, or None (zero or unallocated).
 """
 
 from __future__ import annotations
 
 import array
 import bisect
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CHUNK_ID_SIZE,
     KIND_DATA,
+    KIND_PATCHED,
     KIND_UNALLOCATED,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch
 
 Ids = Union[bytes, bytearray, memoryview]
-Entry = Tuple[int, int, int, Optional[Ids]]  # start, end (excluded), kind, the ids of a DATA run
+Payload = Union[Ids, Sequence[Patch]]  # a DATA run's ids, a PATCHED run's patches
+Entry = Tuple[int, int, int, Optional[Payload]]  # start, end (excluded), kind, the run's payload (None: no payload)
+Reference = Union[bytes, Patch, None]  # a chunk's stored content: an id, a patch, or None (zero, unallocated)
 PENDING_LIMIT = 4096  # entries set but not merged yet: 164 KiB at most
 
 
@@ -29,26 +37,41 @@ class RunBuilder:
     def __init__(self, start: int = 0) -> None:
         self.starts = array.array("q")
         self.kinds = bytearray()
-        self.ids: List[Optional[bytearray]] = []
+        self.ids: List[Optional[Union[bytearray, List[Patch]]]] = []  # each run's payload
         self.end = start
 
-    def add(self, start: int, end: int, kind: int, ids: Optional[Ids] = None, own: bool = False) -> None:
-        """Append [start, end) of ``kind``; ``own``: ``ids`` is a bytearray nobody else holds (kept, not copied)."""
+    def add(self, start: int, end: int, kind: int, ids: Optional[Payload] = None, own: bool = False) -> None:
+        """Append [start, end) of ``kind`` with its payload ``ids``; ``own``: a DATA payload is a bytearray nobody
+        else holds (kept, not copied)."""
         if start > self.end:
             self.add(self.end, start, KIND_UNALLOCATED)
         if end <= start:
             return
-        if kind == KIND_DATA and (ids is None or len(ids) != (end - start) * CHUNK_ID_SIZE):
-            raise ValueError(f"chunks {start} to {end} need {(end - start) * CHUNK_ID_SIZE} bytes of ids")
+        _check_payload(start, end, kind, ids)
         if self.kinds and self.kinds[-1] == kind:
-            if kind == KIND_DATA:
-                self.ids[-1] += ids  # type: ignore[operator]  # a DATA run always has its ids
+            if kind in (KIND_DATA, KIND_PATCHED):
+                self.ids[-1] += ids  # type: ignore[operator]  # a DATA or PATCHED run always has its payload
         else:
             self.starts.append(start)
             self.kinds.append(kind)
-            keep = ids if own and isinstance(ids, bytearray) else bytearray(ids) if ids is not None else None
-            self.ids.append(keep if kind == KIND_DATA else None)
+            self.ids.append(_kept(kind, ids, own))
         self.end = end
+
+
+def _check_payload(start: int, end: int, kind: int, ids: Optional[Payload]) -> None:
+    if kind == KIND_DATA and (ids is None or len(ids) != (end - start) * CHUNK_ID_SIZE):
+        raise ValueError(f"chunks {start} to {end} need {(end - start) * CHUNK_ID_SIZE} bytes of ids")
+    if kind == KIND_PATCHED and (ids is None or len(ids) != end - start):
+        raise ValueError(f"chunks {start} to {end} need {end - start} patches")
+
+
+def _kept(kind: int, ids: Optional[Payload], own: bool) -> Optional[Union[bytearray, List[Patch]]]:
+    """The payload a new run keeps: a copy unless ``own`` (runs of other kinds keep none)."""
+    if kind == KIND_PATCHED:
+        return list(ids)  # type: ignore[arg-type]  # checked: a PATCHED run has its patches
+    if kind != KIND_DATA:
+        return None
+    return ids if own and isinstance(ids, bytearray) else bytearray(ids)  # type: ignore[arg-type]
 
 
 class ChunkList:
@@ -61,6 +84,7 @@ class ChunkList:
         self._pending_numbers = array.array("q")
         self._pending_kinds = bytearray()
         self._pending_ids = bytearray()
+        self._pending_patches: List[Optional[Patch]] = []
         self.adopt(RunBuilder())
 
     @classmethod
@@ -86,12 +110,16 @@ class ChunkList:
         offset = number * self.chunk_size
         return offset, min(self.chunk_size, self.size - offset)
 
-    def set(self, number: int, kind: int, chunk_id: Optional[bytes] = None) -> None:
+    def set(self, number: int, kind: int, chunk_id: Optional[bytes] = None, patch: Optional[Patch] = None) -> None:
+        """Chunk ``number`` is of ``kind``: a DATA chunk with ``chunk_id``, a PATCHED one with ``patch``."""
         if not 0 <= number < self.count:
             raise IndexError(f"chunk {number} is outside a list of {self.count}")
+        if kind == KIND_PATCHED and patch is None:
+            raise ValueError(f"patched chunk {number} needs its patch")
         self._pending_numbers.append(number)
         self._pending_kinds.append(kind)
         self._pending_ids += chunk_id if kind == KIND_DATA and chunk_id is not None else bytes(CHUNK_ID_SIZE)
+        self._pending_patches.append(patch if kind == KIND_PATCHED else None)
         if len(self._pending_numbers) >= PENDING_LIMIT:
             self._flush()
 
@@ -101,13 +129,20 @@ class ChunkList:
 
     def id_of(self, number: int) -> Optional[bytes]:
         """The id of chunk ``number``, None when it is not DATA."""
+        reference = self.reference_of(number)
+        return reference if isinstance(reference, bytes) else None
+
+    def reference_of(self, number: int) -> Reference:
+        """What holds chunk ``number``'s content: its id (DATA), its patch (PATCHED), or None (zero, unallocated)."""
         self._flush()
         at = self._run_at(number)
-        ids = self._ids[at]
-        if ids is None:
+        payload, kind = self._ids[at], self._kinds[at]
+        if kind == KIND_PATCHED:
+            return payload[number - self._starts[at]]  # type: ignore[index,return-value]  # a list of patches
+        if kind != KIND_DATA:
             return None
         within = (number - self._starts[at]) * CHUNK_ID_SIZE
-        return bytes(ids[within : within + CHUNK_ID_SIZE])
+        return bytes(payload[within : within + CHUNK_ID_SIZE])  # type: ignore[index]
 
     # --- runs ----------------------------------------------------------------------------------------------------
     def entries(self, start: int = 0, end: Optional[int] = None) -> Iterator[Entry]:
@@ -121,7 +156,29 @@ class ChunkList:
 
     def data_runs(self) -> Iterator[Tuple[int, int, Ids]]:
         """(start, end, ids) of every DATA run; ``ids`` holds CHUNK_ID_SIZE bytes per chunk."""
-        return ((start, end, ids) for start, end, kind, ids in self.entries() if ids is not None)
+        return ((start, end, ids) for start, end, kind, ids in self.entries() if kind == KIND_DATA)  # type: ignore[misc]
+
+    def stored_runs(self) -> Iterator[Tuple[int, int]]:
+        """(start, end) of every run whose chunks have stored content (DATA and PATCHED), in disk order."""
+        return ((start, end) for start, end, kind, _ids in self.entries() if kind in (KIND_DATA, KIND_PATCHED))
+
+    def stored_chunks(self) -> Iterator[Tuple[int, Union[bytes, Patch]]]:
+        """(chunk number, reference) of every chunk with stored content, DATA and PATCHED, in disk order."""
+        for start, end, kind, payload in self.entries():
+            if kind == KIND_PATCHED:
+                yield from zip(range(start, end), payload)  # type: ignore[arg-type]
+            elif kind == KIND_DATA:
+                for number in range(start, end):
+                    within = (number - start) * CHUNK_ID_SIZE
+                    yield number, bytes(payload[within : within + CHUNK_ID_SIZE])  # type: ignore[index]
+
+    def blob_refs(self) -> Iterator[Tuple[int, bytes]]:
+        """(chunk number, id) of every stored blob the list needs: DATA ids, and each patch's base and extents."""
+        for number, reference in self.stored_chunks():
+            if isinstance(reference, Patch):
+                yield from ((number, chunk_id) for chunk_id in reference.blob_ids())
+            else:
+                yield number, reference
 
     def data_chunks(self) -> Iterator[Tuple[int, bytes]]:
         """(chunk number, id) of every stored chunk, in disk order."""
@@ -168,19 +225,22 @@ class ChunkList:
             return
         at = bisect.bisect_right(self._starts, start) - 1
         while at < len(self._starts) and self._starts[at] < end:
-            run_start, run_end, ids = self._starts[at], self._run_end(at), self._ids[at]
+            run_start, run_end, ids, kind = self._starts[at], self._run_end(at), self._ids[at], self._kinds[at]
             low, high = max(run_start, start), min(run_end, end)
             if ids is not None and (low, high) != (run_start, run_end):
-                ids = ids[(low - run_start) * CHUNK_ID_SIZE : (high - run_start) * CHUNK_ID_SIZE]
-            yield low, high, self._kinds[at], ids
+                width = CHUNK_ID_SIZE if kind == KIND_DATA else 1  # a PATCHED run holds one patch per chunk
+                ids = ids[(low - run_start) * width : (high - run_start) * width]
+            yield low, high, kind, ids
             at += 1
 
     def _flush(self) -> None:
         """Merge the entries set since the last merge: rebuild the runs they touch and one neighbour each side."""
         numbers, kinds, ids = self._pending_numbers, self._pending_kinds, self._pending_ids
+        patches = self._pending_patches
         if not numbers:
             return
         self._pending_numbers, self._pending_kinds, self._pending_ids = array.array("q"), bytearray(), bytearray()
+        self._pending_patches = []
         order = sorted(range(len(numbers)), key=numbers.__getitem__)  # stable: of two for one chunk, the last wins
         first = max(0, self._run_at(numbers[order[0]]) - 1)
         last = min(len(self._starts) - 1, self._run_at(numbers[order[-1]]) + 1)
@@ -191,10 +251,18 @@ class ChunkList:
                 continue
             for start, end, kind, run_ids in self._entries(builder.end, number):
                 builder.add(start, end, kind, run_ids, own=True)  # our own runs: kept, or sliced (a copy)
-            entry_id = ids[entry * CHUNK_ID_SIZE : (entry + 1) * CHUNK_ID_SIZE]
-            builder.add(number, number + 1, kinds[entry], entry_id if kinds[entry] == KIND_DATA else None, own=True)
+            builder.add(number, number + 1, kinds[entry], _pending_payload(kinds[entry], ids, patches, entry), own=True)
         for start, end, kind, run_ids in self._entries(builder.end, self._run_end(last)):
             builder.add(start, end, kind, run_ids, own=True)
         self._starts[first : last + 1] = builder.starts
         self._kinds[first : last + 1] = builder.kinds
         self._ids[first : last + 1] = builder.ids
+
+
+def _pending_payload(kind: int, ids: bytearray, patches: List[Optional[Patch]], entry: int) -> Optional[Payload]:
+    """The payload of pending entry ``entry`` as a one-chunk run's."""
+    if kind == KIND_PATCHED:
+        return [patches[entry]]  # type: ignore[list-item]  # set() refuses a PATCHED entry without its patch
+    if kind == KIND_DATA:
+        return ids[entry * CHUNK_ID_SIZE : (entry + 1) * CHUNK_ID_SIZE]
+    return None

@@ -32,6 +32,7 @@ CHUNK_ID_SIZE = 32  # BLAKE3-256, SHA-256, keyed BLAKE3 and HMAC-SHA-256 are all
 KIND_DATA = 0  # stored chunk; its id follows in the id array
 KIND_ZERO = 1  # all-zero bytes, nothing stored
 KIND_UNALLOCATED = 2  # not allocated in the source disk (reads as zero), nothing stored
+KIND_PATCHED = 3  # a base chunk (or zeros) with changed pieces laid over it (store/patches.py); its patch follows
 
 # --- compression: name -> zstd level (0 = store uncompressed) --------------------------------------------------
 COMPRESSION_LEVELS = {"none": 0, "fast": 1, "default": 3, "high": 9}

@@ -29,11 +29,14 @@ def append_range(ranges: List[Range], offset: int, length: int) -> None:
 
 
 def lost_ranges(chunks: ChunkList, bad: Container[bytes]) -> List[Range]:
-    """The byte ranges of ``chunks`` whose stored chunk is in ``bad``, neighbours merged."""
+    """The byte ranges of ``chunks`` whose stored content (a chunk, or a patch's base or extent) is in ``bad``,
+    neighbours merged."""
     ranges: List[Range] = []
-    for number, chunk_id in chunks.data_chunks():
-        if chunk_id in bad:
+    last = -1
+    for number, chunk_id in chunks.blob_refs():
+        if chunk_id in bad and number != last:  # a patch may name several bad blobs: its chunk is lost once
             append_range(ranges, *chunks.chunk_range(number))
+            last = number
     return ranges
 
 
@@ -49,7 +52,7 @@ def damaged_parts(point: dict, streams: List[ChunkList], bad: Container[bytes]) 
 
 
 def bad_ids_of(streams: Iterable[ChunkList], bad: Container[bytes]) -> Set[bytes]:
-    return {chunk_id for stream in streams for _ignored, chunk_id in stream.data_chunks() if chunk_id in bad}
+    return {chunk_id for stream in streams for _ignored, chunk_id in stream.blob_refs() if chunk_id in bad}
 
 
 def point_states(

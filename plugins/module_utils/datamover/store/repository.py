@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import threading
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     CorruptionError,
@@ -54,6 +54,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack
     pack_id_of,
     read_pack_entries,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch, assemble
 
 
 class Repository:
@@ -219,6 +220,13 @@ class Repository:
             raise CorruptionError(f"chunk {chunk_id.hex()} is missing from the repository")
         stored = self.read_blob(location.pack_id, location.offset, location.stored_length)
         return decode_blob(stored, chunk_id, location.raw_length, location.flags, codec, self.sealer, self.digest)
+
+    def load_content(self, reference: Union[bytes, Patch], length: int, codec: Codec) -> bytes:
+        """The verified plaintext of a chunk of ``length`` bytes stored as ``reference``: one stored chunk, or
+        a patch's base and extents (store/patches.py); a missing or damaged part is a CorruptionError."""
+        if isinstance(reference, Patch):
+            return bytes(assemble(reference, length, lambda chunk_id: self.load_chunk(chunk_id, codec)))
+        return self.load_chunk(reference, codec)
 
     def close(self) -> None:
         with self._fd_lock:

@@ -1,7 +1,9 @@
 """Restore points: the chunk list of each disk/file and the small JSON record that publishes them.
 
 A chunk list is held and stored as runs of one kind (chunk_runs.py): its cost is what the disk holds, not its
-virtual size; points written before runs (one kind byte per chunk) are still read. A restore point is two files
+virtual size; points written before runs (one kind byte per chunk) are still read. A list with patched chunks
+(store/patches.py) is written in the encoding that adds their patches, any other in the one before it, so a
+repository without patches stays readable by versions that predate them. A restore point is two files
 in ``points/``: ``<id>.chunks`` (all its chunk lists) and, written last, ``<id>.point`` (JSON: VM, time, disks,
 files, stats, and the SHA-256 of the chunk list file). The set of ``.point`` files is the catalog: a restore
 point exists exactly when its record does.
@@ -18,28 +20,39 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chun
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     CHUNK_ID_SIZE,
     KIND_DATA,
+    KIND_PATCHED,
     KIND_UNALLOCATED,
     KIND_ZERO,
     STREAM_HEADER,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import decode_patch, encode_patch
 
 STREAM_COUNT = struct.Struct("<I")
 # How a stream's entries follow its header, said by the header's third field (reserved, always 0, before runs):
 KINDS_ENCODING = 0  # one kind byte per chunk, then the ids of the DATA chunks (still read: older points)
 RUNS_ENCODING = 1  # a run count, (length, kind) per run, then the ids of the DATA chunks (written since)
+PATCHES_ENCODING = 2  # as RUNS_ENCODING, then the patch of each PATCHED chunk (only lists that have one)
 RUN_COUNT = struct.Struct("<Q")
 RUN_ENTRY = struct.Struct("<QB")  # chunks in the run, their kind
-KINDS = (KIND_DATA, KIND_ZERO, KIND_UNALLOCATED)
+KINDS = {
+    KINDS_ENCODING: (KIND_DATA, KIND_ZERO, KIND_UNALLOCATED),
+    RUNS_ENCODING: (KIND_DATA, KIND_ZERO, KIND_UNALLOCATED),
+    PATCHES_ENCODING: (KIND_DATA, KIND_ZERO, KIND_UNALLOCATED, KIND_PATCHED),
+}
 # What a disk's record says of a VHDX's identity (run/streams.py); null in records written before it was kept.
 IDENTITY_KEYS = ("disk_id", "vhd_type", "parent_locator")
 
 
 def encode_stream(chunks: ChunkList) -> bytes:
-    """A stream as RUNS_ENCODING: its size costs nothing, only its runs and its DATA ids do."""
+    """A stream as RUNS_ENCODING, or PATCHES_ENCODING when it has patched chunks: its size costs nothing, only
+    its runs, its DATA ids and its patches do."""
     runs = list(chunks.entries())
     table = b"".join(RUN_ENTRY.pack(end - start, kind) for start, end, kind, _ids in runs)
-    ids = b"".join(bytes(ids) for _start, _end, _kind, ids in runs if ids is not None)
-    return STREAM_HEADER.pack(chunks.size, chunks.chunk_size, RUNS_ENCODING) + RUN_COUNT.pack(len(runs)) + table + ids
+    ids = b"".join(bytes(ids) for _start, _end, kind, ids in runs if kind == KIND_DATA)  # type: ignore[arg-type]
+    patches = b"".join(encode_patch(p) for _start, _end, kind, ids in runs if kind == KIND_PATCHED for p in ids)  # type: ignore[union-attr]
+    encoding = PATCHES_ENCODING if patches else RUNS_ENCODING
+    header = STREAM_HEADER.pack(chunks.size, chunks.chunk_size, encoding) + RUN_COUNT.pack(len(runs))
+    return header + table + ids + patches
 
 
 def _take(payload: memoryview, position: int, length: int, name: str) -> memoryview:
@@ -71,26 +84,40 @@ def decode_stream(payload: memoryview, position: int, name: str) -> Tuple[ChunkL
         raise CorruptionError(f"chunk list {name} is truncated") from exc
     if chunk_size == 0:
         raise CorruptionError(f"chunk list {name} has chunk size 0")
-    if encoding not in (KINDS_ENCODING, RUNS_ENCODING):
+    if encoding not in KINDS:
         raise CorruptionError(f"chunk list {name} has an unknown encoding {encoding} (written by a newer version?)")
     chunks = ChunkList(size, chunk_size)
     position += STREAM_HEADER.size
-    if encoding == RUNS_ENCODING:
-        table, position = _runs_table(payload, position, name)
-    else:
+    if encoding == KINDS_ENCODING:
         table, position = _kinds_table(payload, position, chunks.count, name)
-    builder, start = RunBuilder(), 0
+    else:
+        table, position = _runs_table(payload, position, name)
+    runs, start = [], 0
     for length, kind in table:
-        if kind not in KINDS or length == 0 or start + length > chunks.count:
+        if kind not in KINDS[encoding] or length == 0 or start + length > chunks.count:
             raise CorruptionError(f"chunk list {name} has a bad run at chunk {start}")
         ids = _take(payload, position, length * CHUNK_ID_SIZE, name) if kind == KIND_DATA else None
         position += len(ids) if ids is not None else 0
-        builder.add(start, start + length, kind, ids)
+        runs.append((start, start + length, kind, ids))
         start += length
     if start != chunks.count:
         raise CorruptionError(f"chunk list {name} covers {start} of its {chunks.count} chunks")
+    builder = RunBuilder()
+    for start, end, kind, ids in runs:  # the patches follow all the ids: read them in run order now
+        if kind == KIND_PATCHED:
+            ids, position = _patches(payload, position, end - start, chunk_size, name)
+        builder.add(start, end, kind, ids)
     chunks.adopt(builder)
     return chunks, position
+
+
+def _patches(payload: memoryview, position: int, count: int, chunk_size: int, name: str) -> Tuple[list, int]:
+    """``count`` patches at ``position``; and the position after them."""
+    patches = []
+    for _ignored in range(count):
+        patch, position = decode_patch(payload, position, chunk_size, name)
+        patches.append(patch)
+    return patches, position
 
 
 def encode_chunk_lists(streams: List[ChunkList]) -> bytes:

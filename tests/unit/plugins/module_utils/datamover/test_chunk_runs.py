@@ -13,9 +13,11 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import chunk_runs
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     KIND_DATA,
+    KIND_PATCHED,
     KIND_UNALLOCATED,
     KIND_ZERO,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Extent, Patch
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import (
     ChunkList,
     decode_chunk_lists,
@@ -29,22 +31,27 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.span
     total,
 )
 
-D, Z, U = KIND_DATA, KIND_ZERO, KIND_UNALLOCATED
+D, Z, U, P = KIND_DATA, KIND_ZERO, KIND_UNALLOCATED, KIND_PATCHED
 TiB = 1 << 40
-SETS = st.lists(st.tuples(st.integers(0, 39), st.sampled_from([D, Z, U]), st.integers(1, 255)), max_size=120)
+SETS = st.lists(st.tuples(st.integers(0, 39), st.sampled_from([D, Z, U, P]), st.integers(1, 255)), max_size=120)
+
+
+def patch_of(byte: int) -> Patch:
+    """A patch told apart by ``byte``: its base (None for odd bytes) and one extent."""
+    return Patch(None if byte % 2 else bytes([byte]) * 32, (Extent(byte, 7, bytes([byte ^ 1]) * 32, byte),))
 
 
 def model_of(count: int, sets: list) -> list:
-    """(kind, id or None) of every chunk after ``sets`` of (number, kind, id byte), applied in order."""
+    """(kind, id or patch or None) of every chunk after ``sets`` of (number, kind, id byte), applied in order."""
     model = [(U, None)] * count
     for number, kind, byte in sets:
         if number < count:
-            model[number] = (kind, bytes([byte]) * 32 if kind == D else None)
+            model[number] = (kind, bytes([byte]) * 32 if kind == D else patch_of(byte) if kind == P else None)
     return model
 
 
 def listed(chunks: ChunkList) -> list:
-    return [(chunks.kind_of(n), chunks.id_of(n)) for n in range(chunks.count)]
+    return [(chunks.kind_of(n), chunks.reference_of(n)) for n in range(chunks.count)]
 
 
 @settings(max_examples=150, deadline=None)
@@ -56,7 +63,7 @@ def test_runs_hold_what_setting_each_chunk_holds(sets, count, limit):
         patch.setattr(chunk_runs, "PENDING_LIMIT", limit)
         for number, kind, byte in sets:
             if number < count:
-                chunks.set(number, kind, bytes([byte]) * 32)
+                chunks.set(number, kind, bytes([byte]) * 32, patch_of(byte) if kind == P else None)
     model = model_of(count, sets)
     assert listed(chunks) == model
     assert list(chunks.data_chunks()) == [(n, chunk_id) for n, (kind, chunk_id) in enumerate(model) if kind == D]
@@ -122,8 +129,8 @@ def test_a_run_table_that_does_not_cover_the_grid_exactly_is_refused(runs, reaso
 
 
 def test_an_unknown_encoding_is_refused():
-    with pytest.raises(CorruptionError, match="unknown encoding 2"):
-        decode_chunk_lists(struct.pack("<I", 1) + struct.pack("<QII", 4000, 1000, 2), "new")
+    with pytest.raises(CorruptionError, match="unknown encoding 3"):
+        decode_chunk_lists(struct.pack("<I", 1) + struct.pack("<QII", 4000, 1000, 3), "new")
 
 
 SPANS = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=8)

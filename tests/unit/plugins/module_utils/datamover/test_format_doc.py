@@ -1,6 +1,6 @@
 """docs/datamover-format.md is enough to read a repository: an independent reader written from the
 document alone (hashlib, hmac, json, struct, zstandard, blake3, cryptography; no engine code) restores a
-disk of a plain and of an encrypted repository."""
+disk of a plain and of an encrypted repository, and of an incremental whose chunk list has patches."""
 
 from __future__ import annotations
 
@@ -114,14 +114,50 @@ class DocReader:
         disk = point["disks"][0]
         for _ignored in range(disk["stream"] + 1):
             size, chunk_size, kinds, ids_at = stream_at(payload, position)
-            position = ids_at + 32 * kinds.count(0)
+            patches_at = ids_at + 32 * kinds.count(0)
+            patches, position = read_patches(payload, patches_at, kinds.count(3))
         out = bytearray(size)
         for number, kind in enumerate(kinds):
+            length = min(chunk_size, size - number * chunk_size)
             if kind == 0:
                 data = self.chunk(payload[ids_at : ids_at + 32])
-                out[number * chunk_size : number * chunk_size + len(data)] = data
                 ids_at += 32
+            elif kind == 3:
+                data = self.patched(patches.pop(0), length)
+            else:
+                continue
+            assert len(data) == length
+            out[number * chunk_size : number * chunk_size + length] = data
         return bytes(out)
+
+    def patched(self, patch, length):
+        base, extents = patch
+        content = bytearray(self.chunk(base) if base is not None else bytes(length))
+        for start, count, blob_offset, blob in extents:
+            piece = self.chunk(blob)[blob_offset : blob_offset + count] if blob is not None else bytes(count)
+            assert len(piece) == count and start + count <= length
+            content[start : start + count] = piece
+        return bytes(content)
+
+
+def read_patches(payload: bytes, position: int, count: int) -> tuple:
+    """``count`` patches from ``position`` as (base id or None, [(start, length, blob offset, blob id or None)]);
+    and where the next stream starts."""
+    patches = []
+    for _ignored in range(count):
+        has_base, extent_count = struct.unpack_from("<BH", payload, position)
+        position += 3
+        base = payload[position : position + 32] if has_base else None
+        position += 32 if has_base else 0
+        extents = []
+        for _extent in range(extent_count):
+            start, length, blob_offset, has_blob = struct.unpack_from("<IIIB", payload, position)
+            position += 13
+            blob = payload[position : position + 32] if has_blob else None
+            position += 32 if has_blob else 0
+            extents.append((start, length, blob_offset, blob))
+        patches.append((base, extents))
+    return patches, position
 
 
 def stream_at(payload: bytes, position: int) -> tuple:
@@ -130,7 +166,7 @@ def stream_at(payload: bytes, position: int) -> tuple:
     count, position = -(-size // chunk_size), position + 16
     if encoding == 0:
         return size, chunk_size, payload[position : position + count], position + count
-    assert encoding == 1
+    assert encoding in (1, 2)
     (runs,) = struct.unpack_from("<Q", payload, position)
     table = [struct.unpack_from("<QB", payload, position + 8 + 9 * n) for n in range(runs)]
     kinds = b"".join(bytes([kind]) * length for length, kind in table)
@@ -165,3 +201,18 @@ def test_document_suffices_to_restore_a_disk(tmp_path, fake_disks, passphrase, e
     )
     os.remove(os.path.join(repo, "index", os.listdir(os.path.join(repo, "index"))[0]))  # exercise pack scanning
     assert DocReader(repo, passphrase).restore_first_disk("vm") == content
+
+
+def test_document_suffices_to_restore_an_incremental_with_patched_chunks(tmp_path, fake_disks):
+    disk = tmp_path / "d.raw"
+    make_image(str(disk), 6 * (1 << 20) + 300_000, seed=12, hole_every=3)  # a short last chunk of 300 kB
+    repo = str(tmp_path / "repo")
+    fake_disks.backup(repo, "vm", [str(disk)], passphrase="pw", encryption="aes-256-gcm")
+    ranges = [(100, 5000), (3 * (1 << 20) + 7, 70_000), (2 * (1 << 20) + 4096, 4096), (6 * (1 << 20) + 10, 400)]
+    with open(disk, "r+b") as handle:
+        for number, (offset, length) in enumerate(ranges):
+            handle.seek(offset)
+            handle.write(bytes(length) if number == 2 else os.urandom(length))
+    result = fake_disks.backup(repo, "vm", [str(disk)], passphrase="pw", changed_ranges={"d.raw": ranges})
+    assert result["incremental"]["d.raw"]["patched_chunks"] == 4
+    assert DocReader(repo, "pw").restore_first_disk("vm") == disk.read_bytes()

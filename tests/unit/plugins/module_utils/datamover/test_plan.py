@@ -152,4 +152,4 @@ def test_partial_chunks_are_the_sector_rounded_ranges_of_chunks_they_do_not_cove
         baseline.set(number, D, bytes([number + 1]) * 32)
     found = partial_chunks(ranges, chunks, runs_of(to_read, 1), baseline)
     assert {n: p.pieces for n, p in found.items()} == reference_partial(ranges, size, to_read)
-    assert all((p.baseline_id is None) == (n % 2 == 1) for n, p in found.items())
+    assert all((p.baseline is None) == (n % 2 == 1) for n, p in found.items())

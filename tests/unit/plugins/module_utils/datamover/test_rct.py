@@ -81,6 +81,7 @@ def test_ranges_since_the_recorded_id_are_used_and_the_new_id_is_recorded(tmp_pa
         "baseline": first["restore_point"],
         "change_id": "rct:Y",
         "partial_chunks": 1,
+        "patched_chunks": 1,
     }
     assert fake_disks.bytes_read_total == 4096 and result["disks"][0]["change_id"] == "rct:Y"  # the range's sector
     assert _restored(tmp_path, repo, "out") == disk24.read_bytes()

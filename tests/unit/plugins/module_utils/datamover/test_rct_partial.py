@@ -1,7 +1,9 @@
 """Partial chunks (issue 12): a chunk the changed ranges touch only in part is read from the source only there.
 
-The rest of such a chunk comes from the baseline's chunk in the repository (checked as a restore checks it), or
-is zeros when the baseline chunk was zero or unallocated. The restore point must be the one a full read gives.
+While what changed covers at most half of it, the chunk is stored as a patch: the pieces read as blobs of their
+own over the baseline's chunk, nothing of the baseline read. Past that it is rebuilt: the rest comes from the
+baseline's chunk in the repository (checked as a restore checks it), or is zeros when the baseline chunk was zero
+or unallocated. Either way the restore point must be the one a full read gives.
 
 The bound on the bytes read from the source: every range rounded out to 4 KiB, the largest sector size of a
 virtual disk (VHDX logical sectors are 512 or 4096 bytes), counted once where ranges overlap. A range costs
@@ -62,9 +64,10 @@ def test_scattered_small_ranges_read_their_sectors_not_their_chunks(tmp_path, di
     stats, info = result["stats"], result["incremental"][DISK]
     assert fake_disks.bytes_read_total == stats["bytes_read"] <= _sector_bound(ranges)
     assert stats["bytes_read"] < 2 * MiB  # the whole chunks around 21 ranges were about 21 MiB
-    assert stats["bytes_read_baseline"] > 0 and info["mode"] == "changed_ranges"
+    assert stats["bytes_read_baseline"] == 0 and info["mode"] == "changed_ranges"  # patched: no baseline read
     touched = {c for o, n in ranges for c in range(o // MiB, (o + n - 1) // MiB + 1)}
-    assert info["partial_chunks"] == len(touched) and "partial_fallbacks" not in info
+    assert info["partial_chunks"] == info["patched_chunks"] == len(touched) and "partial_fallbacks" not in info
+    assert stats["bytes_stored"] < _sector_bound(ranges) + 28 * len(ranges) + 4096  # the pieces, sealed: no chunk
     assert _restored(tmp_path, repo, "vm1", DISK, passphrase) == disk.read_bytes()
     assert runs.verify(repo, passphrase=passphrase)["ok"]
 
@@ -93,14 +96,15 @@ def test_a_damaged_baseline_chunk_is_read_whole_from_the_source_and_said(tmp_pat
     content = make_image(str(disk), 16 * MiB, seed=9)  # chunks 2 and 4 hold random data
     fake_disks.backup(repo, "vm1", [str(disk)], passphrase=passphrase)
     damage_stored_chunk(repo, content[2 * MiB : 3 * MiB], passphrase)
-    ranges = [(2 * MiB + 300_000, 64 * KiB), (4 * MiB + 8 * KiB, 64 * KiB)]
+    # chunk 2: more than half changed, so rebuilt over its (damaged) baseline chunk; chunk 4: patched
+    ranges = [(2 * MiB + 300_000, 600 * KiB), (4 * MiB + 8 * KiB, 64 * KiB)]
     for offset, length in ranges:
         write_at(disk, offset, b"n" * length)
     fake_disks.bytes_read_total = 0
     result = fake_disks.backup(repo, "vm1", [str(disk)], passphrase=passphrase, changed_ranges={DISK: ranges})
     info = result["incremental"][DISK]
     assert fake_disks.bytes_read_total == MiB + 64 * KiB  # chunk 2 whole, chunk 4 only its range
-    assert info["partial_chunks"] == 1
+    assert info["partial_chunks"] == info["patched_chunks"] == 1
     fallback = info["partial_fallbacks"]
     assert fallback["chunks"] == 1 and fallback["offsets"] == [2 * MiB]
     assert fallback["reason"].startswith(fallbacks.baseline_chunk_failed(""))
