@@ -17,12 +17,12 @@ from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_runs import Entry, Ids
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import CHUNK_ID_SIZE, KIND_DATA
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch, unpack
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import Spans, complement, total
 
 SHOWN_OFFSETS = 16  # the first missed chunks named in the result; the count says how many in all
-Slice = Union[Ids, List[Patch], None]  # a piece's ids (DATA), patches (PATCHED), or None (zero, unallocated)
+Slice = Union[Ids, List[bytes], None]  # a piece's ids (DATA), encoded patches (PATCHED), or None (zero, unallocated)
 Piece = Tuple[int, int, Slice, Slice]  # start, end, what each list holds there
 ContentId = Callable[[Patch, int], Optional[bytes]]  # a patched chunk's content id (None: all zero) by its length
 
@@ -55,9 +55,9 @@ def _pieces(read: Iterator[Entry], base: Iterator[Entry]) -> Iterator[Piece]:
             other = next(base, None)
 
 
-def _missed(piece: Piece, content_id: Callable[[Patch, int], Optional[bytes]]) -> Iterator[int]:
+def _missed(piece: Piece, content_id: Callable[[bytes, int], Optional[bytes]]) -> Iterator[int]:
     """The chunks of ``piece`` whose content differs (zero and unallocated read alike): only DATA is compared,
-    and a patched chunk by its content's id (``content_id(patch, chunk number)``)."""
+    and a patched chunk by its content's id (``content_id(encoded patch, chunk number)``)."""
     start, end, read_ids, base_ids = piece
     if isinstance(read_ids, list) or isinstance(base_ids, list):
         for at, number in enumerate(range(start, end)):
@@ -77,7 +77,7 @@ def _missed(piece: Piece, content_id: Callable[[Patch, int], Optional[bytes]]) -
             yield number
 
 
-def _id_at(ids: Slice, at: int, number: int, content_id: Callable[[Patch, int], Optional[bytes]]) -> Optional[bytes]:
+def _id_at(ids: Slice, at: int, number: int, content_id: Callable[[bytes, int], Optional[bytes]]) -> Optional[bytes]:
     """The content id of the piece's chunk ``at`` (number ``number``): None when zero or unallocated."""
     if ids is None:
         return None
@@ -92,8 +92,8 @@ def audit_result(read: ChunkList, audit: RangeAudit, content_id: ContentId) -> d
     unchanged = complement(audit.changed, read.count)
     missed_count, shown = 0, []
 
-    def by_number(patch: Patch, number: int) -> Optional[bytes]:
-        return content_id(patch, read.chunk_range(number)[1])
+    def by_number(raw: bytes, number: int) -> Optional[bytes]:
+        return content_id(unpack(raw, read.chunk_size), read.chunk_range(number)[1])
 
     for start, end in unchanged:
         for piece in _pieces(read.entries(start, end), audit.baseline.entries(start, end)):

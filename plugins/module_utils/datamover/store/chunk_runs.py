@@ -6,8 +6,9 @@ always differ in kind. Entries set one by one (a backup recording its reads, in 
 batch that is merged into the runs in one pass, touching only the runs it spans.
 
 A run's payload is what its chunks need besides their kind: the ids of a DATA run (CHUNK_ID_SIZE bytes each),
-the patches of a PATCHED run (one ``Patch`` each, store/patches.py), nothing for the others. A chunk's stored
-content is its *reference*: an id, a ``Patch``, or None (zero or unallocated).
+the patches of a PATCHED run (one encoded patch each, store/patches.py: a long chain of incrementals can
+leave many chunks patched, and the encoding is a fifth of the objects' memory), nothing for the others. A
+chunk's stored content is its *reference*: an id, a ``Patch``, or None (zero or unallocated).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     KIND_PATCHED,
     KIND_UNALLOCATED,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch, encode_patch, unpack
 
 Ids = Union[bytes, bytearray, memoryview]
-Payload = Union[Ids, Sequence[Patch]]  # a DATA run's ids, a PATCHED run's patches
+Payload = Union[Ids, Sequence[bytes]]  # a DATA run's ids, a PATCHED run's patches (each encoded)
 Entry = Tuple[int, int, int, Optional[Payload]]  # start, end (excluded), kind, the run's payload (None: no payload)
 Reference = Union[bytes, Patch, None]  # a chunk's stored content: an id, a patch, or None (zero, unallocated)
 PENDING_LIMIT = 4096  # entries set but not merged yet: 164 KiB at most
@@ -37,7 +38,7 @@ class RunBuilder:
     def __init__(self, start: int = 0) -> None:
         self.starts = array.array("q")
         self.kinds = bytearray()
-        self.ids: List[Optional[Union[bytearray, List[Patch]]]] = []  # each run's payload
+        self.ids: List[Optional[Union[bytearray, List[bytes]]]] = []  # each run's payload
         self.end = start
 
     def add(self, start: int, end: int, kind: int, ids: Optional[Payload] = None, own: bool = False) -> None:
@@ -65,7 +66,7 @@ def _check_payload(start: int, end: int, kind: int, ids: Optional[Payload]) -> N
         raise ValueError(f"chunks {start} to {end} need {end - start} patches")
 
 
-def _kept(kind: int, ids: Optional[Payload], own: bool) -> Optional[Union[bytearray, List[Patch]]]:
+def _kept(kind: int, ids: Optional[Payload], own: bool) -> Optional[Union[bytearray, List[bytes]]]:
     """The payload a new run keeps: a copy unless ``own`` (runs of other kinds keep none)."""
     if kind == KIND_PATCHED:
         return list(ids)  # type: ignore[arg-type]  # checked: a PATCHED run has its patches
@@ -84,7 +85,7 @@ class ChunkList:
         self._pending_numbers = array.array("q")
         self._pending_kinds = bytearray()
         self._pending_ids = bytearray()
-        self._pending_patches: List[Optional[Patch]] = []
+        self._pending_patches: List[Optional[bytes]] = []
         self.adopt(RunBuilder())
 
     @classmethod
@@ -119,7 +120,7 @@ class ChunkList:
         self._pending_numbers.append(number)
         self._pending_kinds.append(kind)
         self._pending_ids += chunk_id if kind == KIND_DATA and chunk_id is not None else bytes(CHUNK_ID_SIZE)
-        self._pending_patches.append(patch if kind == KIND_PATCHED else None)
+        self._pending_patches.append(encode_patch(patch) if patch is not None and kind == KIND_PATCHED else None)
         if len(self._pending_numbers) >= PENDING_LIMIT:
             self._flush()
 
@@ -138,7 +139,7 @@ class ChunkList:
         at = self._run_at(number)
         payload, kind = self._ids[at], self._kinds[at]
         if kind == KIND_PATCHED:
-            return payload[number - self._starts[at]]  # type: ignore[index,return-value]  # a list of patches
+            return unpack(payload[number - self._starts[at]], self.chunk_size)  # type: ignore[index,arg-type]
         if kind != KIND_DATA:
             return None
         within = (number - self._starts[at]) * CHUNK_ID_SIZE
@@ -166,7 +167,8 @@ class ChunkList:
         """(chunk number, reference) of every chunk with stored content, DATA and PATCHED, in disk order."""
         for start, end, kind, payload in self.entries():
             if kind == KIND_PATCHED:
-                yield from zip(range(start, end), payload)  # type: ignore[arg-type]
+                for number, raw in zip(range(start, end), payload):  # type: ignore[arg-type]
+                    yield number, unpack(raw, self.chunk_size)
             elif kind == KIND_DATA:
                 for number in range(start, end):
                     within = (number - start) * CHUNK_ID_SIZE
@@ -259,7 +261,7 @@ class ChunkList:
         self._ids[first : last + 1] = builder.ids
 
 
-def _pending_payload(kind: int, ids: bytearray, patches: List[Optional[Patch]], entry: int) -> Optional[Payload]:
+def _pending_payload(kind: int, ids: bytearray, patches: List[Optional[bytes]], entry: int) -> Optional[Payload]:
     """The payload of pending entry ``entry`` as a one-chunk run's."""
     if kind == KIND_PATCHED:
         return [patches[entry]]  # type: ignore[list-item]  # set() refuses a PATCHED entry without its patch

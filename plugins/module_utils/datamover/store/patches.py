@@ -148,6 +148,12 @@ def decode_patch(payload: memoryview, position: int, chunk_size: int, name: str)
     return Patch(base, tuple(extents)), position
 
 
+def unpack(raw: bytes, chunk_size: int) -> Patch:
+    """A patch a chunk list holds encoded (checked when it was read or made): a list keeps its patches as their
+    encoding, about a fifth of the memory of the objects, and makes the objects when asked."""
+    return decode_patch(memoryview(raw), 0, chunk_size, "in memory")[0]
+
+
 def _unpack(layout: struct.Struct, payload: memoryview, position: int, name: str) -> tuple:
     try:
         return layout.unpack_from(payload, position)

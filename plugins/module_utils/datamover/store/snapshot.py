@@ -25,7 +25,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     KIND_ZERO,
     STREAM_HEADER,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import decode_patch, encode_patch
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import decode_patch
 
 STREAM_COUNT = struct.Struct("<I")
 # How a stream's entries follow its header, said by the header's third field (reserved, always 0, before runs):
@@ -49,7 +49,7 @@ def encode_stream(chunks: ChunkList) -> bytes:
     runs = list(chunks.entries())
     table = b"".join(RUN_ENTRY.pack(end - start, kind) for start, end, kind, _ids in runs)
     ids = b"".join(bytes(ids) for _start, _end, kind, ids in runs if kind == KIND_DATA)  # type: ignore[arg-type]
-    patches = b"".join(encode_patch(p) for _start, _end, kind, ids in runs if kind == KIND_PATCHED for p in ids)  # type: ignore[union-attr]
+    patches = b"".join(raw for _start, _end, kind, ids in runs if kind == KIND_PATCHED for raw in ids)  # type: ignore[union-attr]
     encoding = PATCHES_ENCODING if patches else RUNS_ENCODING
     header = STREAM_HEADER.pack(chunks.size, chunks.chunk_size, encoding) + RUN_COUNT.pack(len(runs))
     return header + table + ids + patches
@@ -112,11 +112,13 @@ def decode_stream(payload: memoryview, position: int, name: str) -> Tuple[ChunkL
 
 
 def _patches(payload: memoryview, position: int, count: int, chunk_size: int, name: str) -> Tuple[list, int]:
-    """``count`` patches at ``position``; and the position after them."""
+    """``count`` patches at ``position``, each checked and kept encoded (as a chunk list holds them); and the
+    position after them."""
     patches = []
     for _ignored in range(count):
-        patch, position = decode_patch(payload, position, chunk_size, name)
-        patches.append(patch)
+        start = position
+        _patch, position = decode_patch(payload, position, chunk_size, name)
+        patches.append(bytes(payload[start:position]))
     return patches, position
 
 
