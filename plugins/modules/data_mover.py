@@ -438,8 +438,9 @@ stats:
     bytes_read: {description: Bytes read from the sources (restore - from the repository)., type: int, returned: always}
     bytes_read_baseline:
       description:
-        - Backup - bytes read from the repository (stored blobs) to fill partial chunks, chunks the changed ranges
-          touch only in part, of which only the ranges are read from the source. V(0) on a restore.
+        - Backup - bytes read from the repository (stored blobs) to rebuild chunks the changed ranges touch only in
+          part, of which only the ranges are read from the source (a chunk stored as a patch reads nothing of the
+          repository). V(0) on a restore.
       type: int
       returned: always
     bytes_logical: {description: Virtual size of the disks plus the size of the files., type: int, returned: always}
@@ -467,9 +468,10 @@ incremental:
   description:
     - For each disk, how it was read (C(mode) V(full) or V(changed_ranges)), the C(baseline) restore point, the
       C(change_id) recorded, and C(fallback_reason), why a disk given changed ranges was read in full.
-    - With changed ranges, C(partial_chunks) counts the chunks read only in their ranges (the rest from the
-      baseline), and C(partial_fallbacks) (C(chunks), C(offsets), C(reason)) names those whose baseline chunk
-      failed its check and were read whole from the source.
+    - With changed ranges, C(partial_chunks) counts the chunks read only in their ranges, C(patched_chunks) those
+      of them stored as a patch (the pieces read laid over the baseline's chunk, nothing of it read or stored
+      again; the others were rebuilt over the baseline's content), and C(partial_fallbacks) (C(chunks), C(offsets),
+      C(reason)) names those whose baseline chunk failed its check and were read whole from the source.
   returned: when O(operation=backup)
   type: dict
   sample: {web01-os.vhdx: {mode: changed_ranges, baseline: 20261123T220501.123456Z-0b1c2d3e, change_id: "rct:7"}}
