@@ -1,4 +1,5 @@
-"""The packaged data mover (`make proxy-package`) under Wine: Windows paths, backup, incremental, verify, restore.
+"""The packaged data mover (`make proxy-package`) under Wine: Windows paths, backup, incremental (deduplicated,
+then by RCT changed ranges, a chunk patched), verify, restore.
 
 Takes about 40 s on a 2-core machine (prefix creation about 10 s, each python.exe start about 3 s under
 Wine); the test fails above 180 s so that `make test` keeps its time. The rig: README.md beside this file.
@@ -59,12 +60,24 @@ def test_backup_incremental_verify_restore_from_a_windows_drive(rig: WineRig) ->
     full = run_document(rig, operation="backup", repository=repository, vm="web01", source=[source])
     write_disk(disk, "write -P 0x11 2M 1M")
     incremental = run_document(rig, operation="backup", repository=repository, vm="web01", source=[source])
+    write_disk(disk, "write -P 0x22 41M 64k")  # inside a 1 MiB chunk: stored as a patch over it
+    by_ranges = run_document(
+        rig,
+        operation="backup",
+        repository=repository,
+        vm="web01",
+        source=[source],
+        changed_ranges={source: [[41 * MiB, 64 * 1024]]},
+    )
     verified = run_document(rig, operation="verify", repository=repository)
     destination = rig.windows_path(restored)
     run_document(rig, operation="restore", repository=repository, vm="web01", destination=destination)
     elapsed = time.monotonic() - started
 
     assert incremental["stats"]["bytes_stored"] < full["stats"]["bytes_stored"]  # only the changed block is new
+    how = by_ranges["incremental"]["web01-os.vhdx"]
+    assert how["mode"] == "changed_ranges" and how["patched_chunks"] == 1, how
+    assert by_ranges["stats"]["bytes_read"] == 64 * 1024 and by_ranges["stats"]["bytes_read_baseline"] == 0
     assert verified["ok"] is True
     copy = restored / "web01-os.vhdx"
     assert qemu("qemu-img", "compare", str(disk), str(copy)).startswith("Images are identical")
