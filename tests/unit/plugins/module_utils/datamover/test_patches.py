@@ -185,3 +185,31 @@ def test_patched_runs_are_refused_in_the_encoding_without_patches():
     payload = struct.pack("<I", 1) + struct.pack("<QII", CHUNK, CHUNK, RUNS_ENCODING) + table
     with pytest.raises(CorruptionError, match="bad run at chunk 0"):
         decode_chunk_lists(payload, "t")
+
+
+def _valid_payload() -> bytes:
+    chunks = ChunkList(6 * CHUNK + 100, CHUNK)
+    chunks.set(0, KIND_DATA, _id(1))
+    chunks.set(2, KIND_PATCHED, patch=Patch(_id(2), (Extent(8, 16, _id(3), 4), Extent(100, 1, None))))
+    chunks.set(3, KIND_PATCHED, patch=Patch(None, (Extent(0, 4000, _id(4)),)))
+    chunks.set(6, KIND_PATCHED, patch=Patch(_id(5), (Extent(0, 50, _id(6)),)))
+    return encode_chunk_lists([chunks])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_damaged_list_with_patches_is_refused_as_corruption_or_read_whole(data):
+    """Any byte changed or cut in a list with patches gives a CorruptionError or a list whose every patch
+    decodes; never another error (the envelope's digest catches damage first: this is the decoder's own guard)."""
+    payload = bytearray(_valid_payload())
+    if data.draw(st.booleans()):
+        at = data.draw(st.integers(0, len(payload) - 1))
+        payload[at] = data.draw(st.integers(0, 255))
+    else:
+        del payload[data.draw(st.integers(0, len(payload) - 1)) :]
+    try:
+        streams = decode_chunk_lists(bytes(payload), "fuzz")
+    except CorruptionError:
+        return
+    for stream in streams:
+        assert all(isinstance(ref, (bytes, Patch)) for _n, ref in stream.stored_chunks())
