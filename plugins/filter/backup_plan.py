@@ -6,7 +6,10 @@ Words: a VM's *volumes* are those its disks live on (a cluster shared volume, an
 one source host whose volumes overlap are one *component*: a shadow copy set taken for any of them has to
 cover all their volumes anyway. A component is cut into *groups* of at most ``max_vms_per_snapshot`` VMs; a
 group is backed up from one shadow copy set, created, imported and released once. Groups, not VMs, are
-spread over the healthy proxies that serve their host (``assign_proxies``: bytes per task slot).
+spread over the healthy proxies that serve their host (``assign_proxies``: bytes per task slot). Each proxy
+then takes its groups host by host in turn, and the proxies start on different hosts (``_staggered``): a host
+creates one shadow copy set at a time (VSS, docs/backup.md "Two proxies, one host"), so proxies that all begin
+with the same host's groups queue behind each other there while the other hosts wait.
 
 Everything is one pass over the VMs (dictionaries and a union-find), so planning stays linear in the
 number of VMs; the playbook calls this once instead of looping over VMs in Jinja.
@@ -15,6 +18,7 @@ number of VMs; the playbook calls this once instead of looping over VMs in Jinja
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
@@ -104,6 +108,21 @@ def _groups(vms: Sequence[Mapping[str, Any]], max_vms: int, sizes: Mapping[str, 
     return groups
 
 
+def _staggered(groups: Sequence[Mapping[str, Any]], turn: int) -> list[Mapping[str, Any]]:
+    """``groups`` (one proxy's, in the order assigned) taken host by host in turn, starting ``turn`` hosts along
+    the sorted host names; each host's groups keep their order."""
+    by_host: dict[str, deque] = {}
+    for group in groups:
+        by_host.setdefault(str(group["host"]), deque()).append(group)
+    hosts = sorted(by_host)
+    start = turn % len(hosts) if hosts else 0
+    order = hosts[start:] + hosts[:start]
+    taken: list[Mapping[str, Any]] = []
+    while len(taken) < len(groups):
+        taken += [by_host[host].popleft() for host in order if by_host[host]]
+    return taken
+
+
 def _proxies_of_hosts(proxies: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     serving: dict[str, list[str]] = {}
     for proxy in proxies:
@@ -172,11 +191,15 @@ def backup_plan(
         if pool
         else {}
     )
+    ordered = {
+        name: _staggered([by_id[group_id] for group_id in assigned[name]["vms"]], turn)
+        for turn, name in enumerate(sorted(assigned))
+    }
     return {
         "proxies": {
             name: {
-                "groups": [by_id[group_id] for group_id in part["vms"]],
-                "vms": [f"{by_id[gid]['host']}/{vm}" for gid in part["vms"] for vm in by_id[gid]["vms"]],
+                "groups": ordered[name],
+                "vms": [f"{group['host']}/{vm}" for group in ordered[name] for vm in group["vms"]],
                 "slots": part["slots"],
             }
             for name, part in assigned.items()

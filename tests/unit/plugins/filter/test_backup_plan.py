@@ -94,3 +94,24 @@ def test_planning_a_thousand_vms_touches_each_once():
     plan = backup_plan(vms, proxies)
     assert sum(len(part["vms"]) for part in plan["proxies"].values()) == 1000
     assert all(len(g["vms"]) <= 16 for part in plan["proxies"].values() for g in part["groups"])
+
+
+def test_each_proxy_goes_host_by_host_and_the_proxies_start_on_different_hosts():
+    """VSS creates one set at a time per host: two proxies that both began with hv1's groups would queue there."""
+    vms = [_vm(f"v{i}", f"hv{i % 3 + 1}", f"C:\\ClusterStorage\\Volume1\\v{i}.vhdx") for i in range(24)]
+    proxies = [_proxy("px1", "hv1", "hv2", "hv3"), _proxy("px2", "hv1", "hv2", "hv3")]
+    plan = backup_plan(vms, proxies, max_vms_per_snapshot=2)
+    hosts = {name: [g["host"] for g in part["groups"]] for name, part in plan["proxies"].items()}
+    assert sorted(len(h) for h in hosts.values()) == [6, 6]
+    for order in hosts.values():  # host by host in turn: no host twice in a row while others wait
+        assert all(a != b for a, b in zip(order, order[1:])), order
+    assert all(a != b for a, b in zip(hosts["px1"], hosts["px2"])), hosts  # at each step, different hosts
+    for part in plan["proxies"].values():  # each host's groups keep their order, and vms follows groups
+        assert part["vms"] == [f"{g['host']}/{vm}" for g in part["groups"] for vm in g["vms"]]
+
+
+def test_a_proxy_with_one_host_keeps_the_assigned_order_largest_first():
+    vms = [_vm(f"v{i}", "hv1", f"C:\\ClusterStorage\\Volume{i % 2 + 1}\\v{i}.vhdx") for i in range(6)]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")], max_vms_per_snapshot=2)
+    groups = plan["proxies"]["px1"]["groups"]
+    assert [(len(g["vms"]), g["id"]) for g in groups] == [(2, "hv1#1"), (2, "hv1#3"), (1, "hv1#2"), (1, "hv1#4")]
