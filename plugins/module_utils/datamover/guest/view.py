@@ -129,10 +129,8 @@ class DiskView(RandomAccessFile):
             data = self.repo.load_content(reference, length, self._codec)
         except CorruptionError as exc:
             raise DamagedChunkError(f"{self.label} at offset {start}: {exc}", start, start + length) from exc
-        blobs = reference.blob_ids() if isinstance(reference, Patch) else (reference,)
-        locations = [self.repo.index.lookup(chunk_id) for chunk_id in blobs]
         self.counter.chunks_fetched += 1
-        self.counter.bytes_read += sum(location.stored_length for location in locations if location is not None)
+        self.counter.bytes_read += sum(location.stored_length for location in self.repo.locations_of(reference))
         self.counter.bytes_fetched += len(data)
         return data
 

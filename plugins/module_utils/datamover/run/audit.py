@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Tuple, Union
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_runs import Entry, Ids
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import CHUNK_ID_SIZE, KIND_DATA
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_runs import Entry, Ids, payload_slice
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import CHUNK_ID_SIZE
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Patch, unpack
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.spans import Spans, complement, total
@@ -39,8 +39,7 @@ def _ids_in(entry: Entry, start: int, end: int) -> Slice:
     ids = entry[3]
     if ids is None:
         return None
-    width = CHUNK_ID_SIZE if entry[2] == KIND_DATA else 1  # a PATCHED run holds one patch per chunk
-    return ids[(start - entry[0]) * width : (end - entry[0]) * width]  # type: ignore[return-value]
+    return payload_slice(entry[2], ids, start - entry[0], end - entry[0])  # type: ignore[return-value]
 
 
 def _pieces(read: Iterator[Entry], base: Iterator[Entry]) -> Iterator[Piece]:

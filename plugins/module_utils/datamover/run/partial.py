@@ -31,7 +31,6 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.audit 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import Range
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_runs import Reference
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Location
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.patches import Extent, Patch
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
@@ -134,17 +133,12 @@ class BaselineChunks:
         """The verified plaintext of a chunk of ``length`` bytes and the stored bytes read; a missing or damaged
         part is a CorruptionError."""
         data = self.repo.load_content(reference, length, self.codec)  # raises for a missing location too
-        return data, sum(location.stored_length for location in self._locations(reference))
+        return data, sum(location.stored_length for location in self.repo.locations_of(reference))
 
     def prefetch(self, reference: Union[bytes, Patch]) -> None:
         """Start reading the chunk's stored bytes from the disk now, for a ``load`` soon (a hint, never fails)."""
-        for location in self._locations(reference):
+        for location in self.repo.locations_of(reference):
             self.repo.prefetch_blob(location.pack_id, location.offset, location.stored_length)
-
-    def _locations(self, reference: Union[bytes, Patch]) -> List[Location]:
-        blobs = set(reference.blob_ids()) if isinstance(reference, Patch) else {reference}
-        found = (self.repo.index.lookup(chunk_id) for chunk_id in blobs)
-        return [location for location in found if location is not None]
 
 
 def fill_partial(

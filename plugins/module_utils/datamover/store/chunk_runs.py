@@ -129,9 +129,8 @@ class ChunkList:
         return self._kinds[self._run_at(number)]
 
     def id_of(self, number: int) -> Optional[bytes]:
-        """The id of chunk ``number``, None when it is not DATA."""
-        reference = self.reference_of(number)
-        return reference if isinstance(reference, bytes) else None
+        """The id of chunk ``number``, None when it is not DATA (a patch is not decoded for it)."""
+        return None if self.kind_of(number) != KIND_DATA else self.reference_of(number)  # type: ignore[return-value]
 
     def reference_of(self, number: int) -> Reference:
         """What holds chunk ``number``'s content: its id (DATA), its patch (PATCHED), or None (zero, unallocated)."""
@@ -170,9 +169,7 @@ class ChunkList:
                 for number, raw in zip(range(start, end), payload):  # type: ignore[arg-type]
                     yield number, unpack(raw, self.chunk_size)
             elif kind == KIND_DATA:
-                for number in range(start, end):
-                    within = (number - start) * CHUNK_ID_SIZE
-                    yield number, bytes(payload[within : within + CHUNK_ID_SIZE])  # type: ignore[index]
+                yield from _numbered_ids(start, end, payload)  # type: ignore[arg-type]
 
     def blob_refs(self) -> Iterator[Tuple[int, bytes]]:
         """(chunk number, id) of every stored blob the list needs: DATA ids, and each patch's base and extents."""
@@ -185,9 +182,7 @@ class ChunkList:
     def data_chunks(self) -> Iterator[Tuple[int, bytes]]:
         """(chunk number, id) of every stored chunk, in disk order."""
         for start, end, ids in self.data_runs():
-            for number in range(start, end):
-                within = (number - start) * CHUNK_ID_SIZE
-                yield number, bytes(ids[within : within + CHUNK_ID_SIZE])
+            yield from _numbered_ids(start, end, ids)
 
     def count_of(self, kind: int) -> int:
         return sum(end - start for start, end, each in self.runs() if each == kind)
@@ -230,8 +225,7 @@ class ChunkList:
             run_start, run_end, ids, kind = self._starts[at], self._run_end(at), self._ids[at], self._kinds[at]
             low, high = max(run_start, start), min(run_end, end)
             if ids is not None and (low, high) != (run_start, run_end):
-                width = CHUNK_ID_SIZE if kind == KIND_DATA else 1  # a PATCHED run holds one patch per chunk
-                ids = ids[(low - run_start) * width : (high - run_start) * width]
+                ids = payload_slice(kind, ids, low - run_start, high - run_start)
             yield low, high, kind, ids
             at += 1
 
@@ -268,3 +262,17 @@ def _pending_payload(kind: int, ids: bytearray, patches: List[Optional[bytes]], 
     if kind == KIND_DATA:
         return ids[entry * CHUNK_ID_SIZE : (entry + 1) * CHUNK_ID_SIZE]
     return None
+
+
+def payload_slice(kind: int, payload: Payload, first: int, end: int) -> Payload:
+    """The payload of chunks [first, end) of a run (counted from the run's start): CHUNK_ID_SIZE bytes a chunk
+    in a DATA run, one encoded patch a chunk in a PATCHED run."""
+    width = CHUNK_ID_SIZE if kind == KIND_DATA else 1
+    return payload[first * width : end * width]
+
+
+def _numbered_ids(start: int, end: int, ids: Ids) -> Iterator[Tuple[int, bytes]]:
+    """(chunk number, id) of each chunk of the DATA run [start, end) holding ``ids``."""
+    for number in range(start, end):
+        within = (number - start) * CHUNK_ID_SIZE
+        yield number, bytes(ids[within : within + CHUNK_ID_SIZE])

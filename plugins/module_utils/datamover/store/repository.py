@@ -42,6 +42,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.enve
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.hashing import make_chunk_hasher, sha256
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import (
     Index,
+    Location,
     decode_index,
     encode_index,
 )
@@ -220,6 +221,12 @@ class Repository:
             raise CorruptionError(f"chunk {chunk_id.hex()} is missing from the repository")
         stored = self.read_blob(location.pack_id, location.offset, location.stored_length)
         return decode_blob(stored, chunk_id, location.raw_length, location.flags, codec, self.sealer, self.digest)
+
+    def locations_of(self, reference: Union[bytes, Patch]) -> List[Location]:
+        """Where the stored blobs of a chunk's content are (each once; a blob the index lacks is left out)."""
+        blobs = dict.fromkeys(reference.blob_ids()) if isinstance(reference, Patch) else (reference,)
+        found = (self.index.lookup(chunk_id) for chunk_id in blobs)
+        return [location for location in found if location is not None]
 
     def load_content(self, reference: Union[bytes, Patch], length: int, codec: Codec) -> bytes:
         """The verified plaintext of a chunk of ``length`` bytes stored as ``reference``: one stored chunk, or
