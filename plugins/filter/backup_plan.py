@@ -167,6 +167,32 @@ def backup_proxy_entry(
     }
 
 
+def backup_source_vms(source_vars: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The VMs of the source hosts, each with its ``host``, from their host variables (one pass).
+
+    ``unlisted``: the hosts whose probe ran but reported no VM list (``{host, reason}``, the section's error);
+    ``unprobed``: the hosts without ``hyperv_offhost`` facts at all (their probe failed). Both are left out of
+    the VMs; the playbook names them.
+    """
+    vms: list[dict[str, Any]] = []
+    unlisted: list[dict[str, str]] = []
+    unprobed: list[str] = []
+    for host_vars in source_vars:
+        host = str(host_vars["inventory_hostname"])
+        facts = (host_vars.get("ansible_facts") or {}).get("hyperv_offhost")
+        if not isinstance(facts, Mapping):
+            unprobed.append(host)
+            unlisted.append({"host": host, "reason": "no hyperv_offhost facts"})
+            continue
+        listed = facts.get("vms") or []
+        if isinstance(listed, Mapping):  # the probe's section failed: {error: {message, ...}}
+            reason = (listed.get("error") or {}).get("message") or "no VM list"
+            unlisted.append({"host": host, "reason": str(reason)})
+            continue
+        vms.extend({**vm, "host": host} for vm in listed)
+    return {"vms": vms, "unlisted": unlisted, "unprobed": unprobed}
+
+
 def backup_plan(
     vms: Sequence[Mapping[str, Any]],
     proxies: Sequence[Mapping[str, Any]],
@@ -211,8 +237,35 @@ def backup_plan(
     }
 
 
+def backup_plan_lines(plan: Mapping[str, Any], unlisted: Sequence[Mapping[str, Any]], vhd_set_policy: str) -> list[str]:
+    """The plan in an admin's words, a line each: hosts without a VM list, the VHD Set VMs (R15), each proxy's part."""
+    lines = [
+        f"[WARNING] {entry['host']} reported no VM list ({entry['reason']}); its VMs are left out."
+        for entry in unlisted
+    ]
+    refused = ", ".join(plan.get("vhd_set") or [])
+    if not refused:
+        lines.append("R15: no VM has a VHD Set disk")
+    elif vhd_set_policy == "skip":
+        lines.append(f"R15: skipping {refused}")
+    else:
+        lines.append(
+            f"[WARNING] R15: {refused} have VHD Set disks and are left out;"
+            " the other VMs are backed up, then the run fails naming them."
+        )
+    for name, part in (plan.get("proxies") or {}).items():
+        vms = ", ".join(part["vms"]) or "no VM"
+        lines.append(f"{name}: {len(part['groups'])} volume group(s), {len(part['vms'])} VM(s): {vms}")
+    return lines
+
+
 class FilterModule:
     """Backup job planning filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"backup_plan": backup_plan, "backup_proxy_entry": backup_proxy_entry}
+        return {
+            "backup_plan": backup_plan,
+            "backup_plan_lines": backup_plan_lines,
+            "backup_proxy_entry": backup_proxy_entry,
+            "backup_source_vms": backup_source_vms,
+        }

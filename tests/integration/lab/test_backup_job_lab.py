@@ -88,6 +88,23 @@ def test_limit_to_a_proxy_that_serves_no_vm_fails(deployed: RunningLab, tmp_path
     assert stored == set()
 
 
+@pytest.mark.parametrize(
+    ("extra", "refusal"),
+    [
+        ({"backup_vms": ["vm1", "ghost"]}, "reports the VM(s) ghost."),
+        ({"backup_vhd_set_policy": "sometimes"}, "backup_vhd_set_policy must be one of fail, skip (got 'sometimes')."),
+        ({"backup_repository": ""}, "Set backup_repository, the repository directory on the data mover host."),
+    ],
+)
+def test_a_refused_plan_names_its_reason_and_stores_nothing(
+    deployed: RunningLab, tmp_path: Path, extra: dict[str, Any], refusal: str
+) -> None:
+    rc, output, stored = backup_run(deployed, tmp_path, extra)
+    assert rc != 0, output[-3000:]
+    assert refusal in output, output[-3000:]
+    assert stored == set()
+
+
 def with_unreachable_source_host(lab: RunningLab, work: Path) -> RunningLab:
     """The lab's inventory plus hv9, a source host of hyperv_hosts that refuses connections (nothing listens)."""
     inventory = yaml.safe_load(lab.inventory.read_text())

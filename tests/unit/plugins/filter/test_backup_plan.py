@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.backup.hyperv.plugins.filter.backup_plan import backup_plan, backup_proxy_entry, volume_of
+from ansible_collections.backup.hyperv.plugins.filter.backup_plan import (
+    backup_plan,
+    backup_plan_lines,
+    backup_proxy_entry,
+    backup_source_vms,
+    volume_of,
+)
 
 
 def _vm(name: str, host: str, *paths: str, fmt: str = "VHDX") -> dict:
@@ -115,3 +121,38 @@ def test_a_proxy_with_one_host_keeps_the_assigned_order_largest_first():
     plan = backup_plan(vms, [_proxy("px1", "hv1")], max_vms_per_snapshot=2)
     groups = plan["proxies"]["px1"]["groups"]
     assert [(len(g["vms"]), g["id"]) for g in groups] == [(2, "hv1#1"), (2, "hv1#3"), (1, "hv1#2"), (1, "hv1#4")]
+
+
+def test_source_vms_carry_their_host_and_hosts_without_a_list_are_named():
+    listed = {"inventory_hostname": "hv1", "ansible_facts": {"hyperv_offhost": {"vms": [{"name": "a"}, {"name": "b"}]}}}
+    failed_section = {
+        "inventory_hostname": "hv2",
+        "ansible_facts": {"hyperv_offhost": {"vms": {"error": {"message": "Get-VM: access denied"}}}},
+    }
+    not_probed = {"inventory_hostname": "hv3", "ansible_facts": {}}
+    no_vms = {"inventory_hostname": "hv4", "ansible_facts": {"hyperv_offhost": {"vms": []}}}
+    sources = backup_source_vms([listed, failed_section, not_probed, no_vms])
+    assert sources["vms"] == [{"name": "a", "host": "hv1"}, {"name": "b", "host": "hv1"}]
+    assert sources["unlisted"] == [
+        {"host": "hv2", "reason": "Get-VM: access denied"},
+        {"host": "hv3", "reason": "no hyperv_offhost facts"},
+    ]
+    assert sources["unprobed"] == ["hv3"]
+    assert "host" not in listed["ansible_facts"]["hyperv_offhost"]["vms"][0]  # the facts are not changed
+
+
+def test_plan_lines_warn_then_say_r15_under_the_policy_then_each_proxy():
+    vms = [_vm("ok", "hv1", "D:\\ok.vhdx"), _vm("shared", "hv1", "D:\\s.vhds", fmt="VHDSet")]
+    plan = backup_plan(vms, [_proxy("px1", "hv1"), _proxy("px2", "hv1", healthy=False)])
+    unlisted = [{"host": "hv2", "reason": "no hyperv_offhost facts"}]
+    assert backup_plan_lines(plan, unlisted, "fail") == [
+        "[WARNING] hv2 reported no VM list (no hyperv_offhost facts); its VMs are left out.",
+        "[WARNING] R15: hv1/shared have VHD Set disks and are left out; the other VMs are backed up, then the run"
+        " fails naming them.",
+        "px1: 1 volume group(s), 1 VM(s): hv1/ok",
+    ]
+    assert backup_plan_lines(plan, [], "skip")[0] == "R15: skipping hv1/shared"
+    assert backup_plan_lines(backup_plan([], [_proxy("px1", "hv1")]), [], "fail") == [
+        "R15: no VM has a VHD Set disk",
+        "px1: 0 volume group(s), 0 VM(s): no VM",
+    ]
