@@ -100,6 +100,20 @@ function Get-DataMoverJob {
     return $state
 }
 
+# A waiting poll looks for the exit code file every $ExitCodeLookMilliseconds (a file system query: the job's end
+# is seen within that, not within a second) and reads the task's state (Get-ScheduledTask, a CIM call) every
+# $TaskLookSeconds, which is how it sees a task that ended without writing an exit code.
+$ExitCodeLookMilliseconds = 50
+$TaskLookSeconds = 1
+
+function Wait-ExitCodeFile {
+    # Until the runner has renamed the exit code file into place (New-RedirectedRunner), or $Until.
+    param([string]$Path, [datetime]$Until)
+    while (-not (Test-Path -LiteralPath $Path -PathType Leaf) -and (Get-Date) -lt $Until) {
+        Start-Sleep -Milliseconds $ExitCodeLookMilliseconds
+    }
+}
+
 function Wait-DataMoverJob {
     # data_mover_poll.ps1's reply (its header says what it holds): wait up to $WaitSeconds for a running job to
     # end, then, with $Release, release a job that ended, keeping this reply first. Shared by
@@ -112,7 +126,9 @@ function Wait-DataMoverJob {
     $deadline = (Get-Date).AddSeconds($WaitSeconds)
     $state = Get-DataMoverJob -JobId $JobId -Folder $folder -TaskName $name
     while ($state.state -eq 'running' -and (Get-Date) -lt $deadline) {
-        Start-Sleep -Milliseconds 500
+        $look = (Get-Date).AddSeconds($TaskLookSeconds)
+        if ($look -gt $deadline) { $look = $deadline }
+        Wait-ExitCodeFile -Path "$folder\exit_code.txt" -Until $look
         $state = Get-DataMoverJob -JobId $JobId -Folder $folder -TaskName $name
     }
     if ($state.state -eq 'absent' -and (Test-Path -LiteralPath $kept -PathType Leaf)) {

@@ -45,7 +45,10 @@ TASK_PATH = "\\backup.hyperv\\"
 PRINCIPAL = "NT AUTHORITY\\SYSTEM"
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # ValidatePattern matches case-blind, as -match does
 _PROGRESS_BYTES = 1024  # the end of stderr a running job reports, as the poll script reads it
-_POLL_STEP = 0.1  # seconds between two looks at a running job (the script: 0.5 s)
+# data_mover_common.ps1's Wait-DataMoverJob: a look for the exit code file every 50 ms, the task's state read
+# every second (or when the file is there).
+_EXIT_CODE_LOOK_SECONDS = 0.05
+_TASK_LOOK_SECONDS = 1.0
 KEPT_REPLY_SECONDS = 7 * 24 * 3600  # data_mover_common.ps1's $KeptReplyDays
 
 
@@ -178,8 +181,11 @@ def _wait(call: ScriptCall, job_id: str) -> dict[str, Any]:
     """Wait-DataMoverJob (data_mover_common.ps1): the poll's reply, shared with the start's own poll."""
     deadline = time.monotonic() + _wait_seconds(call)
     state = _job_state(call, job_id)
+    exit_code = _folder(call, job_id) / "exit_code.txt"
     while state["state"] == "running" and time.monotonic() < deadline:
-        time.sleep(_POLL_STEP)
+        look = min(time.monotonic() + _TASK_LOOK_SECONDS, deadline)
+        while not exit_code.is_file() and time.monotonic() < look:  # Wait-ExitCodeFile
+            time.sleep(_EXIT_CODE_LOOK_SECONDS)
         state = _job_state(call, job_id)
     kept = _kept_reply(call, job_id)
     if state["state"] == "absent" and kept.is_file():
