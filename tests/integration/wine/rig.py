@@ -9,8 +9,6 @@ embeddable CPython under Wine 8.0 refuses a file as stdout ("init_sys_streams: I
 from __future__ import annotations
 
 import importlib
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,17 +16,20 @@ from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
-# Debian's wine64 package installs the loader here and puts nothing on PATH without the `wine` package.
-WINE_CANDIDATES = ("wine64", "/usr/lib/wine/wine64")
-WINESERVER_CANDIDATES = ("wineserver", "/usr/lib/wine/wineserver64", "/usr/lib/wine/wineserver")
+sys.path.insert(0, str(REPO_ROOT / "tools"))  # the package's tools: proxy_package, its bytecode and Wine helpers
+from proxy_package_bytecode import (  # noqa: E402
+    WINE_CANDIDATES,
+    WINESERVER_CANDIDATES,
+    found_tool,
+    wine_environment,
+)
+
 MINGW_GCC = "x86_64-w64-mingw32-gcc"
 MAPPED_DRIVE = "d:"
 
 
 def proxy_package_tool() -> ModuleType:
-    """tools/proxy_package.py as a module (tools/ on sys.path: it imports its launcher builder from there)."""
-    if str(REPO_ROOT / "tools") not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT / "tools"))
+    """tools/proxy_package.py as a module (tools/ is on sys.path: it imports its helpers from there)."""
     return importlib.import_module("proxy_package")
 
 
@@ -41,26 +42,19 @@ def built_package() -> Path:
     return package
 
 
-def tool_path(candidates: tuple[str, ...]) -> str:
-    found = next((shutil.which(name) for name in candidates if shutil.which(name)), None)
-    if found is None:
-        raise AssertionError(f"{candidates[0]} is missing: run `make system-deps` (bindep.txt, test profile)")
-    return found
-
-
 class WineRig:
     def __init__(self, prefix: Path, drive_root: Path, package: Path) -> None:
         self.prefix, self.drive_root, self.package = prefix, drive_root, package
-        self.wine = tool_path(WINE_CANDIDATES)
-        self.environment = {**os.environ, "WINEPREFIX": str(prefix), "WINEDEBUG": "-all", "WINEDLLOVERRIDES": ""}
+        self.wine = found_tool(WINE_CANDIDATES)
+        self.environment = wine_environment(prefix)
 
     def start(self) -> None:
         """Create the prefix, put the shim in its system32 and map the drive letter to drive_root."""
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([self.wine, "wineboot", "--init"], env=self.environment, capture_output=True, check=True)
-        subprocess.run([tool_path(WINESERVER_CANDIDATES), "--wait"], env=self.environment, check=False)
+        subprocess.run([found_tool(WINESERVER_CANDIDATES), "--wait"], env=self.environment, check=False)
         shim = self.prefix / "drive_c" / "windows" / "system32" / "bcryptprimitives.dll"
-        compile_shim = [tool_path((MINGW_GCC,)), "-shared", "-O2", "-o", str(shim)]
+        compile_shim = [found_tool((MINGW_GCC,)), "-shared", "-O2", "-o", str(shim)]
         subprocess.run([*compile_shim, str(HERE / "bcryptprimitives.c"), "-ladvapi32"], check=True)
         self.drive_root.mkdir(parents=True, exist_ok=True)
         (self.prefix / "dosdevices" / MAPPED_DRIVE).symlink_to(self.drive_root, target_is_directory=True)
@@ -76,7 +70,7 @@ class WineRig:
         """Keep the prefix's session (wineserver, services.exe) up until stop(), Wine's debug `channels` of it
         and of every service it starts going to `trace`: the processes a session starts inherit the standard
         error and WINEDEBUG of the program that starts it, here `sc query`."""
-        subprocess.run([tool_path(WINESERVER_CANDIDATES), "--persistent"], env=self.environment, check=True)
+        subprocess.run([found_tool(WINESERVER_CANDIDATES), "--persistent"], env=self.environment, check=True)
         with trace.open("w") as stream:
             environment = {**self.environment, "WINEDEBUG": channels}
             command = [self.wine, "sc", "query", "RpcSs"]  # any program: it is what starts the session
@@ -91,12 +85,15 @@ class WineRig:
         relative = local.relative_to(self.drive_root)
         return MAPPED_DRIVE.upper() + "\\" + str(relative).replace("/", "\\")
 
-    def data_mover(self, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        """`python.exe datamover.pyz <arguments>` of the package, as data_mover_run.ps1 starts it."""
-        mover = self.package / "data_mover"
-        command = [self.wine, str(mover / "python" / "python.exe"), str(mover / "datamover.pyz"), *arguments]
+    def python(self, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """The data mover component's `python.exe <arguments>`, its output as text."""
+        command = [self.wine, str(self.package / "data_mover" / "python" / "python.exe"), *arguments]
         environment = {**self.environment, "PYTHONIOENCODING": "utf-8"}
         return subprocess.run(command, input=stdin, capture_output=True, text=True, env=environment, check=False)
 
+    def data_mover(self, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """`python.exe datamover.pyz <arguments>` of the package, as data_mover_run.ps1 starts it."""
+        return self.python(str(self.package / "data_mover" / "datamover.pyz"), *arguments, stdin=stdin)
+
     def stop(self) -> None:
-        subprocess.run([tool_path(WINESERVER_CANDIDATES), "--kill"], env=self.environment, check=False)
+        subprocess.run([found_tool(WINESERVER_CANDIDATES), "--kill"], env=self.environment, check=False)

@@ -82,3 +82,32 @@ def test_backup_incremental_verify_restore_from_a_windows_drive(rig: WineRig) ->
     copy = restored / "web01-os.vhdx"
     assert qemu("qemu-img", "compare", str(disk), str(copy)).startswith("Images are identical")
     assert elapsed < TIME_LIMIT, f"the Wine round trip took {elapsed:.0f} s"
+
+
+# Run by the package's CPython: every engine module of datamover.pyz imports from its .pyc (zipimport prefers it),
+# an unchecked hash-based one (flags 1) whose source hash, computed by this CPython, is that of the .py beside it.
+BYTECODE_CHECK = r"""
+import importlib, importlib.util, json, sys, zipfile
+pyz = sys.argv[1]
+sys.path.insert(0, pyz)
+problems, loaded = [], 0
+with zipfile.ZipFile(pyz) as archive:
+    names = set(archive.namelist())
+    for name in sorted(n for n in names if n.endswith(".py") and n != "__main__.py"):
+        pyc = archive.read(name[:-3] + ".pyc") if name[:-3] + ".pyc" in names else b""
+        if pyc[4:8] != (1).to_bytes(4, "little") or pyc[8:16] != importlib.util.source_hash(archive.read(name)):
+            problems.append(name)
+        module = name[:-3].replace("/", ".").removesuffix(".__init__")
+        loaded += importlib.import_module(module).__file__.endswith(".pyc")
+print(json.dumps({"modules": len([n for n in names if n.endswith(".py")]) - 1, "from_bytecode": loaded,
+                  "stale": problems}))
+"""
+
+
+def test_the_engine_imports_from_bytecode_made_for_the_package_cpython(rig: WineRig) -> None:
+    pyz = str(rig.package / "data_mover" / "datamover.pyz")
+    done = rig.python("-c", BYTECODE_CHECK, pyz)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    found = json.loads(done.stdout)
+    assert found["stale"] == [], found
+    assert found["modules"] > 50 and found["from_bytecode"] == found["modules"], found
