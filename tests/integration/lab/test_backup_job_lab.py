@@ -92,7 +92,6 @@ def test_limit_to_a_proxy_that_serves_no_vm_fails(deployed: RunningLab, tmp_path
     ("extra", "refusal"),
     [
         ({"backup_vms": ["vm1", "ghost"]}, "reports the VM(s) ghost."),
-        ({"backup_vhd_set_policy": "sometimes"}, "backup_vhd_set_policy must be one of fail, skip (got 'sometimes')."),
         ({"backup_repository": ""}, "Set backup_repository, the repository directory on the data mover host."),
     ],
 )
@@ -130,6 +129,18 @@ def test_a_source_host_outside_the_limit_that_cannot_be_probed_fails_the_run_aft
     assert stored == set(VHDX_VMS), output[-3000:]
     last_failure = output[output.rindex("fatal: ") :]
     assert "The VMs of hv9 were not backed up: the host could not be probed" in last_failure, output[-3000:]
+    assert "[WARNING] hv9 reported no VM list (no hyperv_offhost facts); its VMs are left out." in output
+
+
+def test_a_vm_asked_for_on_a_host_that_cannot_be_probed_is_refused_naming_the_host(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    inventory = with_unreachable_source_host(deployed, tmp_path)
+    extra = {"backup_vms": ["vm1", "vm9"]}
+    rc, output, stored = backup_run(deployed, tmp_path, extra, "--limit", "px1", inventory=inventory)
+    assert rc != 0, output[-3000:]
+    assert "reports the VM(s) vm9." in output and "Hosts without a VM list: hv9: no hyperv_offhost facts." in output
+    assert stored == set()
 
 
 class BackupRows(HTMLParser):
