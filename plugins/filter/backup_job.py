@@ -19,12 +19,14 @@ import ntpath
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+# human_bytes from the data mover's module, where the rule lives: the HTML report, which shows it too, imports the
+# findings and the facts model, which every task templating these filters would then import in its worker process.
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.progress import human_bytes
 from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import (
     checkpoints_to_convert,
     ready_vms,
     step_vms,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.report_html import human_bytes
 
 
 def _same_path(left: str, right: str) -> bool:

@@ -25,7 +25,7 @@ from typing import Any, Optional
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.backup.hyperv.plugins.filter.assign_proxies import assign_proxies
-from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set import is_vhd_set_file
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
 
 DEFAULT_MAX_VMS_PER_SNAPSHOT = 16  # backup_max_vms_per_snapshot when unset; docs/backup.md says why
 _LONG_PREFIX = "\\\\?\\"

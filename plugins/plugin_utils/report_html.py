@@ -18,6 +18,9 @@ import re
 from html import escape
 from typing import Any, Iterable, Mapping, Sequence
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.progress import (
+    human_bytes,  # the one rule, also the CLI's
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import REQUIREMENTS, worst
 from ansible_collections.backup.hyperv.plugins.plugin_utils.report import STATUS_LABELS
 
@@ -47,15 +50,6 @@ def generated_at_of(page: str) -> str | None:
     """The generation time written in a page this module rendered (None for any other text)."""
     match = _GENERATED_AT.search(page)
     return match[1] if match else None
-
-
-def human_bytes(count: float) -> str:
-    """``count`` bytes in binary units with one decimal: 1.0 GiB."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(count) < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
 
 
 def human_duration(seconds: float) -> str:

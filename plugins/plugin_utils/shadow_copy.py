@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set import is_vhd_set_file
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import share_root
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_name, check_windows_path
 

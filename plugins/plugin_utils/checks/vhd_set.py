@@ -7,17 +7,12 @@ so they must be excluded from off-host jobs (or backed up on-host).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import conclude, no_sources, read_section
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import HostFacts, VirtualDisk
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding, requirement_check
-
-
-def is_vhd_set_file(vhd_format: Optional[str], path: str) -> bool:
-    """The one R15 rule (preflight, the shadow copy's read, the backup plan): Get-VHD's ``VhdFormat`` is VHDSet,
-    or, when it could not tell, the path ends in ``.vhds``."""
-    return vhd_format == "VHDSet" or str(path).lower().endswith(".vhds")
 
 
 def is_vhd_set(disk: VirtualDisk) -> bool:
