@@ -98,7 +98,7 @@ class LocalLockFiles:
                 content.append(handle.read())
 
         content: List[bytes] = []
-        _retry_busy(read_once)
+        retry_busy(read_once)
         return content[0]
 
     def mtime(self, path: str) -> float:
@@ -122,14 +122,14 @@ class LocalLockFiles:
     def rename_noreplace(self, source: str, target: str) -> None:
         if os.name != "nt":
             raise NotImplementedError("os.rename replaces an existing target on POSIX")
-        _retry_busy(lambda: os.rename(source, target))
+        retry_busy(lambda: os.rename(source, target))
 
     def rename(self, source: str, target: str) -> None:
-        _retry_busy(lambda: os.rename(source, target))
+        retry_busy(lambda: os.rename(source, target))
 
     def remove(self, path: str) -> None:
         try:
-            _retry_busy(lambda: os.remove(path))
+            retry_busy(lambda: os.remove(path))
         except OSError as exc:
             if not is_errno(exc, errno.ENOENT):
                 raise
@@ -168,7 +168,9 @@ def _read_all(fd: int) -> bytes:
         parts.append(part)
 
 
-def _retry_busy(step: Callable[[], None]) -> None:
+def retry_busy(step: Callable[[], None]) -> None:
+    """Run ``step``, again after a pause while Windows answers that another process has the file open
+    (ERROR_SHARING_VIOLATION, a PermissionError): a lock reader's open lasts milliseconds."""
     for attempt in range(_BUSY_RETRIES):
         try:
             step()

@@ -1,7 +1,11 @@
 """``LockFiles`` over SMB3 with smbprotocol's ``smbclient``: the lock tests' way to a real Samba share where the
 test machine cannot mount one (its kernel has no cifs). Each call is one SMB2 request the server judges, the
 same requests Windows sends for a UNC path: CREATE with FILE_CREATE, SET_INFO FileLinkInformation and
-FileRenameInformation (ReplaceIfExists FALSE), READ and WRITE through one open."""
+FileRenameInformation (ReplaceIfExists FALSE), READ and WRITE through one open. Files are opened sharing read and
+write, as CPython's open and os.open do on Windows (the C runtime's _wopen, _SH_DENYNO), not smbclient's default of
+no sharing, which made a reader and the holder's refresh refuse each other where Windows lets both through; and,
+as ``LocalLockFiles``, a read, rename or remove that meets an open without FILE_SHARE_DELETE is retried
+(``lock_files.retry_busy``)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from typing import Any, Callable, List, TypeVar
 import smbclient
 from smbprotocol.exceptions import SMBOSError
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock_files import retry_busy
+
 Call = TypeVar("Call", bound=Callable[..., Any])
+SHARED = "rw"  # FILE_SHARE_READ | FILE_SHARE_WRITE, what _wopen asks for on Windows
 
 
 def as_windows_errors(method: Call) -> Call:
@@ -48,9 +55,14 @@ class SmbLockFiles:
     def listdir(self, folder: str) -> List[str]:
         return smbclient.listdir(folder, **self._kw)
 
-    @as_windows_errors
     def read(self, path: str) -> bytes:
-        with smbclient.open_file(path, mode="rb", **self._kw) as handle:
+        content: List[bytes] = []
+        retry_busy(lambda: content.append(self._read_once(path)))
+        return content[0]
+
+    @as_windows_errors
+    def _read_once(self, path: str) -> bytes:
+        with smbclient.open_file(path, mode="rb", share_access=SHARED, **self._kw) as handle:
             return handle.read()
 
     @as_windows_errors
@@ -59,7 +71,7 @@ class SmbLockFiles:
 
     @as_windows_errors
     def write_new(self, path: str, data: bytes) -> None:
-        with smbclient.open_file(path, mode="xb", **self._kw) as handle:
+        with smbclient.open_file(path, mode="xb", share_access=SHARED, **self._kw) as handle:
             handle.write(data)
             handle.flush()
 
@@ -67,26 +79,31 @@ class SmbLockFiles:
     def link(self, source: str, target: str) -> None:
         smbclient.link(source, target, **self._kw)
 
-    @as_windows_errors
     def rename_noreplace(self, source: str, target: str) -> None:
-        smbclient.rename(source, target, **self._kw)  # FileRenameInformation with ReplaceIfExists FALSE
+        retry_busy(lambda: self._rename(source, target))  # FileRenameInformation with ReplaceIfExists FALSE
+
+    def rename(self, source: str, target: str) -> None:
+        retry_busy(lambda: self._rename(source, target))
 
     @as_windows_errors
-    def rename(self, source: str, target: str) -> None:
+    def _rename(self, source: str, target: str) -> None:
         smbclient.rename(source, target, **self._kw)
 
-    @as_windows_errors
     def remove(self, path: str) -> None:
         try:
-            smbclient.remove(path, **self._kw)
-        except SMBOSError as exc:
+            retry_busy(lambda: self._remove(path))
+        except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
 
     @as_windows_errors
+    def _remove(self, path: str) -> None:
+        smbclient.remove(path, **self._kw)
+
+    @as_windows_errors
     def rewrite(self, path: str, still_ours: Callable[[bytes], bool], data: bytes) -> bool:
         try:
-            handle = smbclient.open_file(path, mode="r+b", **self._kw)
+            handle = smbclient.open_file(path, mode="r+b", share_access=SHARED, **self._kw)
         except SMBOSError as exc:
             if exc.errno == errno.ENOENT:
                 return False
@@ -101,5 +118,5 @@ class SmbLockFiles:
 
     @as_windows_errors
     def append(self, path: str, data: bytes) -> None:
-        with smbclient.open_file(path, mode="ab", **self._kw) as handle:
+        with smbclient.open_file(path, mode="ab", share_access=SHARED, **self._kw) as handle:
             handle.write(data)
