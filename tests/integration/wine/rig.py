@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO_ROOT / "tools"))  # the package's tools: proxy_packa
 from proxy_package_bytecode import (  # noqa: E402
     WINE_CANDIDATES,
     WINESERVER_CANDIDATES,
+    ensure_prefix,
     found_tool,
     wine_environment,
 )
@@ -50,9 +51,7 @@ class WineRig:
 
     def start(self) -> None:
         """Create the prefix, put the shim in its system32 and map the drive letter to drive_root."""
-        self.prefix.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([self.wine, "wineboot", "--init"], env=self.environment, capture_output=True, check=True)
-        subprocess.run([found_tool(WINESERVER_CANDIDATES), "--wait"], env=self.environment, check=False)
+        ensure_prefix(self.prefix)  # the package build's way: wineboot --init, then wait for the server
         shim = self.prefix / "drive_c" / "windows" / "system32" / "bcryptprimitives.dll"
         compile_shim = [found_tool((MINGW_GCC,)), "-shared", "-O2", "-o", str(shim)]
         subprocess.run([*compile_shim, str(HERE / "bcryptprimitives.c"), "-ladvapi32"], check=True)
