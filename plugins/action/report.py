@@ -35,6 +35,8 @@ REPORT_SPEC: dict[str, dict[str, Any]] = {
             "restore_point": {"type": "str"},
             "stats": {"type": "dict", "default": {}},
             "incremental": {"type": "dict", "default": {}},
+            "consistency": {"type": "str", "choices": ["application", "crash"]},
+            "consistency_msg": {"type": "str"},
             "failed": {"type": "bool", "default": False},
             "msg": {"type": "str"},
         },

@@ -171,12 +171,14 @@ def backup_vm_results(
         failure = _failure(vm, described.get(vm, {}), outcomes.get(vm, {}), group_msg, check_mode)
         record: dict[str, Any] = {"vm": f"{host}/{vm}", "proxy": proxy, "failed": failure is not None}
         if failure is None:
-            result = stored.get(vm, {})
+            result, taken = stored.get(vm, {}), described.get(vm, {})
             record.update(
                 restore_point=result.get("restore_point"),
                 stats=result.get("stats") or {},
                 incremental=result.get("incremental") or {},
             )
+            # left out for a VM that took no checkpoint (before version 6.2) and in check mode
+            record.update({key: taken[key] for key in ("consistency", "consistency_msg") if taken.get(key)})
         else:
             record["msg"] = failure
         records.append(record)
@@ -204,9 +206,11 @@ def backup_summary(records: Sequence[Mapping[str, Any]], snapshots: Any = 0) -> 
     stored = [r for r in records if not r.get("failed")]
     read = sum(int((r.get("stats") or {}).get("bytes_read", 0)) for r in stored)
     kept = sum(int((r.get("stats") or {}).get("bytes_stored", 0)) for r in stored)
+    crash = [r["vm"] for r in stored if r.get("consistency") == "crash"]
     return (
         f"{len(stored)} VM(s) stored, {len(records) - len(stored)} failed; "
-        f"{sum(_incremental_disks(r) for r in stored)} disk(s) read by RCT changed ranges; "
+        + (f"crash consistent (the guest could not quiesce): {', '.join(crash)}; " if crash else "")
+        + f"{sum(_incremental_disks(r) for r in stored)} disk(s) read by RCT changed ranges; "
         f"read {human_bytes(read)}, stored {human_bytes(kept)}; {int(snapshots)} shadow copy set(s). Stored: "
         + (", ".join(f"{r['vm']} -> {r.get('restore_point') or 'check mode'}" for r in stored) or "nothing")
     )

@@ -13,7 +13,9 @@ description:
     M(backup.hyperv.data_mover). Each state is one round trip, after the input checks (bad input fails the task
     before anything is sent to the host).
   - O(state=checkpoint) creates a recovery checkpoint of each VM in O(vms)
-    (C(Msvm_VirtualSystemSnapshotService.CreateSnapshot), snapshot type 32768, application consistent). The VM then
+    (C(Msvm_VirtualSystemSnapshotService.CreateSnapshot), snapshot type 32768), application consistent (the guest
+    freezes its applications through its VSS) or, when the guest cannot, crash consistent (see
+    O(crash_consistent_fallback)). The VM then
     writes into a new C(.avhdx) per disk; the files it used before are frozen and are the ones to back up
     (C(vms.<vm>.disks[].path)). For each disk with an RCT id in O(since), it returns the byte ranges changed since
     that id (C(Msvm_ImageManagementService.GetVirtualDiskChanges)), else the reason the disk must be read in full.
@@ -46,6 +48,18 @@ options:
       - A disk without an id here is read in full (C(vms.<vm>.disks[].reason) says why). RCT ids are opaque
         strings, passed back as RV(vms.change_ids) of O(state=reference) returned them.
     type: dict
+  crash_consistent_fallback:
+    description:
+      - With O(state=checkpoint), what to do for a VM whose application-consistent checkpoint fails (a guest without
+        the backup integration service or with a VSS writer that times out, C(ConsistencyLevel) 1 of
+        C(Msvm_VirtualSystemSnapshotSettingData)).
+      - V(true) takes a crash-consistent one instead (C(ConsistencyLevel) 2, the disks as a power cut would leave
+        them; the VM's applications recover as after one) and says so in RV(vms.consistency) and
+        RV(vms.consistency_msg).
+      - V(false) fails that VM, for VMs whose backups must be application consistent.
+      - Not used with the other states.
+    type: bool
+    default: true
   checkpoints:
     description:
       - With O(state=reference), per VM, the recovery checkpoint to convert, as RV(vms.checkpoint) of
@@ -142,6 +156,15 @@ vms:
         - The recovery checkpoint's id (an InstanceID), to pass to O(checkpoints) and to C(checkpoint) of O(release)
           (V(checkpoint)).
         - V(null) for a VM that got none (not found, version before 6.2, refused) and in check mode.
+      type: str
+    consistency:
+      description:
+        - V(application) or V(crash), how consistent the checkpoint's disks are (V(checkpoint)).
+        - V(null) for a VM that got no checkpoint and in check mode.
+      type: str
+      sample: application
+    consistency_msg:
+      description: With V(crash), why the application-consistent checkpoint failed (V(checkpoint)); else V(null).
       type: str
     reference_point:
       description: The new reference point's id (V(reference)); V(null) when the VM failed.

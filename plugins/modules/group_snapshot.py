@@ -40,6 +40,12 @@ options:
       - With O(state=present), per VM, the RCT id the repository recorded for each disk, by file name; as O(since)
         of M(backup.hyperv.change_tracking).
     type: dict
+  crash_consistent_fallback:
+    description:
+      - With O(state=present), a VM whose application-consistent checkpoint fails gets a crash-consistent one
+        (V(true)) or fails (V(false)); as O(crash_consistent_fallback) of M(backup.hyperv.change_tracking).
+    type: bool
+    default: true
   release:
     description:
       - With O(state=absent), per VM, the C(checkpoint), C(keep) and C(drop) to release; as O(release) of

@@ -70,6 +70,15 @@ options:
           - Shown in the C(disks read) column.
         type: dict
         default: {}
+      consistency:
+        description:
+          - How consistent the VM's recovery checkpoint was, V(application) or V(crash) (the guest could not quiesce its
+            applications); shown in the C(consistency) column, with O(backups[].consistency_msg) as its reason.
+        type: str
+        choices: [application, crash]
+      consistency_msg:
+        description: With V(crash), why the application-consistent checkpoint failed.
+        type: str
       failed:
         description: Whether the backup of this VM failed.
         type: bool

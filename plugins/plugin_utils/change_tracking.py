@@ -9,6 +9,9 @@ Words (Hyper-V resilient change tracking, RCT; the WMI classes are cited in the 
   (``ConvertToReferencePoint``); it holds one *RCT id* per disk, an opaque string the host alone understands;
 * the *changed ranges* of a disk since an RCT id are what ``GetVirtualDiskChanges`` answers: ``[offset, length]``
   pairs in bytes, or a *reason* when they cannot be had and the disk must be read in full.
+* a checkpoint's *consistency* is ``application`` (the guest froze its applications through its VSS) or ``crash``
+  (the disks as a power cut would leave them), taken when the guest cannot quiesce and the fallback is allowed
+  (``Msvm_VirtualSystemSnapshotSettingData.ConsistencyLevel`` 1 and 2).
 
 RCT ids are opaque: the collection stores and passes them back, never parses them.
 """
@@ -22,6 +25,9 @@ STATES = ("checkpoint", "reference", "absent")
 # The option each state needs (and the only state-specific one it accepts).
 STATE_OPTIONS = {"checkpoint": "vms", "reference": "checkpoints", "absent": "release"}
 CHECK_MODE_REASON = "check mode"
+# Take a crash-consistent checkpoint when the application-consistent one fails (the guest cannot quiesce), as the
+# products this collection stands in for do by default; the VM's result says which it got.
+CRASH_CONSISTENT_FALLBACK = True
 
 
 class ChangeTrackingError(ValueError):
@@ -36,6 +42,7 @@ def change_tracking_argument_spec() -> dict[str, dict[str, Any]]:
         "since": {"type": "dict"},
         "checkpoints": {"type": "dict"},
         "release": {"type": "dict"},
+        "crash_consistent_fallback": {"type": "bool", "default": CRASH_CONSISTENT_FALLBACK},
     }
 
 
@@ -131,7 +138,10 @@ def _since_of(since: Mapping[str, Any], vm: str) -> dict[str, str]:
 
 def checkpoint_params(args: Mapping[str, Any]) -> dict[str, Any]:
     since = args.get("since") or {}
-    return {"Vms": [{"Name": vm, "Since": _since_of(since, vm)} for vm in args["vms"]]}
+    return {
+        "Vms": [{"Name": vm, "Since": _since_of(since, vm)} for vm in args["vms"]],
+        "CrashConsistentFallback": bool(args.get("crash_consistent_fallback", CRASH_CONSISTENT_FALLBACK)),
+    }
 
 
 def reference_params(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,13 +167,16 @@ def _entries(reply: Mapping[str, Any], asked: Sequence[str], script: str) -> lis
 
 
 def checkpoint_result(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str, Any]:
-    """``{changed, vms: {name: {id, version, checkpoint, failed, msg, disks}}}`` from the checkpoint script."""
+    """``{changed, vms: {name: {id, version, checkpoint, consistency, consistency_msg, failed, msg, disks}}}``
+    from the checkpoint script."""
     result = {}
     for vm, entry in zip(vms, _entries(reply, vms, "change_tracking_checkpoint")):
         result[vm] = {
             "id": entry["Id"],
             "version": entry["Version"],
             "checkpoint": entry["Checkpoint"],
+            "consistency": entry["Consistency"],
+            "consistency_msg": entry["ConsistencyMessage"],
             "failed": bool(entry["Failed"]),
             "msg": entry["Message"],
             "disks": [
@@ -192,6 +205,8 @@ def checkpoint_check_mode(args: Mapping[str, Any]) -> dict[str, Any]:
             "id": None,
             "version": None,
             "checkpoint": None,
+            "consistency": None,
+            "consistency_msg": None,
             "failed": False,
             "msg": None,
             "disks": [_check_mode_disk(name, rct_id) for name, rct_id in _since_of(since, vm).items()],

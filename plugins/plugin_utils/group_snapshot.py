@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import (
+    CRASH_CONSISTENT_FALLBACK,
+    change_tracking_argument_spec,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import check_args as check_tracking_args
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     ShadowCopyError,
@@ -35,6 +39,7 @@ def group_snapshot_argument_spec() -> dict[str, dict[str, Any]]:
         "vms": {"type": "list", "elements": "str"},
         "since": {"type": "dict"},
         "release": {"type": "dict"},
+        "crash_consistent_fallback": change_tracking_argument_spec()["crash_consistent_fallback"],
         **{
             option: shadow[option]
             for option in ("snapshot_set_id", "shadow_copies", "metadata_dir", "expose_root", "vss_wait_timeout")
@@ -48,7 +53,12 @@ GROUP_SNAPSHOT_REQUIRED_IF = [("state", "present", ("vms",))]
 def tracking_args(args: Mapping[str, Any]) -> dict[str, Any]:
     """The ``change_tracking`` options of this state's step (checkpoint for present, release for absent)."""
     if args["state"] == "present":
-        return {"state": "checkpoint", "vms": list(args["vms"]), "since": args.get("since")}
+        return {
+            "state": "checkpoint",
+            "vms": list(args["vms"]),
+            "since": args.get("since"),
+            "crash_consistent_fallback": args.get("crash_consistent_fallback", CRASH_CONSISTENT_FALLBACK),
+        }
     return {"state": "absent", "release": args.get("release") or {}}
 
 

@@ -147,6 +147,14 @@ def _disks_read(incremental: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "—"
 
 
+def _consistency(row: Mapping[str, Any]) -> str:
+    """How consistent the VM's checkpoint was; a crash-consistent one with why the guest could not quiesce."""
+    consistency = row.get("consistency")
+    if consistency == "crash":
+        return "crash" + (f" ({row['consistency_msg']})" if row.get("consistency_msg") else "")
+    return consistency or "—"
+
+
 def _backup_row(row: Mapping[str, Any]) -> str:
     stats = row.get("stats") or {}
     outcome = backup_outcome(row)
@@ -165,6 +173,7 @@ def _backup_row(row: Mapping[str, Any]) -> str:
             _td(row.get("proxy") or "—"),
             *figures,
             _td(_disks_read(row.get("incremental") or {})),
+            _td(_consistency(row)),
             _td(BACKUP_LABELS[outcome], f"backup-{outcome}"),
             _td(detail),
             "</tr>",
@@ -183,6 +192,7 @@ def _backups(backups: Sequence[Mapping[str, Any]]) -> Iterable[str]:
         "dedup ratio",
         "duration",
         "disks read",
+        "consistency",
         "status",
         "restore point or error",
     )

@@ -9,6 +9,12 @@
 #     Msvm_VirtualSystemSnapshotSettingData of ConsistencyLevel 1 (application consistent)
 #     https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-virtualsystemsnapshotservice-createsnapshot
 #     https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-virtualsystemsnapshotsettingdata
+#     Application consistent means the guest froze its applications (its VSS, through the backup integration
+#     service); when that checkpoint fails (a guest without the service, a writer that times out) and
+#     -CrashConsistentFallback is true, a second CreateSnapshot asks ConsistencyLevel 2 (crash consistent: the disks
+#     as a power cut would leave them) and the entry says so (Consistency 'crash', ConsistencyMessage the first
+#     failure), as backup products do; false: the VM fails. The reference point keeps the level it was taken with
+#     (Msvm_VirtualSystemReferencePoint.ConsistencyLevel);
 #     The VM then writes to a new .avhdx per disk; the files the snapshot's Msvm_StorageAllocationSettingData name
 #     (HostResource[0]) are the ones it used before, now frozen: those are the disks to read;
 #   * per frozen disk: its virtual size and format (Msvm_ImageManagementService.GetVirtualHardDiskSettingData, an
@@ -19,11 +25,13 @@
 #     (Msvm_ImageManagementService.GetVirtualDiskChanges; ProcessedByteLength may be less than asked, so the query
 #     goes on from ByteOffset + ProcessedByteLength until the whole disk is covered)
 #     https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-imagemanagementservice-getvirtualdiskchanges
-# Returns @{ vms = [{ Name; Id; Version; Checkpoint; Failed; Message; Disks = [{ Path; Name; Size; Since; Ranges; Reason }] }] },
+# Returns @{ vms = [{ Name; Id; Version; Checkpoint; Consistency; ConsistencyMessage; Failed; Message;
+#                     Disks = [{ Path; Name; Size; Since; Ranges; Reason }] }] },
 # one entry per asked VM in order. A failure of one VM never stops the others; the script throws only on bad input.
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory = $true)][object[]]$Vms
+    [Parameter(Mandatory = $true)][object[]]$Vms,
+    [Parameter(Mandatory = $true)][bool]$CrashConsistentFallback
 )
 
 $ErrorActionPreference = 'Stop'
@@ -34,6 +42,7 @@ $ProgressPreference = 'SilentlyContinue'
 
 $MinimumRctVersion = [version]'6.2'
 $VhdFormats = @{ 2 = 'VHD'; 3 = 'VHDX'; 4 = 'VHDSet' }
+$ConsistencyLevels = [ordered]@{ application = 1; crash = 2 }  # Msvm_VirtualSystemSnapshotSettingData.ConsistencyLevel
 
 function ConvertTo-SinceTable {
     # The RCT ids asked for by disk file name, compared case-blind as Windows compares file names.
@@ -65,9 +74,10 @@ function ConvertTo-EmbeddedInstance {
 
 function New-RecoveryCheckpoint {
     # The recovery snapshot's Msvm_VirtualSystemSettingData; throws with CreateSnapshot's return value meaning.
-    param($Vm)
+    param($Vm, [string]$Consistency)
     $class = Get-CimClass -Namespace $HyperVNamespace -ClassName 'Msvm_VirtualSystemSnapshotSettingData'
-    $settings = New-CimInstance -CimClass $class -ClientOnly -Property @{ ConsistencyLevel = [byte]1; IgnoreNonSnapshottableDisks = $true }
+    $level = [byte]$ConsistencyLevels[$Consistency]
+    $settings = New-CimInstance -CimClass $class -ClientOnly -Property @{ ConsistencyLevel = $level; IgnoreNonSnapshottableDisks = $true }
     $arguments = @{
         AffectedSystem   = $Vm
         SnapshotSettings = (ConvertTo-EmbeddedInstance -Instance $settings)
@@ -151,9 +161,38 @@ function Get-RealizedSetting {
         Select-Object -First 1
 }
 
+function New-ConsistentCheckpoint {
+    # The application-consistent recovery checkpoint, or the crash-consistent one when the guest could not quiesce
+    # and the fallback is allowed; $null when none was taken ($Entry then says why and is failed).
+    param($Vm, $Entry)
+    try {
+        $settings = New-RecoveryCheckpoint -Vm $Vm -Consistency 'application'
+        $Entry.Consistency = 'application'
+        return $settings
+    }
+    catch { $quiesce = $_.Exception.Message }
+    if (-not $CrashConsistentFallback) {
+        $Entry.Failed = $true
+        $Entry.Message = "no application-consistent recovery checkpoint of VM '$($Entry.Name)' (the crash-consistent " +
+            "fallback is off): $quiesce"
+        return $null
+    }
+    try { $settings = New-RecoveryCheckpoint -Vm $Vm -Consistency 'crash' }
+    catch {
+        $Entry.Failed = $true
+        $Entry.Message = "no recovery checkpoint of VM '$($Entry.Name)': application consistent: $quiesce; " +
+            "crash consistent: $($_.Exception.Message)"
+        return $null
+    }
+    $Entry.Consistency = 'crash'
+    $Entry.ConsistencyMessage = "the application-consistent checkpoint failed: $quiesce"
+    return $settings
+}
+
 function Invoke-VmCheckpoint {
     param($Request, $Since)
-    $entry = [ordered]@{ Name = "$($Request.Name)"; Id = $null; Version = $null; Checkpoint = $null; Failed = $false; Message = $null; Disks = @() }
+    $entry = [ordered]@{ Name = "$($Request.Name)"; Id = $null; Version = $null; Checkpoint = $null; Consistency = $null
+        ConsistencyMessage = $null; Failed = $false; Message = $null; Disks = @() }
     $vm = Get-VirtualMachine -Name $entry.Name
     if ($null -eq $vm) {
         $entry.Failed = $true
@@ -166,12 +205,8 @@ function Invoke-VmCheckpoint {
     $tracked = Test-RctVersion -Version $entry.Version
     $reason = "configuration version $($entry.Version) has no resilient change tracking (6.2 or later; Update-VMVersion)"
     if ($tracked) {
-        try { $settings = New-RecoveryCheckpoint -Vm $vm }
-        catch {
-            $entry.Failed = $true
-            $entry.Message = "no recovery checkpoint of VM '$($entry.Name)': $($_.Exception.Message)"
-            return $entry
-        }
+        $settings = New-ConsistentCheckpoint -Vm $vm -Entry $entry
+        if ($null -eq $settings) { return $entry }
         $entry.Checkpoint = "$($settings.InstanceID)"
     }
     try {
@@ -197,8 +232,8 @@ $reply = New-List
 foreach ($request in @($requests)) {
     try { $reply.Add((Invoke-VmCheckpoint -Request $request.Request -Since $request.Since)) }
     catch {
-        $reply.Add([ordered]@{ Name = "$($request.Request.Name)"; Id = $null; Version = $null; Checkpoint = $null; Failed = $true
-                Message = "$($_.Exception.Message)"; Disks = @() })
+        $reply.Add([ordered]@{ Name = "$($request.Request.Name)"; Id = $null; Version = $null; Checkpoint = $null
+                Consistency = $null; ConsistencyMessage = $null; Failed = $true; Message = "$($_.Exception.Message)"; Disks = @() })
     }
 }
 return [ordered]@{ vms = $reply }

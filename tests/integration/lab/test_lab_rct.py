@@ -14,6 +14,9 @@ from lab.estate.loader import load_estate
 from lab.handlers import ScriptFailure
 
 VM1_DISK = "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"
+FROZEN_DISK = "C:\\ClusterStorage\\Volume1\\frozen\\frozen.vhdx"
+OFF_DISK = "C:\\ClusterStorage\\Volume1\\off\\off.vhdx"
+QUIESCE = "Production checkpoints cannot be created for 'frozen'. (Virtual machine ID 1B2C)"
 K = 1024
 ESTATE = {
     "extends": str(ESTATES / "healthy.yml"),
@@ -26,6 +29,8 @@ ESTATE = {
                 {"name": "old", "version": "5.0", "disks": [{"path": "C:\\ClusterStorage\\Volume1\\old\\old.vhdx"}]},
                 {"name": "vhd", "disks": [{"path": "C:\\ClusterStorage\\Volume1\\vhd\\vhd.vhd"}]},
                 {"name": "broken", "checkpoint_error": "CreateSnapshot returned 32768 (Failed)", "disks": []},
+                {"name": "frozen", "quiesce_error": QUIESCE, "disks": [{"path": FROZEN_DISK, "size": "1M"}]},
+                {"name": "off", "state": "Off", "quiesce_error": QUIESCE, "disks": [{"path": OFF_DISK, "size": "1M"}]},
             ],
         }
     ],
@@ -39,8 +44,8 @@ def lab(tmp_path) -> ProvisionedLab:
     return ProvisionedLab(load_estate(path), tmp_path / "lab")
 
 
-def checkpoint(lab: ProvisionedLab, vms: list[dict]) -> list[dict]:
-    return lab.call("hv1", "change_tracking_checkpoint", {"Vms": vms})["vms"]
+def checkpoint(lab: ProvisionedLab, vms: list[dict], fallback: bool = True) -> list[dict]:
+    return lab.call("hv1", "change_tracking_checkpoint", {"Vms": vms, "CrashConsistentFallback": fallback})["vms"]
 
 
 def full_cycle(lab: ProvisionedLab, since: dict | None = None) -> tuple[dict, dict]:
@@ -126,8 +131,25 @@ def test_what_has_no_rct_and_what_fails_alone(lab):
         "VHD disk: resilient change tracking needs VHDX"
     )
     assert replies[3]["Message"] == "CreateSnapshot returned 32768 (Failed)" and replies[3]["Checkpoint"] is None
+    assert [r["Consistency"] for r in replies] == [None, None, "application", None]
     with pytest.raises(ScriptFailure):
         checkpoint(lab, [{"Nom": "vm1"}])
+    with pytest.raises(ScriptFailure, match="CrashConsistentFallback"):  # mandatory, as the script declares it
+        lab.call("hv1", "change_tracking_checkpoint", {"Vms": [{"Name": "vm1"}]})
+
+
+def test_a_guest_that_cannot_quiesce_gets_a_crash_consistent_checkpoint_unless_the_fallback_is_off(lab):
+    refused = checkpoint(lab, [{"Name": "frozen"}, {"Name": "off"}], fallback=False)
+    assert refused[0]["Failed"] is True and refused[0]["Checkpoint"] is None and refused[0]["Consistency"] is None
+    assert refused[0]["Message"] == (
+        "no application-consistent recovery checkpoint of VM 'frozen' (the crash-consistent fallback is off): "
+        + QUIESCE
+    )
+    assert refused[1]["Failed"] is False and refused[1]["Consistency"] == "application"  # off: nothing to quiesce
+    lab.call("hv1", "change_tracking_release", {"Vms": [{"Name": "off", "Checkpoint": refused[1]["Checkpoint"]}]})
+    crash = checkpoint(lab, [{"Name": "frozen"}])[0]
+    assert crash["Failed"] is False and crash["Checkpoint"] and crash["Consistency"] == "crash"
+    assert crash["ConsistencyMessage"] == f"the application-consistent checkpoint failed: {QUIESCE}"
 
 
 def test_release_destroys_an_unconverted_checkpoint_and_the_other_reference_points_once(lab):

@@ -33,6 +33,9 @@ class Vm:
     checkpoints: tuple[str, ...]  # checkpoint names, oldest first: each adds an .avhdx layer to every disk
     denied: tuple[str, ...]  # Windows paths of the VM's files the connecting account may not read
     checkpoint_error: str | None = None  # CreateSnapshot fails with this message (lab.handlers.change_tracking)
+    # The guest cannot quiesce (no backup integration service, a VSS writer that times out): an application-consistent
+    # CreateSnapshot of the running VM fails with this message, a crash-consistent one succeeds.
+    quiesce_error: str | None = None
     # The virtual switch of each network adapter (None: disconnected); None: one adapter on the host's first switch.
     switches: tuple[str | None, ...] | None = None
 
@@ -55,6 +58,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         "checkpoints",
         "denied",
         "checkpoint_error",
+        "quiesce_error",
         "switches",
     }
     check_keys(entry, where, {"name"}, optional)
@@ -80,6 +84,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         checkpoint_error=text(entry["checkpoint_error"], where / "checkpoint_error")
         if "checkpoint_error" in entry
         else None,
+        quiesce_error=text(entry["quiesce_error"], where / "quiesce_error") if "quiesce_error" in entry else None,
         switches=None if "switches" not in entry else switch_names(entry["switches"], where / "switches", True),
     )
 

@@ -14,9 +14,13 @@ What Windows does (Hyper-V WMI v2, https://learn.microsoft.com/windows/win32/hyp
   answers the changed ranges since an RCT id, or fails for an id the host does not know.
 - RCT needs a VHDX disk and configuration version 6.2 or later ("Upgrade virtual machine version in Hyper-V on
   Windows or Windows Server", Update-VMVersion).
+- `Msvm_VirtualSystemSnapshotSettingData.ConsistencyLevel` 1 asks the guest to quiesce its applications (its VSS,
+  through the backup integration service), 2 takes the disks as they are (msvm-virtualsystemsnapshotsettingdata).
+  A running VM's `quiesce_error` makes level 1 fail with that message; the script then asks level 2 when
+  `CrashConsistentFallback` is true. A VM that is not running has nothing to quiesce.
 The lab models one recovery checkpoint per VM at a time. A VM's `checkpoint_error` makes CreateSnapshot fail
-with that message; a host's `rct_drop_ranges` makes GetVirtualDiskChanges leave out every other range (the
-second, fourth, ...): a lying answer for tests of the collection's checks.
+with that message (at either level); a host's `rct_drop_ranges` makes GetVirtualDiskChanges leave out every other
+range (the second, fourth, ...): a lying answer for tests of the collection's checks.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from lab.windows.vmdisk import POINT_IN_TIME, copy_sparse, virtual_size
 
 RCT_VERSION = (6, 2)
 UNKNOWN_ID_ERROR = "GetVirtualDiskChanges returned 32768 (Failed)"
+NO_CONSISTENCY = {"Consistency": None, "ConsistencyMessage": None}  # no checkpoint taken
 
 
 def _local(call: ScriptCall, windows_path: str) -> Path:
@@ -98,9 +103,28 @@ def _disk_changes(call: ScriptCall, state: dict[str, Any], disk: VmDisk, frozen:
     return {**entry, "Ranges": ranges}
 
 
-def _checkpoint_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, since: dict[str, str]) -> dict[str, Any]:
+def _consistency(vm: Vm, fallback: bool) -> dict[str, Any]:
+    """The level the checkpoint gets: application, or crash when the running guest cannot quiesce and the fallback
+    is allowed; else the failure, worded as the script words it."""
+    quiesce = vm.quiesce_error if vm.state.lower() == "running" else None
+    if quiesce is None:
+        return {**NO_CONSISTENCY, "Consistency": "application", "Failed": False, "Message": None}
+    if not fallback:
+        message = (
+            f"no application-consistent recovery checkpoint of VM '{vm.name}' (the crash-consistent fallback is "
+            f"off): {quiesce}"
+        )
+        return {**NO_CONSISTENCY, "Failed": True, "Message": message}
+    failed = f"the application-consistent checkpoint failed: {quiesce}"
+    return {"Consistency": "crash", "ConsistencyMessage": failed, "Failed": False, "Message": None}
+
+
+def _checkpoint_vm(
+    call: ScriptCall, state: dict[str, Any], vm: Vm, since: dict[str, str], fallback: bool
+) -> dict[str, Any]:
     version = f"{vm.configuration_version[0]}.{vm.configuration_version[1]}"
-    reply = {"Name": vm.name, "Id": vm.id.lower(), "Version": version, "Checkpoint": None, "Failed": False}
+    reply = {"Name": vm.name, "Id": vm.id.lower(), "Version": version, "Checkpoint": None, **NO_CONSISTENCY}
+    reply["Failed"] = False
     if vm.configuration_version < RCT_VERSION:
         reason = f"configuration version {version} has no resilient change tracking (6.2 or later; Update-VMVersion)"
         disks = [rct.live_disk(state, vm, disk) for disk in vm.disks]
@@ -110,6 +134,10 @@ def _checkpoint_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, since: dict[
         held = record["checkpoint"] and f"lab: VM '{vm.name}' already has recovery checkpoint "
         message = vm.checkpoint_error or f"{held}{record['checkpoint']['id']} (the lab models one per VM)"
         return {**reply, "Failed": True, "Message": message, "Disks": []}
+    consistency = _consistency(vm, fallback)
+    if consistency["Failed"]:
+        return {**reply, **consistency, "Disks": []}
+    reply.update(consistency)
     frozen = {disk.path.lower(): rct.live_disk(state, vm, disk) for disk in vm.disks}
     layers = {d.path.lower(): _new_layer(call, d, frozen[d.path.lower()]) for d in vm.disks}
     record["checkpoint"] = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "layers": layers}
@@ -143,12 +171,12 @@ def change_tracking_checkpoint(call: ScriptCall) -> dict[str, Any]:
                 replies.append(_failed_checkpoint(call, str(asked["Name"])))
                 continue
             since = {str(name).lower(): str(value) for name, value in (asked.get("Since") or {}).items() if value}
-            replies.append(_checkpoint_vm(call, state, vm, since))
+            replies.append(_checkpoint_vm(call, state, vm, since, bool(call.params["CrashConsistentFallback"])))
     return {"vms": replies}
 
 
 def _failed_checkpoint(call: ScriptCall, name: str) -> dict[str, Any]:
-    reply = {"Name": name, "Id": None, "Version": None, "Checkpoint": None, "Failed": True}
+    reply = {"Name": name, "Id": None, "Version": None, "Checkpoint": None, **NO_CONSISTENCY, "Failed": True}
     return {**reply, "Message": _not_found(call, name), "Disks": []}
 
 

@@ -37,6 +37,8 @@ def vm_entry(name, **fields):
         "Id": None,
         "Version": None,
         "Checkpoint": None,
+        "Consistency": None,
+        "ConsistencyMessage": None,
         "Failed": False,
         "Message": None,
         "Disks": [],
@@ -49,6 +51,7 @@ CHECKPOINTED = vm_entry(
     Id="9f1c2e3d-4b5a-4c6d-8e7f-0a1b2c3d4e5f",
     Version="9.0",
     Checkpoint=CHECKPOINT,
+    Consistency="application",
     Disks=[disk(Since="rct:a:1", Ranges=[[0, 262144], [1048576, 262144]])],
 )
 OLD_VM = vm_entry(
@@ -75,11 +78,13 @@ def test_checkpoint_sends_each_vm_with_its_rct_ids_and_shapes_the_reply(make_act
             {"Name": "web01", "Since": {"web01.vhdx": "rct:a:1"}},  # VM names are case-blind
             {"Name": "old01", "Since": {}},
             {"Name": "nope", "Since": {}},
-        ]
+        ],
+        "CrashConsistentFallback": True,  # the default
     }
     assert result["changed"] is True and not result.get("failed")
     web01 = result["vms"]["web01"]
     assert web01["checkpoint"] == CHECKPOINT and web01["version"] == "9.0" and web01["failed"] is False
+    assert web01["consistency"] == "application" and web01["consistency_msg"] is None
     assert web01["disks"] == [
         {
             "path": FROZEN,
@@ -95,10 +100,21 @@ def test_checkpoint_sends_each_vm_with_its_rct_ids_and_shapes_the_reply(make_act
         "id": None,
         "version": None,
         "checkpoint": None,
+        "consistency": None,
+        "consistency_msg": None,
         "failed": True,
         "msg": "VM 'nope' was not found on HV1",
         "disks": [],
     }
+
+
+def test_a_crash_consistent_checkpoint_says_so_and_the_fallback_can_be_turned_off(make_action):
+    quiesce = "the application-consistent checkpoint failed: Production checkpoints cannot be created for 'web01'."
+    crash = {**CHECKPOINTED, "Consistency": "crash", "ConsistencyMessage": quiesce}
+    result, calls = run(make_action, [reply({"vms": [crash]})], vms=["web01"], crash_consistent_fallback=False)
+    assert calls[0].request()["params"]["CrashConsistentFallback"] is False
+    assert result["vms"]["web01"]["consistency"] == "crash"
+    assert result["vms"]["web01"]["consistency_msg"] == quiesce
 
 
 def test_checkpoint_without_any_checkpoint_created_is_no_change(make_action):

@@ -48,6 +48,8 @@ def checkpointed(name: str, checkpoint: str | None, failed: bool = False) -> dic
         "Id": "9f1c2e3d-4b5a-4c6d-8e7f-0a1b2c3d4e5f",
         "Version": "9.0",
         "Checkpoint": checkpoint,
+        "Consistency": None if failed else "application",
+        "ConsistencyMessage": None,
         "Failed": failed,
         "Message": "the checkpoint was refused" if failed else None,
         "Disks": [] if failed else [disk],

@@ -25,10 +25,13 @@ from ansible_collections.backup.hyperv.plugins.modules import report as report_d
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.evaluate import summarise
 
 UNC_MESSAGE = "PX1 cannot read \\\\fs1.corp.example.com\\VMS"
+QUIESCE = "the application-consistent checkpoint failed: Production checkpoints cannot be created for 'web01'."
 WEB01 = {
     "vm": "hv1/web01",
     "proxy": "px1",
     "restore_point": "20261124T220501.123456Z-3f2a9c1e",
+    "consistency": "crash",
+    "consistency_msg": QUIESCE,
     "stats": {
         "bytes_read": 1 << 30,
         "bytes_stored": 50 << 20,
@@ -180,6 +183,7 @@ def test_chromium_dom_shows_the_cells_an_admin_reads(make_action, tmp_path, pref
         "dedup ratio",
         "duration",
         "disks read",
+        "consistency",
         "status",
         "restore point or error",
     ]
@@ -192,8 +196,9 @@ def test_chromium_dom_shows_the_cells_an_admin_reads(make_action, tmp_path, pref
             "87.5 %",
             "4.2 s",
             "web01.vhdx: changed ranges; web01-data.vhdx: full (no RCT id recorded for this disk in the repository)",
+            f"crash ({QUIESCE})",
             "OK",
             "20261124T220501.123456Z-3f2a9c1e",
         ],
-        ["hv1/files01", "px1", "—", "—", "—", "—", "—", "FAILED", "cannot read \\\\fs1\\vms\\files01"],
+        ["hv1/files01", "px1", "—", "—", "—", "—", "—", "—", "FAILED", "cannot read \\\\fs1\\vms\\files01"],
     ]

@@ -14,12 +14,15 @@ from ansible_collections.backup.hyperv.plugins.filter.backup_job import (
 FOLDER = "C:\\ClusterStorage\\Volume1\\web"
 SHADOW = "C:\\ProgramData\\backup.hyperv\\shadow\\set\\Vol1\\web"
 
+QUIESCE = "the application-consistent checkpoint failed: Production checkpoints cannot be created for 'web'."
 CHECKPOINT = {
     "changed": True,
     "vms": {
         "web": {
             "failed": False,
             "checkpoint": "Microsoft:CP-1",
+            "consistency": "crash",
+            "consistency_msg": QUIESCE,
             "disks": [
                 {
                     "path": f"{FOLDER}\\web.vhdx",
@@ -118,10 +121,17 @@ def test_results_name_each_vm_and_why_it_failed():
         "restore_point": "p1",
         "stats": {"bytes_read": 512},
         "incremental": {"web.vhdx": {"mode": "changed_ranges"}},
+        "consistency": "crash",
+        "consistency_msg": QUIESCE,
     }
     assert records[1]["msg"].startswith("checkpoint: CreateSnapshot returned 32775")
     assert records[2] == {"vm": "hv1/gone", "proxy": "px1", "failed": True, "msg": "shadow copy: failed"}
-    assert "1 VM(s) stored, 2 failed; 1 disk(s) read by RCT changed ranges; read 512 B" in backup_summary(records, 1)
+    assert (
+        "1 VM(s) stored, 2 failed; crash consistent (the guest could not quiesce): hv1/web; "
+        "1 disk(s) read by RCT changed ranges; read 512 B"
+    ) in backup_summary(records, 1)
+    application = {**records[0], "consistency": "application"}
+    assert "1 VM(s) stored, 0 failed; 1 disk(s) read by RCT" in backup_summary([application], 1)
 
 
 def test_in_check_mode_a_vm_nothing_refused_has_not_failed():
@@ -133,5 +143,7 @@ def test_in_check_mode_a_vm_nothing_refused_has_not_failed():
         "restore_point": None,
         "stats": {},
         "incremental": {},
+        "consistency": "crash",
+        "consistency_msg": QUIESCE,
     }
     assert records[1]["failed"] is True  # its checkpoint was refused, check mode or not
