@@ -99,18 +99,24 @@ def ranges_by_source(
     same file name).
 
     A key that names no source is an error: silently reading that disk in full (or not recording its change
-    id) would hide the mistake.
+    id) would hide the mistake. So are two keys naming one source: one of them would be dropped, and the ranges
+    it held never read (a restore point missing changes), or another disk's change id recorded.
     """
     if ranges is None:
         return None
     by_real = {os.path.realpath(source): source for source in sources}
     by_name = {os.path.basename(source): source for source in sources}
-    keyed = {}
+    keyed: Dict[str, Any] = {}
+    named_as: Dict[str, str] = {}
     for key, items in ranges.items():
         source = key if key in sources else by_real.get(os.path.realpath(key)) or by_name.get(key)
         if source is None:
             raise DataMoverError(f"{option} names {key}, which is not one of the sources")
-        keyed[source] = items
+        if source in keyed:
+            raise DataMoverError(
+                f"{option} names source {source} twice (as {named_as[source]} and as {key}): give each disk once"
+            )
+        keyed[source], named_as[source] = items, key
     return keyed
 
 

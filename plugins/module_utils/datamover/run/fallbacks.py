@@ -23,6 +23,14 @@ def size_changed(before: int, now: int) -> str:
     return f"the disk size changed ({before} -> {now} bytes)"
 
 
+def range_past_the_end(offset: int, size: int) -> str:
+    """A range starting at or past the disk's end cannot describe this disk (Windows answers within it)."""
+    return (
+        f"a changed range starts at byte {offset}, past the end of the disk ({size} bytes): the ranges are not "
+        "this disk's"
+    )
+
+
 def chunk_size_changed(before: int, now: int) -> str:
     return f"the chunk size changed ({before} -> {now} bytes)"
 

@@ -229,6 +229,11 @@ def _usable_baseline(
     problem = baseline_problem(base_chunks, chunks.size, chunks.chunk_size, index)
     if problem is not None:
         return None, None, problem
+    # A range that ends past the disk is clipped (a tracking block rounded out over a disk's end); one that starts
+    # there was not asked of this disk (GetVirtualDiskChanges answers within the area asked, this disk's).
+    outside = next((int(offset) for offset, _length in changes.ranges if int(offset) >= chunks.size), None)
+    if outside is not None:
+        return None, None, fallbacks.range_past_the_end(outside, chunks.size)
     return base_chunks, changed_spans(changes.ranges, chunks.size, chunks.chunk_size), None
 
 

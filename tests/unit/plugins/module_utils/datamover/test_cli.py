@@ -78,6 +78,17 @@ def test_changed_ranges_are_keyed_by_the_source_they_name(tmp_path, monkeypatch)
         cli.ranges_by_source({"c.vhdx": []}, sources)
 
 
+@pytest.mark.parametrize("option", ["changed_ranges", "change_ids"])
+def test_two_keys_naming_one_source_are_refused_not_one_dropped(tmp_path, monkeypatch, option):
+    """The last key would win: the other's ranges would never be read (a restore point missing changes), or the
+    wrong change id recorded."""
+    monkeypatch.chdir(tmp_path)
+    sources = [str(tmp_path / "d.vhdx")]
+    for twice in ({sources[0]: [(0, 1)], "d.vhdx": [(5, 1)]}, {"./d.vhdx": [(0, 1)], sources[0]: [(5, 1)]}):
+        with pytest.raises(DataMoverError, match=rf"{option} names source .*d\.vhdx twice .*give each disk once"):
+            cli.ranges_by_source(twice, sources, option)
+
+
 def test_progress_line_shows_percent_rate_and_eta():
     line = cli.ProgressBar.render(done=50 * MiB, total=200 * MiB, elapsed=2.0)
     assert "25.0%" in line and "50.0 MiB/200.0 MiB" in line and "25.0 MiB/s" in line and "ETA 0:06" in line

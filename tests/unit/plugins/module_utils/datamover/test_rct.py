@@ -87,6 +87,29 @@ def test_ranges_since_the_recorded_id_are_used_and_the_new_id_is_recorded(tmp_pa
     assert _restored(tmp_path, repo, "out") == disk24.read_bytes()
 
 
+def test_a_range_that_starts_past_the_disk_gives_a_full_read_one_that_ends_past_it_is_clipped(
+    tmp_path, disk24, fake_disks
+):
+    """Windows answers within the disk asked about: a range starting at its end belongs to another disk (or size),
+    and the ranges around it cannot be trusted to hold every change; a range that only ends past it is a tracking
+    block rounded out over the end."""
+    repo = str(tmp_path / "repo")
+    fake_disks.backup(repo, "vm1", [str(disk24)], change_ids={DISK: "rct:X"})
+    write_at(disk24, 7 * MiB, b"changed" * 100)
+    write_at(disk24, 24 * MiB - 512, b"tail" * 128)
+    size = 24 * MiB
+    outside = {DISK: {"since": "rct:X", "ranges": [[7 * MiB, 700], [size, 4096]]}}
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=outside, change_ids={DISK: "rct:Y"})
+    info = result["incremental"][DISK]
+    assert info["mode"] == "full" and info["fallback_reason"] == fallbacks.range_past_the_end(size, size)
+    assert _restored(tmp_path, repo, "full") == disk24.read_bytes()
+    write_at(disk24, 24 * MiB - 1024, b"end!" * 64)
+    rounded = {DISK: {"since": "rct:Y", "ranges": [[24 * MiB - 1024, 2 * MiB]]}}  # ends 2 MiB past the disk
+    result = fake_disks.backup(repo, "vm1", [str(disk24)], changed_ranges=rounded)
+    assert result["incremental"][DISK]["mode"] == "changed_ranges"
+    assert _restored(tmp_path, repo, "clipped") == disk24.read_bytes()
+
+
 def test_a_baseline_without_a_recorded_id_refuses_ranges_that_name_one(tmp_path, disk24, fake_disks):
     repo = str(tmp_path / "repo")
     point = fake_disks.backup(repo, "vm1", [str(disk24)])["restore_point"]  # no change_ids: null recorded
