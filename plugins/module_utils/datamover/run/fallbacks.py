@@ -23,6 +23,11 @@ def size_changed(before: int, now: int) -> str:
     return f"the disk size changed ({before} -> {now} bytes)"
 
 
+def other_disk(recorded: str, now: str) -> str:
+    """The file at the disk's name is another virtual disk (MS-VHDX VirtualDiskId) than the baseline's."""
+    return f"the virtual disk id changed ({recorded} -> {now}): another disk than the previous restore point's"
+
+
 def range_past_the_end(offset: int, size: int) -> str:
     """A range starting at or past the disk's end cannot describe this disk (Windows answers within it)."""
     return (

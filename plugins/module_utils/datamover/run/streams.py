@@ -114,6 +114,7 @@ class Baseline:
     vm: str
     streams: Dict[str, ChunkList]  # the chunk lists of its disks, by disk name
     change_ids: Dict[str, Optional[str]]  # the RCT id it recorded for each disk (None: none, or an older point)
+    disk_ids: Dict[str, Optional[str]] = field(default_factory=dict)  # each VHDX's virtual disk id it recorded
 
     @classmethod
     def of(cls, point: Optional[dict], chunk_lists: List[ChunkList]) -> Optional[Baseline]:
@@ -121,7 +122,8 @@ class Baseline:
             return None
         disks = point["disks"]
         streams = {disk["name"]: chunk_lists[disk["stream"]] for disk in disks}
-        return cls(point["id"], point["vm"], streams, {disk["name"]: disk.get("change_id") for disk in disks})
+        change_ids = {disk["name"]: disk.get("change_id") for disk in disks}
+        return cls(point["id"], point["vm"], streams, change_ids, {disk["name"]: disk.get("disk_id") for disk in disks})
 
 
 def open_streams(sources: Sequence[str], chunk_size: int, opener: DiskOpener) -> List[Stream]:
@@ -224,6 +226,9 @@ def _usable_baseline(
                 None,
                 fallbacks.other_baseline(baseline.point_id, baseline.vm, stream.name, recorded, changes.since),
             )
+    recorded_id, disk_id = baseline.disk_ids.get(stream.name), stream.disk.disk_id if stream.disk else None
+    if recorded_id and disk_id and recorded_id != disk_id:  # ranges of one disk never describe another
+        return None, None, fallbacks.other_disk(recorded_id, disk_id)
     base_chunks = baseline.streams.get(stream.name)
     chunks = stream.chunks
     problem = baseline_problem(base_chunks, chunks.size, chunks.chunk_size, index)

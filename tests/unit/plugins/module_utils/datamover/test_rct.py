@@ -12,6 +12,7 @@ import json
 import pytest
 import runs
 from datamover_fakes import write_at
+from qemu import convert_to_vhdx, make_raw, raw_of
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover import cli
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
@@ -279,3 +280,24 @@ def test_a_damaged_newest_record_stops_no_backup_the_baseline_is_the_newest_read
     assert result["incremental"][DISK]["mode"] == "changed_ranges"
     assert result["incremental"][DISK]["baseline"] == point_x
     assert _restored(tmp_path, repo, "out") == disk24.read_bytes()
+
+
+def test_ranges_for_a_disk_whose_virtual_disk_id_changed_give_a_full_read(tmp_path):
+    """Another VHDX at the disk's path (same name, same size, a new VirtualDiskId, MS-VHDX 2.6.2.3): ranges, even
+    in the list form that is trusted as given, cannot describe it against the previous restore point's chunks."""
+    repo, raw, disk = str(tmp_path / "repo"), tmp_path / "a.raw", tmp_path / "d.vhdx"
+    make_raw(raw, 8 * MiB, [(0, 2 * MiB, "data")])
+    convert_to_vhdx(raw, disk)
+    first = runs.backup(repo, "vm1", [str(disk)])
+    recorded = first["disks"][0]["disk_id"]
+    disk.unlink()
+    make_raw(raw, 8 * MiB, [(0, 2 * MiB, "data"), (5 * MiB, 4096, "data")])
+    convert_to_vhdx(raw, disk)  # a new file: qemu-img gives it a new virtual disk id
+    result = runs.backup(repo, "vm1", [str(disk)], changed_ranges={"d.vhdx": [[5 * MiB, 4096]]})
+    now = result["disks"][0]["disk_id"]
+    assert recorded and now and recorded != now
+    assert result["incremental"]["d.vhdx"]["mode"] == "full"
+    assert result["incremental"]["d.vhdx"]["fallback_reason"] == fallbacks.other_disk(recorded, now)
+    runs.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["d.raw"]
+    assert (tmp_path / "out" / "d.raw").read_bytes() == raw_of(disk)
