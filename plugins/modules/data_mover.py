@@ -468,6 +468,8 @@ incremental:
   description:
     - For each disk, how it was read (C(mode) V(full) or V(changed_ranges)), the C(baseline) restore point, the
       C(change_id) recorded, and C(fallback_reason), why a disk given changed ranges was read in full.
+    - A file given changed ranges that is no disk the data mover reads by ranges (a legacy C(.vhd), kept as a file)
+      has an entry too, C(mode) V(full) with the reason given for it (or the data mover's own).
     - With changed ranges, C(partial_chunks) counts the chunks read only in their ranges, C(patched_chunks) those
       of them stored as a patch (the pieces read laid over the baseline's chunk, nothing of it read or stored
       again; the others were rebuilt over the baseline's content), and C(partial_fallbacks) (C(chunks), C(offsets),

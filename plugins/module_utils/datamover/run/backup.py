@@ -302,7 +302,8 @@ def point_record(point_id: str, vm: str, streams: List[Stream], stats: Stats) ->
         "disks": disks,
         "files": files,
         "stats": stats.to_dict(),
-        "incremental": {s.name: s.incremental for s in streams if s.is_disk},
+        # a file given changed ranges (a legacy .vhd) says why it was read whole, as a disk does
+        "incremental": {s.name: s.incremental for s in streams if s.is_disk or "fallback_reason" in s.incremental},
     }
 
 

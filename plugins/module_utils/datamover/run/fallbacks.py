@@ -17,6 +17,7 @@ NO_RANGES = "no changed ranges were given for this disk (ranges null)"
 NO_SUCH_DISK = "the previous restore point has no disk of this name"
 AUDITED = "audit: read in full to check the changed ranges against the data (rct_audit)"
 MISSING_CHUNKS = "the previous restore point references chunks missing from the repository"
+NOT_A_DISK = "not a disk the data mover reads by ranges (a legacy .vhd or another file): read whole"
 
 
 def size_changed(before: int, now: int) -> str:

@@ -212,8 +212,10 @@ def _usable_baseline(
     Ranges that say where they start (``since``) must start at the RCT id the baseline recorded for this disk:
     ranges from another reference point could miss a change, and an incremental on a wrong baseline would
     restore a disk that never existed."""
-    if changes is None or not stream.is_disk:
+    if changes is None:
         return None, None, None
+    if not stream.is_disk:  # a legacy .vhd is kept as a file: read whole, and the caller's reason recorded
+        return None, None, changes.reason or fallbacks.NOT_A_DISK
     if changes.ranges is None:
         return None, None, changes.reason or fallbacks.NO_RANGES
     if baseline is None:

@@ -301,3 +301,21 @@ def test_ranges_for_a_disk_whose_virtual_disk_id_changed_give_a_full_read(tmp_pa
     runs.restore(repo, "vm1", str(tmp_path / "out"), format="raw")
     assert [path.name for path in (tmp_path / "out").iterdir()] == ["d.raw"]
     assert (tmp_path / "out" / "d.raw").read_bytes() == raw_of(disk)
+
+
+def test_a_legacy_vhd_given_changed_ranges_is_read_whole_and_says_why(tmp_path):
+    """A .vhd is kept as a file (the reader parses VHDX only): the reason the host gave for it (or the data mover's
+    own) is in the restore point's incremental entry, as for a disk; a file given nothing has no entry."""
+    repo, vhd, config = str(tmp_path / "repo"), tmp_path / "old.vhd", tmp_path / "vm.vmcx"
+    vhd.write_bytes(b"conectix" + bytes(4096))
+    config.write_bytes(b"<configuration/>")
+    given = "VHD disk: resilient change tracking needs VHDX"
+    changes = {"old.vhd": {"since": None, "ranges": None, "reason": given}}
+    result = runs.backup(repo, "vm1", [str(vhd), str(config)], changed_ranges=changes)
+    assert result["incremental"] == {
+        "old.vhd": {"mode": "full", "baseline": None, "change_id": None, "fallback_reason": given}
+    }
+    listed = runs.backup(repo, "vm1", [str(vhd), str(config)], changed_ranges={"old.vhd": [[0, 512]]})
+    assert listed["incremental"]["old.vhd"]["fallback_reason"] == fallbacks.NOT_A_DISK
+    runs.restore(repo, "vm1", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "old.vhd").read_bytes() == vhd.read_bytes()
