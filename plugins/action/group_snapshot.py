@@ -3,7 +3,8 @@
 * ``state: present``: round trip 1 is a batch of the recovery checkpoints with the changed ranges since the
   stored RCT ids (change_tracking_checkpoint.ps1) and the read of the VMs' files and the host's volumes
   (shadow_copy_read.ps1); the controller then checks and plans the set for the VMs whose checkpoint succeeded
-  (R15, unknown VMs, unreadable files); round trip 2 is a batch of the shadow copy set's creation
+  (R15, unknown VMs, unreadable files: such a VM is left out, named in ``refused``, and fails alone; its checkpoint
+  is destroyed by the release); round trip 2 is a batch of the shadow copy set's creation
   (shadow_copy_create.ps1) and, only once it exists, the conversion of the checkpoints into reference points
   (change_tracking_reference.ps1). Result: ``checkpoint``, ``shadow`` and ``reference``, each the result the
   step's own module (``change_tracking``, ``shadow_copy``) returns.
@@ -57,6 +58,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps im
     plan_present,
     planned_result,
     read_params,
+    refusals,
     release_after_read,
     released_by_known_copies,
 )
@@ -101,10 +103,14 @@ class ActionModule(ActionBase):
             result["checkpoint"] = checkpoint_result(_value(replies[0]), vms)
             files = _value(replies[1])
         ready = ready_vms(vms, result["checkpoint"])
-        if not ready:  # every VM failed its checkpoint: nothing to shadow
+        refused = refusals(files, ready)  # R15, a VM gone, unreadable files: that VM fails alone, before the set
+        if refused:
+            result["refused"] = refused
+        ready = [vm for vm in ready if vm not in refused]
+        if not ready:  # every VM failed its checkpoint or was refused: nothing to shadow
             return
-        plan = plan_present(files, ready)  # R15, unknown VMs, unreadable files: refused before anything is created
-        checkpoints = checkpoints_to_convert(result["checkpoint"])
+        plan = plan_present(files, ready)
+        checkpoints = {vm: cp for vm, cp in checkpoints_to_convert(result["checkpoint"]).items() if vm in ready}
         if self._task.check_mode:
             result["shadow"] = planned_result(plan, args)
             return

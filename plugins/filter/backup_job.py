@@ -137,12 +137,19 @@ def backup_release(checkpoint: Any, reference: Any, mover: Any) -> dict[str, dic
 
 
 def _failure(
-    vm: str, described: Mapping[str, Any], outcome: Mapping[str, Any], group_msg: Optional[str], check_mode: bool
+    described: Mapping[str, Any],
+    refusal: Optional[str],
+    outcome: Mapping[str, Any],
+    group_msg: Optional[str],
+    check_mode: bool,
 ) -> Optional[str]:
-    """Why ``vm`` was not stored: its checkpoint entry ``described`` and its data mover ``outcome`` (``{}`` for
-    none) say it first, then the step that stopped the group; ``None`` when it was stored."""
+    """Why a VM was not stored: its checkpoint entry ``described``, the shadow copy's ``refusal`` of it alone and
+    its data mover ``outcome`` (``{}`` for none) say it first, then the step that stopped the group; ``None`` when
+    it was stored."""
     if described.get("failed"):
         return f"checkpoint: {described.get('msg') or 'failed'}"
+    if refusal:
+        return f"shadow copy: {refusal}"
     if outcome.get("failed"):
         return f"data mover: {outcome.get('msg') or 'failed'}"
     if outcome:
@@ -160,15 +167,18 @@ def backup_vm_results(
     mover: Any,
     group_msg: Optional[str] = None,
     check_mode: bool = False,
+    refused: Optional[Mapping[str, str]] = None,
 ) -> list[dict[str, Any]]:
     """One record per VM of the group: its restore point and figures, or why it failed (in check mode, a VM that
-    nothing refused has no restore point and has not failed)."""
+    nothing refused has no restore point and has not failed). ``refused``: group_snapshot's VMs left out of the
+    shadow copy set, each with why."""
     described = step_vms(checkpoint)
     outcomes = _outcomes(mover)
     stored = {vm: outcome for vm, outcome in outcomes.items() if not outcome.get("failed")}
+    refusals = refused if isinstance(refused, Mapping) else {}
     records = []
     for vm in vms:
-        failure = _failure(vm, described.get(vm, {}), outcomes.get(vm, {}), group_msg, check_mode)
+        failure = _failure(described.get(vm, {}), refusals.get(vm), outcomes.get(vm, {}), group_msg, check_mode)
         record: dict[str, Any] = {"vm": f"{host}/{vm}", "proxy": proxy, "failed": failure is not None}
         if failure is None:
             result, taken = stored.get(vm, {}), described.get(vm, {})

@@ -145,7 +145,7 @@ checkpoint:
 shadow:
   description:
     - The set's result, as M(backup.hyperv.shadow_copy) returns it for V(present).
-    - Absent when no VM's checkpoint succeeded.
+    - Absent when no VM's checkpoint succeeded or every VM was refused (RV(refused)).
   returned: with O(state=present), once the set was created
   type: dict
   contains:
@@ -165,6 +165,15 @@ shadow:
     metadata:
       description: The set's metadata (base64), for the import on the proxy.
       type: str
+refused:
+  description:
+    - With O(state=present), the VMs left out of the shadow copy set, each with why (a VM the host no longer has,
+      moved since the plan; VHD Set disks, R15; files the account cannot read; a differencing chain across
+      volumes). Each fails alone (its checkpoint, taken already, is destroyed by the release); the others are
+      shadowed.
+  returned: when a VM was left out
+  type: dict
+  sample: {vm7: "no VM named vm7 on this host (Get-VM)"}
 reference:
   description: The conversion's result, as M(backup.hyperv.change_tracking) returns it for V(reference).
   returned: with O(state=present), when checkpoints were converted

@@ -28,7 +28,13 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     release_plan,
     set_folder,
 )
-from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import file_bases, is_share, set_kind
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import (
+    MixedStorageError,
+    file_bases,
+    is_share,
+    set_kind,
+)
+from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
 RELEASE_COUNTS = ("unexposed", "deleted", "removed_files", "removed_directories")  # the release script's reply
 
@@ -60,6 +66,19 @@ def plan_present(reply: Mapping[str, Any], wanted: Sequence[str]) -> PresentPlan
     volumes, vms = plan_volumes(reply)
     transportable = set_kind(volumes) == "transportable"  # shares and local volumes never share a set
     return PresentPlan(volumes, vms, aliases(volumes), transportable)
+
+
+def refusals(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str, str]:
+    """Per VM of ``vms`` that no set can hold, why: the refusal ``plan_present`` raises for that VM alone (a VM the
+    host no longer has, moved since the plan; VHD Set disks; unreadable files; a chain across volumes; files on
+    both a share and a volume). A volume group leaves such a VM out and shadows the others (it fails alone)."""
+    refused = {}
+    for vm in vms:
+        try:
+            plan_present(reply, [vm])
+        except (ShadowCopyError, MixedStorageError, WindowsPathError) as exc:
+            refused[vm] = str(exc)
+    return refused
 
 
 def create_params(plan: PresentPlan, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -124,9 +124,28 @@ def test_no_vm_checkpointed_creates_nothing(make_action):
 def test_r15_is_refused_after_the_checkpoints_and_they_stay_in_the_result_for_the_release(make_action):
     read = {**READ, "vms": [read_vm("web01", VOLUME1, "vhds")]}
     result, calls = run(make_action, [batch({"vms": [checkpointed("web01", WEB_CHECKPOINT)]}, read)], vms=["web01"])
-    assert len(calls) == 1 and result["failed"] is True and "R15" in result["msg"]
+    assert len(calls) == 1 and not result.get("failed") and "R15" in result["refused"]["web01"]
     assert result["checkpoint"]["vms"]["web01"]["checkpoint"] == WEB_CHECKPOINT
     assert "shadow" not in result
+
+
+@pytest.mark.parametrize(
+    ("sql01", "reason"),
+    [
+        ({**read_vm("sql01", VOLUME2), "Unreadable": [{"Path": "x.vmrs", "Reason": "denied"}]}, "cannot be read"),
+        (None, "no VM named sql01 on this host"),  # moved to another node since the plan
+    ],
+)
+def test_a_vm_the_set_cannot_hold_fails_alone_and_the_others_are_shadowed_and_converted(make_action, sql01, reason):
+    read = {**READ, "vms": [read_vm("web01", VOLUME1)] + ([sql01] if sql01 else [])}
+    replies = [batch(CHECKPOINTS, read), batch(CREATED, referenced("web01"))]
+    result, calls = run(make_action, replies, vms=["web01", "sql01"])
+    assert not result.get("failed") and list(result["refused"]) == ["sql01"] and reason in result["refused"]["sql01"]
+    create, reference = calls[1].request()["requests"]
+    assert create["params"]["Volumes"] == [{"Path": VOLUME1, "Alias": "Vol1"}]  # sql01's volume is not shadowed
+    assert reference["params"]["Checkpoints"] == [{"Vm": "web01", "Checkpoint": WEB_CHECKPOINT}]
+    assert list(result["shadow"]["vm_files"]) == ["web01"]
+    assert result["checkpoint"]["vms"]["sql01"]["checkpoint"] == SQL_CHECKPOINT  # the release destroys it
 
 
 def test_a_failed_create_converts_nothing_and_keeps_the_checkpoints(make_action):

@@ -147,3 +147,13 @@ def test_in_check_mode_a_vm_nothing_refused_has_not_failed():
         "consistency_msg": QUIESCE,
     }
     assert records[1]["failed"] is True  # its checkpoint was refused, check mode or not
+
+
+def test_a_vm_the_shadow_copy_left_out_fails_with_its_reason_and_the_others_are_stored():
+    refused = {"db": "files the VMs need cannot be read on their host, nothing was created: db: x.vmrs (denied)."}
+    checkpoint = {"vms": {"web": CHECKPOINT["vms"]["web"], "db": {"failed": False, "checkpoint": "Microsoft:CP-2"}}}
+    mover = {"results": [{"vm": "web", "failed": False, "restore_point": "p1"}]}
+    records = backup_vm_results(["web", "db"], "hv1", "px1", checkpoint, mover, "a later step failed", False, refused)
+    assert [r["failed"] for r in records] == [False, True]
+    assert records[1]["msg"] == f"shadow copy: {refused['db']}"  # its own reason, not the group's
+    assert backup_release(checkpoint, {}, mover)["db"] == {"checkpoint": "Microsoft:CP-2", "keep": None, "drop": None}

@@ -1,7 +1,8 @@
-"""`playbooks/backup.yml` with a guest that cannot quiesce (tests/lab/estates/guest-cannot-quiesce.yml): vm1's
-application-consistent recovery checkpoint fails, so the job takes a crash-consistent one and says so in the
-summary line and the HTML report; with `backup_crash_consistent_fallback: false` vm1 fails alone, naming why, and
-keeps no checkpoint on its host, while vm2 and vm3 are stored."""
+"""`playbooks/backup.yml` with VMs that fail in their own ways inside one volume group
+(tests/lab/estates/group-vm-faults.yml): vm1's guest cannot quiesce, so the job takes a crash-consistent checkpoint
+and says so in the summary line and the HTML report (with `backup_crash_consistent_fallback: false` vm1 fails
+alone, naming why, and keeps no checkpoint on its host); vm4's runtime state file cannot be read, so the shadow copy
+set leaves vm4 out and vm1, in the same group, is still stored."""
 
 from __future__ import annotations
 
@@ -19,14 +20,18 @@ from lab.windows.hoststate import HostState
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BACKUP = REPO_ROOT / "playbooks" / "backup.yml"
 OFFHOST_PROXY = REPO_ROOT / "playbooks" / "offhost_proxy.yml"
-COMMON = {"backup_repository": "C:\\Backup\\consistency", "backup_passphrase": "Lab-Vault-Passphrase-consistency"}
+COMMON = {
+    "backup_repository": "C:\\Backup\\faults",
+    "backup_passphrase": "Lab-Vault-Passphrase-faults",
+    "backup_vms": ["vm1", "vm2", "vm3"],  # vm4 has its own test
+}
 QUIESCE = "Production checkpoints cannot be created for 'vm1'."
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    work = tmp_path_factory.mktemp("backup-consistency")
-    with staged_lab(ESTATES / "guest-cannot-quiesce.yml", work / "lab") as lab:
+    work = tmp_path_factory.mktemp("backup-group-faults")
+    with staged_lab(ESTATES / "group-vm-faults.yml", work / "lab") as lab:
         rc, output = playbook(lab, work, OFFHOST_PROXY, {})
         assert rc == 0, output[-3000:]
         yield lab
@@ -62,3 +67,19 @@ def test_without_the_fallback_the_guest_that_cannot_quiesce_fails_alone(deployed
     assert {vm: after[vm] - before.get(vm, 0) for vm in after} == {"vm1": 0, "vm2": 1, "vm3": 1}
     held = HostState(deployed.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"]
     assert held and all(not record["checkpoint"] for record in held.values()), held  # none left on the host
+
+
+def test_a_vm_whose_files_cannot_be_read_fails_alone_and_its_group_is_stored(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    before = restore_points(deployed, tmp_path)
+    rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_vms": ["vm1", "vm4"]})
+    assert rc != 0, output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    failed = "Backup failed on px1 for: hv1/vm4: shadow copy: files the VMs need cannot be read on their host"
+    assert failed in last_failure and "7C2B9E41-5D3A-4F6E-8B1C-2A9D0E3F4B5C.vmrs" in last_failure, last_failure
+    assert "configuration files. px1: 1 VM(s) stored, 1 failed" in last_failure, last_failure  # vm1 is not named
+    after = restore_points(deployed, tmp_path)
+    assert {vm: after.get(vm, 0) - before.get(vm, 0) for vm in ("vm1", "vm4")} == {"vm1": 1, "vm4": 0}
+    held = HostState(deployed.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"]
+    assert all(not record["checkpoint"] for record in held.values()), held  # vm4's checkpoint was destroyed
