@@ -132,9 +132,13 @@ def open_streams(sources: Sequence[str], chunk_size: int, opener: DiskOpener) ->
     try:
         for path in sources:
             streams.append(_open_stream(path, os.path.basename(path.rstrip("/\\")) or path, chunk_size, opener))
-            if any(s.name == streams[-1].name for s in streams[:-1]):
-                name = streams[-1].name
-                raise DataMoverError(f"two sources share the file name {name!r}; restore points name files by it")
+            same = [s.path for s in streams[:-1] if s.name == streams[-1].name]
+            if same:
+                raise DataMoverError(
+                    f"two sources share the file name {streams[-1].name!r} ({same[0]}, {path}); a restore point names "
+                    "a VM's files by their names, so each disk needs its own: rename one (with the VM off, rename "
+                    "the file and attach it again with Set-VMHardDiskDrive -Path)"
+                )
     except BaseException:
         close_streams(streams)
         raise

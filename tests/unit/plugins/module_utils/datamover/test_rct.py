@@ -319,3 +319,21 @@ def test_a_legacy_vhd_given_changed_ranges_is_read_whole_and_says_why(tmp_path):
     assert listed["incremental"]["old.vhd"]["fallback_reason"] == fallbacks.NOT_A_DISK
     runs.restore(repo, "vm1", str(tmp_path / "out"))
     assert (tmp_path / "out" / "old.vhd").read_bytes() == vhd.read_bytes()
+
+
+def test_two_disks_of_one_file_name_are_refused_naming_both_and_what_to_do(tmp_path):
+    """Hyper-V lets a VM have two disks of one name in two folders (its default "New Virtual Hard Disk.vhdx"); a
+    restore point names files by name, so the VM is refused before anything is written, saying how to fix it."""
+    first, second = (
+        tmp_path / "Volume1" / "New Virtual Hard Disk.vhdx",
+        tmp_path / "Volume2" / "New Virtual Hard Disk.vhdx",
+    )
+    for disk in (first, second):
+        disk.parent.mkdir()
+        make_raw(tmp_path / "x.raw", 4 * MiB, [(0, MiB, "data")])
+        convert_to_vhdx(tmp_path / "x.raw", disk)
+    shared = r"two sources share the file name 'New Virtual Hard Disk\.vhdx'"
+    with pytest.raises(DataMoverError, match=shared) as refused:
+        runs.backup(str(tmp_path / "repo"), "vm7", [str(first), str(second)])
+    assert str(first) in str(refused.value) and str(second) in str(refused.value)
+    assert "Set-VMHardDiskDrive -Path" in str(refused.value) and not (tmp_path / "repo").exists()
