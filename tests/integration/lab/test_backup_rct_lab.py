@@ -170,3 +170,42 @@ def test_an_audited_run_catches_a_host_that_under_reports_changes(lying: Running
         ["qemu-img", "compare", "-q", str(audited), str(restore_latest(lying, tmp_path, "vm1", "b"))]
     )
     assert compare.returncode == 0, "the audited restore point must hold the disk as it was"
+
+
+@pytest.fixture(scope="module")
+def busy_guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    """healthy.yml with vm1 writing 192 KiB into its checkpoint's layer during each backup."""
+    work = tmp_path_factory.mktemp("backup-rct-busy")
+    with staged_lab(ESTATES / "rct-guest-writes.yml", work / "lab") as lab:
+        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
+        assert rc == 0, output[-3000:]
+        yield lab
+
+
+def test_what_the_guest_writes_during_a_backup_is_in_the_next_incremental(
+    busy_guest: RunningLab, tmp_path: Path
+) -> None:
+    """Each restore point holds the disk as its checkpoint froze it; what the guest wrote meanwhile (merged into the
+    disk after the shadow copy) is after the point's RCT id, so the next run's ranges hold it. An id taken after
+    the merge would leave those writes out of every later restore point."""
+    frozen = []
+    for day in range(3):
+        frozen.append(keep_copies(busy_guest, tmp_path / f"day{day}")["vm1.vhdx"])  # what the checkpoint freezes
+        backup(busy_guest, tmp_path)
+    after = keep_copies(busy_guest, tmp_path / "after")["vm1.vhdx"]
+    assert subprocess.run(["qemu-img", "compare", "-q", str(frozen[-1]), str(after)]).returncode == 1  # merged
+
+    points = restore_points(busy_guest, tmp_path)["vm1"]
+    assert [p["incremental"]["vm1.vhdx"]["mode"] for p in points] == ["full", "changed_ranges", "changed_ranges"]
+    secrets = {key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}
+    jobs = [
+        {"vm": "vm1", "restore_point": p["id"], "destination": f"C:\\Restore\\busy-{n}"} for n, p in enumerate(points)
+    ]
+    for job in jobs:
+        arguments = json.dumps({"operation": "restore", "jobs": [job], **secrets})
+        restored = ansible_adhoc(busy_guest, tmp_path, "px1", "-m", "backup.hyperv.data_mover", "-a", arguments)
+        assert restored["px1"].get("results") and not restored["px1"].get("failed_vms"), restored
+    for day, copy in enumerate(frozen):
+        restored_file = busy_guest.host_file("px1", "C", "Restore", f"busy-{day}", "vm1.vhdx")
+        compare = subprocess.run(["qemu-img", "compare", "-q", str(copy), str(restored_file)])
+        assert compare.returncode == 0, f"day {day}: the restore point is not the disk its checkpoint froze"

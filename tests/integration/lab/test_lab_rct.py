@@ -16,6 +16,7 @@ from lab.handlers import ScriptFailure
 VM1_DISK = "C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"
 FROZEN_DISK = "C:\\ClusterStorage\\Volume1\\frozen\\frozen.vhdx"
 OFF_DISK = "C:\\ClusterStorage\\Volume1\\off\\off.vhdx"
+BUSY_DISK = "C:\\ClusterStorage\\Volume1\\busy\\busy.vhdx"
 QUIESCE = "Production checkpoints cannot be created for 'frozen'. (Virtual machine ID 1B2C)"
 K = 1024
 ESTATE = {
@@ -31,6 +32,7 @@ ESTATE = {
                 {"name": "broken", "checkpoint_error": "CreateSnapshot returned 32768 (Failed)", "disks": []},
                 {"name": "frozen", "quiesce_error": QUIESCE, "disks": [{"path": FROZEN_DISK, "size": "1M"}]},
                 {"name": "off", "state": "Off", "quiesce_error": QUIESCE, "disks": [{"path": OFF_DISK, "size": "1M"}]},
+                {"name": "busy", "writes_while_checkpointed": "64K", "disks": [{"path": BUSY_DISK, "size": "1M"}]},
             ],
         }
     ],
@@ -180,3 +182,21 @@ def test_a_lying_host_leaves_out_every_other_range(tmp_path):
     write(lab, [(0, 4 * K), (1 << 20, 4 * K), (2 << 20, 4 * K)])
     made, _ = full_cycle(lab, {"vm1.vhdx": first["Disks"][0]["ChangeId"]})
     assert made["Disks"][0]["Ranges"] == [[0, 64 * K], [2 << 20, 64 * K]]  # [1M, +64K) left out
+
+
+def test_what_the_guest_writes_while_its_checkpoint_is_held_is_merged_after_and_tracked_after_the_id(lab):
+    """The reference point's RCT id is the frozen state's: the guest's writes into the checkpoint's layer reach the
+    disk when the layer is merged, and the next changes since that id hold them (else an incremental would miss
+    them for ever)."""
+    disk = lab.host_file("hv1", BUSY_DISK)
+    first = checkpoint(lab, [{"Name": "busy"}])[0]
+    frozen = disk.read_bytes()
+    reference = lab.call(
+        "hv1", "change_tracking_reference", {"Checkpoints": [{"Vm": "busy", "Checkpoint": first["Checkpoint"]}]}
+    )["vms"][0]
+    assert disk.read_bytes() != frozen  # merged at the conversion
+    since = {"busy.vhdx": reference["Disks"][0]["ChangeId"]}
+    second = checkpoint(lab, [{"Name": "busy", "Since": since}])[0]
+    ranges = second["Disks"][0]["Ranges"]
+    assert ranges and sum(length for _offset, length in ranges) in (64 * K, 128 * K)  # one 64K write, block-rounded
+    lab.call("hv1", "change_tracking_release", {"Vms": [{"Name": "busy", "Checkpoint": second["Checkpoint"]}]})

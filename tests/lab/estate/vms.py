@@ -36,6 +36,9 @@ class Vm:
     # The guest cannot quiesce (no backup integration service, a VSS writer that times out): an application-consistent
     # CreateSnapshot of the running VM fails with this message, a crash-consistent one succeeds.
     quiesce_error: str | None = None
+    # The running guest goes on writing while its recovery checkpoint is held: that many random bytes per disk,
+    # into the checkpoint's layer (lab.handlers.change_tracking), merged into the disk when the checkpoint goes.
+    writes_while_checkpointed: int = 0
     # The virtual switch of each network adapter (None: disconnected); None: one adapter on the host's first switch.
     switches: tuple[str | None, ...] | None = None
 
@@ -59,6 +62,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         "denied",
         "checkpoint_error",
         "quiesce_error",
+        "writes_while_checkpointed",
         "switches",
     }
     check_keys(entry, where, {"name"}, optional)
@@ -85,6 +89,9 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         if "checkpoint_error" in entry
         else None,
         quiesce_error=text(entry["quiesce_error"], where / "quiesce_error") if "quiesce_error" in entry else None,
+        writes_while_checkpointed=size(entry["writes_while_checkpointed"], where / "writes_while_checkpointed")
+        if "writes_while_checkpointed" in entry
+        else 0,
         switches=None if "switches" not in entry else switch_names(entry["switches"], where / "switches", True),
     )
 

@@ -18,6 +18,12 @@ What Windows does (Hyper-V WMI v2, https://learn.microsoft.com/windows/win32/hyp
   through the backup integration service), 2 takes the disks as they are (msvm-virtualsystemsnapshotsettingdata).
   A running VM's `quiesce_error` makes level 1 fail with that message; the script then asks level 2 when
   `CrashConsistentFallback` is true. A VM that is not running has nothing to quiesce.
+- The RCT id a reference point holds for a disk is the disk's at the checkpoint: the state the frozen file holds.
+  What the guest writes while the checkpoint is held goes into its layer and is tracked after that id; the
+  conversion (or DestroySnapshot) merges the layer into the disk. The lab's layers stay empty, so a VM's
+  `writes_while_checkpointed` makes the guest write that many random bytes per base VHDX right after the
+  checkpoint: tracked at once, kept pending, and written into the disk when the checkpoint goes (so the next
+  run's changes since the reference point hold them, and a shadow copy taken meanwhile does not).
 The lab models one recovery checkpoint per VM at a time. A VM's `checkpoint_error` makes CreateSnapshot fail
 with that message (at either level); a host's `rct_drop_ranges` makes GetVirtualDiskChanges leave out every other
 range (the second, fourth, ...): a lying answer for tests of the collection's checks.
@@ -25,6 +31,7 @@ range (the second, fourth, ...): a lying answer for tests of the collection's ch
 
 from __future__ import annotations
 
+import random
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,7 +42,7 @@ from lab.windows import rct
 from lab.windows.hoststate import HostState, count
 from lab.windows.provision import make_layer
 from lab.windows.storage import local_path, vhd_format
-from lab.windows.vmdisk import POINT_IN_TIME, copy_sparse, virtual_size
+from lab.windows.vmdisk import POINT_IN_TIME, copy_sparse, virtual_size, write_random
 
 RCT_VERSION = (6, 2)
 UNKNOWN_ID_ERROR = "GetVirtualDiskChanges returned 32768 (Failed)"
@@ -140,13 +147,43 @@ def _checkpoint_vm(
     reply.update(consistency)
     frozen = {disk.path.lower(): rct.live_disk(state, vm, disk) for disk in vm.disks}
     layers = {d.path.lower(): _new_layer(call, d, frozen[d.path.lower()]) for d in vm.disks}
-    record["checkpoint"] = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "layers": layers}
+    ids = {disk.path.lower(): rct.current_id(rct.disk_record(state, disk)) for disk in vm.disks}  # the frozen state
+    record["checkpoint"] = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "layers": layers, "ids": ids}
     count(call.state_dir, "checkpoints")
     disks = []
     for disk in vm.disks:
         path = frozen[disk.path.lower()]
         disks.append(_disk_changes(call, state, disk, path, since.get(_file_name(path).lower())))
+    _guest_writes(call, state, vm, frozen, record["checkpoint"])
     return {**reply, "Checkpoint": record["checkpoint"]["id"], "Message": None, "Disks": disks}
+
+
+def _guest_writes(call: ScriptCall, state: dict[str, Any], vm: Vm, frozen: dict[str, str], held: dict) -> None:
+    """The running guest's writes into its checkpoint's layers (`writes_while_checkpointed` bytes per base VHDX, at
+    a place drawn from the checkpoint's id): tracked now, after the checkpoint's RCT ids; kept pending until the
+    layer is merged (`_merge_guest_writes`)."""
+    if not vm.writes_while_checkpointed or vm.state.lower() != "running":
+        return
+    draw = random.Random(held["id"])
+    for disk in vm.disks:
+        path = frozen[disk.path.lower()]
+        if path.lower() != disk.path.lower() or disk.parent or vhd_format(_local(call, path), path) != "VHDX":
+            continue  # qemu-io writes base VHDX files only
+        size = virtual_size(_local(call, path))
+        length = min(vm.writes_while_checkpointed, size)
+        offset = draw.randrange(0, size - length + 1) // 512 * 512
+        rct.record_write(state, disk, [(offset, length)])
+        held.setdefault("pending", []).append(
+            {"path": path, "ranges": [[offset, length]], "seed": f"{held['id']}{path}"}
+        )
+
+
+def _merge_guest_writes(call: ScriptCall, held: dict[str, Any]) -> None:
+    """ConvertToReferencePoint or DestroySnapshot merges the layer: the guest's writes reach the disk (a new file
+    for it, so that a shadow copy of the volume keeps the frozen state)."""
+    with POINT_IN_TIME:
+        for write in held.get("pending", []):
+            write_random(_local(call, write["path"]), [(o, n) for o, n in write["ranges"]], write["seed"])
 
 
 def _unchanged(call: ScriptCall, path: str, since: dict[str, str], reason: str) -> dict[str, Any]:
@@ -193,12 +230,13 @@ def _reference_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, checkpoint_id
         message = f"checkpoint {checkpoint_id} of VM '{vm.name}' is gone or is not a recovery checkpoint"
         return {"Name": vm.name, "ReferencePoint": None, "Failed": True, "Message": message, "Disks": []}
     _remove_layers(call, held)  # ConvertToReferencePoint merges the snapshot: its layers go
+    _merge_guest_writes(call, held)
     record["checkpoint"] = None
     disks, ids = [], {}
     for disk in vm.disks:
         path = rct.live_disk(state, vm, disk)
         vhdx = vhd_format(_local(call, path), path) == "VHDX"
-        ids[disk.path.lower()] = rct.current_id(rct.disk_record(state, disk)) if vhdx else None
+        ids[disk.path.lower()] = held["ids"][disk.path.lower()] if vhdx else None  # the checkpoint's, not now's
         disks.append({"Path": path, "Name": _file_name(path), "ChangeId": ids[disk.path.lower()]})
     point = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "disks": ids}
     record["reference_points"].append(point)
@@ -233,6 +271,7 @@ def _release_vm(call: ScriptCall, state: dict[str, Any], vm: Vm, asked: dict[str
     wanted = str(asked.get("Checkpoint") or "").lower()
     if wanted and record["checkpoint"] and record["checkpoint"]["id"].lower() == wanted:
         _remove_layers(call, record["checkpoint"])  # DestroySnapshot of an unconverted recovery checkpoint
+        _merge_guest_writes(call, record["checkpoint"])
         checkpoints.append(record["checkpoint"]["id"])
         record["checkpoint"] = None
     keep, drop = str(asked.get("Keep") or "").lower(), str(asked.get("Drop") or "").lower()
