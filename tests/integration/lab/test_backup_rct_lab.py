@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 from lab.estate.loader import load_estate
+from lab.windows.hoststate import HostState
 from lab.windows.storage import local_path
 from lab_testkit import ESTATES, RunningLab, ansible_adhoc, run_lab
 from test_site_lab import playbook, staged_lab
+
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock import RepositoryLock
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BACKUP = REPO_ROOT / "playbooks" / "backup.yml"
@@ -209,3 +212,30 @@ def test_what_the_guest_writes_during_a_backup_is_in_the_next_incremental(
         restored_file = busy_guest.host_file("px1", "C", "Restore", f"busy-{day}", "vm1.vhdx")
         compare = subprocess.run(["qemu-img", "compare", "-q", str(copy), str(restored_file)])
         assert compare.returncode == 0, f"day {day}: the restore point is not the disk its checkpoint froze"
+
+
+def test_a_day_whose_backup_failed_is_in_the_next_incremental(deployed: RunningLab, tmp_path: Path) -> None:
+    """Day 2's data mover cannot store vm1 (another proxy holds the repository's lock past lock_timeout) after its
+    new reference point was made: the release drops that point and keeps the one the repository's latest restore
+    point recorded, so day 3 reads by ranges since day 1 and its restore point holds day 2's writes too."""
+    backup(deployed, tmp_path)
+    before = len(restore_points(deployed, tmp_path)["vm1"])
+    lab_json(deployed, "write", "hv1", "vm1", "--ranges", "128K:64K,3M:100K")  # day 2's writes
+    locks = deployed.host_file("px1", "C", "Backup", "rct", "locks")
+    with RepositoryLock(str(locks), exclusive=True, host="px9", operation="prune"):
+        rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_lock_timeout": 1})
+    assert rc != 0 and "hv1/vm1" in output[output.rindex("fatal: ") :], output[-3000:]
+    assert len(restore_points(deployed, tmp_path)["vm1"]) == before
+    vm1 = load_estate(ESTATES / "healthy.yml").model.host("hv1").vms[0]
+    held = HostState(deployed.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"][vm1.id.lower()]
+    assert len(held["reference_points"]) == 1 and not held["checkpoint"]  # day 1's, which the repository knows
+
+    lab_json(deployed, "write", "hv1", "vm1", "--ranges", "2M:4K")  # day 3's writes
+    expected = keep_copies(deployed, tmp_path / "day3")["vm1.vhdx"]
+    backup(deployed, tmp_path)
+    newest = restore_points(deployed, tmp_path)["vm1"][-1]
+    assert newest["incremental"]["vm1.vhdx"]["mode"] == "changed_ranges", newest["incremental"]
+    compare = subprocess.run(
+        ["qemu-img", "compare", "-q", str(expected), str(restore_latest(deployed, tmp_path, "vm1", "d3"))]
+    )
+    assert compare.returncode == 0, "day 3's restore point must hold day 2's writes, whose backup failed"

@@ -61,7 +61,7 @@ def with_script_dir(context: HostContext, directory: Path) -> HostContext:
 
 
 # A value each type of mandatory parameter binds ("0" * 32 also matches the data mover's job id pattern).
-SAMPLES = {"string": "0" * 32, "string[]": ["x"], "object[]": [{}], "int": 0}
+SAMPLES = {"string": "0" * 32, "string[]": ["x"], "object[]": [{}], "int": 0, "bool": False}
 
 
 def mandatory_params(name: str) -> dict[str, object]:
