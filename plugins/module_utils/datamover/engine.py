@@ -37,7 +37,12 @@ __all__ = ["Session", "Stats", "baselines", "init_repository", "list_restore_poi
 def init_repository(access: RepositoryAccess, new: NewRepository = AS_CONFIGURED) -> dict:
     """Create an empty repository at ``access.path`` as ``new`` says."""
     config = init_layout(
-        access.path, passphrase=access.passphrase, encryption=new.cipher, hash_algorithm=new.hash, kdf=new.kdf
+        access.path,
+        passphrase=access.passphrase,
+        encryption=new.cipher,
+        hash_algorithm=new.hash,
+        kdf=new.kdf,
+        lock_timeout=access.lock_timeout,
     )
     return {"changed": True, "repository": access.path, "config": config}
 

@@ -15,6 +15,10 @@ class RepositoryError(DataMoverError):
     """The repository is missing, malformed or cannot be written."""
 
 
+class RepositoryExistsError(RepositoryError):
+    """A repository was to be created where one exists (made meanwhile by another writer, or asked twice)."""
+
+
 class FormatVersionError(RepositoryError):
     """The repository was written by a newer (or unknown) format version."""
 

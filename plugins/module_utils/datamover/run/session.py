@@ -23,7 +23,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
+    DataMoverError,
+    RepositoryExistsError,
+)
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.source import DiskOpener
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run import backup as _backup
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
@@ -148,7 +151,12 @@ class Session:
             if not self._init:
                 raise DataMoverError(f"no repository at {self.path} and init is false")
             new = {"encryption": self._new.cipher, "hash_algorithm": self._new.hash, "kdf": self._new.kdf}
-            _config, master = create_layout(self.path, passphrase=self._passphrase, **new)
+            try:
+                _config, master = create_layout(
+                    self.path, passphrase=self._passphrase, lock_timeout=self._lock_timeout, **new
+                )
+            except RepositoryExistsError:  # another writer made it meanwhile: back up into it, as it is
+                master = None
             self._attach(Repository(self.path, self._passphrase, master=master))
         return self.repo
 

@@ -27,6 +27,7 @@ no fencing, so a freeze longer than the lease that falls exactly between them is
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import threading
@@ -40,6 +41,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock_files import (
     LOCAL_FILES,
     LockFiles,
+    is_errno,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock_holder import (
     STALE_AFTER,
@@ -123,17 +125,33 @@ class RepositoryLock:
             time.sleep(LOCK_POLL_INTERVAL)
 
     def ensure_held(self) -> None:
-        """Raise ``LockLostError`` unless this process still holds its lock; call it before each durable write."""
+        """Raise ``LockLostError`` unless this process still holds its lock; call it before each durable write.
+
+        Besides the lease, the lock file itself is read: one removed (``unlock --force``, or by hand) or taken by
+        another run stops this one at its next durable step, not at its next refresh up to a minute later, when
+        the other run may already be pruning what this one is about to reference."""
         with self._state:
             if self.lost is None and time.monotonic() > self._lease_end:
                 self.lost = f"it was not refreshed for more than {self.stale_after / LEASE_DIVISOR:g} s"
-            lost = self.lost
+            lost, path, token = self.lost, self.path, self._token()
+        if lost is None and path is not None and not self._file_is_ours(path, token):
+            with self._state:
+                self.lost = self.lost or "its lock file was removed or taken by another run"
+                lost = self.lost
         if lost is not None:
             raise LockLostError(
                 f"this run lost its repository lock ({lost}), so it stopped before writing more; another run may "
                 "have taken the repository over. Run the operation again (check the share and the host if it "
                 "happens again)"
             )
+
+    def _file_is_ours(self, path: str, token: object) -> bool:
+        """Whether the lock file still holds this run's token; a share that cannot be read now leaves it to the
+        lease (as a refresh that fails does)."""
+        try:
+            return _token_of(self.files.read(path)) == token
+        except OSError as exc:
+            return not is_errno(exc, errno.ENOENT)
 
     def release(self) -> None:
         self._stop.set()

@@ -106,8 +106,8 @@ class Repository:
     def ensure_held(self) -> None:
         """Raise ``LockLostError`` once the writer lost its exclusive lock; called before each durable step.
 
-        Costs a mutex and a clock read: it runs per pack, index file, restore point and deletion, never per
-        chunk. A repository written without a lock (a test's) is not checked."""
+        Costs a mutex, a clock read and a read of the small lock file: it runs per pack, index file, restore
+        point and deletion, never per chunk. A repository written without a lock (a test's) is not checked."""
         if self._writer_lock is not None:
             self._writer_lock.ensure_held()
 

@@ -97,3 +97,29 @@ def test_a_job_that_lost_its_lock_fails_its_next_vms_without_reading_them(repo, 
     assert all("lost its repository lock" in r["msg"] for r in result["results"])
     assert fake_disks.bytes_read_total == read_by_vm1 and read_by_vm1 <= 8 * MiB  # vm2 was never read
     assert runs.points(str(repo)) == {"vms": {}, "damaged": [], "ok": True}
+
+
+class TakeOverAtOnce(TakeOver):
+    """Half way, `unlock --force` and another proxy's lock, with no wait: the run's lease (300 s at the production
+    stale time) has not ended and its refresher (every 60 s) has not looked yet."""
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.removed or done < total // 2:
+            return
+        self.removed = unlock(str(self.repo / "locks"), force=True)
+        self.taker.acquire()
+        self.packs_then = packs_of(self.repo)
+
+
+def test_a_forced_unlock_stops_the_run_at_its_next_durable_step_not_at_its_next_refresh(repo, disks, fake_disks):
+    take_over = TakeOverAtOnce(repo)
+    try:
+        session = fake_disks.open_session(str(repo), limits=LIMITS)  # the production stale time
+        started = time.monotonic()
+        with pytest.raises(LockLostError, match="its lock file was removed or taken by another run"), session:
+            session.backup(BackupEntry("vm1", (disks[0],)), SMALL, take_over)
+        assert time.monotonic() - started < 30  # long before a refresh would have seen it
+        assert take_over.packs_then and packs_of(repo) == take_over.packs_then  # nothing published after
+        assert runs.points(str(repo)) == {"vms": {}, "damaged": [], "ok": True}
+    finally:
+        take_over.taker.release()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import runs
@@ -13,12 +16,14 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
     RepositoryError,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import BackupEntry
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants, layout
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import chunk_lists, find_point
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreLimits
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.compress import Codec
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import FORMAT_VERSION, PACK_HEADER
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
+
+PASSPHRASE = "two proxies, one repository"
 
 
 @pytest.fixture
@@ -114,3 +119,56 @@ def test_a_reader_keeps_few_packs_open_and_still_reads_every_chunk(tmp_path, fak
     for number, chunk_id in chunks.data_chunks():
         assert opened.load_chunk(chunk_id, Codec(0)) == content[number << 20 : (number + 1) << 20]
     assert len(opened._fds) == 2
+
+
+def test_two_first_backups_at_once_share_one_key_and_both_restore(tmp_path, fake_disks, monkeypatch):
+    """Two proxies' first backups into one new encrypted repository: each made a key and a config, and the data of
+    the one whose key the other replaced could not be read (both had succeeded). Creation now holds the
+    repository's lock: the second waits, finds the repository made and backs up into it."""
+    real_key_file = layout.new_key_file
+    started = threading.Barrier(2)
+
+    def slow_key_file(*args, **kwargs):  # both creations overlap without the lock
+        time.sleep(0.3)
+        return real_key_file(*args, **kwargs)
+
+    monkeypatch.setattr(layout, "new_key_file", slow_key_file)
+    path, disks = str(tmp_path / "repo"), {}
+    for vm in ("vm-a", "vm-b"):
+        disks[vm] = tmp_path / f"{vm}.raw"
+        make_image(str(disks[vm]), 2 << 20, seed=len(disks))
+
+    def first_backup(vm: str) -> dict:
+        started.wait()
+        return fake_disks.backup(path, vm, [str(disks[vm])], passphrase=PASSPHRASE, lock_timeout=30)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(first_backup, ["vm-a", "vm-b"]))
+    assert all(result["restore_point"] for result in results)
+    assert sorted(runs.points(path, passphrase=PASSPHRASE)["vms"]) == ["vm-a", "vm-b"]
+    for vm, disk in disks.items():
+        runs.restore(path, vm, str(tmp_path / vm), format="raw", passphrase=PASSPHRASE)
+        assert (tmp_path / vm / disk.name).read_bytes() == disk.read_bytes()
+
+
+def test_a_folder_whose_config_was_lost_is_not_made_a_new_repository(tmp_path, fake_disks):
+    """Without its config, a repository's folder still holds data sealed with its key: a backup (or init) there
+    would write a new key over it and lose every restore point. It is refused, nothing written; with the config
+    put back, the restore point reads."""
+    disk = tmp_path / "d.raw"
+    make_image(str(disk), 2 << 20, seed=3)
+    path = tmp_path / "repo"
+    fake_disks.backup(str(path), "vm", [str(disk)], passphrase=PASSPHRASE)
+    config = (path / "config").read_bytes()
+    (path / "config").unlink()
+    before = read_tree(str(path))
+    for create in (
+        lambda: fake_disks.backup(str(path), "vm", [str(disk)], passphrase=PASSPHRASE),
+        lambda: runs.init(str(path), passphrase=PASSPHRASE),
+    ):
+        with pytest.raises(RepositoryError, match="but no config file: its config was lost"):
+            create()
+        assert read_tree(str(path)) == before
+    (path / "config").write_bytes(config)
+    runs.restore(str(path), "vm", str(tmp_path / "out"), format="raw", passphrase=PASSPHRASE)
+    assert (tmp_path / "out" / "d.raw").read_bytes() == disk.read_bytes()
