@@ -596,6 +596,14 @@ packs_missing:
   returned: when O(operation=repair)
   type: list
   elements: str
+packs_rewritten:
+  description:
+    - Packs O(operation=repair) rewrote (in check mode, would rewrite) because one of their chunks did not read
+      back whole or their own entry table was damaged; their whole chunks moved to new packs and they were
+      deleted, so that no pack's table still lists a damaged copy.
+  returned: when O(operation=repair)
+  type: list
+  elements: str
 packs_unreadable:
   description: Packs O(operation=repair) could not read, their own entry table damaged and no intact index file
     describing them, each with pack and reason. Their chunks are lost unless another pack holds them.

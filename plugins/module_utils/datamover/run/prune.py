@@ -18,6 +18,7 @@ import os
 from typing import Dict, List, Optional, Set
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.repack import rewrite_packs
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RepositoryAccess
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import (
@@ -25,7 +26,6 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cata
     points_by_vm,
     readable_chunk_lists,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.chunk_store import StoreSession
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.pack import PackEntry
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.repository import Repository
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
@@ -117,34 +117,6 @@ def _summary(dropped: List[dict], plan: Dict[str, Dict[bytes, List[PackEntry]]])
 def _apply(repo: Repository, dropped: List[dict], plan: Dict[str, Dict[bytes, List[PackEntry]]]) -> None:
     for point in dropped:  # (1)
         repo.delete_point(point["id"])
-    session = StoreSession(repo, _FreshIndex())
-    try:  # (2)
-        for pack_id, live in plan["repack"].items():
-            for entry in live:
-                stored = repo.read_blob(pack_id, entry.offset, entry.stored_length)
-                session.store(entry.chunk_id, stored, entry.raw_length, entry.flags)
-        repo.unindexed = dict(plan["keep"])  # (3) the new index covers kept packs and the new ones
-        old_index_files = repo.index_files()
-        session.commit()
-    except BaseException:
-        session.abort()
-        raise
-    for name in old_index_files:  # (4)
-        repo.remove(C.INDEX_DIR, name)
-    for pack_id in list(plan["delete"]) + list(plan["repack"]):  # (5)
-        repo.remove(C.PACKS_DIR, pack_id.hex()[:2], pack_id.hex() + C.PACK_SUFFIX)
+    rewrite_packs(repo, plan["keep"], plan["repack"], plan["delete"])  # (2)-(5)
     for name in repo.orphan_chunk_lists():
         repo.remove(C.POINTS_DIR, name)
-
-
-class _FreshIndex:
-    """Dedup only among the chunks being repacked (the old packs still hold them until step 5)."""
-
-    def __init__(self) -> None:
-        self._ids: Set[bytes] = set()
-
-    def __contains__(self, chunk_id: bytes) -> bool:
-        return chunk_id in self._ids
-
-    def add_pack(self, pack_id: bytes, entries: List[PackEntry]) -> None:
-        self._ids.update(e.chunk_id for e in entries)

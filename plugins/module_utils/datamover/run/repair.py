@@ -7,8 +7,11 @@ rebuilt from the packs. Repair, under the exclusive lock prune takes:
    that names the pack (a pack neither describes cannot be read: its chunks are lost, and it is reported);
 2. reads every chunk of those entries and checks it as a restore does (authenticate, decompress, re-hash):
    a chunk whose bytes are damaged is left out;
-3. publishes one index file naming every whole chunk, then deletes the older index files (so entries of
-   packs that are gone, and of damaged chunks, are dropped);
+3. rewrites each pack that held a damaged chunk, or whose own table is damaged: its whole chunks move to a new
+   pack and it is deleted, so that no pack's table still lists a copy that does not read back (a later rebuild
+   of the index from the tables would bring such a copy back, and prune could then delete the only good copy
+   of the chunk, stored again by a backup since); then publishes one index file naming every whole chunk and
+   deletes the older index files (so entries of packs that are gone, and of damaged chunks, are dropped);
 4. reports the restore points that referenced a dropped or missing chunk, naming the disk and the byte
    ranges lost (store/damage.py). The next backup of the same content stores those chunks again, since the
    index no longer claims them: the repository heals. ``forget`` removes points that cannot heal.
@@ -21,8 +24,8 @@ from __future__ import annotations
 from typing import Container, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.repack import rewrite_packs
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import RepositoryAccess
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store import constants as C
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.blob import decode_blob
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import (
     points_by_vm,
@@ -43,15 +46,17 @@ def repair(access: RepositoryAccess, *, check_mode: bool = False) -> dict:
         with repo.lock(not check_mode, access.lock_timeout, "repair"):
             if not check_mode:
                 repo.clean_tmp()
-            old_files, cached, report = _read_index_files(repo)
-            whole = _whole_chunks(repo, cached, report)
+            _old_files, cached, report = _read_index_files(repo)
+            whole, damaged_packs = _whole_chunks(repo, cached, report)
             kept = {entry.chunk_id for entries in whole.values() for entry in entries}
             report["chunks_indexed"] = len(kept)
             report["packs_missing"] = sorted(p.hex() for p in set(cached) - set(repo.pack_ids_on_disk()))
+            report["packs_rewritten"] = sorted(p.hex() for p in damaged_packs)
             report["points"] = _points_hit(repo, _Missing(kept))
-            report["changed"] = _needs_rebuild(cached, whole, report)
+            report["changed"] = _needs_rebuild(cached, whole, report) or bool(damaged_packs)
             if not check_mode and report["changed"]:
-                _publish(repo, whole, old_files)
+                keep = {pack_id: entries for pack_id, entries in whole.items() if pack_id not in damaged_packs}
+                rewrite_packs(repo, keep, {pack_id: whole[pack_id] for pack_id in damaged_packs}, ())
     finally:
         repo.close()
     return report
@@ -72,9 +77,11 @@ def _read_index_files(repo: Repository) -> Tuple[List[str], Packs, dict]:
     return names, cached, {"index_files_replaced": len(names), "index_files_damaged": damaged}
 
 
-def _whole_chunks(repo: Repository, cached: Packs, report: dict) -> Packs:
-    """Each readable pack's entries whose chunk reads back whole; what was dropped goes into ``report``."""
+def _whole_chunks(repo: Repository, cached: Packs, report: dict) -> Tuple[Packs, Set[bytes]]:
+    """Each readable pack's entries whose chunk reads back whole, and the packs to rewrite (a damaged chunk, or
+    a table taken from an index file); what was dropped goes into ``report``."""
     whole: Packs = {}
+    damaged_packs: Set[bytes] = set()
     dropped: Dict[bytes, str] = {}
     unreadable, from_index = [], []
     codec = Codec(0)
@@ -85,6 +92,7 @@ def _whole_chunks(repo: Repository, cached: Packs, report: dict) -> Packs:
             continue
         if reason:
             from_index.append({"pack": pack_id.hex(), "reason": reason})
+            damaged_packs.add(pack_id)
         whole[pack_id] = []
         for entry in _unique(entries):
             problem = _check_blob(repo, pack_id, entry, codec)
@@ -92,6 +100,7 @@ def _whole_chunks(repo: Repository, cached: Packs, report: dict) -> Packs:
                 whole[pack_id].append(entry)
             else:
                 dropped[entry.chunk_id] = f"pack {pack_id.hex()} at offset {entry.offset}: {problem}"
+                damaged_packs.add(pack_id)
     kept = {entry.chunk_id for entries in whole.values() for entry in entries}
     report.update(
         packs_scanned=len(whole) + len(unreadable),
@@ -100,7 +109,7 @@ def _whole_chunks(repo: Repository, cached: Packs, report: dict) -> Packs:
         # a damaged copy with a whole one in another pack loses nothing
         chunks_dropped=[{"chunk": c.hex(), "reason": why} for c, why in dropped.items() if c not in kept],
     )
-    return whole
+    return whole, damaged_packs
 
 
 def _entries_of(repo: Repository, pack_id: bytes, cached: Packs) -> Tuple[Optional[List[PackEntry]], str]:
@@ -153,10 +162,3 @@ def _needs_rebuild(cached: Packs, whole: Packs, report: dict) -> bool:
     said = [(pack_id, entry) for pack_id, entries in cached.items() for entry in entries]
     found = {(pack_id, entry) for pack_id, entries in whole.items() for entry in entries}
     return bool(report["index_files_damaged"]) or len(said) != len(set(said)) or set(said) != found
-
-
-def _publish(repo: Repository, whole: Packs, old_files: List[str]) -> None:
-    """One index file of every whole chunk, then the old files go (a crash between leaves both: harmless)."""
-    repo.write_index(whole)
-    for name in old_files:
-        repo.remove(C.INDEX_DIR, name)

@@ -128,3 +128,35 @@ def test_repair_on_the_command_line(repo_of):
     out = io.StringIO()
     status = cli.main(["repair", str(repo), "--dry-run", "--json"], environ={}, stdout=out, stderr=io.StringIO())
     assert status == 0 and json.loads(out.getvalue())["changed"] and index_files(repo) == []
+
+
+def test_a_healed_chunk_survives_a_later_index_loss_and_prune(tmp_path, repo_of, fake_disks):
+    """Repair rewrites the pack that held the damaged copy, so no pack's table lists it any more: after a backup
+    stored a good copy, a lost index rebuilt from the tables cannot pick the damaged copy, and prune cannot take
+    the good copy's pack for garbage (the index had one location per chunk, the last table read won)."""
+    repo, disk, content, _ids = repo_of
+    packs_before = {p.stem for p in (repo / "packs").rglob("*.pack")}
+    damage_stored_chunk(repo, content[2 * MiB : 3 * MiB])
+    result = runs.run("repair", repo)
+    assert len(result["packs_rewritten"]) == 1 and result["packs_rewritten"][0] in packs_before
+    assert result["packs_rewritten"][0] not in {p.stem for p in (repo / "packs").rglob("*.pack")}
+    assert fake_disks.backup(str(repo), "vm3", [str(disk)])["stats"]["chunks_new"] == 1  # the heal
+    for path in index_files(repo):
+        path.unlink()
+    runs.prune(str(repo), keep_last=1)
+    assert runs.verify(str(repo))["ok"]
+    for vm in ("vm1", "vm2", "vm3"):
+        assert restored(repo, tmp_path, vm) == content
+
+
+def test_a_pack_whose_table_is_damaged_is_rewritten_and_verify_passes_again(tmp_path, repo_of):
+    repo, _disk, content, _ids = repo_of
+    pack = sorted((repo / "packs").rglob("*.pack"))[0]
+    pack.write_bytes(pack.read_bytes()[:-10])  # a torn trailer; the index file still names its chunks
+    assert not runs.verify(str(repo))["ok"]
+    planned = runs.run("repair", repo, check_mode=True)
+    assert planned["packs_rewritten"] == [pack.stem] and pack.exists()  # check mode writes nothing
+    result = runs.run("repair", repo)
+    assert result["packs_rewritten"] == [pack.stem] and result["points"] == [] and not pack.exists()
+    assert runs.verify(str(repo))["ok"]
+    assert restored(repo, tmp_path, "vm1") == content and restored(repo, tmp_path, "vm2") == content
