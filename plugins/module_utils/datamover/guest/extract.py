@@ -2,11 +2,15 @@
 safely.
 
 Names come from the guest and are not trusted: each is one path component, with the characters neither
-Linux nor Windows takes in a name (``/ \\ : * ? " < > |`` and control characters) replaced by ``_`` and the
-names ``.`` and ``..`` refused, and every target is checked to lie inside the destination once links are
-resolved. An existing file is replaced only with ``overwrite``. A file is written to a temporary name and
-renamed when complete, so a failure leaves no half file; zero stretches become holes (sparse files stay
-sparse), and its modification time is the guest's.
+Linux nor Windows takes in a name (``/ \\ : * ? " < > |`` and control characters) replaced by ``_``, the
+names ``.`` and ``..`` refused, and what Windows would not write as given made safe ("Naming Files, Paths, and
+Namespaces": a device name such as ``CON`` or ``NUL.txt`` gets a ``_`` before it, a trailing space or period
+becomes ``_``); every target is checked to lie inside the destination once links are resolved, and two guest
+items that would land on one target (names that clean up alike, or differ only in case, which a Windows
+destination does not tell apart) are refused, never one written over the other. An existing file is replaced
+only with ``overwrite``. A file is written to a short temporary name beside it (a 255-character name leaves no
+room for a suffix) and renamed when complete, so a failure leaves no half file; zero stretches become holes
+(sparse files stay sparse), and its modification time is the guest's, to the 100 ns NTFS keeps.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.view
 BLOCK = 1 << 20  # bytes read and written at a time
 _ZEROS = bytes(BLOCK)
 _UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+# Windows' device names, reserved with any extension too (COM and LPT with a superscript digit as well)
+_DEVICE = re.compile(r"(?i)^(CON|PRN|AUX|NUL|(COM|LPT)[0-9\u00b9\u00b2\u00b3])(\.|$)")
 Progress = Optional[Callable[[int, int], None]]
 
 
@@ -41,9 +47,12 @@ class Planned:
 
 
 def safe_name(name: str) -> str:
-    """``name`` as one path component of the host: unsafe characters replaced, never ``.`` or ``..``."""
+    """``name`` as one path component of the host: unsafe characters replaced, never ``.`` or ``..``, no
+    device name, no trailing space or period (Windows would strip them and write another name)."""
     cleaned = _UNSAFE.sub("_", name)
-    return "_" + cleaned if cleaned in ("", ".", "..") else cleaned
+    if cleaned in ("", ".", "..") or _DEVICE.match(cleaned):
+        cleaned = "_" + cleaned
+    return cleaned[:-1] + "_" if cleaned[-1] in ". " else cleaned
 
 
 def plan(
@@ -58,8 +67,27 @@ def plan(
         _add(guest, entry, folder, folder.join(folder.root, name), (planned, skipped))
     for item in planned:
         _check_inside(folder, item.target)
+    _refuse_collisions(planned)
     _refuse_existing(folder, planned, overwrite)
     return planned, skipped
+
+
+def _refuse_collisions(planned: List[Planned]) -> None:
+    """Two guest items on one target (names that clean up alike, or differ only in case): the second would
+    replace the first without a word."""
+    first: dict = {}
+    clashes = []
+    for item in planned:
+        key = item.target.casefold()
+        if key in first:
+            clashes.append(f"{first[key].entry.path} and {item.entry.path} -> {item.target}")
+        else:
+            first[key] = item
+    if clashes:
+        raise DataMoverError(
+            f"guest items would be written to one name: {'; '.join(clashes[:5])}. Restore them one at a time, "
+            "each into a destination of its own"
+        )
 
 
 def _add(guest: GuestVolume, entry: Entry, folder: Folder, target: str, found: Tuple[list, list]) -> None:
@@ -131,13 +159,13 @@ def _make_folder(folder: Folder, path: str) -> None:
 def _write_file(guest: GuestVolume, folder: Folder, item: Planned, meter: _Meter) -> None:
     """Write one file under a temporary name, then rename it over the target."""
     _make_folder(folder, folder.parent(item.target))
-    temporary = f"{item.target}.{os.getpid()}.restoring"
+    temporary = folder.join(folder.parent(item.target), f".{os.getpid()}-{os.urandom(4).hex()}.restoring")
     try:
         stream = guest.volume.open_data(item.entry)
         with folder.open_new(temporary) as output:
             _copy(guest, item.entry, stream, output, meter)
             output.truncate(item.entry.size)  # a trailing hole
-        folder.put_in_place(temporary, item.target, item.entry.mtime)
+        folder.put_in_place(temporary, item.target, item.entry.mtime_ns)
     except OSError as exc:
         folder.remove_quietly(temporary)
         raise DataMoverError(describe_os_error("writing", item.target, exc)) from exc

@@ -53,7 +53,7 @@ class Entry:
     modified: Optional[str]
     accessed: Optional[str]
     attributes: List[str]
-    mtime: float = 0.0  # seconds since 1970, to set on an extracted file
+    mtime_ns: int = 0  # nanoseconds since 1970 (NTFS keeps 100 ns units), to set on an extracted file
     record: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
@@ -151,9 +151,9 @@ class Volume:
         kind = "link" if record.is_reparse_point() else "directory" if record.is_dir() else "file"
         size = record.size() if kind == "file" and record.has_stream("") else 0
         times = [_iso(info, attr) for attr in ("creation_time", "last_modification_time", "last_access_time")]
-        mtime = info.last_modification_time.timestamp() if info is not None else 0.0
+        mtime_ns = info.last_modification_time_ns if info is not None else 0  # exact: a float loses the 100 ns
         names = [text for bit, text in ATTRIBUTES.items() if flags & bit]
-        return Entry(name, path, kind, size, *times, names, mtime, record)
+        return Entry(name, path, kind, size, *times, names, mtime_ns, record)
 
     def open_data(self, entry: Entry) -> BinaryIO:
         """The unnamed data stream of a file (alternate data streams are not restored)."""

@@ -72,9 +72,9 @@ class LocalFolder:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
         return os.fdopen(os.open(path, flags, 0o644), "wb")
 
-    def put_in_place(self, temporary: str, target: str, mtime: float) -> None:
+    def put_in_place(self, temporary: str, target: str, mtime_ns: int) -> None:
         """The complete file gets the guest's modification time and replaces ``target``."""
-        os.utime(temporary, (mtime, mtime))
+        os.utime(temporary, ns=(mtime_ns, mtime_ns))
         os.replace(temporary, target)
 
     def remove_quietly(self, path: str) -> None:
@@ -124,8 +124,8 @@ class SmbFolder:
     def open_new(self, path: str) -> BinaryIO:
         return self._call(lambda: self._smb.open_file(path, mode="xb", **self._kw))
 
-    def put_in_place(self, temporary: str, target: str, mtime: float) -> None:
-        self._call(lambda: self._smb.utime(temporary, times=(mtime, mtime), **self._kw))
+    def put_in_place(self, temporary: str, target: str, mtime_ns: int) -> None:
+        self._call(lambda: self._smb.utime(temporary, ns=(mtime_ns, mtime_ns), **self._kw))
         self._call(lambda: self._smb.replace(temporary, target, **self._kw))
 
     def remove_quietly(self, path: str) -> None:

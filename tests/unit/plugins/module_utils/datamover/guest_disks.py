@@ -37,6 +37,7 @@ class Volume:
     folders: List[str] = field(default_factory=list)
     sparse: Dict[str, Tuple[int, bytes]] = field(default_factory=dict)  # path -> (size, data at offset 0)
     driver_files: Dict[str, bytes] = field(default_factory=dict)  # in the root, through the driver (any name)
+    mtimes: Dict[str, int] = field(default_factory=dict)  # driver file -> modification time, ns since 1970
 
     def hashes(self) -> Dict[str, str]:
         written = {**self.files, **self.driver_files}
@@ -74,6 +75,8 @@ def _through_driver(image: Path, volume: Volume) -> None:
                     handle.truncate(size)  # ntfs-3g leaves the rest unallocated: a sparse run
             for path, data in volume.driver_files.items():
                 Path(mount, path[1:]).write_bytes(data)  # in the root: the name may hold a backslash
+            for path, mtime_ns in volume.mtimes.items():
+                os.utime(Path(mount, path[1:]), ns=(mtime_ns, mtime_ns))  # NTFS keeps it to 100 ns
         finally:
             tool("umount", mount)
 

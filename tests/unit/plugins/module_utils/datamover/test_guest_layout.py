@@ -85,7 +85,23 @@ def test_mbr_primary_and_logical_partitions_as_parted_wrote_them(tmp_path):
 
 @pytest.mark.parametrize(
     "name, safe",
-    [("..", "_.."), (".", "_."), ("a/b", "a_b"), ("c:\\d", "c__d"), ("x\x00\x1fy", "x__y"), ("ok.txt", "ok.txt")],
+    [
+        ("..", "_._"),  # and no trailing period, which Windows would strip
+        (".", "__"),
+        ("a/b", "a_b"),
+        ("c:\\d", "c__d"),
+        ("x\x00\x1fy", "x__y"),
+        ("ok.txt", "ok.txt"),
+        ("CON", "_CON"),
+        ("aux", "_aux"),
+        ("Nul.txt", "_Nul.txt"),
+        ("COM9.log.gz", "_COM9.log.gz"),
+        ("LPT\u00b9", "_LPT\u00b9"),
+        ("CONSOLE", "CONSOLE"),
+        ("COM10", "COM10"),
+        ("name. ", "name._"),
+        ("name ", "name_"),
+    ],
 )
 def test_guest_names_become_one_safe_component(name, safe):
     assert safe_name(name) == safe
