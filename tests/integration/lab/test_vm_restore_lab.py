@@ -88,6 +88,28 @@ def test_restore_as_a_new_vm(backed_up: tuple[RunningLab, Path, dict[str, bytes]
     assert not host_path(lab, "fs1", "D:\\Shares\\vms\\restore\\vm1-copy").exists()  # the staging is removed
 
 
+@pytest.mark.parametrize("location", ["new", "original"])
+def test_a_restore_point_taken_while_the_vm_had_checkpoints_is_refused_before_anything_changes(
+    backed_up, tmp_path: Path, location: str
+) -> None:
+    """vm4 had a checkpoint when it was backed up: the backup read the checkpoint's .avhdx (its chain merged), a
+    restore writes it as one full .vhdx, and vm4's configuration names the .avhdx, which no import can find. The
+    run stops before vm4 is turned off or anything is written."""
+    lab, _work, _files = backed_up
+    before = registered(lab, "hv1")["vm4"]
+    folder = host_path(lab, "hv1", "C:\\ClusterStorage\\Volume1\\vm4")
+    files_before = sorted(p.name for p in folder.iterdir())
+    staging = {"restore_staging": "\\\\fs1\\vms\\restore\\vm4-copy"} if location == "new" else {}
+    rc, output = restore_vm(
+        lab, tmp_path, restore_vm="vm4", restore_host="hv1", restore_location=location, restore_force=True, **staging
+    )
+    assert rc != 0 and "was taken while the VM had checkpoints" in output and "Nothing was changed" in output
+    assert ".avhdx comes back as one full .vhdx" in output, output[-3000:]
+    assert registered(lab, "hv1")["vm4"]["state"] == before["state"] == "Running"
+    assert sorted(p.name for p in folder.iterdir()) == files_before
+    assert not host_path(lab, "fs1", "D:\\Shares\\vms\\restore\\vm4-copy").exists()
+
+
 def stage(lab: RunningLab, work: Path, name: str) -> str:
     """vm1's latest restore point restored by px1's data mover into \\\\fs1\\vms\\restore\\<name>."""
     folder = f"\\\\fs1\\vms\\restore\\{name}"
