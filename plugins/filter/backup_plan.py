@@ -79,6 +79,47 @@ def _vm_volumes(vm: Mapping[str, Any]) -> list[str]:
     return sorted({volume_of(disk["path"]) for disk in vm.get("disks") or [] if disk.get("path")})
 
 
+def _mixed_storage(vm: Mapping[str, Any]) -> Optional[str]:
+    """Why the VM's files cannot be in one shadow copy set (an SMB3 share's set and a volume's set are of two
+    kinds: docs/backup.md, "VMs on SMB3 shares"), or None."""
+    volumes = _vm_volumes(vm)
+    shares = [volume for volume in volumes if volume.startswith("\\\\")]
+    if not shares or len(shares) == len(volumes):
+        return None
+    return (
+        f"its disks are on an SMB3 share ({', '.join(shares)}) and on a local or cluster shared volume "
+        f"({', '.join(v for v in volumes if v not in shares)}), which one shadow copy set cannot hold both of: "
+        "move its disks to one kind of storage (Move-VMStorage)"
+    )
+
+
+def _same_names(vms: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """VMs of one name (Hyper-V names are case-blind) on several hosts, each with why it is left out: the
+    repository keeps a VM's restore points by its name, so their histories would mix."""
+    hosts: dict[str, list[Mapping[str, Any]]] = {}
+    for vm in vms:
+        hosts.setdefault(str(vm["name"]).casefold(), []).append(vm)
+    reasons = {}
+    for alike in (group for group in hosts.values() if len(group) > 1):
+        named = ", ".join(_key(vm) for vm in alike)
+        reason = (
+            f"VMs of one name are on several hosts ({named}) and the repository keeps a VM's restore points by its "
+            "name: rename all but one (Rename-VM), or back them up into repositories of their own"
+        )
+        reasons.update({id(vm): reason for vm in alike})
+    return reasons
+
+
+def _refusals(vms: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """The VMs no group can hold, each with why (by ``id`` of the VM's mapping)."""
+    reasons = _same_names(vms)
+    for vm in vms:
+        mixed = _mixed_storage(vm)
+        if mixed and id(vm) not in reasons:
+            reasons[id(vm)] = mixed
+    return reasons
+
+
 def _components(vms: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     """VMs of one host sharing a volume end up in one component, in the order they were given."""
     union = _Components()
@@ -133,11 +174,13 @@ def _proxies_of_hosts(proxies: Sequence[Mapping[str, Any]]) -> dict[str, list[st
 
 
 def _selected(vms: Sequence[Mapping[str, Any]], names: Optional[Iterable[str]]) -> tuple[list, list[str]]:
+    """The VMs asked for and the names no host reports, compared case-blind as Hyper-V compares VM names."""
     if names is None:
         return list(vms), []
-    wanted = list(dict.fromkeys(str(name) for name in names))
-    asked, found = set(wanted), {str(vm["name"]) for vm in vms}
-    return [vm for vm in vms if str(vm["name"]) in asked], [name for name in wanted if name not in found]
+    wanted = list({str(name).casefold(): str(name) for name in reversed(list(names))}.items())[::-1]
+    asked, found = {folded for folded, _name in wanted}, {str(vm["name"]).casefold() for vm in vms}
+    chosen = [vm for vm in vms if str(vm["name"]).casefold() in asked]
+    return chosen, [name for folded, name in wanted if folded not in found]
 
 
 def _max_vms(value: Any) -> int:
@@ -200,23 +243,25 @@ def backup_plan(
     max_vms_per_snapshot: Any = None,
     sizes: Optional[Mapping[str, Any]] = None,
 ) -> dict[str, Any]:
-    """Groups of VMs per proxy, and what the plan leaves out (asked but missing, VHD Set, no healthy proxy)."""
+    """Groups of VMs per proxy, and what the plan leaves out (asked but missing, VHD Set, no healthy proxy, no
+    group can hold: ``refused`` with the reason)."""
     max_vms = _max_vms(max_vms_per_snapshot)
     chosen, missing = _selected(vms, selected)
     vhd_set = [vm for vm in chosen if is_vhd_set(vm)]
-    refused = {id(vm) for vm in vhd_set}
+    reasons = _refusals([vm for vm in chosen if not is_vhd_set(vm)])
+    left_out = {id(vm) for vm in vhd_set} | set(reasons)
     serving = _proxies_of_hosts(proxies)
-    eligible = [vm for vm in chosen if id(vm) not in refused]
+    eligible = [vm for vm in chosen if id(vm) not in left_out]
     plannable = [vm for vm in eligible if serving.get(str(vm["host"]))]
     unserved = [_key(vm) for vm in eligible if not serving.get(str(vm["host"]))]
     groups = _groups(plannable, max_vms, {str(k): int(v) for k, v in (sizes or {}).items()})
     pool = [{"name": p["name"], "slots": int(p.get("slots", 1))} for p in proxies if p.get("healthy", True)]
     by_id = {group["id"]: group for group in groups}
-    assigned = (
-        assign_proxies([{"name": g["id"], "size": g["size"], "proxies": serving[g["host"]]} for g in groups], pool)
-        if pool
-        else {}
-    )
+    # a group keeps at most as many task slots busy as it has VMs: its parallelism
+    work = [
+        {"name": g["id"], "size": g["size"], "proxies": serving[g["host"]], "parallel": len(g["vms"])} for g in groups
+    ]
+    assigned = assign_proxies(work, pool) if pool else {}
     ordered = {
         name: _staggered([by_id[group_id] for group_id in assigned[name]["vms"]], turn)
         for turn, name in enumerate(sorted(assigned))
@@ -234,6 +279,7 @@ def backup_plan(
         "missing": missing,
         "vhd_set": [_key(vm) for vm in vhd_set],
         "unserved": unserved,
+        "refused": [{"vm": _key(vm), "reason": reasons[id(vm)]} for vm in chosen if id(vm) in reasons],
     }
 
 
@@ -251,6 +297,15 @@ def backup_plan_lines(plan: Mapping[str, Any], unlisted: Sequence[Mapping[str, A
     else:
         lines.append(
             f"[WARNING] R15: {refused} have VHD Set disks and are left out;"
+            " the other VMs are backed up, then the run fails naming them."
+        )
+    lines += [
+        f"[WARNING] {entry['vm']} is left out: {entry['reason']}; the run fails at the end naming it."
+        for entry in plan.get("refused") or []
+    ]
+    if plan.get("unserved"):
+        lines.append(
+            f"[WARNING] No healthy proxy of the run serves the host of {', '.join(plan['unserved'])}: left out;"
             " the other VMs are backed up, then the run fails naming them."
         )
     for name, part in (plan.get("proxies") or {}).items():

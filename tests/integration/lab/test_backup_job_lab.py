@@ -249,3 +249,14 @@ def test_a_host_where_another_requester_keeps_vss_busy_fails_its_groups_alone(
     assert read_counters(hv2.path.parent)["vss_in_progress"] >= 41  # 1 + 600 // 15 attempts
     held = [vm["checkpoint"] for vm in hv2.read().get("change_tracking", {}).get("vms", {}).values()]
     assert held and not any(held), f"no checkpoint taken, or one left behind on hv2: {held}"
+
+
+def test_vms_no_healthy_proxy_serves_are_left_out_and_the_others_stored(deployed: RunningLab, tmp_path: Path) -> None:
+    """px1 serves hv1 only: hv2's VMs are named and left out, hv1's are stored, then the run fails naming hv2's
+    (one host without a healthy proxy used to stop the whole estate's backup before any VM)."""
+    extra = {"offhost_proxy_source_hosts": ["hv1"], "backup_vhd_set_policy": "skip"}
+    rc, output, stored = backup_run(deployed, tmp_path, extra)
+    assert rc != 0 and stored == {"vm1", "vm3"}, output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    assert "No healthy proxy of the run serves the host of hv2/vm2" in last_failure, last_failure
+    assert "No healthy proxy of the run serves the host of hv2/vm2" in output[: output.index("PLAY [Back up")]

@@ -156,3 +156,48 @@ def test_plan_lines_warn_then_say_r15_under_the_policy_then_each_proxy():
         "R15: no VM has a VHD Set disk",
         "px1: 0 volume group(s), 0 VM(s): no VM",
     ]
+
+
+def test_a_vm_on_a_share_and_a_volume_is_left_out_alone_and_joins_no_group():
+    """One set cannot be both an SMB3 share's and a volume's: the VM is refused with the reason, and the VMs it
+    would have joined (one on the share, one on the CSV) keep sets of one kind each."""
+    csv, share = "C:\\ClusterStorage\\Volume1", "\\\\fs1\\vms"
+    vms = [
+        _vm("both", "hv1", f"{share}\\both\\a.vhdx", f"{csv}\\both\\b.vhdx"),
+        _vm("oncsv", "hv1", f"{csv}\\oncsv\\a.vhdx"),
+        _vm("onshare", "hv1", f"{share}\\onshare\\a.vhdx"),
+    ]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")], max_vms_per_snapshot=2)
+    assert [entry["vm"] for entry in plan["refused"]] == ["hv1/both"]
+    assert "SMB3 share (\\\\fs1\\vms) and on a local or cluster shared volume" in plan["refused"][0]["reason"]
+    assert sorted(group["volumes"] for group in plan["proxies"]["px1"]["groups"]) == [
+        ["\\\\fs1\\vms"],
+        ["c:\\clusterstorage\\volume1"],
+    ]
+
+
+def test_vms_of_one_name_on_two_hosts_are_left_out_naming_both():
+    """The repository keeps restore points by VM name: two web01 would share one history (and one's RCT ids)."""
+    vms = [_vm("web01", "hv1", "D:\\a.vhdx"), _vm("WEB01", "hv2", "D:\\b.vhdx"), _vm("db", "hv2", "D:\\c.vhdx")]
+    plan = backup_plan(vms, [_proxy("px1", "hv1", "hv2")])
+    assert [entry["vm"] for entry in plan["refused"]] == ["hv1/web01", "hv2/WEB01"]
+    assert "several hosts (hv1/web01, hv2/WEB01)" in plan["refused"][0]["reason"]
+    assert plan["proxies"]["px1"]["vms"] == ["hv2/db"]
+    lines = backup_plan_lines(plan, [], "fail")
+    assert any(line.startswith("[WARNING] hv1/web01 is left out: VMs of one name") for line in lines)
+
+
+def test_vms_asked_for_are_found_whatever_their_case():
+    vms = [_vm("Web01", "hv1", "D:\\a.vhdx"), _vm("db", "hv1", "D:\\b.vhdx")]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")], selected=["web01", "WEB01", "ghost", "Ghost"])
+    assert plan["missing"] == ["ghost"] and plan["proxies"]["px1"]["vms"] == ["hv1/Web01"]
+
+
+def test_small_groups_go_by_the_slots_they_can_use_not_the_proxys():
+    """Groups of one VM keep one slot busy whatever the proxy has, and a proxy takes its groups one after
+    another: 40 such groups split 20/20 over proxies of 1 and 4 slots, not 8/32 (bytes per slot)."""
+    vms = [_vm(f"vm{n}", "hv1", f"D:\\vm{n}\\a.vhdx") for n in range(40)]
+    plan = backup_plan(vms, [_proxy("px1", "hv1", slots=1), _proxy("px2", "hv1", slots=4)], max_vms_per_snapshot=1)
+    assert [len(plan["proxies"][p]["groups"]) for p in ("px1", "px2")] == [20, 20]
+    big = backup_plan(vms, [_proxy("px1", "hv1", slots=1), _proxy("px2", "hv1", slots=4)], max_vms_per_snapshot=4)
+    assert [len(big["proxies"][p]["vms"]) for p in ("px1", "px2")] == [8, 32]  # groups of 4 use all 4 slots
