@@ -20,12 +20,18 @@ hold the shared folder's ACL only.
 folder FILE_READ_DATA is FILE_LIST_DIRECTORY. Traverse is not required (bypass traverse checking
 is granted to Everyone by default). Object ACEs (OA/OD, directory objects) never apply to files;
 conditional ACEs (XA/XD) cannot be evaluated offline: XA never grants, XD always denies.
+
+An ACE whose trustee cannot be told in or out of the token (an alias such as DC with no domain to resolve it
+against, or a domain group when the token's group memberships are unknown) is *uncertain*: the verdict is
+worked out with such ACEs applying and not applying (denies applying, grants not: the worst case; the reverse:
+the best), and when the two differ the result is ``undecided`` and names them, rather than a verdict that holds
+only if they do not apply.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.sddl import (
     DOMAIN_RELATIVE_RIDS,
@@ -81,11 +87,13 @@ class AccessResult:
     canonical: bool
     note: str = ""
     domain_aliases: tuple[str, ...] = ()  # domain-relative trustees (DC, DU...) of the ACEs that applied
+    undecided: tuple[str, ...] = ()  # uncertain trustees whose ACEs would change the read verdict
 
     def to_evidence(self) -> dict[str, object]:
         return {
             "granted_mask": f"0x{self.granted:x}",
             "readable": self.readable,
+            **({"undecided_by": list(self.undecided)} if self.undecided else {}),
             "granted_by": list(self.granted_by),
             "denied_by": list(self.denied_by),
             "unresolved_trustees": list(self.unresolved),
@@ -150,33 +158,25 @@ def is_canonical(aces: Iterable[Ace]) -> bool:
     return True
 
 
-def _trustee_matches(ace: Ace, token: frozenset[str], domain_sid: str | None, unresolved: list[str]) -> bool:
-    sid = resolve_sid(ace.trustee, domain_sid)
+YES, NO, MAYBE = "yes", "no", "maybe"  # whether an ACE's trustee is in the token
+DOMAIN_ACCOUNT_PREFIX = "S-1-5-21-"  # domain and machine accounts and groups (MS-DTYP 2.4.2.4)
+
+
+def _in_token(sid: str | None, token: frozenset[str], groups_known: bool) -> str:
     if sid is None:
-        unresolved.append(ace.trustee)
-        return False
-    return sid in token
+        return MAYBE  # an alias with no domain to resolve it against
+    if sid in token:
+        return YES
+    return MAYBE if not groups_known and sid.startswith(DOMAIN_ACCOUNT_PREFIX) else NO
 
 
-def evaluate(
-    aces: Iterable[Ace] | None, token: Iterable[str], domain_sid: str | None, wanted: int = READ_ACCESS
-) -> AccessResult:
-    """Access of ``token`` (SIDs) through ``aces`` in order; ``None`` means a NULL DACL (full access)."""
-    if aces is None:
-        return AccessResult(FILE_ALL_ACCESS, True, ("NULL DACL",), (), (), True, "no DACL: everyone has full access")
-    aces = tuple(aces)
-    token_set = frozenset(sid.upper() for sid in token)
+def _walk(aces: Sequence[tuple[Ace, str]], wanted: int, applies: frozenset[str]) -> tuple[int, list[str], list[str]]:
+    """(granted mask, granting ACEs, denying ACEs) with the ACEs whose trustee state is in ``applies``."""
     granted = denied = 0
     granted_by: list[str] = []
     denied_by: list[str] = []
-    unresolved: list[str] = []
-    domain_aliases: dict[str, None] = {}  # ordered set
-    for ace in aces:
-        if not applies_to_object(ace) or ace.type not in ALLOW_TYPES | DENY_TYPES:
-            continue
-        if ace.trustee.upper() in DOMAIN_RELATIVE_RIDS:
-            domain_aliases[ace.trustee.upper()] = None
-        if not _trustee_matches(ace, token_set, domain_sid, unresolved):
+    for ace, state in aces:
+        if state not in applies:
             continue
         mask = map_generic(ace.mask)
         if ace.type in DENY_TYPES:
@@ -189,26 +189,71 @@ def evaluate(
             granted |= newly
             if newly & wanted:
                 granted_by.append(format_ace(ace))
-    readable = granted & wanted == wanted
+    return granted, granted_by, denied_by
+
+
+def _undecided(aces: Sequence[tuple[Ace, str]], wanted: int) -> tuple[str, ...]:
+    """The uncertain trustees when their ACEs could turn the read verdict (worst case against best case)."""
+    uncertain = [(ace, state) for ace, state in aces if state == MAYBE]
+    if not uncertain:
+        return ()
+    worst = [(ace, YES if state == MAYBE and ace.type in DENY_TYPES else state) for ace, state in aces]
+    best = [(ace, YES if state == MAYBE and ace.type == "A" else state) for ace, state in aces]
+    readable = [_walk(case, wanted, frozenset({YES}))[0] & wanted == wanted for case in (worst, best)]
+    return tuple(dict.fromkeys(ace.trustee for ace, _state in uncertain)) if readable[0] != readable[1] else ()
+
+
+def evaluate(
+    aces: Iterable[Ace] | None,
+    token: Iterable[str],
+    domain_sid: str | None,
+    wanted: int = READ_ACCESS,
+    groups_known: bool = True,
+) -> AccessResult:
+    """Access of ``token`` (SIDs) through ``aces`` in order; ``None`` means a NULL DACL (full access).
+    ``groups_known`` False: the token's domain group memberships are unknown, so an ACE for a domain SID not in
+    it may apply."""
+    if aces is None:
+        return AccessResult(FILE_ALL_ACCESS, True, ("NULL DACL",), (), (), True, "no DACL: everyone has full access")
+    aces = tuple(aces)
+    token_set = frozenset(sid.upper() for sid in token)
+    unresolved: list[str] = []
+    domain_aliases: dict[str, None] = {}  # ordered set
+    relevant: list[tuple[Ace, str]] = []
+    for ace in aces:
+        if not applies_to_object(ace) or ace.type not in ALLOW_TYPES | DENY_TYPES:
+            continue
+        if ace.trustee.upper() in DOMAIN_RELATIVE_RIDS:
+            domain_aliases[ace.trustee.upper()] = None
+        sid = resolve_sid(ace.trustee, domain_sid)
+        if sid is None:
+            unresolved.append(ace.trustee)
+        relevant.append((ace, _in_token(sid, token_set, groups_known)))
+    granted, granted_by, denied_by = _walk(relevant, wanted, frozenset({YES}))
     return AccessResult(
         granted,
-        readable,
+        granted & wanted == wanted,
         tuple(granted_by),
         tuple(denied_by),
         tuple(unresolved),
         is_canonical(aces),
         domain_aliases=tuple(domain_aliases),
+        undecided=_undecided(relevant, wanted),
     )
 
 
 def evaluate_descriptor(
-    descriptor: SecurityDescriptor, token: Iterable[str], domain_sid: str | None, wanted: int = READ_ACCESS
+    descriptor: SecurityDescriptor,
+    token: Iterable[str],
+    domain_sid: str | None,
+    wanted: int = READ_ACCESS,
+    groups_known: bool = True,
 ) -> AccessResult:
     """Access through the descriptor's DACL to the object itself."""
     dacl = descriptor.dacl
     if dacl is None or dacl.is_null:
         return evaluate(None, token, domain_sid, wanted)
-    return evaluate(dacl.aces, token, domain_sid, wanted)
+    return evaluate(dacl.aces, token, domain_sid, wanted, groups_known)
 
 
 def evaluate_child_files(
@@ -218,6 +263,7 @@ def evaluate_child_files(
     *,
     depth: int = 0,
     wanted: int = READ_ACCESS,
+    groups_known: bool = True,
 ) -> AccessResult:
     """Access to files ``depth`` subfolders below this folder, through the ACEs they inherit from it."""
     dacl = descriptor.dacl
@@ -225,4 +271,4 @@ def evaluate_child_files(
         # A NULL DACL is not an ACL to inherit: new children get their creator's default DACL.
         # Nothing better is known offline, so it is treated as granting, like the folder itself.
         return evaluate(None, token, domain_sid, wanted)
-    return evaluate(inherited_at_depth(dacl.aces, depth), token, domain_sid, wanted)
+    return evaluate(inherited_at_depth(dacl.aces, depth), token, domain_sid, wanted, groups_known)

@@ -42,7 +42,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import (
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.findings import Finding, requirement_check
 
-Evaluator = Callable[[SecurityDescriptor, frozenset[str], str | None], AccessResult]
+Evaluator = Callable[[SecurityDescriptor, frozenset[str], str | None, bool], AccessResult]
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,22 @@ class Layer:
     evaluate: Evaluator = field(compare=False)  # layers are equal by key and label
 
 
-SHARE_PERMISSIONS = Layer("share_permissions", "share permissions", evaluate_descriptor)
-FOLDER_ACL = Layer("folder_acl", "folder ACL", evaluate_descriptor)
+def _object_layer(descriptor: SecurityDescriptor, token: frozenset[str], domain_sid: str | None, known: bool):
+    return evaluate_descriptor(descriptor, token, domain_sid, groups_known=known)
+
+
+SHARE_PERMISSIONS = Layer("share_permissions", "share permissions", _object_layer)
+FOLDER_ACL = Layer("folder_acl", "folder ACL", _object_layer)
 
 
 def files_layer(depth: int) -> Layer:
     """The ACL files ``depth`` folders below the share root inherit from the shared folder."""
     where = "in the share root" if depth == 0 else f"{depth} folder{'s' * (depth > 1)} below the share root"
 
-    def evaluate(descriptor: SecurityDescriptor, token: frozenset[str], domain_sid: str | None) -> AccessResult:
-        return evaluate_child_files(descriptor, token, domain_sid, depth=depth)
+    def evaluate(
+        descriptor: SecurityDescriptor, token: frozenset[str], domain_sid: str | None, groups_known: bool
+    ) -> AccessResult:
+        return evaluate_child_files(descriptor, token, domain_sid, depth=depth, groups_known=groups_known)
 
     return Layer(f"files_acl_depth_{depth}", f"ACL inherited by files {where}", evaluate)
 
@@ -138,8 +144,23 @@ def _evaluate_layer(
     tokens: Sequence[NetworkToken],
     domain_sid: str | None,
 ) -> None:
-    results = [layer.evaluate(descriptor, token.sids, domain_sid) for token in tokens]
+    results = [layer.evaluate(descriptor, token.sids, domain_sid, token.groups_known) for token in tokens]
     access.layers[layer] = results[0]
+    undecided = list(dict.fromkeys(trustee for result in results for trustee in result.undecided))
+    if undecided:
+        access.undecided.add(layer)
+        aliases = {trustee for result in results for trustee in result.unresolved}
+        why = [
+            f"{trustee} (an alias the server's domain would resolve, and its identity is not in the facts)"
+            if trustee in aliases
+            else f"{trustee} (a domain group: the proxy's group memberships are not in the facts)"
+            for trustee in undecided
+        ]
+        access.gaps.append(
+            f"{access.reference.unc}: {layer.label} decides the read by ACEs whose trustee may or may not hold the "
+            f"proxy: {'; '.join(why)}"
+        )
+        return
     granting = [token.assumption for token, result in zip(tokens, results) if result.readable]
     if granting and len(granting) < len(tokens):
         access.undecided.add(layer)

@@ -116,6 +116,7 @@ class NetworkToken:
 
     sids: frozenset[str]
     assumption: str
+    groups_known: bool = True  # False: the proxy's domain group memberships are not in the facts
 
 
 def _known_same_forest(proxy: Identity, server: Identity | None) -> bool:
@@ -161,15 +162,18 @@ def _with_server_groups(sids: set[str], server: Identity | None) -> frozenset[st
 def network_tokens(proxy: Identity, server: Identity | None) -> tuple[NetworkToken, ...]:
     """Candidate tokens of the proxy's network logon on ``server`` (see module docstring)."""
     base = {EVERYONE, NETWORK, AUTHENTICATED_USERS, *domain_issued_sids(proxy)}
+    known = proxy.group_sids is not None
     if _known_same_forest(proxy, server):
-        return (NetworkToken(_with_server_groups({*base, THIS_ORGANIZATION}, server), "same forest"),)
+        return (NetworkToken(_with_server_groups({*base, THIS_ORGANIZATION}, server), "same forest", known),)
     return (
         NetworkToken(
             _with_server_groups({*base, THIS_ORGANIZATION}, server),
             "This Organization S-1-5-15 (forest-wide authentication or same forest)",
+            known,
         ),
         NetworkToken(
             _with_server_groups({*base, OTHER_ORGANIZATION}, server),
             "Other Organization S-1-5-1000 (selective authentication across a forest trust)",
+            known,
         ),
     )

@@ -196,3 +196,29 @@ def test_granted_rights_never_exceed_what_matching_allows_offer(aces):
         ):
             offered |= map_generic(ace.mask)
     assert evaluate(aces, TOKEN, DOMAIN).granted & ~offered == 0
+
+
+def test_a_deny_for_an_alias_with_no_domain_leaves_the_read_undecided_not_granted():
+    """DC stands for the server's Domain Computers ("SID Strings"): with no domain to resolve it against, a deny
+    for it may block the proxy, so a grant after it is no verdict; an ACE that cannot change it is ignored."""
+    dacl = parse_sddl("D:(D;OICI;FR;;;DC)(A;OICI;0x1200a9;;;AU)").dacl.aces
+    unresolved = evaluate(dacl, TOKEN, None)
+    assert unresolved.readable and unresolved.undecided == ("DC",)
+    assert evaluate(dacl, TOKEN, DOMAIN).undecided == ()  # resolved: DC is in the token, the deny applies
+    granted_first = parse_sddl("D:(A;OICI;FR;;;AU)(D;OICI;FR;;;DC)").dacl.aces
+    assert evaluate(granted_first, TOKEN, None).undecided == ()  # the read was granted before it
+
+
+def test_an_ace_for_a_domain_group_is_undecided_when_the_groups_are_unknown():
+    group = f"{DOMAIN}-1200"
+    deny = parse_sddl(f"D:(D;OICI;FR;;;{group})(A;OICI;FR;;;AU)").dacl.aces
+    grant = parse_sddl(f"D:(A;OICI;FR;;;{group})").dacl.aces
+    assert evaluate(deny, TOKEN, DOMAIN).undecided == ()  # memberships known: the proxy is not in it
+    assert evaluate(deny, TOKEN, DOMAIN, groups_known=False).undecided == (group,)
+    assert evaluate(grant, TOKEN, DOMAIN, groups_known=False).undecided == (group,)  # the mirror: maybe granted
+    assert (
+        evaluate(
+            parse_sddl("D:(D;;FR;;;S-1-5-32-544)(A;;FR;;;AU)").dacl.aces, TOKEN, DOMAIN, groups_known=False
+        ).undecided
+        == ()
+    )

@@ -247,7 +247,7 @@ def test_unknown_group_memberships_make_a_denial_undecided(host, raw_hosts):
     proxy, sources, servers = hosts_with(host, proxy_identity=identity)
     for check in (proxy_reads_vm_shares, computer_account_reads_shares):
         finding = check(proxy, sources, servers)
-        assert finding.status == "unknown" and "group memberships of PX1 unknown" in finding.message
+        assert finding.status == "unknown" and "the proxy's group memberships are not in the facts" in finding.message
 
 
 def test_workgroup_proxy_fails_both(host, raw_hosts):
@@ -267,3 +267,26 @@ def test_bad_sddl_is_unknown_with_offset(host):
     proxy, sources, servers = hosts_with(host, share_sddl="O:SYD:(A;;FA;;SY)")
     finding = proxy_reads_vm_shares(proxy, sources, servers)
     assert finding.status == "unknown" and "share permissions SDDL unreadable (offset" in finding.message
+
+
+def test_a_deny_for_domain_computers_with_the_servers_identity_unknown_is_no_pass(host, raw_hosts):
+    """FS1's identity section failed: DC cannot be resolved, and the deny for it comes first. The proxy may be
+    denied: unknown, not "can read" (it was a pass, naming DC as unresolved in the evidence)."""
+    proxy, sources, servers = hosts_with(
+        host,
+        share_sddl=OPEN_SHARE,
+        path_sddl="O:BAG:SYD:(D;OICI;FR;;;DC)(A;OICI;0x1200a9;;;AU)",
+        server_identity={"error": {"message": "the identity section failed"}},
+    )
+    for check in (proxy_reads_vm_shares, computer_account_reads_shares):
+        finding = check(proxy, sources, servers)
+        assert finding.status == "unknown" and "DC (an alias the server's domain would resolve" in finding.message
+
+
+def test_a_deny_for_a_domain_group_with_the_proxys_groups_unknown_is_no_pass(host, raw_hosts):
+    identity = {**raw_hosts["PX1"]["identity"], "group_sids": None}
+    path_sddl = f"O:BAG:SYD:(D;OICI;FR;;;{DOMAIN}-1200)(A;OICI;FR;;;AU)"
+    proxy, sources, servers = hosts_with(host, share_sddl=OPEN_SHARE, path_sddl=path_sddl, proxy_identity=identity)
+    for check in (proxy_reads_vm_shares, computer_account_reads_shares):
+        finding = check(proxy, sources, servers)
+        assert finding.status == "unknown" and f"{DOMAIN}-1200 (a domain group" in finding.message
