@@ -186,7 +186,7 @@ def _evaluate_layers(
 def assess_share(reference: ShareReference, proxy: Identity, candidates: Sequence[HostFacts]) -> ShareAccess:
     """Evaluate one referenced share for the proxy; never raises for missing facts."""
     access = ShareAccess(reference)
-    server = find_host(reference.server, candidates)
+    server = find_host(reference.server, candidates, reference.share)
     if server is None:
         access.gaps.append(f"no facts for SMB3 server {reference.server} (add it to smb_servers)")
         return access

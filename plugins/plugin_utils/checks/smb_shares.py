@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.common import read_section
-from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import HostFacts, Identity
+from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import HostFacts, Identity, SectionUnavailable
 
 EVERYONE = "S-1-1-0"
 NETWORK = "S-1-5-2"
@@ -104,10 +104,26 @@ def referenced_shares(sources: Sequence[HostFacts]) -> tuple[list[ShareReference
     return references, vms.gaps
 
 
-def find_host(name: str, candidates: Iterable[HostFacts]) -> HostFacts | None:
-    """The host among ``candidates`` that answers to ``name`` (short name or FQDN, any case)."""
+def find_host(name: str, candidates: Iterable[HostFacts], share: str | None = None) -> HostFacts | None:
+    """The host among ``candidates`` that answers to ``name`` (short name or FQDN, any case); else the one that
+    publishes the share (``share``, or any) under that name as its scope: a Scale-Out File Server's client access
+    point, which is the cluster's name, not a node's (Get-SmbShare ScopeName; "Scale-Out File Server for
+    application data overview", the layout Microsoft recommends for Hyper-V over SMB3)."""
     wanted = {name.upper(), name.split(".")[0].upper()}
-    return next((host for host in candidates if host.aliases & wanted), None)
+    candidates = list(candidates)
+    by_name = next((host for host in candidates if host.aliases & wanted), None)
+    return by_name or next((host for host in candidates if _publishes_scope(host, wanted, share)), None)
+
+
+def _publishes_scope(host: HostFacts, scopes: set[str], share: str | None) -> bool:
+    try:
+        smb = host.section("smb")
+    except SectionUnavailable:
+        return False
+    return any(
+        (published.scope_name or "").upper() in scopes and (share is None or published.name.upper() == share.upper())
+        for published in (smb.shares if smb else ())
+    )
 
 
 @dataclass(frozen=True)

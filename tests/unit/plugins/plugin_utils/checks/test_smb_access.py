@@ -13,6 +13,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.smb_shares im
     network_tokens,
     unc_share,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.trust import server_domain_trusts_proxy
 from ansible_collections.backup.hyperv.plugins.plugin_utils.facts.model import Identity, LocalGroup
 
 DOMAIN = "S-1-5-21-1111111111-2222222222-3333333333"
@@ -290,3 +291,18 @@ def test_a_deny_for_a_domain_group_with_the_proxys_groups_unknown_is_no_pass(hos
     for check in (proxy_reads_vm_shares, computer_account_reads_shares):
         finding = check(proxy, sources, servers)
         assert finding.status == "unknown" and f"{DOMAIN}-1200 (a domain group" in finding.message
+
+
+def test_a_scale_out_file_server_share_is_assessed_on_the_node_that_publishes_its_scope(host):
+    """VMs on \\\\SOFS1\\VMS, SOFS1 being the cluster's client access point: FS1 publishes VMS with ScopeName SOFS1
+    (Get-SmbShare), so R12 and R14 are decided on FS1's facts, not left unknown for want of a host named SOFS1."""
+    fs1 = host("FS1")
+    share = fs1.smb.shares[0]
+    published = {"name": share.name, "path": share.path, "share_sddl": OPEN_SHARE, "path_sddl": share.path_sddl}
+    server = host("FS1", smb={"shares": [{**published, "scope_name": "SOFS1"}]})
+    sources = [with_smb_disk(host, "HV1", "\\\\SOFS1\\VMS\\VM03\\VM03.vhdx"), host("HV2")]
+    assert proxy_reads_vm_shares(host("PX1"), sources, [server]).status == "pass"
+    assert server_domain_trusts_proxy(host("PX1"), sources, [server]).status == "pass"
+    unscoped = host("FS1", smb={"shares": [published]})
+    finding = proxy_reads_vm_shares(host("PX1"), sources, [unscoped])
+    assert finding.status == "unknown" and "no facts for SMB3 server SOFS1" in finding.message
