@@ -62,10 +62,13 @@ def source_clusters(sources: Sequence[HostFacts]) -> tuple[dict[str, Cluster], d
 
 @requirement_check("R8")
 def proxy_outside_source_clusters(proxy: HostFacts, sources: Sequence[HostFacts]) -> Finding:
-    """R8: the proxy is not a node of any source cluster."""
+    """R8: the proxy is not a node of any source cluster with CSVs (requirements R8 applies to a Hyper-V
+    cluster with CSV: a transportable snapshot of a CSV's LUN imported on a node of its own cluster is what makes
+    the cluster fail; a cluster whose VMs are on SMB3 shares has no LUN to import)."""
     if not sources:
         return no_sources("R8")
-    clusters, gaps = source_clusters(sources)
+    every_cluster, gaps = source_clusters(sources)
+    clusters = {name: cluster for name, cluster in every_cluster.items() if cluster.shared_volumes}
     gaps = dict(gaps)
     proxy_cluster_names: set[str] = set()
     try:
@@ -76,7 +79,8 @@ def proxy_outside_source_clusters(proxy: HostFacts, sources: Sequence[HostFacts]
     listed_as_node = {name for name, cluster in clusters.items() if proxy.aliases & {n.upper() for n in cluster.nodes}}
     shared = sorted(clusters[name].name for name in (proxy_cluster_names & clusters.keys()) | listed_as_node)
     if not clusters and not gaps:
-        return not_applicable("R8", "no source host is a cluster node")
+        reason = "no source cluster has cluster shared volumes" if every_cluster else "no source host is a cluster node"
+        return not_applicable("R8", reason)
     evidence = {
         "proxy": proxy.name,
         "proxy_cluster": sorted(proxy_cluster_names),

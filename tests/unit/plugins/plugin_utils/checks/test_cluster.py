@@ -36,3 +36,11 @@ def test_unknown_when_neither_side_can_tell(host):
 
 def test_no_sources_is_unknown(host):
     assert proxy_outside_source_clusters(host("PX1"), []).status == "unknown"
+
+
+def test_a_source_cluster_without_csvs_makes_r8_not_applicable(host):
+    """R8 is for a Hyper-V cluster with CSV (requirements.md): its VMs on SMB3 shares, a node of it may serve."""
+    proxy = host("PX1", cluster=cluster("CL1", "PX1"))
+    finding = proxy_outside_source_clusters(proxy, [host("HV1", cluster=cluster("CL1", "HV1", "PX1"))])
+    assert finding.status == "pass" and finding.evidence["applicable"] is False
+    assert "no source cluster has cluster shared volumes" in finding.message
