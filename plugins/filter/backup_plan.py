@@ -29,6 +29,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule 
 
 DEFAULT_MAX_VMS_PER_SNAPSHOT = 16  # backup_max_vms_per_snapshot when unset; docs/backup.md says why
 _LONG_PREFIX = "\\\\?\\"
+_LONG_UNC = "\\\\?\\UNC\\"
 _CSV = re.compile(r"^([a-z]:\\clusterstorage\\[^\\]+)", re.IGNORECASE)
 _UNC = re.compile(r"^(\\\\[^\\]+\\[^\\]+)")
 _DRIVE = re.compile(r"^([a-z]:)", re.IGNORECASE)
@@ -36,10 +37,11 @@ _DRIVE = re.compile(r"^([a-z]:)", re.IGNORECASE)
 
 def volume_of(path: str) -> str:
     """The volume a Windows path lives on, lower case: a CSV folder, a share root, or a drive."""
-    text = str(path)
-    if text.startswith(_LONG_PREFIX):
+    text = str(path).replace("/", "\\")
+    if text[: len(_LONG_UNC)].upper() == _LONG_UNC:  # \\?\UNC\server\share\...: the share \\server\share
+        text = "\\\\" + text[len(_LONG_UNC) :]
+    elif text.startswith(_LONG_PREFIX):
         text = text[len(_LONG_PREFIX) :]
-    text = text.replace("/", "\\")
     for pattern in (_CSV, _UNC, _DRIVE):
         match = pattern.match(text)
         if match:

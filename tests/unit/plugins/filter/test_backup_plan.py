@@ -27,6 +27,8 @@ def _proxy(name: str, *serves: str, slots: int = 1, healthy: bool = True) -> dic
         ("c:\\clusterstorage\\VOLUME1\\x.vhdx", "c:\\clusterstorage\\volume1"),
         ("\\\\?\\C:\\ClusterStorage\\Volume2\\x.vhdx", "c:\\clusterstorage\\volume2"),
         ("\\\\fs1\\VMs\\vm1\\a.vhdx", "\\\\fs1\\vms"),
+        ("\\\\?\\UNC\\fs1\\VMs\\vm1\\a.vhdx", "\\\\fs1\\vms"),  # the long form names the same share
+        ("\\\\?\\unc\\fs1\\VMs\\b.vhdx", "\\\\fs1\\vms"),
         ("D:\\Hyper-V\\a.vhdx", "d:"),
     ],
 )
