@@ -179,10 +179,12 @@ def _selected(vms: Sequence[Mapping[str, Any]], names: Optional[Iterable[str]]) 
     """The VMs asked for and the names no host reports, compared case-blind as Hyper-V compares VM names."""
     if names is None:
         return list(vms), []
-    wanted = list({str(name).casefold(): str(name) for name in reversed(list(names))}.items())[::-1]
-    asked, found = {folded for folded, _name in wanted}, {str(vm["name"]).casefold() for vm in vms}
-    chosen = [vm for vm in vms if str(vm["name"]).casefold() in asked]
-    return chosen, [name for folded, name in wanted if folded not in found]
+    wanted: dict[str, str] = {}  # each name once, as first spelt, in the order asked
+    for name in map(str, names):
+        wanted.setdefault(name.casefold(), name)
+    found = {str(vm["name"]).casefold() for vm in vms}
+    chosen = [vm for vm in vms if str(vm["name"]).casefold() in wanted]
+    return chosen, [name for folded, name in wanted.items() if folded not in found]
 
 
 def _max_vms(value: Any) -> int:

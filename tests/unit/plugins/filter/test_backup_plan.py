@@ -191,8 +191,8 @@ def test_vms_of_one_name_on_two_hosts_are_left_out_naming_both():
 
 def test_vms_asked_for_are_found_whatever_their_case():
     vms = [_vm("Web01", "hv1", "D:\\a.vhdx"), _vm("db", "hv1", "D:\\b.vhdx")]
-    plan = backup_plan(vms, [_proxy("px1", "hv1")], selected=["web01", "WEB01", "ghost", "Ghost"])
-    assert plan["missing"] == ["ghost"] and plan["proxies"]["px1"]["vms"] == ["hv1/Web01"]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")], selected=["web01", "zed", "WEB01", "ghost", "Ghost"])
+    assert plan["missing"] == ["zed", "ghost"] and plan["proxies"]["px1"]["vms"] == ["hv1/Web01"]
 
 
 def test_small_groups_go_by_the_slots_they_can_use_not_the_proxys():
