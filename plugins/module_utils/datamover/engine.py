@@ -22,7 +22,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.catalog import latest_point, points_by_vm
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import CONFIG_FILE, LOCKS_DIR
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.layout import init_layout, read_config
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.layout import create_layout, read_config
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock_admin import (
     found_locks,
     refuse_live,
@@ -36,7 +36,7 @@ __all__ = ["Session", "Stats", "baselines", "init_repository", "list_restore_poi
 
 def init_repository(access: RepositoryAccess, new: NewRepository = AS_CONFIGURED) -> dict:
     """Create an empty repository at ``access.path`` as ``new`` says."""
-    config = init_layout(
+    config, _master = create_layout(
         access.path,
         passphrase=access.passphrase,
         encryption=new.cipher,

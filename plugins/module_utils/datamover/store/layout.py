@@ -34,27 +34,6 @@ SUBDIRS = (C.PACKS_DIR, C.INDEX_DIR, C.POINTS_DIR, C.LOCKS_DIR, C.TMP_DIR, "keys
 SEALED_DATA = (C.POINTS_DIR, C.PACKS_DIR, C.INDEX_DIR)
 
 
-def init_layout(
-    path: str,
-    *,
-    passphrase: Optional[str],
-    encryption: Optional[str],
-    hash_algorithm: str,
-    kdf: str,
-    lock_timeout: float = 0,
-) -> dict:
-    """Create a repository; the config file is written last and marks it as complete."""
-    config, _master = create_layout(
-        path,
-        passphrase=passphrase,
-        encryption=encryption,
-        hash_algorithm=hash_algorithm,
-        kdf=kdf,
-        lock_timeout=lock_timeout,
-    )
-    return config
-
-
 def create_layout(
     path: str,
     *,
