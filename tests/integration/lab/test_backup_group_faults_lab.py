@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 from lab_testkit import ESTATES, RunningLab, ansible_adhoc
-from test_site_lab import playbook, staged_lab
+from test_site_lab import playbook, proxy_lab
 
 # isort: split
 from lab.windows.hoststate import HostState
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BACKUP = REPO_ROOT / "playbooks" / "backup.yml"
-OFFHOST_PROXY = REPO_ROOT / "playbooks" / "offhost_proxy.yml"
 COMMON = {
     "backup_repository": "C:\\Backup\\faults",
     "backup_passphrase": "Lab-Vault-Passphrase-faults",
@@ -30,10 +29,7 @@ QUIESCE = "Production checkpoints cannot be created for 'vm1'."
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    work = tmp_path_factory.mktemp("backup-group-faults")
-    with staged_lab(ESTATES / "group-vm-faults.yml", work / "lab") as lab:
-        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
-        assert rc == 0, output[-3000:]
+    with proxy_lab(ESTATES / "group-vm-faults.yml", tmp_path_factory.mktemp("backup-group-faults")) as lab:
         yield lab
 
 
@@ -45,11 +41,13 @@ def restore_points(lab: RunningLab, work: Path) -> dict[str, int]:
 
 def test_a_guest_that_cannot_quiesce_is_stored_crash_consistent_and_named(deployed: RunningLab, tmp_path: Path) -> None:
     report = tmp_path / "backup.html"
+    before = restore_points(deployed, tmp_path)
     rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_report_html": str(report)})
     assert rc == 0, output[-3000:]
     assert "crash consistent (the guest could not quiesce): hv1/vm1;" in output, output[-3000:]
     assert "hv2/vm2" not in output.split("crash consistent")[1].split(";")[0]  # vm2's guest quiesced
-    assert restore_points(deployed, tmp_path) == {"vm1": 1, "vm2": 1, "vm3": 1}
+    after = restore_points(deployed, tmp_path)
+    assert {vm: after.get(vm, 0) - before.get(vm, 0) for vm in ("vm1", "vm2", "vm3")} == {"vm1": 1, "vm2": 1, "vm3": 1}
     page = report.read_text()
     assert "<td>crash (the application-consistent checkpoint failed: Production checkpoints cannot be created" in page
     assert page.count("<td>application</td>") == 2, page
@@ -64,7 +62,7 @@ def test_without_the_fallback_the_guest_that_cannot_quiesce_fails_alone(deployed
         f"{QUIESCE}"
     ) in output, output[-3000:]
     after = restore_points(deployed, tmp_path)
-    assert {vm: after[vm] - before.get(vm, 0) for vm in after} == {"vm1": 0, "vm2": 1, "vm3": 1}
+    assert {vm: after.get(vm, 0) - before.get(vm, 0) for vm in ("vm1", "vm2", "vm3")} == {"vm1": 0, "vm2": 1, "vm3": 1}
     held = HostState(deployed.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"]
     assert held and all(not record["checkpoint"] for record in held.values()), held  # none left on the host
 

@@ -21,13 +21,12 @@ from lab.estate.loader import load_estate
 from lab.windows.hoststate import HostState
 from lab.windows.storage import local_path
 from lab_testkit import ESTATES, RunningLab, ansible_adhoc, run_lab
-from test_site_lab import playbook, staged_lab
+from test_site_lab import playbook, proxy_lab
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.lock import RepositoryLock
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BACKUP = REPO_ROOT / "playbooks" / "backup.yml"
-OFFHOST_PROXY = REPO_ROOT / "playbooks" / "offhost_proxy.yml"
 COMMON = {"backup_repository": "C:\\Backup\\rct", "backup_passphrase": "Lab-Vault-Passphrase-rct"}
 DISKS = {  # VM -> (host, the Windows paths of its disks), as healthy.yml places them
     "vm1": ("hv1", ["C:\\ClusterStorage\\Volume1\\vm1\\vm1.vhdx"]),
@@ -45,10 +44,7 @@ def lab_json(lab: RunningLab, *arguments: str) -> Any:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    work = tmp_path_factory.mktemp("backup-rct")
-    with staged_lab(ESTATES / "healthy.yml", work / "lab") as lab:
-        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
-        assert rc == 0, output[-3000:]
+    with proxy_lab(ESTATES / "healthy.yml", tmp_path_factory.mktemp("backup-rct")) as lab:
         yield lab
 
 
@@ -137,10 +133,7 @@ def test_five_incrementals_with_rct_restore_byte_exact(deployed: RunningLab, tmp
 @pytest.fixture(scope="module")
 def lying(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     """healthy.yml with hv1 leaving every other changed range out of its RCT answer."""
-    work = tmp_path_factory.mktemp("backup-rct-lying")
-    with staged_lab(ESTATES / "rct-drop-ranges.yml", work / "lab") as lab:
-        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
-        assert rc == 0, output[-3000:]
+    with proxy_lab(ESTATES / "rct-drop-ranges.yml", tmp_path_factory.mktemp("backup-rct-lying")) as lab:
         yield lab
 
 
@@ -178,10 +171,7 @@ def test_an_audited_run_catches_a_host_that_under_reports_changes(lying: Running
 @pytest.fixture(scope="module")
 def busy_guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     """healthy.yml with vm1 writing 192 KiB into its checkpoint's layer during each backup."""
-    work = tmp_path_factory.mktemp("backup-rct-busy")
-    with staged_lab(ESTATES / "rct-guest-writes.yml", work / "lab") as lab:
-        rc, output = playbook(lab, work, OFFHOST_PROXY, {})
-        assert rc == 0, output[-3000:]
+    with proxy_lab(ESTATES / "rct-guest-writes.yml", tmp_path_factory.mktemp("backup-rct-busy")) as lab:
         yield lab
 
 

@@ -69,6 +69,15 @@ def staged_lab(estate: Path, state_dir: Path) -> Iterator[RunningLab]:
         assert not any(accepts(entry["address"], entry["port"]) for entry in status["hosts"].values())
 
 
+@contextmanager
+def proxy_lab(estate: Path, work: Path) -> Iterator[RunningLab]:
+    """`staged_lab` with the estate's proxies deployed by playbooks/offhost_proxy.yml (what a backup needs)."""
+    with staged_lab(estate, work / "lab") as lab:
+        rc, output = playbook(lab, work, REPO_ROOT / "playbooks" / "offhost_proxy.yml", {})
+        assert rc == 0, output[-3000:]
+        yield lab
+
+
 def estate_disks(estate: Path, vms: list[str]) -> dict[str, list[tuple[str, str]]]:
     """{VM: [(host, drive path of each disk)]} for the selected VMs, from the estate file; a disk on
     `\\\\server\\share\\...` is named by the file server and the share's folder."""

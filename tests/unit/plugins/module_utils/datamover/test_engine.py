@@ -173,9 +173,11 @@ def test_peak_memory_does_not_grow_with_the_disk(tmp_path, fake_disks):
         fake_disks.backup(str(tmp_path / f"repo{size}"), "vm", [str(disk)], workers=2, compression="fast")
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    # bounded by the chunks in flight and the pack appends queued (StoreLimits.queued_bytes), not by the disk:
-    # a disk 4x larger costs no more than a chunk's worth of bookkeeping more
-    assert peaks[1] - peaks[0] < 4 * MiB, peaks
+    # bounded by the chunks in flight and the pack appends queued (StoreLimits.queued_bytes), not by the disk: a
+    # disk 4x larger (192 MiB more data) costs a few chunks more at most. How many 1 MiB chunks are in flight at the
+    # peak depends on thread timing (the 64 MiB run's peak ranged 21-32 MiB over runs, the 256 MiB run's 32-34), so
+    # the margin is eight chunks, far below what holding any share of the disk would cost.
+    assert peaks[1] - peaks[0] < 8 * MiB, peaks
     assert max(peaks) < 48 * MiB, peaks
 
 
