@@ -146,12 +146,18 @@ class RepositoryLock:
             )
 
     def _file_is_ours(self, path: str, token: object) -> bool:
-        """Whether the lock file still holds this run's token; a share that cannot be read now leaves it to the
-        lease (as a refresh that fails does)."""
+        """Whether the lock file still holds this run's token. Gone, or another run's record: no. A share that
+        cannot be read now, or a record read while the refresher rewrote it in place (not JSON): left to the lease,
+        as a refresh that fails is."""
         try:
-            return _token_of(self.files.read(path)) == token
+            content = self.files.read(path)
         except OSError as exc:
             return not is_errno(exc, errno.ENOENT)
+        try:
+            record = json.loads(content)
+        except ValueError:
+            return True
+        return isinstance(record, dict) and record.get("token") == token
 
     def release(self) -> None:
         self._stop.set()

@@ -7,6 +7,7 @@ so its lease runs out while the callback waits.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -44,10 +45,18 @@ class TakeOver:
     def __call__(self, done: int, total: int) -> None:
         if self.removed or done < total // 2:
             return
-        self.removed = unlock(str(self.repo / "locks"), force=True)
-        self.taker.acquire()
+        self.take_over()
         time.sleep(STALE * 0.6)  # past the lease: the run has lost its lock however its refresher fared
         self.packs_then = packs_of(self.repo)
+
+    def take_over(self) -> None:
+        """Once the run has published a pack (the flusher works apart from the reads), unlock it by force and
+        take the lock: the run stops at its next durable step, so the packs it published are those before."""
+        deadline = time.monotonic() + 30
+        while not packs_of(self.repo) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.removed = unlock(str(self.repo / "locks"), force=True)
+        self.taker.acquire()
 
 
 @pytest.fixture
@@ -106,8 +115,7 @@ class TakeOverAtOnce(TakeOver):
     def __call__(self, done: int, total: int) -> None:
         if self.removed or done < total // 2:
             return
-        self.removed = unlock(str(self.repo / "locks"), force=True)
-        self.taker.acquire()
+        self.take_over()
         self.packs_then = packs_of(self.repo)
 
 
@@ -123,3 +131,23 @@ def test_a_forced_unlock_stops_the_run_at_its_next_durable_step_not_at_its_next_
         assert runs.points(str(repo)) == {"vms": {}, "damaged": [], "ok": True}
     finally:
         take_over.taker.release()
+
+
+def test_a_lock_file_read_mid_refresh_is_no_loss_another_runs_record_is(tmp_path: Path) -> None:
+    """The holder's check reads its lock file, which its refresher rewrites in place: half a record is left to the
+    lease; a whole record with another run's token is a loss."""
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    lock = RepositoryLock(str(locks), exclusive=True, operation="backup")
+    lock.acquire()
+    try:
+        path = locks / "exclusive"
+        record = path.read_bytes()
+        path.write_bytes(record[: len(record) // 3])
+        lock.ensure_held()
+        taken = {**json.loads(record), "token": "another run"}
+        path.write_bytes(json.dumps(taken).encode())
+        with pytest.raises(LockLostError, match="its lock file was removed or taken by another run"):
+            lock.ensure_held()
+    finally:
+        lock.release()
