@@ -252,8 +252,9 @@ def backup_plan(
     max_vms = _max_vms(max_vms_per_snapshot)
     chosen, missing = _selected(vms, selected)
     vhd_set = [vm for vm in chosen if is_vhd_set(vm)]
-    reasons = _refusals([vm for vm in chosen if not is_vhd_set(vm)])
-    left_out = {id(vm) for vm in vhd_set} | set(reasons)
+    refused_for_vhd_set = {id(vm) for vm in vhd_set}
+    reasons = _refusals([vm for vm in chosen if id(vm) not in refused_for_vhd_set])
+    left_out = refused_for_vhd_set | set(reasons)
     serving = _proxies_of_hosts(proxies)
     eligible = [vm for vm in chosen if id(vm) not in left_out]
     plannable = [vm for vm in eligible if serving.get(str(vm["host"]))]

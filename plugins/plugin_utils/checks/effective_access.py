@@ -170,13 +170,13 @@ def _in_token(sid: str | None, token: frozenset[str], groups_known: bool) -> str
     return MAYBE if not groups_known and sid.startswith(DOMAIN_ACCOUNT_PREFIX) else NO
 
 
-def _walk(aces: Sequence[tuple[Ace, str]], wanted: int, applies: frozenset[str]) -> tuple[int, list[str], list[str]]:
-    """(granted mask, granting ACEs, denying ACEs) with the ACEs whose trustee state is in ``applies``."""
+def _walk(aces: Sequence[tuple[Ace, str]], wanted: int) -> tuple[int, list[str], list[str]]:
+    """(granted mask, granting ACEs, denying ACEs) with the ACEs whose trustee is in the token (state YES)."""
     granted = denied = 0
     granted_by: list[str] = []
     denied_by: list[str] = []
     for ace, state in aces:
-        if state not in applies:
+        if state != YES:
             continue
         mask = map_generic(ace.mask)
         if ace.type in DENY_TYPES:
@@ -199,7 +199,7 @@ def _undecided(aces: Sequence[tuple[Ace, str]], wanted: int) -> tuple[str, ...]:
         return ()
     worst = [(ace, YES if state == MAYBE and ace.type in DENY_TYPES else state) for ace, state in aces]
     best = [(ace, YES if state == MAYBE and ace.type == "A" else state) for ace, state in aces]
-    readable = [_walk(case, wanted, frozenset({YES}))[0] & wanted == wanted for case in (worst, best)]
+    readable = [_walk(case, wanted)[0] & wanted == wanted for case in (worst, best)]
     return tuple(dict.fromkeys(ace.trustee for ace, _state in uncertain)) if readable[0] != readable[1] else ()
 
 
@@ -229,7 +229,7 @@ def evaluate(
         if sid is None:
             unresolved.append(ace.trustee)
         relevant.append((ace, _in_token(sid, token_set, groups_known)))
-    granted, granted_by, denied_by = _walk(relevant, wanted, frozenset({YES}))
+    granted, granted_by, denied_by = _walk(relevant, wanted)
     return AccessResult(
         granted,
         granted & wanted == wanted,

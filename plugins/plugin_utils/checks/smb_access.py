@@ -54,7 +54,9 @@ class Layer:
     evaluate: Evaluator = field(compare=False)  # layers are equal by key and label
 
 
-def _object_layer(descriptor: SecurityDescriptor, token: frozenset[str], domain_sid: str | None, known: bool):
+def _object_layer(
+    descriptor: SecurityDescriptor, token: frozenset[str], domain_sid: str | None, known: bool
+) -> AccessResult:
     return evaluate_descriptor(descriptor, token, domain_sid, groups_known=known)
 
 

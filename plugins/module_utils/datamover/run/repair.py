@@ -46,7 +46,7 @@ def repair(access: RepositoryAccess, *, check_mode: bool = False) -> dict:
         with repo.lock(not check_mode, access.lock_timeout, "repair"):
             if not check_mode:
                 repo.clean_tmp()
-            _old_files, cached, report = _read_index_files(repo)
+            cached, report = _read_index_files(repo)
             whole, damaged_packs = _whole_chunks(repo, cached, report)
             kept = {entry.chunk_id for entries in whole.values() for entry in entries}
             report["chunks_indexed"] = len(kept)
@@ -62,7 +62,7 @@ def repair(access: RepositoryAccess, *, check_mode: bool = False) -> dict:
     return report
 
 
-def _read_index_files(repo: Repository) -> Tuple[List[str], Packs, dict]:
+def _read_index_files(repo: Repository) -> Tuple[Packs, dict]:
     """Every index file's entries by pack (a cache, used for packs whose own table is damaged)."""
     names, cached = repo.index_files(), {}
     damaged = []
@@ -74,7 +74,7 @@ def _read_index_files(repo: Repository) -> Tuple[List[str], Packs, dict]:
             continue
         for pack_id, entries in packs.items():
             cached.setdefault(pack_id, []).extend(entries)
-    return names, cached, {"index_files_replaced": len(names), "index_files_damaged": damaged}
+    return cached, {"index_files_replaced": len(names), "index_files_damaged": damaged}
 
 
 def _whole_chunks(repo: Repository, cached: Packs, report: dict) -> Tuple[Packs, Set[bytes]]:

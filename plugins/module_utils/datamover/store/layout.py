@@ -78,7 +78,7 @@ def _refuse_a_lost_config(path: str) -> None:
 def _holds_anything(folder: str) -> bool:
     try:
         with os.scandir(folder) as entries:
-            return any(True for _entry in entries)
+            return next(entries, None) is not None
     except FileNotFoundError:
         return False
     except OSError as exc:
