@@ -100,8 +100,10 @@ def test_a_frozen_holder_loses_its_lock_and_stops_writing_when_it_resumes(locks,
 
 
 def test_a_held_lock_stays_live_past_the_stale_time_because_its_holder_refreshes_it(locks):
-    with RepositoryLock(str(locks), True, host="host-a", stale_after=0.5) as holder:
-        time.sleep(1.2)
+    # a stale time of 2 s: a lease of 1 s that a busy test machine's scheduler cannot eat (0.5 s gave 0.25 s, and
+    # one refresh thread starved that long under the full suite lost the lock)
+    with RepositoryLock(str(locks), True, host="host-a", stale_after=2.0) as holder:
+        time.sleep(4.5)
         with pytest.raises(LockedError, match=r"host-a.*refreshed 0 s ago"):
             RepositoryLock(str(locks), True, host="host-b").acquire()
         holder.ensure_held()
