@@ -12,6 +12,10 @@
 # deleted nor shows anything exposed at the folders. Shadow copies of SMB3 shares live on the file server and are
 # not in this host's Win32_ShadowCopy: each of -ShareShadowIds is deleted by a DiskShadow run of its own, so one that
 # fails leaves the others done; the script then fails naming it and keeps -Files (the set's record) for a retry.
+# The set's record (<set>.shares.json among -Files, written by shadow_copy_create.ps1) says which share copies are
+# left: each id is taken out of it once its copy is deleted, and the record goes last, so a release sent again
+# after its reply was lost (the controller re-sends it: _connection_retry.RESEND_SAFE) deletes only what the first
+# left, where DiskShadow would fail on a copy already gone. Without a record among -Files every id is deleted.
 # https://learn.microsoft.com/previous-versions/windows/desktop/vsswmi/win32-shadowcopy
 # Returns @{ unexposed; deleted; removed_files; removed_directories } (what this run did).
 [CmdletBinding()]
@@ -46,7 +50,30 @@ function Get-ShadowState {
     return @{ ById = $byId; Exposed = $exposed }
 }
 
+function Get-ShareRecord {
+    # The set's share records among -Files that still exist: @{ <lower-case id> = <record path> }, or $null when -Files
+    # names none (then every id asked is deleted).
+    $records = @($Files | Where-Object { "$_".EndsWith('.shares.json', [StringComparison]::OrdinalIgnoreCase) })
+    if ($records.Count -eq 0) { return $null }
+    $listed = @{}
+    foreach ($record in $records) {
+        if (-not (Test-Path -LiteralPath $record -PathType Leaf)) { continue }
+        # foreach, not @(...): Windows PowerShell's ConvertFrom-Json writes a JSON array as one object.
+        foreach ($entry in (Get-Content -LiteralPath $record -Raw | ConvertFrom-Json)) { $listed["$($entry.ID)".ToLowerInvariant()] = $record }
+    }
+    return $listed
+}
+
+function Remove-RecordedShareCopy {
+    # The record without the copy just deleted: a release run again skips it.
+    param([string]$Record, [string]$Id)
+    $left = @(foreach ($entry in (Get-Content -LiteralPath $Record -Raw | ConvertFrom-Json)) { if ("$($entry.ID)" -ne $Id) { $entry } })
+    Set-Content -LiteralPath $Record -Value (ConvertTo-Json -InputObject $left -Depth 3) -Encoding UTF8
+}
+
 $before = Get-ShadowState
+$shareRecord = Get-ShareRecord
+$shareDelete = @($ShareShadowIds | Where-Object { $null -eq $shareRecord -or $shareRecord.ContainsKey("$_".ToLowerInvariant()) })
 $unexpose = @($ExposedPaths | Where-Object { $before.Exposed.ContainsKey((Get-FolderKey -Path $_)) })
 $delete = @($ShadowIds | Where-Object { $before.ById.ContainsKey("$_".ToLowerInvariant()) })
 $work = Join-Path -Path $env:TEMP -ChildPath "backup.hyperv-release-$([guid]::NewGuid())"
@@ -57,9 +84,10 @@ try {
     foreach ($path in $unexpose) { $lines.Add("unexpose `"$path`"") }
     foreach ($id in $delete) { $lines.Add("delete shadows id $id") }
     if ($lines.Count -gt 0) { $null = Invoke-DiskShadow -Lines $lines.ToArray() -Folder $work -What 'releasing' }
-    foreach ($id in $ShareShadowIds) {
+    foreach ($id in $shareDelete) {
         try { $null = Invoke-DiskShadow -Lines @("delete shadows id $id") -Folder $work -What "deleting $id" }
-        catch { $failed.Add("$($_.Exception.Message)") }
+        catch { $failed.Add("$($_.Exception.Message)"); continue }
+        if ($null -ne $shareRecord) { Remove-RecordedShareCopy -Record $shareRecord["$id".ToLowerInvariant()] -Id $id }
     }
 }
 finally {
@@ -90,7 +118,7 @@ foreach ($folder in $Directories) {
 }
 return [ordered]@{
     unexposed           = $unexpose.Count
-    deleted             = $delete.Count + $ShareShadowIds.Count
+    deleted             = $delete.Count + $shareDelete.Count
     removed_files       = $removedFiles
     removed_directories = $removed
 }

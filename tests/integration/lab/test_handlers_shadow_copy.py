@@ -118,6 +118,29 @@ def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_r
         unc(f"{shadow['ShadowCopyShare']}\\vm3\\vm3.vhdx")
     gone = healthy.call("hv1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
     assert gone["shadows"] == [] and not any(f["Exists"] for f in gone["metadata_files"])
+    # The same release again (what the controller re-sends when the first reply was lost): the record is gone, so
+    # nothing is asked of DiskShadow, which would fail on the deleted copy; without a record it is asked, and fails.
+    again = healthy.call("hv1", "shadow_copy_release", {"ShareShadowIds": [shadow["ShadowId"]], "Files": record})
+    assert again == {"unexposed": 0, "deleted": 0, "removed_files": 0, "removed_directories": 0}
+    with pytest.raises(ScriptFailure, match="was not found"):
+        healthy.call("hv1", "shadow_copy_release", {"ShareShadowIds": [shadow["ShadowId"]]})
+
+
+def test_a_share_release_cut_short_deletes_only_the_copies_its_record_still_lists(healthy):
+    volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
+    made = healthy.call(
+        "hv1",
+        "shadow_copy_create",
+        {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
+    )
+    shadow_id, set_id = made["Shadows"][0]["ShadowId"], made["SnapshotSetId"]
+    record = f"{ROOT}\\{set_id.strip('{}')}.shares.json"
+    # A first release deleted the copy and took it out of the record, then was cut short before the files went.
+    healthy.call("hv1", "shadow_copy_release", {"ShareShadowIds": [shadow_id]})
+    local = local_path(healthy.estate.model, healthy.state_dir, "hv1", record)
+    local.write_text("[]", encoding="utf-8")
+    again = healthy.call("hv1", "shadow_copy_release", {"ShareShadowIds": [shadow_id], "Files": [record]})
+    assert (again["deleted"], again["removed_files"], local.exists()) == (0, 1, False)
 
 
 def test_a_share_no_estate_host_serves_is_refused(healthy):

@@ -3,11 +3,14 @@
 Release unexposes, deletes the proxy's shadow copies (and the copy once no host holds it), then removes files
 and folders. Like the script it sends DiskShadow only what Win32_ShadowCopy still lists, deletes each share copy
 in a DiskShadow run of its own, and afterwards checks that Win32_ShadowCopy no longer lists what it deleted nor
-shows anything exposed at the folders (DiskShadow can exit 0 having done nothing, `diskshadow_no_op`).
+shows anything exposed at the folders (DiskShadow can exit 0 having done nothing, `diskshadow_no_op`). A set's
+share record (`<set>.shares.json` among -Files) names the share copies still to delete: each id leaves it as its
+copy is deleted, so a release sent again deletes only what is left (DiskShadow fails on a copy already gone).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from functools import partial
 from pathlib import Path
@@ -55,20 +58,40 @@ def _listed(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {key: s for key, s in state["shadow_copies"].items() if not s.get("ShadowCopyShare")}
 
 
-def _release_copies(call: ScriptCall, state: dict[str, Any], params: dict[str, list[str]]) -> tuple[int, int, str]:
+def _share_records(call: ScriptCall, files: list[str]) -> dict[str, Path] | None:
+    """Get-ShareRecord: the share copies the set's records among `files` still list, by lower-case id (None when
+    `files` names no record: every id asked is deleted)."""
+    records = [call.files.local_path(f) for f in files if f.lower().endswith(".shares.json")]
+    if not records:
+        return None
+    return {str(e["ID"]).lower(): r for r in records if r.is_file() for e in json.loads(r.read_text(encoding="utf-8"))}
+
+
+def _unrecord(record: Path, shadow_id: str) -> None:
+    """Remove-RecordedShareCopy: the record without the copy just deleted."""
+    left = [e for e in json.loads(record.read_text(encoding="utf-8")) if str(e["ID"]).lower() != shadow_id.lower()]
+    record.write_text(json.dumps(left), encoding="utf-8")
+
+
+def _release_copies(call: ScriptCall, state: dict[str, Any], params: dict[str, list[str]]) -> tuple[int, int, int, str]:
     """The script's DiskShadow runs: what still exists now (as Win32_ShadowCopy lists it) in one script, then
-    each share copy in a script of its own. Returns (unexposed, deleted of this host's copies, failure messages)."""
+    each share copy its record still lists in a script of its own. Returns (unexposed, deleted of this host's copies,
+    share copies deleted, failure messages)."""
     local, no_op = _listed(state), call.estate.model.host(call.host.name).diskshadow_no_op
     unexpose = [p for p in params["ExposedPaths"] if any(same_folder(s["ExposedName"], p) for s in local.values())]
     delete = [i for i in params["ShadowIds"] if i.lower() in local]
     commands = [(f'unexpose "{p}"', partial(_unexpose, call, state, p)) for p in unexpose]
     commands += [(f"delete shadows id {i}", partial(_delete, call, state, i)) for i in delete]
     failures = [diskshadow.run(commands, no_op)] if commands else []
-    for shadow_id in params["ShareShadowIds"]:
-        command = (f"delete shadows id {shadow_id}", partial(_delete, call, state, shadow_id))
-        failures.append(diskshadow.run([command], no_op))
+    records = _share_records(call, params["Files"])
+    shares = [i for i in params["ShareShadowIds"] if records is None or i.lower() in records]
+    for shadow_id in shares:
+        failure = diskshadow.run([(f"delete shadows id {shadow_id}", partial(_delete, call, state, shadow_id))], no_op)
+        failures.append(failure)
+        if records is not None and not failure:
+            _unrecord(records[shadow_id.lower()], shadow_id)
     messages = "; ".join(f"diskshadow exited with 1 while releasing: {f}" for f in failures if f)
-    return len(unexpose), len(delete), messages
+    return len(unexpose), len(delete), len(shares), messages
 
 
 def _check_released(call: ScriptCall, params: dict[str, list[str]]) -> None:
@@ -103,7 +126,7 @@ def _remove_directory(call: ScriptCall, directory: str) -> bool:
 def shadow_copy_release(call: ScriptCall) -> dict[str, Any]:
     params = {key: [str(value) for value in call.params.get(key) or []] for key in _PARAMS}
     with HostState(call.state_dir).edit() as state:
-        unexposed, deleted, failure = _release_copies(call, state, params)
+        unexposed, deleted, shares, failure = _release_copies(call, state, params)
     if failure:  # after the state is saved: what ran before the failing command stays done
         raise ScriptFailure(failure)
     if unexposed or deleted:  # the script checks only when it sent this host's copies to DiskShadow
@@ -116,7 +139,7 @@ def shadow_copy_release(call: ScriptCall) -> dict[str, Any]:
     removed = sum(_remove_directory(call, directory) for directory in params["Directories"])
     return {
         "unexposed": unexposed,
-        "deleted": deleted + len(params["ShareShadowIds"]),
+        "deleted": deleted + shares,
         "removed_files": removed_files,
         "removed_directories": removed,
     }
