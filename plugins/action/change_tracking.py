@@ -17,7 +17,10 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import (
+    ConnectionFailed,
+    reports_connection_retries,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import (
@@ -67,6 +70,8 @@ class ActionModule(ActionBase):
                 result.update(shape(run_script(self, script, params(args)), list(args[asked])))
         except ScriptError as exc:
             result.update(exc.to_result())
+        except ConnectionFailed as exc:  # failed, not unreachable: the release after it must still run
+            result.update(exc.as_failure(), changed=False)
         except ChangeTrackingError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:

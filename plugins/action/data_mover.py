@@ -28,7 +28,10 @@ from ansible.utils.display import Display
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import (
+    ConnectionFailed,
+    reports_connection_retries,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_job import (
     START,
@@ -78,6 +81,9 @@ class ActionModule(ActionBase):
             return result
         except ScriptError as exc:
             result.update(mask(mask(exc.to_result(), secret), args.get("smb_password")))
+            return result
+        except ConnectionFailed as exc:  # failed, not unreachable: a group's release after it must still run
+            result.update(exc.as_failure(), changed=False)
             return result
         outcome = engine_result(ended, args["repository"], args["operation"])
         # The engine never prints the passphrase; masking is the belt to that brace.

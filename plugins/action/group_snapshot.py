@@ -25,7 +25,11 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import (
+    RUN,
+    ConnectionFailed,
+    reports_connection_retries,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script, run_scripts
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import (
@@ -46,6 +50,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.group_snapshot impor
     GroupStepFailed,
     check_group_args,
     group_snapshot_argument_spec,
+    left_by_lost_reply,
     set_id_of,
     tracking_args,
 )
@@ -85,6 +90,10 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=str(exc))
         except ScriptError as exc:
             result.update(exc.to_result())
+        except ConnectionFailed as exc:  # failed, not unreachable: the group's release must still run
+            result.update(exc.as_failure())
+            if exc.stage == RUN and args["state"] == "present" and not self._task.check_mode:
+                result["msg"] += left_by_lost_reply(result, tracking_args(args)["vms"])
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             result.update(failed=True, msg=f"a group_snapshot script replied in an unexpected shape ({exc!r})")
         result["changed"] = any(bool(result.get(step, {}).get("changed")) for step in _STEP_RESULTS)

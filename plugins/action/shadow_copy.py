@@ -24,7 +24,10 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import reports_connection_retries
+from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry import (
+    ConnectionFailed,
+    reports_connection_retries,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script
 from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
@@ -76,6 +79,8 @@ class ActionModule(ActionBase):
             result.update(handlers[args["state"]](args))
         except ScriptError as exc:
             result.update(exc.to_result())
+        except ConnectionFailed as exc:  # failed, not unreachable: a group's release after it must still run
+            result.update(exc.as_failure(), changed=False)
         except (ShadowCopyError, MixedStorageError, WindowsPathError) as exc:
             result.update(failed=True, changed=False, msg=str(exc))
         except (KeyError, TypeError, AttributeError) as exc:

@@ -110,15 +110,24 @@ class ConnectionRetry:
 
 
 class ConnectionFailed(AnsibleConnectionFailure):
-    """A round trip that lost its connection and is not retried (any more): the host is unreachable."""
+    """A round trip that lost its connection and is not retried (any more): the host is unreachable. ``stage``: the
+    last attempt's (``run``: the script may have run on the host)."""
 
-    def __init__(self, message: str, retries: list[ConnectionRetry]) -> None:
+    def __init__(self, message: str, retries: list[ConnectionRetry], stage: str = CONNECT) -> None:
         super().__init__(message)
         self.retries = retries
+        self.stage = stage
 
     @property
     def result_contribution(self) -> dict[str, Any]:
         return {**super().result_contribution, "connection_retries": [retry.to_result() for retry in self.retries]}
+
+    def as_failure(self) -> dict[str, Any]:
+        """The result of a task that is a step of a job with releases after it (a volume group's snapshot, import,
+        data mover job): failed, not unreachable. Ansible runs neither a block's ``rescue`` nor its ``always`` for
+        an unreachable host and drops the host from the play, so the releases of what the group's earlier steps
+        created would not run and the proxy's other groups would not be backed up."""
+        return {"failed": True, "msg": self.message, "connection_retries": [r.to_result() for r in self.retries]}
 
 
 def with_connection_retries(action: ActionBase, script: str, round_trip: Callable[[], T]) -> T:
@@ -141,9 +150,9 @@ def with_connection_retries(action: ActionBase, script: str, round_trip: Callabl
                 raise
             # from None: the message names the last error already; Ansible would append the cause again.
             if stage == RUN and not resend_safe(script):
-                raise ConnectionFailed(_not_resent_message(failure), retries) from None
+                raise ConnectionFailed(_not_resent_message(failure), retries, stage) from None
             if attempt > CONNECTION_RETRIES:
-                raise ConnectionFailed(_exhausted_message(failure), retries) from None
+                raise ConnectionFailed(_exhausted_message(failure), retries, stage) from None
             retries.append(failure)
             _record(action, failure)
             delay = backoff_delay(attempt)

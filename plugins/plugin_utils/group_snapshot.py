@@ -84,3 +84,19 @@ def check_group_args(args: Mapping[str, Any]) -> None:
     if args["state"] == "present" or tracking["release"]:  # nothing to release is no step, not an error
         check_tracking_args(tracking)
     set_id_of(args)
+
+
+def left_by_lost_reply(result: Mapping[str, Any], vms: list[str]) -> str:
+    """What a creating batch whose reply was lost may have left on the source host, and how to find it: the result
+    holds the steps whose replies came (``checkpoint`` once the first batch answered)."""
+    if "checkpoint" not in result:
+        return (
+            f" Recovery checkpoints of {', '.join(vms)} may be left on the host (Hyper-V Manager does not show them): "
+            "list them with Get-VMSnapshot -VMName <VM> -SnapshotType Recovery and remove them with Remove-VMSnapshot "
+            "before the next backup, or the VM keeps writing to one more .avhdx per disk."
+        )
+    return (
+        " A shadow copy set of the group's volumes may be left on the host: list it with DiskShadow's `list shadows "
+        "all` (or vssadmin list shadows) and delete it with `delete shadows set {<set id>}`; the recovery checkpoints "
+        "this run knows of are destroyed by the group's release."
+    )
