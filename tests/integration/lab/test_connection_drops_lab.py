@@ -54,3 +54,19 @@ def test_a_dropped_command_of_a_probe_is_sent_again(drop_lab, tmp_path):
         (retry,) = results[host]["connection_retries"]
         assert (retry["script"], retry["attempt"], retry["stage"]) == ("host_facts", 1, "run")
         assert "ConnectionError" in retry["error"]
+
+
+def test_a_lost_reply_of_the_checkpoint_batch_fails_the_group_step_naming_what_it_may_have_left(drop_lab, tmp_path):
+    # The batch ran on the host (its checkpoint exists there) but its reply was lost: not sent again, and the task
+    # fails (not unreachable: a backup group's rescue and releases must still run) saying how to find the checkpoint.
+    # Over winrm (hv1) only: pypsrp sends a Receive again when its connection drops (WSMan.receive, whose reply the
+    # service keeps until acknowledged), so over psrp the reply is not lost.
+    for host, vm in (("hv1", "vm1"),):
+        run_lab("fault", host, "--drop", "1", "--operation", "Receive", "--state-dir", str(drop_lab.state_dir))
+        arguments = f'{{"vms": ["{vm}"]}}'
+        result = ansible_adhoc(drop_lab, tmp_path, host, "-m", "backup.hyperv.group_snapshot", "-a", arguments)[host]
+        # (the tree callback keeps no `failed` key: a failure is its msg, and no checkpoint learned)
+        assert not result.get("unreachable") and "checkpoint" not in result, result
+        assert "change_tracking_checkpoint+shadow_copy_read.ps1: the connection dropped" in result["msg"], result
+        assert f"Recovery checkpoints of {vm} may be left on the host" in result["msg"], result
+        assert dropped_since(drop_lab, host, 0)[-1:] == ["Receive"]
