@@ -15,7 +15,7 @@ Words (VSS, https://learn.microsoft.com/windows/win32/vss/transportable-shadow-c
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
@@ -126,15 +126,33 @@ def check_readable(reply_vms: Sequence[Mapping[str, Any]]) -> None:
     The read script tells "not found" from "access denied" ([IO.File]::GetAttributes rather than Test-Path,
     which answers $false to both), so a file this account may not see fails the VM instead of being dropped.
     """
-    refused = [
-        f"{vm['Name']}: {entry['Path']} ({entry['Reason']})" for vm in reply_vms for entry in vm.get("Unreadable") or []
-    ]
-    if refused:
+    unreadable = [(vm["Name"], entry) for vm in reply_vms for entry in vm.get("Unreadable") or []]
+    if unreadable:
+        refused = "; ".join(f"{name}: {entry['Path']} ({entry['Reason']})" for name, entry in unreadable)
         raise ShadowCopyError(
-            f"files the VMs need cannot be read on their host, nothing was created: {'; '.join(refused)}. "
+            f"files the VMs need cannot be read on their host, nothing was created: {refused}. "
             "Give the account Ansible connects with read access to them (it must read them to back them up), "
-            "or restore the missing configuration files."
+            "or restore the missing configuration files." + _second_hop(entry["Path"] for _name, entry in unreadable)
         )
+
+
+def _second_hop(paths: Iterable[str]) -> str:
+    """Why a file on an SMB3 share may be unreadable whatever its ACL says, and the fix: the host reads it inside
+    the WinRM session, and the file server sees that session's logon without credentials it could use
+    ("Making the second hop in PowerShell Remoting",
+    https://learn.microsoft.com/powershell/scripting/security/remoting/ps-remoting-second-hop)."""
+    shares = sorted({root for root in (share_root(path) for path in paths) if root}, key=str.casefold)
+    if not shares:
+        return ""
+    servers = sorted({root.strip("\\").split("\\")[0] for root in shares}, key=str.casefold)
+    return (
+        f" Files on {', '.join(shares)} are read from inside the WinRM session on the Hyper-V host: a second hop, "
+        "which the file server refuses (access denied) unless the session's credentials can be delegated. Connect "
+        "to the host with CredSSP (ansible_winrm_transport: credssp, or ansible_psrp_auth: credssp), or let the "
+        "host's computer account delegate to the file server (Kerberos constrained delegation to "
+        f"{', '.join('cifs/' + server for server in servers)}, which remote management of Hyper-V over SMB needs "
+        "too): https://learn.microsoft.com/powershell/scripting/security/remoting/ps-remoting-second-hop"
+    )
 
 
 def volume_of(path: str, mount_points: Sequence[str]) -> str:

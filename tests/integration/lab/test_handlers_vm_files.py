@@ -5,6 +5,7 @@ and DiskShadow stopping a script at its first failing command."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 from lab_testkit import ESTATES, ProvisionedLab
@@ -112,3 +113,23 @@ def test_release_sends_only_what_still_exists_and_is_idempotent(estate):
     assert (again["unexposed"], again["deleted"], again["removed_directories"]) == (0, 0, 0)
     left = estate.call("px1", "shadow_copy_read", {"SnapshotSetId": set_id, "MetadataDir": ROOT, "ExposeRoot": ROOT})
     assert left["shadows"] == [] and not left["mount_dirs"][0]["Exists"]
+
+
+def test_a_vm_on_a_share_read_without_delegation_is_refused_naming_the_second_hop(tmp_path):
+    # The lab's healthy hv1 can delegate (CredSSP or Kerberos delegation to cifs/fs1); without it, a file on
+    # \\fs1\vms read inside the WinRM session is a second hop the file server refuses: every file of vm3 is denied,
+    # its disk has no format, and the refusal says why and how to fix it. vm1, on the CSV, is not touched by it.
+    document = load_estate(ESTATES / "healthy.yml")
+    hosts = tuple(replace(h, delegation=False) if h.name == "hv1" else h for h in document.model.hosts)
+    lab = ProvisionedLab(replace(document, model=replace(document.model, hosts=hosts)), tmp_path)
+    reply = lab.call("hv1", "shadow_copy_read", {"Vms": ["vm1", "vm3"], "MetadataDir": ROOT, "ExposeRoot": ROOT})
+    vm1, vm3 = reply["vms"]
+    assert vm1["Unreadable"] == [] and vm1["Files"][0]["Format"] == "VHDX"
+    assert vm3["Files"] == [{"Path": "\\\\fs1\\vms\\vm3\\vm3.vhdx", "Kind": "disk", "Format": None, "Parents": []}]
+    assert [e["Path"].rsplit(".", 1)[1] for e in vm3["Unreadable"]] == ["vmcx", "vmrs", "vmgs"]
+    assert all("is denied" in e["Reason"] for e in vm3["Unreadable"])
+    with pytest.raises(ShadowCopyError) as refused:
+        check_vms([vm3], ["vm3"])
+    assert "Files on \\\\fs1\\vms\\ are read from inside the WinRM session on the Hyper-V host" in str(refused.value)
+    assert "Kerberos constrained delegation to cifs/fs1" in str(refused.value)
+    check_vms([vm1], ["vm1"])  # a VM on a CSV needs no second hop

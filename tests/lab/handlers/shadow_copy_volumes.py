@@ -115,9 +115,18 @@ def readable_lun(call: ScriptCall, lun: str) -> bool:
 def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """(Files, Unreadable) as the read script lists them: each disk's newest layer with Get-VHD's format and
     parent chain, then the configuration files of the VM and its checkpoints that exist; a file the estate
-    denies, or a needed configuration file that is missing, is unreadable (the script tells the two apart)."""
+    denies, or a needed configuration file that is missing, is unreadable (the script tells the two apart). On a
+    host without `delegation` a file on an SMB3 share is a second hop from the WinRM session the script runs in: the
+    file server sees a logon without credentials and denies it, so Get-VHD opens no such disk and
+    [IO.File]::GetAttributes throws UnauthorizedAccessException for every such file, there or not
+    ("Making the second hop in PowerShell Remoting",
+    https://learn.microsoft.com/powershell/scripting/security/remoting/ps-remoting-second-hop)."""
     model, lab_state = call.estate.model, call.state_dir.parents[2]
+    second_hop = not model.host(call.host.name).delegation
     denied = {path.lower() for path in vm.denied}
+
+    def refused(windows_path: str) -> bool:
+        return windows_path.lower() in denied or (second_hop and windows_path.startswith("\\\\"))
 
     def local(windows_path: str) -> Path | None:
         try:
@@ -130,12 +139,15 @@ def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[
     for disk in vm.disks:
         chain = live_chain(state, vm, disk)  # a recovery checkpoint's layer first
         path = chain[0]
+        if second_hop and path.startswith("\\\\"):  # Get-DiskEntry: Get-VHD cannot open it: no format, no parents
+            files.append({"Path": path, "Kind": "disk", "Format": None, "Parents": []})
+            continue
         found = local(path)
         files.append(
             {"Path": path, "Kind": "disk", "Format": vhd_format(found, path) if found else None, "Parents": chain[1:]}
         )
     for file in configuration_files(vm):
-        if file.path.lower() in denied:
+        if refused(file.path):
             unreadable.append({"Path": file.path, "Reason": f"Access to the path '{file.path}' is denied."})
             continue
         found = local(file.path)
