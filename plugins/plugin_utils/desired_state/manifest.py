@@ -74,6 +74,8 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
     components = [_component(item, f"manifest.components[{index}]") for index, item in enumerate(components)]
     _unique(components, lambda c: c["name"], "name")
     _unique(components, lambda c: c["service"]["name"] if c["service"] else None, "service.name")
+    _service_names_apart(components)
+    _no_dependency_cycle(components)
     _unique(components, lambda c: c["firewall"]["name"] if c["firewall"] else None, "firewall.name")
     return {"components": components}
 
@@ -170,6 +172,7 @@ def _service(raw: dict[str, Any], where: str) -> dict[str, Any]:
         **raw,
         "name": _valid_name(raw["name"], f"{where}.name"),
         "display_name": raw["display_name"] or raw["name"],
+        "binary_path": _quoted_executable(raw["binary_path"], f"{where}.binary_path"),
         "account": _built_in_account(raw["account"], f"{where}.account"),
         "dependencies": [_valid_name(n, f"{where}.dependencies[{i}]") for i, n in enumerate(raw["dependencies"])],
         "recovery": _recovery(raw["recovery"], f"{where}.recovery"),
@@ -177,6 +180,70 @@ def _service(raw: dict[str, Any], where: str) -> dict[str, Any]:
     }
     _disabled_is_not_running(service, where)
     return service
+
+
+def _quoted_executable(path: str, where: str) -> str:
+    """A service's command line whose executable Windows cannot mistake: quoted, or without a space. Unquoted,
+    ``C:\\Program Files\\Agent\\agent.exe`` makes the Service Control Manager try ``C:\\Program.exe`` first
+    (CreateServiceW, lpBinaryPathName: "If the path contains a space, it must be quoted so that it is correctly
+    interpreted", https://learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-createservicew)."""
+    text = path.strip()
+    if text.startswith('"'):
+        if text.find('"', 1) < 0:
+            raise ManifestError(f"{where}: {path!r} opens a quote it does not close")
+        return path
+    executable = text.split(" ", 1)[0]
+    if " " in text and not executable.lower().endswith(".exe"):
+        raise ManifestError(
+            f"{where}: {path!r} has a space in its executable's path and no quotes: quote the executable "
+            f"('\"C:\\Program Files\\...\\agent.exe\" --service'), or Windows tries {executable}.exe first"
+        )
+    return path
+
+
+def _service_names_apart(components: list[dict[str, Any]]) -> None:
+    """No service's name or display name is another's name or display name: Windows refuses the second with
+    ERROR_DUPLICATE_SERVICE_NAME (1078, "The name is already in use as either a service name or a service display
+    name", CreateServiceW)."""
+    owners: dict[str, int] = {}
+    for index, component in enumerate(components):
+        service = component["service"]
+        if not service:
+            continue
+        for field in ("name", "display_name"):
+            owner = owners.setdefault(service[field].casefold(), index)
+            if owner != index:
+                raise ManifestError(
+                    f"manifest.components[{index}].service.{field}: {service[field]!r} is already the name or "
+                    f"display name of manifest.components[{owner}].service (Windows refuses it: error 1078)"
+                )
+
+
+def _no_dependency_cycle(components: list[dict[str, Any]]) -> None:
+    """No service depends on itself, directly or through the manifest's other services: Windows refuses it with
+    ERROR_CIRCULAR_DEPENDENCY (1059, ChangeServiceConfigW, lpDependencies)."""
+    services = {c["service"]["name"].casefold(): c for c in components if c["service"]}
+
+    def path_back(start: str, name: str, seen: tuple[str, ...]) -> tuple[str, ...] | None:
+        for dependency in services[name]["service"]["dependencies"]:
+            key = dependency.casefold()
+            if key == start:
+                return (*seen, dependency)
+            if key in services and key not in seen:
+                found = path_back(start, key, (*seen, dependency))
+                if found:
+                    return found
+        return None
+
+    for index, component in enumerate(components):
+        if component["service"]:
+            name = component["service"]["name"]
+            cycle = path_back(name.casefold(), name.casefold(), (name,))
+            if cycle:
+                raise ManifestError(
+                    f"manifest.components[{index}].service.dependencies: {' -> '.join(cycle)} is a circular "
+                    "dependency (Windows refuses it: error 1059)"
+                )
 
 
 def _recovery(raw: dict[str, Any], where: str) -> dict[str, Any]:

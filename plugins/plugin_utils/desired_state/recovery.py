@@ -29,3 +29,15 @@ def recovery_terms(value: Any) -> dict[str, Any] | None:
         if isinstance(action, Mapping)
     ]
     return {"reset_period": int(value.get("reset_period") or 0), "actions": actions}
+
+
+def same_recovery(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    """Whether the service's recovery is the manifest's. Without actions the reset period does not count: setting
+    none (``sc.exe failure <name> actions= ""``: cActions 0 with lpsaActions not NULL) deletes "the reset period
+    and array of failure actions" (SERVICE_FAILURE_ACTIONSW, Members), so the service then reads back a period of 0
+    whatever the manifest named, and comparing it would set the recovery again on every run."""
+    if current is None:
+        return False
+    if not wanted["actions"]:
+        return not current.get("actions")
+    return current.get("reset_period") == wanted["reset_period"] and current.get("actions") == wanted["actions"]

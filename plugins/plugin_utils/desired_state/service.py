@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import same_text
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import same_recovery
 
 CONFIG_FIELDS = ("display_name", "description", "binary_path", "start_mode", "account", "dependencies")
 # Service settings a running process only picks up when it starts again.
@@ -53,22 +54,27 @@ def service_plan(
     name = wanted["name"]
     changes = service_changes(service, wanted) if service else {}
     parameters = service_parameters_changes(service, wanted)
-    running = bool(service) and service.get("state") == "running"
-    restart = running and (files_change or bool(parameters) or any(key in changes for key in RESTART_ON))
+    # Every state but stopped has the service's process (start or stop pending, paused, running), which keeps its
+    # executable and DLLs open: it is stopped before its files change. One paused or stopping is stopped and
+    # started again when it should run (Start-Service waits for Running, which a paused service never reaches).
+    state = service.get("state") if service else None
+    holds = bool(service) and state != "stopped"
+    unsettled = wanted["state"] == "running" and state not in ("running", "start_pending")
+    restart = holds and (files_change or bool(parameters) or any(key in changes for key in RESTART_ON) or unsettled)
     steps: list[dict[str, Any]] = []
-    if restart or (running and wanted["state"] == "stopped"):
+    if restart or (holds and wanted["state"] == "stopped"):
         steps.append({"action": "stop_service", "name": name})
     steps += install
     if not service:
         steps.append(service_step("create_service", wanted))
     elif changes:
         steps.append({"action": "set_service", "name": name, "changes": changes})
-    if not service or service.get("recovery") != wanted["recovery"]:
+    if not service or not same_recovery(service.get("recovery"), wanted["recovery"]):
         steps.append({"action": "set_recovery", "name": name, **wanted["recovery"]})
     if parameters:
         steps.append({"action": "set_service_parameters", "name": name, "values": parameters})
     steps += firewall
-    if wanted["state"] == "running" and (restart or not running):
+    if wanted["state"] == "running" and (restart or not holds):
         steps.append({"action": "start_service", "name": name})
     return steps
 

@@ -158,6 +158,35 @@ def test_stopping_a_service_restarts_its_running_dependents_at_the_end(lab):
     assert read_service(lab, "Dep") is None
 
 
+def test_what_the_service_control_manager_refuses(lab):
+    # ChangeServiceConfigW/CreateServiceW: a circular dependency (1059), a name another service has as its name or
+    # display name (1078); StartService of a service whose dependency does not exist (1075); and recovery without
+    # actions deletes the reset period (SERVICE_FAILURE_ACTIONSW).
+    lab.host_file("px1", "C:\\App\\svc.exe").parent.mkdir(parents=True)
+    lab.host_file("px1", "C:\\App\\svc.exe").write_bytes(executable_bytes("1.2.3.4"))
+    lab.call("px1", "proxy_components_apply", {"Steps": service_steps('"C:\\App\\svc.exe" --run')[:2]})
+    circular = {"action": "set_service", "name": "Svc", "changes": {"dependencies": ["Dep"]}}
+    with pytest.raises(ScriptFailure, match=r"1059: .*Circular service dependency"):
+        lab.call("px1", "proxy_components_apply", {"Steps": [circular]})
+    assert read_service(lab, "Svc")["DependOnService"] == []  # refused before anything changed
+    renamed = {"action": "set_service", "name": "Svc", "changes": {"display_name": "dep"}}
+    with pytest.raises(ScriptFailure, match="already in use as either a service name or a service display name"):
+        lab.call("px1", "proxy_components_apply", {"Steps": [renamed]})
+    clash = {**service_steps("C:\\App\\svc.exe")[0], "name": "Other", "display_name": "SVC"}
+    with pytest.raises(ScriptFailure, match="cannot be created due to the following error: The name is already"):
+        lab.call("px1", "proxy_components_apply", {"Steps": [clash]})
+    missing = {"action": "set_service", "name": "Svc", "changes": {"dependencies": ["NoSuchService"]}}
+    lab.call("px1", "proxy_components_apply", {"Steps": [missing]})
+    with pytest.raises(ScriptFailure, match="The dependency service does not exist or has been marked for deletion"):
+        lab.call("px1", "proxy_components_apply", {"Steps": [{"action": "start_service", "name": "Svc"}]})
+    system = {"action": "set_service", "name": "Svc", "changes": {"dependencies": ["RpcSs", "Tcpip"]}}
+    lab.call("px1", "proxy_components_apply", {"Steps": [system, {"action": "start_service", "name": "Svc"}]})
+    assert read_service(lab, "Svc")["State"] == "Running"  # Windows' own services are there
+    none = {"action": "set_recovery", "name": "Svc", "reset_period": 86400, "actions": []}
+    lab.call("px1", "proxy_components_apply", {"Steps": [none]})
+    assert read_service(lab, "Svc")["Recovery"] == {"reset_period": 0, "actions": []}
+
+
 def test_features_install_now_or_after_a_restart_and_show_in_the_facts(lab):
     names = ["Hyper-V", "FS-Data-Deduplication", "Failover-Clustering", "No-Such-Feature"]
     before = lab.call("px1", "windows_feature_read", {"Name": names})["features"]

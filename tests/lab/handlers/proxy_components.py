@@ -110,6 +110,42 @@ def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
     return {"components": result}
 
 
+_IN_USE = "The name is already in use as either a service name or a service display name."  # 1078
+
+
+def _name_in_use(services: dict[str, Any], display_name: str, owner: str) -> bool:
+    """ERROR_DUPLICATE_SERVICE_NAME (1078): another service has this as its name or display name."""
+    taken = display_name.casefold()
+    return any(
+        taken in (s["Name"].casefold(), s["DisplayName"].casefold())
+        for s in services.values()
+        if s["Name"].casefold() != owner.casefold()
+    )
+
+
+def _depends_on(services: dict[str, Any], name: str, target: str, seen: frozenset[str] = frozenset()) -> bool:
+    entry = services.get(name.lower())
+    for dependency in (entry or {}).get("DependOnService") or []:
+        key = dependency.lower()
+        if key == target.lower() or (key not in seen and _depends_on(services, key, target, seen | {key})):
+            return True
+    return False
+
+
+def _refuse_what_sc_refuses(services: dict[str, Any], name: str, changes: dict[str, Any]) -> None:
+    """`sc.exe config <name> depend= ...` of a circular dependency fails with 1059, `Set-Service -DisplayName` of a
+    name in use with 1078 (ChangeServiceConfigW), before anything of the change is made."""
+    for dependency in changes.get("dependencies") or []:
+        if dependency.lower() == name.lower() or _depends_on(services, dependency, name):
+            depend = "/".join(changes["dependencies"])
+            raise ScriptFailure(
+                f"sc.exe config {name} depend= {depend} exited with code 1059: [SC] ChangeServiceConfig FAILED 1059:"
+                "  Circular service dependency was specified."
+            )
+    if "display_name" in changes and _name_in_use(services, str(changes["display_name"]), name):
+        raise ScriptFailure(f"Service '{name}' cannot be configured due to the following error: {_IN_USE}")
+
+
 def _set_service(service: dict[str, Any], changes: dict[str, Any]) -> None:
     if "binary_path" in changes:
         service["PathName"] = str(changes["binary_path"])
@@ -193,15 +229,22 @@ def _run_step(call: ScriptCall, state: dict[str, Any], step: dict[str, Any], col
             raise ScriptFailure(
                 f"Service '{name}' cannot be created because a service with the same name already exists."
             )
-        services[name.lower()] = new_service(
-            name, str(step.get("display_name") or name), str(step["binary_path"]), "Manual"
-        )
+        display_name = str(step.get("display_name") or name)
+        if _name_in_use(services, display_name, name):
+            raise ScriptFailure(
+                f"Service '{display_name} ({name})' cannot be created due to the following error: {_IN_USE}"
+            )
+        services[name.lower()] = new_service(name, display_name, str(step["binary_path"]), "Manual")
         _set_service(services[name.lower()], step)
     elif action == "set_service":
-        _set_service(_service(state, name), step.get("changes") or {})
+        changes = step.get("changes") or {}
+        _refuse_what_sc_refuses(services, name, changes)
+        _set_service(_service(state, name), changes)
     elif action == "set_recovery":
         actions = [{"type": a["type"], "delay_ms": int(a["delay_ms"])} for a in step.get("actions") or []]
-        _service(state, name)["Recovery"] = {"reset_period": int(step["reset_period"]), "actions": actions}
+        # no actions deletes the reset period too (SERVICE_FAILURE_ACTIONSW: cActions 0, lpsaActions not NULL)
+        period = int(step["reset_period"]) if actions else 0
+        _service(state, name)["Recovery"] = {"reset_period": period, "actions": actions}
     elif action == "set_service_parameters":
         _service(state, name)["Parameters"].update({str(k): v for k, v in (step.get("values") or {}).items()})
     elif action == "set_firewall_rule":

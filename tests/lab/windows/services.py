@@ -33,6 +33,14 @@ START_MODES = {"auto": "Auto", "delayed_auto": "Auto", "manual": "Manual", "disa
 _ENVIRONMENT = {"systemroot": "C:\\Windows", "windir": "C:\\Windows", "programfiles": "C:\\Program Files"}
 
 
+# Services every Windows Server has, which the lab does not list but a service may depend on: the RPC endpoint
+# mapper, TCP/IP, the SMB server and client, the event log, WMI and WinRM. Others (vmms, ClusSvc) are listed once
+# their feature is installed (lab/windows/features.py).
+WINDOWS_SERVICES = frozenset(
+    {"rpcss", "rpceptmapper", "tcpip", "afd", "lanmanserver", "lanmanworkstation", "eventlog", "winmgmt", "winrm"}
+)
+
+
 class ServiceError(Exception):
     """What Start-Service/Stop-Service/sc.exe would report."""
 
@@ -99,8 +107,14 @@ def start(services: dict[str, Any], name: str, files: HostFileSystem) -> None:
             f"{label} cannot be started due to the following error: Cannot start service {name} on computer '.'."
         )
     for dependency in service["DependOnService"]:
-        if dependency.lower() in services:
-            start(services, dependency, files)
+        if dependency.lower() in WINDOWS_SERVICES:
+            continue
+        if dependency.lower() not in services:  # ERROR_SERVICE_DEPENDENCY_DELETED (1075)
+            raise ServiceError(
+                f"{label} cannot be started due to the following error: The dependency service does not exist or "
+                "has been marked for deletion."
+            )
+        start(services, dependency, files)
     executable = service_executable(service["PathName"])
     try:
         present = bool(executable) and files.local_path(executable).is_file()

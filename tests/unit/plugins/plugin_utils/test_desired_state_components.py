@@ -132,6 +132,40 @@ def test_altered_recovery_actions_are_set_back():
     ]
 
 
+def test_recovery_without_actions_matches_whatever_reset_period_windows_reads_back():
+    # `sc.exe failure <name> actions= ""` deletes the reset period with the actions (SERVICE_FAILURE_ACTIONSW): the
+    # service reads back 0, and the manifest's 86400 must not set it again on every run.
+    manifest = copy.deepcopy(RAW_MANIFEST)
+    manifest["components"][1]["service"]["recovery"] = {"reset_period": 86400, "actions": []}
+    current = state("converged")
+    current["components"]["data_mover"]["service"]["recovery"] = {"reset_period": 0, "actions": []}
+    assert plan_components(current, validate_manifest(manifest), "present").steps == []
+    current["components"]["data_mover"]["service"]["recovery"] = {
+        "reset_period": 0,
+        "actions": [{"type": "restart", "delay_ms": 1}],
+    }
+    assert actions(plan_components(current, validate_manifest(manifest), "present")) == [
+        ("set_recovery", "BackupHyperVDataMover")
+    ]
+
+
+@pytest.mark.parametrize("pending", ["start_pending", "stop_pending", "paused"])
+def test_a_pending_or_paused_service_is_stopped_before_its_files_are_replaced(pending):
+    # Its process still holds the executable and DLLs; a paused service never reaches Running on Start-Service.
+    current = state("converged")
+    current["components"]["data_mover"]["service"]["state"] = pending
+    current["components"]["data_mover"]["files"]["datamover.pyz"]["sha256"] = "0" * 64
+    plan = plan_components(current, MANIFEST, "present")
+    assert [s["action"] for s in plan.steps] == ["stop_service", "copy_files", "start_service"]
+
+
+@pytest.mark.parametrize(("pending", "steps"), [("start_pending", []), ("paused", ["stop_service", "start_service"])])
+def test_a_service_that_should_run_is_left_starting_and_a_paused_one_restarted(pending, steps):
+    current = state("converged")
+    current["components"]["data_mover"]["service"]["state"] = pending
+    assert [s["action"] for s in plan_components(current, MANIFEST, "present").steps] == steps
+
+
 def test_cbt_parameter_turned_off_is_turned_on_with_a_restart():
     current = state("converged")
     current["components"]["hyperv_integration"]["service"]["parameters"] = {"ChangedBlockTracking": 0}

@@ -133,6 +133,17 @@ def _broken(path: str, value: object) -> dict:
         ("service.parameters", {"Cbt": [1]}, r"service\.parameters\.Cbt: must be a string"),
         ("firewall", {"name": "r", "local_port": 70000}, r"firewall\.local_port: must be between 1 and 65535"),
         ("firewall", {"name": "r", "local_port": 1, "profiles": ["any", "domain"]}, r"firewall\.profiles: 'any'"),
+        (
+            "service.binary_path",
+            "C:\\Program Files\\Agent\\agent.exe --service",
+            r"binary_path: .* has a space in its executable's path and no quotes: .* Windows tries C:\\Program\.exe",
+        ),
+        (
+            "service.binary_path",
+            '"C:\\Program Files\\agent.exe --service',
+            r"binary_path: .* opens a quote it does not",
+        ),
+        ("service.dependencies", ["RpcSs", "dm"], r"service\.dependencies: DM -> dm is a circular dependency .* 1059"),
         ("service.state", "running", None),  # valid on its own; combined below
     ],
 )
@@ -218,3 +229,45 @@ def test_an_action_type_the_collection_does_not_set_is_unknown_and_no_object_is_
 )
 def test_same_version(left, right, same):
     assert same_version(left, right) is same
+
+
+@pytest.mark.parametrize(
+    "binary_path",
+    ['"C:\\Program Files\\Agent\\agent.exe" --service', "D:\\Agent\\agent.exe --service --port 1", "D:\\a.exe"],
+)
+def test_an_executable_windows_cannot_mistake_is_accepted(binary_path):
+    manifest = _broken("service.binary_path", binary_path)
+    assert validate_manifest(manifest)["components"][0]["service"]["binary_path"] == binary_path
+
+
+def _two_services(first: dict, second: dict) -> dict:
+    manifest = copy.deepcopy(MINIMAL)
+    other = copy.deepcopy(manifest["components"][0])
+    other["name"] = "other"
+    other["service"] = {**other["service"], **second}
+    manifest["components"][0]["service"].update(first)
+    manifest["components"].append(other)
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "message"),
+    [
+        (
+            {"display_name": "Data Mover"},
+            {"name": "DM2", "display_name": "data mover"},
+            r"components\[1\]\.service\.display_name: 'data mover' is already .* 1078",
+        ),
+        ({"display_name": "Mover"}, {"name": "mover"}, r"components\[1\]\.service\.name: 'mover' is already"),
+        ({}, {"name": "DM2", "display_name": "DM"}, r"components\[1\]\.service\.display_name: 'DM' is already"),
+        (
+            {"dependencies": ["DM2"]},
+            {"name": "DM2", "dependencies": ["dm"]},
+            r"DM -> DM2 -> dm is a circular dependency",
+        ),
+    ],
+    ids=["display names", "name and display name", "display name and name", "cycle"],
+)
+def test_services_windows_would_refuse_together_are_refused(first, second, message):
+    with pytest.raises(ManifestError, match=message):
+        validate_manifest(_two_services(first, second))
