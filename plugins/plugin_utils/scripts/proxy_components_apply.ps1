@@ -117,8 +117,13 @@ function Set-ComponentParameters {
     $path = "HKLM:\SYSTEM\CurrentControlSet\Services\$($Step.name)\Parameters"
     if (-not (Test-Path -LiteralPath $path)) { $null = New-Item -Path $path -Force }
     foreach ($value in $Step.values.PSObject.Properties) {
-        $type = if ($value.Value -is [string]) { 'String' } else { 'DWord' }
-        $null = New-ItemProperty -LiteralPath $path -Name $value.Name -Value $value.Value -PropertyType $type -Force
+        if ($value.Value -is [string]) { $type = 'String'; $data = $value.Value }
+        else {
+            # A REG_DWORD takes an Int32: 2147483648 to 4294967295 go in as the same 32 bits, negative.
+            $type = 'DWord'
+            $data = [BitConverter]::ToInt32([BitConverter]::GetBytes([uint32]$value.Value), 0)
+        }
+        $null = New-ItemProperty -LiteralPath $path -Name $value.Name -Value $data -PropertyType $type -Force
     }
 }
 

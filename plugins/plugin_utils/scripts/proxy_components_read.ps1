@@ -59,6 +59,15 @@ function Get-RegistryValue {
     return $key.GetValue($Name, $null)
 }
 
+function ConvertFrom-RegistryDword {
+    # RegistryKey.GetValue returns a REG_DWORD as an Int32, so 4294967295 reads back as -1 and would never match the
+    # manifest's value (0 to 4294967295): the same 32 bits as a UInt32. Other kinds pass through.
+    # https://learn.microsoft.com/dotnet/api/microsoft.win32.registryvaluekind
+    param($Value)
+    if ($Value -is [int]) { return [BitConverter]::ToUInt32([BitConverter]::GetBytes([int]$Value), 0) }
+    return $Value
+}
+
 function Get-RegistryValues {
     # Every value of a key by name (RegistryKey.GetValueNames), or $null when there is no such key.
     param([string]$Path)
@@ -104,7 +113,7 @@ function Get-ServiceState {
     }
     $parameters = [ordered]@{}
     foreach ($name in $ParameterNames) {
-        $value = Get-RegistryValue -Path "$key\Parameters" -Name $name
+        $value = ConvertFrom-RegistryDword (Get-RegistryValue -Path "$key\Parameters" -Name $name)
         if ($null -ne $value) { $parameters[$name] = $value }
     }
     $delayed = $service.DelayedAutoStart

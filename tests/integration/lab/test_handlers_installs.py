@@ -211,3 +211,20 @@ def test_features_install_now_or_after_a_restart_and_show_in_the_facts(lab):
     )
     with pytest.raises(ScriptFailure, match=r"step 1 \(install_features Web-Server\)"):
         lab.call("px1", "windows_feature_apply", {"Steps": [{"action": "install_features", "names": ["Web-Server"]}]})
+
+
+def test_a_dword_parameter_above_int32_reads_back_as_the_manifest_wrote_it(lab):
+    # RegistryKey.GetValue gives a REG_DWORD as an Int32 (4294967295 is -1); the read script turns it back, or the
+    # plan would restart the service on every run to set a value that is already there.
+    lab.host_file("px1", "C:\\App\\svc.exe").parent.mkdir(parents=True)
+    lab.host_file("px1", "C:\\App\\svc.exe").write_bytes(executable_bytes("1.2.3.4"))
+    lab.call("px1", "proxy_components_apply", {"Steps": service_steps('"C:\\App\\svc.exe" --run')[:1]})
+    values = {"Big": 4294967295, "Edge": 2147483648, "Small": 7, "On": True, "Text": "x"}
+    lab.call(
+        "px1",
+        "proxy_components_apply",
+        {"Steps": [{"action": "set_service_parameters", "name": "Svc", "values": values}]},
+    )
+    component = {"Name": "Svc", "Source": "C:\\S", "Destination": "C:\\D", "Files": [], "Service": "Svc"}
+    read = lab.call("px1", "proxy_components_read", {"Components": [{**component, "Parameters": list(values)}]})
+    assert read["components"][0]["Service"]["Parameters"] == values

@@ -20,6 +20,7 @@ from lab.windows import native_text
 from lab.windows.hostfs import HostFileSystem, HostPathError
 from lab.windows.hoststate import HostState, service_entry
 from lab.windows.pe_version import file_version
+from lab.windows.script_code import code
 from lab.windows.services import (
     START_MODES,
     ServiceError,
@@ -64,7 +65,11 @@ def _service_state(
     service = service_entry(state, name) if name else None
     if service is None:
         return None
-    parameters = {str(n): service["Parameters"][str(n)] for n in parameter_names if str(n) in service["Parameters"]}
+    parameters = {
+        str(n): _dword_as_read(service["Parameters"][str(n)])
+        for n in parameter_names
+        if str(n) in service["Parameters"]
+    }
     view = {key: service[key] for key in ("Name", "DisplayName", "Description", "PathName", "StartMode")}
     return {
         **view,
@@ -75,6 +80,14 @@ def _service_state(
         "Parameters": parameters,
         **_recovery(service, language),
     }
+
+
+def _dword_as_read(value: Any) -> Any:
+    """A REG_DWORD as the read script reports it: RegistryKey.GetValue gives an Int32 (2147483648 and up negative),
+    which the script turns back into the UInt32 while it calls ConvertFrom-RegistryDword on the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2**31:
+        return value
+    return value if "ConvertFrom-RegistryDword (" in code("proxy_components_read") else value - 2**32
 
 
 def _former_service(record: dict[str, Any] | None, declared: str | None) -> str | None:
