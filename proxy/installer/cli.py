@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from .service import Checker
+from .service import Checker, report_failure
 
 STATUS_NAME = "installer-status.json"
 DEFAULT_INTERVAL = 900.0  # seconds between checks
@@ -37,5 +37,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if status["drift"] or status.get("failed") or status.get("errors") else 0
     from .scm import Service  # Windows only
 
-    Service(functools.partial(checker.run, args.interval)).run()
+    Service(functools.partial(checker.run, args.interval), report_failure).run()
     return 0

@@ -40,6 +40,12 @@ def write_status(status_file: Path, status: dict[str, Any]) -> None:
     os.replace(partial, status_file)
 
 
+def report_failure(error: Exception) -> None:
+    """The event of a service whose work failed (it then stops as failed, and its recovery actions run)."""
+    text = f"the installer service stopped: {type(error).__name__}: {error}"
+    eventlog.report(eventlog.ERROR, eventlog.CHECK_FAILED, text)
+
+
 class Checker:
     """Checks, writes the status file, and reports to the event log when the result's text changed."""
 

@@ -21,7 +21,10 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.compon
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import canonical_account
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import Plan, PlanError, same_version
-from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import recovery_terms
+from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.recovery import (
+    applied_recovery,
+    recovery_terms,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.service import (
     firewall_matches,
     retire_service_steps,
@@ -173,6 +176,7 @@ def _service_after(found: Mapping[str, Any] | None, wanted: Mapping[str, Any] | 
     if service["description"] is None:  # not managed: whatever the host has stays
         service["description"] = (found or {}).get("description")
     service["parameters"] = {**((found or {}).get("parameters") or {}), **service["parameters"]}
+    service["recovery"] = applied_recovery(wanted["recovery"])
     return service
 
 

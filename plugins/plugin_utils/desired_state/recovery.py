@@ -28,7 +28,11 @@ def recovery_terms(value: Any) -> dict[str, Any] | None:
         for action in value.get("actions") or []
         if isinstance(action, Mapping)
     ]
-    return {"reset_period": int(value.get("reset_period") or 0), "actions": actions}
+    return {
+        "reset_period": int(value.get("reset_period") or 0),
+        "actions": actions,
+        "non_crash_failures": value.get("non_crash_failures") is True,
+    }
 
 
 def same_recovery(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
@@ -40,4 +44,21 @@ def same_recovery(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) 
         return False
     if not wanted["actions"]:
         return not current.get("actions")
-    return current.get("reset_period") == wanted["reset_period"] and current.get("actions") == wanted["actions"]
+    # With actions, they also run when the service stops reporting a failure (FailureActionsOnNonCrashFailures,
+    # SERVICE_FAILURE_ACTIONS_FLAG): the installer service stops that way when its work fails (proxy/installer/scm.py).
+    return (
+        current.get("reset_period") == wanted["reset_period"]
+        and current.get("actions") == wanted["actions"]
+        and current.get("non_crash_failures") is True
+    )
+
+
+def applied_recovery(wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The recovery a service has once ``set_recovery`` ran, as the read reports it: without actions no reset
+    period; with actions, also on a stop that reports a failure (``sc.exe failureflag <name> 1``)."""
+    actions = list(wanted["actions"])
+    return {
+        "reset_period": wanted["reset_period"] if actions else 0,
+        "actions": actions,
+        "non_crash_failures": bool(actions),
+    }

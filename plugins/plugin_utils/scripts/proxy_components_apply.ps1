@@ -110,6 +110,10 @@ function Set-ComponentRecovery {
     $actions = @(foreach ($action in $Step.actions) { '{0}/{1}' -f $action.type, $action.delay_ms }) -join '/'
     if (-not $actions) { $actions = '""' }
     Invoke-Sc "failure $($Step.name) reset= $($Step.reset_period) actions= $actions"
+    # The actions also run when the service stops reporting a failure (a non-zero exit code), not only when its
+    # process dies: SERVICE_FAILURE_ACTIONS_FLAG.
+    $flag = if ($actions -eq '""') { 0 } else { 1 }
+    Invoke-Sc "failureflag $($Step.name) $flag"
 }
 
 function Set-ComponentParameters {

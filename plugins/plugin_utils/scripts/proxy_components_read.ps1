@@ -85,10 +85,15 @@ function Get-RecoveryActions {
     # ns-winsvc-service_failure_actionsw; "SC_ACTION structure", .../ns-winsvc-sc_action). Numbers, not the words
     # `sc.exe qfailure` prints, which are translated on a localised Windows. SC_ACTION_NONE entries are left out;
     # a service without the value has no recovery actions (reset period 0, as QueryServiceConfig2 reports it).
+    # non_crash_failures: the FailureActionsOnNonCrashFailures value (sc.exe failureflag): whether the actions also
+    # run when the service stops with a non-zero exit code (SERVICE_FAILURE_ACTIONS_FLAG).
     param([string]$Key)
     $actions = New-List
+    $flag = (Get-RegistryValue -Path $Key -Name 'FailureActionsOnNonCrashFailures') -eq 1
     $bytes = Get-RegistryValue -Path $Key -Name 'FailureActions'
-    if ($bytes -isnot [byte[]] -or $bytes.Length -lt 20) { return [ordered]@{ reset_period = 0; actions = $actions } }
+    if ($bytes -isnot [byte[]] -or $bytes.Length -lt 20) {
+        return [ordered]@{ reset_period = 0; actions = $actions; non_crash_failures = $flag }
+    }
     $types = @{ 1 = 'restart'; 2 = 'reboot'; 3 = 'run' }
     $count = [BitConverter]::ToUInt32($bytes, 12)
     for ($index = 0; $index -lt $count -and 28 + 8 * $index -le $bytes.Length; $index++) {
@@ -97,7 +102,7 @@ function Get-RecoveryActions {
         $word = if ($types.ContainsKey($type)) { $types[$type] } else { 'unknown' }
         $actions.Add([ordered]@{ type = $word; delay_ms = [int64][BitConverter]::ToUInt32($bytes, 24 + 8 * $index) })
     }
-    return [ordered]@{ reset_period = [int64][BitConverter]::ToUInt32($bytes, 0); actions = $actions }
+    return [ordered]@{ reset_period = [int64][BitConverter]::ToUInt32($bytes, 0); actions = $actions; non_crash_failures = $flag }
 }
 
 function Get-ServiceState {

@@ -154,7 +154,8 @@ def test_stopping_a_service_restarts_its_running_dependents_at_the_end(lab):
         "actions": [{"type": "reboot", "delay_ms": 5}],
     }
     lab.call("px1", "proxy_components_apply", {"Steps": [recovery, {"action": "remove_service", "name": "Dep"}]})
-    assert read_service(lab, "Svc")["Recovery"] == {"reset_period": 60, "actions": [{"type": "reboot", "delay_ms": 5}]}
+    recovered = {"reset_period": 60, "actions": [{"type": "reboot", "delay_ms": 5}], "non_crash_failures": True}
+    assert read_service(lab, "Svc")["Recovery"] == recovered  # sc.exe failureflag Svc 1 with the actions
     assert read_service(lab, "Dep") is None
 
 
@@ -184,7 +185,7 @@ def test_what_the_service_control_manager_refuses(lab):
     assert read_service(lab, "Svc")["State"] == "Running"  # Windows' own services are there
     none = {"action": "set_recovery", "name": "Svc", "reset_period": 86400, "actions": []}
     lab.call("px1", "proxy_components_apply", {"Steps": [none]})
-    assert read_service(lab, "Svc")["Recovery"] == {"reset_period": 0, "actions": []}
+    assert read_service(lab, "Svc")["Recovery"] == {"reset_period": 0, "actions": [], "non_crash_failures": False}
 
 
 def test_features_install_now_or_after_a_restart_and_show_in_the_facts(lab):

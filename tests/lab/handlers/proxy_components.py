@@ -56,7 +56,10 @@ def _recovery(service: dict[str, Any], language: str) -> dict[str, Any]:
     `sc.exe qfailure`, that tool's text in the host's display language (lab.windows.native_text)."""
     if native_text.runs("proxy_components_read", "qfailure"):
         return {"QFailure": native_text.printed(qfailure_text(service), "qfailure", language)}
-    return {"Recovery": recovery_of(service)}
+    recovery = recovery_of(service)
+    if "FailureActionsOnNonCrashFailures" not in code("proxy_components_read"):  # a script that does not read it
+        del recovery["non_crash_failures"]
+    return {"Recovery": recovery}
 
 
 def _service_state(
@@ -257,7 +260,9 @@ def _run_step(call: ScriptCall, state: dict[str, Any], step: dict[str, Any], col
         actions = [{"type": a["type"], "delay_ms": int(a["delay_ms"])} for a in step.get("actions") or []]
         # no actions deletes the reset period too (SERVICE_FAILURE_ACTIONSW: cActions 0, lpsaActions not NULL)
         period = int(step["reset_period"]) if actions else 0
-        _service(state, name)["Recovery"] = {"reset_period": period, "actions": actions}
+        flag = bool(actions) and "failureflag" in code("proxy_components_apply")  # sc.exe failureflag <name> 1
+        recovery = {"reset_period": period, "actions": actions, "non_crash_failures": flag}
+        _service(state, name)["Recovery"] = recovery
     elif action == "set_service_parameters":
         _service(state, name)["Parameters"].update({str(k): v for k, v in (step.get("values") or {}).items()})
     elif action == "set_firewall_rule":

@@ -146,7 +146,7 @@ def stop(services: dict[str, Any], name: str) -> list[str]:
 
 def recovery_of(service: dict[str, Any]) -> dict[str, Any]:
     """The service's recovery actions (SERVICE_FAILURE_ACTIONS as numbers turned into words); none when never set."""
-    return service.get("Recovery") or {"reset_period": 0, "actions": []}
+    return {"reset_period": 0, "actions": [], "non_crash_failures": False, **(service.get("Recovery") or {})}
 
 
 def qfailure_text(service: dict[str, Any]) -> str:

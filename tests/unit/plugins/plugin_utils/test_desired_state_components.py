@@ -149,6 +149,16 @@ def test_recovery_without_actions_matches_whatever_reset_period_windows_reads_ba
     ]
 
 
+def test_recovery_actions_that_would_not_run_on_a_failed_stop_are_set_again():
+    # Without FailureActionsOnNonCrashFailures the actions run only when the process dies, not when the service
+    # stops reporting a failure, as the installer service does when its work fails (proxy/installer/scm.py).
+    current = state("converged")
+    current["components"]["installer"]["service"]["recovery"]["non_crash_failures"] = False
+    plan = plan_components(current, MANIFEST, "present")
+    assert actions(plan) == [("set_recovery", "BackupHyperVInstaller")]
+    assert plan.after["components"]["installer"]["service"]["recovery"]["non_crash_failures"] is True
+
+
 @pytest.mark.parametrize("pending", ["start_pending", "stop_pending", "paused"])
 def test_a_pending_or_paused_service_is_stopped_before_its_files_are_replaced(pending):
     # Its process still holds the executable and DLLs; a paused service never reaches Running on Start-Service.

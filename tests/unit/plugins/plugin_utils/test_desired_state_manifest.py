@@ -206,9 +206,11 @@ def test_recovery_actions_as_the_read_script_reports_them():
     recovery = {
         "reset_period": 86400,
         "actions": [{"type": "restart", "delay_ms": 60000}, {"type": "reboot", "delay_ms": 0}],
+        "non_crash_failures": True,
     }
     assert recovery_terms(recovery) == recovery
-    assert recovery_terms({"reset_period": 0, "actions": []}) == {"reset_period": 0, "actions": []}
+    none = {"reset_period": 0, "actions": [], "non_crash_failures": False}
+    assert recovery_terms({"reset_period": 0, "actions": []}) == none  # a flag not read is not set
 
 
 def test_an_action_type_the_collection_does_not_set_is_unknown_and_no_object_is_none():
