@@ -62,6 +62,7 @@ def parse_components_state(reply: Mapping[str, Any]) -> dict[str, Any]:
             "service": _service_state(item.get("Service")),
             "former_service": _service_state(item.get("FormerService")),
             "firewall": _firewall_state(item.get("FirewallRule")),
+            "programs": [f"{p.get('Path')} (process {p.get('Id')})" for p in item.get("Programs") or []],
         }
     return {"components": components}
 
@@ -82,8 +83,9 @@ def plan_components(current: Mapping[str, Any], manifest: Mapping[str, Any], sta
 
 
 def view(components: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """What diff mode shows (and what ``after`` holds): each component without its source hashes."""
-    return {"components": {name: {k: v for k, v in c.items() if k != "source_files"} for name, c in components.items()}}
+    """What diff mode shows (and what ``after`` holds): each component without its source hashes and programs."""
+    hidden = ("source_files", "programs")
+    return {"components": {name: {k: v for k, v in c.items() if k not in hidden} for name, c in components.items()}}
 
 
 def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -91,6 +93,8 @@ def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[
     location = component_location(wanted)
     to_copy = [f for f in wanted["files"] if upgrade or not _file_current(found, f)]
     _require_sources(found, wanted, to_copy)
+    if to_copy:
+        _require_no_program(found, wanted, "replaced")
     install = _install_steps(wanted, to_copy, upgrade or found.get("record") != location, location)
     firewall: list[dict[str, Any]] = []
     if wanted["firewall"] and not firewall_matches(found.get("firewall"), wanted["firewall"]):
@@ -137,6 +141,7 @@ def _plan_absent(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[l
         steps.append({"action": "remove_firewall_rule", "name": found["firewall"]["name"]})
     present = [path for path, state in (found.get("files") or {}).items() if state]
     if present:
+        _require_no_program(found, wanted, "removed")
         steps.append({"action": "remove_files", "destination": wanted["destination"], "files": present})
     if found.get("version") is not None or found.get("record") is not None:
         steps.append({"action": "remove_component_version", "component": wanted["name"]})
@@ -210,6 +215,20 @@ def _require_sources(found: Mapping[str, Any], wanted: Mapping[str, Any], to_cop
             _wrong_source(wanted, entry, "SHA-256", source["sha256"].lower(), entry["sha256"])
         if entry["version"] and source.get("version") and not same_version(source["version"], entry["version"]):
             _wrong_source(wanted, entry, "file version", source["version"], entry["version"])
+
+
+def _require_no_program(found: Mapping[str, Any], wanted: Mapping[str, Any], done: str) -> None:
+    """No program runs from the component's folder but its own service (which the plan stops first): Windows keeps
+    a running program's executable and DLLs from being replaced or deleted (a sharing violation halfway through
+    the copy), and a data mover job would read an engine replaced under it."""
+    programs = found.get("programs") or []
+    if programs:
+        raise PlanError(
+            f"component {wanted['name']}: its files under {wanted['destination']} would be {done} while programs "
+            f"run from them: {', '.join(programs)}. Nothing was changed. A data mover job runs the component's "
+            "python.exe until it ends: wait for the jobs to end (Get-ScheduledTask -TaskPath '\\backup.hyperv\\' "
+            "lists them) or stop the programs, then run this again."
+        )
 
 
 def _wrong_source(wanted: Mapping[str, Any], entry: Mapping[str, Any], what: str, found: str, declared: str) -> None:

@@ -12,7 +12,9 @@
 #   FormerService: the same for the service the record names when the manifest declares none or another
 #            (an earlier manifest's service, which the plan removes), or $null,
 #   FirewallRule: Get-NetFirewallRule + Get-NetFirewallPortFilter (Name, DisplayName, Enabled,
-#            Direction, Action, Profile, Protocol, LocalPort), or $null ) }
+#            Direction, Action, Profile, Protocol, LocalPort), or $null,
+#   Programs: @{ Id; Path } of the running processes started from a file under Destination, but the declared and
+#            the former service's own (Win32_Process.ExecutablePath; Win32_Service.ProcessId) ) }
 # Nothing is changed. Lists are List[object] so Windows PowerShell 5.1 serialises them as arrays.
 [CmdletBinding()]
 param(
@@ -169,6 +171,30 @@ function Get-FirewallState {
     }
 }
 
+function Get-ProgramUnder {
+    # The running programs started from a file under -Folder (Win32_Process.ExecutablePath), but the component's own
+    # services (their ProcessId), which the plan stops before it changes files: e.g. a data mover job's python.exe,
+    # which holds the runtime, its DLLs and the engine open while it runs
+    # (https://learn.microsoft.com/windows/win32/cimwin32prov/win32-process).
+    param([object[]]$Processes, [string]$Folder, [string[]]$ServiceNames)
+    $own = @(foreach ($name in $ServiceNames) {
+            if ($name) {
+                $service = Get-CimInstance -ClassName 'Win32_Service' -Filter "Name='$name'" -OperationTimeoutSec $ProbeTimeout
+                if ($service) { [int]$service.ProcessId }
+            }
+        })
+    $prefix = "$($Folder.TrimEnd('\'))\"
+    $list = New-List
+    foreach ($process in $Processes) {
+        $path = "$($process.ExecutablePath)"
+        if ($path -and $path.StartsWith($prefix, [StringComparison]::OrdinalIgnoreCase) -and $own -notcontains [int]$process.ProcessId) {
+            $list.Add([ordered]@{ Id = [int]$process.ProcessId; Path = $path })
+        }
+    }
+    return , $list
+}
+
+$processes = @(Get-CimInstance -ClassName 'Win32_Process' -OperationTimeoutSec $ProbeTimeout)
 $result = New-List
 foreach ($component in $Components) {
     $key = Join-Path -Path $ComponentRecordRoot -ChildPath $component.Name
@@ -183,6 +209,7 @@ foreach ($component in $Components) {
             Service       = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters
             FormerService = Get-ServiceState -ServiceName $former -ParameterNames @()
             FirewallRule  = Get-FirewallState -RuleName $component.FirewallRule
+            Programs      = Get-ProgramUnder -Processes $processes -Folder $component.Destination -ServiceNames @($component.Service, $former)
         })
 }
 return [ordered]@{ components = $result }

@@ -11,6 +11,7 @@ from lab_testkit import ESTATES, ProvisionedLab
 # isort: split
 from lab.estate.loader import load_estate
 from lab.handlers import ScriptFailure
+from lab.windows.hoststate import HostState
 from lab.windows.pe_version import executable_bytes
 
 PRODUCT = "{11111111-2222-3333-4444-555555555555}"
@@ -229,3 +230,18 @@ def test_a_dword_parameter_above_int32_reads_back_as_the_manifest_wrote_it(lab):
     component = {"Name": "Svc", "Source": "C:\\S", "Destination": "C:\\D", "Files": [], "Service": "Svc"}
     read = lab.call("px1", "proxy_components_read", {"Components": [{**component, "Parameters": list(values)}]})
     assert read["components"][0]["Service"]["Parameters"] == values
+
+
+def test_a_running_data_mover_job_is_a_program_under_the_component_folder(lab):
+    # What Win32_Process shows while a job runs: the data mover component's python.exe (the scheduled task's action).
+    record = {"Role": "data_mover", "Destination": "C:\\DM", "Runtime": "python\\python.exe", "Engine": "e.pyz"}
+    step = {"action": "set_component_version", "component": "dm", "version": "1.0", "record": record}
+    lab.call("px1", "proxy_components_apply", {"Steps": [step]})
+    with HostState(lab.contexts["px1"].state_dir).edit() as host:
+        host.setdefault("scheduled_tasks", {})["\\backup.hyperv\\data mover 1"] = {
+            "state": "Running",
+            "executable": "C:\\DM\\python\\python.exe",
+        }
+    component = {"Name": "dm", "Source": "C:\\S", "Destination": "C:\\DM", "Files": [], "Parameters": []}
+    read = lab.call("px1", "proxy_components_read", {"Components": [component, {**component, "Destination": "C:\\D"}]})
+    assert [c["Programs"] for c in read["components"]] == [[{"Id": 4100, "Path": "C:\\DM\\python\\python.exe"}], []]

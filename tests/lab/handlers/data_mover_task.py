@@ -95,7 +95,13 @@ def _run_task(state: HostState, task: str, command: list[str], folder: Path, cor
             entry.update(state="Ready", last_result=0)
 
 
-def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any]) -> threading.Thread:
+def _runtime(host: dict[str, Any], component: str) -> str:
+    """The Windows path of the component's python.exe, which the task runs (what Win32_Process shows for a job)."""
+    record = host.get("components", {}).get(component) or {}
+    return f"{str(record.get('Destination') or '').rstrip(chr(92))}\\{record.get('Runtime')}"
+
+
+def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any], component: str) -> threading.Thread:
     """New-JobFolder, the options file and Register-ScheduledTask (in `host`, the state being edited); the thread
     returned is Start-ScheduledTask."""
     folder, paths = _folder(call, job_id), PathMap(call, in_shell=False)
@@ -109,6 +115,7 @@ def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any]
     command = engine_command("run", "--options-file", str(folder / "options.json"), "--progress")
     task = _task_name(job_id)
     entry = {"principal": PRINCIPAL, "state": "Running", "last_result": None, "paths": paths.back}
+    entry["executable"] = _runtime(host, component)
     host.setdefault("scheduled_tasks", {})[task] = entry
     count(call.state_dir, "data_mover_jobs")
     runner = (HostState(call.state_dir), task, command, folder, host_cores(call))
@@ -124,7 +131,7 @@ def data_mover_start(call: ScriptCall) -> dict[str, Any]:
     with HostState(call.state_dir).edit() as host:  # the script's mutex: one start of a job at a time
         # registered, or released already (its kept reply): a start re-sent after its reply was lost
         already = _task_name(job_id) in host.get("scheduled_tasks", {}) or _kept_reply(call, job_id).is_file()
-        task = None if already else _register(call, job_id, document, host)
+        task = None if already else _register(call, job_id, document, host, found["component"]["Name"])
     if task is not None:
         _remove_old_kept_replies(call)
         task.start()  # once the task is registered (the state written): the runner marks it Ready when it ends

@@ -101,6 +101,16 @@ def _former_service(record: dict[str, Any] | None, declared: str | None) -> str 
     return recorded
 
 
+def _programs_under(state: dict[str, Any], folder: str) -> list[dict[str, Any]]:
+    """Get-ProgramUnder: the processes started from under `folder`. The lab's only programs besides services are the
+    data mover jobs its scheduled tasks run, each the data mover component's python.exe (`executable`); the process
+    ids are made up, one per running task."""
+    prefix = folder.rstrip("\\").lower() + "\\"
+    running = [t for t in state.get("scheduled_tasks", {}).values() if t.get("state") == "Running"]
+    executables = [str(t.get("executable") or "") for t in running]
+    return [{"Id": 4100 + i, "Path": path} for i, path in enumerate(executables) if path.lower().startswith(prefix)]
+
+
 def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
     components = call.params["Components"]  # bound already (lab.handlers.binding): a non-empty list
     state = HostState(call.state_dir).read()
@@ -121,6 +131,7 @@ def proxy_components_read(call: ScriptCall) -> dict[str, Any]:
                 "Service": _service_state(state, declared and str(declared), parameters, language),
                 "FormerService": _service_state(state, _former_service(record, declared), [], language),
                 "FirewallRule": dict(state["firewall"][rule]) if rule and rule in state["firewall"] else None,
+                "Programs": _programs_under(state, str(component.get("Destination"))),
             }
         )
     return {"components": result}

@@ -211,6 +211,25 @@ def test_altered_file_is_copied_again_with_the_service_stopped():
     assert plan.steps[1]["files"] == ["datamover.pyz"]
 
 
+@pytest.mark.parametrize("wanted_state", ["present", "absent"])
+def test_files_a_running_program_holds_are_neither_replaced_nor_removed(wanted_state):
+    # A data mover job runs the component's python.exe (not its service, which the plan would stop first): Windows
+    # refuses to replace or delete a running program's files, and the job would read an engine replaced under it.
+    current = state("converged")
+    current["components"]["data_mover"]["files"]["datamover.pyz"]["sha256"] = "0" * 64
+    running = "C:\\Program Files\\backup.hyperv\\DataMover\\python\\python.exe (process 4100)"
+    current["components"]["data_mover"]["programs"] = [running]
+    with pytest.raises(PlanError, match=r"component data_mover: its files under .* would be (replaced|removed) while"):
+        plan_components(current, MANIFEST, wanted_state)
+
+
+def test_a_running_program_is_no_obstacle_when_no_file_changes():
+    current = state("converged")
+    current["components"]["data_mover"]["programs"] = ["C:\\DataMover\\python\\python.exe (process 4100)"]
+    plan = plan_components(current, MANIFEST, "present")
+    assert plan.steps == [] and "programs" not in plan.before["components"]["data_mover"]
+
+
 def test_drifted_data_mover_recorded_reply():
     plan = plan_components(state("data_mover_drifted"), MANIFEST, "present")
     assert actions(plan) == [
