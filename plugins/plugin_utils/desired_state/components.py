@@ -18,6 +18,7 @@ from typing import Any
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.component_record import (
     component_location,
     recorded_location,
+    stale_files,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.manifest import canonical_account
 from ansible_collections.backup.hyperv.plugins.plugin_utils.desired_state.plan import Plan, PlanError, same_version
@@ -92,10 +93,13 @@ def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[
     upgrade = not same_version(found.get("version"), wanted["version"])
     location = component_location(wanted)
     to_copy = [f for f in wanted["files"] if upgrade or not _file_current(found, f)]
+    stale = stale_files(found.get("record"), wanted)
     _require_sources(found, wanted, to_copy)
-    if to_copy:
+    if to_copy or stale:
         _require_no_program(found, wanted, "replaced")
     install = _install_steps(wanted, to_copy, upgrade or found.get("record") != location, location)
+    if stale:  # the files of the installed version this one no longer ships, before the new ones go in
+        install.insert(0, {"action": "remove_files", "destination": wanted["destination"], "files": stale})
     firewall: list[dict[str, Any]] = []
     if wanted["firewall"] and not firewall_matches(found.get("firewall"), wanted["firewall"]):
         firewall.append({"action": "set_firewall_rule", **wanted["firewall"]})
@@ -103,7 +107,7 @@ def _plan_present(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[
     if wanted["service"] is None:  # files, record and firewall rule only: nothing runs between jobs
         steps += install + firewall
     else:
-        steps += service_plan(found.get("service"), wanted["service"], install, firewall, bool(to_copy))
+        steps += service_plan(found.get("service"), wanted["service"], install, firewall, bool(to_copy or stale))
     return steps, {**_present_after(found, wanted, to_copy), "record": location}
 
 

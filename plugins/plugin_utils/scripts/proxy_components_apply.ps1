@@ -63,7 +63,10 @@ function Set-ComponentVersion {
     if (-not (Test-Path -LiteralPath $path)) { $null = New-Item -Path $path -Force }
     Set-ItemProperty -LiteralPath $path -Name 'Version' -Value "$($Step.version)"
     foreach ($value in $Step.record.PSObject.Properties) {
-        if ($null -ne $value.Value) {
+        if ($value.Value -is [array]) {  # Files: one string per file
+            $null = New-ItemProperty -LiteralPath $path -Name $value.Name -Value ([string[]]$value.Value) -PropertyType MultiString -Force
+        }
+        elseif ($null -ne $value.Value) {
             Set-ItemProperty -LiteralPath $path -Name $value.Name -Value "$($value.Value)"
         }
         elseif ($null -ne (Get-Item -LiteralPath $path).GetValue($value.Name, $null)) {

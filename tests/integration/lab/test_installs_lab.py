@@ -210,3 +210,34 @@ def test_a_service_the_manifest_no_longer_declares_is_removed_and_facts_find_the
             ("hyperv_integration", "hyperv_integration", "BackupHyperVIntegration", "0.1.0.0"),
             ("data_mover", "data_mover", None, "0.1.0"),  # by its record: no service runs it
         ], host
+
+
+def test_an_upgrade_removes_the_files_the_new_version_no_longer_ships(proxy_lab, tmp_path):
+    # The installed version's record lists its files; 0.2.0 of the installer ships no .config: the upgrade removes
+    # it with the service stopped (else the installer service reports it as extra, drift, for good).
+    for host in PROXIES:
+        stage_component_sources(proxy_lab, host)
+    run_module(proxy_lab, tmp_path, "backup.hyperv.proxy_components", {"manifest": MANIFEST["manifest"]})
+    manifest = json.loads(json.dumps(MANIFEST["manifest"]))
+    installer = manifest["components"][0]
+    dropped = installer["files"].pop()
+    installer["version"] = "0.2.0"
+    applied = assert_converges(
+        proxy_lab,
+        tmp_path,
+        "backup.hyperv.proxy_components",
+        {"manifest": manifest},
+        "proxy_components_read",
+        "proxy_components_apply",
+    )
+    for host in PROXIES:
+        steps = [(s["action"], s.get("name") or s.get("files")) for s in applied[host]["steps"]]
+        assert steps[:3] == [
+            ("stop_service", "BackupHyperVInstaller"),
+            ("remove_files", [dropped]),
+            ("copy_files", ["BackupHyperVInstaller.exe"]),
+        ], steps
+        assert not proxy_lab.host_file(host, "C", "Program Files", "backup.hyperv", "Installer", dropped).exists()
+        assert proxy_lab.host_file(
+            host, "C", "Program Files", "backup.hyperv", "Installer", installer["files"][0]
+        ).exists()

@@ -233,13 +233,13 @@ def _service(state: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _set_record(record: dict[str, Any], step: dict[str, Any]) -> None:
-    """Version, then each value of the step's record: text is set, null removes the value."""
+    """Version, then each value of the step's record: text is set (a list as a REG_MULTI_SZ), null removes it."""
     record["Version"] = str(step["version"])
     for name, value in (step.get("record") or {}).items():
         if value is None:
             record.pop(str(name), None)
         else:
-            record[str(name)] = str(value)
+            record[str(name)] = [str(v) for v in value] if isinstance(value, list) else str(value)
 
 
 def _run_step(call: ScriptCall, state: dict[str, Any], step: dict[str, Any], collateral: list[str]) -> None:

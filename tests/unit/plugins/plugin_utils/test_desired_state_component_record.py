@@ -27,6 +27,7 @@ DATA_MOVER_RECORD = {
     "Service": "BackupHyperVDataMover",
     "Runtime": "python\\python.exe",
     "Engine": "datamover.pyz",
+    "Files": [f["path"] for f in MANIFEST["components"][1]["files"]],
 }
 
 
@@ -64,6 +65,7 @@ def test_a_record_of_another_role_holds_no_runtime_or_engine():
         "Service": "BackupHyperVInstaller",
         "Runtime": None,  # removed from the record, if an earlier role left one
         "Engine": None,
+        "Files": ["BackupHyperVInstaller.exe", "BackupHyperVInstaller.exe.config"],
     }
     stale = {"Version": "0.1.0", **records["installer"], "Runtime": "python\\python.exe"}
     assert actions(plan_components(recorded_as("installer", stale), MANIFEST, "present")) == [
@@ -77,4 +79,30 @@ def test_the_role_default_manifest_records_where_its_data_mover_is():
     plan = plan_components({"components": {}}, manifest, "present")  # nothing installed, sources not looked at
     steps = [s for s in plan.steps if s["action"] == "set_component_version" and s["record"]["Role"] == "data_mover"]
     # The data mover runs per job: the default manifest declares no service, so the record names none.
-    assert [(s["component"], s["record"]) for s in steps] == [("data_mover", {**DATA_MOVER_RECORD, "Service": None})]
+    recorded = [(s["component"], {**s["record"], "Files": None}) for s in steps]
+    assert recorded == [("data_mover", {**DATA_MOVER_RECORD, "Service": None, "Files": None})]
+    assert "python\\python.exe" in steps[0]["record"]["Files"]  # every file it installs, listed for the next version
+
+
+@pytest.mark.parametrize("recorded", [["DATAMOVER.PYZ", "old\\gone.dll"], "old\\gone.dll"])
+def test_an_upgrade_removes_the_files_the_installed_version_had_and_this_one_does_not(recorded):
+    # A wheel's old dist-info, a module a later version dropped: left behind, the installer service would report them
+    # as drift for good, and an older engine could import a newer module beside it. Case-blind, as NTFS names are; a
+    # REG_MULTI_SZ of one string may come unwrapped.
+    current = recorded_as("data_mover", {"Version": "0.0.9", **DATA_MOVER_RECORD, "Files": recorded})
+    plan = plan_components(current, MANIFEST, "present")
+    removed = [s for s in plan.steps if s["action"] == "remove_files"]
+    destination = DATA_MOVER_RECORD["Destination"]
+    assert removed == [{"action": "remove_files", "destination": destination, "files": ["old\\gone.dll"]}]
+    # the service is stopped while its files go, the record then lists this version's files
+    assert [s["action"] for s in plan.steps] == [
+        "stop_service",
+        "remove_files",
+        "set_component_version",
+        "start_service",
+    ]
+
+
+def test_a_record_without_its_files_removes_nothing():
+    current = recorded_as("data_mover", {"Version": "0.0.9", **DATA_MOVER_RECORD, "Files": None})
+    assert "remove_files" not in actions(plan_components(current, MANIFEST, "present"))
