@@ -196,7 +196,11 @@ steps:
   elements: dict
   sample: [{action: install_package, type: msi, reinstall: false}, {action: verify_provider, type: hardware}]
 reboot_required:
-  description: Whether the installer asked for a reboot (exit code 3010 or 1641). Always V(false) in check mode.
+  description:
+    - Whether the installer asked for a reboot (exit code 3010 or 1641). Always V(false) in check mode.
+    - After 1641 (the installer started the restart itself) the steps after it are not run, and a warning names
+      them; run the task again once the host is back. A step that fails after a 3010 says the restart may be
+      what it needs.
   returned: success
   type: bool
 rc:

@@ -74,11 +74,22 @@ def converge(action: ActionBase, result: dict[str, Any], job: Convergence) -> di
         if plan.steps and not action._task.check_mode:
             applied = run_script(action, job.apply_script, {**job.apply_params, "Steps": plan.steps})
             result["reboot_required"] = bool(applied.get("reboot_required"))
+            if applied.get("restart_started"):
+                result.setdefault("warnings", []).append(_restart_warning(plan.steps, applied.get("applied")))
     except ScriptError as exc:
         result.update(mask(exc.to_result(), job.secrets))
     except PlanError as exc:
         result.update(failed=True, msg=mask(str(exc), job.secrets))
     return result
+
+
+def _restart_warning(steps: Sequence[Mapping[str, Any]], applied: Any) -> str:
+    """An installer started a restart of the host (exit code 1641): the steps after it were not run."""
+    left = [str(step.get("action")) for step in steps[int(applied or 0) :]]
+    return (
+        "an installer started a restart of the host (exit code 1641, ERROR_SUCCESS_REBOOT_INITIATED); "
+        f"not run: {', '.join(left) or 'nothing'}. Run this again once the host is back."
+    )
 
 
 def _plan(job: Convergence, reply: Mapping[str, Any]) -> Plan:

@@ -8,12 +8,14 @@ function Invoke-PlanSteps {
     # step whose output is the step's result. The first step that throws (or whose action is unknown) stops
     # the run with "step <n> (<-Describe of the step>): <message>", -Mask applied to the message (to hide a
     # secret); the steps after it do not run. Returns the results of the steps run, one entry per step
-    # ($null for an action that returns nothing), so their count is the number of steps applied.
+    # ($null for an action that returns nothing), so their count is the number of steps applied. -Until, when it
+    # returns true after a step, stops the run there (an installer that started a restart of the host).
     param(
         [object[]]$Steps,
         [hashtable]$Actions,
         [scriptblock]$Describe,
-        [scriptblock]$Mask = { param($Text) $Text }
+        [scriptblock]$Mask = { param($Text) $Text },
+        [scriptblock]$Until = { $false }
     )
     $results = [System.Collections.Generic.List[object]]::new()
     foreach ($step in $Steps) {
@@ -28,6 +30,7 @@ function Invoke-PlanSteps {
             throw "step $($results.Count + 1) ($(& $Describe $step)): $(& $Mask $_.Exception.Message)"
         }
         $results.Add($result)
+        if (& $Until) { break }
     }
     return , $results
 }

@@ -7,7 +7,9 @@
 #   remove_configuration deletes the marker
 # -Password arrives on stdin with the request; it is written only into the vendor tool's
 # arguments or stdin, and masked out of every message this script returns.
-# Returns @{ applied = <steps run>; reboot_required = <an installer asked for a reboot> }.
+# Returns @{ applied = <steps run>; reboot_required = <an installer asked for a reboot>; restart_started = <an
+# installer started the restart itself (1641): the steps after it did not run> }. A step that fails after an
+# installer asked for a restart (3010) says so: what it checks may only hold once the host has restarted.
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][object[]]$Steps,
@@ -27,6 +29,7 @@ $InstallerErrors = @{
     1638 = 'another version of this product is already installed'
 }
 $script:RebootRequired = $false
+$script:RestartStarted = $false
 
 #include process_common.ps1
 #include records_common.ps1
@@ -39,11 +42,13 @@ function Hide-Secret {
 }
 
 function Assert-InstallerExit {
-    # 0 succeeded; 3010 succeeded, reboot required; 1641 succeeded, reboot started.
+    # 0 succeeded; 3010 succeeded, reboot required; 1641 succeeded, reboot started (ERROR_SUCCESS_REBOOT_REQUIRED,
+    # ERROR_SUCCESS_REBOOT_INITIATED): the host is going down, so no step runs after it.
     param([int]$Code, [string]$What, [string]$Log)
     if ($Code -eq 0) { return }
     if ($Code -eq 3010 -or $Code -eq 1641) {
         $script:RebootRequired = $true
+        $script:RestartStarted = $Code -eq 1641
         return
     }
     $reason = $InstallerErrors[$Code]
@@ -162,5 +167,9 @@ $actions = @{
 }
 $describe = { param($Step) "$($Step.action)" }
 $mask = { param($Text) Hide-Secret $Text }
-$done = Invoke-PlanSteps -Steps $Steps -Actions $actions -Describe $describe -Mask $mask
-return [ordered]@{ applied = $done.Count; reboot_required = $script:RebootRequired }
+try { $done = Invoke-PlanSteps -Steps $Steps -Actions $actions -Describe $describe -Mask $mask -Until { $script:RestartStarted } }
+catch {
+    if (-not $script:RebootRequired) { throw }
+    throw "$($_.Exception.Message). An installer step before it asked for a restart (exit code 3010): restart $env:COMPUTERNAME and run this again"
+}
+return [ordered]@{ applied = $done.Count; reboot_required = $script:RebootRequired; restart_started = $script:RestartStarted }

@@ -23,8 +23,8 @@ def lab(tmp_path) -> ProvisionedLab:
     return ProvisionedLab(load_estate(ESTATES / "fresh-proxy.yml"), tmp_path)
 
 
-def stage_package(lab: ProvisionedLab, version: str, path: str = "C:\\Windows\\Temp\\p.msi") -> str:
-    package = {"lab_package": 1, "product_id": PRODUCT, "display_name": "Vendor VSS", "version": version}
+def stage_package(lab: ProvisionedLab, version: str, path: str = "C:\\Windows\\Temp\\p.msi", **extra) -> str:
+    package = {"lab_package": 1, "product_id": PRODUCT, "display_name": "Vendor VSS", "version": version, **extra}
     package.update(provider={"name": "Vendor HW", "type": "hardware"}, files={TOOL: f"{version}.0"})
     lab.host_file("px1", path).write_text(json.dumps(package))
     return path
@@ -52,6 +52,18 @@ def test_msiexec_refuses_what_is_not_a_package_and_another_version(lab):
     lab.call("px1", "vss_provider_apply", {"Steps": [install_step(stage_package(lab, "2.1"), reinstall=True)]})
     read = lab.call("px1", "vss_provider_read", {"Name": "Vendor HW", "ProductId": PRODUCT, "Package": None})
     assert read["product"]["DisplayVersion"] == "2.1" and read["package"] is None
+
+
+def test_an_installer_that_asks_for_a_restart_is_said_in_the_failure_after_it_and_one_that_restarts_stops_the_run(
+    lab,
+):
+    verify = {"action": "verify_provider", "name": "Vendor HW"}
+    asks = stage_package(lab, "2.0", exit_code=3010, provider_after_restart=True)
+    with pytest.raises(ScriptFailure, match=r"step 2 \(verify_provider\): .*asked for a restart \(exit code 3010\)"):
+        lab.call("px1", "vss_provider_apply", {"Steps": [install_step(asks), verify]})
+    restarts = stage_package(lab, "2.1", exit_code=1641)
+    done = lab.call("px1", "vss_provider_apply", {"Steps": [install_step(restarts, reinstall=True), verify]})
+    assert done == {"applied": 1, "reboot_required": True, "restart_started": True}  # the host is going down
 
 
 def test_configuring_without_the_tool_fails_and_masks_the_password(lab):

@@ -87,7 +87,8 @@ def _installer_failed(code: int, what: str, log: str | None) -> ScriptFailure:
     )
 
 
-def _install(state: dict[str, Any], step: dict[str, Any], call: ScriptCall) -> None:
+def _install(state: dict[str, Any], step: dict[str, Any], call: ScriptCall) -> int:
+    """The package installed; its exit code (0, or 3010 / 1641: installed, a restart required or started)."""
     path = str(step.get("path") or "")
     if not _exists(call.files, path):
         raise ScriptFailure(f"package {path} does not exist")
@@ -104,12 +105,13 @@ def _install(state: dict[str, Any], step: dict[str, Any], call: ScriptCall) -> N
         write_executable(call.files.local_path(file_path), str(version))
     state["products"][package["product_id"]] = product_entry(package, path, is_msi)
     provider = provider_entry(package)
-    if provider:
+    if provider and not package.get("provider_after_restart"):
         state["providers"] = [p for p in state["providers"] if p["Name"] != provider["Name"]] + [provider]
     if package["product_id"] != step.get("product_id"):
         raise ScriptFailure(
             f"installing {path} succeeded but no Uninstall key {step.get('product_id')} exists; check product_id"
         )
+    return int(package.get("exit_code") or 0)
 
 
 def _configure(state: dict[str, Any], step: dict[str, Any], call: ScriptCall, password: str | None) -> None:
@@ -169,13 +171,13 @@ def _uninstall(state: dict[str, Any], step: dict[str, Any], call: ScriptCall) ->
 def vss_provider_apply(call: ScriptCall) -> dict[str, Any]:
     steps, password = call.params["Steps"], call.params.get("Password")  # bound already (lab.handlers.binding)
     store = HostState(call.state_dir)
-    applied = 0
+    applied, restart = 0, 0  # restart: the exit code of an installer that asked for a restart (3010, 1641)
     with store.edit() as state:
         for step in steps:
             action = step.get("action")
             try:
                 if action == "install_package":
-                    _install(state, step, call)
+                    restart = max(restart, _install(state, step, call))
                 elif action == "configure_provider":
                     _configure(state, step, call, password)
                 elif action == "verify_provider":
@@ -189,9 +191,16 @@ def vss_provider_apply(call: ScriptCall) -> dict[str, Any]:
             except ScriptFailure as exc:
                 store.write(state)  # what ran before the failure stays done, as on Windows
                 message = str(exc).replace(password, "********") if password else str(exc)
+                if restart:
+                    message += (
+                        f". An installer step before it asked for a restart (exit code 3010): restart "
+                        f"{call.host.name.upper()} and run this again"
+                    )
                 raise ScriptFailure(f"step {applied + 1} ({action}): {message}") from exc
             applied += 1
-    return {"applied": applied, "reboot_required": False}
+            if restart == 1641:  # the host is going down: no step runs after it
+                break
+    return {"applied": applied, "reboot_required": bool(restart), "restart_started": restart == 1641}
 
 
 def register(registry: HandlerRegistry) -> None:

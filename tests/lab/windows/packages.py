@@ -7,7 +7,10 @@ The lab runs no installer. A package file on the emulated host (copied there fir
      "version": "5.2.1", "provider": {"name": "Contoso Array VSS Hardware Provider", "type": "hardware"},
      "files": {"C:\\\\Program Files\\\\Contoso\\\\VSS\\\\contoso-vss-config.exe": "5.2.1.0"}}
 
-Any other content is not a Windows Installer package (msiexec exit code 1620).
+Any other content is not a Windows Installer package (msiexec exit code 1620). Optional: `"exit_code"` 3010
+(installed, a restart required: ERROR_SUCCESS_REBOOT_REQUIRED) or 1641 (installed, the installer started the
+restart: ERROR_SUCCESS_REBOOT_INITIATED), and `"provider_after_restart": true` (the provider registers only once
+the host restarted, which the lab does not do: Win32_ShadowProvider does not list it yet).
 """
 
 from __future__ import annotations

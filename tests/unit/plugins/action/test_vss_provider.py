@@ -64,6 +64,14 @@ def test_install_is_two_round_trips_and_the_password_only_in_the_apply_payload(m
     assert PASSWORD not in calls[1].cmd and PASSWORD not in json.dumps(result)
 
 
+def test_an_installer_that_started_a_restart_leaves_the_later_steps_and_says_to_run_again(make_action, recorded):
+    restarted = {"rc": 0, "stdout": {"applied": 1, "reboot_required": True, "restart_started": True}}
+    result, _calls = run(make_action, [recorded("vss_provider_read_not_installed.json"), restarted])
+    assert result["changed"] is True and result["reboot_required"] is True and not result.get("failed")
+    (warning,) = result["warnings"]
+    assert "exit code 1641" in warning and "not run: configure_provider, verify_provider" in warning
+
+
 def test_check_mode_reads_only_and_diff_has_no_secret(make_action, recorded):
     result, calls = run(make_action, [recorded("vss_provider_read_older_version.json")], check_mode=True, diff=True)
     assert len(calls) == 1 and result["changed"] is True
