@@ -29,6 +29,7 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 #include records_common.ps1
+#include vm_names_common.ps1
 
 function Get-DiskEntry {
     # One disk with its format and parent chain; a top disk Get-VHD cannot open keeps Format $null (the controller
@@ -171,7 +172,7 @@ function Get-PathState {
 
 $reply = [ordered]@{ vms = $null; volumes = $null; shadows = @(); metadata_files = @(); mount_dirs = @() }
 if ($Vms) {
-    $reply.vms = @(foreach ($vm in Get-VM -Name $Vms -ErrorAction SilentlyContinue) {
+    $reply.vms = @(foreach ($vm in Get-VmNamed -Name $Vms) {
             $listed = Get-VmFileList -Vm $vm
             [ordered]@{ Name = "$($vm.Name)"; Files = @($listed.Files); Unreadable = @($listed.Unreadable) }
         })

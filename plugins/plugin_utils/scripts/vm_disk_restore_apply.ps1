@@ -21,9 +21,10 @@ $ProgressPreference = 'SilentlyContinue'
 
 #include values_common.ps1
 #include vm_disk_restore_common.ps1
+#include vm_names_common.ps1
 
 $steps = New-List
-$target = Get-VM -Name $Vm | Select-Object -First 1
+$target = Get-OneVmNamed -Name $Vm
 if ($Stop) { Stop-VM -VM $target -TurnOff -Force; $steps.Add("Stop-VM -TurnOff $($target.Name)") }
 $slot = @{ ControllerType = $ControllerType; ControllerNumber = $ControllerNumber; ControllerLocation = $ControllerLocation }
 $where = "$ControllerType ${ControllerNumber}:$ControllerLocation"

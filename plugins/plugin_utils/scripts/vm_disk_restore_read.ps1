@@ -12,6 +12,7 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 #include vm_disk_restore_common.ps1
+#include vm_names_common.ps1
 
-$found = Get-VM -Name $Vm -ErrorAction SilentlyContinue | Select-Object -First 1
+$found = Get-OneVmNamed -Name $Vm
 return [ordered]@{ Vm = (Get-DiskVmEntry -Vm $found); PathExists = [bool](Test-Path -LiteralPath $Path -PathType Leaf) }

@@ -35,6 +35,7 @@ $ProgressPreference = 'SilentlyContinue'
 
 #include values_common.ps1
 #include vm_restore_common.ps1
+#include vm_names_common.ps1
 
 $steps = New-List
 
@@ -76,14 +77,14 @@ function Move-Configuration {
 }
 
 if ($Prepare) {
-    $existing = Get-VM -Name $Vm | Select-Object -First 1
+    $existing = Get-OneVmNamed -Name $Vm
     if ($Stop) { Stop-VM -VM $existing -TurnOff -Force; $steps.Add("Stop-VM -TurnOff $($existing.Name)") }
     return [ordered]@{ Vm = (Get-VmEntry -Vm (Get-VM -Id $existing.Id)); Steps = $steps }
 }
 $path = Get-SourceConfiguration -Source $Source -Configuration $Configuration
 if (-not $path) { throw "no configuration file in $Source" }
 $existing = $null
-if ($Location -eq 'original') { $existing = Get-VM -Name $Vm | Select-Object -First 1 }
+if ($Location -eq 'original') { $existing = Get-OneVmNamed -Name $Vm }
 $target = Get-RestoreTarget -Location $Location -VirtualMachinePath $VirtualMachinePath -VhdPath $VhdPath -Existing $existing
 if ($existing) { Remove-ReplacedVm -Existing $existing -Target $target -Path $path }
 if ($InPlace) { $path = Move-Configuration -Path $path -Target $target }

@@ -31,6 +31,7 @@ $ProgressPreference = 'SilentlyContinue'
 
 #include values_common.ps1
 #include vm_restore_common.ps1
+#include vm_names_common.ps1
 
 function New-Incompatibility {
     param([string]$Kind, [string]$Message, [string]$Subject)
@@ -48,9 +49,9 @@ $hostInfo = [ordered]@{
 }
 $reply = [ordered]@{ Host = $hostInfo; Existing = $null; Planned = $null; Incompatibilities = (New-List) }
 $existing = $null
-if ($Location -eq 'original') { $existing = Get-VM -Name $Vm -ErrorAction SilentlyContinue | Select-Object -First 1 }
+if ($Location -eq 'original') { $existing = Get-OneVmNamed -Name $Vm }
 else {
-    $taken = Get-VM -Name $Name -ErrorAction SilentlyContinue | Select-Object -First 1
+    $taken = @(Get-VmNamed -Name $Name).Count -gt 0
     if ($taken) { $reply.Incompatibilities.Add((New-Incompatibility -Kind 'name_taken' -Message "VM '$Name' exists" -Subject $Name)) }
 }
 $reply.Existing = Get-VmEntry -Vm $existing
