@@ -105,9 +105,10 @@ def decide(args: Mapping[str, Any], read: Mapping[str, Any]) -> Decision:
     if not read["PathExists"]:
         return Decision((f"the restored disk {path} does not exist on this host: restore it there first (data_mover)",))
     drives = {slot_of(drive): str(drive["Path"]) for drive in vm["Drives"] or []}
+    dvds = {slot_of(drive) for drive in vm.get("DvdDrives") or []}
     if args["mode"] == "attach" and any(used.casefold() == path.casefold() for used in drives.values()):
         return Decision()  # attached already (a disk file is attached once: Hyper-V holds it open)
-    slot = _replaced_slot(args, drives) if args["mode"] == "replace" else _attach_slot(args, vm, drives)
+    slot = _replaced_slot(args, drives) if args["mode"] == "replace" else _attach_slot(args, vm, drives, dvds)
     if isinstance(slot, str):
         return Decision((slot,))
     if drives.get(slot, "").casefold() == path.casefold():
@@ -131,15 +132,18 @@ def _replaced_slot(args: Mapping[str, Any], drives: Mapping[Slot, str]) -> Slot 
     )
 
 
-def _attach_slot(args: Mapping[str, Any], vm: Mapping[str, Any], drives: Mapping[Slot, str]) -> Slot | str:
-    """The slot of the new drive: the one given, else the first free one of the VM's first controller."""
+def _attach_slot(
+    args: Mapping[str, Any], vm: Mapping[str, Any], drives: Mapping[Slot, str], dvds: set[Slot]
+) -> Slot | str:
+    """The slot of the new drive: the one given (unless a DVD drive holds it), else the first one of the VM's
+    first controller that no hard disk or DVD drive (Get-VMDvdDrive) uses."""
     given = given_slot(args)
     if given is not None:
-        return given
+        return f"{given} holds a DVD drive: give a free location" if given in dvds else given
     kind = "SCSI" if int(vm["Generation"]) >= 2 else "IDE"
     controllers, locations = LIMITS[kind]
     free = (Slot(kind, n, loc) for n in range(controllers) for loc in range(locations))
-    slot = next((candidate for candidate in free if candidate not in drives), None)
+    slot = next((candidate for candidate in free if candidate not in drives and candidate not in dvds), None)
     return slot if slot is not None else f"every {kind} location of the VM is in use: detach a drive first"
 
 

@@ -10,5 +10,9 @@ function Get-DiskVmEntry {
                 ControllerLocation = [int]$_.ControllerLocation; Path = "$($_.Path)"
             }
         })
-    return [ordered]@{ Name = "$($Vm.Name)"; State = "$($Vm.State)"; Generation = [int]$Vm.Generation; Drives = $drives }
+    # DVD drives take controller locations too (a generation 1 VM's at IDE 1:0 by default): an attach must not pick one.
+    $dvds = @(Get-VMDvdDrive -VM $Vm | ForEach-Object {
+            [ordered]@{ ControllerType = "$($_.ControllerType)"; ControllerNumber = [int]$_.ControllerNumber; ControllerLocation = [int]$_.ControllerLocation }
+        })
+    return [ordered]@{ Name = "$($Vm.Name)"; State = "$($Vm.State)"; Generation = [int]$Vm.Generation; Drives = $drives; DvdDrives = $dvds }
 }

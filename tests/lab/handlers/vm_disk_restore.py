@@ -38,7 +38,9 @@ def _vm_entry(entry: dict[str, Any] | None) -> dict[str, Any] | None:
         }
         for disk in entry["disks"]
     ]
-    return {"Name": entry["name"], "State": entry["state"], "Generation": entry["generation"], "Drives": drives}
+    # the lab's VMs have no DVD drives (Get-VMDvdDrive lists none)
+    vm = {"Name": entry["name"], "State": entry["state"], "Generation": entry["generation"], "Drives": drives}
+    return {**vm, "DvdDrives": []}
 
 
 def vm_disk_restore_read(call: ScriptCall) -> dict[str, Any]:

@@ -21,10 +21,12 @@ def args(mode="replace", slot=(None, None, None), force=False, path=RESTORED):
     return {"vm": "vm2", "path": path, "mode": mode, "force": force, **placement}
 
 
-def read(state="Off", generation=2, drives=TWO_SCSI, exists=True):
+def read(state="Off", generation=2, drives=TWO_SCSI, exists=True, dvds=()):
     keys = ("ControllerType", "ControllerNumber", "ControllerLocation", "Path")
     listed = [dict(zip(keys, drive)) for drive in drives]
-    return {"Vm": {"Name": "vm2", "State": state, "Generation": generation, "Drives": listed}, "PathExists": exists}
+    dvd_drives = [dict(zip(keys, dvd)) for dvd in dvds]
+    vm = {"Name": "vm2", "State": state, "Generation": generation, "Drives": listed, "DvdDrives": dvd_drives}
+    return {"Vm": vm, "PathExists": exists}
 
 
 def test_replace_finds_the_drive_by_the_file_name():
@@ -55,6 +57,21 @@ def test_replace_needs_a_drive_at_the_slot_or_a_single_one_of_that_name():
 def test_attach_takes_the_first_free_scsi_location_even_while_running():
     decision = decide(args("attach"), read(state="Running"))
     assert decision.slot == Slot("SCSI", 0, 2) and decision.refusals == () and not decision.stop
+
+
+@pytest.mark.parametrize(
+    ("generation", "drives", "dvd", "chosen"),
+    [
+        (2, (("SCSI", 0, 0, "C:\\VMs\\os.vhdx"),), ("SCSI", 0, 1), Slot("SCSI", 0, 2)),
+        (1, (("IDE", 0, 0, "C:\\VMs\\os.vhdx"), ("IDE", 0, 1, "C:\\VMs\\d.vhdx")), ("IDE", 1, 0), Slot("IDE", 1, 1)),
+    ],
+    ids=["generation 2", "generation 1 (its DVD drive at IDE 1:0 by default)"],
+)
+def test_attach_skips_the_locations_dvd_drives_hold(generation, drives, dvd, chosen):
+    # Get-VMHardDiskDrive lists no DVD drive; Add-VMHardDiskDrive at a DVD drive's location fails on Windows.
+    assert decide(args("attach"), read(generation=generation, drives=drives, dvds=[dvd])).slot == chosen
+    refused = decide(args("attach", dvd), read(generation=generation, drives=drives, dvds=[dvd]))
+    assert refused.slot is None and "holds a DVD drive" in refused.refusals[0]
 
 
 def test_attach_refuses_a_location_in_use():
