@@ -109,17 +109,42 @@ class Volume:
         try:
             found = folder.record.index("$I30").search(name)
             record = found.dereference()
-            # found by its 8.3 alias: name it by its long name
-            name = record.filename if found.attribute.flags == DOS_NAME else found.attribute.file_name
+            if found.attribute.flags == DOS_NAME:  # found by its 8.3 alias: name it by its long name
+                asked, name = name, record.filename
+            else:
+                asked, name = name, found.attribute.file_name
+                if name != asked:  # the index compares case-blind: another name may differ only in case
+                    record, name = self._same_but_case(folder, asked, record, name)
         except KeyError:
             raise DataMoverError(f"{join(folder.path, name)} does not exist on {self.label}") from None
-        except CorruptionError:
+        except (CorruptionError, DataMoverError):
             raise
         except Exception as exc:
             raise DataMoverError(f"cannot look up {name} in {folder.path} on {self.label}: {exc}") from exc
         if record.segment is not None and record.segment < FIRST_USER_RECORD:
             raise DataMoverError(f"{join(folder.path, name)} is a metadata file of {self.label}, not restorable")
         return self.describe(record, name, join(folder.path, name))
+
+    def _same_but_case(self, folder: Entry, asked: str, record: Any, name: str) -> Tuple[Any, str]:
+        """The child named exactly ``asked`` when the folder also holds names that differ from it only in case (NTFS
+        keeps such names apart: the POSIX namespace, a folder marked case-sensitive), else the one the index found;
+        several such names none of which is ``asked`` are refused, naming them: never another file's bytes."""
+        folded = asked.casefold()
+        alike = [
+            (item.dereference(), item.attribute.file_name)
+            for item in folder.record.iterdir(ignore_dos=True)
+            if item.attribute.file_name.casefold() == folded
+        ]
+        exact = [(child, child_name) for child, child_name in alike if child_name == asked]
+        if exact:
+            return exact[0]
+        if len(alike) > 1:
+            names = ", ".join(sorted(child_name for _child, child_name in alike))
+            raise DataMoverError(
+                f"{join(folder.path, asked)} on {self.label} matches several names that differ only in case ({names}): "
+                "give the one to restore with its exact case"
+            )
+        return record, name
 
     def entries(self, folder: Entry) -> List[Entry]:
         """The files and folders in ``folder``, by name (long names; 8.3 aliases left out)."""

@@ -69,3 +69,30 @@ def test_a_255_character_name_restores(repo, tmp_path):
 def test_the_modification_time_is_the_guests_to_the_100_ns(repo, tmp_path):
     restore(repo, "\\exact.txt", tmp_path)
     assert (tmp_path / "exact.txt").stat().st_mtime_ns == MTIME_NS
+
+
+@pytest.fixture(scope="module")
+def cased(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # NTFS keeps names that differ only in case apart (the POSIX namespace ntfs-3g writes; a folder Windows marks
+    # case-sensitive), while its index compares names case-blind.
+    folder = tmp_path_factory.mktemp("cased")
+    volume = Volume("Cased", 32 * MiB)
+    volume.driver_files = {"\\a.txt": b"lower", "\\A.txt": b"UPPER", "\\Only.TXT": b"one of its kind"}
+    gpt_disk(folder / "cased.raw", 64 * MiB, [volume])
+    repository = folder / "repo"
+    runs.backup(repository, "vm", [str(to_vhdx(folder / "cased.raw"))])
+    return repository
+
+
+@pytest.mark.parametrize(("guest", "data"), [("\\A.txt", b"UPPER"), ("\\a.txt", b"lower")])
+def test_a_name_that_differs_only_in_case_from_another_restores_its_own_bytes(cased, tmp_path, guest, data):
+    restore(cased, guest, tmp_path)
+    assert [(path.name, path.read_bytes()) for path in tmp_path.iterdir()] == [(guest[1:], data)]
+
+
+def test_a_name_in_another_case_finds_the_one_file_of_that_name_and_refuses_a_choice_it_cannot_make(cased, tmp_path):
+    restore(cased, "\\only.txt", tmp_path / "one")
+    assert (tmp_path / "one" / "Only.TXT").read_bytes() == b"one of its kind"
+    with pytest.raises(DataMoverError, match=r"matches several names that differ only in case \(A\.txt, a\.txt\)"):
+        restore(cased, "\\A.TXT", tmp_path / "two")
+    assert not (tmp_path / "two").exists()
