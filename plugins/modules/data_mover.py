@@ -261,6 +261,8 @@ requirements:
   - blake3 (for O(hash=blake3))
   - cryptography (for encrypted repositories)
   - dissect.ntfs (for O(operation=ls), O(operation=find) and O(operation=restore_file); Python 3.10 or later)
+  - smbprotocol (for O(operation=restore_file) to a C(\\server\share) destination, on a data mover host that is
+    not Windows)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - backup.hyperv.windows_path
