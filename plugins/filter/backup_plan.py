@@ -175,6 +175,27 @@ def _proxies_of_hosts(proxies: Sequence[Mapping[str, Any]]) -> dict[str, list[st
     return serving
 
 
+def backup_vm_names(value: Any) -> Optional[list[str]]:
+    """``backup_vms`` as a list of names, or None (unset: every VM). A list as given; text, as ``-e backup_vms=web01``
+    and an AWX text survey give it, is one name or several separated by commas, and ``[]`` or ``[a, b]`` a list
+    written as text (a key=value extra var is never parsed as YAML): iterating the text itself asked for one VM per
+    character."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:  # a blank survey answer: not given
+            return None
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        return [name.strip().strip("'\"") for name in text.split(",") if name.strip().strip("'\"")]
+    if isinstance(value, (list, tuple)) and all(isinstance(name, str) for name in value):
+        return list(value)
+    raise AnsibleFilterError(
+        f"backup_vms must be a list of VM names, or names separated by commas (got {type(value).__name__} {value!r})"
+    )
+
+
 def _selected(vms: Sequence[Mapping[str, Any]], names: Optional[Iterable[str]]) -> tuple[list, list[str]]:
     """The VMs asked for and the names no host reports, compared case-blind as Hyper-V compares VM names."""
     if names is None:
@@ -328,4 +349,5 @@ class FilterModule:
             "backup_plan_lines": backup_plan_lines,
             "backup_proxy_entry": backup_proxy_entry,
             "backup_source_vms": backup_source_vms,
+            "backup_vm_names": backup_vm_names,
         }

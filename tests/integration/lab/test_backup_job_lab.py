@@ -74,6 +74,13 @@ def test_limit_to_a_proxy_backs_up_the_vms_of_the_hosts_it_serves(deployed: Runn
     assert stored == {"vm1", "vm2"}, output[-3000:]
 
 
+def test_backup_vms_given_as_key_value_text_names_the_vms(deployed: RunningLab, tmp_path: Path) -> None:
+    # `-e backup_vms=vm1,vm2` (or an AWX text survey) is text, not a list: one VM per comma, not per character.
+    rc, output, stored = backup_run(deployed, tmp_path, {}, "--limit", "px1", "-e", "backup_vms=vm1,vm2")
+    assert rc == 0, output[-3000:]
+    assert stored == {"vm1", "vm2"}, output[-3000:]
+
+
 def test_limit_without_a_proxy_fails_naming_the_proxies_to_limit_to(deployed: RunningLab, tmp_path: Path) -> None:
     rc, output, stored = backup_run(deployed, tmp_path, {"backup_vms": ["vm1"]}, "--limit", "hv1")
     assert rc != 0, output[-3000:]

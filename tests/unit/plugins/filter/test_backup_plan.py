@@ -8,6 +8,7 @@ from ansible_collections.backup.hyperv.plugins.filter.backup_plan import (
     backup_plan_lines,
     backup_proxy_entry,
     backup_source_vms,
+    backup_vm_names,
     volume_of,
 )
 
@@ -203,3 +204,25 @@ def test_small_groups_go_by_the_slots_they_can_use_not_the_proxys():
     assert [len(plan["proxies"][p]["groups"]) for p in ("px1", "px2")] == [20, 20]
     big = backup_plan(vms, [_proxy("px1", "hv1", slots=1), _proxy("px2", "hv1", slots=4)], max_vms_per_snapshot=4)
     assert [len(big["proxies"][p]["vms"]) for p in ("px1", "px2")] == [8, 32]  # groups of 4 use all 4 slots
+
+
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        (None, None),  # unset: every VM
+        (["web01", "SQL01"], ["web01", "SQL01"]),
+        ("web01", ["web01"]),  # -e backup_vms=web01, an AWX text survey: not w, e, b, 0, 1
+        ("web01, sql01", ["web01", "sql01"]),
+        ("[]", []),  # -e backup_vms=[] (key=value is never YAML): a deployment-only run
+        ("['web01', \"sql01\"]", ["web01", "sql01"]),
+        ("  ", None),  # a survey left blank
+    ],
+)
+def test_backup_vms_given_as_a_list_or_as_text(given, names):
+    assert backup_vm_names(given) == names
+
+
+@pytest.mark.parametrize("given", [7, {"web01": 1}, ["web01", 2]])
+def test_backup_vms_of_another_kind_is_refused_naming_it(given):
+    with pytest.raises(AnsibleFilterError, match="backup_vms must be a list of VM names, or names separated by commas"):
+        backup_vm_names(given)
