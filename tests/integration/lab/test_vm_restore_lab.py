@@ -66,6 +66,38 @@ def restore_vm(lab: RunningLab, work: Path, **variables: Any) -> tuple[int, str]
     return playbook(lab, work, REPO_ROOT / "playbooks" / "restore_vm.yml", {**COMMON, "restore_vm": "vm1", **variables})
 
 
+@pytest.mark.parametrize(
+    ("variables", "options", "said"),
+    [
+        (
+            {"restore_host": "HV1"},
+            (),
+            "restore_host 'HV1' is not a host of the inventory (inventory names are exact: did you mean hv1?)",
+        ),
+        ({"restore_host": "hv1", "restore_proxy": "px9"}, (), "restore_proxy 'px9' is not a host of the inventory."),
+        ({"restore_host": "hv1"}, ("--limit", "px1"), "restore_host 'hv1' is left out of this run by the limit"),
+    ],
+    ids=["host in another case", "unknown proxy", "host outside the limit"],
+)
+def test_a_host_the_restore_names_that_the_run_cannot_reach_fails_before_anything_is_written(
+    backed_up, tmp_path: Path, variables: dict[str, Any], options: tuple[str, ...], said: str
+) -> None:
+    # A play whose hosts pattern matches nothing is skipped with a warning: the run would end green, the disks
+    # written into the staging folder and no VM registered.
+    lab, _work, _files = backed_up
+    staging = "\\\\fs1\\vms\\restore\\vm1-unreached"
+    rc, output = playbook(
+        lab,
+        tmp_path,
+        REPO_ROOT / "playbooks" / "restore_vm.yml",
+        {**COMMON, "restore_vm": "vm1", "restore_staging": staging, "restore_name": "vm1-unreached", **variables},
+        *options,
+    )
+    assert rc != 0 and said in output, output[-3000:]
+    assert not host_path(lab, "fs1", "D:\\Shares\\vms\\restore\\vm1-unreached").exists()
+    assert "vm1-unreached" not in registered(lab, "hv1")
+
+
 def test_restore_as_a_new_vm(backed_up: tuple[RunningLab, Path, dict[str, bytes]], tmp_path: Path) -> None:
     lab, work, _files = backed_up
     rc, output = restore_vm(
