@@ -56,6 +56,16 @@ def verdicts(report_dir: Path, proxy: str) -> dict[str, str]:
     return {finding["id"]: finding["status"] for finding in report["proxies"][proxy]["findings"]}
 
 
+def test_a_limited_run_writes_the_facts_of_the_hosts_it_probed(tmp_path):
+    # AWX's Limit leaves localhost out: the file is written from the first probed host, delegated to the controller.
+    with estate_lab(ESTATES / "demo.yml", tmp_path / "lab") as lab:
+        limited = ansible_playbook(lab.inventory, RECORD, tmp_path, "--limit", "hyperv_hosts:offhost_proxies")
+    assert limited.returncode == 0, limited.stdout[-3000:]
+    hosts = json.loads((tmp_path / "hyperv_offhost_facts.json").read_text())["hosts"]
+    assert set(hosts) == {"hv1", "hv2", "px1", "px2"}
+    assert "no hyperv_offhost facts for fs1" in limited.stdout
+
+
 def test_recorded_facts_feed_an_offline_preflight(tmp_path):
     with estate_lab(ESTATES / "demo.yml", tmp_path / "lab") as lab:
         recorded = ansible_playbook(lab.inventory, RECORD, tmp_path)
