@@ -35,3 +35,16 @@ def test_an_unmanaged_source_host_stops_the_role_before_any_install(
     ), output[-3000:]
     assert recap(output)["px1"]["failed"] == 1 and recap(output)["px1"]["changed"] == 0
     assert "Install the Windows features" not in output  # stopped before the first install
+
+
+def test_a_source_host_the_inventory_does_not_name_so_is_refused_before_any_probe(
+    unmanaged_source: RunningLab, tmp_path: Path
+) -> None:
+    # Probed under the name as given, HV1 would be a connection of its own (ssh), failing three times over as a
+    # network error and marking px1 unreachable; inventory names are exact.
+    extra = {"offhost_proxy_source_hosts": ["HV1", "hv2"]}
+    rc, output = playbook(unmanaged_source, tmp_path, OFFHOST_PROXY, extra, "--limit", "px1")
+    assert rc == 2, output[-3000:]
+    said = "offhost_proxy_source_hosts[0] 'HV1' is not a host of the inventory (inventory names are exact: did you"
+    assert said in output, output[-3000:]
+    assert recap(output)["px1"]["failed"] == 1 and recap(output)["px1"]["unreachable"] == 0
