@@ -72,6 +72,7 @@ def test_limit_to_a_proxy_backs_up_the_vms_of_the_hosts_it_serves(deployed: Runn
     rc, output, stored = backup_run(deployed, tmp_path, {"backup_vms": ["vm1", "vm2"]}, "--limit", "px1")
     assert rc == 0, output[-3000:]
     assert stored == {"vm1", "vm2"}, output[-3000:]
+    assert "no hyperv_offhost facts for" not in output, output[-3000:]  # fs1, which no play targets, was probed too
 
 
 def test_backup_vms_given_as_key_value_text_names_the_vms(deployed: RunningLab, tmp_path: Path) -> None:

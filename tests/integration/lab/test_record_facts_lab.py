@@ -66,6 +66,16 @@ def test_a_limited_run_writes_the_facts_of_the_hosts_it_probed(tmp_path):
     assert "no hyperv_offhost facts for fs1" in limited.stdout
 
 
+def test_a_preflight_limited_to_one_proxy_still_judges_it_against_its_hosts(tmp_path):
+    # AWX's Limit: the source hosts and the file server are out of the plays, probed by delegation; px2, a node of
+    # cluster CL1, still fails R8 instead of a green run of unknowns.
+    with estate_lab(ESTATES / "demo.yml", tmp_path / "lab") as lab:
+        limited = ansible_playbook(lab.inventory, PREFLIGHT, tmp_path, "--limit", "px2")
+    assert limited.returncode != 0, limited.stdout[-3000:]
+    assert '"blocking": ["R8"]' in limited.stdout or "R8" in limited.stdout[limited.stdout.rindex("fatal"):]
+    assert "no hyperv_offhost facts for" not in limited.stdout, limited.stdout[-3000:]
+
+
 def test_recorded_facts_feed_an_offline_preflight(tmp_path):
     with estate_lab(ESTATES / "demo.yml", tmp_path / "lab") as lab:
         recorded = ansible_playbook(lab.inventory, RECORD, tmp_path)
