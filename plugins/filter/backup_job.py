@@ -179,7 +179,7 @@ def backup_vm_results(
     records = []
     for vm in vms:
         failure = _failure(described.get(vm, {}), refusals.get(vm), outcomes.get(vm, {}), group_msg, check_mode)
-        record: dict[str, Any] = {"vm": f"{host}/{vm}", "proxy": proxy, "failed": failure is not None}
+        record = _record(host, vm, proxy, failure)
         if failure is None:
             result, taken = stored.get(vm, {}), described.get(vm, {})
             record.update(
@@ -189,10 +189,22 @@ def backup_vm_results(
             )
             # left out for a VM that took no checkpoint (before version 6.2) and in check mode
             record.update({key: taken[key] for key in ("consistency", "consistency_msg") if taken.get(key)})
-        else:
-            record["msg"] = failure
         records.append(record)
     return records
+
+
+def _record(host: str, vm: str, proxy: str, failure: Optional[str]) -> dict[str, Any]:
+    """A VM's record as the report and the summary read it: stored, or failed with why."""
+    record: dict[str, Any] = {"vm": f"{host}/{vm}", "proxy": proxy, "failed": failure is not None}
+    if failure is not None:
+        record["msg"] = failure
+    return record
+
+
+def backup_groups_failed(groups: Sequence[Mapping[str, Any]], proxy: str, msg: str) -> list[dict[str, Any]]:
+    """One failed record per VM of the proxy's volume groups, none of which was tried: a step before them (reading
+    the repository) failed with ``msg``."""
+    return [_record(str(group["host"]), str(vm), proxy, msg) for group in groups for vm in group["vms"]]
 
 
 def backup_rct_misses(records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -237,6 +249,7 @@ class FilterModule:
             "backup_job_entries": backup_job_entries,
             "backup_release": backup_release,
             "backup_vm_results": backup_vm_results,
+            "backup_groups_failed": backup_groups_failed,
             "backup_summary": backup_summary,
             "backup_rct_misses": backup_rct_misses,
         }

@@ -268,3 +268,22 @@ def test_vms_no_healthy_proxy_serves_are_left_out_and_the_others_stored(deployed
     last_failure = output[output.rindex("fatal: ") :]
     assert "No healthy proxy of the run serves the host of hv2/vm2" in last_failure, last_failure
     assert "No healthy proxy of the run serves the host of hv2/vm2" in output[: output.index("PLAY [Back up")]
+
+
+def test_a_repository_the_proxy_cannot_read_fails_each_of_its_vms_and_the_report_names_them(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    # A wrong passphrase: the baselines cannot be read. The proxy stays in the run, each VM it was given is a failed
+    # row of the report and of the last verdict, instead of a proxy dropped with its VMs unaccounted for.
+    (tmp_path / "first").mkdir()
+    rc, output, _stored = backup_run(deployed, tmp_path / "first", {"backup_vms": ["vm1"]}, "--limit", "px1")
+    assert rc == 0, output[-3000:]
+    report = tmp_path / "report.html"
+    extra = {"backup_vms": ["vm1", "vm2"], "backup_passphrase": "not-the-key", "backup_report_html": str(report)}
+    rc, output, stored = backup_run(deployed, tmp_path, extra, "--limit", "px1")
+    assert rc == 2 and stored == set(), output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    assert "hv1/vm1" in last_failure and "hv2/vm2" in last_failure, last_failure
+    assert "the repository could not be read" in last_failure, last_failure
+    rows = BackupRows(report.read_text(encoding="utf-8")).rows
+    assert {vm.split("/")[1] for vm in rows} == {"vm1", "vm2"}, rows

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from ansible_collections.backup.hyperv.plugins.filter.backup_job import (
     backup_checkpoints,
+    backup_groups_failed,
     backup_job_entries,
     backup_rct_misses,
     backup_ready_vms,
@@ -157,3 +158,17 @@ def test_a_vm_the_shadow_copy_left_out_fails_with_its_reason_and_the_others_are_
     assert [r["failed"] for r in records] == [False, True]
     assert records[1]["msg"] == f"shadow copy: {refused['db']}"  # its own reason, not the group's
     assert backup_release(checkpoint, {}, mover)["db"] == {"checkpoint": "Microsoft:CP-2", "keep": None, "drop": None}
+
+
+def test_every_vm_of_the_groups_of_a_proxy_that_could_not_read_the_repository_is_a_failed_record():
+    groups = [{"host": "hv1", "vms": ["vm1", "vm3"]}, {"host": "hv2", "vms": ["vm2"]}]
+    records = backup_groups_failed(groups, "px1", "the repository could not be read: wrong passphrase")
+    assert records == [
+        {
+            "vm": f"{host}/{vm}",
+            "proxy": "px1",
+            "failed": True,
+            "msg": "the repository could not be read: wrong passphrase",
+        }
+        for host, vm in (("hv1", "vm1"), ("hv1", "vm3"), ("hv2", "vm2"))
+    ]
