@@ -28,7 +28,7 @@ from typing import Any
 import ansible_runner
 import pytest
 import yaml
-from lab_testkit import ESTATES, TESTS_DIR, RunningLab, accepts, ansible_environment, run_lab
+from lab_testkit import ESTATES, TESTS_DIR, RunningLab, accepts, ansible_environment, estate_lab, run_lab
 
 REPO_ROOT = TESTS_DIR.parent
 SITE = REPO_ROOT / "playbooks" / "site.yml"
@@ -170,7 +170,7 @@ def runner_stats(lab: RunningLab, work: Path, extra: dict[str, Any]) -> tuple[st
         private_data_dir=str(work / "runner"),
         playbook=str(SITE),
         inventory=str(lab.inventory),
-        extravars=extra,
+        extravars={"offhost_proxy_package_src": str(PROXY_PACKAGE), **extra},  # the variables `playbook` passes
         envvars=envvars,
         quiet=True,
     )
@@ -267,3 +267,15 @@ def test_site_end_to_end(estate_name: str, tmp_path: Path) -> None:
         check_second_run_changes_nothing(site_run)
         check_check_mode_on_the_converged_estate_writes_nothing(site_run)
         check_ansible_runner_gives_the_same_stats(site_run)
+
+
+def test_managed_server_stages_the_package_itself_on_a_fresh_estate(tmp_path: Path) -> None:
+    # No package staged beforehand (no provisioner): the role stages it from offhost_proxy_package_src, which
+    # site.yml's managed_server play passes on, instead of failing on every host for the installer's missing files.
+    with estate_lab(ESTATES / "healthy.yml", tmp_path / "lab") as lab:
+        rc, output = playbook(lab, tmp_path, REPO_ROOT / "playbooks" / "managed_server.yml", {})
+        assert rc == 0, output[-3000:]
+        stats = recap(output)
+        assert stats["hv1"]["changed"] >= 2 and stats["hv1"]["failed"] == 0, output[-3000:]  # staged, installed
+        installer = windows_file(lab, "hv1", "C:\\Program Files\\backup.hyperv\\Installer\\installer.pyz")
+        assert installer.is_file()
