@@ -50,7 +50,8 @@ def _backup(o: DataMoverOptions, progress: Progress, opener: Optional[DiskOpener
 
 def find_restore_point(access: RepositoryAccess, vm: Optional[str], wanted: str) -> Reply:
     """The restore point ``wanted`` (an id, or ``latest`` of ``vm``) as ``list`` describes it."""
-    points = engine.list_restore_points(access, vm)["vms"].get(vm, [])
+    listed = engine.list_restore_points(access, vm)["vms"]  # the VM's points, whatever case its name was stored in
+    points = sorted((point for found in listed.values() for point in found), key=lambda point: point["id"])
     if wanted != LATEST:
         points = [point for point in points if point["id"] == wanted]
     if not points:

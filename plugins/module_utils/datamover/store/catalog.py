@@ -22,9 +22,15 @@ def points_by_vm(
     grouped: Dict[str, List[dict]] = {}
     for point_id in repository.point_ids():
         point = _read_or_note(repository, point_id, unreadable)
-        if point is not None and (vm is None or point["vm"] == vm):
+        if point is not None and (vm is None or same_vm(point["vm"], vm)):
             grouped.setdefault(point["vm"], []).append(point)
     return grouped
+
+
+def same_vm(recorded: str, asked: str) -> bool:
+    """Whether a restore point's VM is the one asked for: Hyper-V compares VM names case-blind (and the backup job
+    refuses two VMs whose names differ only in case), so `WEB01` finds web01's points."""
+    return recorded.casefold() == asked.casefold()
 
 
 def _read_or_note(repository: Repository, point_id: str, unreadable: Optional[Dict[str, str]]) -> Optional[dict]:
@@ -54,7 +60,7 @@ def find_point(repository: Repository, vm: Optional[str], restore_point: str) ->
         if restore_point not in repository.point_ids():
             raise DataMoverError(f"restore point {restore_point} does not exist in {repository.path}")
         point = repository.read_point(restore_point)
-        if vm is not None and point["vm"] != vm:
+        if vm is not None and not same_vm(point["vm"], vm):
             raise DataMoverError(f"restore point {restore_point} belongs to VM {point['vm']!r}, not {vm!r}")
         return point
     point = latest_point(repository, vm) if vm is not None else None
@@ -73,7 +79,7 @@ def latest_point(repository: Repository, vm: str, unreadable: Optional[Dict[str,
     of "latest" must not quietly pick an older point)."""
     for point_id in reversed(repository.point_ids()):
         point = _read_or_note(repository, point_id, unreadable)
-        if point is not None and point["vm"] == vm:
+        if point is not None and same_vm(point["vm"], vm):
             return point
     return None
 

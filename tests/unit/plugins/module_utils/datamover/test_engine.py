@@ -199,3 +199,8 @@ def test_restore_point_selection_and_clear_errors(tmp_path, vm_files, fake_disks
     with pytest.raises(DataMoverError, match="unknown restore format"):
         runs.restore(repo, "vm1", str(tmp_path / "x"), format="qcow2")
     assert not (tmp_path / "x").exists()
+    # Hyper-V compares VM names case-blind: VM1 is vm1, its latest point and the one named
+    runs.restore(repo, "VM1", str(tmp_path / "latest"), format="raw")
+    assert (tmp_path / "latest" / "disk0.raw").read_bytes().startswith(b"changed")
+    runs.restore(repo, "VM1", str(tmp_path / "named"), restore_point=first, format="raw")
+    assert (tmp_path / "named" / "disk0.raw").read_bytes() == content
