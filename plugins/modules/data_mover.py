@@ -537,6 +537,13 @@ skipped:
   returned: when O(operation=restore_file)
   type: list
   elements: str
+streams_not_restored:
+  description:
+    - The alternate data streams of the files O(operation=restore_file) extracted, as C(path:stream) (such as
+      C(\Users\ann\setup.exe:Zone.Identifier)), which it does not write; a warning names them too.
+  returned: when O(operation=restore_file)
+  type: list
+  elements: str
 bytes_written:
   description: Bytes of file data O(operation=restore_file) wrote (0 in check mode).
   returned: when O(operation=restore_file)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.guest.extract import extract, plan
@@ -99,15 +99,32 @@ def restore_file(o: DataMoverOptions, progress: Progress, opener: Any) -> Reply:
         finally:
             folder.close()
         outputs = [item.to_dict() for item in planned]
-        return {
+        reply = {
             "changed": bool(planned),
             "path": entry.path,
             "outputs": outputs,
             "skipped": skipped,
             "bytes_written": written,
+            "streams_not_restored": _streams(guest, planned),
         }
+        if reply["streams_not_restored"]:
+            reply["warnings"] = [_streams_warning(reply["streams_not_restored"])]
+        return reply
 
     return _on_volume(o, extraction)
+
+
+def _streams(guest: GuestVolume, planned: List[Any]) -> List[str]:
+    """``path:stream`` of every alternate data stream of the files extracted: only their unnamed data is written."""
+    return [f"{item.entry.path}:{name}" for item in planned for name in guest.volume.named_streams(item.entry)]
+
+
+def _streams_warning(streams: List[str]) -> str:
+    shown = ", ".join(streams[:5]) + (f" and {len(streams) - 5} more" if len(streams) > 5 else "")
+    return (
+        f"{len(streams)} alternate data stream(s) not restored (only each file's data is): {shown}. They hold "
+        "metadata such as a download's zone (Zone.Identifier); copy one out inside the guest if it is needed."
+    )
 
 
 HANDLERS: Dict[str, Callable[[DataMoverOptions, Progress, Any], Reply]] = {

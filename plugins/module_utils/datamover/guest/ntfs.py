@@ -180,6 +180,18 @@ class Volume:
         names = [text for bit, text in ATTRIBUTES.items() if flags & bit]
         return Entry(name, path, kind, size, *times, names, mtime_ns, record)
 
+    def named_streams(self, entry: Entry) -> List[str]:
+        """The names of a file's alternate data streams (its named $DATA attributes, such as Zone.Identifier), which
+        a restore does not write: the result names them, so that none is lost without a word."""
+        if entry.kind != "file":
+            return []
+        try:
+            return sorted({str(attribute.name) for attribute in entry.record.attributes.DATA if attribute.name})
+        except CorruptionError:
+            raise
+        except Exception as exc:
+            raise DataMoverError(f"cannot read the streams of {entry.path} on {self.label}: {exc}") from exc
+
     def open_data(self, entry: Entry) -> BinaryIO:
         """The unnamed data stream of a file (alternate data streams are not restored)."""
         if "encrypted" in entry.attributes:

@@ -38,6 +38,7 @@ class Volume:
     sparse: Dict[str, Tuple[int, bytes]] = field(default_factory=dict)  # path -> (size, data at offset 0)
     driver_files: Dict[str, bytes] = field(default_factory=dict)  # in the root, through the driver (any name)
     mtimes: Dict[str, int] = field(default_factory=dict)  # driver file -> modification time, ns since 1970
+    streams: Dict[str, bytes] = field(default_factory=dict)  # "\\file:stream" (in the root) -> its data
 
     def hashes(self) -> Dict[str, str]:
         written = {**self.files, **self.driver_files}
@@ -53,7 +54,7 @@ def make_volume(image: Path, volume: Volume) -> None:
     with open(image, "wb") as handle:
         handle.truncate(volume.size)
     tool("mkntfs", "-F", "-Q", "-q", "-L", volume.label, str(image))
-    if volume.folders or volume.sparse or volume.driver_files:
+    if volume.folders or volume.sparse or volume.driver_files or volume.streams:
         _through_driver(image, volume)
     with tempfile.TemporaryDirectory() as scratch:
         for number, (path, data) in enumerate(sorted(volume.files.items())):
@@ -64,7 +65,10 @@ def make_volume(image: Path, volume: Volume) -> None:
 
 def _through_driver(image: Path, volume: Volume) -> None:
     with tempfile.TemporaryDirectory() as mount:
-        tool("ntfs-3g", str(image), mount)
+        # With streams, streams_interface=windows: `file:stream` names an alternate data stream, as on Windows;
+        # without, a colon is part of a name (the POSIX namespace), as `a:b.txt` needs.
+        options = ("-o", "streams_interface=windows") if volume.streams else ()
+        tool("ntfs-3g", *options, str(image), mount)
         try:
             for folder in volume.folders:
                 os.makedirs(Path(mount, *folder.strip("\\").split("\\")), exist_ok=True)
@@ -75,6 +79,8 @@ def _through_driver(image: Path, volume: Volume) -> None:
                     handle.truncate(size)  # ntfs-3g leaves the rest unallocated: a sparse run
             for path, data in volume.driver_files.items():
                 Path(mount, path[1:]).write_bytes(data)  # in the root: the name may hold a backslash
+            for path, data in volume.streams.items():
+                Path(mount, path[1:]).write_bytes(data)
             for path, mtime_ns in volume.mtimes.items():
                 os.utime(Path(mount, path[1:]), ns=(mtime_ns, mtime_ns))  # NTFS keeps it to 100 ns
         finally:

@@ -96,3 +96,19 @@ def test_a_name_in_another_case_finds_the_one_file_of_that_name_and_refuses_a_ch
     with pytest.raises(DataMoverError, match=r"matches several names that differ only in case \(A\.txt, a\.txt\)"):
         restore(cased, "\\A.TXT", tmp_path / "two")
     assert not (tmp_path / "two").exists()
+
+
+def test_alternate_data_streams_are_named_in_the_result_not_dropped_without_a_word(tmp_path_factory, tmp_path):
+    # ntfs-3g's streams_interface=windows writes `file:stream` as a named $DATA attribute, as Windows does.
+    folder = tmp_path_factory.mktemp("streams")
+    volume = Volume("Streams", 32 * MiB)
+    volume.driver_files = {"\\plain.txt": b"no stream", "\\download.exe": b"MZ"}
+    volume.streams = {"\\download.exe:Zone.Identifier": b"[ZoneTransfer]\r\nZoneId=3\r\n"}
+    gpt_disk(folder / "streams.raw", 64 * MiB, [volume])
+    repository = folder / "repo"
+    runs.backup(repository, "vm", [str(to_vhdx(folder / "streams.raw"))])
+    reply = restore(repository, "\\", tmp_path / "all")
+    assert reply["streams_not_restored"] == ["\\download.exe:Zone.Identifier"]
+    assert "1 alternate data stream(s) not restored" in reply["warnings"][0]
+    assert (tmp_path / "all" / "Streams" / "download.exe").read_bytes() == b"MZ"  # its data restored as it was
+    assert restore(repository, "\\plain.txt", tmp_path / "one")["streams_not_restored"] == []
