@@ -48,6 +48,16 @@ def create(lab: ProvisionedLab, host: str = "hv1") -> dict:
     )
 
 
+def create_share_set(lab: ProvisionedLab) -> dict:
+    """hv1's set of the share \\\\fs1\\vms (VSS for SMB File Shares: not transportable)."""
+    volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
+    return lab.call(
+        "hv1",
+        "shadow_copy_create",
+        {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
+    )
+
+
 def test_read_lists_the_vm_files_and_the_volumes_holding_them(healthy):
     reply = healthy.call("hv2", "shadow_copy_read", {"Vms": ["vm2"], "MetadataDir": ROOT, "ExposeRoot": ROOT})
     files = reply["vms"][0]["Files"]
@@ -95,12 +105,7 @@ def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_r
         return local_path(healthy.estate.model, healthy.state_dir, "px1", windows_path)
 
     before = unc(VM3_DISK).read_bytes()
-    volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
-    made = healthy.call(
-        "hv1",
-        "shadow_copy_create",
-        {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
-    )
+    made = create_share_set(healthy)
     shadow, set_id = made["Shadows"][0], made["SnapshotSetId"]
     assert shadow["ShadowCopyShare"] == f"\\\\fs1\\vms@{shadow['ShadowId']}"
     change_after_the_snapshot(unc(VM3_DISK))
@@ -127,12 +132,7 @@ def test_a_share_set_is_a_read_only_shadow_copy_share_on_the_file_server_until_r
 
 
 def test_a_share_release_cut_short_deletes_only_the_copies_its_record_still_lists(healthy):
-    volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
-    made = healthy.call(
-        "hv1",
-        "shadow_copy_create",
-        {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
-    )
+    made = create_share_set(healthy)
     shadow_id, set_id = made["Shadows"][0]["ShadowId"], made["SnapshotSetId"]
     record = f"{ROOT}\\{set_id.strip('{}')}.shares.json"
     # A first release deleted the copy and took it out of the record, then was cut short before the files went.

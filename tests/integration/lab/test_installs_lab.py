@@ -91,6 +91,14 @@ def assert_converges(lab, work_dir: Path, module: str, args: dict, read: str, ap
     return applied
 
 
+def converge_components(lab, work_dir: Path, manifest: dict) -> dict[str, dict]:
+    """`assert_converges` of backup.hyperv.proxy_components with ``manifest`` on both proxies."""
+    args = {"manifest": manifest}
+    return assert_converges(
+        lab, work_dir, "backup.hyperv.proxy_components", args, "proxy_components_read", "proxy_components_apply"
+    )
+
+
 def test_vss_provider_refuses_a_package_that_is_not_on_the_host(proxy_lab, tmp_path):
     before = host_snapshot(proxy_lab, "px1")
     results = run_module(
@@ -185,14 +193,7 @@ def test_a_service_the_manifest_no_longer_declares_is_removed_and_facts_find_the
     del manifest["components"][1]["service"]
     for host in PROXIES:
         stage_component_sources(proxy_lab, host)
-    applied = assert_converges(
-        proxy_lab,
-        tmp_path,
-        "backup.hyperv.proxy_components",
-        {"manifest": manifest},
-        "proxy_components_read",
-        "proxy_components_apply",
-    )
+    applied = converge_components(proxy_lab, tmp_path, manifest)
     options = json.dumps({"probe_timeout": 30})
     facts = ansible_adhoc(proxy_lab, tmp_path, "offhost_proxies", "-m", "backup.hyperv.host_facts", "-a", options)
     for host in PROXIES:
@@ -222,14 +223,7 @@ def test_an_upgrade_removes_the_files_the_new_version_no_longer_ships(proxy_lab,
     installer = manifest["components"][0]
     dropped = installer["files"].pop()
     installer["version"] = "0.2.0"
-    applied = assert_converges(
-        proxy_lab,
-        tmp_path,
-        "backup.hyperv.proxy_components",
-        {"manifest": manifest},
-        "proxy_components_read",
-        "proxy_components_apply",
-    )
+    applied = converge_components(proxy_lab, tmp_path, manifest)
     for host in PROXIES:
         steps = [(s["action"], s.get("name") or s.get("files")) for s in applied[host]["steps"]]
         assert steps[:3] == [

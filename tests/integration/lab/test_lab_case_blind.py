@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from lab_testkit import ESTATES, ProvisionedLab, ansible_adhoc, estate_lab
+from test_handlers_shadow_copy import create_share_set
 
 # isort: split
 from lab.estate.loader import load_estate
@@ -36,12 +37,7 @@ def test_a_path_in_another_case_opens_the_stored_file_and_a_listing_keeps_the_st
 
 
 def test_a_shadow_copy_share_path_in_another_case_reaches_the_copy(healthy):
-    volumes = [{"Path": "\\\\fs1\\vms\\", "Alias": "Vol1"}]
-    made = healthy.call(
-        "hv1",
-        "shadow_copy_create",
-        {"Volumes": volumes, "MetadataDir": ROOT, "Transportable": False, "InProgressTimeoutSeconds": 600},
-    )
+    made = create_share_set(healthy)
     share = made["Shadows"][0]["ShadowCopyShare"]
     copy = local_path(healthy.estate.model, healthy.state_dir, "px1", f"{share.upper()}\\VM3\\VM3.VHDX")
     source = local_path(healthy.estate.model, healthy.state_dir, "px1", "\\\\fs1\\vms\\vm3\\vm3.vhdx")

@@ -72,7 +72,7 @@ def test_a_preflight_limited_to_one_proxy_still_judges_it_against_its_hosts(tmp_
     with estate_lab(ESTATES / "demo.yml", tmp_path / "lab") as lab:
         limited = ansible_playbook(lab.inventory, PREFLIGHT, tmp_path, "--limit", "px2")
     assert limited.returncode != 0, limited.stdout[-3000:]
-    assert '"blocking": ["R8"]' in limited.stdout or "R8" in limited.stdout[limited.stdout.rindex("fatal"):]
+    assert '"blocking": ["R8"]' in limited.stdout or "R8" in limited.stdout[limited.stdout.rindex("fatal") :]
     assert "no hyperv_offhost facts for" not in limited.stdout, limited.stdout[-3000:]
 
 
