@@ -147,6 +147,14 @@ def stage_component_sources(lab, host: str) -> None:
             target.write_bytes(executable_bytes("0.1.0.0", payload) if relative.endswith(".exe") else payload)
 
 
+def install_components(lab, work_dir: Path) -> None:
+    """The default manifest installed on both proxies, whatever ran before on this lab (pytest-xdist may give a
+    test its own worker, and so its own lab)."""
+    for host in PROXIES:
+        stage_component_sources(lab, host)
+    run_module(lab, work_dir, "backup.hyperv.proxy_components", {"manifest": MANIFEST["manifest"]})
+
+
 def test_proxy_components_install_and_stay_put(proxy_lab, tmp_path):
     for host in PROXIES:
         stage_component_sources(proxy_lab, host)
@@ -168,8 +176,8 @@ def test_proxy_components_install_and_stay_put(proxy_lab, tmp_path):
 
 def test_a_record_an_older_version_wrote_is_brought_up_to_date(proxy_lab, tmp_path):
     # Installed as above; then the records lose what an older version did not write (only Version).
+    install_components(proxy_lab, tmp_path)
     for host in PROXIES:
-        stage_component_sources(proxy_lab, host)
         with HostState(proxy_lab.state_dir / "hosts" / host / "state").edit() as state:
             state["components"] = {name: {"Version": record["Version"]} for name, record in state["components"].items()}
     args = {"manifest": MANIFEST["manifest"]}
@@ -189,10 +197,9 @@ def test_a_service_the_manifest_no_longer_declares_is_removed_and_facts_find_the
     proxy_lab, tmp_path
 ):
     # Installed as above, the data mover with its service; the next manifest declares none (it runs per job).
+    install_components(proxy_lab, tmp_path)
     manifest = json.loads(json.dumps(MANIFEST["manifest"]))
     del manifest["components"][1]["service"]
-    for host in PROXIES:
-        stage_component_sources(proxy_lab, host)
     applied = converge_components(proxy_lab, tmp_path, manifest)
     options = json.dumps({"probe_timeout": 30})
     facts = ansible_adhoc(proxy_lab, tmp_path, "offhost_proxies", "-m", "backup.hyperv.host_facts", "-a", options)
@@ -216,9 +223,7 @@ def test_a_service_the_manifest_no_longer_declares_is_removed_and_facts_find_the
 def test_an_upgrade_removes_the_files_the_new_version_no_longer_ships(proxy_lab, tmp_path):
     # The installed version's record lists its files; 0.2.0 of the installer ships no .config: the upgrade removes
     # it with the service stopped (else the installer service reports it as extra, drift, for good).
-    for host in PROXIES:
-        stage_component_sources(proxy_lab, host)
-    run_module(proxy_lab, tmp_path, "backup.hyperv.proxy_components", {"manifest": MANIFEST["manifest"]})
+    install_components(proxy_lab, tmp_path)
     manifest = json.loads(json.dumps(MANIFEST["manifest"]))
     installer = manifest["components"][0]
     dropped = installer["files"].pop()
