@@ -7,7 +7,7 @@
 #   Record: every value of that key by name (Version, Role, Destination, Service, Runtime, Engine), or $null,
 #   Files / SourceFiles: @{ Path; Exists; Sha256; FileVersion } for Destination / Source,
 #   Service: Win32_Service (Name, DisplayName, Description, PathName, StartMode, DelayedAutoStart,
-#            StartName, State) + DependOnService + Parameters + Recovery (@{ reset_period; actions = @( @{ type; delay_ms } ) }
+#            StartName, State, ProcessId) + DependOnService + Parameters + Recovery (@{ reset_period; actions = @( @{ type; delay_ms } ) }
 #            from the FailureActions registry value), or $null,
 #   FormerService: the same for the service the record names when the manifest declares none or another
 #            (an earlier manifest's service, which the plan removes), or $null,
@@ -134,6 +134,7 @@ function Get-ServiceState {
         DelayedAutoStart = [bool]$delayed
         StartName        = "$($service.StartName)"
         State            = "$($service.State)"
+        ProcessId        = [int]$service.ProcessId  # 0 unless it runs; Get-ProgramUnder leaves its process out
         DependOnService  = $dependencies
         Parameters       = $parameters
         Recovery         = Get-RecoveryActions $key
@@ -176,13 +177,8 @@ function Get-ProgramUnder {
     # services (their ProcessId), which the plan stops before it changes files: e.g. a data mover job's python.exe,
     # which holds the runtime, its DLLs and the engine open while it runs
     # (https://learn.microsoft.com/windows/win32/cimwin32prov/win32-process).
-    param([object[]]$Processes, [string]$Folder, [string[]]$ServiceNames)
-    $own = @(foreach ($name in $ServiceNames) {
-            if ($name) {
-                $service = Get-CimInstance -ClassName 'Win32_Service' -Filter "Name='$name'" -OperationTimeoutSec $ProbeTimeout
-                if ($service) { [int]$service.ProcessId }
-            }
-        })
+    param([object[]]$Processes, [string]$Folder, [object[]]$Services)
+    $own = @(foreach ($service in $Services) { if ($service) { [int]$service.ProcessId } })
     $prefix = "$($Folder.TrimEnd('\'))\"
     $list = New-List
     foreach ($process in $Processes) {
@@ -200,16 +196,18 @@ foreach ($component in $Components) {
     $key = Join-Path -Path $ComponentRecordRoot -ChildPath $component.Name
     $record = Get-RegistryValues -Path $key
     $former = Get-FormerServiceName -Record $record -Declared $component.Service
+    $service = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters
+    $formerService = Get-ServiceState -ServiceName $former -ParameterNames @()
     $result.Add([ordered]@{
             Name          = $component.Name
             Version       = Get-RegistryValue -Path $key -Name 'Version'
             Record        = $record
             Files         = Get-FileStates -Folder $component.Destination -Files $component.Files
             SourceFiles   = Get-FileStates -Folder $component.Source -Files $component.Files
-            Service       = Get-ServiceState -ServiceName $component.Service -ParameterNames $component.Parameters
-            FormerService = Get-ServiceState -ServiceName $former -ParameterNames @()
+            Service       = $service
+            FormerService = $formerService
             FirewallRule  = Get-FirewallState -RuleName $component.FirewallRule
-            Programs      = Get-ProgramUnder -Processes $processes -Folder $component.Destination -ServiceNames @($component.Service, $former)
+            Programs      = Get-ProgramUnder -Processes $processes -Folder $component.Destination -Services @($service, $formerService)
         })
 }
 return [ordered]@{ components = $result }

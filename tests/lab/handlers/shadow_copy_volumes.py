@@ -125,8 +125,8 @@ def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[
     second_hop = not model.host(call.host.name).delegation
     denied = {path.lower() for path in vm.denied}
 
-    def refused(windows_path: str) -> bool:
-        return windows_path.lower() in denied or (second_hop and windows_path.startswith("\\\\"))
+    def second_hop_denies(windows_path: str) -> bool:
+        return second_hop and windows_path.startswith("\\\\")
 
     def local(windows_path: str) -> Path | None:
         try:
@@ -139,7 +139,7 @@ def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[
     for disk in vm.disks:
         chain = live_chain(state, vm, disk)  # a recovery checkpoint's layer first
         path = chain[0]
-        if second_hop and path.startswith("\\\\"):  # Get-DiskEntry: Get-VHD cannot open it: no format, no parents
+        if second_hop_denies(path):  # Get-DiskEntry: Get-VHD cannot open it: no format, no parents
             files.append({"Path": path, "Kind": "disk", "Format": None, "Parents": []})
             continue
         found = local(path)
@@ -147,7 +147,7 @@ def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[
             {"Path": path, "Kind": "disk", "Format": vhd_format(found, path) if found else None, "Parents": chain[1:]}
         )
     for file in configuration_files(vm):
-        if refused(file.path):
+        if file.path.lower() in denied or second_hop_denies(file.path):
             unreadable.append({"Path": file.path, "Reason": f"Access to the path '{file.path}' is denied."})
             continue
         found = local(file.path)
