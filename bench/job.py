@@ -65,6 +65,7 @@ class Run:
     controller_cpu_s: float = 0.0  # ansible-playbook and its workers
     lab_cpu_s: float = 0.0  # the lab's server: every emulated host's answers
     mover_cpu_s: float = 0.0  # the data mover runs the lab started (children of its server)
+    mover_starts: int = 0  # data mover processes started: jobs of their own and job servers
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Config:
     proxies: int
     disk: int
     block: str = "1M"  # the data mover's chunk size (backup_block_size)
+    idle: str | None = None  # backup_data_mover_idle (None: the playbook's default, one job server per proxy)
     runs: list[Run] = field(default_factory=list)
 
 
@@ -103,6 +105,8 @@ def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int
     lab_cpu, controller_cpu = machine.process_cpu_seconds(lab_pid), machine.children_cpu_seconds()
     began, busy, iowait = time.monotonic(), machine.busy_cpu_seconds(), machine.iowait_seconds()
     block = {"backup_block_size": config.block}
+    if config.idle is not None:
+        block["backup_data_mover_idle"] = config.idle
     rc, output = ansible.playbook("backup", f"backup-{config.vms}-{config.proxies}-day{day}", block, *limit)
     wall, busy = time.monotonic() - began, machine.busy_cpu_seconds() - busy
     iowait = machine.iowait_seconds() - iowait
@@ -131,6 +135,9 @@ def backup(ansible: Ansible, state: Path, config: Config, day: int, written: int
         controller_cpu_s=round(controller_cpu, 1),
         lab_cpu_s=round(lab_cpu[0], 1),
         mover_cpu_s=round(lab_cpu[1], 1),
+        mover_starts=sum(
+            host["data_mover_jobs"] - host["data_mover_server_jobs"] + host["data_mover_servers"] for host in hosts
+        ),
     )
 
 
@@ -210,7 +217,7 @@ def table(configs: list[Config]) -> list[str]:
     header = (
         f"{'VMs':>4} {'proxies':>7} {'disk':>6} {'day':>3} {'wall s':>7} {'s/VM':>6} {'snapshots':>9} "
         f"{'HTTP/VM':>7} {'cmds':>5} {'written MiB':>11} {'read MiB':>9} {'stored MiB':>10} {'RCT disks':>9}"
-        f" {'block':>5} {'cores':>5} {'io':>4} {'ctl s':>5} {'lab s':>5} {'mover s':>7}"
+        f" {'block':>5} {'cores':>5} {'io':>4} {'ctl s':>5} {'lab s':>5} {'mover s':>7} {'starts':>6}"
     )
     lines = [header]
     for config in configs:
@@ -221,7 +228,7 @@ def table(configs: list[Config]) -> list[str]:
                 f" {run.commands:>5} {run.bytes_written_before / MiB:>11.1f} {run.bytes_read / MiB:>9.1f}"
                 f" {run.bytes_stored / MiB:>10.1f} {run.disks_incremental:>9} {config.block:>5}"
                 f" {run.busy_cores:>5.2f} {run.iowait_cores:>4.2f} {run.controller_cpu_s:>5.1f}"
-                f" {run.lab_cpu_s:>5.1f} {run.mover_cpu_s:>7.1f}"
+                f" {run.lab_cpu_s:>5.1f} {run.mover_cpu_s:>7.1f} {run.mover_starts:>6}"
             )
     return lines
 
@@ -277,19 +284,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="data mover runs on every core, not one per proxy")
     parser.add_argument("--max-vms-per-snapshot", type=int, default=16)
     parser.add_argument("--block-size", default="1M", help="backup_block_size, the data mover's chunk size")
+    parser.add_argument(
+        "--data-mover-idle",
+        help="backup_data_mover_idle (default: the playbook's, one data mover process per proxy and run; 0: per job)",
+    )
     parser.add_argument("--collections", type=Path, default=REPO_ROOT / "build/install")
     parser.add_argument("--package-version", default="0.1.0", help="the proxy package to deploy (make proxy-package)")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "build/bench-job")
     args = parser.parse_args(argv)
     args.work = args.work.resolve()
     configs = [
-        Config(int(vms), int(proxies), size_of(args.disk), args.block_size)
+        Config(int(vms), int(proxies), size_of(args.disk), args.block_size, args.data_mover_idle)
         for vms in filter(None, args.vms.split(","))  # --vms "": the big disks only
         for proxies in args.proxies.split(",")
     ]
     if args.big_vms:
         big_disk = size_of(args.big_disk)
-        configs += [Config(args.big_vms, int(n), big_disk, args.block_size) for n in args.big_proxies.split(",")]
+        configs += [
+            Config(args.big_vms, int(n), big_disk, args.block_size, args.data_mover_idle)
+            for n in args.big_proxies.split(",")
+        ]
     for config in configs:
         print(f"==> {config.vms} VMs, {config.proxies} proxies, {config.disk // MiB} MiB disks", flush=True)
         run_config(args, config)

@@ -8,7 +8,10 @@
   the WinRM shell, and polls it once in the same round trip; ``data_mover_poll.ps1`` follows a job still
   running until it ends. The poll that sees the end returns the JSON result and removes the task in the same
   round trip (``plugin_utils/data_mover_job.py`` says why): a job that ends within the start's wait is one
-  round trip. A proxy without the component fails with R3 and how to install it.
+  round trip. With ``server_idle``, the job goes to the component's job server instead (``hyperv-datamover serve``,
+  ``module_utils/datamover/server.py``), started by the first such job and kept that long after each, so that a
+  backup run's jobs on the proxy pay the engine's start and the key derivation once. A proxy without the
+  component fails with R3 and how to install it.
 * Anything else (``local``, ``ssh``): the Python module ``backup.hyperv.data_mover`` runs as usual.
 
 Both paths accept the same options (``module_utils/datamover/argspec.py``) and build the same options
@@ -36,6 +39,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptE
 from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_job import (
     START,
     JobLost,
+    JobOptionError,
     collect,
     new_job_id,
     start_params,
@@ -70,13 +74,19 @@ class ActionModule(ActionBase):
         try:
             options = DataMoverOptions.from_params(args, check_mode=self._task.check_mode)
             check_paths(args)
-            job_id = new_job_id()
-            reply = run_script(self, START, start_params(job_id, options, args.get("component")))
+            params = start_params(new_job_id(), options, args.get("component"), args.get("server_idle"))
+            job_id = params["JobId"]
+            reply = run_script(self, START, params)
             if not reply.get("started"):
                 result.update(failed=True, changed=False, msg=not_run_message(host, reply, args.get("component")))
                 return result
             ended = collect(self._round_trip, job_id, self._reporter(host), reply.get("poll"), options.check_mode)
-        except (DataMoverError, WindowsPathError, JobLost) as exc:  # the first two: before any round trip
+        except (
+            DataMoverError,
+            WindowsPathError,
+            JobOptionError,
+            JobLost,
+        ) as exc:  # all but the last: before any round trip
             result.update(failed=True, changed=False, msg=str(exc))
             return result
         except ScriptError as exc:

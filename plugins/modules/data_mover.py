@@ -255,6 +255,20 @@ options:
       - The data mover is found by the record the install wrote on the proxy, not by any variable of a role.
       - Ignored on other connections, where the module runs the engine itself.
     type: str
+  server_idle:
+    description:
+      - On a Windows proxy, hand the job to the component's job server and keep that server running this many
+        seconds after the job, waiting for the next one. The server is a scheduled task of its own that runs the
+        jobs handed to it one after another, started by the first job that asks for it; the jobs after it pay
+        neither the engine's start nor the repository key's derivation. A server busy with another job leaves
+        this one to a task of its own, so jobs are never queued behind each other.
+      - C(0) hands the job to a waiting server, which ends with it (the last job of a backup run ends the server
+        this way), and starts none when none waits.
+      - Left out, and in check mode (a server writes files of its own on the proxy), the job runs as a task of
+        its own.
+      - C(playbooks/backup.yml) passes C(backup_data_mover_idle) (300) to its jobs and 0 to the last group's.
+      - From 0 to 86400. Ignored on other connections, where the module runs the engine itself.
+    type: int
 requirements:
   - python >= 3.8
   - zstandard

@@ -45,6 +45,10 @@ def poll_params(check_mode: bool) -> dict[str, Any]:
 RunScript = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 
 
+class JobOptionError(Exception):
+    """An option of the job the proxy's start script would refuse: the message says which and why."""
+
+
 class JobLost(Exception):
     """The job's task ended without an exit code, or the proxy has no such job: the message says which."""
 
@@ -54,14 +58,36 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def start_params(job_id: str, options: DataMoverOptions, component: str | None) -> dict[str, Any]:
+# The seconds a proxy's job server may stay after a job (data_mover_start.ps1's ValidateRange): a day.
+MAX_SERVER_IDLE_SECONDS = 86400
+
+
+def server_params(server_idle: int | None, check_mode: bool) -> dict[str, Any]:
+    """The start script's ``Server`` and ``ServerIdleSeconds`` for the option ``server_idle``: left out, or in a check
+    run (which writes nothing on the proxy, and a server writes its own files), no server; else the job goes to the
+    server, which stays that long after it. Raises JobOptionError for seconds the script refuses."""
+    if server_idle is not None and not 0 <= server_idle <= MAX_SERVER_IDLE_SECONDS:
+        raise JobOptionError(
+            f"server_idle must be 0 to {MAX_SERVER_IDLE_SECONDS} seconds (got {server_idle}): how long the proxy's "
+            "data mover stays after this job for the next one, 0 to end with it"
+        )
+    use = server_idle is not None and not check_mode
+    return {"Server": use, "ServerIdleSeconds": server_idle if use else 0}
+
+
+def start_params(
+    job_id: str, options: DataMoverOptions, component: str | None, server_idle: int | None
+) -> dict[str, Any]:
     """Parameters of ``data_mover_start.ps1``: the job's id, the component's name ('' for the proxy's one data
     mover), the options document (the passphrase inside it travels on stdin, then in the job's folder only
-    until the engine has read it), and a poll's (the start polls once: a short job costs no poll of its own)."""
+    until the engine has read it), whether the job goes to the job server and how long that stays after it
+    (``server_params``; datamover/server.py), and a poll's (the start polls once: a short job costs no poll of
+    its own)."""
     return {
         "JobId": job_id,
         "Component": component or "",
         "Options": options.to_json(),
+        **server_params(server_idle, options.check_mode),
         **poll_params(options.check_mode),
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from lab.context import HostContext, LabConfig
 from lab.handlers.builtin import default_registry
+from lab.handlers.data_mover_task import end_servers as end_job_servers
 from lab.wire.requestlog import RequestLog
 from lab.wire.server import HostServer
 
@@ -50,6 +51,7 @@ def start_servers(config: LabConfig, handler_files: tuple[Path, ...] = ()) -> li
 
 
 def stop_servers(servers: list[HostServer]) -> None:
+    end_job_servers()  # the data mover's job servers: tasks end with the hosts that run them
     stoppers = [threading.Thread(target=server.shutdown) for server in servers]  # all at once
     for stopper in stoppers:
         stopper.start()

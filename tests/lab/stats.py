@@ -3,7 +3,8 @@
 Per host: `http_requests` (records of the request log), `commands` (round trips: records that ran a command,
 `handled_by` set), and the lab's counts of the host's events (`lab.windows.hoststate.count`, kept in
 `stats/<host>.json`, not in the host's state): `snapshot_sets` created, `imports`, `checkpoints` (recovery
-checkpoints), `reference_points`, `data_mover_jobs` (scheduled tasks started) and `vss_in_progress` (creations
+checkpoints), `reference_points`, `data_mover_jobs` (jobs started), `data_mover_servers` (job servers started),
+`data_mover_server_jobs` (the jobs a server took, not a task of their own) and `vss_in_progress` (creations
 refused while another requester's set was being created, `lab.handlers.shadow_copy_creation`). `--reset`
 prints, then remembers the current numbers in `stats-baseline.json` so the next `stats` counts from there.
 """
@@ -19,7 +20,10 @@ from lab.windows.hoststate import read_counters
 from lab.wire.requestlog import read_log
 
 BASELINE_FILE = "stats-baseline.json"
-COUNTERS = ("snapshot_sets", "imports", "checkpoints", "reference_points", "data_mover_jobs", "vss_in_progress")
+COUNTERS = (
+    *("snapshot_sets", "imports", "checkpoints", "reference_points", "data_mover_jobs", "data_mover_servers"),
+    *("data_mover_server_jobs", "vss_in_progress"),
+)
 
 
 def _totals(state_dir: Path) -> dict[str, dict[str, int]]:

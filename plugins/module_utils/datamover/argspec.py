@@ -59,6 +59,9 @@ ARGUMENT_SPEC = {
     "smb_password": {"type": "str", "no_log": True},
     "smb_port": {"type": "int", "default": GuestQuery.smb_port},
     "component": {"type": "str"},  # a Windows proxy's data mover (the action plugin); the engine ignores it
+    # a Windows proxy's job server (the action plugin): seconds it stays after the job; left out, 0 (no server is
+    # started: data_mover_job.py); the engine ignores it
+    "server_idle": {"type": "int"},
 }
 
 # One VM (vm with source or destination) or several (jobs): the engine checks each job entry itself.

@@ -5,6 +5,9 @@ The command line builds the same options object as the Ansible module ``backup.h
 which calls the engine and shapes its reply (adding ``changed``). ``backup --job FILE`` and
 ``restore --job FILE`` run several VMs in one process against one open repository (run/jobs.py).
 
+``hyperv-datamover serve`` runs such documents one after another in one process, as a proxy hands them over
+(server.py).
+
 ``hyperv-datamover run --options -`` reads one options document (``DataMoverOptions.to_json``) from stdin
 and prints the JSON result, so nothing is quoted into argv; ``run --options-file FILE`` reads it from a file it
 deletes at once: what the scheduled task on a Windows proxy runs (options_document.py).
@@ -45,6 +48,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values
     NewRepository,
     RestoreEntry,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.server import add_serve_command, serve_command
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     COMPRESSION_LEVELS,
@@ -194,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     document.add_argument("--options-file", metavar="FILE", help="the options document in a file, deleted once read")
     run.add_argument("--progress", action="store_true", help="draw progress on stderr (a scheduled task follows it)")
     run.set_defaults(json=True, progress=False)
+    add_serve_command(sub)
     return parser
 
 
@@ -245,6 +250,10 @@ def main(
     keep_freed_buffers()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if args.operation == "serve":  # its jobs are run by this function, one after another (server.py)
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return serve_command(args, lambda job, out, err: main(job, environ, out, err), stderr)
     _take_late_positionals(parser, args, extra)
     _check_job_or_single(parser, args)
     show_progress = args.progress if args.progress is not None else stderr.isatty()

@@ -230,8 +230,9 @@ def _require_no_program(found: Mapping[str, Any], wanted: Mapping[str, Any], don
         raise PlanError(
             f"component {wanted['name']}: its files under {wanted['destination']} would be {done} while programs "
             f"run from them: {', '.join(programs)}. Nothing was changed. A data mover job runs the component's "
-            "python.exe until it ends: wait for the jobs to end (Get-ScheduledTask -TaskPath '\\backup.hyperv\\' "
-            "lists them) or stop the programs, then run this again."
+            "python.exe until it ends, and a backup run's data mover server until the run's last job or until it "
+            "has waited backup_data_mover_idle seconds for one: wait for them to end (Get-ScheduledTask -TaskPath "
+            "'\\backup.hyperv\\' lists them) or stop the programs, then run this again."
         )
 
 

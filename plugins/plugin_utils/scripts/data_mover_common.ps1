@@ -22,6 +22,35 @@ function Get-JobTaskName {
     return "data mover $JobId"
 }
 
+# The data mover's job server (datamover/server.py, "hyperv-datamover serve"): one process that runs a backup
+# run's jobs on this proxy one after another, its scheduled task \backup.hyperv\data mover server <name>, its
+# folder $DataMoverJobRoot\server\<name>, <name> the component's name and version. The file names below are the
+# engine's (server.py): a start hands a job over by creating inbox\<job id> (its first line the server's task
+# name, its second how long the server stays after the job); the server claims it by renaming it to
+# <job folder>\claimed, a start takes it back by renaming it to <job folder>\unclaimed: only one rename succeeds.
+$DataMoverServerRoot = "$DataMoverJobRoot\server"
+$ServerAccepting = 'accepting'
+$ServerInbox = 'inbox'
+$ServerClaimed = 'claimed'
+$ServerUnclaimed = 'unclaimed'
+$ServerNamePattern = '^[A-Za-z0-9][A-Za-z0-9_. -]*$'
+
+function Get-ServerTaskName {
+    param([string]$Name)
+    return "data mover server $Name"
+}
+
+function Get-JobRunnerTaskName {
+    # The task that runs the job: the server's once it claimed the job (the first line of claimed), else its own.
+    param([string]$JobId, [string]$Folder)
+    $claimed = "$Folder\$ServerClaimed"
+    if (Test-Path -LiteralPath $claimed -PathType Leaf) {
+        $name = @(Get-Content -LiteralPath $claimed -Encoding UTF8)[0]
+        if ($name) { return $name }
+    }
+    return (Get-JobTaskName -JobId $JobId)
+}
+
 function Find-DataMover {
     # The data mover is found by the records proxy_components wrote under $ComponentRecordRoot whose Role is
     # data_mover (their Destination, and Runtime and Engine relative to it). One (or the one named Component):
@@ -78,10 +107,10 @@ function Read-SharedText {
 }
 
 function Get-DataMoverJob {
-    param([string]$JobId, [string]$Folder, [string]$TaskName)
+    param([string]$JobId, [string]$Folder)
     $state = [ordered]@{ job = $JobId; state = 'absent'; progress = $null; exit_code = $null; stdout = ''; stderr = ''; task_result = $null; released = $false }
-    # The task first, then the exit code: the runner writes the exit code before its task ends.
-    $task = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName $TaskName -ErrorAction SilentlyContinue
+    # The task first, then the exit code: the runner (or the server) writes the exit code before its task ends.
+    $task = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName (Get-JobRunnerTaskName -JobId $JobId -Folder $Folder) -ErrorAction SilentlyContinue
     if (Test-Path -LiteralPath "$Folder\exit_code.txt" -PathType Leaf) {
         $state.state = 'done'
         $state.exit_code = [int](Get-Content -LiteralPath "$Folder\exit_code.txt" -Raw).Trim()
@@ -124,12 +153,12 @@ function Wait-DataMoverJob {
     $kept = Get-KeptReplyPath -JobId $JobId
     $name = Get-JobTaskName -JobId $JobId
     $deadline = (Get-Date).AddSeconds($WaitSeconds)
-    $state = Get-DataMoverJob -JobId $JobId -Folder $folder -TaskName $name
+    $state = Get-DataMoverJob -JobId $JobId -Folder $folder
     while ($state.state -eq 'running' -and (Get-Date) -lt $deadline) {
         $look = (Get-Date).AddSeconds($TaskLookSeconds)
         if ($look -gt $deadline) { $look = $deadline }
         Wait-ExitCodeFile -Path "$folder\exit_code.txt" -Until $look
-        $state = Get-DataMoverJob -JobId $JobId -Folder $folder -TaskName $name
+        $state = Get-DataMoverJob -JobId $JobId -Folder $folder
     }
     if ($state.state -eq 'absent' -and (Test-Path -LiteralPath $kept -PathType Leaf)) {
         return (Get-Content -LiteralPath $kept -Raw -Encoding UTF8 | ConvertFrom-Json)  # released by an earlier poll

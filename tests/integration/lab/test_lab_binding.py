@@ -133,6 +133,16 @@ def test_a_value_outside_validate_set_fails_before_the_handler_runs(lab):
     assert msg.startswith("Cannot validate argument on parameter 'Location'. The argument \"elsewhere\" does not")
 
 
+def test_a_number_outside_validate_range_fails_before_the_handler_runs(lab):
+    params = {"JobId": "0" * 32, "Options": "{}", "ServerIdleSeconds": 86401}
+    msg, _ = refused(lab, "px1", "data_mover_start", params)
+    assert msg == (
+        "Cannot validate argument on parameter 'ServerIdleSeconds'. The 86401 argument is greater than the maximum "
+        "allowed range of 86400. Supply an argument that is less than or equal to 86400 and then try the command "
+        "again."
+    )
+
+
 def test_a_scalar_for_a_string_array_reaches_the_handler_as_one_element(lab):
     """[string[]] takes one string as a one-element array: the handler sees the list the script would."""
     made = lab.call(

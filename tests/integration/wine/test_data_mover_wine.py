@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -111,3 +112,56 @@ def test_the_engine_imports_from_bytecode_made_for_the_package_cpython(rig: Wine
     found = json.loads(done.stdout)
     assert found["stale"] == [], found
     assert found["modules"] > 50 and found["from_bytecode"] == found["modules"], found
+
+
+def hand_over(rig: WineRig, jobs: Path, server_folder: Path, document: str, stay: int) -> Path:
+    """data_mover_start.ps1's hand-over, by hand: the job folder and its options, then the inbox entry."""
+    folder = jobs / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    (folder / "options.json").write_text(document, encoding="utf-8")
+    entry = server_folder / "inbox" / folder.name
+    entry.with_suffix(".tmp").write_text(f"data mover server data_mover 0.1.0\n{stay}\n", encoding="utf-8")
+    entry.with_suffix(".tmp").rename(entry)
+    return folder
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} did not appear: {process.communicate()}")
+        time.sleep(0.05)
+
+
+def test_the_job_server_runs_jobs_in_turn_and_holds_its_folder_under_windows(rig: WineRig) -> None:
+    """`serve` as the server's scheduled task runs it: Windows file locking (msvcrt) keeps a second server out,
+    the claim is a Windows rename, and a job that asks for no wait ends the server."""
+    jobs = rig.drive_root / "ProgramData" / "jobs"
+    server_folder = jobs / "server" / "data_mover 0.1.0"
+    pyz = str(rig.package / "data_mover" / "datamover.pyz")
+    command = [rig.wine, str(rig.package / "data_mover" / "python" / "python.exe"), pyz, "serve"]
+    command += ["--jobs", rig.windows_path(jobs), "--name", "data_mover 0.1.0", "--idle-seconds", "120"]
+    streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+    first = subprocess.Popen(command, env=rig.environment, text=True, **streams)  # a pipe each, as the task has
+    try:
+        wait_for_file(server_folder / "accepting", first)
+        second = subprocess.run(command, env=rig.environment, text=True, timeout=120, **streams)
+        assert second.returncode == 0 and "another server holds the folder" in second.stderr, second.stderr
+        repository = rig.windows_path(rig.drive_root / "Backup" / "served")
+        source = rig.drive_root / "served.raw"
+        source.write_bytes(bytes(range(256)) * 4096)
+        backup = DataMoverOptions.from_params(
+            {"operation": "backup", "repository": repository, "vm": "vm1", "source": [rig.windows_path(source)]}
+        ).to_json()
+        listing = DataMoverOptions.from_params({"operation": "list", "repository": repository}).to_json()
+        stored = hand_over(rig, jobs, server_folder, backup, 120)
+        listed = hand_over(rig, jobs, server_folder, listing, 0)
+        assert first.wait(timeout=120) == 0, first.stderr.read() if first.stderr else ""
+    finally:
+        first.kill()
+    for folder in (stored, listed):
+        assert (folder / "exit_code.txt").read_text() == "0", (folder / "stderr.txt").read_text()
+        assert (folder / "claimed").is_file() and not (folder / "options.json").exists()
+    assert list(json.loads((listed / "stdout.txt").read_text(encoding="utf-8"))["vms"]) == ["vm1"]
+    assert not (server_folder / "accepting").exists()

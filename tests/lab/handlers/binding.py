@@ -11,8 +11,9 @@ literal default (none declared: it stays out), so a handler keeps no default of 
   ($null for a [string] is "") (the message of each below; about_Functions_Advanced_Parameters, AllowNull,
   AllowEmptyString and AllowEmptyCollection, attributes no script here uses);
 - a value the parameter's type refuses ([bool] takes only Boolean values and numbers, [int] a number);
-- a [ValidatePattern()] the value does not match (case-blind, as PowerShell's default RegexOptions), or a
-  [ValidateSet()] it is not in (case-blind: the attribute's IgnoreCase is true by default).
+- a [ValidatePattern()] the value does not match (case-blind, as PowerShell's default RegexOptions), a
+  [ValidateSet()] it is not in (case-blind: the attribute's IgnoreCase is true by default), or a number outside a
+  [ValidateRange(min, max)] (ValidateRangeAttribute's messages, ValidateRangeTooSmall and ValidateRangeTooLarge).
 https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_functions_advanced_parameters
 https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_splatting
 https://github.com/PowerShell/PowerShell/blob/master/src/System.Management.Automation/engine/ParameterBinderBase.cs
@@ -55,6 +56,7 @@ class Parameter:
     pattern: str | None  # [ValidatePattern()]
     default: str | None = None  # the default's text in the param() block
     choices: tuple[str, ...] = ()  # [ValidateSet()]
+    limits: tuple[int, int] | None = None  # [ValidateRange()]
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def _parameter(entry: str) -> Parameter:
     found = _NAME.search(entry)
     if not found:
         raise ValueError(f"cannot read the parameter {entry!r}")
-    kind, mandatory, pattern, choices = "", False, None, ()
+    kind, mandatory, pattern, choices, limits = "", False, None, (), None
     for attribute in _ATTRIBUTE.finditer(entry[: found.start()]):
         word, args = attribute["word"].lower(), attribute["args"] or ""
         if word == "parameter":
@@ -106,9 +108,12 @@ def _parameter(entry: str) -> Parameter:
             pattern = args.strip().strip("'\"")
         elif word == "validateset":
             choices = tuple(single or double for single, double in re.findall(r"'([^']*)'|\"([^\"]*)\"", args))
+        elif word == "validaterange":
+            low, high = (int(bound) for bound in args.split(","))
+            limits = (low, high)
         elif attribute["args"] is None:
             kind = word
-    return Parameter(found["name"], kind, mandatory, pattern, found["default"], choices)
+    return Parameter(found["name"], kind, mandatory, pattern, found["default"], choices, limits)
 
 
 def param_block(script: str) -> ParamBlock | None:
@@ -119,7 +124,9 @@ def param_block(script: str) -> ParamBlock | None:
         return None
     head = code[: found.start()]
     parameters = [_parameter(entry) for entry in _entries(_balanced(code, found.end() - 1))]
-    advanced = "[cmdletbinding" in head.lower() or any(p.mandatory or p.pattern or p.choices for p in parameters)
+    advanced = "[cmdletbinding" in head.lower() or any(
+        p.mandatory or p.pattern or p.choices or p.limits for p in parameters
+    )
     return ParamBlock({p.name.lower(): p for p in parameters}, advanced)
 
 
@@ -218,20 +225,41 @@ def _check_mandatory(parameter: Parameter, value: Any, element: bool = False) ->
 
 
 def _check_validators(parameter: Parameter, value: Any) -> None:
-    """[ValidatePattern()] and [ValidateSet()] on the value, or on each element of an array."""
+    """[ValidatePattern()], [ValidateSet()] and [ValidateRange()] on the value, or on each element of an array."""
     lowered = [choice.lower() for choice in parameter.choices]
-    for text in (_to_string(item) for item in (value if isinstance(value, list) else [value])):
+    for item in value if isinstance(value, list) else [value]:
+        text = _to_string(item)
         head = f"Cannot validate argument on parameter '{parameter.name}'. The argument \"{text}\""
         if parameter.pattern and not re.search(parameter.pattern, text, re.I):
             raise BindingError(
                 f'{head} does not match the "{parameter.pattern}" pattern. Supply an argument that matches '
                 f'"{parameter.pattern}" and try the command again.'
             )
+        _check_range(parameter, item)
         if lowered and text.lower() not in lowered:
             raise BindingError(
                 f'{head} does not belong to the set "{",".join(parameter.choices)}" specified by the ValidateSet '
                 "attribute. Supply an argument that is in the set and then try the command again."
             )
+
+
+def _check_range(parameter: Parameter, value: Any) -> None:
+    if parameter.limits is None or not isinstance(value, int):
+        return
+    (low, high), head = (
+        parameter.limits,
+        f"Cannot validate argument on parameter '{parameter.name}'. The {value} argument",
+    )
+    if value < low:
+        raise BindingError(
+            f"{head} is less than the minimum allowed range of {low}. Supply an argument that is greater than or "
+            f"equal to {low} and then try the command again."
+        )
+    if value > high:
+        raise BindingError(
+            f"{head} is greater than the maximum allowed range of {high}. Supply an argument that is less than or "
+            f"equal to {high} and then try the command again."
+        )
 
 
 _NO_DEFAULT = object()

@@ -14,19 +14,38 @@ a second hop (the shell's runs are, `data_mover.py`). A start whose task is regi
 `done` with the exit code and the output in Windows form, `lost` or `absent`, and `Release` (sent with every
 poll) keeps the reply of a job that ended as `<job id>.json` in the jobs folder, unregisters the task and removes
 the folder; a poll of a released job answers its kept reply, and a start removes kept replies older than a week.
-`lab stats` counts `data_mover_jobs` started.
+
+With Server, the job goes to the component's job server instead
+(`hyperv-datamover serve`, the engine's `server.py`, which says how a job is handed over, claimed or taken back):
+the lab registers the server's task (`\\backup.hyperv\\data mover server <name> <version>`) and runs the
+checkout's `serve` in a process of its own on the host's cores, hands jobs over through the same files, and
+takes a job back into a task of its own when the server does not claim it in time, as the script does. The
+poll follows a claimed job through the server's task. The lab ends its servers when it stops (`end_servers`),
+as tasks end with a host that stops. `lab stats` counts `data_mover_jobs` started, `data_mover_servers` started
+and `data_mover_server_jobs` (the jobs a server took).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.server import (
+    ACCEPTING,
+    CLAIMED,
+    INBOX,
+    OPTIONS_FILE,
+    SERVER_FOLDER,
+    SERVER_NAME,
+    UNCLAIMED,
+)
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.handlers.data_mover import (
     ENGINE_ENVIRONMENT,
@@ -50,6 +69,12 @@ _PROGRESS_BYTES = 1024  # the end of stderr a running job reports, as the poll s
 _EXIT_CODE_LOOK_SECONDS = 0.05
 _TASK_LOOK_SECONDS = 1.0
 KEPT_REPLY_SECONDS = 7 * 24 * 3600  # data_mover_common.ps1's $KeptReplyDays
+# data_mover_start.ps1's $ServerStartSeconds, $ServerClaimSeconds, $ServerLookMilliseconds and $EngineUsageError
+SERVER_START_SECONDS, SERVER_CLAIM_SECONDS, SERVER_LOOK_SECONDS, ENGINE_USAGE_ERROR = 15, 2, 0.05, 2
+_JOB_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_JOB_LOCKS_GUARD = threading.Lock()
+_SERVERS: set[subprocess.Popen] = set()  # the job servers' processes, ended when the lab stops (end_servers)
+_SERVERS_GUARD = threading.Lock()
 
 
 def _job_id(call: ScriptCall) -> str:
@@ -101,9 +126,16 @@ def _runtime(host: dict[str, Any], component: str) -> str:
     return f"{str(record.get('Destination') or '').rstrip(chr(92))}\\{record.get('Runtime')}"
 
 
-def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any], component: str) -> threading.Thread:
-    """New-JobFolder, the options file and Register-ScheduledTask (in `host`, the state being edited); the thread
-    returned is Start-ScheduledTask."""
+def _job_lock(call: ScriptCall, name: str) -> threading.Lock:
+    """The start script's mutexes (Global\\backup.hyperv.data_mover.<job id>, and .server.<name> for a server's
+    start): one start of a job, or of a server, at a time."""
+    with _JOB_LOCKS_GUARD:
+        return _JOB_LOCKS.setdefault((str(call.state_dir), name), threading.Lock())
+
+
+def _new_job_folder(call: ScriptCall, job_id: str, document: str) -> Path:
+    """New-JobFolder and the options file, its paths mapped into the lab; the way back kept in the host's state for
+    the poll (`data_mover_paths`: lab bookkeeping, not Windows state, removed with the job)."""
     folder, paths = _folder(call, job_id), PathMap(call, in_shell=False)
     try:
         mapped = mapped_document(paths, document)
@@ -111,31 +143,158 @@ def _register(call: ScriptCall, job_id: str, document: str, host: dict[str, Any]
         raise ScriptFailure(f"lab: the options document names a path Windows refuses: {exc}") from exc
     shutil.rmtree(folder, ignore_errors=True)  # left by a start that failed before registering
     folder.mkdir(parents=True)
-    (folder / "options.json").write_text(mapped, encoding="utf-8")
-    command = engine_command("run", "--options-file", str(folder / "options.json"), "--progress")
-    task = _task_name(job_id)
-    entry = {"principal": PRINCIPAL, "state": "Running", "last_result": None, "paths": paths.back}
-    entry["executable"] = _runtime(host, component)
-    host.setdefault("scheduled_tasks", {})[task] = entry
+    (folder / OPTIONS_FILE).write_text(mapped, encoding="utf-8")
+    with HostState(call.state_dir).edit() as host:
+        host.setdefault("data_mover_paths", {})[job_id] = paths.back
     count(call.state_dir, "data_mover_jobs")
+    return folder
+
+
+def _register(call: ScriptCall, job_id: str, folder: Path, component: str) -> threading.Thread:
+    """Register-ScheduledTask of the job's own task; the thread returned is Start-ScheduledTask."""
+    command = engine_command("run", "--options-file", str(folder / OPTIONS_FILE), "--progress")
+    task = _task_name(job_id)
+    with HostState(call.state_dir).edit() as host:
+        entry = {"principal": PRINCIPAL, "state": "Running", "last_result": None}
+        entry["executable"] = _runtime(host, component)
+        host.setdefault("scheduled_tasks", {})[task] = entry
     runner = (HostState(call.state_dir), task, command, folder, host_cores(call))
     return threading.Thread(target=_run_task, args=runner, daemon=True, name=task)
+
+
+def _server_name(component: dict[str, Any]) -> str | None:
+    """The job server's name: the component's name and version, when the script's pattern takes it (-match is
+    case-blind)."""
+    name = f"{component.get('Name')} {component.get('Version')}"
+    return name if SERVER_NAME.match(name) else None
+
+
+def _server_task_name(name: str) -> str:
+    return f"{TASK_PATH}data mover server {name}"
+
+
+def _run_server(state: HostState, task: str, command: list[str], folder: Path, cores: tuple[int, ...] | None) -> None:
+    """The server task's runner: `serve` (on the host's `cores`) until it ends, kept in `_SERVERS` so that the lab
+    can end it when it stops, as a host that stops ends its tasks; then its exit code and the task Ready."""
+    with open(folder / "stdout.txt", "wb") as stdout, open(folder / "stderr.txt", "wb") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=ENGINE_ENVIRONMENT)
+        with _SERVERS_GUARD:
+            _SERVERS.add(process)
+        if cores is not None:
+            os.sched_setaffinity(process.pid, set(cores))
+        code = process.wait()
+        with _SERVERS_GUARD:
+            _SERVERS.discard(process)
+    (folder / "exit_code.tmp").write_text(str(code), encoding="ascii")
+    (folder / "exit_code.tmp").replace(folder / "exit_code.txt")
+    with state.edit() as document:
+        entry = document.setdefault("scheduled_tasks", {}).get(task)
+        if entry is not None:
+            entry.update(state="Ready", last_result=0)
+
+
+def end_servers() -> None:
+    """End the job servers the lab started (its hosts stop)."""
+    with _SERVERS_GUARD:
+        running = list(_SERVERS)
+    for process in running:
+        process.kill()
+
+
+def _start_server(call: ScriptCall, name: str, folder: Path, component: str) -> bool:
+    """Start-DataMoverServer under the server's mutex: True when it waits for jobs (started now, or by the start
+    that held the mutex before)."""
+    with _job_lock(call, f"server {name}"):
+        return (folder / ACCEPTING).is_file() or _started_server(call, name, folder, component)
+
+
+def _started_server(call: ScriptCall, name: str, folder: Path, component: str) -> bool:
+    """Register and start the server unless its task runs or its engine has no server (exit code 2 in its folder),
+    then wait for `accepting`; True once it is there."""
+    task, ended = _server_task_name(name), folder / "exit_code.txt"
+    idle = call.params["ServerIdleSeconds"]
+    with HostState(call.state_dir).edit() as host:
+        if host.get("scheduled_tasks", {}).get(task, {}).get("state") == "Running":
+            return False
+        if ended.is_file() and ended.read_text(encoding="ascii").strip() == str(ENGINE_USAGE_ERROR):
+            return False
+        folder.mkdir(parents=True, exist_ok=True)
+        ended.unlink(missing_ok=True)
+        jobs = str(call.files.local_path(JOB_ROOT))
+        command = engine_command("serve", "--jobs", jobs, "--name", name, "--idle-seconds", str(idle))
+        entry = {
+            "principal": PRINCIPAL,
+            "state": "Running",
+            "last_result": None,
+            "executable": _runtime(host, component),
+        }
+        host.setdefault("scheduled_tasks", {})[task] = entry
+    count(call.state_dir, "data_mover_servers")
+    runner = (HostState(call.state_dir), task, command, folder, host_cores(call))
+    threading.Thread(target=_run_server, args=runner, daemon=True, name=task).start()
+    accepting = folder / ACCEPTING
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while not accepting.is_file() and time.monotonic() < deadline and not ended.is_file():
+        time.sleep(SERVER_LOOK_SECONDS)
+    return accepting.is_file()
+
+
+def _send_to_server(call: ScriptCall, job_id: str, folder: Path, component: dict[str, Any]) -> bool:
+    """Send-JobToServer: hand the job over (server.py's protocol), starting the server when none waits and
+    ServerIdleSeconds asks for one; True once the server claimed it, False when it is taken back or never handed."""
+    name = _server_name(component)
+    if not call.params["Server"] or name is None:
+        return False
+    server_folder = call.files.local_path(f"{JOB_ROOT}\\{SERVER_FOLDER}\\{name}")
+    waiting = (server_folder / ACCEPTING).is_file()
+    if not waiting and (
+        call.params["ServerIdleSeconds"] == 0 or not _start_server(call, name, server_folder, component["Name"])
+    ):
+        return False
+    handed = server_folder / INBOX / job_id
+    writing = handed.with_name(f"{job_id}.tmp")  # renamed into place: the server never claims it half written
+    writing.write_text(f"{_server_task_name(name)[len(TASK_PATH) :]}\n{call.params['ServerIdleSeconds']}\n", "utf-8")
+    writing.rename(handed)
+    claimed, deadline = folder / CLAIMED, time.monotonic() + SERVER_CLAIM_SECONDS
+    while time.monotonic() < deadline:
+        if claimed.is_file():
+            count(call.state_dir, "data_mover_server_jobs")
+            return True
+        time.sleep(SERVER_LOOK_SECONDS)
+    try:
+        handed.rename(folder / UNCLAIMED)  # MoveFile: fails when the server took it meanwhile
+    except FileNotFoundError:
+        count(call.state_dir, "data_mover_server_jobs")
+        return True
+    (server_folder / ACCEPTING).unlink(missing_ok=True)
+    return False
+
+
+def _start_job(call: ScriptCall, job_id: str, document: str, component: dict[str, Any]) -> bool:
+    """Start-DataMoverJob: the folder, then the server or the job's own task; True when the server took it."""
+    folder = _new_job_folder(call, job_id, document)
+    _remove_old_kept_replies(call)
+    if _send_to_server(call, job_id, folder, component):
+        return True
+    _register(call, job_id, folder, component["Name"]).start()  # the runner marks the task Ready when it ends
+    return False
 
 
 def data_mover_start(call: ScriptCall) -> dict[str, Any]:
     job_id, wait = _job_id(call), _wait_seconds(call)  # parameters bind before anything runs
     found, document = find_component(call)
-    reply = {**found, "job": job_id, "started": False, "already": False, "poll": None}
+    reply = {**found, "job": job_id, "started": False, "already": False, "server": False, "poll": None}
     if document is None:
         return reply
-    with HostState(call.state_dir).edit() as host:  # the script's mutex: one start of a job at a time
-        # registered, or released already (its kept reply): a start re-sent after its reply was lost
-        already = _task_name(job_id) in host.get("scheduled_tasks", {}) or _kept_reply(call, job_id).is_file()
-        task = None if already else _register(call, job_id, document, host, found["component"]["Name"])
-    if task is not None:
-        _remove_old_kept_replies(call)
-        task.start()  # once the task is registered (the state written): the runner marks it Ready when it ends
-    reply.update(started=True, already=already)
+    with _job_lock(call, job_id):
+        # registered, claimed by the server, or released already (its kept reply): a start re-sent after its reply
+        # was lost
+        registered = _task_name(job_id) in HostState(call.state_dir).read().get("scheduled_tasks", {})
+        claimed = (_folder(call, job_id) / CLAIMED).is_file()
+        already = registered or claimed or _kept_reply(call, job_id).is_file()
+        reply.update(started=True, already=already, server=claimed)
+        if not already:
+            reply["server"] = _start_job(call, job_id, document, found["component"])
     if wait > 0 or call.params.get("Release"):
         reply["poll"] = _wait(call, job_id)
     return reply
@@ -151,10 +310,10 @@ def _read(path: Path, tail: int = 0) -> str:
 def _job_state(call: ScriptCall, job_id: str) -> dict[str, Any]:
     state: dict[str, Any] = {"job": job_id, "state": "absent", "progress": None, "exit_code": None}
     state.update(stdout="", stderr="", task_result=None, released=False)
-    task = HostState(call.state_dir).read().get("scheduled_tasks", {}).get(_task_name(job_id))  # the task first
-    folder = _folder(call, job_id)
+    folder, host = _folder(call, job_id), HostState(call.state_dir).read()
+    task = host.get("scheduled_tasks", {}).get(_runner_task_name(folder, job_id))  # the task first
     if (folder / "exit_code.txt").is_file():
-        paths = PathMap(call, in_shell=False, back=(task or {}).get("paths"))
+        paths = PathMap(call, in_shell=False, back=host.get("data_mover_paths", {}).get(job_id))
         stdout = _read(folder / "stdout.txt")
         state.update(state="done", exit_code=int((folder / "exit_code.txt").read_text(encoding="ascii").strip()))
         state.update(stdout=output_to_windows(paths, stdout) if stdout.strip() else stdout)
@@ -166,10 +325,19 @@ def _job_state(call: ScriptCall, job_id: str) -> dict[str, Any]:
     return state
 
 
+def _runner_task_name(folder: Path, job_id: str) -> str:
+    """Get-JobRunnerTaskName: the server's task once it claimed the job (the first line of `claimed`), else the
+    job's own."""
+    claimed = folder / CLAIMED
+    first = claimed.read_text(encoding="utf-8").splitlines()[:1] if claimed.is_file() else []
+    return f"{TASK_PATH}{first[0]}" if first and first[0] else _task_name(job_id)
+
+
 def _release(call: ScriptCall, job_id: str) -> None:
-    """Unregister-ScheduledTask and Remove-Item of the folder: only what is still there."""
+    """Unregister-ScheduledTask of the job's own task and Remove-Item of the folder: only what is still there."""
     with HostState(call.state_dir).edit() as host:
         host.setdefault("scheduled_tasks", {}).pop(_task_name(job_id), None)
+        host.setdefault("data_mover_paths", {}).pop(job_id, None)
     shutil.rmtree(_folder(call, job_id), ignore_errors=True)
 
 

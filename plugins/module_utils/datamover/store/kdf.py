@@ -11,7 +11,10 @@ the engine is still being imported and the key file read; ``derive_key`` then ta
 deriving again. Both derivations release the GIL, so the two proceed at once. Only the standard library and
 two small modules of this package are imported at module level, so the early start is not delayed by imports.
 
-An early result is used once and then forgotten: nothing keeps derived keys for the life of the process.
+An early result is used once and then forgotten. Only the job server (``server.py``), which runs one proxy's
+jobs one after another, keeps the keys it derived (``keep_derived_keys``), in its memory and until it ends:
+each job of a run then unlocks the repository without deriving again. A key is kept under the passphrase and
+the key file's derivation settings (salt and costs), so a changed passphrase or key file derives anew.
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ def settings_from(doc: Mapping[str, Any]) -> KdfSettings:
 _Request = Tuple[str, KdfSettings]  # passphrase, settings
 _early: Dict[_Request, Future] = {}
 _early_lock = threading.Lock()
+_kept: Optional[Dict[_Request, bytes]] = None  # the job server's derived keys (keep_derived_keys)
+
+
+def keep_derived_keys(keep: bool) -> None:
+    """Keep every key derived from now on for the next unlock that asks for it (True), or forget them all and stop
+    keeping (False)."""
+    global _kept
+    with _early_lock:
+        _kept = {} if keep else None
 
 
 def derive_key(passphrase: str, settings: KdfSettings) -> bytes:
@@ -83,9 +95,14 @@ def derive_key(passphrase: str, settings: KdfSettings) -> bytes:
     request = (passphrase, settings)
     with _early_lock:
         early = _early.pop(request, None)
-    if early is not None:
-        return early.result()  # the early run's own exception, if any, is re-raised here
-    return _derive(request)
+        kept = None if _kept is None else _kept.get(request)
+    if kept is not None:
+        return kept
+    key = early.result() if early is not None else _derive(request)  # the early run's exception is re-raised here
+    with _early_lock:
+        if _kept is not None:
+            _kept[request] = key
+    return key
 
 
 def derive_ahead(key_file: str, passphrase: Optional[str]) -> Optional[Future]:
@@ -99,6 +116,8 @@ def derive_ahead(key_file: str, passphrase: Optional[str]) -> Optional[Future]:
         return None
     future: Future = Future()
     with _early_lock:
+        if _kept is not None and request in _kept:
+            return None  # derive_key has it
         if request in _early:
             return _early[request]
         _early[request] = future

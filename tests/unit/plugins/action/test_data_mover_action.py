@@ -79,7 +79,8 @@ def options_document(call) -> dict:
     """The options document the script hands the engine on stdin (DataMoverOptions.to_json)."""
     params = call.request()["params"]
     # nothing else: no command line, no layout
-    assert sorted(params) == ["Component", "JobId", "Options", "Release", "WaitSeconds"]
+    assert sorted(params) == ["Component", "JobId", "Options", "Release", "Server", "ServerIdleSeconds", "WaitSeconds"]
+    assert (params["Server"], params["ServerIdleSeconds"]) == (False, 0)  # server_idle left out: no job server
     return json.loads(params["Options"])
 
 
@@ -256,6 +257,21 @@ def test_relative_paths_fail_before_any_round_trip(make_action, option):
     args[option] = ["web01.vhdx"] if option == "source" else "repo"
     result, calls = run(make_action, [], args)
     assert calls == [] and result["failed"] is True and "must be an absolute Windows path" in result["msg"]
+
+
+@pytest.mark.parametrize("seconds", [-1, 86401])
+def test_a_server_idle_the_start_script_refuses_fails_before_any_round_trip(make_action, seconds):
+    result, calls = run(make_action, [], {**BACKUP, "server_idle": seconds})
+    assert calls == [] and result["failed"] is True and "server_idle must be 0 to 86400 seconds" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "check_mode", "sent"), [(300, False, (True, 300)), (0, False, (True, 0)), (300, True, (False, 0))]
+)
+def test_server_idle_reaches_the_start_script_but_not_in_a_check_run(make_action, recorded, seconds, check_mode, sent):
+    _, calls = run(make_action, [recorded(DONE)], {**BACKUP, "server_idle": seconds}, check_mode=check_mode)
+    params = calls[0].request()["params"]
+    assert (params["Server"], params["ServerIdleSeconds"]) == sent
 
 
 def test_the_shared_spec_is_validated_before_any_round_trip(make_action):
