@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from lab.estate.loader import load_estate
+from lab.windows import hyperv
 from lab.windows.storage import local_path
 from lab_testkit import ESTATES, RunningLab, ansible_adhoc, run_lab
 from test_site_lab import playbook, staged_lab
@@ -39,8 +40,10 @@ def host_path(lab: RunningLab, host: str, windows_path: str) -> Path:
 
 
 def registered(lab: RunningLab, host: str) -> dict[str, dict[str, Any]]:
+    """The host's registered VMs by name, as Get-VM lists them: the estate's until a first change writes the list
+    into the host's state (read here without writing it back)."""
     document = json.loads((lab.state_dir / "hosts" / host / "state" / "windows.json").read_text())
-    return {entry["name"]: entry for entry in document.get("hyperv_vms", {}).values()}
+    return {entry["name"]: entry for entry in hyperv.registered(document, MODEL, host).values()}
 
 
 def same_guest_content(first: Path, second: Path) -> bool:
