@@ -23,7 +23,9 @@ move below is a rename, atomic on NTFS as on POSIX; the same ACL, inherited: Loc
   is gone fails, so exactly one of the two succeeds: a job is run by the server or by a task of its own, never
   by both and never by neither.
 - a claimed job ends as a task's does: ``stdout.txt`` and ``stderr.txt`` in its folder, then ``exit_code.txt``
-  renamed into place, which the poll waits for.
+  renamed into place, which the poll waits for. While it runs, the server holds a lock on ``running`` in the
+  job's folder (taken before the claim, released after the exit code): a poll that finds the lock free and no
+  exit code knows the job is lost (the server died, or was stopped), whatever the server's task does since.
 
 Only one server serves a folder (``lock``, held while it runs); a second one started by mistake exits at once.
 The server runs one job at a time: jobs that come while it is busy run as tasks of their own, so a restore is
@@ -38,7 +40,7 @@ import re
 import sys
 import time
 import traceback
-from typing import Callable, Iterator, List, Optional, TextIO
+from typing import Callable, Iterator, List, Optional, TextIO, Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.kdf import keep_derived_keys
 
@@ -49,10 +51,12 @@ INBOX = "inbox"
 CLAIMED = "claimed"
 UNCLAIMED = "unclaimed"
 LOCK = "lock"
+RUNNING = "running"  # in a claimed job's folder: locked by the server while it runs the job
 OPTIONS_FILE = "options.json"
 EXIT_CODE_FILE = "exit_code.txt"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_. -]*$")  # a component's name and version (manifest.py's words)
+# a component's name and version: no trailing space or period, which Windows strips from a folder's name
+SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_. -]*[A-Za-z0-9_-])?$")
 # How often an idle server looks into its inbox: a job handed over waits at most this long, and an idle server
 # costs a directory read per look (about 20 a second, no measurable CPU).
 LOOK_SECONDS = 0.05
@@ -63,16 +67,17 @@ RunJob = Callable[[List[str], TextIO, TextIO], int]
 def server_folder(jobs_root: str, name: str) -> str:
     """The folder of the server ``name`` (its component's name and version) under the jobs folder."""
     if not SERVER_NAME.match(name):
-        raise ValueError(f"server name {name!r}: letters, digits, '_', '.', '-' and spaces only")
+        raise ValueError(f"server name {name!r}: letters, digits, '_', '.', '-' and spaces only, no space or '.' last")
     return os.path.join(jobs_root, SERVER_FOLDER, name)
 
 
-class _FolderLock:
-    """An exclusive lock on ``lock`` in the server's folder, held while the process lives (released by the OS
-    when it dies): msvcrt on Windows, flock elsewhere."""
+class _FileLock:
+    """An exclusive lock on a file's first byte, released by the OS when the process dies: ``lock`` in the
+    server's folder while the server lives, ``running`` in a job's folder while it runs the job. msvcrt on
+    Windows (LockFile, which .NET's FileStream.Lock, the poll's test, meets), flock elsewhere."""
 
     def __init__(self, path: str) -> None:
-        self._handle = open(path, "a+b")  # noqa: SIM115 - held for the life of the server
+        self._handle = open(path, "a+b")  # noqa: SIM115 - held until close()
 
     def acquire(self) -> bool:
         try:
@@ -109,17 +114,24 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _claim(jobs_root: str, inbox: str, job_id: str) -> Optional[str]:
-    """The job's folder once this server has claimed it; None when the start took it back first, or when the job
-    has no folder (removed: nothing to run), whose entry is then dropped so that it does not come back."""
+def _claim(jobs_root: str, inbox: str, job_id: str) -> Optional[_FileLock]:
+    """Claim the job: its ``running`` file locked first (so that a poll that sees ``claimed`` sees the lock
+    too), then the entry renamed to ``claimed``. The lock, to hold until the job's exit code is written; None
+    when the start took the job back first, or when the job has no folder (removed: nothing to run), whose entry
+    is then dropped so that it does not come back."""
     folder, handed = os.path.join(jobs_root, job_id), os.path.join(inbox, job_id)
-    try:
-        os.rename(handed, os.path.join(folder, CLAIMED))
-    except OSError:  # the entry is gone (taken back), or the folder is
-        if not os.path.isdir(folder):
-            _remove(handed)
+    if not os.path.isdir(folder):
+        _remove(handed)
         return None
-    return folder
+    running = _FileLock(os.path.join(folder, RUNNING))
+    try:
+        if running.acquire():
+            os.rename(handed, os.path.join(folder, CLAIMED))
+            return running
+    except OSError:  # the entry is gone: taken back
+        pass
+    running.close()
+    return None
 
 
 def _remove(path: str) -> None:
@@ -137,18 +149,21 @@ def _write_exit_code(folder: str, code: int) -> None:
 
 def run_claimed(folder: str, run_job: RunJob) -> int:
     """Run the job of ``folder`` as ``run --options-file <folder>/options.json --progress`` would, with its output
-    in the folder; an error the engine does not report itself ends this job with status 1 and its traceback, not
-    the server."""
+    in the folder; an error the engine does not report itself (or one opening the output) ends this job with
+    status 1 and its traceback, not the server."""
     argv = ["run", "--options-file", os.path.join(folder, OPTIONS_FILE), "--progress"]
-    with open(os.path.join(folder, "stdout.txt"), "w", encoding="utf-8") as stdout, open(
-        os.path.join(folder, "stderr.txt"), "w", encoding="utf-8"
-    ) as stderr:
-        try:
-            code = run_job(argv, stdout, stderr)
-        except Exception:  # one job's failure, written where its poll reads it
-            stderr.write(traceback.format_exc())
-            code = 1
-    _write_exit_code(folder, code)
+    try:
+        with open(os.path.join(folder, "stdout.txt"), "w", encoding="utf-8") as stdout, open(
+            os.path.join(folder, "stderr.txt"), "w", encoding="utf-8"
+        ) as stderr:
+            try:
+                code = run_job(argv, stdout, stderr)
+            except Exception:  # one job's failure, written where its poll reads it
+                stderr.write(traceback.format_exc())
+                code = 1
+        _write_exit_code(folder, code)
+    except OSError:  # its folder is gone or unwritable: the poll finds the job lost, the server goes on
+        return 1
     return code
 
 
@@ -169,11 +184,11 @@ class _Marker:
         _remove(self.path)
 
 
-def _claimed_jobs(jobs_root: str, inbox: str) -> Iterator[str]:
+def _claimed_jobs(jobs_root: str, inbox: str) -> Iterator[Tuple[str, _FileLock]]:
     for job_id in _handed_over(inbox):
-        folder = _claim(jobs_root, inbox, job_id)
-        if folder is not None:
-            yield folder
+        running = _claim(jobs_root, inbox, job_id)
+        if running is not None:
+            yield os.path.join(jobs_root, job_id), running
 
 
 def serve(
@@ -190,7 +205,7 @@ def serve(
     folder = server_folder(jobs_root, name)
     inbox = os.path.join(folder, INBOX)
     os.makedirs(inbox, exist_ok=True)
-    lock = _FolderLock(os.path.join(folder, LOCK))
+    lock = _FileLock(os.path.join(folder, LOCK))
     if not lock.acquire():
         lock.close()
         return -1
@@ -233,9 +248,12 @@ def _run_waiting(jobs_root: str, inbox: str, marker: _Marker, run_job: RunJob, d
         return []
     marker.hide()
     asked = []
-    for job_folder in _claimed_jobs(jobs_root, inbox):
+    for job_folder, running in _claimed_jobs(jobs_root, inbox):
         asked.append(idle_after(os.path.join(job_folder, CLAIMED), default_idle))
-        run_claimed(job_folder, run_job)
+        try:
+            run_claimed(job_folder, run_job)
+        finally:
+            running.close()  # after the exit code: a poll that finds the lock free and no exit code says lost
     return asked
 
 

@@ -33,7 +33,8 @@ $ServerAccepting = 'accepting'
 $ServerInbox = 'inbox'
 $ServerClaimed = 'claimed'
 $ServerUnclaimed = 'unclaimed'
-$ServerNamePattern = '^[A-Za-z0-9][A-Za-z0-9_. -]*$'
+$ServerRunning = 'running'  # in a claimed job's folder: the server holds a lock on its first byte while it runs it
+$ServerNamePattern = '^[A-Za-z0-9](?:[A-Za-z0-9_. -]*[A-Za-z0-9_-])?$'  # no space or '.' last: Windows strips them
 
 function Get-ServerTaskName {
     param([string]$Name)
@@ -106,22 +107,43 @@ function Read-SharedText {
     finally { $stream.Dispose() }
 }
 
+function Test-JobRunning {
+    # Whether the server still runs the claimed job of $Folder: it holds a lock on the first byte of its running
+    # file from before the claim until after the exit code (server.py; msvcrt.locking is LockFile, which
+    # FileStream.Lock meets: https://learn.microsoft.com/dotnet/api/system.io.filestream.lock). A server that died
+    # or was stopped holds nothing: the lock goes with its process.
+    param([string]$Folder)
+    $path = "$Folder\$ServerRunning"
+    if (-not (Test-Path -LiteralPath $path -PathType Leaf)) { return $false }
+    $stream = [IO.File]::Open($path, 'Open', 'Read', 'ReadWrite')
+    try {
+        try { $stream.Lock(0, 1) } catch [IO.IOException] { return $true }
+        $stream.Unlock(0, 1)
+        return $false
+    }
+    finally { $stream.Dispose() }
+}
+
 function Get-DataMoverJob {
     param([string]$JobId, [string]$Folder)
     $state = [ordered]@{ job = $JobId; state = 'absent'; progress = $null; exit_code = $null; stdout = ''; stderr = ''; task_result = $null; released = $false }
-    # The task first, then the exit code: the runner (or the server) writes the exit code before its task ends.
+    # The task (or the server's lock on a claimed job) first, then the exit code: both the runner and the server
+    # write the exit code before the task ends or the lock is released, so no exit code after either means lost.
+    $claimed = Test-Path -LiteralPath "$Folder\$ServerClaimed" -PathType Leaf
     $task = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName (Get-JobRunnerTaskName -JobId $JobId -Folder $Folder) -ErrorAction SilentlyContinue
+    $running = if ($claimed) { Test-JobRunning -Folder $Folder } else { $null -ne $task -and @('Running', 'Queued') -contains [string]$task.State }
     if (Test-Path -LiteralPath "$Folder\exit_code.txt" -PathType Leaf) {
         $state.state = 'done'
         $state.exit_code = [int](Get-Content -LiteralPath "$Folder\exit_code.txt" -Raw).Trim()
         $state.stdout = Read-SharedText -Path "$Folder\stdout.txt"
         $state.stderr = Read-SharedText -Path "$Folder\stderr.txt"
     }
-    elseif ($null -ne $task -and @('Running', 'Queued') -contains [string]$task.State) {
+    elseif ($running) {
         $state.state = 'running'
         $state.progress = Read-SharedText -Path "$Folder\stderr.txt" -Tail $ProgressBytes
     }
     elseif ($null -ne $task -or (Test-Path -LiteralPath $Folder)) {
+        # A claimed job's task is the server's: its last result says how the server ended, if it has.
         $state.state = 'lost'
         if ($null -ne $task) { $state.task_result = [long]($task | Get-ScheduledTaskInfo).LastTaskResult }
         $state.stderr = Read-SharedText -Path "$Folder\stderr.txt"

@@ -49,22 +49,60 @@ $ProgressPreference = 'SilentlyContinue'
 #include values_common.ps1
 #include data_mover_common.ps1
 
-function New-JobFolder {
-    # A folder whose ACL grants only LocalSystem and Administrators, not inherited, set as it is created: the
-    # options document it receives may hold the passphrase. The jobs folder above it gets the same ACL.
-    param([string]$Path)
+$JobFolderOwners = 'S-1-5-18', 'S-1-5-32-544'  # LocalSystem, Administrators: the only trustees of the jobs folder
+
+function New-JobSecurity {
+    # An ACL granting only LocalSystem and Administrators, not inherited, owner Administrators: a job's options
+    # document may hold the passphrase, and the job server (LocalSystem) runs what lands in its inbox.
     $security = New-Object System.Security.AccessControl.DirectorySecurity
     $security.SetAccessRuleProtection($true, $false)
-    foreach ($sid in 'S-1-5-18', 'S-1-5-32-544') {
+    foreach ($sid in $JobFolderOwners) {
         $identity = New-Object System.Security.Principal.SecurityIdentifier($sid)
         $rule = New-Object System.Security.AccessControl.FileSystemAccessRule($identity, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')
         $security.AddAccessRule($rule)
     }
     $security.SetOwner((New-Object System.Security.Principal.SecurityIdentifier('S-1-5-32-544')))
-    if (-not (Test-Path -LiteralPath $DataMoverJobRoot)) { [void][IO.Directory]::CreateDirectory($DataMoverJobRoot, $security) }
+    return $security
+}
+
+function Assert-JobRootParent {
+    # The folder above the jobs folder (C:\ProgramData\backup.hyperv). Its owner may rename the jobs folder away and
+    # put one of theirs in its place; ProgramData lets Users create folders and gives a creator full control of
+    # theirs (CREATOR OWNER), so a local user who made it first would control the jobs and the server's inbox.
+    # Owned by anyone but LocalSystem or Administrators: refused, nothing written.
+    $parent = Split-Path -Parent $DataMoverJobRoot
+    if (-not (Test-Path -LiteralPath $parent)) { return }
+    $owner = (Get-Acl -LiteralPath $parent).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+    if ($JobFolderOwners -notcontains $owner) {
+        throw "$parent is owned by $owner, not by LocalSystem or Administrators: its owner could replace the data mover's jobs folder and have LocalSystem run their jobs. Nothing was started. Make Administrators its owner (icacls `"$parent`" /setowner *S-1-5-32-544), check who else may write there, then run again."
+    }
+}
+
+function Protect-JobRoot {
+    # The jobs folder with the ACL of New-JobSecurity: made with it, or given it again when it has another owner or
+    # other trustees (a folder someone else made first, or an ACL changed since).
+    Assert-JobRootParent
+    $security = New-JobSecurity
+    if (-not (Test-Path -LiteralPath $DataMoverJobRoot)) {
+        [void][IO.Directory]::CreateDirectory($DataMoverJobRoot, $security)
+        return
+    }
+    $acl = Get-Acl -LiteralPath $DataMoverJobRoot
+    $owner = $acl.GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+    $foreign = @($acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]) |
+        Where-Object { $JobFolderOwners -notcontains $_.IdentityReference.Value -or [string]$_.AccessControlType -ne 'Allow' })
+    if ($JobFolderOwners -notcontains $owner -or -not $acl.AreAccessRulesProtected -or $foreign.Count -gt 0) {
+        [IO.Directory]::SetAccessControl($DataMoverJobRoot, $security)  # System.IO.Directory, .NET Framework 4
+    }
+}
+
+function New-JobFolder {
+    # The job's folder, with the ACL of New-JobSecurity set as it is created, in the jobs folder (Protect-JobRoot).
+    param([string]$Path)
+    Protect-JobRoot
     # Left by a start that failed before its task was registered: nothing runs from it.
     if (Test-Path -LiteralPath $Path) { Remove-Item -LiteralPath $Path -Recurse -Force }
-    [void][IO.Directory]::CreateDirectory($Path, $security)
+    [void][IO.Directory]::CreateDirectory($Path, (New-JobSecurity))
 }
 
 function Remove-OldKeptReply {
@@ -123,7 +161,8 @@ function Start-DataMoverServer {
         if ($null -ne $task -and @('Running', 'Queued') -contains [string]$task.State) { return $false }
         $ended = "$Folder\exit_code.txt"
         if ((Test-Path -LiteralPath $ended -PathType Leaf) -and [int](Get-Content -LiteralPath $ended -Raw).Trim() -eq $EngineUsageError) { return $false }
-        if (-not (Test-Path -LiteralPath $Folder)) { [void][IO.Directory]::CreateDirectory($Folder) }  # the jobs folder's ACL, inherited
+        # The jobs folder's ACL (Protect-JobRoot, which the job's folder made before this), inherited.
+        if (-not (Test-Path -LiteralPath $Folder)) { [void][IO.Directory]::CreateDirectory($Folder) }
         Remove-Item -LiteralPath $ended -Force -ErrorAction SilentlyContinue
         $arguments = 'serve --jobs "' + $DataMoverJobRoot + '" --name "' + $Name + '" --idle-seconds ' + $ServerIdleSeconds
         Register-RunnerTask -Name $taskName -Folder $Folder -Runner (New-EngineRunner -Folder $Folder -Arguments $arguments)
@@ -165,8 +204,27 @@ function Send-JobToServer {
     # Taken back, unless the server claimed it since the last look: of the two renames only one succeeds.
     try { [IO.File]::Move($handed, "$Folder\$ServerUnclaimed") }
     catch [IO.FileNotFoundException] { return $true }
+    catch {
+        # Any other failure leaves the entry in the inbox, where a server could still take it: a start re-sent
+        # after this one failed takes it back first (Undo-HandOver).
+        if (Test-Path -LiteralPath "$Folder\$ServerClaimed" -PathType Leaf) { return $true }
+        throw
+    }
     # It did not take the job: it is not waiting (a server that is shows the file again at its next look).
     Remove-Item -LiteralPath "$serverFolder\$ServerAccepting" -Force -ErrorAction SilentlyContinue
+    return $false
+}
+
+function Undo-HandOver {
+    # A hand-over of this job left in a server's inbox by a start whose shell ended before it took the job back
+    # (WinRS ends a command whose client's connection dropped): taken back now, before the job's folder is made
+    # anew, so that no server runs the job besides this start's. $true when a server claimed it meanwhile: the job
+    # is the server's (already started).
+    foreach ($entry in @(Get-ChildItem -Path "$DataMoverServerRoot\*\$ServerInbox\$JobId" -File -ErrorAction SilentlyContinue)) {
+        try { [IO.File]::Move($entry.FullName, "$($entry.FullName).taken") }
+        catch [IO.FileNotFoundException] { return $true }
+        Remove-Item -LiteralPath "$($entry.FullName).taken" -Force
+    }
     return $false
 }
 
@@ -202,6 +260,10 @@ try {
     $claimed = Test-Path -LiteralPath "$DataMoverJobRoot\$JobId\$ServerClaimed" -PathType Leaf
     # A start re-sent after its reply was lost may find its job ended and released already: its reply was kept.
     $reply.already = ($null -ne $registered) -or $claimed -or (Test-Path -LiteralPath (Get-KeptReplyPath -JobId $JobId) -PathType Leaf)
+    if (-not $reply.already -and (Undo-HandOver)) {
+        $reply.already = $true
+        $claimed = $true
+    }
     $reply.server = $claimed
     if (-not $reply.already) { $reply.server = Start-DataMoverJob }
 }

@@ -10,6 +10,7 @@ outside its range is refused as PowerShell refuses it.
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import time
 import uuid
@@ -21,7 +22,8 @@ from test_data_mover_task_lab import JOBS, poll_until_done, start, tasks
 # isort: split
 from lab.handlers import ScriptFailure, data_mover_task
 from lab.handlers.data_mover_task import end_servers
-from lab.windows.hoststate import read_counters
+from lab.windows import folder_security
+from lab.windows.hoststate import HostState, read_counters
 
 SERVER_TASK = "\\backup.hyperv\\data mover server data_mover 0.1.0"
 SERVER_FOLDER = f"{JOBS}\\server\\data_mover 0.1.0"
@@ -143,3 +145,61 @@ def test_server_idle_seconds_out_of_range_is_refused_before_anything_runs(lab, i
     with pytest.raises(ScriptFailure, match=words):
         start(lab, uuid.uuid4().hex, listing(idle))
     assert not tasks(lab)
+
+
+def test_a_hand_over_left_in_the_inbox_is_taken_back_by_the_resent_start_and_the_job_runs_once(lab, stopped_server):
+    """The first start's shell ended after its entry reached the inbox (the server, stopped, never took it): the
+    re-sent start takes the entry back before making the job's folder anew, and runs the job as a task of its
+    own; the server, once it goes on, finds nothing of it."""
+    job_id = uuid.uuid4().hex
+    inbox = lab.host_file("px1", f"{SERVER_FOLDER}\\inbox")
+    (inbox / job_id).write_text("data mover server data_mover 0.1.0\n60\n", encoding="utf-8")
+    lab.host_file("px1", f"{SERVER_FOLDER}\\accepting").unlink()  # the server no longer waits
+    reply = start(lab, job_id, listing(60))
+    assert (reply["already"], reply["server"]) == (False, False) and not (inbox / job_id).exists()
+    assert poll_until_done(lab, job_id)["exit_code"] == 1
+    stopped_server.send_signal(signal.SIGCONT)
+    time.sleep(0.5)
+    assert not lab.host_file("px1", f"{JOBS}\\{job_id}\\claimed").exists()
+    assert counters(lab)["data_mover_server_jobs"] == 1  # the fixture's first job only
+
+
+def test_a_claimed_job_whose_server_died_is_lost_even_while_another_server_runs(lab):
+    """The poll follows a claimed job by the lock its server holds on the job's `running` file, not by the
+    server's task: a server killed mid-job holds nothing, so its job is lost, though a new server of the same
+    task runs."""
+    job_id = uuid.uuid4().hex
+    folder = lab.host_file("px1", f"{JOBS}\\{job_id}")
+    folder.mkdir(parents=True)
+    (folder / "claimed").write_text("data mover server data_mover 0.1.0\n60\n", encoding="utf-8")
+    (folder / "running").write_bytes(b"")  # the dead server's: no lock on it
+    other = uuid.uuid4().hex
+    assert start(lab, other, listing(60))["server"] is True  # a new server: its task runs
+    assert tasks(lab)[SERVER_TASK]["state"] == "Running"
+    state = lab.call("px1", "data_mover_poll", {"JobId": job_id, "WaitSeconds": 0})
+    assert state["state"] == "lost"
+    with open(folder / "running", "rb") as held:  # a live server's lock
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert lab.call("px1", "data_mover_poll", {"JobId": job_id, "WaitSeconds": 0})["state"] == "running"
+    poll_until_done(lab, other)
+
+
+def test_the_jobs_folder_gets_its_acl_back_and_a_parent_owned_by_a_user_is_refused(lab):
+    """A jobs folder someone else made first (it inherits ProgramData's ACL: Users may create in it) is given the
+    ACL of LocalSystem and Administrators again before a job's folder is made in it; a backup.hyperv folder owned by
+    a user is refused before anything is written, since its owner could replace the jobs folder."""
+    lab.host_file("px1", JOBS).mkdir(parents=True)
+    job_id = uuid.uuid4().hex
+    start(lab, job_id, listing(None))
+    poll_until_done(lab, job_id)
+    state = HostState(lab.contexts["px1"].state_dir).read()
+    assert folder_security.folder_sddl(state, JOBS) == "O:BAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+    with HostState(lab.contexts["px1"].state_dir).edit() as host:
+        user = "S-1-5-21-1004336348-1177238915-682003330-1013"
+        folder_security.protect_folder(host, "C:\\ProgramData\\backup.hyperv", user, [user])
+    other = uuid.uuid4().hex
+    with pytest.raises(
+        ScriptFailure, match=r"backup\.hyperv is owned by S-1-5-21-.*not by LocalSystem or Administrators"
+    ):
+        start(lab, other, listing(60))
+    assert not lab.host_file("px1", f"{JOBS}\\{other}").exists() and SERVER_TASK not in tasks(lab)

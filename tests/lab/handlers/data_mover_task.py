@@ -27,6 +27,7 @@ and `data_mover_server_jobs` (the jobs a server took).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -42,6 +43,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.server imp
     CLAIMED,
     INBOX,
     OPTIONS_FILE,
+    RUNNING,
     SERVER_FOLDER,
     SERVER_NAME,
     UNCLAIMED,
@@ -56,6 +58,7 @@ from lab.handlers.data_mover import (
     output_to_windows,
 )
 from lab.handlers.data_mover_cpus import host_cores, run_on_cores
+from lab.windows import folder_security
 from lab.windows.hostfs import InvalidNameError
 from lab.windows.hoststate import HostState, count
 
@@ -71,6 +74,11 @@ _TASK_LOOK_SECONDS = 1.0
 KEPT_REPLY_SECONDS = 7 * 24 * 3600  # data_mover_common.ps1's $KeptReplyDays
 # data_mover_start.ps1's $ServerStartSeconds, $ServerClaimSeconds, $ServerLookMilliseconds and $EngineUsageError
 SERVER_START_SECONDS, SERVER_CLAIM_SECONDS, SERVER_LOOK_SECONDS, ENGINE_USAGE_ERROR = 15, 2, 0.05, 2
+# Protect-JobRoot's DACL as Windows reads it back, and the owners Assert-JobRootParent takes (SDDL aliases: the
+# lab's state records well-known SIDs so, lab.windows.accounts.sddl_trustee)
+JOB_ROOT_DACL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+JOB_FOLDER_OWNERS = ("SY", "BA", "S-1-5-18", "S-1-5-32-544")
+_OWNER = re.compile(r"^O:(.*?)D:")
 _JOB_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _JOB_LOCKS_GUARD = threading.Lock()
 _SERVERS: set[subprocess.Popen] = set()  # the job servers' processes, ended when the lab stops (end_servers)
@@ -133,6 +141,26 @@ def _job_lock(call: ScriptCall, name: str) -> threading.Lock:
         return _JOB_LOCKS.setdefault((str(call.state_dir), name), threading.Lock())
 
 
+def _protect_job_root(call: ScriptCall, host: dict[str, Any]) -> None:
+    """Assert-JobRootParent and Protect-JobRoot: the folder above the jobs folder owned by LocalSystem or
+    Administrators (else refused, as the script throws), the jobs folder given the protected ACL of LocalSystem and
+    Administrators, owner Administrators, when it has any other (recorded in `folder_security`)."""
+    parent = JOB_ROOT.rsplit("\\", 1)[0]
+    owner = _OWNER.match(folder_security.folder_sddl(host, parent))
+    if call.files.local_path(parent).is_dir() and (owner is None or owner[1] not in JOB_FOLDER_OWNERS):
+        found = owner[1] if owner else "nobody"
+        raise ScriptFailure(
+            f"{parent} is owned by {found}, not by LocalSystem or Administrators: its owner could replace the data "
+            "mover's jobs folder and have LocalSystem run their jobs. Nothing was started. Make Administrators its "
+            f'owner (icacls "{parent}" /setowner *S-1-5-32-544), check who else may write there, then run again.'
+        )
+    call.files.local_path(JOB_ROOT).mkdir(parents=True, exist_ok=True)
+    sddl = folder_security.folder_sddl(host, JOB_ROOT)
+    owner = _OWNER.match(sddl)
+    if owner is None or owner[1] not in JOB_FOLDER_OWNERS or sddl[owner.end() - 2 :] != JOB_ROOT_DACL:
+        folder_security.protect_folder(host, JOB_ROOT, "BA", ["SY", "BA"])
+
+
 def _new_job_folder(call: ScriptCall, job_id: str, document: str) -> Path:
     """New-JobFolder and the options file, its paths mapped into the lab; the way back kept in the host's state for
     the poll (`data_mover_paths`: lab bookkeeping, not Windows state, removed with the job)."""
@@ -141,10 +169,11 @@ def _new_job_folder(call: ScriptCall, job_id: str, document: str) -> Path:
         mapped = mapped_document(paths, document)
     except InvalidNameError as exc:
         raise ScriptFailure(f"lab: the options document names a path Windows refuses: {exc}") from exc
-    shutil.rmtree(folder, ignore_errors=True)  # left by a start that failed before registering
-    folder.mkdir(parents=True)
-    (folder / OPTIONS_FILE).write_text(mapped, encoding="utf-8")
     with HostState(call.state_dir).edit() as host:
+        _protect_job_root(call, host)
+        shutil.rmtree(folder, ignore_errors=True)  # left by a start that failed before registering
+        folder.mkdir(parents=True)
+        (folder / OPTIONS_FILE).write_text(mapped, encoding="utf-8")
         host.setdefault("data_mover_paths", {})[job_id] = paths.back
     count(call.state_dir, "data_mover_jobs")
     return folder
@@ -214,7 +243,7 @@ def _started_server(call: ScriptCall, name: str, folder: Path, component: str) -
     task, ended = _server_task_name(name), folder / "exit_code.txt"
     idle = call.params["ServerIdleSeconds"]
     with HostState(call.state_dir).edit() as host:
-        if host.get("scheduled_tasks", {}).get(task, {}).get("state") == "Running":
+        if host.get("scheduled_tasks", {}).get(task, {}).get("state") in ("Running", "Queued"):
             return False
         if ended.is_file() and ended.read_text(encoding="ascii").strip() == str(ENGINE_USAGE_ERROR):
             return False
@@ -254,7 +283,7 @@ def _send_to_server(call: ScriptCall, job_id: str, folder: Path, component: dict
     handed = server_folder / INBOX / job_id
     writing = handed.with_name(f"{job_id}.tmp")  # renamed into place: the server never claims it half written
     writing.write_text(f"{_server_task_name(name)[len(TASK_PATH) :]}\n{call.params['ServerIdleSeconds']}\n", "utf-8")
-    writing.rename(handed)
+    _move(writing, handed)
     claimed, deadline = folder / CLAIMED, time.monotonic() + SERVER_CLAIM_SECONDS
     while time.monotonic() < deadline:
         if claimed.is_file():
@@ -262,11 +291,42 @@ def _send_to_server(call: ScriptCall, job_id: str, folder: Path, component: dict
             return True
         time.sleep(SERVER_LOOK_SECONDS)
     try:
-        handed.rename(folder / UNCLAIMED)  # MoveFile: fails when the server took it meanwhile
+        _move(handed, folder / UNCLAIMED)  # fails when the server took it meanwhile
     except FileNotFoundError:
         count(call.state_dir, "data_mover_server_jobs")
         return True
+    except ScriptFailure:
+        if (folder / CLAIMED).is_file():
+            return True
+        raise
     (server_folder / ACCEPTING).unlink(missing_ok=True)
+    return False
+
+
+def _move(source: Path, target: Path) -> None:
+    """[IO.File]::Move as .NET Framework does it: FileNotFoundException (FileNotFoundError here) when the source is
+    gone, looked at first; then an IOException when the target's folder is missing or the target exists (POSIX
+    rename would blame the source, or replace the target). The rename itself still fails if the source went
+    meanwhile. https://learn.microsoft.com/dotnet/api/system.io.file.move"""
+    if not source.exists():
+        raise FileNotFoundError(f"Could not find file '{source}'.")
+    if not target.parent.is_dir():
+        raise ScriptFailure(f"Could not find a part of the path '{target}'.")
+    if target.exists():
+        raise ScriptFailure("Cannot create a file when that file already exists.")
+    source.rename(target)
+
+
+def _undo_hand_over(call: ScriptCall, job_id: str) -> bool:
+    """Undo-HandOver: a hand-over of this job left in a server's inbox is taken back; True when a server claimed it
+    meanwhile."""
+    for entry in call.files.local_path(f"{JOB_ROOT}\\{SERVER_FOLDER}").glob(f"*/{INBOX}/{job_id}"):
+        taken = entry.with_name(f"{job_id}.taken")
+        try:
+            _move(entry, taken)
+        except FileNotFoundError:
+            return True
+        taken.unlink()
     return False
 
 
@@ -292,6 +352,8 @@ def data_mover_start(call: ScriptCall) -> dict[str, Any]:
         registered = _task_name(job_id) in HostState(call.state_dir).read().get("scheduled_tasks", {})
         claimed = (_folder(call, job_id) / CLAIMED).is_file()
         already = registered or claimed or _kept_reply(call, job_id).is_file()
+        if not already and _undo_hand_over(call, job_id):
+            already = claimed = True
         reply.update(started=True, already=already, server=claimed)
         if not already:
             reply["server"] = _start_job(call, job_id, document, found["component"])
@@ -307,18 +369,36 @@ def _read(path: Path, tail: int = 0) -> str:
     return data[-tail:].decode("utf-8", "replace") if tail else data.decode("utf-8", "replace")
 
 
+def _job_running(folder: Path) -> bool:
+    """Test-JobRunning: the server holds a lock on the claimed job's `running` file while it runs the job (flock
+    here, as the checkout's engine takes it on Linux; LockFile on Windows)."""
+    path = folder / RUNNING
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def _job_state(call: ScriptCall, job_id: str) -> dict[str, Any]:
     state: dict[str, Any] = {"job": job_id, "state": "absent", "progress": None, "exit_code": None}
     state.update(stdout="", stderr="", task_result=None, released=False)
     folder, host = _folder(call, job_id), HostState(call.state_dir).read()
-    task = host.get("scheduled_tasks", {}).get(_runner_task_name(folder, job_id))  # the task first
+    # the task (or the server's lock on a claimed job) first, then the exit code, as the script
+    claimed = (folder / CLAIMED).is_file()
+    task = host.get("scheduled_tasks", {}).get(_runner_task_name(folder, job_id))
+    running = _job_running(folder) if claimed else task is not None and task["state"] in ("Running", "Queued")
     if (folder / "exit_code.txt").is_file():
         paths = PathMap(call, in_shell=False, back=host.get("data_mover_paths", {}).get(job_id))
         stdout = _read(folder / "stdout.txt")
         state.update(state="done", exit_code=int((folder / "exit_code.txt").read_text(encoding="ascii").strip()))
         state.update(stdout=output_to_windows(paths, stdout) if stdout.strip() else stdout)
         state.update(stderr=paths.to_windows(_read(folder / "stderr.txt")))
-    elif task is not None and task["state"] == "Running":
+    elif running:
         state.update(state="running", progress=_read(folder / "stderr.txt", _PROGRESS_BYTES))
     elif task is not None or folder.exists():
         state.update(state="lost", task_result=(task or {}).get("last_result"), stderr=_read(folder / "stderr.txt"))

@@ -13,13 +13,16 @@ two small modules of this package are imported at module level, so the early sta
 
 An early result is used once and then forgotten. Only the job server (``server.py``), which runs one proxy's
 jobs one after another, keeps the keys it derived (``keep_derived_keys``), in its memory and until it ends:
-each job of a run then unlocks the repository without deriving again. A key is kept under the passphrase and
-the key file's derivation settings (salt and costs), so a changed passphrase or key file derives anew.
+each job of a run then unlocks the repository without deriving again. A key is kept under an HMAC (with a
+random key of the process) of the passphrase and the key file's derivation settings (salt and costs), so a
+changed passphrase or key file derives anew, and the passphrase itself is not kept between jobs.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -79,7 +82,16 @@ def settings_from(doc: Mapping[str, Any]) -> KdfSettings:
 _Request = Tuple[str, KdfSettings]  # passphrase, settings
 _early: Dict[_Request, Future] = {}
 _early_lock = threading.Lock()
-_kept: Optional[Dict[_Request, bytes]] = None  # the job server's derived keys (keep_derived_keys)
+# The job server's derived keys (keep_derived_keys), each under an HMAC of its passphrase and settings with a key
+# of this process drawn at random: the passphrase itself is not kept between jobs.
+_kept: Optional[Dict[bytes, bytes]] = None
+_kept_tag_key = os.urandom(32)
+
+
+def _kept_tag(request: _Request) -> bytes:
+    passphrase, (kind, salt, costs) = request
+    text = json.dumps([passphrase, kind, base64.b64encode(salt).decode(), list(costs)]).encode("utf-8")
+    return hmac.new(_kept_tag_key, text, hashlib.sha256).digest()
 
 
 def keep_derived_keys(keep: bool) -> None:
@@ -95,13 +107,13 @@ def derive_key(passphrase: str, settings: KdfSettings) -> bytes:
     request = (passphrase, settings)
     with _early_lock:
         early = _early.pop(request, None)
-        kept = None if _kept is None else _kept.get(request)
+        kept = None if _kept is None else _kept.get(_kept_tag(request))
     if kept is not None:
         return kept
     key = early.result() if early is not None else _derive(request)  # the early run's exception is re-raised here
     with _early_lock:
         if _kept is not None:
-            _kept[request] = key
+            _kept[_kept_tag(request)] = key
     return key
 
 
@@ -116,7 +128,7 @@ def derive_ahead(key_file: str, passphrase: Optional[str]) -> Optional[Future]:
         return None
     future: Future = Future()
     with _early_lock:
-        if _kept is not None and request in _kept:
+        if _kept is not None and _kept_tag(request) in _kept:
             return None  # derive_key has it
         if request in _early:
             return _early[request]

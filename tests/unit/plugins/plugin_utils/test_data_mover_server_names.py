@@ -36,6 +36,7 @@ def assigned(script: str, variable: str) -> str:
         ("ServerInbox", server.INBOX),
         ("ServerClaimed", server.CLAIMED),
         ("ServerUnclaimed", server.UNCLAIMED),
+        ("ServerRunning", server.RUNNING),
         ("ServerNamePattern", server.SERVER_NAME.pattern),
     ],
 )

@@ -4,6 +4,7 @@ long the server stays; one server per folder; the keys it derived are kept only 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -161,3 +162,48 @@ def test_one_server_per_folder_and_a_name_with_a_path_in_it_is_refused(tmp_path)
         server.server_folder(str(jobs), "..\\..\\Windows")
     bad = subprocess.run([*command[:6], "..", *command[7:]], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "server name '..'" in bad.stderr
+
+
+def test_the_server_holds_the_jobs_running_lock_from_before_the_claim_until_after_the_exit_code(tmp_path):
+    jobs = tmp_path / "jobs"
+    folder = hand_over(jobs, "{}", stay=0)
+    seen = []
+
+    def run_job(argv, out, err):
+        with open(folder / server.RUNNING, "rb") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                seen.append("free")
+            except BlockingIOError:
+                seen.append("held")
+        seen.append((folder / server.CLAIMED).is_file())
+        return 0
+
+    assert server.serve(str(jobs), NAME, 30, run_job) == 1
+    assert seen == ["held", True] and (folder / server.EXIT_CODE_FILE).read_text() == "0"
+    with open(folder / server.RUNNING, "rb") as probe:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released once the job ended
+
+
+def test_a_kept_key_is_not_stored_under_the_passphrase(monkeypatch):
+    monkeypatch.setattr(kdf, "_derive", lambda request: bytes(32))
+    kdf.keep_derived_keys(True)
+    try:
+        kdf.derive_key("a secret passphrase", kdf.new_settings("scrypt"))
+        assert kdf._kept and all(b"a secret passphrase" not in tag for tag in kdf._kept)
+        assert all(isinstance(tag, bytes) and len(tag) == 32 for tag in kdf._kept)
+    finally:
+        kdf.keep_derived_keys(False)
+
+
+def test_a_job_handed_over_as_the_server_stops_waiting_is_still_run(tmp_path):
+    """The start saw `accepting` just before the idle wait ran out: the server, stopping, runs what came."""
+    jobs, now, handed = tmp_path / "jobs", [0.0], []
+
+    def sleep(_seconds):
+        if not handed:
+            handed.append(hand_over(jobs, "{}"))
+        now[0] += 10  # past the idle wait: the server stops waiting before it looks again
+
+    assert server.serve(str(jobs), NAME, 5, lambda argv, out, err: 0, clock=lambda: now[0], sleep=sleep) == 1
+    assert (handed[0] / server.EXIT_CODE_FILE).read_text() == "0"
