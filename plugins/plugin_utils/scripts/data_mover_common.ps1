@@ -154,7 +154,7 @@ function Get-DataMoverJob {
 # A waiting poll looks for the exit code file every $ExitCodeLookMilliseconds (a file system query: the job's end
 # is seen within that, not within a second) and reads the task's state (Get-ScheduledTask, a CIM call) every
 # $TaskLookSeconds, which is how it sees a task that ended without writing an exit code.
-$ExitCodeLookMilliseconds = 50
+$ExitCodeLookMilliseconds = 20
 $TaskLookSeconds = 1
 
 function Wait-ExitCodeFile {

@@ -4,7 +4,7 @@
 # as <job id>.json in the jobs folder, so a poll re-sent after its reply was lost answers the same.
 # Params:
 #   JobId        the job's id (32 hex digits).
-#   WaitSeconds  wait up to this long for a running job to end (its end seen within 50 ms), so that a short job
+#   WaitSeconds  wait up to this long for a running job to end (its end seen within 20 ms), so that a short job
 #                costs one poll and a long one a poll every WaitSeconds.
 #   Release      once the job has ended (done or lost): keep this reply as <job id>.json in the jobs folder, then
 #                unregister its task and remove its folder (Unregister-ScheduledTask,

@@ -140,10 +140,10 @@ function New-EngineRunner {
 
 # How long a start waits for a job server it started to wait for jobs (the runtime's start and the engine's
 # imports: well under a second on a proxy), and for a waiting server to take the job handed over (it looks every
-# 50 ms when idle); past either, the job runs as a task of its own.
+# 20 ms when idle); past either, the job runs as a task of its own.
 $ServerStartSeconds = 15
 $ServerClaimSeconds = 2
-$ServerLookMilliseconds = 50
+$ServerLookMilliseconds = 20
 $EngineUsageError = 2  # the engine's exit status for a command line it does not know: an engine without "serve"
 
 function Start-DataMoverServer {

@@ -67,13 +67,13 @@ TASK_PATH = "\\backup.hyperv\\"
 PRINCIPAL = "NT AUTHORITY\\SYSTEM"
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # ValidatePattern matches case-blind, as -match does
 _PROGRESS_BYTES = 1024  # the end of stderr a running job reports, as the poll script reads it
-# data_mover_common.ps1's Wait-DataMoverJob: a look for the exit code file every 50 ms, the task's state read
+# data_mover_common.ps1's Wait-DataMoverJob: a look for the exit code file every 20 ms, the task's state read
 # every second (or when the file is there).
-_EXIT_CODE_LOOK_SECONDS = 0.05
+_EXIT_CODE_LOOK_SECONDS = 0.02
 _TASK_LOOK_SECONDS = 1.0
 KEPT_REPLY_SECONDS = 7 * 24 * 3600  # data_mover_common.ps1's $KeptReplyDays
 # data_mover_start.ps1's $ServerStartSeconds, $ServerClaimSeconds, $ServerLookMilliseconds and $EngineUsageError
-SERVER_START_SECONDS, SERVER_CLAIM_SECONDS, SERVER_LOOK_SECONDS, ENGINE_USAGE_ERROR = 15, 2, 0.05, 2
+SERVER_START_SECONDS, SERVER_CLAIM_SECONDS, SERVER_LOOK_SECONDS, ENGINE_USAGE_ERROR = 15, 2, 0.02, 2
 # Protect-JobRoot's DACL as Windows reads it back, and the owners Assert-JobRootParent takes (SDDL aliases: the
 # lab's state records well-known SIDs so, lab.windows.accounts.sddl_trustee)
 JOB_ROOT_DACL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"

@@ -54,4 +54,6 @@ def test_the_lab_waits_as_the_start_script_and_the_range_is_the_action_plugins()
     assert int(assigned(START, "ServerClaimSeconds")) == data_mover_task.SERVER_CLAIM_SECONDS
     assert int(assigned(START, "ServerLookMilliseconds")) / 1000 == data_mover_task.SERVER_LOOK_SECONDS
     assert int(assigned(START, "EngineUsageError")) == data_mover_task.ENGINE_USAGE_ERROR
+    assert int(assigned(COMMON, "ExitCodeLookMilliseconds")) / 1000 == data_mover_task._EXIT_CODE_LOOK_SECONDS
+    assert data_mover_task.SERVER_LOOK_SECONDS == server.LOOK_SECONDS  # the start looks as often as the server
     assert f"[ValidateRange(0, {MAX_SERVER_IDLE_SECONDS})][int]$ServerIdleSeconds" in START
