@@ -115,17 +115,22 @@ def _remove_old_kept_replies(call: ScriptCall) -> None:
             kept.unlink()
 
 
-def _run_task(state: HostState, task: str, command: list[str], folder: Path, cores: tuple[int, ...] | None) -> None:
-    """The task's runner: the engine (on the host's `cores`) with its output in the folder, then the exit code, then
-    the task Ready."""
-    with open(folder / "stdout.txt", "wb") as stdout, open(folder / "stderr.txt", "wb") as stderr:
-        code = run_on_cores(command, cores, stdout=stdout, stderr=stderr, env=ENGINE_ENVIRONMENT)[0]
+def _runner_ended(state: HostState, task: str, folder: Path, code: int) -> None:
+    """What a task's runner does once its program ended: the exit code renamed into place, then the task Ready."""
     (folder / "exit_code.tmp").write_text(str(code), encoding="ascii")
     (folder / "exit_code.tmp").replace(folder / "exit_code.txt")
     with state.edit() as document:
         entry = document.setdefault("scheduled_tasks", {}).get(task)
         if entry is not None:
             entry.update(state="Ready", last_result=0)
+
+
+def _run_task(state: HostState, task: str, command: list[str], folder: Path, cores: tuple[int, ...] | None) -> None:
+    """The task's runner: the engine (on the host's `cores`) with its output in the folder, then the exit code, then
+    the task Ready."""
+    with open(folder / "stdout.txt", "wb") as stdout, open(folder / "stderr.txt", "wb") as stderr:
+        code = run_on_cores(command, cores, stdout=stdout, stderr=stderr, env=ENGINE_ENVIRONMENT)[0]
+    _runner_ended(state, task, folder, code)
 
 
 def _runtime(host: dict[str, Any], component: str) -> str:
@@ -214,12 +219,7 @@ def _run_server(state: HostState, task: str, command: list[str], folder: Path, c
         code = process.wait()
         with _SERVERS_GUARD:
             _SERVERS.discard(process)
-    (folder / "exit_code.tmp").write_text(str(code), encoding="ascii")
-    (folder / "exit_code.tmp").replace(folder / "exit_code.txt")
-    with state.edit() as document:
-        entry = document.setdefault("scheduled_tasks", {}).get(task)
-        if entry is not None:
-            entry.update(state="Ready", last_result=0)
+    _runner_ended(state, task, folder, code)
 
 
 def end_servers() -> None:
