@@ -129,9 +129,15 @@ function Get-DataMoverJob {
     $state = [ordered]@{ job = $JobId; state = 'absent'; progress = $null; exit_code = $null; stdout = ''; stderr = ''; task_result = $null; released = $false }
     # The task (or the server's lock on a claimed job) first, then the exit code: both the runner and the server
     # write the exit code before the task ends or the lock is released, so no exit code after either means lost.
+    # A claimed job is followed by its server's lock (a file query), a job of its own by its task (Get-ScheduledTask,
+    # a CIM call), which a claimed job needs only once lost, to say how its server ended.
     $claimed = Test-Path -LiteralPath "$Folder\$ServerClaimed" -PathType Leaf
-    $task = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName (Get-JobRunnerTaskName -JobId $JobId -Folder $Folder) -ErrorAction SilentlyContinue
-    $running = if ($claimed) { Test-JobRunning -Folder $Folder } else { $null -ne $task -and @('Running', 'Queued') -contains [string]$task.State }
+    $task = $null
+    if ($claimed) { $running = Test-JobRunning -Folder $Folder }
+    else {
+        $task = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName (Get-JobTaskName -JobId $JobId) -ErrorAction SilentlyContinue
+        $running = $null -ne $task -and @('Running', 'Queued') -contains [string]$task.State
+    }
     if (Test-Path -LiteralPath "$Folder\exit_code.txt" -PathType Leaf) {
         $state.state = 'done'
         $state.exit_code = [int](Get-Content -LiteralPath "$Folder\exit_code.txt" -Raw).Trim()
@@ -145,6 +151,7 @@ function Get-DataMoverJob {
     elseif ($null -ne $task -or (Test-Path -LiteralPath $Folder)) {
         # A claimed job's task is the server's: its last result says how the server ended, if it has.
         $state.state = 'lost'
+        if ($claimed) { $task = Get-ScheduledTask -TaskPath $DataMoverTaskPath -TaskName (Get-JobRunnerTaskName -JobId $JobId -Folder $Folder) -ErrorAction SilentlyContinue }
         if ($null -ne $task) { $state.task_result = [long]($task | Get-ScheduledTaskInfo).LastTaskResult }
         $state.stderr = Read-SharedText -Path "$Folder\stderr.txt"
     }

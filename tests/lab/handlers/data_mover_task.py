@@ -389,8 +389,9 @@ def _job_state(call: ScriptCall, job_id: str) -> dict[str, Any]:
     state.update(stdout="", stderr="", task_result=None, released=False)
     folder, host = _folder(call, job_id), HostState(call.state_dir).read()
     # the task (or the server's lock on a claimed job) first, then the exit code, as the script
-    claimed = (folder / CLAIMED).is_file()
-    task = host.get("scheduled_tasks", {}).get(_runner_task_name(folder, job_id))
+    # a claimed job by its server's lock; a job of its own by its task (the server's task is read only once lost)
+    claimed, tasks = (folder / CLAIMED).is_file(), host.get("scheduled_tasks", {})
+    task = None if claimed else tasks.get(_task_name(job_id))
     running = _job_running(folder) if claimed else task is not None and task["state"] in ("Running", "Queued")
     if (folder / "exit_code.txt").is_file():
         paths = PathMap(call, in_shell=False, back=host.get("data_mover_paths", {}).get(job_id))
@@ -401,6 +402,7 @@ def _job_state(call: ScriptCall, job_id: str) -> dict[str, Any]:
     elif running:
         state.update(state="running", progress=_read(folder / "stderr.txt", _PROGRESS_BYTES))
     elif task is not None or folder.exists():
+        task = tasks.get(_runner_task_name(folder, job_id)) if claimed else task
         state.update(state="lost", task_result=(task or {}).get("last_result"), stderr=_read(folder / "stderr.txt"))
     return state
 
