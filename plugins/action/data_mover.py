@@ -50,6 +50,16 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_remote im
     mask,
     not_run_message,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_shadow_copy import (
+    NOT_ON_THIS_CONNECTION,
+    check_mode_outcome,
+    checked_set,
+    import_failure,
+    release_failure,
+    shadow_copy_result,
+)
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import ShadowCopyError
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps import import_set, release_known_set
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
 MODULE = "backup.hyperv.data_mover"
@@ -61,44 +71,88 @@ class ActionModule(ActionBase):
 
     _supports_check_mode = True
     _supports_async = False
+    # this task's passphrase, SMB password and no_log values, which no reply of the proxy may carry (_masked)
+    _secrets: tuple[str | None, str | None, set[str]] = (None, None, set())
 
     @reports_connection_retries
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         if not self._runs_powershell():
+            if self._task.args.get("shadow_copy"):
+                result.update(failed=True, changed=False, msg=NOT_ON_THIS_CONNECTION)
+                return result
             result.update(self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars))
             return result
         validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, **VALIDATION)
-        secret = args.get("passphrase")
         host = self._host_name(task_vars or {})
-        try:
+        self._secrets = (args.get("passphrase"), args.get("smb_password"), validation._no_log_values)
+        try:  # every check before the first round trip: a refused option imports nothing and starts nothing
             options = DataMoverOptions.from_params(args, check_mode=self._task.check_mode)
             check_paths(args)
             params = start_params(new_job_id(), options, args.get("component"), args.get("server_idle"))
-            job_id = params["JobId"]
-            reply = run_script(self, START, params)
-            if not reply.get("started"):
-                result.update(failed=True, changed=False, msg=not_run_message(host, reply, args.get("component")))
-                return result
-            ended = collect(self._round_trip, job_id, self._reporter(host), reply.get("poll"), options.check_mode)
-        except (
-            DataMoverError,
-            WindowsPathError,
-            JobOptionError,
-            JobLost,
-        ) as exc:  # all but the last: before any round trip
+            shadow = checked_set(args["operation"], args.get("shadow_copy"))
+        except (DataMoverError, WindowsPathError, JobOptionError, ShadowCopyError) as exc:
             result.update(failed=True, changed=False, msg=str(exc))
             return result
-        except ScriptError as exc:
-            result.update(mask(mask(exc.to_result(), secret), args.get("smb_password")))
-            return result
-        except ConnectionFailed as exc:  # failed, not unreachable: a group's release after it must still run
-            result.update(exc.as_failure(), changed=False)
-            return result
-        outcome = engine_result(ended, args["repository"], args["operation"])
-        # The engine never prints the passphrase; masking is the belt to that brace.
-        result.update(remove_values(mask(outcome, secret), validation._no_log_values))
+        if shadow is None:
+            result.update(self._job(params, options, args, host))
+        else:
+            result.update(self._job_on_shadow_copy(shadow, params, options, args, host))
         return result
+
+    def _job(
+        self, params: dict[str, Any], options: DataMoverOptions, args: dict[str, Any], host: str
+    ) -> dict[str, Any]:
+        """Start the job on ``host``, follow it to its end and return the engine's result as the task's (failed with
+        why)."""
+        try:
+            reply = run_script(self, START, params)
+            if not reply.get("started"):
+                return {"failed": True, "changed": False, "msg": not_run_message(host, reply, args.get("component"))}
+            ended = collect(
+                self._round_trip, params["JobId"], self._reporter(host), reply.get("poll"), options.check_mode
+            )
+        except JobLost as exc:
+            return {"failed": True, "changed": False, "msg": str(exc)}
+        except ScriptError as exc:
+            return self._masked(exc.to_result())
+        except ConnectionFailed as exc:  # failed, not unreachable: a group's release after it must still run
+            return {**exc.as_failure(), "changed": False}
+        return self._masked(engine_result(ended, args["repository"], args["operation"]))
+
+    def _job_on_shadow_copy(
+        self, shadow: dict[str, Any], params: dict[str, Any], options: DataMoverOptions, args: dict[str, Any], host: str
+    ) -> dict[str, Any]:
+        """Import the set, run the job on it, release the set (plugin_utils/data_mover_shadow_copy.py)."""
+        set_id, imported = shadow["snapshot_set_id"], None
+        try:
+            imported = import_set(self, shadow, plan_only=options.check_mode)
+        except ScriptError as exc:
+            outcome = import_failure(self._masked(exc.to_result()), set_id)
+        except ConnectionFailed as exc:
+            outcome = import_failure(exc.as_failure(), set_id)
+        else:
+            outcome = check_mode_outcome() if options.check_mode else self._job(params, options, args, host)
+        released = None if options.check_mode else self._release(shadow)
+        if released is not None and released.get("failed"):
+            outcome = release_failure(outcome, set_id, released)
+        changed = bool(outcome.get("changed")) or bool(imported and imported.get("changed"))
+        return {**outcome, "changed": changed, "shadow_copy": shadow_copy_result(set_id, imported, released)}
+
+    def _release(self, shadow: dict[str, Any]) -> dict[str, Any]:
+        """The set's release after the job (or the failed import): its result, or the failure's."""
+        try:
+            return release_known_set(self, shadow)
+        except ScriptError as exc:
+            return self._masked(exc.to_result())
+        except ConnectionFailed as exc:
+            return exc.as_failure()
+
+    def _masked(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """A reply of the proxy (a script's, the engine's) without the task's secrets: none of them prints one;
+        masking is the belt to that brace."""
+        passphrase, smb_password, no_log_values = self._secrets
+        return remove_values(mask(mask(reply, passphrase), smb_password), no_log_values)
 
     def _runs_powershell(self) -> bool:
         """True on a Windows connection (winrm, psrp): its shell plugin is PowerShell's."""

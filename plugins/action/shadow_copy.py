@@ -36,21 +36,19 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     ShadowCopyError,
     check_folders,
     check_vss_wait,
-    exposures,
-    known_release_plan,
     normal_guid,
-    set_folder,
     shadow_copy_argument_spec,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import MixedStorageError
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps import (
     create_params,
     created_result,
-    known_release_result,
+    import_set,
     plan_present,
     planned_result,
     read_params,
     release_after_read,
+    release_known_set,
     released_by_known_copies,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
@@ -100,28 +98,12 @@ class ActionModule(ActionBase):
         return created_result(plan, run_script(self, "shadow_copy_create", create_params(plan, args)), args)
 
     def _import(self, args: dict[str, Any]) -> dict[str, Any]:
-        set_id = normal_guid(args["snapshot_set_id"], "snapshot_set_id")
-        wanted = exposures(set_id, args["shadow_copies"], args["expose_root"])
-        # One round trip: the script asks Win32_ShadowCopy what is missing and imports and exposes only that
-        # (-Missing); in check mode it only says what it would do (-PlanOnly).
-        params = {"SnapshotSetId": set_id, "Metadata": args["metadata"], "Expose": wanted, "Missing": True}
-        done = run_script(self, "shadow_copy_import", {**params, "PlanOnly": bool(self._task.check_mode)})
-        result = {
-            "changed": bool(done["imported"]) or bool(done["exposed"]),
-            "snapshot_set_id": set_id,
-            "exposed_path": set_folder(args["expose_root"], set_id),
-            "shadow_copies": [
-                {"shadow_id": w["ShadowId"], "alias": w["Alias"], "exposed_path": w["Path"]} for w in wanted
-            ],
-        }
-        return result
+        return import_set(self, args, plan_only=bool(self._task.check_mode))
 
     def _release(self, args: dict[str, Any]) -> dict[str, Any]:
         by_set = bool(args["snapshot_set_id"])
         ident = normal_guid(args["snapshot_set_id"] or args["shadow_id"], "snapshot_set_id" if by_set else "shadow_id")
         copies = args["shadow_copies"] or []
         if released_by_known_copies(by_set, copies, self._task.check_mode):
-            # One round trip: the release script looks up each place itself; changed is what it says it did.
-            plan = known_release_plan(ident, copies, args)
-            return known_release_result(ident, plan, run_script(self, "shadow_copy_release", plan))
+            return release_known_set(self, args)
         return release_after_read(self, args, by_set, ident)

@@ -8,6 +8,7 @@ takes their registered results as they are (a skipped task has none of its keys)
 - ``backup_job_entries``: what the data mover reads for each VM. After a recovery checkpoint the VM runs on a new
   ``.avhdx`` layer; the checkpoint froze the files it used before, so those are what is read (the layer is left
   out), with the changed ranges per disk since the RCT id the repository recorded, and the new RCT ids to record.
+- ``backup_proxy_shadow_copy``: the shadow copy set the data mover's task imports on the proxy and releases.
 - ``backup_release``: what ``change_tracking state=absent`` destroys per VM (a checkpoint never converted; the
   other reference points once the VM is stored; the new reference point when it is not).
 - ``backup_vm_results``: one result per VM of the group for the report and the run's verdict.
@@ -118,6 +119,15 @@ def _outcomes(mover: Any) -> dict[str, Mapping[str, Any]]:
 
 def _stored(mover: Any) -> dict[str, Mapping[str, Any]]:
     return {vm: result for vm, result in _outcomes(mover).items() if not result.get("failed")}
+
+
+def backup_proxy_shadow_copy(shadow: Any, expose_root: Optional[str] = None) -> Optional[dict[str, Any]]:
+    """The data mover's ``shadow_copy``: the group's set to import on the proxy before the job and release after it;
+    None (the option left out) when there is no set or the proxy reads it where it is (SMB3 shares)."""
+    if not isinstance(shadow, Mapping) or not shadow.get("snapshot_set_id") or not shadow.get("import_required", True):
+        return None
+    imported = {key: shadow[key] for key in ("snapshot_set_id", "metadata", "shadow_copies")}
+    return {**imported, "expose_root": expose_root} if expose_root else imported
 
 
 def backup_release(checkpoint: Any, reference: Any, mover: Any) -> dict[str, dict[str, Optional[str]]]:
@@ -247,6 +257,7 @@ class FilterModule:
             "backup_ready_vms": backup_ready_vms,
             "backup_checkpoints": backup_checkpoints,
             "backup_job_entries": backup_job_entries,
+            "backup_proxy_shadow_copy": backup_proxy_shadow_copy,
             "backup_release": backup_release,
             "backup_vm_results": backup_vm_results,
             "backup_groups_failed": backup_groups_failed,

@@ -269,6 +269,47 @@ options:
       - C(playbooks/backup.yml) passes C(backup_data_mover_idle) (300) to its jobs and 0 to the last group's.
       - From 0 to 86400. Ignored on other connections, where the module runs the engine itself.
     type: int
+  shadow_copy:
+    description:
+      - On a Windows proxy, with O(operation=backup), a transportable shadow copy set to import and expose on the
+        proxy before the job and to release after it, in this task (what M(backup.hyperv.shadow_copy) does with
+        V(imported) and V(absent)); the job's sources are paths under the set's exposed folder. One task instead of
+        three, as each task costs the controller a process and the proxy a new WinRM shell.
+      - Nothing is imported when an option of the job is refused. The release runs after the job whatever the job
+        did, and after a failed import; a release that fails fails the task with the job's results kept and says
+        how to release the set (RV(shadow_copy.released) is V(false)).
+      - In check mode the import is planned and no job runs (nothing is exposed to read); nothing is released.
+      - Refused on other connections (C(local), C(ssh)), and for a set of SMB3 shares, which the proxy reads where
+        the file server exposes them.
+      - C(playbooks/tasks/backup_group.yml) passes the volume group's set as the source host's
+        M(backup.hyperv.group_snapshot) returned it.
+    type: dict
+    suboptions:
+      snapshot_set_id:
+        description: The set's id (a GUID), as the source host's shadow copy returned it.
+        type: str
+        required: true
+      metadata:
+        description: The set's metadata C(.cab), base64-encoded, as the source host exported it.
+        type: str
+        required: true
+      shadow_copies:
+        description: The set's shadow copies, each with its C(shadow_id) and its DiskShadow C(alias).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          shadow_id: {description: Shadow copy id., type: str, required: true}
+          alias:
+            description: DiskShadow alias (C(Vol1), C(Vol2), ...); names the copy's mount folder.
+            type: str
+            required: true
+          volume: {description: Source volume (a share root for a copy of an SMB3 share)., type: str}
+          exposed_path: {description: Where the set was planned to be exposed; informational., type: str}
+      expose_root:
+        description: Folder on the proxy under which the set's copies are exposed (backslashes; C(/) is refused).
+        type: str
+        default: C:\ProgramData\backup.hyperv\shadow
 requirements:
   - python >= 3.8
   - zstandard
@@ -684,6 +725,30 @@ packs_repacked:
   description: Pack files prune rewrote (in check mode, would rewrite) because they were mostly garbage.
   returned: when O(operation=prune)
   type: int
+shadow_copy:
+  description:
+    - With O(shadow_copy), the set the task imported and released around the job.
+  returned: when O(shadow_copy) is given
+  type: dict
+  contains:
+    snapshot_set_id: {description: The set's id as VSS prints it (lower case in braces)., type: str, returned: always}
+    imported:
+      description: Whether the import imported or exposed anything (V(false) when it was already there).
+      type: bool
+      returned: always
+    exposed_path:
+      description: The set's folder on the proxy (V(null) when the import failed).
+      type: str
+      returned: always
+    released:
+      description: Whether the set is released. V(false) after a release that failed (the task fails) and in check mode.
+      type: bool
+      returned: always
+    release:
+      description: What the release removed (mount folders, shadow copies); empty when nothing was left.
+      type: dict
+      returned: when the release succeeded
+  sample: {snapshot_set_id: "{0f6a3a1e-6a43-4d8e-9a51-1c1d9b0c7e21}", imported: true, released: true}
 connection_retries:
   description:
     - Round trips to the Windows host that lost their connection and were tried again (docs/backup.md,

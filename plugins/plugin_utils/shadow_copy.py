@@ -18,12 +18,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.module_utils.shadow_copy_options import DEFAULT_ROOT, shadow_copies_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import share_root
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_name, check_windows_path
 
 GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?$")
-DEFAULT_ROOT = "C:\\ProgramData\\backup.hyperv\\shadow"
 
 
 class ShadowCopyError(ValueError):
@@ -38,16 +38,7 @@ def shadow_copy_argument_spec() -> dict[str, dict[str, Any]]:
         "snapshot_set_id": {"type": "str"},
         "shadow_id": {"type": "str"},
         "metadata": {"type": "str"},
-        "shadow_copies": {
-            "type": "list",
-            "elements": "dict",
-            "options": {
-                "shadow_id": {"type": "str", "required": True},
-                "alias": {"type": "str", "required": True},
-                "volume": {"type": "str"},
-                "exposed_path": {"type": "str"},
-            },
-        },
+        "shadow_copies": shadow_copies_spec(),
         "metadata_dir": {"type": "str", "default": DEFAULT_ROOT},
         "expose_root": {"type": "str", "default": DEFAULT_ROOT},
         "vss_wait_timeout": {"type": "int", "default": 600},  # doc_fragments/vss_creation.py

@@ -22,6 +22,8 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     aliases,
     check_vms,
     exposed_path,
+    exposures,
+    known_release_plan,
     map_vm_files,
     normal_guid,
     plan_volumes,
@@ -106,6 +108,32 @@ def created_result(plan: PresentPlan, created: Mapping[str, Any], args: Mapping[
     result = _present_result(set_id, copies, map_vm_files(plan.vms, bases), args, plan.transportable)
     result.update(metadata=created["Metadata"], metadata_path=created["MetadataPath"])
     return result
+
+
+def import_set(action: ActionBase, args: Mapping[str, Any], plan_only: bool) -> dict[str, Any]:
+    """Import a transportable set on the proxy and expose its copies under ``expose_root``: one round trip (the
+    script asks Win32_ShadowCopy what is missing and imports and exposes only that, ``-Missing``; ``plan_only``: it
+    only says what it would do). ``args``: ``snapshot_set_id``, ``metadata``, ``shadow_copies``, ``expose_root``.
+    The result of ``shadow_copy state=imported``."""
+    set_id = normal_guid(args["snapshot_set_id"], "snapshot_set_id")
+    wanted = exposures(set_id, args["shadow_copies"], args["expose_root"])
+    params = {"SnapshotSetId": set_id, "Metadata": args["metadata"], "Expose": wanted, "Missing": True}
+    done = run_script(action, "shadow_copy_import", {**params, "PlanOnly": plan_only})
+    return {
+        "changed": bool(done["imported"]) or bool(done["exposed"]),
+        "snapshot_set_id": set_id,
+        "exposed_path": set_folder(args["expose_root"], set_id),
+        "shadow_copies": [{"shadow_id": w["ShadowId"], "alias": w["Alias"], "exposed_path": w["Path"]} for w in wanted],
+    }
+
+
+def release_known_set(action: ActionBase, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Release a set whose copies the job named, in one round trip (the release script looks each place up itself
+    and skips what is gone); ``args``: ``snapshot_set_id``, ``shadow_copies``, ``expose_root``, ``metadata_dir``.
+    The result of ``shadow_copy state=absent``: ``changed`` is what the script says it did."""
+    set_id = normal_guid(args["snapshot_set_id"], "snapshot_set_id")
+    plan = known_release_plan(set_id, args["shadow_copies"], args)
+    return known_release_result(set_id, plan, run_script(action, "shadow_copy_release", plan))
 
 
 def released_by_known_copies(by_set: bool, copies: Sequence[Mapping[str, Any]], check_mode: bool) -> bool:

@@ -23,6 +23,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     KDFS,
     RESTORE_FORMATS,
 )
+from ansible_collections.backup.hyperv.plugins.module_utils.shadow_copy_options import imported_set_spec
 
 ARGUMENT_SPEC = {
     "operation": {"type": "str", "required": True, "choices": list(OPERATIONS)},
@@ -62,6 +63,9 @@ ARGUMENT_SPEC = {
     # a Windows proxy's job server (the action plugin): seconds it stays after the job; left out, 0 (no server is
     # started: data_mover_job.py); the engine ignores it
     "server_idle": {"type": "int"},
+    # a Windows proxy (the action plugin): a transportable shadow copy set imported before the job and released after
+    # it, in the same task; the engine ignores it
+    "shadow_copy": imported_set_spec(),
 }
 
 # One VM (vm with source or destination) or several (jobs): the engine checks each job entry itself.

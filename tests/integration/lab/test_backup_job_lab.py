@@ -223,6 +223,28 @@ def test_a_volume_group_costs_its_source_host_three_round_trips(deployed: Runnin
     ]
 
 
+def test_a_volume_group_costs_its_proxy_one_task_for_the_import_the_job_and_the_release(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    """data_mover with shadow_copy: the import, the job's start (which polls it to its end) and the release are round
+    trips of one task, so in one WinRM shell; the run's other tasks on px1 are its probe and the repository's read."""
+    points = restore_points(deployed, tmp_path)
+    before = len(deployed.log("px1"))
+    rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_vms": ["vm1"]}, "--limit", "px1")
+    records = deployed.log("px1")[before:]
+    assert rc == 0 and restore_points(deployed, tmp_path)["vm1"] == points.get("vm1", 0) + 1, output[-3000:]
+    handled = [str(record.get("handled_by", "")) for record in records]
+    steps = [name for name in handled if "shadow_copy" in name or "data_mover" in name]
+    assert steps == [
+        "collection:data_mover_start",  # the repository's baselines
+        "collection:shadow_copy_import",
+        "collection:data_mover_start",
+        "collection:shadow_copy_release",
+    ], steps
+    shells = [record for record in records if record.get("operation") == "Create"]
+    assert len(shells) == 3, [(r.get("operation"), r.get("handled_by")) for r in records]  # probe, baselines, group
+
+
 def newest_point(lab: RunningLab, work: Path, vm: str) -> dict[str, Any]:
     """The VM's newest restore point as px1's data mover lists it."""
     arguments = {"operation": "list", **{key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")}}
