@@ -57,6 +57,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_shadow_co
     import_failure,
     release_failure,
     shadow_copy_result,
+    unexpected_reply,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import ShadowCopyError
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps import import_set, release_known_set
@@ -131,6 +132,8 @@ class ActionModule(ActionBase):
             outcome = import_failure(self._masked(exc.to_result()), set_id)
         except ConnectionFailed as exc:
             outcome = import_failure(exc.as_failure(), set_id)
+        except (KeyError, TypeError, AttributeError) as exc:
+            outcome = import_failure({"msg": unexpected_reply("shadow_copy_import", exc)}, set_id)
         else:
             outcome = check_mode_outcome() if options.check_mode else self._job(params, options, args, host)
         released = None if options.check_mode else self._release(shadow)
@@ -147,6 +150,8 @@ class ActionModule(ActionBase):
             return self._masked(exc.to_result())
         except ConnectionFailed as exc:
             return exc.as_failure()
+        except (KeyError, TypeError, AttributeError) as exc:
+            return {"failed": True, "msg": unexpected_reply("shadow_copy_release", exc)}
 
     def _masked(self, reply: dict[str, Any]) -> dict[str, Any]:
         """A reply of the proxy (a script's, the engine's) without the task's secrets: none of them prints one;

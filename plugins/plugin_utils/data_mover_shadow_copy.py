@@ -54,6 +54,8 @@ def checked_set(operation: str, shadow: Mapping[str, Any] | None) -> dict[str, A
     # place, as the shadow_copy task that released on the proxy did, and skips what is not there.
     checked = {**shadow, "metadata_dir": DEFAULT_ROOT}
     check_folders(checked)
+    for index, copy in enumerate(shadow["shadow_copies"]):
+        normal_guid(copy["shadow_id"], f"shadow_copy.shadow_copies[{index}].shadow_id")
     return {**checked, "snapshot_set_id": normal_guid(shadow["snapshot_set_id"], "shadow_copy.snapshot_set_id")}
 
 
@@ -66,6 +68,11 @@ def import_failure(error: Mapping[str, Any], set_id: str) -> dict[str, Any]:
     """The task's outcome when the import failed (``error``: the failed round trip's result): no job ran."""
     msg = f"importing shadow copy set {set_id} on the proxy failed, so no job ran: {error.get('msg') or 'failed'}"
     return {**error, "failed": True, "changed": False, "msg": msg}
+
+
+def unexpected_reply(script: str, error: Exception) -> str:
+    """Why a round trip whose reply lacks what its script always returns failed (a script from another version)."""
+    return f"{script}.ps1 replied in an unexpected shape ({error!r})"
 
 
 def release_failure(outcome: Mapping[str, Any], set_id: str, error: Mapping[str, Any]) -> dict[str, Any]:

@@ -102,6 +102,11 @@ def test_check_mode_plans_the_import_and_runs_no_job(make_action):
         (backup(expose_root="C:/shadow"), "expose_root"),
         (backup(shadow_copies=[]), "shadow_copy.shadow_copies is empty"),
         (
+            backup(shadow_copies=[COPIES[0], {"shadow_id": "Vol2", "alias": "Vol2"}]),
+            "shadow_copy.shadow_copies[1].shadow_id: 'Vol2' is not a GUID",
+        ),
+        (backup(shadow_copies=[{**COPIES[0], "alias": "Vol:1"}]), "shadow_copies[0].alias"),
+        (
             backup(
                 shadow_copies=[{"shadow_id": COPIES[0]["shadow_id"], "alias": "Share1", "volume": "\\\\fs1\\vms\\"}]
             ),
@@ -131,3 +136,12 @@ def test_other_connections_refuse_a_set_to_import(make_action, monkeypatch):
     assert (
         calls == [] and result["failed"] is True and "only a Windows proxy reached over winrm or psrp" in result["msg"]
     )
+
+
+def test_an_import_reply_of_another_shape_fails_the_task_and_still_releases(make_action):
+    result, calls = run(make_action, [{"rc": 0, "stdout": {"exposed": []}}, RELEASED], backup())
+    assert names(calls) == ["shadow_copy_import", "shadow_copy_release"]
+    assert (
+        result["failed"] is True and "shadow_copy_import.ps1 replied in an unexpected shape (KeyError(" in result["msg"]
+    )
+    assert result["shadow_copy"]["released"] is True
