@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.backup.hyperv.plugins.module_utils.shadow_copy_options import DEFAULT_ROOT
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.shadow_copy_options import DEFAULT_ROOT
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     ShadowCopyError,
     check_folders,

@@ -18,7 +18,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.backup.hyperv.plugins.module_utils.shadow_copy_options import DEFAULT_ROOT, shadow_copies_spec
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.shadow_copy_options import (
+    DEFAULT_ROOT,
+    shadow_copies_spec,
+)
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import share_root
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_name, check_windows_path

@@ -3,7 +3,8 @@
 Rooms, each importing only from the ones below it:
 
 - faces (this package): ``engine`` (the entry points), ``cli`` (``hyperv-datamover``), ``operations``
-  (module-style parameters to the engine), ``argspec``, ``options`` and ``job_entries`` (what users write);
+  (module-style parameters to the engine), ``argspec`` (with ``shadow_copy_options``, the shape of a shadow copy
+  set the module and ``shadow_copy`` share), ``options`` and ``job_entries`` (what users write);
 - ``run/``: one operation on an opened repository: ``session``, ``backup`` (over ``streams`` and
   ``plan``), ``restore``, ``verify``, ``prune``, ``jobs``, and the ``pipeline`` of worker threads;
 - ``store/``: the repository on disk: ``repository``, ``pack``, ``index``, ``snapshot`` (chunk lists),

@@ -16,6 +16,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values
     RestoreEntry,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import OPERATIONS, DataMoverOptions
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.shadow_copy_options import imported_set_spec
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import (
     COMPRESSION_LEVELS,
     ENCRYPTIONS,
@@ -23,7 +24,6 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
     KDFS,
     RESTORE_FORMATS,
 )
-from ansible_collections.backup.hyperv.plugins.module_utils.shadow_copy_options import imported_set_spec
 
 ARGUMENT_SPEC = {
     "operation": {"type": "str", "required": True, "choices": list(OPERATIONS)},

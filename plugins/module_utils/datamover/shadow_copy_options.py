@@ -1,6 +1,7 @@
 """Options that name a transportable shadow copy set on the proxy, shared by ``backup.hyperv.shadow_copy`` and the
-``shadow_copy`` option of ``backup.hyperv.data_mover`` (module_utils: the data mover's argument spec ships with its
-Python module, and both modules must accept the same shape)."""
+``shadow_copy`` option of ``backup.hyperv.data_mover``: both modules accept the same shape. Here, beside
+``argspec``, because the data mover's argument spec ships with its Python module and in the proxy's engine
+package (``datamover.pyz``, tools/proxy_package.py), which carries this folder only."""
 
 from __future__ import annotations
 
