@@ -21,7 +21,7 @@ folder (LocalSystem and Administrators only) until the engine has read and delet
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.module_utils.common.parameters import remove_values
@@ -125,33 +125,31 @@ class ActionModule(ActionBase):
         self, shadow: dict[str, Any], params: dict[str, Any], options: DataMoverOptions, args: dict[str, Any], host: str
     ) -> dict[str, Any]:
         """Import the set, run the job on it, release the set (plugin_utils/data_mover_shadow_copy.py)."""
-        set_id, imported = shadow["snapshot_set_id"], None
-        try:
-            imported = import_set(self, shadow, plan_only=options.check_mode)
-        except ScriptError as exc:
-            outcome = import_failure(self._masked(exc.to_result()), set_id)
-        except ConnectionFailed as exc:
-            outcome = import_failure(exc.as_failure(), set_id)
-        except (KeyError, TypeError, AttributeError) as exc:
-            outcome = import_failure({"msg": unexpected_reply("shadow_copy_import", exc)}, set_id)
+        set_id = shadow["snapshot_set_id"]
+        imported = self._shadow_step("shadow_copy_import", lambda: import_set(self, shadow, options.check_mode))
+        if imported.get("failed"):
+            outcome, imported = import_failure(imported, set_id), None
         else:
             outcome = check_mode_outcome() if options.check_mode else self._job(params, options, args, host)
-        released = None if options.check_mode else self._release(shadow)
+        released = None
+        if not options.check_mode:
+            released = self._shadow_step("shadow_copy_release", lambda: release_known_set(self, shadow))
         if released is not None and released.get("failed"):
             outcome = release_failure(outcome, set_id, released)
         changed = bool(outcome.get("changed")) or bool(imported and imported.get("changed"))
         return {**outcome, "changed": changed, "shadow_copy": shadow_copy_result(set_id, imported, released)}
 
-    def _release(self, shadow: dict[str, Any]) -> dict[str, Any]:
-        """The set's release after the job (or the failed import): its result, or the failure's."""
+    def _shadow_step(self, script: str, step: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The import's or the release's result, or, when its round trip failed, the failure (``failed``) that
+        says why: the script's error, a lost connection, or a reply of another shape."""
         try:
-            return release_known_set(self, shadow)
+            return step()
         except ScriptError as exc:
             return self._masked(exc.to_result())
         except ConnectionFailed as exc:
             return exc.as_failure()
         except (KeyError, TypeError, AttributeError) as exc:
-            return {"failed": True, "msg": unexpected_reply("shadow_copy_release", exc)}
+            return {"failed": True, "msg": unexpected_reply(script, exc)}
 
     def _masked(self, reply: dict[str, Any]) -> dict[str, Any]:
         """A reply of the proxy (a script's, the engine's) without the task's secrets: none of them prints one;
