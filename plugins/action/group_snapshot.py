@@ -66,6 +66,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps im
     refusals,
     release_after_read,
     released_by_known_copies,
+    unsupported_refusals,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
@@ -123,13 +124,18 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             result["shadow"] = planned_result(plan, args)
             return
-        calls = [("shadow_copy_create", create_params(plan, args))]
+        # A volume no VSS provider of the host supports in the set (a disk of the host itself) is left out of it and
+        # its VMs fail alone; their checkpoints are converted with the others and the release drops those points.
+        calls = [("shadow_copy_create", create_params(plan, args, skip_unsupported=True))]
         if checkpoints:  # converted only once the set exists: stop_on_failure
             calls.append(("change_tracking_reference", reference_params({"checkpoints": checkpoints})))
         replies = run_scripts(self, calls, stop_on_failure=True)
         created = _value(replies[0])
         if len(replies) > 1 and not isinstance(replies[1], ScriptError):
             result["reference"] = reference_result(replies[1], list(checkpoints))
+        plan, unsupported = unsupported_refusals(plan, created)
+        if unsupported:
+            result["refused"] = {**result.get("refused", {}), **unsupported}
         result["shadow"] = created_result(plan, created, args)
         _raise_first(replies[1:])
 

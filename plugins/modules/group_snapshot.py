@@ -171,6 +171,11 @@ refused:
       moved since the plan; VHD Set disks, R15; files the account cannot read; a differencing chain across
       volumes). Each fails alone (its checkpoint, taken already, is destroyed by the release); the others are
       shadowed.
+    - Also a VM with a file on a volume no VSS provider of the host supports in a transportable set (a disk of the
+      host itself, such as C(C:\) holding its configuration); the create script takes the set again without that
+      volume, in the same round trip, and names it (VSS_E_VOLUME_NOT_SUPPORTED). Its checkpoint was converted with
+      the others, so the release drops its reference point. When every volume of the group is such a disk, the
+      create fails naming them.
   returned: when a VM was left out
   type: dict
   sample: {vm7: "no VM named vm7 on this host (Get-VM)"}

@@ -40,7 +40,11 @@ description:
     C(<metadata_dir>\<set id>.shares.json) on the source host, which O(state=absent) there deletes with the set.
     A VM with files both on shares and on local or cluster shared volumes is refused before anything is created.
   - A transportable shadow copy needs a VSS hardware provider on both hosts (requirement R11, see
-    M(backup.hyperv.vss_provider)); the proxy must see the storage LUNs (R9).
+    M(backup.hyperv.vss_provider)); the proxy must see the storage LUNs (R9). A volume no provider of the source
+    host supports in a transportable set (a disk of the host itself, such as C(C:\) when a VM's configuration is
+    in Hyper-V's default VM path) fails O(state=present) naming it (C(add volume) fails with
+    VSS_E_VOLUME_NOT_SUPPORTED) and nothing is created; M(backup.hyperv.group_snapshot) leaves such a volume's VMs
+    out of its set instead.
   - RV(vm_files) maps every VM file to its path inside the exposed shadow copy on the proxy, computed from
     O(expose_root), the set id and the alias of the volume holding the file; pass the same O(expose_root) to
     both the V(present) and the V(imported) task.

@@ -98,7 +98,7 @@ def is_vhd_set(file: Mapping[str, Any]) -> bool:
 
 
 def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> None:
-    """Raise unless every wanted VM was found and none has a VHD Set disk (R15)."""
+    """Raise unless every wanted VM was found, none has a VHD Set disk (R15) and each has files to read."""
     found = {str(vm["Name"]).casefold() for vm in reply_vms}
     missing = [name for name in wanted if name.casefold() not in found]
     if missing:
@@ -112,6 +112,12 @@ def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> 
             "Exclude them from off-host jobs (back them up on-host) or convert the disks to VHDX."
         )
     check_readable(reply_vms)
+    empty = [str(vm["Name"]) for vm in reply_vms if not vm.get("Files") and not vm.get("Unreadable")]
+    if empty:
+        raise ShadowCopyError(
+            f"the host lists no file of {', '.join(empty)} (no virtual hard disk, no configuration file): nothing "
+            "to back up, so no shadow copy was created for it; check the VM with Get-VM and Get-VMHardDiskDrive"
+        )
 
 
 def check_readable(reply_vms: Sequence[Mapping[str, Any]]) -> None:

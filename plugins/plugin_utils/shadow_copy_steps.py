@@ -83,14 +83,36 @@ def refusals(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str, str]:
     return refused
 
 
-def create_params(plan: PresentPlan, args: Mapping[str, Any]) -> dict[str, Any]:
+def create_params(plan: PresentPlan, args: Mapping[str, Any], skip_unsupported: bool = False) -> dict[str, Any]:
+    """The create script's parameters; ``skip_unsupported``: a volume no VSS provider of the host supports in the
+    set's context is left out of the set and named in the reply's ``Unsupported`` (``unsupported_refusals``), where
+    otherwise the script fails naming it."""
     volume_params = [{"Path": volume, "Alias": plan.volume_aliases[volume]} for volume in plan.volumes]
     return {
         "Volumes": volume_params,
         "MetadataDir": args["metadata_dir"],
         "Transportable": plan.transportable,
         "InProgressTimeoutSeconds": args["vss_wait_timeout"],
+        "SkipUnsupported": skip_unsupported,
     }
+
+
+def unsupported_refusals(plan: PresentPlan, created: Mapping[str, Any]) -> tuple[PresentPlan, dict[str, str]]:
+    """The plan of the set the create script took once it left out the volumes its reply names in ``Unsupported``,
+    and per VM with a file (or a differencing parent) on one of them, the script's reason: such a VM fails alone,
+    the others of the set are read from it."""
+    left_out = {str(entry["Volume"]).casefold(): str(entry["Message"]) for entry in created.get("Unsupported") or []}
+    if not left_out:
+        return plan, {}
+    refused = {}
+    for vm in plan.vms:
+        volumes = [f["volume"] for file in vm["files"] for f in (file, *(file.get("parents") or []))]
+        hit = next((volume for volume in volumes if volume.casefold() in left_out), None)
+        if hit is not None:
+            refused[str(vm["name"])] = left_out[hit.casefold()]
+    kept = [volume for volume in plan.volumes if volume.casefold() not in left_out]
+    vms = [vm for vm in plan.vms if vm["name"] not in refused]
+    return PresentPlan(kept, vms, {v: plan.volume_aliases[v] for v in kept}, plan.transportable), refused
 
 
 def planned_result(plan: PresentPlan, args: Mapping[str, Any]) -> dict[str, Any]:

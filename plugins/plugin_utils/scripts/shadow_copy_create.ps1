@@ -21,8 +21,18 @@
 # host's Win32_ShadowCopy listing copies held by the file server.
 # The metadata file is renamed to <set id>.cab under -MetadataDir and returned base64-encoded, so the
 # proxy can import the set without a file copy.
-# Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume; ShadowCopyShare }); MetadataPath; Metadata }
-# (ShadowCopyShare is $null for local and cluster shared volumes).
+# Returns @{ SnapshotSetId; Shadows = @(@{ ShadowId; Alias; Volume; ShadowCopyShare }); MetadataPath; Metadata;
+# Unsupported = @(@{ Volume; Alias; Message }) } (ShadowCopyShare is $null for local and cluster shared volumes).
+# A volume no VSS provider of this host supports in the set's context fails `add volume` with VSS_E_VOLUME_NOT_SUPPORTED
+# (0x8004230C: no provider supports it) or VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER (0x8004230E)
+# (IVssBackupComponents::AddToSnapshotSet,
+# https://learn.microsoft.com/windows/win32/api/vsbackup/nf-vsbackup-ivssbackupcomponents-addtosnapshotset): for a
+# transportable set, a volume on a disk of the host itself (its system volume, direct-attached storage) that no hardware
+# provider serves. DiskShadow stops at the failing command and creates nothing; `set verbose on` makes it echo each
+# command ("-> add volume ... alias Vol2") before running it, so the last command echoed names the volume by its alias
+# (ours, not DiskShadow's translated words). With -SkipUnsupported the set is created again without that volume and
+# the volume listed in Unsupported, for the caller to fail the VMs that have files there; without it, or when no
+# volume is left, the script fails naming the volume.
 # VSS creates one shadow copy set at a time on a host: from StartSnapshotSet until DoSnapshotSet returns, another
 # requester's StartSnapshotSet fails with VSS_E_SNAPSHOT_SET_IN_PROGRESS (0x80042316), and Microsoft tells that
 # requester to wait and retry.
@@ -39,7 +49,8 @@ param(
     [Parameter(Mandatory = $true)][object[]]$Volumes,
     [Parameter(Mandatory = $true)][string]$MetadataDir,
     [bool]$Transportable = $true,
-    [Parameter(Mandatory = $true)][int]$InProgressTimeoutSeconds
+    [Parameter(Mandatory = $true)][int]$InProgressTimeoutSeconds,
+    [bool]$SkipUnsupported = $false
 )
 
 $ErrorActionPreference = 'Stop'
@@ -49,6 +60,7 @@ $GuidPattern = '\{[0-9A-Fa-f-]{36}\}'
 $CreationMutex = 'Global\backup.hyperv.shadow_copy_create'
 $InProgressPattern = '0x80042316|VSS_E_SNAPSHOT_SET_IN_PROGRESS'
 $InProgressRetrySeconds = 15
+$UnsupportedPattern = '8004230[CcEe]|VSS_E_VOLUME_NOT_SUPPORTED'
 
 #include diskshadow_common.ps1
 
@@ -128,34 +140,84 @@ function Read-AliasId {
     return $ids
 }
 
-$null = New-Item -ItemType Directory -Path $MetadataDir -Force
-$work = Join-Path -Path $MetadataDir -ChildPath ([guid]::NewGuid().ToString())
-$null = New-Item -ItemType Directory -Path $work
-try {
-    $cab = Join-Path -Path $work -ChildPath 'metadata.cab'
+function New-CreateLines {
+    # The DiskShadow script that creates one set of $Selected, exports its metadata to $Cab and has $IdsFile written.
+    param([object[]]$Selected, [string]$Cab, [string]$Folder, [string]$IdsFile)
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add('set verbose on')
     $lines.Add('set context persistent')
     if ($Transportable) { $lines.Add('set option transportable') }
-    $lines.Add("set metadata `"$cab`"")
+    $lines.Add("set metadata `"$Cab`"")
     $lines.Add("writer verify $HyperVWriterId")
     $lines.Add('begin backup')
-    foreach ($volume in $Volumes) {
+    foreach ($volume in $Selected) {
         # The alias becomes a cmd environment variable name in aliases.cmd: letters, digits and underscores only.
         $alias = "$($volume.Alias)"
         if ($alias -notmatch '^[A-Za-z][A-Za-z0-9_]*$') { throw "alias '$alias' is not a plain name" }
         $lines.Add("add volume `"$(Get-VolumeArgument -Path $volume.Path)`" alias $alias")
     }
     $lines.Add('create')
-    $aliases = @('VSS_SHADOW_SET') + @($Volumes | ForEach-Object { "$($_.Alias)" })
-    $idsFile = Join-Path -Path $work -ChildPath 'aliases.txt'
-    $lines.Add("exec `"$(New-AliasScript -Aliases $aliases -Folder $work -IdsFile $idsFile)`"")
+    $aliases = @('VSS_SHADOW_SET') + @($Selected | ForEach-Object { "$($_.Alias)" })
+    $lines.Add("exec `"$(New-AliasScript -Aliases $aliases -Folder $Folder -IdsFile $IdsFile)`"")
     $lines.Add('end backup')
+    return , $lines.ToArray()
+}
+
+function Get-UnsupportedAlias {
+    # The alias of the volume DiskShadow refused as unsupported: the last command it echoed is that `add volume`; $null
+    # for any other failure.
+    param([string]$Output)
+    if ($Output -notmatch $UnsupportedPattern) { return $null }
+    $commands = @([regex]::Matches($Output, '(?m)^\s*->\s*(.+?)\s*$') | ForEach-Object { $_.Groups[1].Value })
+    if (-not $commands) { return $null }
+    $last = [regex]::Match($commands[-1], '^add volume\s.*\balias\s+([A-Za-z][A-Za-z0-9_]*)$', 'IgnoreCase')
+    if ($last.Success) { return $last.Groups[1].Value }
+    return $null
+}
+
+function Get-UnsupportedMessage {
+    param([string[]]$Paths, [string]$Detail)
+    $kind = if ($Transportable) { 'transportable shadow copy set' } else { 'shadow copy set' }
+    return ("no VSS provider of this host can put $($Paths -join ', ') in a $kind (VSS_E_VOLUME_NOT_SUPPORTED): an " +
+        'off-host proxy imports hardware snapshots of SAN LUNs it is presented, so a VM whose files are on a disk of ' +
+        'the host itself cannot be backed up off-host. Move its files (configuration, checkpoints, disks) to a Cluster ' +
+        'Shared Volume or an SMB3 share the proxy reads (Move-VMStorage), or back it up on the host. ' + $Detail)
+}
+
+$null = New-Item -ItemType Directory -Path $MetadataDir -Force
+$work = Join-Path -Path $MetadataDir -ChildPath ([guid]::NewGuid().ToString())
+$null = New-Item -ItemType Directory -Path $work
+try {
+    $cab = Join-Path -Path $work -ChildPath 'metadata.cab'
+    $idsFile = Join-Path -Path $work -ChildPath 'aliases.txt'
+    $selected = @($Volumes)
+    $unsupported = [System.Collections.Generic.List[object]]::new()
     $mutex = Enter-CreationMutex
     if (-not $mutex) {
         throw "another run of this script kept creating a shadow copy set on this host for $InProgressTimeoutSeconds s"
     }
-    try { $output = Invoke-DiskShadowCreate -Lines $lines.ToArray() -Folder $work }
+    try {
+        while ($true) {
+            $lines = New-CreateLines -Selected $selected -Cab $cab -Folder $work -IdsFile $idsFile
+            try {
+                $output = Invoke-DiskShadowCreate -Lines $lines -Folder $work
+                break
+            }
+            catch {
+                $failure = $_
+                $alias = Get-UnsupportedAlias -Output "$($failure.Exception.Data['Output'])"
+                $refused = @(if ($alias) { $selected | Where-Object { "$($_.Alias)" -eq $alias } })
+                if ($refused.Count -eq 0) { throw $failure }
+                $paths = @($unsupported | ForEach-Object { $_.Volume }) + @("$($refused[0].Path)")
+                $selected = @($selected | Where-Object { "$($_.Alias)" -ne $alias })
+                if (-not $SkipUnsupported -or $selected.Count -eq 0) {
+                    throw (Get-UnsupportedMessage -Paths $paths -Detail $failure.Exception.Message)
+                }
+                $message = Get-UnsupportedMessage -Paths @("$($refused[0].Path)") -Detail $failure.Exception.Message
+                $unsupported.Add([ordered]@{ Volume = "$($refused[0].Path)"; Alias = $alias; Message = $message })
+            }
+        }
+    }
     finally {
         $mutex.ReleaseMutex()
         $mutex.Dispose()
@@ -166,9 +228,10 @@ try {
     if (-not (Test-Path -LiteralPath $cab -PathType Leaf) -or (Get-Item -LiteralPath $cab).Length -eq 0) {
         throw "diskshadow reported success but wrote no metadata file ($cab)"
     }
+    $aliases = @('VSS_SHADOW_SET') + @($selected | ForEach-Object { "$($_.Alias)" })
     $ids = Read-AliasId -IdsFile $idsFile -Aliases $aliases
     $setId = $ids['VSS_SHADOW_SET']
-    $shadows = foreach ($volume in $Volumes) {
+    $shadows = foreach ($volume in $selected) {
         $shadowId = $ids["$($volume.Alias)"]
         $share = if ("$($volume.Path)".StartsWith('\\')) { Get-ShareName -Output $output -ShadowId $shadowId } else { $null }
         [ordered]@{ ShadowId = $shadowId; Alias = "$($volume.Alias)"; Volume = "$($volume.Path)"; ShadowCopyShare = $share }
@@ -183,7 +246,10 @@ try {
     $metadataPath = Join-Path -Path $MetadataDir -ChildPath "$($setId.Trim('{', '}')).cab"
     Move-Item -LiteralPath $cab -Destination $metadataPath -Force
     $metadata = [Convert]::ToBase64String([System.IO.File]::ReadAllBytes($metadataPath))
-    return [ordered]@{ SnapshotSetId = $setId; Shadows = @($shadows); MetadataPath = $metadataPath; Metadata = $metadata }
+    return [ordered]@{
+        SnapshotSetId = $setId; Shadows = @($shadows); MetadataPath = $metadataPath; Metadata = $metadata
+        Unsupported = @($unsupported)
+    }
 }
 finally {
     Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction SilentlyContinue

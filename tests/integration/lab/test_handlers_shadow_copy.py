@@ -170,6 +170,25 @@ def test_what_diskshadow_refuses(healthy, tmp_path):
         )
 
 
+def test_a_volume_on_a_disk_of_the_host_is_refused_in_a_transportable_set_or_left_out_when_asked(healthy):
+    """No hardware provider serves C:\\ (a disk of hv1 itself): Windows fails `add volume` for it in a transportable
+    set (VSS_E_VOLUME_NOT_SUPPORTED); -SkipUnsupported takes the set of the others and names C:\\ in Unsupported."""
+    csv = {"Path": "C:\\ClusterStorage\\Volume1\\", "Alias": "Vol1"}
+    system = {"Path": "C:\\", "Alias": "Vol2"}
+    params = {"MetadataDir": ROOT, "InProgressTimeoutSeconds": 600}
+    with pytest.raises(ScriptFailure, match=r"can put C:\\ in a transportable shadow copy set \(VSS_E_VOLUME_NOT"):
+        healthy.call("hv1", "shadow_copy_create", {"Volumes": [csv, system], **params})
+    with pytest.raises(ScriptFailure, match=r"can put C:\\ in a transportable"):  # nothing left to take
+        healthy.call("hv1", "shadow_copy_create", {"Volumes": [system], "SkipUnsupported": True, **params})
+    assert sets_created(healthy, "hv1") == 0
+    made = healthy.call("hv1", "shadow_copy_create", {"Volumes": [system, csv], "SkipUnsupported": True, **params})
+    assert [shadow["Volume"] for shadow in made["Shadows"]] == [csv["Path"]]
+    assert [(u["Volume"], u["Alias"]) for u in made["Unsupported"]] == [("C:\\", "Vol2")]
+    assert "Move-VMStorage" in made["Unsupported"][0]["Message"]
+    assert sets_created(healthy, "hv1") == 1
+    assert create(healthy)["Unsupported"] == []  # a set of the CSV alone
+
+
 def test_a_mount_folder_windows_refuses_fails_the_script_with_windows_words(healthy):
     made = create(healthy)
     folder = f"{ROOT}\\{made['SnapshotSetId'].strip('{}')}"

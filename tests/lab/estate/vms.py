@@ -41,6 +41,9 @@ class Vm:
     writes_while_checkpointed: int = 0
     # The virtual switch of each network adapter (None: disconnected); None: one adapter on the host's first switch.
     switches: tuple[str | None, ...] | None = None
+    # Get-VM ConfigurationLocation (its `Virtual Machines\\` and `Snapshots\\` folders); None: the first disk's folder,
+    # or Hyper-V's default VM path for a VM without disks (lab.windows.vm_layout.configuration_location).
+    location: str | None = None
 
 
 def windows_path(value: Any, where: Where, unc: bool = True) -> str:
@@ -64,6 +67,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         "quiesce_error",
         "writes_while_checkpointed",
         "switches",
+        "location",
     }
     check_keys(entry, where, {"name"}, optional)
     name = text(entry["name"], where / "name")
@@ -93,6 +97,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         if "writes_while_checkpointed" in entry
         else 0,
         switches=None if "switches" not in entry else switch_names(entry["switches"], where / "switches", True),
+        location=windows_path(entry["location"], where / "location").rstrip("\\") if "location" in entry else None,
     )
 
 

@@ -10,6 +10,11 @@ each shadow copy at a folder, which becomes a link to the copy. Release unexpose
 proxy's shadow copies (and the copy once no host holds it), then removes files and folders
 (`shadow_copy_release.py`, registered here).
 
+A transportable set needs a hardware provider for each volume: the lab's CSVs are LUNs of the estate, its drives
+(`C:\\`, `D:\\`) disks of the host itself, which no provider serves in that context, so `add volume` fails as Windows
+fails it (VSS_E_VOLUME_NOT_SUPPORTED, IVssBackupComponents::AddToSnapshotSet); with `SkipUnsupported` the set is
+taken of the other volumes and those are named in `Unsupported`, with the script's words.
+
 A set of SMB3 shares (`Transportable: false`, VSS for SMB File Shares) is taken the same way from
 the share's folder on the file server, and the file server exposes each copy as the shadow copy
 share `\\\\server\\share@{shadow id}` (`lab.windows.storage`). The Hyper-V host records those copies in
@@ -148,6 +153,8 @@ def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
     missing = [str(entry.get("Path")) for entry, volume, _share in found if volume is None]
     if missing:
         raise _diskshadow_failed("", f"The volume {missing[0]} is not a valid volume for a shadow copy.")
+    unsupported = [str(entry["Path"]) for entry, volume, _share in found if transportable and volume.lun is None]
+    found = _without_unsupported(found, unsupported, bool(call.params.get("SkipUnsupported")))
     with one_creation_at_a_time(call):  # VSS: StartSnapshotSet .. DoSnapshotSet, one set at a time per host
         set_id, shadows, records = _take_copies(call, found)
     description = {
@@ -173,7 +180,34 @@ def shadow_copy_create(call: ScriptCall) -> dict[str, Any]:
         "Shadows": shadows,
         "MetadataPath": metadata_path,
         "Metadata": base64.b64encode(metadata).decode(),
+        "Unsupported": [
+            {"Volume": path, "Alias": alias, "Message": _unsupported_message([path])}
+            for path, alias in ((str(e["Path"]), str(e["Alias"])) for e in volumes)
+            if path in unsupported
+        ],
     }
+
+
+_NOT_SUPPORTED = "- Returned HRESULT: 8004230c - Error text: VSS_E_VOLUME_NOT_SUPPORTED"
+
+
+def _unsupported_message(paths: list[str]) -> str:
+    """The create script's words for volumes no provider supports in a transportable set (DiskShadow's last lines)."""
+    return (
+        f"no VSS provider of this host can put {', '.join(paths)} in a transportable shadow copy set "
+        "(VSS_E_VOLUME_NOT_SUPPORTED): an off-host proxy imports hardware snapshots of SAN LUNs it is presented, so a "
+        "VM whose files are on a disk of the host itself cannot be backed up off-host. Move its files (configuration, "
+        "checkpoints, disks) to a Cluster Shared Volume or an SMB3 share the proxy reads (Move-VMStorage), or back it "
+        f"up on the host. diskshadow exited with 1 while creating the shadow copy set: {_NOT_SUPPORTED}"
+    )
+
+
+def _without_unsupported(found: list, unsupported: list[str], skip: bool) -> list:
+    """The volumes the set is taken of, as the create script leaves them: it fails at the first unsupported volume
+    DiskShadow is asked to add, unless -SkipUnsupported, where it fails only when none is left."""
+    if unsupported and (not skip or len(unsupported) == len(found)):
+        raise ScriptFailure(_unsupported_message(unsupported if skip else unsupported[:1]))
+    return [item for item in found if str(item[0]["Path"]) not in unsupported]
 
 
 def _description(metadata: str, set_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from lab.estate.hosts import WindowsHost
 from lab.estate.model import WindowsEstate
 from lab.estate.vms import Vm
 from lab.windows.vm_config import VmConfiguration
-from lab.windows.vm_layout import disk_chain
+from lab.windows.vm_layout import configuration_location, disk_chain
 
 KEY = "hyperv_vms"
 
@@ -64,9 +64,7 @@ def registered(state: dict[str, Any], model: WindowsEstate, host_name: str) -> d
         clustered = model.cluster_of(host_name) is not None
         state[KEY] = {}
         for vm in host.vms:
-            location = (
-                vm.disks[0].path.rsplit("\\", 1)[0] if vm.disks else "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
-            )
+            location = configuration_location(vm)
             state[KEY][vm.id.lower()] = new_entry(estate_configuration(vm, host), location, clustered, vm.state)
     return state[KEY]
 

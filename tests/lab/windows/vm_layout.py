@@ -5,9 +5,9 @@
   disk's folder: `<stem>_<GUID>.avhdx`. The VM then runs on the newest layer, which is the path
   Get-VMHardDiskDrive reports (`lab.windows.rct.live_disk`, which adds a recovery checkpoint's layer), and
   Get-VHD's ParentPath leads back through the older layers to the disk.
-* The configuration files (`Virtual Machines\\` beside the first disk, the lab's ConfigurationLocation and
-  SnapshotFileLocation) follow the configuration version ("Upgrade virtual machine version in Hyper-V on
-  Windows or Windows Server",
+* The configuration files (`Virtual Machines\\` under the VM's ConfigurationLocation, which is also its
+  SnapshotFileLocation: the estate's `location`, else the first disk's folder, else Hyper-V's default VM path)
+  follow the configuration version ("Upgrade virtual machine version in Hyper-V on Windows or Windows Server",
   https://learn.microsoft.com/windows-server/virtualization/hyper-v/deploy/upgrade-virtual-machine-version-in-hyper-v-on-windows-or-windows-server):
   version 5.0 keeps `<id>.xml` and `<id>\\<id>.bin`/`.vsv` (saved state, while running); later versions
   `<id>.vmcx`, `.vmrs` (while running) and `.vmgs` (generation 2). A checkpoint keeps the same set, named by its
@@ -58,11 +58,21 @@ def _set_of(folder: str, file_id: str, vm: Vm) -> list[ConfigurationFile]:
     ]
 
 
+# Get-VMHost VirtualMachinePath on a host nobody changed it on: where New-VM puts a VM's configuration without -Path
+# ("Set-VMHost", https://learn.microsoft.com/powershell/module/hyper-v/set-vmhost).
+DEFAULT_VM_PATH = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
+
+
+def configuration_location(vm: Vm) -> str:
+    """Get-VM ConfigurationLocation: the estate's `location`, else the first disk's folder, else the default."""
+    if vm.location:
+        return vm.location
+    return vm.disks[0].path.rsplit("\\", 1)[0] if vm.disks else DEFAULT_VM_PATH
+
+
 def configuration_files(vm: Vm) -> list[ConfigurationFile]:
     """The VM's configuration files, then each checkpoint's."""
-    if not vm.disks:
-        return []
-    location = vm.disks[0].path.rsplit("\\", 1)[0]
+    location = configuration_location(vm)
     files = _set_of(f"{location}\\Virtual Machines", vm.id.upper(), vm)
     for name in vm.checkpoints:
         files += _set_of(f"{location}\\Snapshots", checkpoint_id(vm, name), vm)

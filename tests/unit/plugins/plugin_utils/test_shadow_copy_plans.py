@@ -12,6 +12,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import (
     release_plan,
     volume_of,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps import PresentPlan, unsupported_refusals
 
 
 def test_volume_of_takes_the_longest_mount_point_case_blind():
@@ -87,3 +88,48 @@ def test_a_vm_with_a_file_it_cannot_read_is_refused_naming_the_file_and_why():
     vm = {"Name": "a", "Files": [], "Unreadable": [{"Path": "C:\\a\\x.vmrs", "Reason": "Access is denied."}]}
     with pytest.raises(ShadowCopyError, match=r"a: C:\\a\\x\.vmrs \(Access is denied\.\)"):
         check_vms([vm], ["a"])
+
+
+def test_a_vm_the_host_lists_no_file_of_is_refused_before_any_set():
+    with pytest.raises(ShadowCopyError, match=r"the host lists no file of b .*nothing to back up"):
+        check_vms([{"Name": "a", "Files": [{"Path": "C:\\a\\a.vhdx"}]}, {"Name": "b", "Files": []}], ["a", "b"])
+
+
+UNSUPPORTED_REPLY = {
+    "volumes": [{"MountPoints": ["C:\\"]}, {"MountPoints": ["C:\\ClusterStorage\\Volume1\\"]}],
+    "vms": [
+        {"Name": "a", "Files": [{"Path": "C:\\ClusterStorage\\Volume1\\a\\a.vhdx"}]},
+        {  # its configuration in the default VM path, its disk on the CSV
+            "Name": "b",
+            "Files": [
+                {"Path": "C:\\ClusterStorage\\Volume1\\b\\b.vhdx"},
+                {"Path": "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V\\Virtual Machines\\B.vmcx"},
+            ],
+        },
+    ],
+}
+
+
+def test_vms_with_a_file_on_a_volume_the_create_left_out_are_refused_and_the_rest_keep_their_aliases():
+    plan = PresentPlan(
+        ["C:\\ClusterStorage\\Volume1\\", "C:\\"],
+        plan_volumes(UNSUPPORTED_REPLY)[1],
+        {"C:\\ClusterStorage\\Volume1\\": "Vol1", "C:\\": "Vol2"},
+        True,
+    )
+    created = {"Unsupported": [{"Volume": "c:\\", "Alias": "Vol2", "Message": "no VSS provider ... C:\\"}]}
+    kept, refused = unsupported_refusals(plan, created)
+    assert refused == {"b": "no VSS provider ... C:\\"}
+    assert kept.volumes == ["C:\\ClusterStorage\\Volume1\\"] and kept.volume_aliases == {kept.volumes[0]: "Vol1"}
+    assert [vm["name"] for vm in kept.vms] == ["a"] and kept.transportable
+    assert unsupported_refusals(plan, {"Unsupported": []}) == (plan, {})
+
+
+def test_a_parent_on_a_volume_the_create_left_out_refuses_its_vm():
+    volumes, vms = (
+        ["C:\\ClusterStorage\\Volume1\\", "C:\\"],
+        [{"name": "c", "files": [{"volume": "C:\\ClusterStorage\\Volume1\\", "parents": [{"volume": "C:\\"}]}]}],
+    )
+    plan = PresentPlan(volumes, vms, {volumes[0]: "Vol1", volumes[1]: "Vol2"}, True)
+    _kept, refused = unsupported_refusals(plan, {"Unsupported": [{"Volume": "C:\\", "Message": "why"}]})
+    assert refused == {"c": "why"}
