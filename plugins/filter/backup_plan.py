@@ -222,6 +222,29 @@ def _max_vms(value: Any) -> int:
     return number
 
 
+def _sizes(value: Any) -> dict[str, int]:
+    """``backup_vm_sizes`` as ``{VM name: bytes}``; anything else fails naming what was given."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise AnsibleFilterError(
+            f"backup_plan: backup_vm_sizes must map VM names to sizes in bytes, as {{web01: 214748364800}} "
+            f"(got {type(value).__name__} {value!r})"
+        )
+    sizes = {}
+    for name, size in value.items():
+        try:
+            number = int(size)
+        except (TypeError, ValueError):
+            number = -1
+        if number < 0 or isinstance(size, bool):
+            raise AnsibleFilterError(
+                f"backup_plan: backup_vm_sizes[{name!r}] must be a whole number of bytes (got {size!r})"
+            )
+        sizes[str(name)] = number
+    return sizes
+
+
 def backup_proxy_entry(
     proxy_vars: Mapping[str, Any], served_hosts: Mapping[str, Sequence[str]], healthy: Sequence[str]
 ) -> dict[str, Any]:
@@ -280,7 +303,7 @@ def backup_plan(
     eligible = [vm for vm in chosen if id(vm) not in left_out]
     plannable = [vm for vm in eligible if serving.get(str(vm["host"]))]
     unserved = [_key(vm) for vm in eligible if not serving.get(str(vm["host"]))]
-    groups = _groups(plannable, max_vms, {str(k): int(v) for k, v in (sizes or {}).items()})
+    groups = _groups(plannable, max_vms, _sizes(sizes))
     pool = [{"name": p["name"], "slots": int(p.get("slots", 1))} for p in proxies if p.get("healthy", True)]
     by_id = {group["id"]: group for group in groups}
     # a group keeps at most as many task slots busy as it has VMs: its parallelism

@@ -60,10 +60,11 @@ def check_folders(args: Mapping[str, Any]) -> None:
     """Refuse folder options Windows would refuse or change; raises WindowsPathError naming the option.
 
     Backslashes only: the module joins these folders with '\\' and compares them with what Windows
-    reports, so a '/' would never match and every run would import again.
+    reports, so a '/' would never match and every run would import again. Absolute only: a relative folder is
+    taken from the WinRM session's working folder, which the data mover, given the exposed paths, does not share.
     """
     for option in ("metadata_dir", "expose_root"):
-        check_windows_path(option, args[option], forward_slashes=False)
+        check_windows_path(option, args[option], absolute=True, forward_slashes=False)
     for index, copy in enumerate(args.get("shadow_copies") or []):
         check_windows_name(f"shadow_copies[{index}].alias", copy["alias"])  # names the mount folder
 

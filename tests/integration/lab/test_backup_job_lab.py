@@ -210,6 +210,21 @@ def test_an_unknown_vhd_set_policy_fails_before_any_host_is_reached(deployed: Ru
     assert len(deployed.log()) == requests  # no probe, no job: nothing was sent to any host
 
 
+def test_variables_a_groups_tasks_would_refuse_fail_the_run_before_any_host_is_reached(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    """A block size that is not a power of two and a relative expose folder would be refused by the data mover's
+    and group_snapshot's tasks, after each group's checkpoints and shadow copy: the first play names both."""
+    requests = len(deployed.log())
+    bad = {"backup_block_size": "3M", "backup_expose_root": "shadows", "backup_rct_audit": "perhaps"}
+    rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, **bad})
+    assert rc != 0, output[-3000:]
+    assert "Fix these variables of the run; no host was reached. backup_block_size: block_size '3M'" in output
+    assert "backup_expose_root: expose_root: 'shadows' must be an absolute Windows path" in output, output[-3000:]
+    assert "backup_rct_audit must be true or false (got 'perhaps')" in output, output[-3000:]
+    assert len(deployed.log()) == requests  # no probe, no checkpoint, no shadow copy
+
+
 def test_a_volume_group_costs_its_source_host_three_round_trips(deployed: RunningLab, tmp_path: Path) -> None:
     """group_snapshot: checkpoint + read, create + reference, and both releases, each one batch (one command)."""
     before = len(deployed.log("hv1"))

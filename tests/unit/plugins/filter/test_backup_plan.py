@@ -92,6 +92,26 @@ def test_a_bad_limit_per_snapshot_is_refused(bad):
         backup_plan([], [_proxy("px1")], max_vms_per_snapshot=bad)
 
 
+@pytest.mark.parametrize(
+    ("sizes", "named"),
+    [
+        ([1, 2], "must map VM names to sizes in bytes"),
+        ({"a": "200G"}, r"\['a'\] must be a whole number"),
+        ({"a": -1}, r"\['a'\] must be"),
+        ({"a": True}, r"\['a'\] must be"),
+    ],
+)
+def test_vm_sizes_that_are_not_bytes_per_vm_are_refused_naming_them(sizes, named):
+    with pytest.raises(AnsibleFilterError, match=named):
+        backup_plan([], [_proxy("px1")], sizes=sizes)
+
+
+def test_vm_sizes_weigh_the_groups():
+    vms = [{"host": "hv1", "name": n, "disks": [{"path": f"C:\\ClusterStorage\\V{n}\\{n}.vhdx"}]} for n in "ab"]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")], sizes={"a": "300", "b": 5})
+    assert sorted(g["size"] for g in plan["proxies"]["px1"]["groups"]) == [5, 300]
+
+
 def test_proxy_entry_reads_slots_and_health_from_host_vars():
     entry = backup_proxy_entry({"inventory_hostname": "px1", "backup_proxy_slots": 4}, {"px1": ["hv1"]}, ["px2"])
     assert entry == {"name": "px1", "slots": 4, "serves": ["hv1"], "healthy": False}
