@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
@@ -29,6 +28,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.group_snapshot impor
     check_group_args,
     group_snapshot_argument_spec,
 )
+from ansible_collections.backup.hyperv.plugins.plugin_utils.option_checks import spec_problems
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import ShadowCopyError
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
@@ -56,16 +56,10 @@ def _named(variable: str, message: str) -> str:
     return f"{variable}: {message}"
 
 
-def _spec_problems(spec: dict[str, Any], params: dict[str, Any], **rules: Any) -> tuple[list[str], dict[str, Any]]:
-    """The argument spec's refusals of ``params``, and the validated values."""
-    result = ArgumentSpecValidator(spec, **rules).validate(params)
-    return list(result.error_messages), result.validated_parameters
-
-
 def _data_mover_problem(option: str, value: Any, repository: str) -> list[str]:
     """What ``data_mover`` says of ``option: value`` in a backup job, before it sends anything."""
     params = {**_JOB, "repository": repository, option: value}
-    problems, validated = _spec_problems(ARGUMENT_SPEC, params, **VALIDATION)
+    problems, validated = spec_problems(ARGUMENT_SPEC, params, **VALIDATION)
     if problems:
         return problems
     try:
@@ -79,7 +73,7 @@ def _data_mover_problem(option: str, value: Any, repository: str) -> list[str]:
 def _group_snapshot_problem(option: str, value: Any) -> list[str]:
     """What ``group_snapshot`` says of ``option: value`` with ``state: present``, before it sends anything."""
     spec = {**probe_argument_spec(), **group_snapshot_argument_spec()}
-    problems, validated = _spec_problems(spec, {**_GROUP, option: value}, required_if=GROUP_SNAPSHOT_REQUIRED_IF)
+    problems, validated = spec_problems(spec, {**_GROUP, option: value}, required_if=GROUP_SNAPSHOT_REQUIRED_IF)
     if problems:
         return problems
     try:

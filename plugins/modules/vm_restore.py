@@ -159,8 +159,8 @@ vm:
 incompatibilities:
   description:
     - Each reason the restore cannot go on, with C(kind) (switch, path, id_conflict, version, name_taken,
-      missing_vm, layout, running, other), C(message_id) and C(message) as Windows gave them, C(subject) and
-      C(action), what to do about it. Empty when the restore went on.
+      missing_vm, layout, file_exists, running, other), C(message_id) and C(message) as Windows gave them,
+      C(subject) and C(action), what to do about it. Empty when the restore went on.
   returned: success or refusal
   type: list
   elements: dict

@@ -17,6 +17,8 @@ vm_restore_read.ps1 reports each one with a ``Kind`` it derives from what Window
   name are told apart only by ID, and the playbooks find VMs by name);
 * ``missing_vm``: a restore to the original location finds no VM of that name to replace;
 * ``layout``: the VM's disks are in several folders, which one restore to the original location cannot write;
+* ``file_exists``: for a new VM, a file of a disk's name is in the disk folder already: Import-VM -Copy copies
+  each disk there by its name and does not overwrite it ("The file exists"), which Compare-VM does not report;
 * anything else is ``other``: Windows' own message, with its MessageId.
 """
 
@@ -65,6 +67,14 @@ def _layout(subject: str, host: Mapping[str, Any]) -> str:
     )
 
 
+def _file_exists(subject: str, host: Mapping[str, Any]) -> str:
+    return (
+        f"{subject} exists on {host['ComputerName']} already, and the import copies the VM's disk there by that name "
+        "without overwriting it: give the new VM another disk_path (or storage_path), or remove that file if no VM "
+        "uses it"
+    )
+
+
 def _name_taken(subject: str, host: Mapping[str, Any]) -> str:
     return f"a VM named '{subject}' is registered on {host['ComputerName']} already: choose another name"
 
@@ -84,6 +94,7 @@ _WORDS = {
     "id_conflict": _id_conflict,
     "version": _version,
     "layout": _layout,
+    "file_exists": _file_exists,
 }
 
 

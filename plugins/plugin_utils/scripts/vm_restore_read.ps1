@@ -9,7 +9,9 @@
 #   * the configuration version among Get-VMHostSupportedVersion's ("You can only import a virtual machine if the
 #     Hyper-V host supports that configuration version", "Upgrade virtual machine version in Hyper-V on Windows or
 #     Windows Server", https://learn.microsoft.com/windows-server/virtualization/hyper-v/deploy/upgrade-virtual-machine-version-in-hyper-v-on-windows-or-windows-server);
-#   * the configuration file, the source's disks and the target storage paths' roots present.
+#   * the configuration file, the source's disks and the target storage paths' roots present;
+#   * for a new VM, no file of a disk's name in the disk folder already: Import-VM -Copy copies each disk there by
+#     its file name and does not overwrite ("The file exists"), which Compare-VM does not report.
 # Returns @{ Host = @{ ComputerName; Build; SupportedVersions; Cluster; Switches }; Existing (VM entry or $null);
 #            Planned (the VM the import would register, or $null); Incompatibilities = [{ Kind; MessageId; Message; Subject }] }
 [CmdletBinding()]
@@ -94,6 +96,14 @@ if ($supported -notcontains $version) {
     $reply.Incompatibilities.Add((New-Incompatibility -Kind 'version' -Message 'configuration version not supported' -Subject $version))
 }
 foreach ($entry in (Get-IncompatibilityEntry -Report $report)) { $reply.Incompatibilities.Add($entry) }
+if ($Location -eq 'new') {
+    foreach ($drive in @($report.VM.HardDrives)) {
+        $copy = Join-Path -Path $target.VhdPath -ChildPath ([IO.Path]::GetFileName("$($drive.Path)"))
+        if (Test-Path -LiteralPath $copy) {
+            $reply.Incompatibilities.Add((New-Incompatibility -Kind 'file_exists' -Message 'a file of that name exists' -Subject $copy))
+        }
+    }
+}
 $reply.Planned = Get-VmEntry -Vm $report.VM
 if ($Location -eq 'new') { $reply.Planned.Name = $Name; $reply.Planned.Id = $null }
 return $reply

@@ -79,8 +79,23 @@ def restore_vm(lab: RunningLab, work: Path, **variables: Any) -> tuple[int, str]
         ),
         ({"restore_host": "hv1", "restore_proxy": "px9"}, (), "restore_proxy 'px9' is not a host of the inventory."),
         ({"restore_host": "hv1"}, ("--limit", "px1"), "restore_host 'hv1' is left out of this run by the limit"),
+        (  # refused by vm_restore's own checks, which the registration would only apply after the staging
+            {"restore_host": "hv1", "restore_storage_path": "C:\\VMs\\copy", "restore_start": "maybe"},
+            (),
+            "Nothing was changed. restore_start: argument 'start' is of type str and we were unable to convert",
+        ),
+        (
+            {"restore_host": "hv1", "restore_storage_path": "C:\\VMs\\copy", "restore_name": "VM1"},
+            (),
+            "Nothing was changed. restore_name: name 'VM1' is the restored VM's own name",
+        ),
+        (
+            {"restore_host": "hv1", "restore_storage_path": "VMs\\copy"},
+            (),
+            "restore_storage_path: storage_path: 'VMs\\\\copy' must be an absolute Windows path",
+        ),
     ],
-    ids=["host in another case", "unknown proxy", "host outside the limit"],
+    ids=["host in another case", "unknown proxy", "host outside the limit", "start", "own name", "relative path"],
 )
 def test_a_host_the_restore_names_that_the_run_cannot_reach_fails_before_anything_is_written(
     backed_up, tmp_path: Path, variables: dict[str, Any], options: tuple[str, ...], said: str
@@ -200,6 +215,34 @@ def test_every_incompatibility_is_reported_and_nothing_changes(backed_up, tmp_pa
 
     mapped = vm_restore(lab, tmp_path, "hv1", "--check", "--diff", **{**new, "switches": {"LAN": None}})
     assert kinds(mapped) == ["path"], mapped  # the switch is mapped; the disk is still missing
+
+
+def test_a_new_vm_whose_disk_folder_holds_a_file_of_its_disks_name_is_refused_and_nothing_changes(
+    backed_up, tmp_path: Path
+) -> None:
+    """Import-VM -Copy does not overwrite a disk file of the same name in the new VM's disk folder, and Compare-VM
+    does not report it: the read does, before the import copies or registers anything."""
+    lab, _work, _files = backed_up
+    folder = stage(lab, tmp_path, "vm1-exists")
+    taken = host_path(lab, "hv1", "C:\\ClusterStorage\\Volume1\\vm1-exists\\vm1.vhdx")
+    taken.parent.mkdir(parents=True)
+    taken.write_bytes(b"another VM's disk")
+    before = {host: tree_digest(lab, host) for host in ("hv1", "fs1")}
+    new = {"vm": "vm1", "source": folder, "location": "new", "name": "vm1-exists"}
+    refused = vm_restore(lab, tmp_path, "hv1", **new, storage_path="C:\\ClusterStorage\\Volume1\\vm1-exists")
+    assert kinds(refused) == ["file_exists"] and refused.get("changed") is False, refused
+    assert "give the new VM another disk_path" in refused["msg"], refused["msg"]
+    assert {host: tree_digest(lab, host) for host in ("hv1", "fs1")} == before
+    assert taken.read_bytes() == b"another VM's disk"
+    elsewhere = vm_restore(
+        lab,
+        tmp_path,
+        "hv1",
+        **new,
+        storage_path="C:\\ClusterStorage\\Volume1\\vm1-exists",
+        disk_path="C:\\ClusterStorage\\Volume1\\vm1-exists\\disks",
+    )
+    assert elsewhere.get("failed") is not True and "vm1-exists" in registered(lab, "hv1"), elsewhere
 
 
 def bytes_written(output: str) -> dict[str, int]:

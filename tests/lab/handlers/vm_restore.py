@@ -121,6 +121,10 @@ def compare(call: ScriptCall, configuration: VmConfiguration, vhd_path: str) -> 
         if not _exists(call, _join(folder, _leaf(disk))):
             message = f"Virtual hard disk file '{_leaf(disk)}' was not found in {folder}."
             found.append(_incompatibility("path", message, _join(vhd_path, _leaf(disk))))
+    if call.params["Location"] == "new":  # the script's check after Compare-VM: Import-VM -Copy does not overwrite
+        for copy in (_join(vhd_path, _leaf(disk)) for disk in configuration.disks):
+            if _exists(call, copy):
+                found.append(_incompatibility("file_exists", "a file of that name exists", copy))
     return found, switches
 
 
