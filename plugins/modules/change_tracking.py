@@ -19,6 +19,9 @@ description:
     writes into a new C(.avhdx) per disk; the files it used before are frozen and are the ones to back up
     (C(vms.<vm>.disks[].path)). For each disk with an RCT id in O(since), it returns the byte ranges changed since
     that id (C(Msvm_ImageManagementService.GetVirtualDiskChanges)), else the reason the disk must be read in full.
+    A VM that holds a recovery checkpoint already (another backup application's, or one a run left when its reply
+    was lost) gets none; it fails alone, naming that checkpoint and how to remove it, rather than have Hyper-V stack
+    a second one on it.
   - O(state=reference) converts each recovery checkpoint of O(checkpoints) into a reference point
     (C(ConvertToReferencePoint); the checkpoint's C(.avhdx) files are merged back) and returns the new RCT id of each
     disk, to be recorded with the restore point.

@@ -5,6 +5,11 @@
 #     "Upgrade virtual machine version in Hyper-V on Windows or Windows Server",
 #     https://learn.microsoft.com/windows-server/virtualization/hyper-v/deploy/upgrade-virtual-machine-version-in-hyper-v-on-windows-or-windows-server
 #     An older VM gets no checkpoint, every disk a reason;
+#   * no recovery checkpoint held already: the VM's snapshots (Msvm_SnapshotOfVirtualSystem) of VirtualSystemType
+#     Microsoft:Hyper-V:Snapshot:Recovery. One is another backup application's in progress, or one a run of this
+#     collection made when the reply naming it was lost; Hyper-V would stack the new one on it and the VM would go on
+#     writing to its layer after this run. The VM fails alone, naming it and how to remove it;
+#     https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-snapshotofvirtualsystem
 #   * a recovery checkpoint: Msvm_VirtualSystemSnapshotService.CreateSnapshot with SnapshotType 32768 and an embedded
 #     Msvm_VirtualSystemSnapshotSettingData of ConsistencyLevel 1 (application consistent)
 #     https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-virtualsystemsnapshotservice-createsnapshot
@@ -161,6 +166,23 @@ function Get-RealizedSetting {
         Select-Object -First 1
 }
 
+function Get-HeldRecoveryCheckpoint {
+    # The VM's recovery snapshots that exist already (their Msvm_VirtualSystemSettingData), oldest first.
+    param($Vm)
+    $snapshots = Get-CimAssociatedInstance -InputObject $Vm -Association 'Msvm_SnapshotOfVirtualSystem' -ResultClassName 'Msvm_VirtualSystemSettingData'
+    return , @($snapshots | Where-Object { "$($_.VirtualSystemType)" -eq $RecoverySystemType } | Sort-Object -Property CreationTime)
+}
+
+function Get-HeldCheckpointMessage {
+    param([string]$Name, $Held)
+    $first = $Held[0]
+    $created = if ($first.CreationTime) { ([datetime]$first.CreationTime).ToUniversalTime().ToString('u') } else { 'at an unknown time' }
+    return ("VM '$Name' already has recovery checkpoint $($first.InstanceID) (created $created): another backup " +
+        'application is backing it up, or a run of this collection lost the reply that named it. Hyper-V would stack ' +
+        "a new one on it, so none was taken. Once no backup of the VM runs, remove it (Get-VMSnapshot -VMName '$Name' " +
+        '-SnapshotType Recovery | Remove-VMSnapshot); the next run backs the VM up.')
+}
+
 function New-ConsistentCheckpoint {
     # The application-consistent recovery checkpoint, or the crash-consistent one when the guest could not quiesce
     # and the fallback is allowed; $null when none was taken ($Entry then says why and is failed).
@@ -205,6 +227,12 @@ function Invoke-VmCheckpoint {
     $tracked = Test-RctVersion -Version $entry.Version
     $reason = "configuration version $($entry.Version) has no resilient change tracking (6.2 or later; Update-VMVersion)"
     if ($tracked) {
+        $held = Get-HeldRecoveryCheckpoint -Vm $vm
+        if ($held.Count -gt 0) {
+            $entry.Failed = $true
+            $entry.Message = Get-HeldCheckpointMessage -Name $entry.Name -Held $held
+            return $entry
+        }
         $settings = New-ConsistentCheckpoint -Vm $vm -Entry $entry
         if ($null -eq $settings) { return $entry }
         $entry.Checkpoint = "$($settings.InstanceID)"

@@ -8,6 +8,9 @@ tree callback's copy of the result; tests/unit/plugins/action/test_connection_re
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from lab_testkit import ESTATES, ansible_adhoc, estate_lab, handled_since, run_lab
 
@@ -70,3 +73,20 @@ def test_a_lost_reply_of_the_checkpoint_batch_fails_the_group_step_naming_what_i
         assert "change_tracking_checkpoint+shadow_copy_read.ps1: the connection dropped" in result["msg"], result
         assert f"Recovery checkpoints of {vm} may be left on the host" in result["msg"], result
         assert dropped_since(drop_lab, host, 0)[-1:] == ["Receive"]
+
+        # The next run finds the checkpoint the lost reply named: the VM fails alone, naming it and how to remove
+        # it, and no second one is stacked on it; once it is removed, the VM gets its checkpoint again.
+        again = ansible_adhoc(drop_lab, tmp_path, host, "-m", "backup.hyperv.group_snapshot", "-a", arguments)[host]
+        refused = again["checkpoint"]["vms"][vm]
+        assert refused["failed"] and again.get("shadow") is None, again
+        held = re.search(r"already has recovery checkpoint (Microsoft:[0-9A-F-]{36}) \(created ", refused["msg"])
+        assert held and "Get-VMSnapshot -VMName 'vm1' -SnapshotType Recovery | Remove-VMSnapshot" in refused["msg"]
+        release = json.dumps({"state": "absent", "release": {vm: {"checkpoint": held[1]}}})
+        removed = ansible_adhoc(drop_lab, tmp_path, host, "-m", "backup.hyperv.change_tracking", "-a", release)[host]
+        assert removed.get("changed") is True, removed
+        taken = ansible_adhoc(drop_lab, tmp_path, host, "-m", "backup.hyperv.group_snapshot", "-a", arguments)[host]
+        assert not taken["checkpoint"]["vms"][vm]["failed"] and taken["shadow"]["snapshot_set_id"], taken
+        cleanup = {vm: {"checkpoint": None, "keep": None, "drop": taken["reference"]["vms"][vm]["reference_point"]}}
+        absent = {"state": "absent", "release": cleanup, "snapshot_set_id": taken["shadow"]["snapshot_set_id"]}
+        left = ansible_adhoc(drop_lab, tmp_path, host, "-m", "backup.hyperv.group_snapshot", "-a", json.dumps(absent))
+        assert not left[host].get("msg"), left[host]

@@ -24,15 +24,17 @@ What Windows does (Hyper-V WMI v2, https://learn.microsoft.com/windows/win32/hyp
   `writes_while_checkpointed` makes the guest write that many random bytes per base VHDX right after the
   checkpoint: tracked at once, kept pending, and written into the disk when the checkpoint goes (so the next
   run's changes since the reference point hold them, and a shadow copy taken meanwhile does not).
-The lab models one recovery checkpoint per VM at a time. A VM's `checkpoint_error` makes CreateSnapshot fail
-with that message (at either level); a host's `rct_drop_ranges` makes GetVirtualDiskChanges leave out every other
-range (the second, fourth, ...): a lying answer for tests of the collection's checks.
+A VM that holds a recovery checkpoint already gets no second one: the script looks for one first and fails the VM
+naming it (another backup application's, or one a run made when its reply was lost). A VM's `checkpoint_error` makes
+CreateSnapshot fail with that message (at either level); a host's `rct_drop_ranges` makes GetVirtualDiskChanges leave
+out every other range (the second, fourth, ...): a lying answer for tests of the collection's checks.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -137,10 +139,10 @@ def _checkpoint_vm(
         disks = [rct.live_disk(state, vm, disk) for disk in vm.disks]
         return {**reply, "Message": None, "Disks": [_unchanged(call, path, since, reason) for path in disks]}
     record = rct.vm_record(state, vm)
-    if vm.checkpoint_error or record["checkpoint"]:
-        held = record["checkpoint"] and f"lab: VM '{vm.name}' already has recovery checkpoint "
-        message = vm.checkpoint_error or f"{held}{record['checkpoint']['id']} (the lab models one per VM)"
-        return {**reply, "Failed": True, "Message": message, "Disks": []}
+    if record["checkpoint"]:  # the script looks for one first (Msvm_SnapshotOfVirtualSystem)
+        return {**reply, "Failed": True, "Message": _held_message(vm.name, record["checkpoint"]), "Disks": []}
+    if vm.checkpoint_error:
+        return {**reply, "Failed": True, "Message": vm.checkpoint_error, "Disks": []}
     consistency = _consistency(vm, fallback)
     if consistency["Failed"]:
         return {**reply, **consistency, "Disks": []}
@@ -148,7 +150,13 @@ def _checkpoint_vm(
     frozen = {disk.path.lower(): rct.live_disk(state, vm, disk) for disk in vm.disks}
     layers = {d.path.lower(): _new_layer(call, d, frozen[d.path.lower()]) for d in vm.disks}
     ids = {disk.path.lower(): rct.current_id(rct.disk_record(state, disk)) for disk in vm.disks}  # the frozen state
-    record["checkpoint"] = {"id": f"Microsoft:{str(uuid.uuid4()).upper()}", "layers": layers, "ids": ids}
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")  # CreationTime, as the script prints it
+    record["checkpoint"] = {
+        "id": f"Microsoft:{str(uuid.uuid4()).upper()}",
+        "layers": layers,
+        "ids": ids,
+        "created": created,
+    }
     count(call.state_dir, "checkpoints")
     disks = []
     for disk in vm.disks:
@@ -156,6 +164,17 @@ def _checkpoint_vm(
         disks.append(_disk_changes(call, state, disk, path, since.get(_file_name(path).lower())))
     _guest_writes(call, state, vm, frozen, record["checkpoint"])
     return {**reply, "Checkpoint": record["checkpoint"]["id"], "Message": None, "Disks": disks}
+
+
+def _held_message(name: str, held: dict[str, Any]) -> str:
+    """The script's words for a VM that holds a recovery checkpoint already."""
+    created = held.get("created") or "at an unknown time"
+    return (
+        f"VM '{name}' already has recovery checkpoint {held['id']} (created {created}): another backup application "
+        "is backing it up, or a run of this collection lost the reply that named it. Hyper-V would stack a new one on "
+        f"it, so none was taken. Once no backup of the VM runs, remove it (Get-VMSnapshot -VMName '{name}' "
+        "-SnapshotType Recovery | Remove-VMSnapshot); the next run backs the VM up."
+    )
 
 
 def _guest_writes(call: ScriptCall, state: dict[str, Any], vm: Vm, frozen: dict[str, str], held: dict) -> None:
