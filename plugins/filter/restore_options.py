@@ -6,30 +6,15 @@
 The registration is the restore's last step: for ``location: new`` the data mover has written the restore point's
 files into the staging folder by then, and a refused option (a name that is the VM's own, a relative folder, a
 start flag that is not a boolean) would leave them there and refuse the next attempt ("destination exists"). The
-module's own argument spec and checks answer here, so the rules stay in one place.
+module's own argument spec and checks answer (``plugin_utils/vm_restore.py``, ``option_problems``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-
-from ansible_collections.backup.hyperv.plugins.plugin_utils.option_checks import spec_problems
-from ansible_collections.backup.hyperv.plugins.plugin_utils.vm_restore import (
-    VM_RESTORE_REQUIRED_IF,
-    VmRestoreError,
-    check_args,
-    vm_restore_argument_spec,
-)
-
-
-def _naming(problem: str, variables: Mapping[str, str]) -> str:
-    """``problem`` with the playbook variables of the options it names put first (``restore_name: ...``)."""
-    named = [variable for option, variable in variables.items() if re.search(rf"\b{re.escape(option)}\b", problem)]
-    return f"{', '.join(named)}: {problem}" if named else problem
 
 
 def vm_restore_option_problems(options: Any, variables: Any = None) -> list[str]:
@@ -38,15 +23,10 @@ def vm_restore_option_problems(options: Any, variables: Any = None) -> list[str]
     names; empty when the module takes them."""
     if not isinstance(options, Mapping):
         raise AnsibleFilterError(f"vm_restore_option_problems takes a mapping of options, got {type(options).__name__}")
-    named = variables if isinstance(variables, Mapping) else {}
-    given = {option: value for option, value in options.items() if value is not None}
-    problems, validated = spec_problems(vm_restore_argument_spec(), given, required_if=VM_RESTORE_REQUIRED_IF)
-    if not problems:
-        try:
-            check_args(validated)
-        except VmRestoreError as exc:
-            problems = [str(exc)]
-    return [_naming(problem, named) for problem in problems]
+    # Imported here, not at the top: a worker that templates any filter of this collection imports every filter file.
+    from ansible_collections.backup.hyperv.plugins.plugin_utils.vm_restore import option_problems
+
+    return option_problems(options, variables if isinstance(variables, Mapping) else {})
 
 
 class FilterModule:

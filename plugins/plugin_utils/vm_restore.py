@@ -16,9 +16,11 @@ Words:
 from __future__ import annotations
 
 import ntpath
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.option_checks import spec_problems
 from ansible_collections.backup.hyperv.plugins.plugin_utils.vm_restore_words import describe_incompatibility
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import (
     WindowsPathError,
@@ -87,6 +89,27 @@ def check_args(args: Mapping[str, Any]) -> None:
     for option in ("vm", "name"):
         if args.get(option) is not None and not str(args[option]).strip():
             raise VmRestoreError(f"{option} must be a VM name, not blank")
+
+
+def _naming(problem: str, variables: Mapping[str, str]) -> str:
+    """``problem`` with the playbook variables of the options it names put first (``restore_name: ...``)."""
+    named = [variable for option, variable in variables.items() if re.search(rf"\b{re.escape(option)}\b", problem)]
+    return f"{', '.join(named)}: {problem}" if named else problem
+
+
+def option_problems(options: Mapping[str, Any], variables: Mapping[str, str]) -> list[str]:
+    """The refusals of the options ``{option: value}`` (None: left out) by this module's argument spec and
+    ``check_args``, in its words, each led by the playbook variables (``{option: variable}``) of the options it
+    names; empty when the module takes them. For a playbook that asks before the module's task is reached
+    (``vm_restore_option_problems``)."""
+    given = {option: value for option, value in options.items() if value is not None}
+    problems, validated = spec_problems(vm_restore_argument_spec(), given, required_if=VM_RESTORE_REQUIRED_IF)
+    if not problems:
+        try:
+            check_args(validated)
+        except VmRestoreError as exc:
+            problems = [str(exc)]
+    return [_naming(problem, variables) for problem in problems]
 
 
 def _check_steps(args: Mapping[str, Any]) -> None:

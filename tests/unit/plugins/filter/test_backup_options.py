@@ -9,11 +9,11 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.backup.hyperv.plugins.filter.backup_options import (
+from ansible_collections.backup.hyperv.plugins.filter.backup_options import backup_option_problems
+from ansible_collections.backup.hyperv.plugins.plugin_utils.backup_option_checks import (
     BOOLEAN_VARIABLES,
     DATA_MOVER_VARIABLES,
     GROUP_SNAPSHOT_VARIABLES,
-    backup_option_problems,
 )
 
 BACKUP_YML = Path(__file__).resolve().parents[4] / "playbooks" / "backup.yml"
