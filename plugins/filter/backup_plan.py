@@ -26,6 +26,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.backup.hyperv.plugins.filter.assign_proxies import assign_proxies
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
+from ansible_collections.backup.hyperv.plugins.plugin_utils.passthrough_rule import is_passthrough, passthrough_reason
 
 DEFAULT_MAX_VMS_PER_SNAPSHOT = 16  # backup_max_vms_per_snapshot when unset; docs/backup.md says why
 _LONG_PREFIX = "\\\\?\\"
@@ -78,7 +79,13 @@ def _key(vm: Mapping[str, Any]) -> str:
 
 
 def _vm_volumes(vm: Mapping[str, Any]) -> list[str]:
-    return sorted({volume_of(disk["path"]) for disk in vm.get("disks") or [] if disk.get("path")})
+    return sorted(
+        {
+            volume_of(disk["path"])
+            for disk in vm.get("disks") or []
+            if disk.get("path") and not is_passthrough(disk["path"])
+        }
+    )
 
 
 def _mixed_storage(vm: Mapping[str, Any]) -> Optional[str]:
@@ -112,13 +119,19 @@ def _same_names(vms: Sequence[Mapping[str, Any]]) -> dict[int, str]:
     return reasons
 
 
+def _passthrough(vm: Mapping[str, Any]) -> Optional[str]:
+    """Why the VM cannot be backed up at the host level when it has pass-through disks, or None."""
+    paths = [str(disk["path"]) for disk in vm.get("disks") or [] if is_passthrough(disk.get("path"))]
+    return passthrough_reason(paths) if paths else None
+
+
 def _refusals(vms: Sequence[Mapping[str, Any]]) -> dict[int, str]:
     """The VMs no group can hold, each with why (by ``id`` of the VM's mapping)."""
     reasons = _same_names(vms)
     for vm in vms:
-        mixed = _mixed_storage(vm)
-        if mixed and id(vm) not in reasons:
-            reasons[id(vm)] = mixed
+        why = _passthrough(vm) or _mixed_storage(vm)
+        if why and id(vm) not in reasons:
+            reasons[id(vm)] = why
     return reasons
 
 

@@ -23,6 +23,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.shadow_cop
     shadow_copies_spec,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.checks.vhd_set_rule import is_vhd_set_file
+from ansible_collections.backup.hyperv.plugins.plugin_utils.passthrough_rule import is_passthrough, passthrough_reason
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_shares import share_root
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import check_windows_name, check_windows_path
 
@@ -99,7 +100,8 @@ def is_vhd_set(file: Mapping[str, Any]) -> bool:
 
 
 def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> None:
-    """Raise unless every wanted VM was found, none has a VHD Set disk (R15) and each has files to read."""
+    """Raise unless every wanted VM was found, none has a VHD Set disk (R15) or a pass-through disk, and each has
+    files to read."""
     found = {str(vm["Name"]).casefold() for vm in reply_vms}
     missing = [name for name in wanted if name.casefold() not in found]
     if missing:
@@ -112,6 +114,14 @@ def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> 
             f"R15: VMs with VHD Set disks (.vhds) cannot be backed up off-host, nothing was created. {listed}. "
             "Exclude them from off-host jobs (back them up on-host) or convert the disks to VHDX."
         )
+    passthrough = {
+        vm["Name"]: [f["Path"] for f in vm["Files"] if f.get("Kind") == "disk" and is_passthrough(f["Path"])]
+        for vm in reply_vms
+    }
+    passthrough = {name: paths for name, paths in passthrough.items() if paths}
+    if passthrough:
+        name, paths = sorted(passthrough.items())[0]
+        raise ShadowCopyError(f"{name}: {passthrough_reason(paths)}; nothing was created")
     check_readable(reply_vms)
     empty = [str(vm["Name"]) for vm in reply_vms if not vm.get("Files") and not vm.get("Unreadable")]
     if empty:

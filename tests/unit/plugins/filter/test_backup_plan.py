@@ -181,6 +181,22 @@ def test_plan_lines_warn_then_say_r15_under_the_policy_then_each_proxy():
     ]
 
 
+def test_a_vm_with_a_pass_through_disk_is_refused_before_any_checkpoint_and_an_empty_drive_is_not():
+    """Get-VMHardDiskDrive names no file for a physical disk attached to the VM: no checkpoint or shadow copy holds
+    it, so the VM is refused with the reason rather than backed up without that disk; a drive with no media (an empty
+    Path) holds nothing and refuses nothing."""
+    csv = "C:\\ClusterStorage\\Volume1"
+    vms = [
+        _vm("physical", "hv1", f"{csv}\\physical\\os.vhdx", "Disk 2 40.00 GB Bus 0 Lun 0 Target 2"),
+        _vm("empty", "hv1", f"{csv}\\empty\\os.vhdx", ""),
+        _vm("plain", "hv1", f"{csv}\\plain\\os.vhdx"),
+    ]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")])
+    assert [entry["vm"] for entry in plan["refused"]] == ["hv1/physical"]
+    assert "pass-through disk(s) (Disk 2 40.00 GB Bus 0 Lun 0 Target 2)" in plan["refused"][0]["reason"]
+    assert plan["proxies"]["px1"]["vms"] == ["hv1/empty", "hv1/plain"]
+
+
 def test_a_vm_on_a_share_and_a_volume_is_left_out_alone_and_joins_no_group():
     """One set cannot be both an SMB3 share's and a volume's: the VM is refused with the reason, and the VMs it
     would have joined (one on the share, one on the CSV) keep sets of one kind each."""

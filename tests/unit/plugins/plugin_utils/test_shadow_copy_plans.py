@@ -133,3 +133,9 @@ def test_a_parent_on_a_volume_the_create_left_out_refuses_its_vm():
     plan = PresentPlan(volumes, vms, {volumes[0]: "Vol1", volumes[1]: "Vol2"}, True)
     _kept, refused = unsupported_refusals(plan, {"Unsupported": [{"Volume": "C:\\", "Message": "why"}]})
     assert refused == {"c": "why"}
+
+
+def test_a_vm_whose_read_lists_a_pass_through_disk_is_refused_before_any_set():
+    vm = {"Name": "a", "Files": [{"Path": "Disk 3 10.00 GB Bus 0 Lun 1 Target 0", "Kind": "disk", "Format": None}]}
+    with pytest.raises(ShadowCopyError, match=r"a: its pass-through disk\(s\) \(Disk 3 10\.00 GB"):
+        check_vms([vm], ["a"])
