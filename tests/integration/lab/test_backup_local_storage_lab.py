@@ -3,8 +3,9 @@
 volume no VSS provider supports in a transportable set (`add volume` fails with VSS_E_VOLUME_NOT_SUPPORTED,
 IVssBackupComponents::AddToSnapshotSet), which would stop the set of every VM sharing its volume group. vm5 (its
 configuration on C:\\, its disk on the CSV of vm1) fails alone, naming C:\\ and the remedy, and vm1 in its group is
-stored; vm6 (on D:\\) and vm7 (no disk, its configuration on C:\\) fail with their groups; vm2 and vm3 are stored;
-the hosts keep no shadow copy, recovery checkpoint or reference point of a VM that failed."""
+stored; vm6 (on D:\\) and vm7 (no disk, its configuration on C:\\) fail with their groups; vm8, with a pass-through
+disk, is left out by the plan before any checkpoint; vm2 and vm3 are stored; the hosts keep no shadow copy, recovery
+checkpoint or reference point of a VM that failed."""
 
 from __future__ import annotations
 
@@ -67,8 +68,26 @@ def test_a_vm_with_files_on_a_disk_of_the_host_fails_alone_and_its_group_is_stor
         assert not state.get("shadow_copies"), (host, state.get("shadow_copies"))
         for record in state.get("change_tracking", {}).get("vms", {}).values():
             assert not record["checkpoint"], (host, record)
+    # vm8's pass-through disk: left out by the plan, before any checkpoint (so it holds no record on hv1)
+    assert "Left out of the plan: hv1/vm8: its pass-through disk(s) (Disk 3 " in output, output[-3000:]
     names = {vm.id.lower(): vm.name for vm in load_estate(ESTATES / "local-storage.yml").model.host("hv1").vms}
     held = HostState(deployed.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"]
     # vm5's checkpoint was converted with vm1's (the batch after the set), and the release dropped its point
     assert {names[vm_id] for vm_id, record in held.items() if record["reference_points"]} == {"vm1", "vm3"}
+    assert "vm8" not in {names[vm_id] for vm_id in held}
     assert not HostState(deployed.state_dir / "hosts" / "px1" / "state").read().get("shadow_copies")
+
+
+def test_a_pass_through_disk_the_plan_did_not_see_is_refused_by_the_shadow_copys_read(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    """group_snapshot asked for vm8 (as if it got its pass-through disk after the plan): its checkpoint leaves the
+    physical disk out, the read names it, and the release destroys the checkpoint; nothing is shadowed."""
+    taken = ansible_adhoc(deployed, tmp_path, "hv1", "-m", "backup.hyperv.group_snapshot", "-a", '{"vms": ["vm8"]}')
+    result = taken["hv1"]
+    assert "its pass-through disk(s) (Disk 3 10.00 GB" in result["refused"]["vm8"], result
+    assert result.get("shadow") is None, result
+    checkpoint = result["checkpoint"]["vms"]["vm8"]["checkpoint"]
+    release = json.dumps({"state": "absent", "release": {"vm8": {"checkpoint": checkpoint}}})
+    done = ansible_adhoc(deployed, tmp_path, "hv1", "-m", "backup.hyperv.group_snapshot", "-a", release)["hv1"]
+    assert done["change_tracking"]["released"]["vm8"]["checkpoints"] == [checkpoint], done

@@ -44,6 +44,9 @@ class Vm:
     # Get-VM ConfigurationLocation (its `Virtual Machines\\` and `Snapshots\\` folders); None: the first disk's folder,
     # or Hyper-V's default VM path for a VM without disks (lab.windows.vm_layout.configuration_location).
     location: str | None = None
+    # Host disk numbers attached to the VM as pass-through disks (a physical disk, no file): Get-VMHardDiskDrive lists
+    # each with a Path describing the host disk (`passthrough_path`); no checkpoint or shadow copy holds it.
+    passthrough: tuple[int, ...] = ()
 
 
 def windows_path(value: Any, where: Where, unc: bool = True) -> str:
@@ -68,6 +71,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         "writes_while_checkpointed",
         "switches",
         "location",
+        "passthrough",
     }
     check_keys(entry, where, {"name"}, optional)
     name = text(entry["name"], where / "name")
@@ -98,7 +102,16 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         else 0,
         switches=None if "switches" not in entry else switch_names(entry["switches"], where / "switches", True),
         location=windows_path(entry["location"], where / "location").rstrip("\\") if "location" in entry else None,
+        passthrough=tuple(
+            integer(number, where / "passthrough", 0) for number in sequence(entry.get("passthrough"), where)
+        ),
     )
+
+
+def passthrough_path(number: int) -> str:
+    """What the lab's Get-VMHardDiskDrive reports as the Path of a pass-through disk: the host disk, not a file (the
+    lab's rendering; the collection only relies on it naming no file)."""
+    return f"Disk {number} 10.00 GB Bus 0 Lun {number} Target 0"
 
 
 def switch_names(value: Any, where: Where, disconnected: bool = False) -> tuple[str | None, ...]:

@@ -12,6 +12,7 @@ from typing import Any
 from lab.estate.fields import stable_number
 from lab.estate.hosts import LunView
 from lab.estate.model import Lun
+from lab.estate.vms import passthrough_path
 from lab.handlers.host_facts_context import FactsContext
 from lab.handlers.host_facts_roles import guards_role, without_role
 from lab.windows import dotnet, features
@@ -181,5 +182,19 @@ def vms_section(context: FactsContext) -> list[dict[str, Any]]:
             }
             for index, disk in enumerate(vm.disks)
         ]
+        for index, number in enumerate(vm.passthrough, start=len(vm.disks)):  # Get-VHD opens no such path: Unknown
+            where = (
+                {"controller_number": 0, "controller_location": index}
+                if scsi
+                else {"controller_number": index // 2, "controller_location": index % 2}
+            )
+            disks.append(
+                {
+                    "path": passthrough_path(number),
+                    "format": "Unknown",
+                    "controller_type": "SCSI" if scsi else "IDE",
+                    **where,
+                }
+            )
         vms.append({"name": vm.name, "id": vm.id, "state": vm.state, "disks": disks})
     return vms

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.estate.vms import Vm
+from lab.estate.vms import Vm, passthrough_path
 from lab.handlers import ScriptCall, ScriptFailure
 from lab.windows.hostfs import HostPathError
 from lab.windows.hoststate import HostState
@@ -146,6 +146,8 @@ def vm_files(call: ScriptCall, vm: Vm) -> tuple[list[dict[str, Any]], list[dict[
         files.append(
             {"Path": path, "Kind": "disk", "Format": vhd_format(found, path) if found else None, "Parents": chain[1:]}
         )
+    for number in vm.passthrough:  # Get-DiskEntry: Get-VHD opens no such path, so no format and no parents
+        files.append({"Path": passthrough_path(number), "Kind": "disk", "Format": None, "Parents": []})
     for file in configuration_files(vm):
         if file.path.lower() in denied or second_hop_denies(file.path):
             unreadable.append({"Path": file.path, "Reason": f"Access to the path '{file.path}' is denied."})
