@@ -103,16 +103,21 @@ def _mixed_storage(vm: Mapping[str, Any]) -> Optional[str]:
 
 
 def _same_names(vms: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-    """VMs of one name (Hyper-V names are case-blind) on several hosts, each with why it is left out: the
-    repository keeps a VM's restore points by its name, so their histories would mix."""
+    """VMs of one name (Hyper-V names are case-blind) on several hosts, or on one (Hyper-V allows it), each with why
+    it is left out: the repository keeps a VM's restore points by its name, so their histories would mix."""
     hosts: dict[str, list[Mapping[str, Any]]] = {}
     for vm in vms:
         hosts.setdefault(str(vm["name"]).casefold(), []).append(vm)
     reasons = {}
     for alike in (group for group in hosts.values() if len(group) > 1):
         named = ", ".join(_key(vm) for vm in alike)
+        where = (
+            "on several hosts"
+            if len({str(vm["host"]) for vm in alike}) > 1
+            else "on one host (Hyper-V tells them apart by ID only)"
+        )
         reason = (
-            f"VMs of one name are on several hosts ({named}) and the repository keeps a VM's restore points by its "
+            f"VMs of one name are {where} ({named}) and the repository keeps a VM's restore points by its "
             "name: rename all but one (Rename-VM), or back them up into repositories of their own"
         )
         reasons.update({id(vm): reason for vm in alike})

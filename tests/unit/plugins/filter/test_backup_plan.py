@@ -226,6 +226,17 @@ def test_vms_of_one_name_on_two_hosts_are_left_out_naming_both():
     assert any(line.startswith("[WARNING] hv1/web01 is left out: VMs of one name") for line in lines)
 
 
+def test_two_vms_of_one_name_on_one_host_are_left_out_saying_so():
+    """Hyper-V lets one host register two VMs of one name (told apart by ID): their histories would mix too."""
+    vms = [_vm("web01", "hv1", "D:\\a.vhdx"), _vm("Web01", "hv1", "D:\\b.vhdx")]
+    plan = backup_plan(vms, [_proxy("px1", "hv1")])
+    assert [entry["vm"] for entry in plan["refused"]] == ["hv1/web01", "hv1/Web01"]
+    assert (
+        "VMs of one name are on one host (Hyper-V tells them apart by ID only) (hv1/web01, hv1/Web01)"
+        in (plan["refused"][0]["reason"])
+    )
+
+
 def test_vms_asked_for_are_found_whatever_their_case():
     vms = [_vm("Web01", "hv1", "D:\\a.vhdx"), _vm("db", "hv1", "D:\\b.vhdx")]
     plan = backup_plan(vms, [_proxy("px1", "hv1")], selected=["web01", "zed", "WEB01", "ghost", "Ghost"])
