@@ -31,7 +31,6 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils._connection_retry im
     reports_connection_retries,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils._pwsh import ScriptError, run_script, run_scripts
-from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import (
     ChangeTrackingError,
     checkpoint_check_mode,
@@ -49,7 +48,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.group_snapshot impor
     GROUP_SNAPSHOT_REQUIRED_IF,
     GroupStepFailed,
     check_group_args,
-    group_snapshot_argument_spec,
+    group_snapshot_full_spec,
     left_by_lost_reply,
     set_id_of,
     tracking_args,
@@ -70,7 +69,7 @@ from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy_steps im
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.windows_path import WindowsPathError
 
-GROUP_SNAPSHOT_SPEC = {**probe_argument_spec(), **group_snapshot_argument_spec()}
+GROUP_SNAPSHOT_SPEC = group_snapshot_full_spec()
 _STEP_RESULTS = ("checkpoint", "shadow", "reference", "change_tracking", "shadow_copy")
 
 

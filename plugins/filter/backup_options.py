@@ -5,6 +5,7 @@ refuse, checked in the run's first play, before any host is reached (``plugin_ut
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -12,14 +13,13 @@ from ansible.errors import AnsibleFilterError
 
 def backup_option_problems(options: Any) -> list[str]:
     """One message per run variable (``{name: value}``, None for unset) that its task would refuse, naming it."""
+    if not isinstance(options, Mapping):
+        raise AnsibleFilterError(f"backup_option_problems takes a mapping of variables, got {type(options).__name__}")
     # Imported here, not at the top: a worker that templates any filter of this collection imports every filter
     # file, and the checks bring the data mover's and group_snapshot's option code, which only this filter needs.
     from ansible_collections.backup.hyperv.plugins.plugin_utils import backup_option_checks
 
-    try:
-        return backup_option_checks.backup_option_problems(options)
-    except TypeError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+    return backup_option_checks.backup_option_problems(options)
 
 
 class FilterModule:

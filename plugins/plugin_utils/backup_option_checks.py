@@ -6,8 +6,7 @@ once per group. Each value is checked by the task's argument spec, then its own 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -15,12 +14,11 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.argspec import ARGUMENT_SPEC, VALIDATION
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import DataMoverError
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.settings import DataMoverOptions
-from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.data_mover_job import JobOptionError, server_params
 from ansible_collections.backup.hyperv.plugins.plugin_utils.group_snapshot import (
     GROUP_SNAPSHOT_REQUIRED_IF,
     check_group_args,
-    group_snapshot_argument_spec,
+    group_snapshot_full_spec,
 )
 from ansible_collections.backup.hyperv.plugins.plugin_utils.option_checks import spec_problems
 from ansible_collections.backup.hyperv.plugins.plugin_utils.shadow_copy import ShadowCopyError
@@ -46,10 +44,6 @@ _JOB = {"operation": "backup", "jobs": [{"vm": "check", "sources": ["C:\\check\\
 _GROUP = {"state": "present", "vms": ["check"]}
 
 
-def _named(variable: str, message: str) -> str:
-    return f"{variable}: {message}"
-
-
 def _data_mover_problem(option: str, value: Any, repository: str) -> list[str]:
     """What ``data_mover`` says of ``option: value`` in a backup job, before it sends anything."""
     params = {**_JOB, "repository": repository, option: value}
@@ -66,8 +60,8 @@ def _data_mover_problem(option: str, value: Any, repository: str) -> list[str]:
 
 def _group_snapshot_problem(option: str, value: Any) -> list[str]:
     """What ``group_snapshot`` says of ``option: value`` with ``state: present``, before it sends anything."""
-    spec = {**probe_argument_spec(), **group_snapshot_argument_spec()}
-    problems, validated = spec_problems(spec, {**_GROUP, option: value}, required_if=GROUP_SNAPSHOT_REQUIRED_IF)
+    params = {**_GROUP, option: value}
+    problems, validated = spec_problems(group_snapshot_full_spec(), params, required_if=GROUP_SNAPSHOT_REQUIRED_IF)
     if problems:
         return problems
     try:
@@ -89,21 +83,15 @@ def _boolean_problems(options: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def backup_option_problems(options: Any) -> list[str]:
+def backup_option_problems(options: Mapping[str, Any]) -> list[str]:
     """One message per run variable (``{name: value}``, None for unset) that its task would refuse, naming it. Each
     is checked alone, so that every wrong variable is named at once, not the first of them."""
-    if not isinstance(options, Mapping):
-        raise TypeError(f"backup_option_problems takes a mapping of variables, got {type(options).__name__}")
     repository = str(options.get("backup_repository") or "C:\\check")
-    checks: list[tuple[str, Callable[[], list[str]]]] = [
-        (name, partial(_data_mover_problem, option, options[name], repository))
-        for name, option in DATA_MOVER_VARIABLES.items()
-        if options.get(name) is not None
-    ]
-    checks += [
-        (name, partial(_group_snapshot_problem, option, options[name]))
-        for name, option in GROUP_SNAPSHOT_VARIABLES.items()
-        if options.get(name) is not None
-    ]
-    problems = [_named(name, message) for name, check in checks for message in check()]
+    problems = []
+    for name, option in DATA_MOVER_VARIABLES.items():
+        if options.get(name) is not None:
+            problems += [f"{name}: {message}" for message in _data_mover_problem(option, options[name], repository)]
+    for name, option in GROUP_SNAPSHOT_VARIABLES.items():
+        if options.get(name) is not None:
+            problems += [f"{name}: {message}" for message in _group_snapshot_problem(option, options[name])]
     return problems + _boolean_problems(options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.backup.hyperv.plugins.plugin_utils.argspec import probe_argument_spec
 from ansible_collections.backup.hyperv.plugins.plugin_utils.change_tracking import (
     CRASH_CONSISTENT_FALLBACK,
     change_tracking_argument_spec,
@@ -48,6 +49,11 @@ def group_snapshot_argument_spec() -> dict[str, dict[str, Any]]:
 
 
 GROUP_SNAPSHOT_REQUIRED_IF = [("state", "present", ("vms",))]
+
+
+def group_snapshot_full_spec() -> dict[str, dict[str, Any]]:
+    """The module's whole spec: the shared probe options and its own (what the action validates its task with)."""
+    return {**probe_argument_spec(), **group_snapshot_argument_spec()}
 
 
 def tracking_args(args: Mapping[str, Any]) -> dict[str, Any]:
