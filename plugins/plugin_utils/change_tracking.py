@@ -166,6 +166,24 @@ def _entries(reply: Mapping[str, Any], asked: Sequence[str], script: str) -> lis
     return entries
 
 
+# CreateSnapshot's "invalid state for this operation": the VM is between states (starting, stopping, saving, pausing,
+# resuming) or in a Critical one (its storage unreachable); Hyper-V checkpoints a VM that is running, off, saved or
+# paused (https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-computersystem, EnabledState).
+INVALID_STATE = "CreateSnapshot returned 32775"
+INVALID_STATE_REMEDY = (
+    " Hyper-V takes a checkpoint only of a VM that is running, off, saved or paused: this one was starting, stopping,"
+    " saving, pausing or resuming, or its storage was unreachable (a Critical state; Get-VM shows which). The next run"
+    " backs it up once its state has settled."
+)
+
+
+def _checkpoint_message(message: Any) -> Any:
+    """The script's words for a VM that got no checkpoint, with what to do when Hyper-V refused it for its state."""
+    if isinstance(message, str) and INVALID_STATE in message:
+        return message + INVALID_STATE_REMEDY
+    return message
+
+
 def checkpoint_result(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str, Any]:
     """``{changed, vms: {name: {id, version, checkpoint, consistency, consistency_msg, failed, msg, disks}}}``
     from the checkpoint script."""
@@ -178,7 +196,7 @@ def checkpoint_result(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str,
             "consistency": entry["Consistency"],
             "consistency_msg": entry["ConsistencyMessage"],
             "failed": bool(entry["Failed"]),
-            "msg": entry["Message"],
+            "msg": _checkpoint_message(entry["Message"]),
             "disks": [
                 {
                     "path": disk["Path"],

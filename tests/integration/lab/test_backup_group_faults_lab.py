@@ -81,3 +81,34 @@ def test_a_vm_whose_files_cannot_be_read_fails_alone_and_its_group_is_stored(
     assert {vm: after.get(vm, 0) - before.get(vm, 0) for vm in ("vm1", "vm4")} == {"vm1": 1, "vm4": 0}
     held = HostState(deployed.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"]
     assert all(not record["checkpoint"] for record in held.values()), held  # vm4's checkpoint was destroyed
+
+
+def test_a_vm_between_states_fails_alone_and_saved_and_off_vms_are_stored(deployed: RunningLab, tmp_path: Path) -> None:
+    """vm5 is saving its state: Hyper-V refuses its checkpoint at both consistency levels, and it fails alone with
+    what to do; vm6 (saved) and vm7 (off) in the same volume group are stored, vm6 with its saved memory."""
+    vms = ["vm1", "vm5", "vm6", "vm7"]
+    before = restore_points(deployed, tmp_path)
+    rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_vms": vms})
+    assert rc != 0, output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    refused = "CreateSnapshot returned 32775 (invalid state for this operation)"
+    assert f"hv1/vm5: checkpoint: no recovery checkpoint of VM 'vm5': application consistent: {refused}" in last_failure
+    assert "The next run backs it up once its state has settled." in last_failure, last_failure
+    assert "px1: 3 VM(s) stored, 1 failed" in last_failure, last_failure
+    after = restore_points(deployed, tmp_path)
+    assert {vm: after.get(vm, 0) - before.get(vm, 0) for vm in vms} == {"vm1": 1, "vm5": 0, "vm6": 1, "vm7": 1}
+    held = HostState(deployed.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"]
+    assert all(not record["checkpoint"] for record in held.values()), held
+    runtime_state = {vm: [f for f in stored_files(deployed, tmp_path, vm) if f.endswith(".vmrs")] for vm in vms[2:]}
+    assert [len(runtime_state["vm6"]), len(runtime_state["vm7"])] == [1, 0], runtime_state  # the saved memory
+
+
+def stored_files(lab: RunningLab, work: Path, vm: str) -> list[str]:
+    """The names of the files (not disks) the VM's latest restore point holds."""
+    arguments = {
+        "operation": "list",
+        "vm": vm,
+        **{key: COMMON[f"backup_{key}"] for key in ("repository", "passphrase")},
+    }
+    result = ansible_adhoc(lab, work, "px1", "-m", "backup.hyperv.data_mover", "-a", json.dumps(arguments))["px1"]
+    return [file["name"] for file in result["vms"][vm][-1]["files"]]

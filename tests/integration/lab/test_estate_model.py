@@ -81,11 +81,19 @@ def test_inventory_groups_hosts_by_role():
         ({"luns": [{"id": "l1"}, {"id": "l1"}]}, "luns declared more than once: l1"),
         ({"cluster": []}, "unknown top-level keys: cluster"),
         ({"hosts": [{**HOST, "address": "10.0.0.1"}]}, "not a loopback address"),
+        ({"hosts": [{**HOST, "vms": [{"name": "v", "state": False}]}]}, r"vms\[0\]\.state: False is YAML's reading"),
+        ({"hosts": [{**HOST, "vms": [{"name": "v", "state": "Runing"}]}]}, r"\.state: 'Runing' is not a VM state"),
     ],
 )
 def test_errors_name_the_faulty_place(changes, message):
     with pytest.raises(EstateError, match=message):
         parse_estate(estate(**changes))
+
+
+def test_a_vm_state_is_spelled_as_hyper_v_spells_it():
+    vms = [{"name": "a", "state": "saving"}, {"name": "b", "state": "PAUSED"}, {"name": "c"}]
+    loaded = parse_estate(estate(hosts=[{**HOST, "vms": vms}])).model.host("hv1").vms
+    assert [vm.state for vm in loaded] == ["Saving", "Paused", "Running"]
 
 
 def test_extends_cycle_is_refused(tmp_path: Path):

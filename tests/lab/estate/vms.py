@@ -49,6 +49,29 @@ class Vm:
     passthrough: tuple[int, ...] = ()
 
 
+# Get-VM State (Microsoft.HyperV.PowerShell.VMState; Msvm_ComputerSystem EnabledState,
+# https://learn.microsoft.com/windows/win32/hyperv_v2/msvm-computersystem): the states a VM settles in, and the
+# transitions and "Critical" states (its storage unreachable) in which Hyper-V refuses a checkpoint with 32775,
+# "invalid state for this operation" (the older CreateVirtualSystemSnapshot page names the states it takes:
+# https://learn.microsoft.com/previous-versions/windows/desktop/virtual/createvirtualsystemsnapshot-msvm-virtualsystemmanagementservice).
+SETTLED_STATES = ("Running", "Off", "Saved", "Paused")
+BUSY_STATES = ("Starting", "Stopping", "Saving", "Pausing", "Resuming", "Reset", "FastSaving")
+CRITICAL_STATES = tuple(f"{state}Critical" for state in (*SETTLED_STATES, "Starting", "Stopping", "Saving"))
+# The states whose guest memory Hyper-V keeps in the runtime state file (.vmrs; .bin and .vsv before version 6.0).
+MEMORY_STATES = ("Running", "Saved", "Paused")
+
+
+def vm_state(value: Any, where: Where) -> str:
+    """A Get-VM State name, in Hyper-V's spelling (the estate may write it in any case)."""
+    if isinstance(value, bool):  # YAML 1.1 reads an unquoted Off (and On, No, Yes) as a boolean
+        raise EstateError(f"{where}: {value!r} is YAML's reading of an unquoted word: quote the state ('Off')")
+    name = text(value, where)
+    known = {state.lower(): state for state in (*SETTLED_STATES, *BUSY_STATES, *CRITICAL_STATES)}
+    if name.lower() not in known:
+        raise EstateError(f"{where}: {name!r} is not a VM state (Get-VM State: {', '.join(known.values())})")
+    return known[name.lower()]
+
+
 def windows_path(value: Any, where: Where, unc: bool = True) -> str:
     path = text(value, where)
     if not _WINDOWS_PATH.match(path) or (not unc and path.startswith("\\\\")):
@@ -85,7 +108,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
     return Vm(
         name=name,
         id=text(entry.get("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"lab-vm:{host}/{name}"))), where / "id"),
-        state=text(entry.get("state", "Running"), where / "state"),
+        state=vm_state(entry.get("state", "Running"), where / "state"),
         generation=integer(entry.get("generation", 2), where / "generation", 1),
         disks=tuple(disks),
         configuration_version=_configuration_version(entry.get("version", "10.0"), where / "version"),

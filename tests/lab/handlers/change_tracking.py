@@ -17,7 +17,9 @@ What Windows does (Hyper-V WMI v2, https://learn.microsoft.com/windows/win32/hyp
 - `Msvm_VirtualSystemSnapshotSettingData.ConsistencyLevel` 1 asks the guest to quiesce its applications (its VSS,
   through the backup integration service), 2 takes the disks as they are (msvm-virtualsystemsnapshotsettingdata).
   A running VM's `quiesce_error` makes level 1 fail with that message; the script then asks level 2 when
-  `CrashConsistentFallback` is true. A VM that is not running has nothing to quiesce.
+  `CrashConsistentFallback` is true. A VM that is not running has nothing to quiesce. A VM between states
+  (starting, saving, ...) or in a Critical one gets no checkpoint at either level: CreateSnapshot returns 32775,
+  invalid state for this operation (`lab.estate.vms.SETTLED_STATES`).
 - The RCT id a reference point holds for a disk is the disk's at the checkpoint: the state the frozen file holds.
   What the guest writes while the checkpoint is held goes into its layer and is tracked after that id; the
   conversion (or DestroySnapshot) merges the layer into the disk. The lab's layers stay empty, so a VM's
@@ -38,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.estate.vms import Vm, VmDisk
+from lab.estate.vms import SETTLED_STATES, Vm, VmDisk
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.windows import rct
 from lab.windows.hoststate import HostState, count
@@ -48,6 +50,7 @@ from lab.windows.vmdisk import POINT_IN_TIME, copy_sparse, virtual_size, write_r
 
 RCT_VERSION = (6, 2)
 UNKNOWN_ID_ERROR = "GetVirtualDiskChanges returned 32768 (Failed)"
+INVALID_STATE_ERROR = "CreateSnapshot returned 32775 (invalid state for this operation)"  # as the script words it
 NO_CONSISTENCY = {"Consistency": None, "ConsistencyMessage": None}  # no checkpoint taken
 
 
@@ -114,18 +117,31 @@ def _disk_changes(call: ScriptCall, state: dict[str, Any], disk: VmDisk, frozen:
 
 def _consistency(vm: Vm, fallback: bool) -> dict[str, Any]:
     """The level the checkpoint gets: application, or crash when the running guest cannot quiesce and the fallback
-    is allowed; else the failure, worded as the script words it."""
-    quiesce = vm.quiesce_error if vm.state.lower() == "running" else None
+    is allowed; else the failure, worded as the script words it. A VM between states refuses both levels."""
+    if vm.state not in SETTLED_STATES:
+        return _refused_at_both_levels(vm, INVALID_STATE_ERROR, fallback)
+    quiesce = vm.quiesce_error if vm.state == "Running" else None
     if quiesce is None:
         return {**NO_CONSISTENCY, "Consistency": "application", "Failed": False, "Message": None}
     if not fallback:
-        message = (
-            f"no application-consistent recovery checkpoint of VM '{vm.name}' (the crash-consistent fallback is "
-            f"off): {quiesce}"
-        )
-        return {**NO_CONSISTENCY, "Failed": True, "Message": message}
+        return {**NO_CONSISTENCY, "Failed": True, "Message": _no_application_checkpoint(vm, quiesce)}
     failed = f"the application-consistent checkpoint failed: {quiesce}"
     return {"Consistency": "crash", "ConsistencyMessage": failed, "Failed": False, "Message": None}
+
+
+def _refused_at_both_levels(vm: Vm, error: str, fallback: bool) -> dict[str, Any]:
+    """CreateSnapshot failing with `error` whatever the level asked, worded as the script words it."""
+    if not fallback:
+        return {**NO_CONSISTENCY, "Failed": True, "Message": _no_application_checkpoint(vm, error)}
+    message = f"no recovery checkpoint of VM '{vm.name}': application consistent: {error}; crash consistent: {error}"
+    return {**NO_CONSISTENCY, "Failed": True, "Message": message}
+
+
+def _no_application_checkpoint(vm: Vm, error: str) -> str:
+    return (
+        f"no application-consistent recovery checkpoint of VM '{vm.name}' (the crash-consistent fallback is off): "
+        f"{error}"
+    )
 
 
 def _checkpoint_vm(
@@ -181,7 +197,7 @@ def _guest_writes(call: ScriptCall, state: dict[str, Any], vm: Vm, frozen: dict[
     """The running guest's writes into its checkpoint's layers (`writes_while_checkpointed` bytes per base VHDX, at
     a place drawn from the checkpoint's id): tracked now, after the checkpoint's RCT ids; kept pending until the
     layer is merged (`_merge_guest_writes`)."""
-    if not vm.writes_while_checkpointed or vm.state.lower() != "running":
+    if not vm.writes_while_checkpointed or vm.state != "Running":
         return
     draw = random.Random(held["id"])
     for disk in vm.disks:

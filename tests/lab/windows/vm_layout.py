@@ -9,9 +9,9 @@
   SnapshotFileLocation: the estate's `location`, else the first disk's folder, else Hyper-V's default VM path)
   follow the configuration version ("Upgrade virtual machine version in Hyper-V on Windows or Windows Server",
   https://learn.microsoft.com/windows-server/virtualization/hyper-v/deploy/upgrade-virtual-machine-version-in-hyper-v-on-windows-or-windows-server):
-  version 5.0 keeps `<id>.xml` and `<id>\\<id>.bin`/`.vsv` (saved state, while running); later versions
-  `<id>.vmcx`, `.vmrs` (while running) and `.vmgs` (generation 2). A checkpoint keeps the same set, named by its
-  id, in `Snapshots\\`.
+  version 5.0 keeps `<id>.xml` and `<id>\\<id>.bin`/`.vsv` (the guest's memory, while the VM runs, is paused or
+  saved); later versions `<id>.vmcx`, `.vmrs` (the same) and `.vmgs` (generation 2). A checkpoint keeps the
+  same set, named by its id, in `Snapshots\\`.
 
 Hyper-V names these files with upper-case GUIDs; `Get-VM`'s VMId and `Get-VMSnapshot`'s Id print in lower case.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from lab.estate.vms import Vm, VmDisk
+from lab.estate.vms import MEMORY_STATES, Vm, VmDisk
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ def disk_chain(vm: Vm, disk: VmDisk) -> list[str]:
 
 
 def _set_of(folder: str, file_id: str, vm: Vm) -> list[ConfigurationFile]:
-    running = vm.state == "Running"
+    holds_memory = vm.state in MEMORY_STATES  # a runtime state file
     if vm.configuration_version < (6, 0):
-        saved = [f"{folder}\\{file_id}\\{file_id}.bin", f"{folder}\\{file_id}\\{file_id}.vsv"] if running else []
+        saved = [f"{folder}\\{file_id}\\{file_id}.bin", f"{folder}\\{file_id}\\{file_id}.vsv"] if holds_memory else []
         return [ConfigurationFile(f"{folder}\\{file_id}.xml", True), *(ConfigurationFile(p, False) for p in saved)]
-    extensions = [*([".vmrs"] if running else []), *([".vmgs"] if vm.generation >= 2 else [])]
+    extensions = [*([".vmrs"] if holds_memory else []), *([".vmgs"] if vm.generation >= 2 else [])]
     return [
         ConfigurationFile(f"{folder}\\{file_id}.vmcx", True),
         *(ConfigurationFile(f"{folder}\\{file_id}{extension}", False) for extension in extensions),

@@ -117,6 +117,21 @@ def test_a_crash_consistent_checkpoint_says_so_and_the_fallback_can_be_turned_of
     assert result["vms"]["web01"]["consistency_msg"] == quiesce
 
 
+def test_a_vm_whose_state_hyper_v_refuses_fails_alone_with_what_to_do(make_action):
+    refused = "CreateSnapshot returned 32775 (invalid state for this operation)"
+    words = f"no recovery checkpoint of VM 'saving01': application consistent: {refused}; crash consistent: {refused}"
+    busy = vm_entry("saving01", Id="1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", Version="9.0", Failed=True, Message=words)
+    other = vm_entry(
+        "db01", Id="2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", Failed=True, Message="CreateSnapshot returned 32768"
+    )
+    result, _ = run(make_action, [reply({"vms": [busy, CHECKPOINTED, other]})], vms=["saving01", "web01", "db01"])
+    assert result["vms"]["saving01"]["failed"] is True
+    assert result["vms"]["saving01"]["msg"].startswith(words + " Hyper-V takes a checkpoint only of a VM that is ")
+    assert "once its state has settled" in result["vms"]["saving01"]["msg"]
+    assert result["vms"]["db01"]["msg"] == "CreateSnapshot returned 32768"  # another failure keeps the host's words
+    assert result["vms"]["web01"]["failed"] is False and result["changed"] is True
+
+
 def test_checkpoint_without_any_checkpoint_created_is_no_change(make_action):
     result, _ = run(make_action, [reply({"vms": [OLD_VM]})], vms=["old01"])
     assert result["changed"] is False and not result.get("failed")
