@@ -34,23 +34,32 @@ def _same_path(left: str, right: str) -> bool:
     return ntpath.normcase(str(left)) == ntpath.normcase(str(right))
 
 
-def _frozen_paths(entry: Mapping[str, Any], frozen: Sequence[str]) -> Optional[str]:
-    """The proxy path of the frozen disk behind a vm_files entry: the entry itself or one of its parents."""
-    for candidate in [entry, *(entry.get("parents") or [])]:
+def _read_chain(entry: Mapping[str, Any], frozen: Sequence[str]) -> list[Mapping[str, Any]]:
+    """The files of a vm_files entry to read, nearest first: from the frozen disk behind it (the entry itself or one
+    of its parents) down to its base; the entry's whole chain when nothing in it was frozen."""
+    chain = [entry, *(entry.get("parents") or [])]
+    for index, candidate in enumerate(chain):
         if any(_same_path(candidate.get("source", ""), path) for path in frozen):
-            return str(candidate["path"])
-    return None
+            return chain[index:]
+    return chain
 
 
-def _sources(files: Sequence[Mapping[str, Any]], frozen: Sequence[str]) -> list[str]:
-    """What to read: each disk as the checkpoint froze it, every other file of the VM as it is."""
+def _sources(files: Sequence[Mapping[str, Any]], frozen: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """What to read: each disk as the checkpoint froze it, every other file of the VM as it is; and, by its path,
+    the parents of each differencing disk read whose chain leaves its volume. On the proxy each volume's shadow
+    copy is a folder of its own, so such a parent cannot be found from its child's parent locator: the data mover
+    reads it where it is named. A chain on one volume is left to the locator (an engine from before ``parents``
+    refuses the key)."""
     sources: list[str] = []
+    parents: dict[str, list[str]] = {}
     for entry in files:
-        disk = _frozen_paths(entry, frozen) if frozen else None
-        path = disk or str(entry["path"])
+        chain = _read_chain(entry, frozen)
+        path = str(chain[0]["path"])
         if path not in sources:
             sources.append(path)
-    return sources
+            if {str(link.get("volume")).casefold() for link in chain} - {str(chain[0].get("volume")).casefold()}:
+                parents[path] = [str(parent["path"]) for parent in chain[1:]]
+    return sources, parents
 
 
 def _changed_ranges(disks: Sequence[Mapping[str, Any]], audit: bool) -> dict[str, dict[str, Any]]:
@@ -90,7 +99,8 @@ def backup_checkpoints(checkpoint: Any) -> dict[str, str]:
 def backup_job_entries(
     vms: Sequence[str], checkpoint: Any, vm_files: Mapping[str, Any], reference: Any, audit: bool = False
 ) -> list:
-    """The data mover job's entries: ``{vm, sources, changed_ranges, change_ids}`` per VM that has files; with
+    """The data mover job's entries: ``{vm, sources, changed_ranges, change_ids}``, and ``parents`` for differencing
+    disks, per VM that has files; with
     ``audit``, disks with ranges are read in full and the ranges checked against the data (rct_audit)."""
     described, referenced = step_vms(checkpoint), step_vms(reference)
     entries = []
@@ -100,14 +110,14 @@ def backup_job_entries(
             continue
         disks = described[vm].get("disks") or []
         ids = referenced.get(vm, {}).get("change_ids") or {}
-        entries.append(
-            {
-                "vm": vm,
-                "sources": _sources(files, [str(disk["path"]) for disk in disks]),
-                "changed_ranges": _changed_ranges(disks, audit),
-                "change_ids": {str(name): str(value) for name, value in ids.items()},
-            }
-        )
+        sources, parents = _sources(files, [str(disk["path"]) for disk in disks])
+        entry = {
+            "vm": vm,
+            "sources": sources,
+            "changed_ranges": _changed_ranges(disks, audit),
+            "change_ids": {str(name): str(value) for name, value in ids.items()},
+        }
+        entries.append({**entry, "parents": parents} if parents else entry)
     return entries
 
 

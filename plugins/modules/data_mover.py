@@ -114,6 +114,16 @@ options:
         the disk's path in O(source) or its file name. Recorded with the disk in the new restore point, where
         the next incremental's C(since) must find it. A disk not named records V(null).
     type: dict
+  parents:
+    description:
+      - The parent files of each differencing disk in O(source) (a C(.avhdx), or a differencing C(.vhdx)), keyed by
+        the disk's path in O(source) (or its file name), each a list of paths nearest first, as the host's
+        C(Get-VHD) C(ParentPath) chain names them (the C(parents) of RV(backup.hyperv.shadow_copy#module:vm_files),
+        mapped to the proxy). Each is read there instead of where the child's parent locator leads, and must still
+        be the parent the child was made from (its data write GUID); below the last one given, the locator is
+        followed.
+      - Needed when a parent is on another volume than its child, whose shadow copy is another folder on the proxy.
+    type: dict
   block_size:
     description:
       - Chunk size, in bytes or with a unit (V(256K), V(1M), V(8M)); a power of two from 256 KiB to 8 MiB.
@@ -201,14 +211,14 @@ options:
     description:
       - Several VMs in one task, for O(operation=backup) and O(operation=restore). The repository is opened once
         for all of them (one passphrase unlock, one lock, one index load), which saves seconds per VM.
-      - "Backup entries: C(vm), C(sources) (list of paths) and optionally C(changed_ranges) and C(change_ids) (as
-        O(changed_ranges) and O(change_ids)).
+      - "Backup entries: C(vm), C(sources) (list of paths) and optionally C(changed_ranges), C(change_ids) and
+        C(parents) (as O(changed_ranges), O(change_ids) and O(parents)).
         Restore entries: C(vm), C(destination), and optionally C(restore_point), C(format), C(overwrite),
         C(salvage) and C(rollback)."
       - The other options apply to every entry. Every entry is checked before anything is written.
       - A VM that fails publishes no restore point and the others still run; the task then fails, naming the
         failed VMs in RV(failed_vms), with every VM's outcome in RV(results).
-      - Not with O(vm), O(source), O(destination), O(changed_ranges) or O(change_ids).
+      - Not with O(vm), O(source), O(destination), O(changed_ranges), O(change_ids) or O(parents).
     type: list
     elements: dict
   slots:

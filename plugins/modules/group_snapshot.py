@@ -168,9 +168,9 @@ shadow:
 refused:
   description:
     - With O(state=present), the VMs left out of the shadow copy set, each with why (a VM the host no longer has,
-      moved since the plan; VHD Set disks, R15; files the account cannot read; a differencing chain across
-      volumes). Each fails alone (its checkpoint, taken already, is destroyed by the release); the others are
-      shadowed.
+      moved since the plan; VHD Set disks, R15; files the account cannot read; files, or a differencing chain, on
+      both an SMB3 share and a volume). Each fails alone (its checkpoint, taken already, is destroyed by the
+      release); the others are shadowed.
     - Also a VM with a file on a volume no VSS provider of the host supports in a transportable set (a disk of the
       host itself, such as C(C:\) holding its configuration); the create script takes the set again without that
       volume, in the same round trip, and names it (VSS_E_VOLUME_NOT_SUPPORTED). Its checkpoint was converted with

@@ -14,8 +14,8 @@ description:
     O(vms) (virtual disks with each differencing disk's parent chain from C(Get-VHD) C(ParentPath); the
     configuration, runtime and guest state files of the VM and of its checkpoints, C(.xml), C(.bin) and C(.vsv) for
     configuration version 5) and the host's volumes, refuses VMs with VHD Set disks (C(.vhds), requirement R15),
-    VMs with a file the account cannot read (access denied, or no configuration file), VMs whose differencing
-    chain leaves its volume, and unknown VMs before anything is created, then runs a
+    VMs with a file the account cannot read (access denied, or no configuration file), and unknown VMs before
+    anything is created (the volumes of a differencing disk's parents are shadowed with its own), then runs a
     DiskShadow script with C(set context persistent), C(set option transportable), C(set metadata),
     C(writer verify) for the Hyper-V VSS writer, C(begin backup), C(add volume) for each volume holding VM
     files, C(create) and C(end backup). The snapshot set's metadata C(.cab) is saved under O(metadata_dir) as
@@ -195,18 +195,24 @@ shadow_copy_shares:
   sample: {'\\fs1\vms\': '\\fs1\vms@{3b0d5f72-9e4c-4a81-b2d6-7f3c0e1a5b94}'}
 vm_files:
   description:
-    - Per VM, each source file and its path inside the exposed shadow copy on the proxy (V(null) in check mode).
-    - C(parents) lists a differencing disk's parent chain (nearest first) the same way, empty for other files.
-      Give the data mover the C(path) of each entry only, it reads a differencing disk as the merged content
-      of its chain, finding each parent through the parent locator's relative path inside the same shadow copy.
+    - Per VM, each source file, its C(volume) (the mount point or SMB3 share root it is on) and its path inside the
+      exposed shadow copy on the proxy (V(null) in check mode).
+    - C(parents) lists a differencing disk's parent chain (nearest first) the same way, empty for other files; a
+      parent may be on another volume than its child (a golden image on another CSV), and the set then holds both.
+      The data mover reads a differencing disk as the merged content of its chain. Give it the C(path) of each
+      entry, and for a differencing disk the C(path) of each of its C(parents), nearest first (the data mover's
+      O(backup.hyperv.data_mover#module:parents), or a job entry's C(parents)); without them it looks each parent
+      up through the child's parent locator, which leads only within the same shadow copy.
   returned: when O(state=present)
   type: dict
   sample:
     web01:
       - source: 'C:\ClusterStorage\Volume1\web01\web01_3C2F.avhdx'
+        volume: 'C:\ClusterStorage\Volume1\'
         path: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77\Vol1\web01\web01_3C2F.avhdx'
         parents:
           - source: 'C:\ClusterStorage\Volume1\web01\web01.vhdx'
+            volume: 'C:\ClusterStorage\Volume1\'
             path: 'C:\ProgramData\backup.hyperv\shadow\1f0e8d2a-7c41-4b3e-9a55-0d6c2e9b1a77\Vol1\web01\web01.vhdx'
 metadata:
   description: The set's metadata C(.cab), base64-encoded; pass it to the O(state=imported) task.

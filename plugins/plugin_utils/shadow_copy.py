@@ -179,7 +179,9 @@ def plan_volumes(reply: Mapping[str, Any]) -> tuple[list[str], list[dict[str, An
     """The volumes to shadow (in first-use order) and, per VM, each file with its volume and relative path.
 
     A file on an SMB3 share counts the share root (``\\\\server\\share\\``) as its volume. A differencing
-    disk's parents (``Parents``, from Get-VHD ParentPath) are planned with it: their volumes are shadowed too.
+    disk's parents (``Parents``, from Get-VHD ParentPath) are planned with it: their volumes are shadowed too, and
+    a parent on another volume than its child is read there (``map_vm_files`` gives each parent's path on the
+    proxy; a child's parent locator cannot lead from one volume's exposed copy to another's).
     """
     mount_points = [_with_slash(mp) for volume in reply["volumes"] for mp in volume["MountPoints"]]
     volumes: list[str] = []
@@ -196,29 +198,9 @@ def plan_volumes(reply: Mapping[str, Any]) -> tuple[list[str], list[dict[str, An
         for file in vm["Files"]:
             planned = locate(str(file["Path"]))
             planned["parents"] = [locate(str(parent)) for parent in file.get("Parents") or []]
-            check_chain_volume(planned)
             files.append(planned)
         vms.append({"name": str(vm["Name"]), "files": files})
     return volumes, vms
-
-
-def check_chain_volume(disk: Mapping[str, Any]) -> None:
-    """Refuse a differencing chain that spans volumes.
-
-    On the proxy each volume's shadow copy is its own folder, and the data mover finds a parent through the
-    parent locator's relative path (MS-VHDX 2.6.2.6; Hyper-V tries it first): inside one exposed volume that
-    path leads to the parent as it was; across volumes it cannot, and the locator's absolute paths name the
-    source host's files, which the proxy does not have.
-    """
-    others = [
-        parent["source"] for parent in disk["parents"] if parent["volume"].casefold() != disk["volume"].casefold()
-    ]
-    if others:
-        raise ShadowCopyError(
-            f"{disk['source']} is a differencing disk whose parent chain leaves its volume ({', '.join(others)}); "
-            "such a chain cannot be read from the shadow copies on the proxy, nothing was created. Merge the "
-            "chain (delete the VM's checkpoints or Merge-VHD) or keep the disk and its parents on one volume."
-        )
 
 
 def aliases(volumes: Sequence[str]) -> dict[str, str]:
@@ -227,22 +209,22 @@ def aliases(volumes: Sequence[str]) -> dict[str, str]:
 
 
 def map_vm_files(vms: Sequence[Mapping[str, Any]], bases: Mapping[str, str] | None) -> dict[str, list[dict[str, Any]]]:
-    """Per VM, each source file and its path on the proxy under its volume's base folder (``None`` in check mode).
+    """Per VM, each source file, its volume (mount point or share root) and its path on the proxy under that
+    volume's base folder (``None`` in check mode).
 
-    A differencing disk lists its ``parents`` the same way: the data mover is given the disk alone and reads
-    the chain's merged content through them; they are not stored as files of their own.
+    A differencing disk lists its ``parents`` the same way, nearest first: the data mover reads the chain's merged
+    content through them (a job entry's ``parents``); they are not stored as files of their own.
     """
 
     def proxy_path(file: Mapping[str, Any]) -> str | None:
         return None if bases is None else f"{bases[file['volume']]}\\{file['relative']}"
 
+    def located(file: Mapping[str, Any]) -> dict[str, Any]:
+        return {"source": file["source"], "volume": file["volume"], "path": proxy_path(file)}
+
     return {
         vm["name"]: [
-            {
-                "source": file["source"],
-                "path": proxy_path(file),
-                "parents": [{"source": p["source"], "path": proxy_path(p)} for p in file.get("parents") or []],
-            }
+            {**located(file), "parents": [located(parent) for parent in file.get("parents") or []]}
             for file in vm["files"]
         ]
         for vm in vms

@@ -1,7 +1,7 @@
 """The steps of a shadow copy on the source host, shared by ``backup.hyperv.shadow_copy`` and ``group_snapshot``.
 
 Creating is a read (shadow_copy_read.ps1: the VMs' files, the host's volumes) checked on the controller (R15,
-unknown VMs, unreadable files, chains across volumes) and planned (one set of the volumes the files are on), then
+unknown VMs, unreadable files) and planned (one set of the volumes the files are on), then
 the create script (shadow_copy_create.ps1), whose reply becomes the module's result. Releasing a set whose copies
 the job named is one round trip (the release script looks each place up itself); otherwise a read finds what is
 left first. Each function here decides one of these; the actions only choose how the round trips are sent (one
@@ -61,7 +61,7 @@ def read_params(args: Mapping[str, Any], **query: Any) -> dict[str, Any]:
 
 def plan_present(reply: Mapping[str, Any], wanted: Sequence[str]) -> PresentPlan:
     """The set for ``wanted`` from the read's reply (other VMs it holds are left out); raises before anything is
-    created for VMs the host does not have, VHD Set disks (R15), unreadable files and chains across volumes."""
+    created for VMs the host does not have, VHD Set disks (R15) and unreadable files."""
     folded = {name.casefold() for name in wanted}
     reply = {**reply, "vms": [vm for vm in reply["vms"] if str(vm["Name"]).casefold() in folded]}
     check_vms(reply["vms"], wanted)
@@ -72,7 +72,7 @@ def plan_present(reply: Mapping[str, Any], wanted: Sequence[str]) -> PresentPlan
 
 def refusals(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str, str]:
     """Per VM of ``vms`` that no set can hold, why: the refusal ``plan_present`` raises for that VM alone (a VM the
-    host no longer has, moved since the plan; VHD Set disks; unreadable files; a chain across volumes; files on
+    host no longer has, moved since the plan; VHD Set disks; unreadable files; files, or a differencing chain, on
     both a share and a volume). A volume group leaves such a VM out and shadows the others (it fails alone)."""
     refused = {}
     for vm in vms:

@@ -35,6 +35,7 @@ ARGUMENT_SPEC = {
     "format": {"type": "str", "choices": list(RESTORE_FORMATS), "default": RestoreEntry.format},
     "changed_ranges": {"type": "dict"},
     "change_ids": {"type": "dict"},
+    "parents": {"type": "dict"},
     "block_size": {"type": "raw", "default": Chunking.block_size},
     "compression": {"type": "str", "choices": list(COMPRESSION_LEVELS), "default": Chunking.compression},
     "hash": {"type": "str", "choices": list(HASH_ALGORITHMS), "default": NewRepository.hash},
@@ -85,5 +86,6 @@ VALIDATION = {
         ("jobs", "destination"),
         ("jobs", "changed_ranges"),
         ("jobs", "change_ids"),
+        ("jobs", "parents"),
     ],
 }

@@ -4,8 +4,10 @@ A job is a list of entries, from a JSON file (``hyperv-datamover backup REPO --j
 module's ``jobs`` option:
 
 - backup: ``{"vm": NAME, "sources": [PATH, ...], "changed_ranges": {PATH: [[offset, length], ...] or
-  {"since": RCT_ID, "ranges": [...] or null, "reason": TEXT}}, "change_ids": {PATH: RCT_ID}}`` (``changed_ranges``
-  and ``change_ids`` optional; a PATH may be the source's file name);
+  {"since": RCT_ID, "ranges": [...] or null, "reason": TEXT}}, "change_ids": {PATH: RCT_ID}, "parents": {PATH:
+  [PARENT_PATH, ...]}}`` (``changed_ranges``, ``change_ids`` and ``parents`` optional; a PATH may be the source's file
+  name; ``parents``: a differencing disk's parent files, nearest first, read instead of the ones its parent locator
+  leads to);
 - restore: ``{"vm": NAME, "destination": DIR, "restore_point": ID or "latest", "format": "vhdx" | "raw",
   "overwrite": BOOL, "salvage": BOOL, "rollback": BOOL}`` (all but ``vm`` and ``destination`` optional).
 
@@ -23,6 +25,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.error
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options import (
     parse_change_ids,
     parse_changed_ranges,
+    parse_parents,
     ranges_by_source,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import BackupEntry, RestoreEntry
@@ -30,7 +33,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.cons
 
 Entry = Union[BackupEntry, RestoreEntry]
 
-BACKUP_KEYS = {"vm": True, "sources": True, "changed_ranges": False, "change_ids": False}  # key -> required
+BACKUP_KEYS = {"vm": True, "sources": True, "changed_ranges": False, "change_ids": False, "parents": False}
 RESTORE_KEYS = {
     "vm": True,
     "destination": True,
@@ -88,9 +91,10 @@ def _backup_entry(where: str, entry: Mapping[str, Any]) -> BackupEntry:
     try:
         ranges = parse_changed_ranges(entry.get("changed_ranges"))
         change_ids = parse_change_ids(entry.get("change_ids"))
+        parents = parse_parents(entry.get("parents"))
     except DataMoverError as exc:
         raise DataMoverError(f"{where} (VM {entry['vm']}): {exc}") from exc
-    return BackupEntry(vm=entry["vm"], sources=tuple(sources), changed_ranges=ranges, change_ids=change_ids)
+    return BackupEntry(entry["vm"], tuple(sources), changed_ranges=ranges, change_ids=change_ids, parents=parents)
 
 
 def _restore_entry(where: str, entry: Mapping[str, Any]) -> RestoreEntry:
@@ -108,7 +112,7 @@ def _restore_entry(where: str, entry: Mapping[str, Any]) -> RestoreEntry:
 
 
 def keyed_ranges(entries: Sequence[BackupEntry], job: bool) -> List[BackupEntry]:
-    """Each entry with its changed ranges and change ids keyed by the source they name.
+    """Each entry with its changed ranges, change ids and parents keyed by the source they name.
 
     Done where the engine runs, before the repository opens: only there are the paths its own (a proxy's
     ``C:\\...`` paths mean nothing to the controller's ``os.path``)."""
@@ -117,9 +121,10 @@ def keyed_ranges(entries: Sequence[BackupEntry], job: bool) -> List[BackupEntry]
         try:
             ranges = ranges_by_source(entry.changed_ranges, entry.sources)
             change_ids = ranges_by_source(entry.change_ids, entry.sources, "change_ids")
+            parents = ranges_by_source(entry.parents, entry.sources, "parents")
         except DataMoverError as exc:
             if not job:
                 raise
             raise DataMoverError(f"job entry {number} (VM {entry.vm}): {exc}") from exc
-        keyed.append(dataclasses.replace(entry, changed_ranges=ranges, change_ids=change_ids))
+        keyed.append(dataclasses.replace(entry, changed_ranges=ranges, change_ids=change_ids, parents=parents))
     return keyed

@@ -92,6 +92,23 @@ def parse_change_ids(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, s
     return {str(path): change_id for path, change_id in value.items()}
 
 
+def parse_parents(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Tuple[str, ...]]]:
+    """``{path or file name: [parent path, ...]}``: the files of a differencing disk's chain below it, nearest
+    first, as its host names them (read instead of looking each parent up from its child's parent locator)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(_is_path_list(paths) for paths in value.values()):
+        raise DataMoverError(
+            "parents must map each differencing disk's path (or file name) to a non-empty list of its parents' "
+            "paths, nearest first"
+        )
+    return {str(path): tuple(paths) for path, paths in value.items()}
+
+
+def _is_path_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(p, str) and p for p in value)
+
+
 def ranges_by_source(
     ranges: Optional[Mapping[str, Any]], sources: Sequence[str], option: str = "changed_ranges"
 ) -> Optional[Dict[str, Any]]:

@@ -30,6 +30,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.options im
     parse_block_size,
     parse_change_ids,
     parse_changed_ranges,
+    parse_parents,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import (
     AS_CONFIGURED,
@@ -67,7 +68,14 @@ OPERATIONS = (
     *GUEST_OPERATIONS,
 )  # the CLI adds init
 ALL_OPERATIONS = (*OPERATIONS, "init")
-SINGLE_VM_KEYS = ("vm", "source", "destination", "changed_ranges", "change_ids")  # what a job's entries say instead
+SINGLE_VM_KEYS = (
+    "vm",
+    "source",
+    "destination",
+    "changed_ranges",
+    "change_ids",
+    "parents",
+)  # what a job's entries say instead
 Value = TypeVar("Value")
 
 
@@ -264,7 +272,8 @@ def _entries(operation: str, p: Mapping[str, Any]) -> Dict[str, tuple]:
         return {"backups": entries} if operation == "backup" else {"restores": entries}
     if operation == "backup":
         ranges, change_ids = parse_changed_ranges(p.get("changed_ranges")), parse_change_ids(p.get("change_ids"))
-        return {"backups": (BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges, change_ids),)}
+        entry = BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges, change_ids)
+        return {"backups": (dataclasses.replace(entry, parents=parse_parents(p.get("parents"))),)}
     if operation == "restore":
         keys = ("restore_point", "format", "overwrite", "salvage", "rollback")
         chosen = {key: p[key] for key in keys if p.get(key) is not None}
@@ -275,6 +284,8 @@ def _entries(operation: str, p: Mapping[str, Any]) -> Dict[str, tuple]:
 def _entry_document(entry: Any) -> Dict[str, Any]:
     """An entry as the document holds it (a disk's changes in the shortest form that says them all)."""
     document = dataclasses.asdict(entry)
+    if "parents" in document and document["parents"] is None:
+        del document["parents"]  # an engine before parents refuses the key; one that knows it reads none the same
     changes = getattr(entry, "changed_ranges", None)
     if changes is not None:
         document["changed_ranges"] = {path: _changes_document(change) for path, change in changes.items()}

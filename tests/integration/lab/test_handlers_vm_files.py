@@ -1,5 +1,6 @@
 """What Windows does that the simple estate hides (issue 19), on the handlers in-process: VMs with checkpoints
-(.avhdx chains), configuration version 5, a differencing chain across volumes, a file denied to the account,
+(.avhdx chains), configuration version 5, a differencing chain whose parent is on a drive of the host, a file denied
+to the account,
 and DiskShadow stopping a script at its first failing command."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from lab_testkit import ESTATES, ProvisionedLab
 
 # isort: split
 from lab.estate.loader import load_estate
+from lab.handlers import ScriptFailure
 from lab.windows import diskshadow
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.opener import open_disk
@@ -66,11 +68,16 @@ def test_configuration_version_5_lists_xml_bin_and_vsv_files_of_the_vm_and_its_c
     assert extensions == ["bin", "bin", "vsv", "vsv", "xml", "xml"]
 
 
-def test_a_chain_leaving_its_volume_is_refused_before_anything_is_created(estate):
+def test_a_chain_leaving_its_volume_plans_both_volumes_and_a_host_drive_is_refused_in_the_set(estate):
     reply = read_vms(estate, "vm6")
     assert reply["vms"][0]["Files"][0]["Parents"] == ["C:\\Golden\\base.vhdx"]
-    with pytest.raises(ShadowCopyError, match="leaves its volume"):
-        plan_volumes(reply)
+    volumes, vms = plan_volumes(reply)
+    assert volumes == [CSV, "C:\\"] and vms[0]["files"][0]["parents"][0]["volume"] == "C:\\"
+    asked = [{"Path": volume, "Alias": f"Vol{number}"} for number, volume in enumerate(volumes, 1)]
+    with pytest.raises(ScriptFailure, match="VSS_E_VOLUME_NOT_SUPPORTED"):  # C: is a disk of the host, no LUN
+        estate.call(
+            "hv2", "shadow_copy_create", {"Volumes": asked, "MetadataDir": ROOT, "InProgressTimeoutSeconds": 600}
+        )
 
 
 def test_a_file_denied_to_the_account_fails_the_vm_instead_of_being_dropped(estate):

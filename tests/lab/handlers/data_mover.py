@@ -152,8 +152,20 @@ def _mapped_ranges(paths: PathMap, ranges: Any) -> Any:
     return {paths.argument(key): value for key, value in ranges.items()} if isinstance(ranges, dict) else ranges
 
 
+def _mapped_parents(paths: PathMap, parents: Any) -> Any:
+    """Differencing disks' parents keyed by the sources' Windows paths: keys and parent paths in the lab."""
+    if not isinstance(parents, dict):
+        return parents
+    return {
+        paths.argument(key): [paths.argument(p) if isinstance(p, str) else p for p in value]
+        if isinstance(value, list)
+        else value
+        for key, value in parents.items()
+    }
+
+
 def _mapped_job_entry(paths: PathMap, entry: Any) -> Any:
-    """A job entry with its paths (sources, destination, changed_ranges keys) in the lab; the rest as is."""
+    """A job entry with its paths (sources, destination, changed_ranges and parents) in the lab; the rest as is."""
     if not isinstance(entry, dict):
         return entry
     mapped = dict(entry)
@@ -163,6 +175,8 @@ def _mapped_job_entry(paths: PathMap, entry: Any) -> Any:
         mapped["destination"] = paths.argument(entry["destination"])
     if "changed_ranges" in entry:
         mapped["changed_ranges"] = _mapped_ranges(paths, entry["changed_ranges"])
+    if "parents" in entry:
+        mapped["parents"] = _mapped_parents(paths, entry["parents"])
     return mapped
 
 
@@ -178,6 +192,8 @@ def mapped_document(paths: PathMap, text: str) -> str:
         document["source"] = [paths.argument(s) if isinstance(s, str) else s for s in document["source"]]
     if "changed_ranges" in document:
         document["changed_ranges"] = _mapped_ranges(paths, document["changed_ranges"])
+    if "parents" in document:
+        document["parents"] = _mapped_parents(paths, document["parents"])
     if isinstance(document.get("jobs"), list):
         document["jobs"] = [_mapped_job_entry(paths, entry) for entry in document["jobs"]]
     return json.dumps(document)

@@ -142,4 +142,6 @@ def open_readonly(path: str) -> int:
         raise SourceError(f"{path}: cannot open disk for reading: {exc.strerror}") from exc
 
 
-DiskOpener = Callable[[str], DiskSource]  # what a backup opens its disks with (tests give their own)
+# What a backup opens its disks with (tests give their own): the path, and for a differencing disk whose host named
+# its parents, those paths too (`run/opener.open_disk`).
+DiskOpener = Callable[..., DiskSource]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Tuple
 
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.base.errors import (
     DataMoverError,
@@ -26,8 +27,9 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.disk.vhdx.
 VHDX_SUFFIXES = (".vhdx", ".avhdx")
 
 
-def open_disk(path: str) -> DiskSource:
-    """Open a VHDX or else a raw image or block device, read-only."""
+def open_disk(path: str, parents: Tuple[str, ...] = ()) -> DiskSource:
+    """Open a VHDX or else a raw image or block device, read-only. ``parents``: a differencing VHDX's parent
+    files, nearest first, as its host names them (``VhdxSource``)."""
     fd = open_readonly(path)
     try:
         signature = _signature(fd, path)
@@ -35,10 +37,13 @@ def open_disk(path: str) -> DiskSource:
         os.close(fd)
         raise
     if signature == b"vhdxfile":
-        return VhdxSource(path, fd=fd)
+        return VhdxSource(path, fd=fd, parents=parents)
     if path.lower().endswith(VHDX_SUFFIXES):
         os.close(fd)
         raise SourceError(f"{path}: named like a VHDX file but has no 'vhdxfile' signature (damaged or truncated)")
+    if parents:
+        os.close(fd)
+        raise SourceError(f"{path}: parents are given, but it is not a VHDX differencing disk")
     return RawSource(path, fd=fd)
 
 
@@ -54,12 +59,13 @@ def _signature(fd: int, path: str) -> bytes:
         raise SourceError(f"{path}: cannot read disk: {exc.strerror}") from exc
 
 
-def open_disk_checked(path: str, opener: DiskOpener) -> DiskSource:
-    """Open a disk, turning every failure into a user-facing SourceUnavailableError."""
+def open_disk_checked(path: str, opener: DiskOpener, parents: Tuple[str, ...] = ()) -> DiskSource:
+    """Open a disk, turning every failure into a user-facing SourceUnavailableError. ``parents`` are passed to the
+    opener only when given (an opener of a test takes the path alone)."""
     if not os.path.exists(path):
         raise SourceUnavailableError(f"disk {path} does not exist")
     try:
-        return opener(path)
+        return opener(path, parents) if parents else opener(path)
     except DataMoverError:
         raise
     except Exception as exc:  # the reader's own errors (SourceError, OSError) carry the detail

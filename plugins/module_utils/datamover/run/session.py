@@ -192,7 +192,7 @@ class Session:
         if self.write and self.repo is not None:
             self.repo.ensure_held()  # lost with an earlier VM of the job: fail before reading anything
         codec = Codec(compression_level(chunking.compression))
-        streams = open_streams(sources, block_size, self._opener)
+        streams = open_streams(sources, block_size, self._opener, entry.parents)
         try:
             with self._guard:
                 repo = self._writable_repository()

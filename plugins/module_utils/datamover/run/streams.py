@@ -36,7 +36,7 @@ from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.plan i
     plan_reads,
 )
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.stats import Stats
-from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import DiskChanges
+from ansible_collections.backup.hyperv.plugins.module_utils.datamover.run.values import DiskChanges, Parents
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.constants import KIND_DATA, KIND_PATCHED
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.index import Index
 from ansible_collections.backup.hyperv.plugins.module_utils.datamover.store.snapshot import ChunkList
@@ -126,12 +126,16 @@ class Baseline:
         return cls(point["id"], point["vm"], streams, change_ids, {disk["name"]: disk.get("disk_id") for disk in disks})
 
 
-def open_streams(sources: Sequence[str], chunk_size: int, opener: DiskOpener) -> List[Stream]:
-    """Open every source before anything is written; any failure closes what was opened and raises."""
+def open_streams(
+    sources: Sequence[str], chunk_size: int, opener: DiskOpener, parents: Optional[Parents] = None
+) -> List[Stream]:
+    """Open every source before anything is written; any failure closes what was opened and raises. ``parents``:
+    the parent files of differencing disks, by source (``BackupEntry.parents``)."""
     streams: List[Stream] = []
     try:
         for path in sources:
-            streams.append(_open_stream(path, os.path.basename(path.rstrip("/\\")) or path, chunk_size, opener))
+            name = os.path.basename(path.rstrip("/\\")) or path
+            streams.append(_open_stream(path, name, chunk_size, opener, (parents or {}).get(path, ())))
             same = [s.path for s in streams[:-1] if s.name == streams[-1].name]
             if same:
                 raise DataMoverError(
@@ -146,11 +150,13 @@ def open_streams(sources: Sequence[str], chunk_size: int, opener: DiskOpener) ->
     return streams
 
 
-def _open_stream(path: str, name: str, chunk_size: int, opener: DiskOpener) -> Stream:
+def _open_stream(path: str, name: str, chunk_size: int, opener: DiskOpener, parents: Tuple[str, ...]) -> Stream:
     if not is_disk(path):
+        if parents:
+            raise DataMoverError(f"parents are given for {path}, which is not a disk")
         source = OpaqueFile(path)
         return Stream(name, path, source, ChunkList(source.size, chunk_size))
-    disk = open_disk_checked(path, opener)
+    disk = open_disk_checked(path, opener, parents)
     return Stream(name, path, disk, ChunkList(disk.virtual_size, chunk_size), DiskShape.of(disk))
 
 

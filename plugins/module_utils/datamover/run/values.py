@@ -39,6 +39,7 @@ class DiskChanges:
 
 Ranges = Mapping[str, DiskChanges]  # changed ranges by source path
 ChangeIds = Mapping[str, str]  # the RCT id of each disk at the time of the backup, by source path
+Parents = Mapping[str, Tuple[str, ...]]  # a differencing disk's parent files, nearest first, by source path
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,17 @@ class Chunking:
 
 @dataclass(frozen=True)
 class BackupEntry:
-    """One VM of a backup: its sources in order, the RCT ranges (keyed by a source) to read of them, and the
-    RCT id of each disk (keyed by a source) to record in the new restore point."""
+    """One VM of a backup: its sources in order, the RCT ranges (keyed by a source) to read of them, the RCT id
+    of each disk (keyed by a source) to record in the new restore point, and the parent files of each
+    differencing disk (keyed by a source, nearest first) where its host names them."""
 
     vm: str
     sources: Tuple[str, ...]
     changed_ranges: Optional[Ranges] = None
     change_ids: Optional[ChangeIds] = None
+    # On a proxy each volume's shadow copy is a folder of its own, so a parent on another volume than its child
+    # cannot be found from the child's parent locator; the host's chain, mapped to the proxy, names it.
+    parents: Optional[Parents] = None
 
 
 @dataclass(frozen=True)

@@ -39,14 +39,16 @@ CHECKPOINT = {
     },
 }
 # after the checkpoint the VM runs on a recovery layer whose parent is the frozen disk
+VOLUME = "C:\\ClusterStorage\\Volume1\\"
 VM_FILES = {
     "web": [
         {
             "source": f"{FOLDER}\\web_0A1B.avhdx",
+            "volume": VOLUME,
             "path": f"{SHADOW}\\web_0A1B.avhdx",
-            "parents": [{"source": f"{FOLDER}\\WEB.VHDX", "path": f"{SHADOW}\\web.vhdx"}],
+            "parents": [{"source": f"{FOLDER}\\WEB.VHDX", "volume": VOLUME, "path": f"{SHADOW}\\web.vhdx"}],
         },
-        {"source": f"{FOLDER}\\web.vmcx", "path": f"{SHADOW}\\web.vmcx", "parents": []},
+        {"source": f"{FOLDER}\\web.vmcx", "volume": VOLUME, "path": f"{SHADOW}\\web.vmcx", "parents": []},
     ]
 }
 REFERENCE = {"vms": {"web": {"failed": False, "reference_point": "RP-2", "change_ids": {"web.vhdx": "rct:2"}}}}
@@ -74,8 +76,21 @@ def test_entries_read_the_frozen_disk_not_the_recovery_layer():
         "web.vhdx": {"since": "rct:1", "ranges": [[0, 512]], "reason": None, "audit": False}
     }
     assert entry["change_ids"] == {"web.vhdx": "rct:2"}
+    assert "parents" not in entry  # the frozen disk has no parent: nothing to name
     (audited,) = backup_job_entries(["web"], CHECKPOINT, VM_FILES, REFERENCE, True)
     assert audited["changed_ranges"]["web.vhdx"]["audit"] is True
+
+
+def test_a_frozen_disk_whose_parent_is_on_another_volume_names_its_parents_where_they_are_read():
+    golden = {"source": "C:\\ClusterStorage\\Volume2\\gold\\gold.vhdx", "volume": "C:\\ClusterStorage\\Volume2\\"}
+    golden["path"] = "C:\\ProgramData\\backup.hyperv\\shadow\\set\\Vol2\\gold\\gold.vhdx"
+    layer, config = VM_FILES["web"]
+    scattered = {"web": [{**layer, "parents": [*layer["parents"], golden]}, config]}
+    (entry,) = backup_job_entries(["web"], CHECKPOINT, scattered, REFERENCE)
+    assert entry["sources"] == [f"{SHADOW}\\web.vhdx", f"{SHADOW}\\web.vmcx"]
+    assert entry["parents"] == {f"{SHADOW}\\web.vhdx": [golden["path"]]}  # below the frozen disk, not the layer
+    same_volume = {"web": [{**layer, "parents": [*layer["parents"], {**golden, "volume": VOLUME}]}, config]}
+    assert "parents" not in backup_job_entries(["web"], CHECKPOINT, same_volume, REFERENCE)[0]  # the locator finds it
 
 
 def test_rct_misses_name_each_audited_disk_with_changes_the_host_left_out():

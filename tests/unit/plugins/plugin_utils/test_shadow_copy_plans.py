@@ -69,19 +69,25 @@ def test_a_differencing_disk_maps_its_parents_into_the_same_shadow_copy():
     volumes, vms = plan_volumes(CHAIN_REPLY)
     mapped = map_vm_files(vms, {volumes[0]: "E:\\s\\Vol1"})["a"]
     assert mapped[0]["path"] == "E:\\s\\Vol1\\a\\a_1.avhdx"
+    volume = "C:\\ClusterStorage\\Volume1\\"
+    assert mapped[0]["volume"] == volume
     assert mapped[0]["parents"] == [
-        {"source": "C:\\ClusterStorage\\Volume1\\a\\a.vhdx", "path": "E:\\s\\Vol1\\a\\a.vhdx"}
+        {"source": "C:\\ClusterStorage\\Volume1\\a\\a.vhdx", "volume": volume, "path": "E:\\s\\Vol1\\a\\a.vhdx"}
     ]
     assert mapped[1]["parents"] == []
 
 
-def test_a_chain_whose_parent_is_on_another_volume_is_refused():
+def test_a_chain_whose_parent_is_on_another_volume_shadows_both_and_maps_the_parent_into_its_own_copy():
+    golden = "C:\\ClusterStorage\\Volume2\\gold\\gold.vhdx"
     reply = {
         **CHAIN_REPLY,
-        "vms": [{"Name": "a", "Files": [{**CHAIN_REPLY["vms"][0]["Files"][0], "Parents": ["C:\\b.vhdx"]}]}],
+        "volumes": [*CHAIN_REPLY["volumes"], {"MountPoints": ["C:\\ClusterStorage\\Volume2\\"]}],
+        "vms": [{"Name": "a", "Files": [{**CHAIN_REPLY["vms"][0]["Files"][0], "Parents": [golden]}]}],
     }
-    with pytest.raises(ShadowCopyError, match="leaves its volume"):
-        plan_volumes(reply)
+    volumes, vms = plan_volumes(reply)
+    assert volumes == ["C:\\ClusterStorage\\Volume1\\", "C:\\ClusterStorage\\Volume2\\"]
+    mapped = map_vm_files(vms, {volumes[0]: "E:\\s\\Vol1", volumes[1]: "E:\\s\\Vol2"})["a"]
+    assert mapped[0]["parents"] == [{"source": golden, "volume": volumes[1], "path": "E:\\s\\Vol2\\gold\\gold.vhdx"}]
 
 
 def test_a_vm_with_a_file_it_cannot_read_is_refused_naming_the_file_and_why():

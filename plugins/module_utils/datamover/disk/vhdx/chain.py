@@ -27,14 +27,16 @@ def parent_locator(path: str, value: bytes) -> Locator:
     return locator
 
 
-def find_parent(path: str, locator: Locator, chain: Sequence[str]) -> str:
-    """The parent file of ``path``; ``chain`` holds the real paths of ``path`` and its children."""
+def find_parent(path: str, locator: Locator, chain: Sequence[str], named: Optional[str] = None) -> str:
+    """The parent file of ``path``: the one its host ``named``, else the first the locator leads to; ``chain``
+    holds the real paths of ``path`` and its children."""
     if len(chain) > MAX_CHAIN_DEPTH:
         raise SourceError(f"{path}: differencing chain deeper than {MAX_CHAIN_DEPTH} disks")
-    candidates = _parent_candidates(path, locator)
+    candidates = [named] if named else _parent_candidates(path, locator)
     found = [candidate for candidate in map(_existing_file, candidates) if candidate is not None]
     if not found:
-        raise SourceError(f"{path}: parent disk not found (tried: {', '.join(candidates) or 'no path'})")
+        how = "as its host names it" if named else "tried"
+        raise SourceError(f"{path}: parent disk not found ({how}: {', '.join(candidates) or 'no path'})")
     if os.path.realpath(found[0]) in chain:
         raise SourceError(f"{path}: differencing chain loops back to {found[0]}")
     return found[0]

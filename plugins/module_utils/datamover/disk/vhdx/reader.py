@@ -37,13 +37,21 @@ class VhdxSource(DiskSource):
 
     Beyond DiskSource (`disk_id`, `vhd_type`, `parent_locator`): `header` (the current header:
     `data_write_guid` changes whenever the virtual content changes), `parent` and `chain`.
+
+    `parents`: the chain's files below this one, nearest first, where its host named them (Get-VHD ParentPath,
+    mapped to where they are read): each parent is opened there instead of where the child's parent locator
+    leads, and must still be the parent the locator names (`chains.check_linkage`). Below the last one named,
+    the locator is followed.
     """
 
     format = "vhdx"
 
-    def __init__(self, path: str, fd: Optional[int] = None, _children: Tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, path: str, fd: Optional[int] = None, _children: Tuple[str, ...] = (), parents: Tuple[str, ...] = ()
+    ) -> None:
         self.path = path
         self.parent: Optional[VhdxSource] = None
+        self._named_parents = parents
         self._fd = open_readonly(path) if fd is None else fd
         try:
             self._open(_children)
@@ -67,6 +75,10 @@ class VhdxSource(DiskSource):
         if self.has_parent:
             self.parent_locator = chains.parent_locator(self.path, metadata.get(fmt.PARENT_LOCATOR_GUID, b""))
             self.parent = self._open_parent(self.parent_locator, children)
+        elif self._named_parents:
+            raise SourceError(
+                f"{self.path}: its host names parent {self._named_parents[0]}, but the file is not a differencing disk"
+            )
 
     def _replayed_view(self) -> FileView:
         """The current header, and the file as its log says it is (replayed in memory)."""
@@ -92,7 +104,9 @@ class VhdxSource(DiskSource):
     # --- differencing chain --------------------------------------------------------------------------------------
     def _open_parent(self, locator: chains.Locator, children: Tuple[str, ...]) -> VhdxSource:
         chain = (*children, os.path.realpath(self.path))
-        parent = VhdxSource(chains.find_parent(self.path, locator, chain), _children=chain)
+        named = self._named_parents[0] if self._named_parents else None
+        found = chains.find_parent(self.path, locator, chain, named)
+        parent = VhdxSource(found, _children=chain, parents=self._named_parents[1:])
         try:
             chains.check_linkage(self.path, locator, parent.path, parent.header.data_write_guid)
             if parent.virtual_size != self.virtual_size:

@@ -108,6 +108,9 @@ def test_a_failing_vm_fails_alone_and_the_job_exits_1(tmp_path, vms):
         ([{"vm": "a", "sources": ["a.vhdx"]}, {"vm": "a", "sources": ["b.vhdx"]}], "name VM a more than once"),
         ([{"vm": "a", "sources": ["a.vhdx"], "changed_ranges": {"c.vhdx": []}}], "names c.vhdx, which is not"),
         ([{"vm": "a", "sources": ["a.vhdx"], "changed_ranges": {"a.vhdx": [[0, 0]]}}], "length > 0"),
+        ([{"vm": "a", "sources": ["a.vhdx"], "parents": {"c.vhdx": ["p.vhdx"]}}], "parents names c.vhdx, which is not"),
+        ([{"vm": "a", "sources": ["a.vhdx"], "parents": {"a.vhdx": []}}], "non-empty list of its parents' paths"),
+        ([{"vm": "a", "sources": ["a.vhdx"], "parents": {"a.vhdx": "p.vhdx"}}], "non-empty list of its parents' paths"),
     ],
 )
 def test_bad_job_files_fail_clearly_and_write_nothing(tmp_path, content, message):

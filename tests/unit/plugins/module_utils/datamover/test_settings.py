@@ -32,6 +32,10 @@ REQUIRED = {
 EXAMPLES = [
     ("backup", {"vm": "a", "source": ["/d/a.vhdx"], "changed_ranges": {"a.vhdx": [[0, 4096]]}, "block_size": "2M"}),
     ("backup", {"jobs": [{"vm": "a", "sources": ["/d/a.vhdx"], "changed_ranges": {"/d/a.vhdx": [[1, 2]]}}]}),
+    (
+        "backup",
+        {"jobs": [{"vm": "a", "sources": ["/d/a.avhdx"], "parents": {"/d/a.avhdx": ["/v2/a.vhdx", "/v3/g.vhdx"]}}]},
+    ),
     ("restore", {"vm": "a", "destination": "/out", "format": "raw", "overwrite": True, "passphrase": "pw"}),
     ("restore", {"jobs": [{"vm": "a", "destination": "/o/a"}, {"vm": "b", "destination": "/o/b", "format": "raw"}]}),
     ("verify", {"vm": "a", "restore_point": "latest", "lock_timeout": 5}),
@@ -98,6 +102,15 @@ def test_the_options_document_reads_back_into_an_equal_object(operation, params)
     document = options.to_json()
     assert json.loads(document)["schema"] == SCHEMA and json.loads(document)["check_mode"] is True
     assert DataMoverOptions.from_json(document) == options
+
+
+def test_a_job_without_parents_writes_no_parents_key():
+    """An engine from before ``parents`` refuses the key: a proxy not yet upgraded still runs the jobs it can."""
+    jobs = [{"vm": "a", "sources": ["/d/a.vhdx"]}]
+    document = json.loads(
+        DataMoverOptions.from_params({"operation": "backup", "repository": "/r", "jobs": jobs}).to_json()
+    )
+    assert document["jobs"] == [{"vm": "a", "sources": ["/d/a.vhdx"], "changed_ranges": None, "change_ids": None}]
 
 
 def test_a_document_of_another_schema_or_no_json_is_refused():

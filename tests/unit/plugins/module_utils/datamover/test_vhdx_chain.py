@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+import runs
 from qemu import MiB, blocks_holding_nonzero, convert_to_vhdx, make_raw, merge, pattern
 from vhdx_oracles import libvhdi_read
 
@@ -170,3 +171,68 @@ def test_parent_linkage2_is_accepted_as_the_alternative_linkage(tmp_path, monkey
         writer.write(0, pattern("alt", 512))
     with open_disk(str(child)) as source:
         assert source.read(0, SIZE) == pattern("alt", 512) + levels[2][512:]
+
+
+def scattered_chain(folder):
+    """build_chain's files, each moved to a folder of its own where neither locator path of its child leads (as
+    shadow copies of two volumes are two folders on a proxy); returns the new paths and the levels."""
+    (folder / "made").mkdir()
+    paths, levels = build_chain(folder / "made")
+    moved = []
+    for number, path in enumerate(paths):
+        (folder / f"vol{number}").mkdir()
+        moved.append(folder / f"vol{number}" / path.name)
+        shutil.move(str(path), str(moved[-1]))
+    return moved, levels
+
+
+def test_parents_the_host_names_are_read_where_the_locator_cannot_lead(tmp_path):
+    paths, levels = scattered_chain(tmp_path)
+    with pytest.raises(SourceError, match=r"top\.avhdx: parent disk not found \(tried: "):
+        open_disk(str(paths[2]))
+    with open_disk(str(paths[2]), (str(paths[1]), str(paths[0]))) as source:
+        assert source.chain == [str(paths[2]), str(paths[1]), str(paths[0])]
+        assert source.read(0, SIZE) == levels[2]
+
+
+def test_below_the_last_named_parent_the_locator_is_followed(tmp_path):
+    paths, levels = build_chain(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    mid = tmp_path / "elsewhere" / "mid.avhdx"
+    shutil.move(str(paths[1]), str(mid))  # mid's locator still leads to base by its absolute path
+    with open_disk(str(paths[2]), (str(mid),)) as source:
+        assert source.chain == [str(paths[2]), str(mid), str(paths[0])]
+        assert source.read(0, SIZE) == levels[2]
+
+
+def test_a_named_parent_must_be_the_one_the_child_was_made_from(tmp_path):
+    paths, _ignored = scattered_chain(tmp_path)
+    with pytest.raises(SourceError, match=r"top\.avhdx: parent .*base\.vhdx does not match"):
+        open_disk(str(paths[2]), (str(paths[0]),))  # base in mid's place
+    with pytest.raises(SourceError, match=r"as its host names it: .*nowhere\.avhdx"):
+        open_disk(str(paths[2]), (str(tmp_path / "nowhere.avhdx"),))
+
+
+def test_parents_named_for_a_disk_without_a_parent_are_refused(tmp_path):
+    paths, _ignored = build_chain(tmp_path)
+    with pytest.raises(SourceError, match=r"base\.vhdx: its host names parent .*, but the file is not a differencing"):
+        open_disk(str(paths[0]), (str(paths[1]),))
+    raw = tmp_path / "disk.img"
+    make_raw(raw, MiB, [(0, 4096, "data")])
+    with pytest.raises(SourceError, match="parents are given, but it is not a VHDX differencing disk"):
+        open_disk(str(raw), (str(paths[0]),))
+
+
+def test_a_backup_reads_a_scattered_chain_through_the_parents_named_and_restores_it(tmp_path):
+    paths, levels = scattered_chain(tmp_path)
+    top, named = str(paths[2]), [str(paths[1]), str(paths[0])]
+    repo = tmp_path / "repo"
+    runs.backup(repo, "vm1", [top], parents={"top.avhdx": named})  # keyed by file name, as change_ids may be
+    job = [{"vm": "vm2", "sources": [top], "parents": {top: named}}]
+    assert runs.run("backup", repo, jobs=job)["failed_vms"] == []
+    for vm in ("vm1", "vm2"):
+        runs.restore(repo, vm, str(tmp_path / vm))
+        with open_disk(str(tmp_path / vm / "top.vhdx")) as restored:
+            assert restored.parent is None and restored.read(0, SIZE) == levels[2]
+    failed = runs.run("backup", repo, jobs=[{"vm": "vm3", "sources": [top]}])["results"][0]
+    assert failed["failed"] and "parent disk not found" in failed["msg"]  # the locator alone cannot find them
