@@ -31,14 +31,23 @@ def is_share(volume: str) -> bool:
     return share_root(volume) is not None
 
 
-def set_kind(volumes: Sequence[str]) -> str:
-    """``transportable`` (local volumes and CSVs) or ``share`` (SMB3 shares); raises when mixed."""
+def set_kind(volumes: Sequence[str], vms: Sequence[str] = ()) -> str:
+    """``transportable`` (local volumes and CSVs) or ``share`` (SMB3 shares) for the files of ``vms``; raises when
+    mixed, with the remedy for several VMs (one set each) or for one VM whose own files span both kinds."""
     shares = [v for v in volumes if is_share(v)]
     if shares and len(shares) != len(volumes):
         local = [v for v in volumes if not is_share(v)]
+        if len(vms) == 1:
+            remedy = (
+                f"one shadow copy set cannot be both, so VM {vms[0]} cannot be taken at one point in time: move its "
+                "files to one kind of storage (Move-VMStorage), or merge a differencing disk whose parent is on the "
+                "other kind into one disk (Merge-VHD, or Convert-VHD into a new disk attached in its place)"
+            )
+        else:
+            remedy = "back up such VMs in separate tasks (one shadow copy set cannot be both)"
         raise MixedStorageError(
             f"the VM files are on SMB3 shares ({', '.join(shares)}) and on local or cluster shared volumes "
-            f"({', '.join(local)}); back up such VMs in separate tasks (one shadow copy set cannot be both)"
+            f"({', '.join(local)}); {remedy}"
         )
     return "share" if shares else "transportable"
 

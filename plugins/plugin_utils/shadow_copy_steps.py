@@ -66,7 +66,8 @@ def plan_present(reply: Mapping[str, Any], wanted: Sequence[str]) -> PresentPlan
     reply = {**reply, "vms": [vm for vm in reply["vms"] if str(vm["Name"]).casefold() in folded]}
     check_vms(reply["vms"], wanted)
     volumes, vms = plan_volumes(reply)
-    transportable = set_kind(volumes) == "transportable"  # shares and local volumes never share a set
+    # shares and local volumes never share a set
+    transportable = set_kind(volumes, [str(vm["name"]) for vm in vms]) == "transportable"
     return PresentPlan(volumes, vms, aliases(volumes), transportable)
 
 

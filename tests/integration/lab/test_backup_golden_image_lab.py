@@ -2,7 +2,9 @@
 (tests/lab/estates/golden-image.yml). The volume group's set holds both CSVs; on the proxy each shadow copy is a
 folder of its own, where the child's parent locator cannot lead, so the job names the parent's path on the proxy
 (the data mover's job entry `parents`) and the data mover checks it is the parent the child was made from. The VM
-is stored on day 1 and on an incremental day 2, and each restore point restores to the chain's merged content."""
+is stored on day 1 and on an incremental day 2, and each restore point restores to the chain's merged content. A VM
+whose golden image is on an SMB3 share while its disk is on a CSV fails alone, saying what to do: no one set holds
+both kinds of storage."""
 
 from __future__ import annotations
 
@@ -55,3 +57,14 @@ def test_a_disk_whose_parent_is_a_golden_image_on_another_csv_is_stored_and_rest
         # the lab's child is empty (nothing written since it was made): the merged content is the golden image's
         merged = deployed.host_file("px1", "C", "Restore", str(day), "vdi1.vhdx")
         assert subprocess.run(["qemu-img", "compare", "-q", str(gold), str(merged)]).returncode == 0
+
+
+def test_a_disk_on_a_csv_whose_parent_is_on_an_smb3_share_fails_alone_saying_what_to_do(
+    deployed: RunningLab, tmp_path: Path
+) -> None:
+    rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_vms": ["vdi1", "vdi2"]})
+    assert rc != 0, output[-3000:]
+    last_failure = output[output.rindex("fatal: ") :]
+    assert "hv1/vdi2: shadow copy: the VM files are on SMB3 shares (\\\\\\\\fs1\\\\vms\\\\)" in last_failure, last_failure
+    assert "VM vdi2 cannot be taken at one point in time" in last_failure and "Merge-VHD" in last_failure
+    assert "px1: 1 VM(s) stored, 1 failed" in last_failure, last_failure

@@ -29,7 +29,11 @@ def test_set_kind_by_volumes_and_mixed_refused():
     assert set_kind(["C:\\", "C:\\ClusterStorage\\Volume1\\"]) == "transportable"
     assert set_kind(["\\\\fs1\\vms\\", "\\\\fs2\\b\\"]) == "share"
     with pytest.raises(MixedStorageError, match="separate tasks"):
-        set_kind(["\\\\fs1\\vms\\", "C:\\"])
+        set_kind(["\\\\fs1\\vms\\", "C:\\"], ["web", "db"])
+    with pytest.raises(
+        MixedStorageError, match=r"VM vdi cannot be taken at one point in time: move its files .*Merge-VHD"
+    ):
+        set_kind(["\\\\fs1\\gold\\", "C:\\ClusterStorage\\Volume1\\"], ["vdi"])
 
 
 def test_files_are_read_from_the_shadow_copy_share_or_the_exposed_folder():
