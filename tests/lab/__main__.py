@@ -14,6 +14,7 @@ from lab.commands import CHANGE_COMMANDS, add_change_commands, run_change_comman
 from lab.context import SCRIPTS_DIR, LabConfig
 from lab.estate.fields import EstateError
 from lab.estate.loader import load_estate
+from lab.windows.migration import MoveError
 from lab.windows.vmdisk import DiskWriteError
 
 DEFAULT_STATE_DIR = REPO_ROOT / "build" / "lab"
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             report = control.status(state_dir)
             print(json.dumps(report, indent=2))
             return 0 if report["running"] else 3
-    except (control.LabError, EstateError, OSError, ChurnError, DiskWriteError) as exc:
+    except (control.LabError, EstateError, OSError, ChurnError, DiskWriteError, MoveError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
     return 0

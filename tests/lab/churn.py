@@ -23,6 +23,7 @@ from lab.estate.loader import Estate
 from lab.estate.vms import Vm, VmDisk
 from lab.windows import rct, vmdisk
 from lab.windows.hoststate import HostState
+from lab.windows.placement import host_vms
 from lab.windows.storage import local_path
 
 PIECE = 64 << 10
@@ -32,11 +33,16 @@ class ChurnError(RuntimeError):
     """The lab cannot make this change (unknown VM or disk, a recovery checkpoint, a size out of range)."""
 
 
-def _vm_and_disk(estate: Estate, host: str, vm_name: str, index: int) -> tuple[Vm, VmDisk]:
+def _running(estate: Estate, state_dir: Path, host: str) -> tuple[Vm, ...]:
+    """The VMs `host` runs now (after `lab move`)."""
+    return host_vms(estate.model, HostState(state_dir / "hosts" / host / "state").read(), host)
+
+
+def _vm_and_disk(estate: Estate, state_dir: Path, host: str, vm_name: str, index: int) -> tuple[Vm, VmDisk]:
     names = [h.name for h in estate.model.hosts]
     if host not in names:
         raise ChurnError(f"no host {host!r} in the estate (hosts: {', '.join(names)})")
-    vm = next((v for v in estate.model.host(host).vms if v.name.lower() == vm_name.lower()), None)
+    vm = next((v for v in _running(estate, state_dir, host) if v.name.lower() == vm_name.lower()), None)
     if vm is None or not 0 <= index < len(vm.disks):
         raise ChurnError(f"{host} has no VM {vm_name!r} with a disk number {index}")
     return vm, vm.disks[index]
@@ -60,7 +66,7 @@ class DiskChange:
 
     def __init__(self, estate: Estate, state_dir: Path, host: str, vm_name: str, index: int) -> None:
         self.estate, self.state_dir, self.host = estate, state_dir, host
-        self.vm, self.disk = _vm_and_disk(estate, host, vm_name, index)
+        self.vm, self.disk = _vm_and_disk(estate, state_dir, host, vm_name, index)
 
     def _file(self, state: dict[str, Any]) -> tuple[str, Path]:
         if rct.vm_record(state, self.vm)["checkpoint"]:
@@ -120,7 +126,7 @@ def churn(
     share = percent if percent is not None else estate.model.churn_percent
     results = []
     for host in estate.model.hosts:
-        for vm in host.vms:
+        for vm in _running(estate, state_dir, host.name):
             for index, disk in enumerate(vm.disks):
                 change = DiskChange(estate, state_dir, host.name, vm.name, index)
                 try:

@@ -3,6 +3,7 @@
     lab write HOST VM [--disk N] (--ranges OFF:LEN,... | --percent P [--seed S] [--blocks])
     lab churn [--percent P] [--seed S] [--blocks]
     lab disk HOST VM [--disk N] (--resize SIZE | --replace | --migrate)
+    lab move HOST VM --to NODE
     lab stats [--reset]
 
 Each takes `--state-dir` (default build/lab) and finds the estate in the lab's `lab.json`. Offsets, lengths and
@@ -22,8 +23,9 @@ from lab.estate.fields import EstateError, Where, size
 from lab.estate.loader import Estate, load_estate
 from lab.runtime import STATUS_FILE
 from lab.stats import stats
+from lab.windows.migration import move_vm
 
-CHANGE_COMMANDS = ("write", "churn", "disk", "stats")
+CHANGE_COMMANDS = ("write", "churn", "disk", "move", "stats")
 
 
 def _size(value: str) -> int:
@@ -72,6 +74,11 @@ def add_change_commands(commands: Any, state_dir: Path) -> None:
     change.add_argument("--resize", type=_size, help="new virtual size (larger)")
     change.add_argument("--replace", action="store_true", help="another, empty disk at the same path")
     change.add_argument("--migrate", action="store_true", help="a storage migration away and back")
+    move = commands.add_parser("move", help="live-migrate a VM to another node of its cluster (lab.windows.placement)")
+    move.add_argument("host", help="estate name of the Hyper-V host running the VM")
+    move.add_argument("vm", help="VM name")
+    move.add_argument("--to", required=True, help="estate name of another node of the host's cluster")
+    move.add_argument("--state-dir", type=Path, default=state_dir)
     counted = commands.add_parser("stats", help="requests, round trips, snapshots, checkpoints per host (JSON)")
     counted.add_argument("--reset", action="store_true", help="count from now on (after printing)")
     counted.add_argument("--state-dir", type=Path, default=state_dir)
@@ -93,6 +100,8 @@ def run_change_command(arguments: argparse.Namespace, state_dir: Path) -> Any:
     estate = running_estate(state_dir)
     if arguments.command == "churn":
         return churn(estate, state_dir, arguments.percent, arguments.seed, arguments.blocks)
+    if arguments.command == "move":
+        return move_vm(estate.model, state_dir, arguments.host, arguments.vm, arguments.to)
     target = DiskChange(estate, state_dir, arguments.host, arguments.vm, arguments.disk)
     if arguments.command == "write":
         return target.write(arguments.ranges, arguments.percent, arguments.seed, arguments.blocks)

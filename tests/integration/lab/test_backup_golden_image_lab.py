@@ -65,6 +65,7 @@ def test_a_disk_on_a_csv_whose_parent_is_on_an_smb3_share_fails_alone_saying_wha
     rc, output = playbook(deployed, tmp_path, BACKUP, {**COMMON, "backup_vms": ["vdi1", "vdi2"]})
     assert rc != 0, output[-3000:]
     last_failure = output[output.rindex("fatal: ") :]
-    assert "hv1/vdi2: shadow copy: the VM files are on SMB3 shares (\\\\\\\\fs1\\\\vms\\\\)" in last_failure, last_failure
+    mixed = "hv1/vdi2: shadow copy: the VM files are on SMB3 shares (\\\\\\\\fs1\\\\vms\\\\)"  # JSON-escaped
+    assert mixed in last_failure, last_failure
     assert "VM vdi2 cannot be taken at one point in time" in last_failure and "Merge-VHD" in last_failure
     assert "px1: 1 VM(s) stored, 1 failed" in last_failure, last_failure

@@ -44,6 +44,7 @@ from lab.estate.vms import SETTLED_STATES, Vm, VmDisk
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.windows import rct
 from lab.windows.hoststate import HostState, count
+from lab.windows.placement import host_vms
 from lab.windows.provision import make_layer
 from lab.windows.storage import local_path, vhd_format
 from lab.windows.vmdisk import POINT_IN_TIME, copy_sparse, virtual_size, write_random
@@ -58,9 +59,10 @@ def _local(call: ScriptCall, windows_path: str) -> Path:
     return local_path(call.estate.model, call.state_dir.parents[2], call.host.name, windows_path)
 
 
-def _find_vm(call: ScriptCall, name: str) -> Vm | None:
-    host = call.estate.model.host(call.host.name)
-    return next((vm for vm in host.vms if vm.name.lower() == name.lower()), None)
+def _find_vm(call: ScriptCall, state: dict[str, Any], name: str) -> Vm | None:
+    """The VM of that name the host runs now (`placement.host_vms`: after the live migrations of `lab move`)."""
+    running = host_vms(call.estate.model, state, call.host.name)
+    return next((vm for vm in running if vm.name.lower() == name.lower()), None)
 
 
 def _not_found(call: ScriptCall, name: str) -> str:
@@ -238,7 +240,7 @@ def change_tracking_checkpoint(call: ScriptCall) -> dict[str, Any]:
     replies = []
     with HostState(call.state_dir).edit() as state:
         for asked in _entries(call, "Vms", "Name"):
-            vm = _find_vm(call, str(asked["Name"]))
+            vm = _find_vm(call, state, str(asked["Name"]))
             if vm is None:
                 replies.append(_failed_checkpoint(call, str(asked["Name"])))
                 continue
@@ -284,7 +286,7 @@ def change_tracking_reference(call: ScriptCall) -> dict[str, Any]:
     with HostState(call.state_dir).edit() as state:
         for asked in _entries(call, "Checkpoints", "Vm"):
             name, checkpoint_id = str(asked["Vm"]), str(asked.get("Checkpoint") or "")
-            vm = _find_vm(call, name)
+            vm = _find_vm(call, state, name)
             if vm is None:
                 replies.append(
                     {
@@ -320,7 +322,7 @@ def change_tracking_release(call: ScriptCall) -> dict[str, Any]:
     replies = []
     with HostState(call.state_dir).edit() as state:
         for asked in _entries(call, "Vms", "Name"):
-            vm = _find_vm(call, str(asked["Name"]))
+            vm = _find_vm(call, state, str(asked["Name"]))
             checkpoints, points = _release_vm(call, state, vm, asked) if vm else ([], [])
             replies.append(
                 {"Name": str(asked["Name"]), "DestroyedCheckpoints": checkpoints, "DestroyedReferencePoints": points}

@@ -17,6 +17,7 @@ from lab.handlers.host_facts_context import FactsContext
 from lab.handlers.host_facts_roles import guards_role, without_role
 from lab.windows import dotnet, features
 from lab.windows.hostfs import HostPathError
+from lab.windows.placement import host_vms
 from lab.windows.rct import live_disk
 from lab.windows.storage import local_path, vhd_format
 
@@ -170,7 +171,7 @@ def vms_section(context: FactsContext) -> list[dict[str, Any]]:
     if not role:  # the module without the role: Get-VM fails
         raise without_role("vms")
     vms = []
-    for vm in context.host.vms:
+    for vm in host_vms(context.model, context.state, context.host.name):
         scsi = vm.generation >= 2
         disks = [
             {

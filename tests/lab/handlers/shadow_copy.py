@@ -51,6 +51,7 @@ from lab.handlers.shadow_copy_volumes import (
 from lab.windows import diskshadow
 from lab.windows.hostfs import HostPathError
 from lab.windows.hoststate import HostState, count, service_entry
+from lab.windows.placement import host_vms
 from lab.windows.storage import shadow_share_directory
 from lab.windows.vmdisk import POINT_IN_TIME
 
@@ -315,9 +316,9 @@ def shadow_copy_read(call: ScriptCall) -> dict[str, Any]:
     reply: dict[str, Any] = {"vms": None, "volumes": None, "shadows": [], "metadata_files": [], "mount_dirs": []}
     if params.get("Vms"):
         wanted = {str(name).lower() for name in params["Vms"]}
-        host = call.estate.model.host(call.host.name)
         reply["vms"] = []
-        for vm in (vm for vm in host.vms if vm.name.lower() in wanted):
+        running = host_vms(call.estate.model, HostState(call.state_dir).read(), call.host.name)
+        for vm in (vm for vm in running if vm.name.lower() in wanted):
             files, unreadable = vm_files(call, vm)
             reply["vms"].append({"Name": vm.name, "Files": files, "Unreadable": unreadable})
         reply["volumes"] = [{"DeviceID": v.device_id, "MountPoints": list(v.mount_points)} for v in host_volumes(call)]

@@ -5,7 +5,8 @@ its state, Add-ClusterVirtualMachineRole / Remove-ClusterGroup its cluster role,
 (`lab.handlers.vm_restore`, `lab.handlers.vm_disk_restore`). Each entry: id (lower case), name, state,
 generation, version, configuration_location (the folder holding `Virtual Machines\\`), disks (each a path and
 its controller type, number and location), switches (one per network adapter, None: disconnected), clustered.
-The other handlers (host_facts, change_tracking, shadow_copy) still read the estate's VMs.
+The other handlers (host_facts, change_tracking, shadow_copy) read the estate's VMs where they run now
+(`lab.windows.placement`: `lab move` live-migrates one within its cluster).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from lab.estate.hosts import WindowsHost
 from lab.estate.model import WindowsEstate
 from lab.estate.vms import Vm
+from lab.windows.placement import host_vms
 from lab.windows.vm_config import VmConfiguration
 from lab.windows.vm_layout import configuration_location, disk_chain
 
@@ -58,12 +60,12 @@ def new_entry(configuration: VmConfiguration, location: str, clustered: bool, st
 
 
 def registered(state: dict[str, Any], model: WindowsEstate, host_name: str) -> dict[str, dict[str, Any]]:
-    """The host's registered VMs by id (lower case); the estate's on first use."""
+    """The host's registered VMs by id (lower case); on first use, the ones it runs (`placement.host_vms`)."""
     if KEY not in state:
         host = model.host(host_name)
         clustered = model.cluster_of(host_name) is not None
         state[KEY] = {}
-        for vm in host.vms:
+        for vm in host_vms(model, state, host_name):
             location = configuration_location(vm)
             state[KEY][vm.id.lower()] = new_entry(estate_configuration(vm, host), location, clustered, vm.state)
     return state[KEY]
