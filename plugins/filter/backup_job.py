@@ -99,9 +99,9 @@ def backup_checkpoints(checkpoint: Any) -> dict[str, str]:
 def backup_job_entries(
     vms: Sequence[str], checkpoint: Any, vm_files: Mapping[str, Any], reference: Any, audit: bool = False
 ) -> list:
-    """The data mover job's entries: ``{vm, sources, changed_ranges, change_ids}``, and ``parents`` for differencing
-    disks, per VM that has files; with
-    ``audit``, disks with ranges are read in full and the ranges checked against the data (rct_audit)."""
+    """The data mover job's entries, per VM that has files: ``{vm, sources, changed_ranges, change_ids}``, and
+    ``parents`` when a differencing disk's chain leaves its volume; with ``audit``, disks with ranges are read in
+    full and the ranges checked against the data (rct_audit)."""
     described, referenced = step_vms(checkpoint), step_vms(reference)
     entries = []
     for vm in vms:
