@@ -10,7 +10,9 @@ takes their registered results as they are (a skipped task has none of its keys)
   out), with the changed ranges per disk since the RCT id the repository recorded, and the new RCT ids to record.
 - ``backup_proxy_shadow_copy``: the shadow copy set the data mover's task imports on the proxy and releases.
 - ``backup_release``: what ``change_tracking state=absent`` destroys per VM (a checkpoint never converted; the
-  other reference points once the VM is stored; the new reference point when it is not).
+  other reference points once the VM is stored; the new reference point when it is not); ``backup_release_moved``
+  and ``backup_release_left``: the same for a VM that live-migrated to another node during the backup, which the
+  source host's release found nothing of.
 - ``backup_vm_results``: one result per VM of the group for the report and the run's verdict.
 """
 
@@ -156,6 +158,40 @@ def backup_release(checkpoint: Any, reference: Any, mover: Any) -> dict[str, dic
     return release
 
 
+def _not_on_host(result: Any) -> list[str]:
+    """The VMs a release found nothing of on its host: a ``change_tracking`` result's, or a ``group_snapshot``
+    release's (under ``change_tracking``); none when the release was not sent or failed."""
+    if not isinstance(result, Mapping) or result.get("failed") or result.get("skipped"):
+        return []
+    tracking = result.get("change_tracking") if isinstance(result.get("change_tracking"), Mapping) else result
+    return [str(vm) for vm in tracking.get("not_on_host") or []]
+
+
+def backup_release_moved(release: Any, host_release: Any) -> dict[str, Any]:
+    """The part of ``release`` for the VMs the source host's release found nothing of: moved to another node of
+    the cluster during the backup (a live migration takes the VM's checkpoints and reference points along), so the
+    same release is sent to the run's other source hosts; where the VM is not, it does nothing."""
+    moved = set(_not_on_host(host_release))
+    return {vm: item for vm, item in release.items() if vm in moved} if isinstance(release, Mapping) else {}
+
+
+def backup_release_left(release: Any, host: str, host_release: Any, elsewhere: Any) -> list[str]:
+    """What the release of VMs that moved during the backup left behind: each such VM that no other source host
+    of the run held either (``elsewhere``: the looped release's registered result), in the run's words."""
+    moved = backup_release_moved(release, host_release)
+    results = elsewhere.get("results") if isinstance(elsewhere, Mapping) else None
+    answered = [result for result in results or [] if isinstance(result, Mapping) and "not_on_host" in result]
+    found = {vm for vm in moved for result in answered if not result.get("failed") and vm not in result["not_on_host"]}
+    return [
+        f"{host}: {vm} was not on {host} when its release ran, nor on another source host of the run (it moved "
+        "during the backup to a host outside the run?): what it holds stays with it. Where it runs, remove its "
+        f"recovery checkpoint if one is left (Get-VMSnapshot -VMName '{vm}' -SnapshotType Recovery | "
+        "Remove-VMSnapshot); older reference points go with its next backup"
+        for vm in moved
+        if vm not in found
+    ]
+
+
 def _failure(
     described: Mapping[str, Any],
     refusal: Optional[str],
@@ -269,6 +305,8 @@ class FilterModule:
             "backup_job_entries": backup_job_entries,
             "backup_proxy_shadow_copy": backup_proxy_shadow_copy,
             "backup_release": backup_release,
+            "backup_release_moved": backup_release_moved,
+            "backup_release_left": backup_release_left,
             "backup_vm_results": backup_vm_results,
             "backup_groups_failed": backup_groups_failed,
             "backup_summary": backup_summary,

@@ -201,6 +201,14 @@ released:
   returned: when O(state=absent)
   type: dict
   sample: {web01: {checkpoints: [], reference_points: ["Microsoft:5C3E2A1B-0F4D-4E6A-9B8C-7D1E2F3A4B5C"]}}
+not_on_host:
+  description:
+    - The VMs of O(release) of which nothing was on this host, neither the VM nor what its entry names. A VM that
+      live-migrated to another node of its cluster during the backup took its checkpoints and reference points
+      with it; release them on the node it runs on now (the same task delegated there; elsewhere it does nothing).
+  returned: when O(state=absent)
+  type: list
+  elements: str
 rc:
   description: Exit code of the script that failed.
   returned: failure of a script

@@ -264,21 +264,28 @@ def reference_check_mode(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def release_result(reply: Mapping[str, Any], vms: Sequence[str]) -> dict[str, Any]:
-    """``{changed, released: {vm: {checkpoints, reference_points}}}`` from the release script."""
+    """``{changed, released: {vm: {checkpoints, reference_points}}, not_on_host: [vm]}`` from the release script.
+
+    ``not_on_host``: the VMs of which nothing was on this host, neither the VM nor what the entry named: moved to
+    another node of the cluster during the backup (a live migration takes its checkpoints and reference points
+    along), so what it holds is released where it runs now, not taken for destroyed."""
+    entries = list(zip(vms, _entries(reply, vms, "change_tracking_release")))
     released = {
         vm: {
             "checkpoints": list(entry["DestroyedCheckpoints"] or []),
             "reference_points": list(entry["DestroyedReferencePoints"] or []),
         }
-        for vm, entry in zip(vms, _entries(reply, vms, "change_tracking_release"))
+        for vm, entry in entries
     }
     changed = any(entry["checkpoints"] or entry["reference_points"] for entry in released.values())
-    return {"changed": changed, "released": released}
+    not_on_host = [vm for vm, entry in entries if entry.get("OnHost") is False]
+    return {"changed": changed, "released": released, "not_on_host": not_on_host}
 
 
 def release_check_mode(args: Mapping[str, Any]) -> dict[str, Any]:
     """Check mode cannot know what is still there without a read: nothing is reported as released."""
-    return {"changed": False, "released": {vm: {"checkpoints": [], "reference_points": []} for vm in args["release"]}}
+    released = {vm: {"checkpoints": [], "reference_points": []} for vm in args["release"]}
+    return {"changed": False, "released": released, "not_on_host": []}
 
 
 def ready_vms(vms: Sequence[str], checkpoint: Any) -> list[str]:

@@ -105,7 +105,10 @@ def check_vms(reply_vms: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> 
     found = {str(vm["Name"]).casefold() for vm in reply_vms}
     missing = [name for name in wanted if name.casefold() not in found]
     if missing:
-        raise ShadowCopyError(f"no VM named {', '.join(missing)} on this host (Get-VM)")
+        raise ShadowCopyError(
+            f"no VM named {', '.join(missing)} on this host (Get-VM): moved to another node of the cluster (a live "
+            "migration), removed or renamed since it was listed; the next run backs it up where it runs"
+        )
     vhd_sets = {vm["Name"]: [f["Path"] for f in vm["Files"] if is_vhd_set(f)] for vm in reply_vms}
     vhd_sets = {name: paths for name, paths in vhd_sets.items() if paths}
     if vhd_sets:

@@ -81,7 +81,11 @@ function Invoke-VmReference {
     $entry = [ordered]@{ Name = "$($Request.Vm)"; ReferencePoint = $null; Failed = $true; Message = $null; Disks = @() }
     $vm = Get-VirtualMachine -Name $entry.Name
     if ($null -eq $vm) {
-        $entry.Message = "VM '$($entry.Name)' was not found on $env:COMPUTERNAME"
+        # It had its checkpoint here a round trip ago: moved to another node (a live migration takes the checkpoint
+        # along) or removed. The backup's release finds it where it runs now.
+        $entry.Message = "VM '$($entry.Name)' was not found on $env:COMPUTERNAME after its checkpoint was taken: " +
+            'it moved to another node of the cluster during the backup (or was removed); the next run backs it up ' +
+            'where it runs'
         return $entry
     }
     $id = "$($Request.Checkpoint)"

@@ -11,7 +11,12 @@
 # What is already gone is skipped, so a second release does nothing. A Checkpoint that names anything but a recovery
 # snapshot throws before anything is destroyed (never a VM's own settings nor a user's checkpoint). A destroy that
 # fails does not stop the others; the script then throws naming each failure.
-# Returns @{ vms = [{ Name; DestroyedCheckpoints = [id]; DestroyedReferencePoints = [id] }] } (what this run destroyed).
+# OnHost says whether the VM, or anything the entry names, is on this host. A VM that live-migrated to another node of
+# its cluster during the backup took its checkpoints and reference points with it (this host's
+# root\virtualization\v2 lists its own VMs only), so nothing of it is found here, which is not "already destroyed":
+# the controller releases it on the node it runs on now.
+# Returns @{ vms = [{ Name; OnHost; DestroyedCheckpoints = [id]; DestroyedReferencePoints = [id] }] } (what this run
+# destroyed).
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][object[]]$Vms
@@ -64,9 +69,20 @@ function Get-PointToDestroy {
     return , $points
 }
 
+function Test-OnThisHost {
+    # Whether the VM (by name), its checkpoint or a reference point the entry names is on this host; before any destroy.
+    param($Request, $Checkpoint)
+    if ($null -ne $Checkpoint -or $null -ne (Get-VirtualMachine -Name "$($Request.Name)")) { return $true }
+    foreach ($id in @((Get-Text $Request.Keep), (Get-Text $Request.Drop))) {
+        if ($id -and $null -ne (Get-ReferencePointById -InstanceId $id)) { return $true }
+    }
+    return $false
+}
+
 function Invoke-VmRelease {
     param($Request, $Checkpoint, [System.Collections.Generic.List[string]]$Failures)
-    $entry = [ordered]@{ Name = "$($Request.Name)"; DestroyedCheckpoints = (New-List); DestroyedReferencePoints = (New-List) }
+    $entry = [ordered]@{ Name = "$($Request.Name)"; OnHost = (Test-OnThisHost -Request $Request -Checkpoint $Checkpoint)
+        DestroyedCheckpoints = (New-List); DestroyedReferencePoints = (New-List) }
     if ($null -ne $Checkpoint) {
         try {
             $service = Get-HyperVService -ClassName 'Msvm_VirtualSystemSnapshotService'

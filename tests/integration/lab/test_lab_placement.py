@@ -1,7 +1,7 @@
 """`lab move` (lab.windows.placement) in-process: a live migration within a cluster carries the VM's checkpoint,
-reference points and disk tracking to the new node, which then lists it and answers its RCT ids; Windows' refusals
-(a host outside the cluster, a file only the old node reaches) and the lab's (a recovery checkpoint held) move
-nothing."""
+reference points and disk tracking to the new node, which then lists it and answers its RCT ids, and releases the
+checkpoint it took along (the old node says the VM is not on it); Windows' refusals (a host outside the cluster, a
+file only the old node reaches) move nothing."""
 
 from __future__ import annotations
 
@@ -46,12 +46,20 @@ def test_a_moved_vm_runs_on_the_other_node_with_its_reference_points_and_rct_ids
     assert gone["Failed"] and "was not found" in gone["Message"]
     there = lab.call("hv2", "change_tracking_checkpoint", asked)["vms"][0]
     assert not there["Failed"] and there["Disks"][0]["Ranges"] == [] and there["Disks"][0]["Reason"] is None
-    with pytest.raises(MoveError, match="holds a recovery checkpoint"):  # a backup of it in progress
-        move(lab, "hv2", "vm1", "hv1")
-    assert running(lab, "hv2")[-1] == "vm1"
-    lab.call("hv2", "change_tracking_release", {"Vms": [{"Name": "vm1", "Checkpoint": there["Checkpoint"]}]})
-    move(lab, "hv2", "vm1", "hv1")
+    converted = {"Checkpoints": [{"Vm": "vm1", "Checkpoint": there["Checkpoint"]}]}
+    elsewhere = lab.call("hv1", "change_tracking_reference", converted)["vms"][0]
+    assert elsewhere["Failed"] and "after its checkpoint was taken: it moved to another node" in elsewhere["Message"]
+    move(lab, "hv2", "vm1", "hv1")  # during a backup: its recovery checkpoint goes along
     assert "vm1" in running(lab, "hv1") and "vm1" not in running(lab, "hv2")
+    release = {"Vms": [{"Name": "vm1", "Checkpoint": there["Checkpoint"]}]}
+    assert lab.call("hv2", "change_tracking_release", release)["vms"][0] == {
+        "Name": "vm1",
+        "OnHost": False,
+        "DestroyedCheckpoints": [],
+        "DestroyedReferencePoints": [],
+    }
+    released = lab.call("hv1", "change_tracking_release", release)["vms"][0]
+    assert released["OnHost"] and released["DestroyedCheckpoints"] == [there["Checkpoint"]]
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,9 @@ class Vm:
     # Host disk numbers attached to the VM as pass-through disks (a physical disk, no file): Get-VMHardDiskDrive lists
     # each with a Path describing the host disk (`passthrough_path`); no checkpoint or shadow copy holds it.
     passthrough: tuple[int, ...] = ()
+    # A live migration during the backup: right after its recovery checkpoint is taken on another host, the lab moves
+    # the VM to this node of its cluster (lab.handlers.change_tracking, lab.windows.migration).
+    moves_during_backup: str | None = None
 
 
 # Get-VM State (Microsoft.HyperV.PowerShell.VMState; Msvm_ComputerSystem EnabledState,
@@ -95,6 +98,7 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         "switches",
         "location",
         "passthrough",
+        "moves_during_backup",
     }
     check_keys(entry, where, {"name"}, optional)
     name = text(entry["name"], where / "name")
@@ -128,6 +132,9 @@ def parse_vm(entry: Any, where: Where, host: str) -> Vm:
         passthrough=tuple(
             integer(number, where / "passthrough", 0) for number in sequence(entry.get("passthrough"), where)
         ),
+        moves_during_backup=text(entry["moves_during_backup"], where / "moves_during_backup")
+        if "moves_during_backup" in entry
+        else None,
     )
 
 

@@ -26,7 +26,9 @@ What Windows does (Hyper-V WMI v2, https://learn.microsoft.com/windows/win32/hyp
   `writes_while_checkpointed` makes the guest write that many random bytes per base VHDX right after the
   checkpoint: tracked at once, kept pending, and written into the disk when the checkpoint goes (so the next
   run's changes since the reference point hold them, and a shadow copy taken meanwhile does not).
-A VM that holds a recovery checkpoint already gets no second one: the script looks for one first and fails the VM
+A VM's `moves_during_backup: NODE` live-migrates it to NODE right after its checkpoint is taken (a migration during
+the backup: its checkpoint goes along, so this host's later steps find neither). A VM that holds a recovery
+checkpoint already gets no second one: the script looks for one first and fails the VM
 naming it (another backup application's, or one a run made when its reply was lost). A VM's `checkpoint_error` makes
 CreateSnapshot fail with that message (at either level); a host's `rct_drop_ranges` makes GetVirtualDiskChanges leave
 out every other range (the second, fourth, ...): a lying answer for tests of the collection's checks.
@@ -44,6 +46,7 @@ from lab.estate.vms import SETTLED_STATES, Vm, VmDisk
 from lab.handlers import HandlerRegistry, ScriptCall, ScriptFailure
 from lab.windows import rct
 from lab.windows.hoststate import HostState, count
+from lab.windows.migration import MoveError, move_vm
 from lab.windows.placement import host_vms
 from lab.windows.provision import make_layer
 from lab.windows.storage import local_path, vhd_format
@@ -67,6 +70,14 @@ def _find_vm(call: ScriptCall, state: dict[str, Any], name: str) -> Vm | None:
 
 def _not_found(call: ScriptCall, name: str) -> str:
     return f"VM '{name}' was not found on {call.estate.model.host(call.host.name).computer_name}"
+
+
+def _gone_since_checkpoint(call: ScriptCall, name: str) -> str:
+    """The reference script's words for a VM its host no longer has (moved during the backup, or removed)."""
+    return (
+        f"{_not_found(call, name)} after its checkpoint was taken: it moved to another node of the cluster during "
+        "the backup (or was removed); the next run backs it up where it runs"
+    )
 
 
 def _entries(call: ScriptCall, key: str, name_key: str) -> list[dict[str, Any]]:
@@ -237,7 +248,7 @@ def _unchanged(call: ScriptCall, path: str, since: dict[str, str], reason: str) 
 
 
 def change_tracking_checkpoint(call: ScriptCall) -> dict[str, Any]:
-    replies = []
+    replies, moving = [], []
     with HostState(call.state_dir).edit() as state:
         for asked in _entries(call, "Vms", "Name"):
             vm = _find_vm(call, state, str(asked["Name"]))
@@ -246,6 +257,13 @@ def change_tracking_checkpoint(call: ScriptCall) -> dict[str, Any]:
                 continue
             since = {str(name).lower(): str(value) for name, value in (asked.get("Since") or {}).items() if value}
             replies.append(_checkpoint_vm(call, state, vm, since, bool(call.params["CrashConsistentFallback"])))
+            if replies[-1]["Checkpoint"] and vm.moves_during_backup not in (None, call.host.name):
+                moving.append(vm)
+    for vm in moving:  # the estate's migration during the backup, once the host's state is written
+        try:
+            move_vm(call.estate.model, call.state_dir.parents[2], call.host.name, vm.name, str(vm.moves_during_backup))
+        except MoveError as exc:
+            raise ScriptFailure(f"lab: the estate's moves_during_backup of {vm.name}: {exc}") from exc
     return {"vms": replies}
 
 
@@ -293,7 +311,7 @@ def change_tracking_reference(call: ScriptCall) -> dict[str, Any]:
                         "Name": name,
                         "ReferencePoint": None,
                         "Failed": True,
-                        "Message": _not_found(call, name),
+                        "Message": _gone_since_checkpoint(call, name),
                         "Disks": [],
                     }
                 )
@@ -325,7 +343,12 @@ def change_tracking_release(call: ScriptCall) -> dict[str, Any]:
             vm = _find_vm(call, state, str(asked["Name"]))
             checkpoints, points = _release_vm(call, state, vm, asked) if vm else ([], [])
             replies.append(
-                {"Name": str(asked["Name"]), "DestroyedCheckpoints": checkpoints, "DestroyedReferencePoints": points}
+                {
+                    "Name": str(asked["Name"]),
+                    "OnHost": vm is not None,  # a VM moved away took its records along (lab.windows.migration)
+                    "DestroyedCheckpoints": checkpoints,
+                    "DestroyedReferencePoints": points,
+                }
             )
     return {"vms": replies}
 

@@ -36,8 +36,8 @@ def _state(lab_state: Path, host: str) -> HostState:
 
 def move_vm(model: WindowsEstate, lab_state: Path, host: str, vm_name: str, to: str) -> dict[str, Any]:
     """Live-migrate `vm_name` from `host` to `to`, a node of the same cluster; raises MoveError and moves nothing
-    when Windows would refuse (another cluster, a file only the old node reaches) or the VM holds a recovery
-    checkpoint (a backup of it in progress, which the lab does not carry across)."""
+    when Windows would refuse (another cluster, a file only the old node reaches). A recovery checkpoint the VM
+    holds goes with it, as its other checkpoints do: a migration during a backup."""
     _check_nodes(model, host, to)
     first, second = sorted((host, to))
     with _state(lab_state, first).edit() as one, _state(lab_state, second).edit() as other:
@@ -45,8 +45,6 @@ def move_vm(model: WindowsEstate, lab_state: Path, host: str, vm_name: str, to: 
         vm = next((v for v in host_vms(model, source, host) if v.name.lower() == vm_name.lower()), None)
         if vm is None:
             raise MoveError(f"{host} runs no VM named {vm_name!r}")
-        if rct.vm_record(source, vm)["checkpoint"]:
-            raise MoveError(f"{vm.name} holds a recovery checkpoint (a backup is taking it): move it after the backup")
         _check_shared_files(model, lab_state, vm, host, to)
         _hand_over(model, source, target, vm, host, to)
     return {"vm": vm.name, "id": vm.id.lower(), "from": host, "to": to}

@@ -197,6 +197,19 @@ def test_release_sends_what_to_destroy_and_reports_what_was(make_action):
     assert result["released"] == {"web01": {"checkpoints": [], "reference_points": [OLD_POINT]}}
 
 
+def test_a_release_that_found_nothing_of_a_vm_on_its_host_says_so(make_action):
+    """A VM that live-migrated during the backup took its checkpoint along: nothing destroyed is not "released"."""
+    document = {
+        "vms": [
+            {"Name": "web01", "OnHost": False, "DestroyedCheckpoints": [], "DestroyedReferencePoints": []},
+            {"Name": "db01", "OnHost": True, "DestroyedCheckpoints": [], "DestroyedReferencePoints": []},
+        ]
+    }
+    release = {"web01": {"checkpoint": CHECKPOINT}, "db01": {"keep": POINT}}
+    result, _ = run(make_action, [reply(document)], state="absent", release=release)
+    assert result["not_on_host"] == ["web01"] and result["changed"] is False
+
+
 def test_a_second_release_destroys_nothing_and_is_no_change(make_action):
     document = {"vms": [{"Name": "web01", "DestroyedCheckpoints": [], "DestroyedReferencePoints": []}]}
     result, _ = run(make_action, [reply(document)], state="absent", release={"web01": {"checkpoint": CHECKPOINT}})

@@ -7,6 +7,8 @@ from ansible_collections.backup.hyperv.plugins.filter.backup_job import (
     backup_rct_misses,
     backup_ready_vms,
     backup_release,
+    backup_release_left,
+    backup_release_moved,
     backup_since,
     backup_summary,
     backup_vm_results,
@@ -187,3 +189,18 @@ def test_every_vm_of_the_groups_of_a_proxy_that_could_not_read_the_repository_is
         }
         for host, vm in (("hv1", "vm1"), ("hv1", "vm3"), ("hv2", "vm2"))
     ]
+
+
+def test_a_vm_its_source_host_no_longer_holds_is_released_on_the_other_hosts_and_named_when_none_holds_it():
+    release = {"web": {"checkpoint": "Microsoft:CP-1", "keep": None, "drop": None}, "db": {"keep": "RP-9"}}
+    host_release = {"change_tracking": {"released": {}, "not_on_host": ["web"]}, "shadow_copy": {}}
+    assert backup_release_moved(release, host_release) == {"web": release["web"]}
+    assert backup_release_moved(release, {"failed": True, "msg": "x"}) == {}  # a failed release says nothing
+    assert backup_release_moved(release, {"skipped": True}) == {}
+    found = {"results": [{"not_on_host": ["web"]}, {"not_on_host": [], "released": {"web": {}}}]}
+    assert backup_release_left(release, "hv1", host_release, found) == []
+    unreachable = {"results": [{"not_on_host": ["web"]}, {"failed": True, "msg": "unreachable"}]}
+    (left,) = backup_release_left(release, "hv1", host_release, unreachable)
+    assert left.startswith("hv1: web was not on hv1 when its release ran, nor on another source host of the run")
+    assert "Get-VMSnapshot -VMName 'web' -SnapshotType Recovery | Remove-VMSnapshot" in left
+    assert backup_release_left(release, "hv1", {"change_tracking": {"not_on_host": []}}, {}) == []
