@@ -170,24 +170,31 @@ def _not_on_host(result: Any) -> list[str]:
 def backup_release_moved(release: Any, host_release: Any) -> dict[str, Any]:
     """The part of ``release`` for the VMs the source host's release found nothing of: moved to another node of
     the cluster during the backup (a live migration takes the VM's checkpoints and reference points along), so the
-    same release is sent to the run's other source hosts; where the VM is not, it does nothing."""
+    same release is sent to the run's source hosts once the proxy's groups are done; where the VM is not, it does
+    nothing."""
     moved = set(_not_on_host(host_release))
     return {vm: item for vm, item in release.items() if vm in moved} if isinstance(release, Mapping) else {}
 
 
-def backup_release_left(release: Any, host: str, host_release: Any, elsewhere: Any) -> list[str]:
-    """What the release of VMs that moved during the backup left behind: each such VM that no other source host
-    of the run held either (``elsewhere``: the looped release's registered result), in the run's words."""
-    moved = backup_release_moved(release, host_release)
-    results = elsewhere.get("results") if isinstance(elsewhere, Mapping) else None
+def backup_release_left(moved: Any, released: Any) -> list[str]:
+    """What the release of VMs that moved during the backup left behind: each VM of ``moved`` (their releases, by
+    VM) that no source host of the run held (``released``: the looped release's registered result), in the run's
+    words."""
+    results = released.get("results") if isinstance(released, Mapping) else None
     answered = [result for result in results or [] if isinstance(result, Mapping) and "not_on_host" in result]
-    found = {vm for vm in moved for result in answered if not result.get("failed") and vm not in result["not_on_host"]}
+    found = {
+        str(vm)
+        for result in answered
+        if not result.get("failed")
+        for vm in result.get("released") or {}
+        if vm not in result["not_on_host"]
+    }
     return [
-        f"{host}: {vm} was not on {host} when its release ran, nor on another source host of the run (it moved "
-        "during the backup to a host outside the run?): what it holds stays with it. Where it runs, remove its "
-        f"recovery checkpoint if one is left (Get-VMSnapshot -VMName '{vm}' -SnapshotType Recovery | "
-        "Remove-VMSnapshot); older reference points go with its next backup"
-        for vm in moved
+        f"{vm} was on none of the run's source hosts when its release ran (it moved during the backup to a host "
+        "outside the run?): what it holds stays with it. Where it runs, remove its recovery checkpoint if one is "
+        f"left (Get-VMSnapshot -VMName '{vm}' -SnapshotType Recovery | Remove-VMSnapshot); older reference points go "
+        "with its next backup"
+        for vm in (moved if isinstance(moved, Mapping) else {})
         if vm not in found
     ]
 

@@ -95,7 +95,7 @@ def test_a_vm_that_moves_during_its_backup_keeps_no_checkpoint_and_is_backed_up_
     last_failure = output[output.rindex("fatal: ") :]
     assert "Backup failed on px1 for: hv1/vm1" in last_failure and "1 VM(s) stored, 1 failed" in last_failure
     assert "hv1/vm1: shadow copy: no VM named vm1 on this host (Get-VM): moved to another node" in last_failure
-    assert "left behind" not in last_failure and "was not on hv1 when its release ran" not in last_failure
+    assert "Releases that failed" not in last_failure and "on none of the run's source hosts" not in last_failure
     hv2 = HostState(moving.state_dir / "hosts" / "hv2" / "state").read()["change_tracking"]["vms"]
     assert not hv2[VM1_ID]["checkpoint"], hv2[VM1_ID]  # released on the node it moved to
     hv1 = HostState(moving.state_dir / "hosts" / "hv1" / "state").read()["change_tracking"]["vms"]

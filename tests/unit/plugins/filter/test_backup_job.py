@@ -194,13 +194,15 @@ def test_every_vm_of_the_groups_of_a_proxy_that_could_not_read_the_repository_is
 def test_a_vm_its_source_host_no_longer_holds_is_released_on_the_other_hosts_and_named_when_none_holds_it():
     release = {"web": {"checkpoint": "Microsoft:CP-1", "keep": None, "drop": None}, "db": {"keep": "RP-9"}}
     host_release = {"change_tracking": {"released": {}, "not_on_host": ["web"]}, "shadow_copy": {}}
-    assert backup_release_moved(release, host_release) == {"web": release["web"]}
+    moved = backup_release_moved(release, host_release)
+    assert moved == {"web": release["web"]}
     assert backup_release_moved(release, {"failed": True, "msg": "x"}) == {}  # a failed release says nothing
     assert backup_release_moved(release, {"skipped": True}) == {}
-    found = {"results": [{"not_on_host": ["web"]}, {"not_on_host": [], "released": {"web": {}}}]}
-    assert backup_release_left(release, "hv1", host_release, found) == []
-    unreachable = {"results": [{"not_on_host": ["web"]}, {"failed": True, "msg": "unreachable"}]}
-    (left,) = backup_release_left(release, "hv1", host_release, unreachable)
-    assert left.startswith("hv1: web was not on hv1 when its release ran, nor on another source host of the run")
+    gone = {"released": {"web": {"checkpoints": [], "reference_points": []}}, "not_on_host": ["web"]}
+    held = {"released": {"web": {"checkpoints": ["Microsoft:CP-1"], "reference_points": []}}, "not_on_host": []}
+    assert backup_release_left(moved, {"results": [gone, held]}) == []
+    unreachable = {"results": [gone, {"failed": True, "msg": "unreachable"}]}
+    (left,) = backup_release_left(moved, unreachable)
+    assert left.startswith("web was on none of the run's source hosts when its release ran")
     assert "Get-VMSnapshot -VMName 'web' -SnapshotType Recovery | Remove-VMSnapshot" in left
-    assert backup_release_left(release, "hv1", {"change_tracking": {"not_on_host": []}}, {}) == []
+    assert backup_release_left({}, {}) == []
