@@ -86,9 +86,10 @@ def moving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
 def test_a_vm_that_moves_during_its_backup_keeps_no_checkpoint_and_is_backed_up_on_its_new_node(
     moving: RunningLab, tmp_path: Path
 ) -> None:
-    """The conversion on hv1 finds vm1 gone, so vm1 fails alone; hv1's release finds nothing of it, and the same
-    release sent to hv2 destroys the checkpoint that went along, which would otherwise keep vm1 on a differencing
-    layer and make the next run refuse it."""
+    """hv1's read of the VMs' files, in the checkpoint's round trip, finds vm1 gone, so vm1 fails alone; hv1's
+    release finds nothing of it, and the release sent to the run's source hosts after the groups destroys, on hv2,
+    the checkpoint that went along, which would otherwise keep vm1 on a differencing layer and make the next run
+    refuse it."""
     variables = {**COMMON, "backup_vms": ["vm1", "vm2"]}
     rc, output = playbook(moving, tmp_path, BACKUP, variables)
     assert rc != 0, output[-3000:]
