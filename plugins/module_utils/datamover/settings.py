@@ -272,8 +272,8 @@ def _entries(operation: str, p: Mapping[str, Any]) -> Dict[str, tuple]:
         return {"backups": entries} if operation == "backup" else {"restores": entries}
     if operation == "backup":
         ranges, change_ids = parse_changed_ranges(p.get("changed_ranges")), parse_change_ids(p.get("change_ids"))
-        entry = BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges, change_ids)
-        return {"backups": (dataclasses.replace(entry, parents=parse_parents(p.get("parents"))),)}
+        parents = parse_parents(p.get("parents"))
+        return {"backups": (BackupEntry(p.get("vm") or "", tuple(p.get("source") or ()), ranges, change_ids, parents),)}
     if operation == "restore":
         keys = ("restore_point", "format", "overwrite", "salvage", "rollback")
         chosen = {key: p[key] for key in keys if p.get(key) is not None}
